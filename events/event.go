@@ -1,0 +1,345 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxIDLen is the longest accepted event id (it is also the Nats-Msg-Id).
+const MaxIDLen = 64
+
+// Zone is the province's time zone, Asia/Ho_Chi_Minh. Vietnam has kept UTC+7
+// without daylight saving since 1975, so a fixed zone is exact for every date
+// cds handles and needs no tzdata on the host.
+var Zone = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+
+var (
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+	agencyPattern = regexp.MustCompile(`^[a-z0-9-]{1,48}$`)
+)
+
+// Event is a decoded, schema-valid event envelope (DESIGN §3).
+type Event struct {
+	ID         string
+	Type       string
+	V          int
+	Agency     string
+	OccurredAt time.Time
+	Supersedes string
+	// Data is the data object as sent; nil for a retraction.
+	Data json.RawMessage
+	// Payload is Data decoded; nil for a retraction.
+	Payload *Payload
+	// Spec is the declaration of Type.
+	Spec *TypeSpec
+}
+
+// Retraction reports whether the event withdraws the event it supersedes
+// without replacing it ("data": null).
+func (e *Event) Retraction() bool { return e.Payload == nil }
+
+// envelope is the wire form; pointers tell absent from empty.
+type envelope struct {
+	ID         *string         `json:"id"`
+	Type       *string         `json:"type"`
+	V          *json.Number    `json:"v"`
+	Agency     *string         `json:"agency"`
+	OccurredAt *string         `json:"occurred_at"`
+	Supersedes *string         `json:"supersedes"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Decode parses one JSON event and checks it against its type's schema. It
+// needs no context: checks that depend on the clock, the registry or the
+// subject are in Rules.Check and CheckSubject. Every error is an *Error.
+func Decode(b []byte) (*Event, error) {
+	var env envelope
+	if err := strictUnmarshal(b, &env); err != nil {
+		return nil, jsonError("", err)
+	}
+	e := &Event{}
+	var err error
+	if e.ID, err = requireString("id", env.ID); err != nil {
+		return nil, err
+	}
+	if !idPattern.MatchString(e.ID) {
+		return nil, errf(ReasonInvalidField, "id", "expected 1-%d characters of A-Z a-z 0-9 . _ : - (a UUID or ULID), got %q", MaxIDLen, clip(e.ID))
+	}
+	if e.Type, err = requireString("type", env.Type); err != nil {
+		return nil, err
+	}
+	spec, ok := Lookup(e.Type)
+	if !ok {
+		return nil, errf(ReasonUnknownType, "type", "unknown event type %q; expected one of %s", clip(e.Type), strings.Join(typeNames(), ", "))
+	}
+	e.Spec = spec
+	if env.V == nil {
+		return nil, errf(ReasonMissingField, "v", "required: the schema version, expected %d", spec.Version)
+	}
+	if v, err := env.V.Int64(); err != nil || v != int64(spec.Version) {
+		return nil, errf(ReasonUnknownVersion, "v", "expected %d for %s, got %s", spec.Version, e.Type, env.V.String())
+	}
+	e.V = spec.Version
+	if e.Agency, err = requireString("agency", env.Agency); err != nil {
+		return nil, err
+	}
+	if !agencyPattern.MatchString(e.Agency) {
+		return nil, errf(ReasonInvalidField, "agency", "expected an organisation-unit code of 1-48 characters a-z 0-9 -, got %q", clip(e.Agency))
+	}
+	ts, err := requireString("occurred_at", env.OccurredAt)
+	if err != nil {
+		return nil, err
+	}
+	if e.OccurredAt, err = time.Parse(time.RFC3339, ts); err != nil {
+		return nil, errf(ReasonInvalidField, "occurred_at", "expected an RFC 3339 timestamp with offset such as 2025-03-14T09:30:00+07:00, got %q", clip(ts))
+	}
+	if env.Supersedes != nil {
+		e.Supersedes = *env.Supersedes
+		if !idPattern.MatchString(e.Supersedes) {
+			return nil, errf(ReasonInvalidField, "supersedes", "expected the id of an earlier event (1-%d characters of A-Z a-z 0-9 . _ : -), got %q", MaxIDLen, clip(e.Supersedes))
+		}
+		if e.Supersedes == e.ID {
+			return nil, errf(ReasonInvalidField, "supersedes", "an event cannot supersede itself")
+		}
+	}
+	data := bytes.TrimSpace(env.Data)
+	switch {
+	case len(data) == 0:
+		return nil, errf(ReasonMissingField, "data", "required: an object with %s (or null for a retraction with supersedes)", strings.Join(spec.fieldNames(), ", "))
+	case bytes.Equal(data, []byte("null")):
+		if e.Supersedes == "" {
+			return nil, errf(ReasonInvalidField, "data", "null is allowed only for a retraction, which needs supersedes")
+		}
+		return e, nil
+	case data[0] != '{':
+		return nil, errf(ReasonMalformed, "data", "expected an object with %s", strings.Join(spec.fieldNames(), ", "))
+	}
+	e.Data = data
+	p := new(Payload)
+	if err := strictUnmarshal(data, p); err != nil {
+		return nil, jsonError("data.", err)
+	}
+	if err := spec.check(p); err != nil {
+		return nil, err
+	}
+	e.Payload = p
+	return e, nil
+}
+
+// Rules are the checks that need context: the clock and the registry.
+type Rules struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// MaxFuture is how far past Now occurred_at may be; 0 means 24h.
+	MaxFuture time.Duration
+	// KnownAgency reports whether a code is in the registry; nil accepts any.
+	KnownAgency func(code string) bool
+}
+
+// Check applies the context checks to a decoded event.
+func (r Rules) Check(e *Event) error {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	maxFuture := r.MaxFuture
+	if maxFuture == 0 {
+		maxFuture = 24 * time.Hour
+	}
+	if limit := now().Add(maxFuture); e.OccurredAt.After(limit) {
+		return errf(ReasonFuture, "occurred_at", "%s is more than %s in the future (now %s)", e.OccurredAt.Format(time.RFC3339), maxFuture, now().In(Zone).Format(time.RFC3339))
+	}
+	if r.KnownAgency != nil && !r.KnownAgency(e.Agency) {
+		return errf(ReasonUnknownAgency, "agency", "%q is not an organisation unit of the registry", e.Agency)
+	}
+	return nil
+}
+
+func (t *TypeSpec) check(p *Payload) error {
+	for _, pf := range payloadFields {
+		if !pf.ref.present(p) {
+			continue
+		}
+		if _, ok := t.field(pf.name); !ok {
+			return errf(ReasonUnknownField, "data."+pf.name, "not a field of %s; expected %s", t.Name, strings.Join(t.fieldNames(), ", "))
+		}
+	}
+	for _, f := range t.Fields {
+		ref, _ := lookupField(f.Name)
+		path := "data." + f.Name
+		if !ref.present(p) {
+			if f.Required {
+				return errf(ReasonMissingField, path, "required: %s", ref.kind)
+			}
+			continue
+		}
+		switch ref.kind {
+		case kindString:
+			if err := f.checkString(path, *ref.str(p)); err != nil {
+				return err
+			}
+		case kindNumber:
+			if err := f.checkNumber(path, *ref.num(p)); err != nil {
+				return err
+			}
+		case kindSectors:
+			if err := checkSectors(p); err != nil {
+				return err
+			}
+		}
+	}
+	if p.GRDPTotal != nil && p.DigitalEconomy != nil && *p.DigitalEconomy > *p.GRDPTotal {
+		return errf(ReasonInvalidField, "data.digital_economy", "expected at most grdp_total (%g), got %g", *p.GRDPTotal, *p.DigitalEconomy)
+	}
+	return nil
+}
+
+func (f Field) checkString(path, s string) error {
+	maxLen := f.MaxLen
+	if maxLen == 0 {
+		maxLen = 128
+	}
+	switch {
+	case strings.TrimSpace(s) == "":
+		return errf(ReasonMissingField, path, "required: a non-empty string")
+	case len(s) > maxLen:
+		return errf(ReasonInvalidField, path, "expected at most %d bytes, got %d", maxLen, len(s))
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errf(ReasonInvalidField, path, "control characters are not allowed")
+	}
+	if len(f.Enum) > 0 {
+		for _, v := range f.Enum {
+			if s == v {
+				return nil
+			}
+		}
+		return errf(ReasonInvalidField, path, "expected one of %s, got %q", strings.Join(f.Enum, ", "), clip(s))
+	}
+	return nil
+}
+
+func (f Field) checkNumber(path string, v float64) error {
+	if f.Integer && v != math.Trunc(v) {
+		return errf(ReasonInvalidField, path, "expected a whole number, got %g", v)
+	}
+	if (f.Min != 0 || f.Max != 0) && (v < f.Min || v > f.Max) {
+		return errf(ReasonInvalidField, path, "expected a number from %g to %g, got %g", f.Min, f.Max, v)
+	}
+	return nil
+}
+
+func checkSectors(p *Payload) error {
+	if len(*p.Sectors) == 0 {
+		return errf(ReasonMissingField, "data.sectors", "required: at least one {sector, total, digital}")
+	}
+	seen := make(map[string]bool, len(*p.Sectors))
+	for i, s := range *p.Sectors {
+		path := "data.sectors[" + strconv.Itoa(i) + "]"
+		switch {
+		case s.Sector == nil || strings.TrimSpace(*s.Sector) == "":
+			return errf(ReasonMissingField, path+".sector", "required: the sector name")
+		case seen[*s.Sector]:
+			return errf(ReasonInvalidField, path+".sector", "sector %q appears twice", clip(*s.Sector))
+		case s.Total == nil:
+			return errf(ReasonMissingField, path+".total", "required: a number (bn VND)")
+		case s.Digital == nil:
+			return errf(ReasonMissingField, path+".digital", "required: a number (bn VND)")
+		case *s.Total <= 0 || *s.Total > 1e12:
+			return errf(ReasonInvalidField, path+".total", "expected a number above 0, got %g", *s.Total)
+		case *s.Digital < 0 || *s.Digital > *s.Total:
+			return errf(ReasonInvalidField, path+".digital", "expected a number from 0 to total (%g), got %g", *s.Total, *s.Digital)
+		case len(*s.Sector) > 128:
+			return errf(ReasonInvalidField, path+".sector", "expected at most 128 bytes")
+		}
+		seen[*s.Sector] = true
+	}
+	return nil
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into an *Error naming the field.
+func jsonError(prefix string, err error) *Error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return errf(ReasonMalformed, strings.TrimSuffix(prefix, "."), "expected a JSON object, got %s", typeErr.Value)
+		}
+		want := "a different type"
+		if ref, ok := lookupField(field); ok {
+			want = ref.kind.String()
+		} else if top := topLevelKind(field); top != "" {
+			want = top
+		}
+		return errf(ReasonMalformed, prefix+field, "expected %s, got %s", want, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return errf(ReasonMalformed, "", "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return errf(ReasonUnknownField, prefix+name, "not a field of the %s", map[bool]string{true: "envelope (id, type, v, agency, occurred_at, supersedes, data)", false: "data of any event type"}[prefix == ""])
+	case errors.Is(err, io.EOF):
+		return errf(ReasonMalformed, "", "empty input: expected a JSON object")
+	default:
+		return errf(ReasonMalformed, strings.TrimSuffix(prefix, "."), "invalid JSON: %v", err)
+	}
+}
+
+func topLevelKind(field string) string {
+	switch field {
+	case "id", "type", "agency", "occurred_at", "supersedes":
+		return "a string"
+	case "v":
+		return "a number"
+	}
+	return ""
+}
+
+func requireString(field string, v *string) (string, error) {
+	if v == nil || strings.TrimSpace(*v) == "" {
+		return "", errf(ReasonMissingField, field, "required: a non-empty string")
+	}
+	return *v, nil
+}
+
+func typeNames() []string {
+	out := make([]string, 0, len(typeTable))
+	for _, t := range Types() {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// clip shortens a value echoed back in an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// String identifies the event in logs.
+func (e *Event) String() string {
+	return fmt.Sprintf("%s %s/%s", e.ID, e.Agency, e.Type)
+}

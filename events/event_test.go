@@ -1,0 +1,232 @@
+package events
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecode(t *testing.T) {
+	const ok = `{"id":"e1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":"VY-1","online":true}}`
+	tests := []struct {
+		name       string
+		in         string
+		wantReason Reason
+		wantField  string
+	}{
+		{name: "valid", in: ok},
+		{name: "retraction", in: `{"id":"e2","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","supersedes":"e1","data":null}`},
+		{name: "correction", in: `{"id":"e2","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00Z","supersedes":"e1","data":{"workfile_id":"VY-1","online":false}}`},
+		{name: "not json", in: `{"id":`, wantReason: ReasonMalformed},
+		{name: "empty", in: ``, wantReason: ReasonMalformed},
+		{name: "array", in: `[1]`, wantReason: ReasonMalformed},
+		{name: "trailing", in: ok + `{}`, wantReason: ReasonMalformed},
+		{name: "missing id", in: strings.Replace(ok, `"id":"e1",`, ``, 1), wantReason: ReasonMissingField, wantField: "id"},
+		{name: "id too long", in: strings.Replace(ok, `"e1"`, `"`+strings.Repeat("a", 65)+`"`, 1), wantReason: ReasonInvalidField, wantField: "id"},
+		{name: "id with space", in: strings.Replace(ok, `"e1"`, `"a b"`, 1), wantReason: ReasonInvalidField, wantField: "id"},
+		{name: "id is number", in: strings.Replace(ok, `"e1"`, `7`, 1), wantReason: ReasonMalformed, wantField: "id"},
+		{name: "unknown type", in: strings.Replace(ok, `workfile.processed`, `workfile.lost`, 1), wantReason: ReasonUnknownType, wantField: "type"},
+		{name: "missing v", in: strings.Replace(ok, `"v":1,`, ``, 1), wantReason: ReasonMissingField, wantField: "v"},
+		{name: "v 2", in: strings.Replace(ok, `"v":1`, `"v":2`, 1), wantReason: ReasonUnknownVersion, wantField: "v"},
+		{name: "bad agency", in: strings.Replace(ok, `bg-vietyen`, `BG_VietYen`, 1), wantReason: ReasonInvalidField, wantField: "agency"},
+		{name: "no offset", in: strings.Replace(ok, `+07:00`, ``, 1), wantReason: ReasonInvalidField, wantField: "occurred_at"},
+		{name: "date only", in: strings.Replace(ok, `2025-03-14T09:30:00+07:00`, `2025-03-14`, 1), wantReason: ReasonInvalidField, wantField: "occurred_at"},
+		{name: "unknown envelope field", in: strings.Replace(ok, `"v":1`, `"v":1,"occured_at":"x"`, 1), wantReason: ReasonUnknownField, wantField: "occured_at"},
+		{name: "missing data", in: strings.Replace(ok, `,"data":{"workfile_id":"VY-1","online":true}`, ``, 1), wantReason: ReasonMissingField, wantField: "data"},
+		{name: "null data without supersedes", in: strings.Replace(ok, `{"workfile_id":"VY-1","online":true}`, `null`, 1), wantReason: ReasonInvalidField, wantField: "data"},
+		{name: "data not object", in: strings.Replace(ok, `{"workfile_id":"VY-1","online":true}`, `[]`, 1), wantReason: ReasonMalformed, wantField: "data"},
+		{name: "online string", in: strings.Replace(ok, `"online":true`, `"online":"yes"`, 1), wantReason: ReasonMalformed, wantField: "data.online"},
+		{name: "online missing", in: strings.Replace(ok, `,"online":true`, ``, 1), wantReason: ReasonMissingField, wantField: "data.online"},
+		{name: "field of other type", in: strings.Replace(ok, `"online":true`, `"online":true,"digital":true`, 1), wantReason: ReasonUnknownField, wantField: "data.digital"},
+		{name: "field of no type", in: strings.Replace(ok, `"online":true`, `"online":true,"onlin":true`, 1), wantReason: ReasonUnknownField, wantField: "data.onlin"},
+		{name: "empty key", in: strings.Replace(ok, `"VY-1"`, `""`, 1), wantReason: ReasonMissingField, wantField: "data.workfile_id"},
+		{name: "supersedes itself", in: strings.Replace(ok, `"v":1`, `"v":1,"supersedes":"e1"`, 1), wantReason: ReasonInvalidField, wantField: "supersedes"},
+		{name: "level 5", in: `{"id":"s","type":"service.published","v":1,"agency":"bg-syt","occurred_at":"2025-01-01T00:00:00+07:00","data":{"service_code":"1.001","level":5,"mobile":true}}`, wantReason: ReasonInvalidField, wantField: "data.level"},
+		{name: "level 3.5", in: `{"id":"s","type":"service.published","v":1,"agency":"bg-syt","occurred_at":"2025-01-01T00:00:00+07:00","data":{"service_code":"1.001","level":3.5,"mobile":true}}`, wantReason: ReasonInvalidField, wantField: "data.level"},
+		{name: "user kind", in: `{"id":"a","type":"auth.recorded","v":1,"agency":"bg","occurred_at":"2025-01-01T00:00:00+07:00","data":{"session_id":"x","user_kind":"alien","authenticated":true}}`, wantReason: ReasonInvalidField, wantField: "data.user_kind"},
+		{name: "grdp ok", in: `{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[{"sector":"health","total":1000,"digital":200}]}}`},
+		{name: "grdp digital above total", in: `{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200,"digital_economy":400,"sectors":[{"sector":"health","total":1000,"digital":200}]}}`, wantReason: ReasonInvalidField, wantField: "data.digital_economy"},
+		{name: "sector missing total", in: `{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[{"sector":"health","digital":200}]}}`, wantReason: ReasonMissingField, wantField: "data.sectors[0].total"},
+		{name: "sectors empty", in: `{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[]}}`, wantReason: ReasonMissingField, wantField: "data.sectors"},
+		{name: "year fraction", in: `{"id":"p","type":"economy.productivity_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024.5,"labour_productivity":150}}`, wantReason: ReasonInvalidField, wantField: "data.year"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Decode([]byte(tt.in))
+			if tt.wantReason == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				if e.Spec == nil || e.Type == "" {
+					t.Fatalf("Decode returned an incomplete event: %+v", e)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Decode accepted %s", tt.in)
+			}
+			var ee *Error
+			if !errors.As(err, &ee) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			if ee.Reason != tt.wantReason || ee.Field != tt.wantField {
+				t.Fatalf("got reason %q field %q (%v), want %q %q", ee.Reason, ee.Field, err, tt.wantReason, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestRulesCheck(t *testing.T) {
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	rules := Rules{Now: func() time.Time { return now }, KnownAgency: func(c string) bool { return c == "bg-vietyen" }}
+	tests := []struct {
+		name       string
+		agency     string
+		at         time.Time
+		wantReason Reason
+	}{
+		{name: "past", agency: "bg-vietyen", at: now.AddDate(-3, 0, 0)},
+		{name: "slightly future", agency: "bg-vietyen", at: now.Add(23 * time.Hour)},
+		{name: "far future", agency: "bg-vietyen", at: now.Add(25 * time.Hour), wantReason: ReasonFuture},
+		{name: "unknown agency", agency: "hn-x", at: now, wantReason: ReasonUnknownAgency},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rules.Check(&Event{Agency: tt.agency, OccurredAt: tt.at})
+			if got := ReasonOf(err); got != tt.wantReason {
+				t.Fatalf("got %q (%v), want %q", got, err, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestCheckSubject(t *testing.T) {
+	e := &Event{Agency: "bg-vietyen", Type: "workfile.processed"}
+	tests := []struct {
+		subject   string
+		wantField string
+		wantErr   bool
+	}{
+		{subject: "cds.events.bg-vietyen.workfile.processed"},
+		{subject: "cds.events.bg-hiephoa.workfile.processed", wantErr: true, wantField: "agency"},
+		{subject: "cds.events.bg-vietyen.report.submitted", wantErr: true, wantField: "type"},
+		{subject: "cds.other", wantErr: true},
+		{subject: "cds.events.bg-vietyen", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.subject, func(t *testing.T) {
+			err := CheckSubject(tt.subject, e)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("CheckSubject(%q) = %v", tt.subject, err)
+			}
+			if err != nil && err.(*Error).Field != tt.wantField {
+				t.Fatalf("field %q, want %q", err.(*Error).Field, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestContributions(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		key    string
+		period int
+		want   []Contribution
+	}{
+		{
+			name: "workfile online", key: "workfile/bg-vietyen/VY-1", period: 2024,
+			// 16:00Z on 31 December is 23:00 in province time: still 2024.
+			in:   `{"id":"e1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2024-12-31T16:00:00Z","data":{"workfile_id":"VY-1","online":true}}`,
+			want: []Contribution{{Indicator: "HSCV", Num: 1, Den: 1}},
+		},
+		{
+			name: "service level 4 mobile", key: "service/bg-syt/1.001", period: 0,
+			in:   `{"id":"s","type":"service.published","v":1,"agency":"bg-syt","occurred_at":"2025-01-01T00:00:00+07:00","data":{"service_code":"1.001","level":4,"mobile":true}}`,
+			want: []Contribution{{Indicator: "DVC_L4", Num: 1, Den: 1}, {Indicator: "DVC_MOBILE", Num: 1, Den: 1}},
+		},
+		{
+			name: "service level 3", key: "service/bg-syt/1.001", period: 0,
+			in:   `{"id":"s","type":"service.published","v":1,"agency":"bg-syt","occurred_at":"2025-01-01T00:00:00+07:00","data":{"service_code":"1.001","level":3,"mobile":true}}`,
+			want: []Contribution{{Indicator: "DVC_L4", Num: 0, Den: 1}, {Indicator: "DVC_MOBILE", Num: 0, Den: 0}},
+		},
+		{
+			name: "withdrawn", key: "service/bg-syt/1.001", period: 0,
+			in: `{"id":"s","type":"service.withdrawn","v":1,"agency":"bg-syt","occurred_at":"2025-01-01T00:00:00+07:00","data":{"service_code":"1.001"}}`,
+		},
+		{
+			name: "auth by user kind", key: "session/bg/x", period: 2025,
+			in:   `{"id":"a","type":"auth.recorded","v":1,"agency":"bg","occurred_at":"2025-01-01T00:00:00+07:00","data":{"session_id":"x","user_kind":"business","authenticated":false}}`,
+			want: []Contribution{{Indicator: "DINHDANH", Dim: "business", Num: 0, Den: 1}},
+		},
+		{
+			name: "grdp", key: "grdp/2024", period: 2024,
+			in: `{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[{"sector":"health","total":1000,"digital":200},{"sector":"transport","total":500,"digital":50}]}}`,
+			want: []Contribution{{Indicator: "KTS_GRDP", Num: 40000, Den: 200000},
+				{Indicator: "KTS_NGANH", Dim: "health", Num: 200, Den: 1000}, {Indicator: "KTS_NGANH", Dim: "transport", Num: 50, Den: 500}},
+		},
+		{
+			name: "enterprise province scope", key: "enterprise/0101", period: 0,
+			in:   `{"id":"n","type":"enterprise.registered","v":1,"agency":"bg-skhdt","occurred_at":"2025-02-01T00:00:00+07:00","data":{"enterprise_id":"0101","digital":true}}`,
+			want: []Contribution{{Indicator: "DNS", Num: 1, Den: 1}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.Key(); got != tt.key {
+				t.Errorf("Key = %q, want %q", got, tt.key)
+			}
+			if got := e.Period(); got != tt.period {
+				t.Errorf("Period = %d, want %d", got, tt.period)
+			}
+			got := e.Contributions()
+			if len(got) != len(tt.want) {
+				t.Fatalf("Contributions = %+v, want %+v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("Contributions[%d] = %+v, want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestTypeTableCoversDesign(t *testing.T) {
+	want := []string{"auth.recorded", "dti.published", "economy.grdp_reported", "economy.productivity_reported",
+		"enterprise.closed", "enterprise.registered", "inspection.completed", "opendata.published",
+		"report.submitted", "service.published", "service.withdrawn", "workfile.processed"}
+	got := typeNames()
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("types = %v, want %v", got, want)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"id":"e1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":"VY-1","online":true}}`))
+	f.Add([]byte(`{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[{"sector":"health","total":1000,"digital":200}]}}`))
+	f.Add([]byte(`{"id":"e2","type":"service.published","v":1,"agency":"bg","occurred_at":"2025-03-14T09:30:00Z","supersedes":"e1","data":null}`))
+	f.Add([]byte(`{"data":{"sectors":[{}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			return
+		}
+		// A decoded event must be usable by every consumer without panics.
+		_ = e.Key()
+		_ = e.Period()
+		_ = e.Contributions()
+		_ = e.Subject()
+		if e.Retraction() && e.Supersedes == "" {
+			t.Fatalf("retraction without supersedes accepted: %s", b)
+		}
+	})
+}
