@@ -1,0 +1,342 @@
+// Package fold turns the event log into rollup deltas: it keeps, per natural
+// key, the timeline of states (events ordered by occurred_at), and emits the
+// change to every rollup cell that an event causes, so that summing the cells
+// up to a date gives the exact state at that date whatever the arrival order.
+//
+// The rollup model. A state s_i of a key that took effect at t_i and was
+// replaced at t_{i+1} adds its contribution C_i to cell (day(t_i), period_i)
+// and subtracts it at cell (day(t_{i+1}), period_i). Then, for any date d:
+//
+//   - a stock at d is the sum of all cells with day <= d (period 0);
+//   - a flow for the calendar year Y of d is the sum of cells with period Y
+//     and day <= d: keys whose state at d occurred in Y;
+//   - a reported figure for year Y is the sum of cells with period Y and
+//     day <= d, present when the cells' count n is positive.
+//
+// Inserting an event into a timeline, or removing one (a correction or a
+// retraction), emits the difference between the timeline's cells after and
+// before, so out-of-order arrival converges to the same cells.
+//
+// Package fold is pure: no NATS, no ClickHouse. It is not safe for
+// concurrent use; the projector owns one State.
+package fold
+
+import (
+	"hash/maphash"
+	"sort"
+	"time"
+
+	"github.com/bacgiang/cds/events"
+)
+
+// Cell identifies one rollup cell.
+type Cell struct {
+	Indicator string
+	Unit      string // emitting agency
+	Period    uint16 // 0 for stocks, else a year
+	Dim       string
+	Day       int32 // days since 1970-01-01 of the province-time date
+}
+
+// Amount is what a cell holds, or a change to it.
+type Amount struct {
+	Num, Den float64
+	N        int64 // number of states counted
+}
+
+// Row is a change to one rollup cell.
+type Row struct {
+	Cell
+	Amount
+}
+
+// Outcome says what Apply did with an event.
+type Outcome int
+
+const (
+	// Applied: the event is new and now part of the state.
+	Applied Outcome = iota
+	// Duplicate: an event with the same id was applied before; nothing changed.
+	Duplicate
+)
+
+// id128 is a 128-bit digest of an event id or natural key. Two independent
+// 64-bit maphash seeds make a collision among 10^9 ids ~10^-20 likely; the
+// digests are never persisted, so per-process seeds are fine.
+type id128 struct{ a, b uint64 }
+
+// entry is one state in a key's timeline.
+type entry struct {
+	at       int64 // occurred_at, unix seconds
+	id       id128 // event id digest: tie-break for equal at, and lookup on supersede
+	day      int32
+	unit     string
+	period   uint16
+	contribs []events.Contribution
+}
+
+func (e *entry) before(o *entry) bool {
+	if e.at != o.at {
+		return e.at < o.at
+	}
+	if e.id.a != o.id.a {
+		return e.id.a < o.id.a
+	}
+	return e.id.b < o.id.b
+}
+
+type timeline []entry
+
+// State is the folded log: ids seen, ids superseded, and one timeline per key.
+type State struct {
+	s1, s2     maphash.Seed
+	seen       map[id128]struct{}
+	superseded map[id128]struct{} // digest of agency+"/"+id of each superseded event
+	keyOf      map[id128]id128  // event id → its key, for events in a timeline
+	timelines  map[id128]timeline
+	strs       map[string]string // interned agency and dimension strings
+}
+
+// New returns an empty State.
+func New() *State {
+	return &State{
+		s1: maphash.MakeSeed(), s2: maphash.MakeSeed(),
+		seen:       make(map[id128]struct{}),
+		superseded: make(map[id128]struct{}),
+		keyOf:      make(map[id128]id128),
+		timelines:  make(map[id128]timeline),
+		strs:       make(map[string]string),
+	}
+}
+
+// Len returns the number of distinct event ids applied.
+func (s *State) Len() int { return len(s.seen) }
+
+// Keys returns the number of natural keys with a timeline.
+func (s *State) Keys() int { return len(s.timelines) }
+
+func (s *State) digest(v string) id128 {
+	return id128{maphash.String(s.s1, v), maphash.String(s.s2, v)}
+}
+
+func (s *State) intern(v string) string {
+	if w, ok := s.strs[v]; ok {
+		return w
+	}
+	s.strs[v] = v
+	return v
+}
+
+// Txn is a batch of changes to a State that becomes visible in the State only
+// on Commit, so a batch whose write failed can be dropped.
+type Txn struct {
+	s          *State
+	seen       map[id128]struct{}
+	superseded map[id128]struct{}
+	keyOf      map[id128]id128
+	timelines  map[id128]timeline
+	cells      map[Cell]Amount
+	applied    int
+	duplicates int
+}
+
+// Begin starts a batch.
+func (s *State) Begin() *Txn {
+	return &Txn{
+		s:          s,
+		seen:       make(map[id128]struct{}),
+		superseded: make(map[id128]struct{}),
+		keyOf:      make(map[id128]id128),
+		timelines:  make(map[id128]timeline),
+		cells:      make(map[Cell]Amount),
+	}
+}
+
+func (t *Txn) isSeen(id id128) bool {
+	if _, ok := t.seen[id]; ok {
+		return true
+	}
+	_, ok := t.s.seen[id]
+	return ok
+}
+
+// isSuperseded reports whether the event id of agency has been superseded by
+// a correction of the same agency (an agency may only correct its own events).
+func (t *Txn) isSuperseded(agency, id string) bool {
+	d := t.s.digest(agency + "/" + id)
+	if _, ok := t.superseded[d]; ok {
+		return true
+	}
+	_, ok := t.s.superseded[d]
+	return ok
+}
+
+func (t *Txn) key(id id128) (id128, bool) {
+	if k, ok := t.keyOf[id]; ok {
+		return k, true
+	}
+	k, ok := t.s.keyOf[id]
+	return k, ok
+}
+
+// timeline returns the key's timeline for modification (copied on first write).
+func (t *Txn) timeline(k id128) timeline {
+	if tl, ok := t.timelines[k]; ok {
+		return tl
+	}
+	return append(timeline(nil), t.s.timelines[k]...)
+}
+
+// Apply folds one valid event into the batch.
+func (t *Txn) Apply(e *events.Event) Outcome {
+	id := t.s.digest(e.ID)
+	if t.isSeen(id) {
+		t.duplicates++
+		return Duplicate
+	}
+	t.seen[id] = struct{}{}
+	t.applied++
+
+	if e.Supersedes != "" {
+		sup := t.s.digest(e.Supersedes)
+		agency := t.s.intern(e.Agency)
+		t.superseded[t.s.digest(e.Agency+"/"+e.Supersedes)] = struct{}{}
+		if k, ok := t.key(sup); ok {
+			t.change(k, func(tl timeline) timeline { return removeFrom(tl, sup, agency) })
+		}
+	}
+	if e.Retraction() {
+		return Applied
+	}
+	if t.isSuperseded(e.Agency, e.ID) {
+		// A correction of this event arrived first: it never counts.
+		return Applied
+	}
+	k := t.s.digest(e.Key())
+	en := entry{
+		at:       e.OccurredAt.Unix(),
+		id:       id,
+		day:      dayNumber(e.Day()),
+		unit:     t.s.intern(e.Agency),
+		period:   uint16(e.Period()),
+		contribs: e.Contributions(),
+	}
+	for i := range en.contribs {
+		en.contribs[i].Dim = t.s.intern(en.contribs[i].Dim)
+	}
+	t.keyOf[id] = k
+	t.change(k, func(tl timeline) timeline {
+		i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
+		tl = append(tl, entry{})
+		copy(tl[i+1:], tl[i:])
+		tl[i] = en
+		return tl
+	})
+	return Applied
+}
+
+// removeFrom drops the entry of event id from tl if it was emitted by agency
+// (an agency may only correct its own events).
+func removeFrom(tl timeline, id id128, agency string) timeline {
+	for i := range tl {
+		if tl[i].id == id && tl[i].unit == agency {
+			return append(tl[:i:i], tl[i+1:]...)
+		}
+	}
+	return tl
+}
+
+func (t *Txn) change(k id128, f func(timeline) timeline) {
+	before := t.timeline(k)
+	t.emit(before, -1)
+	after := f(append(timeline(nil), before...))
+	t.emit(after, +1)
+	t.timelines[k] = after
+}
+
+// emit adds sign × the cells of a timeline to the batch.
+func (t *Txn) emit(tl timeline, sign float64) {
+	for i := range tl {
+		en := &tl[i]
+		for _, c := range en.contribs {
+			cell := Cell{Indicator: c.Indicator, Unit: en.unit, Period: en.period, Dim: c.Dim, Day: en.day}
+			t.add(cell, sign*c.Num, sign*c.Den, int64(sign))
+			if i+1 < len(tl) {
+				cell.Day = tl[i+1].day
+				t.add(cell, -sign*c.Num, -sign*c.Den, -int64(sign))
+			}
+		}
+	}
+}
+
+func (t *Txn) add(c Cell, num, den float64, n int64) {
+	a := t.cells[c]
+	a.Num += num
+	a.Den += den
+	a.N += n
+	t.cells[c] = a
+}
+
+// Rows returns the non-zero cell changes of the batch, in a stable order.
+func (t *Txn) Rows() []Row {
+	rows := make([]Row, 0, len(t.cells))
+	for c, a := range t.cells {
+		if a.N == 0 && a.Num == 0 && a.Den == 0 {
+			continue
+		}
+		rows = append(rows, Row{Cell: c, Amount: a})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Cell.less(rows[j].Cell) })
+	return rows
+}
+
+// Applied and Duplicates count the events of the batch by outcome.
+func (t *Txn) Applied() int    { return t.applied }
+func (t *Txn) Duplicates() int { return t.duplicates }
+
+// Commit makes the batch part of the State. The Txn must not be used after.
+func (t *Txn) Commit() {
+	for k := range t.seen {
+		t.s.seen[k] = struct{}{}
+	}
+	for k, v := range t.superseded {
+		t.s.superseded[k] = v
+	}
+	for k, v := range t.keyOf {
+		t.s.keyOf[k] = v
+	}
+	for k, tl := range t.timelines {
+		if len(tl) == 0 {
+			delete(t.s.timelines, k)
+			continue
+		}
+		t.s.timelines[k] = tl
+	}
+	*t = Txn{}
+}
+
+func (c Cell) less(o Cell) bool {
+	switch {
+	case c.Indicator != o.Indicator:
+		return c.Indicator < o.Indicator
+	case c.Unit != o.Unit:
+		return c.Unit < o.Unit
+	case c.Period != o.Period:
+		return c.Period < o.Period
+	case c.Dim != o.Dim:
+		return c.Dim < o.Dim
+	default:
+		return c.Day < o.Day
+	}
+}
+
+var epoch = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func dayNumber(day time.Time) int32 { return int32(day.Sub(epoch) / (24 * time.Hour)) }
+
+// DayTime returns the date of a day number (00:00 UTC), the inverse of the
+// day numbering of Cell.Day.
+func DayTime(day int32) time.Time { return epoch.AddDate(0, 0, int(day)) }
+
+// DayNumber returns the day number of a calendar date given at 00:00 UTC.
+func DayNumber(day time.Time) int32 { return dayNumber(day) }
