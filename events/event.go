@@ -343,3 +343,27 @@ func clip(s string) string {
 func (e *Event) String() string {
 	return fmt.Sprintf("%s %s/%s", e.ID, e.Agency, e.Type)
 }
+
+// Restore rebuilds an Event from the columns stored by the projector
+// (cds.events). data is the data object as JSON text, empty for a retraction.
+// It re-checks the data schema, so a row written by an older build that this
+// build would refuse is reported rather than folded silently.
+func Restore(id, typ, agency string, occurredAt time.Time, supersedes string, data []byte) (*Event, error) {
+	spec, ok := Lookup(typ)
+	if !ok {
+		return nil, errf(ReasonUnknownType, "type", "unknown event type %q", clip(typ))
+	}
+	e := &Event{ID: id, Type: typ, V: spec.Version, Agency: agency, OccurredAt: occurredAt, Supersedes: supersedes, Spec: spec}
+	if len(data) == 0 {
+		return e, nil
+	}
+	p := new(Payload)
+	if err := strictUnmarshal(data, p); err != nil {
+		return nil, jsonError("data.", err)
+	}
+	if err := spec.check(p); err != nil {
+		return nil, err
+	}
+	e.Data, e.Payload = data, p
+	return e, nil
+}

@@ -1,0 +1,381 @@
+// Package registry holds the effective-dated organisation units (province,
+// departments, districts, communes) that emit events and receive scores.
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// MaxCodeLen is the longest unit code allowed.
+const MaxCodeLen = 48
+
+// ValidCode reports whether s is a well-formed unit code: 1 to 48 characters
+// from [a-z0-9-].
+func ValidCode(s string) bool {
+	if len(s) == 0 || len(s) > MaxCodeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// A Registry is a validated, read-only set of organisation units. It is safe
+// for concurrent use. Methods that return units return copies.
+type Registry struct {
+	version string
+	note    string
+	units   []Unit
+	index   map[string]int
+}
+
+// file is the JSON layout of a registry file.
+type file struct {
+	Version string `json:"version"`
+	Note    string `json:"note,omitempty"`
+	Units   []Unit `json:"units"`
+}
+
+// A FieldError is one problem found in a registry file: which unit (by code,
+// and by position when the code itself is the problem) and which field.
+// Parse returns every problem it finds, joined; use errors.As to get the first.
+type FieldError struct {
+	Unit  string // the unit's code as written, possibly empty or malformed
+	Index int    // position of the unit in the file, from 0; -1 for the file itself
+	Field string // JSON field name, e.g. "parent"
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("%s: %s", e.Field, e.Msg)
+	}
+	return fmt.Sprintf("unit %q (#%d): %s: %s", e.Unit, e.Index, e.Field, e.Msg)
+}
+
+// maxProblems caps how many problems one Parse error lists.
+const maxProblems = 25
+
+type problems []error
+
+func (p *problems) add(unit string, index int, field, format string, args ...any) {
+	*p = append(*p, &FieldError{Unit: unit, Index: index, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	list := p
+	if len(list) > maxProblems {
+		list = append(list[:maxProblems:maxProblems], fmt.Errorf("and %d more problems", len(p)-maxProblems))
+	}
+	return fmt.Errorf("registry: invalid registry:\n%w", errors.Join(list...))
+}
+
+// Parse reads and validates a registry file (JSON). It checks that the
+// version is set; that every code is unique and well-formed; that levels are
+// known and names present; that parents, successors and reports_for name
+// existing other units; that valid_from is set and not after valid_to; and
+// that no unit is its own ancestor or successor. The error lists every
+// problem found, each naming the unit and the field (see FieldError).
+func Parse(r io.Reader) (*Registry, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("registry: decode: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("registry: decode: unexpected data after the registry object")
+	}
+	return build(f)
+}
+
+func build(f file) (*Registry, error) {
+	var p problems
+	if strings.TrimSpace(f.Version) == "" {
+		p.add("", -1, "version", "missing")
+	}
+	if len(f.Units) == 0 {
+		p.add("", -1, "units", "no units")
+	}
+	index := make(map[string]int, len(f.Units))
+	for i, u := range f.Units {
+		switch {
+		case !ValidCode(u.Code):
+			p.add(u.Code, i, "code", "malformed: want [a-z0-9-]{1,%d}", MaxCodeLen)
+		default:
+			if j, dup := index[u.Code]; dup {
+				p.add(u.Code, i, "code", "duplicate of unit #%d", j)
+			} else {
+				index[u.Code] = i
+			}
+		}
+	}
+	for i, u := range f.Units {
+		if strings.TrimSpace(u.Name) == "" {
+			p.add(u.Code, i, "name", "missing")
+		}
+		if !u.Level.Valid() {
+			p.add(u.Code, i, "level", "unknown level %q: want one of %s", u.Level, levelList())
+		}
+		checkRef := func(field, ref string) {
+			switch _, ok := index[ref]; {
+			case ref == u.Code:
+				p.add(u.Code, i, field, "refers to the unit itself")
+			case !ok:
+				p.add(u.Code, i, field, "unknown unit %q", ref)
+			}
+		}
+		if u.Parent != "" {
+			checkRef("parent", u.Parent)
+		}
+		if u.Successor != "" {
+			checkRef("successor", u.Successor)
+		}
+		seen := make(map[string]bool, len(u.ReportsFor))
+		for _, ref := range u.ReportsFor {
+			if seen[ref] {
+				p.add(u.Code, i, "reports_for", "%q listed twice", ref)
+				continue
+			}
+			seen[ref] = true
+			checkRef("reports_for", ref)
+		}
+		if u.ValidFrom.IsZero() {
+			p.add(u.Code, i, "valid_from", "missing")
+		}
+		if !u.ValidTo.IsZero() && u.ValidTo.Before(u.ValidFrom) {
+			p.add(u.Code, i, "valid_to", "%s is before valid_from %s", u.ValidTo, u.ValidFrom)
+		}
+	}
+	if len(p) == 0 {
+		// Cycles are looked for only once every reference resolves.
+		checkCycles(f.Units, index, "parent", func(u Unit) string { return u.Parent }, &p)
+		checkCycles(f.Units, index, "successor", func(u Unit) string { return u.Successor }, &p)
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	units := make([]Unit, len(f.Units))
+	for i, u := range f.Units {
+		units[i] = u.clone()
+	}
+	return &Registry{version: f.Version, note: f.Note, units: units, index: index}, nil
+}
+
+// checkCycles reports each cycle of the link next (parent or successor) once,
+// on the first unit of the cycle in file order.
+func checkCycles(units []Unit, index map[string]int, field string, next func(Unit) string, p *problems) {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make([]int, len(units))
+	for start := range units {
+		var path []int
+		i, cyclic := start, false
+		for state[i] == unseen {
+			state[i] = onPath
+			path = append(path, i)
+			ref := next(units[i])
+			if ref == "" {
+				break
+			}
+			i = index[ref]
+			cyclic = state[i] == onPath
+		}
+		if cyclic {
+			var chain []string
+			for k, j := range path {
+				if j == i {
+					for _, c := range path[k:] {
+						chain = append(chain, units[c].Code)
+					}
+					break
+				}
+			}
+			chain = append(chain, units[i].Code)
+			p.add(units[i].Code, i, field, "cycle %s", strings.Join(chain, " → "))
+		}
+		for _, j := range path {
+			state[j] = done
+		}
+	}
+}
+
+func levelList() string {
+	var s []string
+	for _, l := range Levels() {
+		s = append(s, string(l))
+	}
+	return strings.Join(s, ", ")
+}
+
+// Load reads and validates the registry file at path.
+func Load(path string) (*Registry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	r, err := Parse(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// Version returns the version string of the registry file.
+func (r *Registry) Version() string { return r.version }
+
+// Note returns the free-text note of the registry file.
+func (r *Registry) Note() string { return r.note }
+
+// Unit returns the unit with the given code.
+func (r *Registry) Unit(code string) (Unit, bool) {
+	i, ok := r.index[code]
+	if !ok {
+		return Unit{}, false
+	}
+	return r.units[i].clone(), true
+}
+
+// Units returns all units, in file order, whatever their validity.
+func (r *Registry) Units() []Unit {
+	out := make([]Unit, len(r.units))
+	for i, u := range r.units {
+		out[i] = u.clone()
+	}
+	return out
+}
+
+// Codes returns the codes of all units, in file order.
+func (r *Registry) Codes() []string {
+	out := make([]string, len(r.units))
+	for i, u := range r.units {
+		out[i] = u.Code
+	}
+	return out
+}
+
+// InForce returns the units in force on day d, in file order.
+func (r *Registry) InForce(d Date) []Unit {
+	var out []Unit
+	for _, u := range r.units {
+		if u.InForce(d) {
+			out = append(out, u.clone())
+		}
+	}
+	return out
+}
+
+// ParentAt returns the parent of the unit code on day d: its nearest ancestor
+// in force on d. So a commune whose district has ended belongs to the
+// province. The unit itself need not be in force on d. It returns false when
+// code is unknown or no ancestor is in force on d.
+func (r *Registry) ParentAt(code string, d Date) (string, bool) {
+	i, ok := r.index[code]
+	if !ok {
+		return "", false
+	}
+	// Parse rejects parent cycles, so the walk ends.
+	for p := r.units[i].Parent; p != ""; {
+		u := r.units[r.index[p]]
+		if u.InForce(d) {
+			return u.Code, true
+		}
+		p = u.Parent
+	}
+	return "", false
+}
+
+// AncestorsAt returns the chain of parents of code on day d (see ParentAt),
+// nearest first, ending at the root; empty for a root or an unknown code.
+func (r *Registry) AncestorsAt(code string, d Date) []string {
+	var out []string
+	for c, ok := r.ParentAt(code, d); ok; c, ok = r.ParentAt(c, d) {
+		out = append(out, c)
+	}
+	return out
+}
+
+// DescendantsAt returns, in file order, the units in force on day d whose
+// chain of ancestors on d goes through code, code itself excluded.
+// It is empty when code is not in force on d.
+func (r *Registry) DescendantsAt(code string, d Date) []string {
+	var out []string
+	for _, u := range r.units {
+		if u.Code == code || !u.InForce(d) {
+			continue
+		}
+		for c, ok := r.ParentAt(u.Code, d); ok; c, ok = r.ParentAt(c, d) {
+			if c == code {
+				out = append(out, u.Code)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// MayReportFor reports whether the unit agency may emit events for unit:
+// agency is a known unit and either unit is agency itself or agency
+// declares it in reports_for. Validity dates are not considered.
+func (r *Registry) MayReportFor(agency, unit string) bool {
+	i, ok := r.index[agency]
+	if !ok {
+		return false
+	}
+	if agency == unit {
+		return true
+	}
+	for _, c := range r.units[i].ReportsFor {
+		if c == unit {
+			return true
+		}
+	}
+	return false
+}
+
+// Predecessors returns, in file order, the units whose successor is code:
+// the units whose history continues in code.
+func (r *Registry) Predecessors(code string) []string {
+	var out []string
+	for _, u := range r.units {
+		if u.Successor == code {
+			out = append(out, u.Code)
+		}
+	}
+	return out
+}
+
+// SuccessorAt returns the unit that carries the history of code on day d:
+// code itself if it is in force on d, else the first unit in force on d
+// along its chain of successors. It returns false when code is unknown or
+// no unit of the chain is in force on d.
+func (r *Registry) SuccessorAt(code string, d Date) (string, bool) {
+	// Parse rejects successor cycles, so the walk ends.
+	for c := code; c != ""; {
+		i, ok := r.index[c]
+		if !ok {
+			return "", false
+		}
+		if r.units[i].InForce(d) {
+			return c, true
+		}
+		c = r.units[i].Successor
+	}
+	return "", false
+}
