@@ -92,7 +92,7 @@ type State struct {
 	s1, s2     maphash.Seed
 	seen       map[id128]struct{}
 	superseded map[id128]struct{} // digest of agency+"/"+id of each superseded event
-	keyOf      map[id128]id128  // event id → its key, for events in a timeline
+	keyOf      map[id128]id128    // event id → its key, for events in a timeline
 	timelines  map[id128]timeline
 	strs       map[string]string // interned agency and dimension strings
 }
