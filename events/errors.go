@@ -29,9 +29,9 @@ var ErrInvalid = errors.New("events: invalid event")
 
 // Error says which field of an event is wrong and what was expected.
 type Error struct {
-	Reason Reason // machine-readable class
-	Field  string // JSON path of the field, e.g. "data.online"; empty for the whole event
-	Msg    string // what was expected, for a human
+	Reason Reason `json:"reason"`          // machine-readable class
+	Field  string `json:"field,omitempty"` // JSON path of the field, e.g. "data.online"; empty for the whole event
+	Msg    string `json:"message"`         // what was expected, for a human
 }
 
 func (e *Error) Error() string {

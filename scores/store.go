@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/bacgiang/cds/chdb"
 	"github.com/bacgiang/cds/fold"
 	"github.com/bacgiang/cds/registry"
@@ -33,15 +35,24 @@ type snapshot struct {
 // both.
 const ownSQL = `SELECT indicator, unit, sum(num), sum(den), toInt64(sum(n))
 FROM %s
-WHERE indicator IN (?) AND day <= ? AND period IN (0, ?)
+WHERE indicator IN ? AND day <= ? AND period IN (0, ?)
 GROUP BY indicator, unit`
 
 // reportedSQL sums the province-wide reported figures per year and dimension.
 const reportedSQL = `SELECT indicator, period, dim, sum(num), sum(den), toInt64(sum(n))
 FROM %s
-WHERE indicator IN (?) AND day <= ? AND period <= ? AND period > 0
+WHERE indicator IN ? AND day <= ? AND period <= ? AND period > 0
 GROUP BY indicator, period, dim
 HAVING sum(n) > 0`
+
+// set binds a list for IN; a plain slice would bind as an Array literal.
+func set(codes []string) clickhouse.GroupSet {
+	vs := make([]any, len(codes))
+	for i, c := range codes {
+		vs[i] = c
+	}
+	return clickhouse.GroupSet{Value: vs}
+}
 
 func (s *Store) snapshot(ctx context.Context, day registry.Date, ownCodes, reportedCodes []string) (*snapshot, error) {
 	snap := &snapshot{day: day, own: map[string]map[string]fold.Amount{}, reported: map[string]map[int]map[string]fold.Amount{}}
@@ -49,7 +60,7 @@ func (s *Store) snapshot(ctx context.Context, day registry.Date, ownCodes, repor
 	dayArg := d.Format("2006-01-02")
 	year := uint16(day.Year())
 	if len(ownCodes) > 0 {
-		rows, err := s.db.Query(ctx, fmt.Sprintf(ownSQL, s.db.Table("rollup")), ownCodes, dayArg, year)
+		rows, err := s.db.Query(ctx, fmt.Sprintf(ownSQL, s.db.Table("rollup")), set(ownCodes), dayArg, year)
 		if err != nil {
 			return nil, fmt.Errorf("read cells at %s: %w", day, err)
 		}
@@ -71,7 +82,7 @@ func (s *Store) snapshot(ctx context.Context, day registry.Date, ownCodes, repor
 		}
 	}
 	if len(reportedCodes) > 0 {
-		rows, err := s.db.Query(ctx, fmt.Sprintf(reportedSQL, s.db.Table("rollup")), reportedCodes, dayArg, year)
+		rows, err := s.db.Query(ctx, fmt.Sprintf(reportedSQL, s.db.Table("rollup")), set(reportedCodes), dayArg, year)
 		if err != nil {
 			return nil, fmt.Errorf("read reported figures at %s: %w", day, err)
 		}

@@ -1,0 +1,239 @@
+// Package app wires the cds components into the processes the cds command
+// runs: the embedded NATS server, the managed ClickHouse, the projector, the
+// HTTP API and the simulated province.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/catalog"
+	"github.com/bacgiang/cds/chdb"
+	"github.com/bacgiang/cds/chserver"
+	"github.com/bacgiang/cds/credentials"
+	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/registry"
+)
+
+// Config holds the settings shared by the cds subcommands. Flags and
+// environment fill it (see cmd/cds).
+type Config struct {
+	DataDir         string        // --data / CDS_DATA_DIR
+	NATSAddr        string        // listen address of the embedded server
+	NATSURL         string        // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
+	ClickHouseAddr  string        // --clickhouse / CDS_CLICKHOUSE_ADDR: "" = managed clickhouse-server
+	ClickHouseTCP   string        // managed server native address
+	ClickHouseHTTP  string        // managed server HTTP address
+	ClickHouseDB    string        // database, default cds
+	HTTPAddr        string        // --http / CDS_HTTP_ADDR
+	UnitsPath       string        // --units / CDS_UNITS: "" = the shipped Bắc Giang sample
+	CatalogPath     string        // --catalog / CDS_CATALOG: "" = the shipped catalogue
+	DuplicateWindow time.Duration // JetStream duplicate window
+	Logger          *slog.Logger
+}
+
+// Defaults returns the addresses of DESIGN §6.
+func Defaults() Config {
+	return Config{
+		DataDir:        ".data",
+		NATSAddr:       natsserver.DefaultAddr,
+		ClickHouseTCP:  chserver.DefaultTCPAddr,
+		ClickHouseHTTP: chserver.DefaultHTTPAddr,
+		ClickHouseDB:   chdb.DefaultDatabase,
+		HTTPAddr:       "127.0.0.1:8080",
+	}
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// Domain loads the registry and the catalogue.
+func (c Config) Domain() (*registry.Registry, *catalog.Catalog, error) {
+	reg := registry.Sample()
+	if c.UnitsPath != "" {
+		var err error
+		if reg, err = registry.Load(c.UnitsPath); err != nil {
+			return nil, nil, fmt.Errorf("load units %s: %w", c.UnitsPath, err)
+		}
+	}
+	cat := catalog.Default()
+	if c.CatalogPath != "" {
+		var err error
+		if cat, err = catalog.Load(c.CatalogPath); err != nil {
+			return nil, nil, fmt.Errorf("load catalogue %s: %w", c.CatalogPath, err)
+		}
+	}
+	return reg, cat, nil
+}
+
+// ReportsFor returns, per agency, the other units it may publish for.
+func ReportsFor(reg *registry.Registry) map[string][]string {
+	out := map[string][]string{}
+	for _, u := range reg.Units() {
+		if len(u.ReportsFor) > 0 {
+			out[u.Code] = append([]string(nil), u.ReportsFor...)
+		}
+	}
+	return out
+}
+
+// StartNATS ensures the credentials of every agency of the registry, starts
+// the embedded JetStream server and creates or updates the streams.
+func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsserver.Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	_, hashes, err := credentials.Ensure(cfg.DataDir, reg.Codes())
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	srv, err := natsserver.Start(ctx, natsserver.Config{
+		Addr:       cfg.NATSAddr,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		Hashes:     hashes,
+		ReportsFor: ReportsFor(reg),
+		Logger:     cfg.logger().With("component", "nats"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: cfg.DuplicateWindow}); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// ConnectService connects to NATS as one of the service users whose secret
+// is in <data>/credentials.json. It reconnects for ever.
+func ConnectService(url, dataDir, service, name string) (*nats.Conn, error) {
+	f, err := credentials.LoadFile(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials for %s: %w", service, err)
+	}
+	u, ok := f.Services[service]
+	if !ok {
+		return nil, fmt.Errorf("nats credentials: no service %q in %s", service, filepath.Join(dataDir, credentials.FileName))
+	}
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.UserInfo(u.User, u.Password),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s as %s: %w", url, u.User, err)
+	}
+	return nc, nil
+}
+
+// ClickHouse is an open database, and the managed server behind it if cds started one.
+type ClickHouse struct {
+	DB     *chdb.DB
+	Server *chserver.Server // nil when CDS_CLICKHOUSE_ADDR names an external server
+}
+
+// Close closes the connection, then stops a managed server.
+func (c *ClickHouse) Close() error {
+	var errs []error
+	if c.DB != nil {
+		errs = append(errs, c.DB.Close())
+	}
+	if c.Server != nil {
+		errs = append(errs, c.Server.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenClickHouse connects to the configured ClickHouse, or starts the managed
+// one (adopting a server that already answers on its address), and applies
+// the migrations.
+func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse, error) {
+	ch := &ClickHouse{}
+	addr := cfg.ClickHouseAddr
+	if addr == "" && managed {
+		pw, err := analystPassword(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := chserver.Start(ctx, chserver.Config{
+			Dir:             filepath.Join(cfg.DataDir, "clickhouse"),
+			TCPAddr:         cfg.ClickHouseTCP,
+			HTTPAddr:        cfg.ClickHouseHTTP,
+			AnalystPassword: pw,
+			Logger:          cfg.logger().With("component", "clickhouse"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		ch.Server = srv
+		addr = srv.Addr()
+	}
+	if addr == "" {
+		addr = cfg.ClickHouseTCP
+	}
+	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB})
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	ch.DB = db
+	if _, err := db.Migrate(ctx); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	return ch, nil
+}
+
+// AnalystPasswordFile holds the password of the read-only ClickHouse user
+// "analyst" of the managed server.
+const AnalystPasswordFile = "clickhouse-analyst.password"
+
+// analystPassword returns the analyst password, creating it once.
+func analystPassword(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, AnalystPasswordFile)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("analyst password: %w", err)
+	}
+	buf := make([]byte, 16)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	pw := hex.EncodeToString(buf)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("analyst password: %w", err)
+	}
+	return pw, nil
+}
