@@ -61,6 +61,10 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 		}
 		last = seq
 		e, err := p.check(msg, meta)
+		if err != nil && p.cfg.NoDeadLetter {
+			deadLtr++
+			continue
+		}
 		if err != nil {
 			f, perr := p.deadLetter(ctx, msg, meta, err)
 			if perr != nil {

@@ -16,6 +16,10 @@ type Config struct {
 	MaxFuture      time.Duration // occurred_at may be this far past the time the stream received the event, default 24h
 	RetryMin       time.Duration // first backoff after a failure, default 500ms
 	RetryMax       time.Duration // longest backoff, default 30s
+	// NoDeadLetter skips publishing invalid events to the dead-letter stream
+	// (they are still skipped and counted). A rebuild sets it: the live
+	// projector dead-lettered them already.
+	NoDeadLetter bool
 }
 
 func (c Config) withDefaults() (Config, error) {

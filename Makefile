@@ -1,0 +1,37 @@
+# cds — two commands: `make demo` and `make test`. See README.md.
+GO    ?= go
+BIN   := bin/cds
+DATA  ?= .data
+
+.PHONY: demo test test-faults bench build deps vet clean
+
+## deps: install clickhouse-server and clickhouse-client (Debian) when missing
+deps:
+	@./scripts/ensure-deps.sh
+
+## build: the cds binary in bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/cds
+
+## demo: install what is missing, build, run everything with the simulated province
+demo: deps build
+	./$(BIN) up --simulate --data $(DATA)
+
+## test: install what is missing, vet, run every test (real NATS and ClickHouse)
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+## test-faults: the long fault-injection tests (kill -9 of the projector, restarts)
+test-faults: deps
+	CDS_FAULTS=1 $(GO) test -count=1 -run 'Fault' -timeout 30m -v ./...
+
+## bench: measure publish, raw read, projector drain and rebuild rates
+bench: deps build
+	./$(BIN) bench
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bacgiang/cds/app"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"up", "everything in one process: NATS, ClickHouse (managed), projector, API; --simulate adds the simulated province", runUp},
+		{"nats", "the embedded NATS JetStream server alone", runNATS},
+		{"projector", "fold the event stream into ClickHouse", runProjector},
+		{"serve", "the HTTP API: ingest (POST /v1/events) and queries", runServe},
+		{"publish", "publish NDJSON events from a file or stdin as an agency", runPublish},
+		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
+		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(os.Stdout)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:])
+		}
+	}
+	usage(os.Stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: cds <command> [flags]   (cds <command> -h for its flags)")
+	fmt.Fprintln(w)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+}
+
+// common registers the flags every command shares; environment variables
+// give their defaults (DESIGN §6).
+type common struct {
+	cfg      app.Config
+	logLevel string
+}
+
+func newFlags(name string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("cds "+name, flag.ContinueOnError)
+	c := &common{cfg: app.Defaults()}
+	d := c.cfg
+	fs.StringVar(&c.cfg.DataDir, "data", env("CDS_DATA_DIR", d.DataDir), "data directory: credentials, JetStream store, managed ClickHouse (CDS_DATA_DIR)")
+	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL; empty runs or uses the embedded one (CDS_NATS_URL)")
+	fs.StringVar(&c.cfg.NATSAddr, "nats-listen", env("CDS_NATS_LISTEN", d.NATSAddr), "listen address of the embedded NATS server (CDS_NATS_LISTEN)")
+	fs.StringVar(&c.cfg.ClickHouseAddr, "clickhouse", env("CDS_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port; empty starts a managed clickhouse-server (CDS_CLICKHOUSE_ADDR)")
+	fs.StringVar(&c.cfg.ClickHouseTCP, "clickhouse-tcp", env("CDS_CLICKHOUSE_TCP", d.ClickHouseTCP), "native address of the managed clickhouse-server (CDS_CLICKHOUSE_TCP)")
+	fs.StringVar(&c.cfg.ClickHouseHTTP, "clickhouse-http", env("CDS_CLICKHOUSE_HTTP", d.ClickHouseHTTP), "HTTP address of the managed clickhouse-server (CDS_CLICKHOUSE_HTTP)")
+	fs.StringVar(&c.cfg.ClickHouseDB, "database", env("CDS_CLICKHOUSE_DB", d.ClickHouseDB), "ClickHouse database (CDS_CLICKHOUSE_DB)")
+	fs.StringVar(&c.cfg.HTTPAddr, "http", env("CDS_HTTP_ADDR", d.HTTPAddr), "HTTP API listen address (CDS_HTTP_ADDR)")
+	fs.StringVar(&c.cfg.UnitsPath, "units", env("CDS_UNITS", ""), "organisation-unit registry file; empty = shipped Bắc Giang sample (CDS_UNITS)")
+	fs.StringVar(&c.cfg.CatalogPath, "catalog", env("CDS_CATALOG", ""), "indicator catalogue file; empty = shipped Resolution 111 catalogue (CDS_CATALOG)")
+	fs.DurationVar(&c.cfg.DuplicateWindow, "dedup-window", 0, "JetStream duplicate window of CDS_EVENTS (0 = default)")
+	fs.StringVar(&c.logLevel, "log", env("CDS_LOG", "info"), "log level: debug, info, warn, error (CDS_LOG)")
+	return fs, c
+}
+
+func (c *common) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("-log: %w", err)
+	}
+	c.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return nil
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// serveUntilDone waits for ctx or a component failure, then closes sys.
+func serveUntilDone(ctx context.Context, sys *app.System) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sys.Config.Logger.Info("shutting down")
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return sys.Close(cctx)
+		case <-tick.C:
+			if err := sys.Err(); err != nil {
+				sys.Close(context.Background())
+				return err
+			}
+		}
+	}
+}
+
+
+func splitHostPort(addr string) (string, string) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return addr, ""
+	}
+	return addr[:i], addr[i+1:]
+}

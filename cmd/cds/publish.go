@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/credentials"
+	"github.com/bacgiang/cds/events"
+)
+
+func runPublish(ctx context.Context, args []string) error {
+	fs, c := newFlags("publish")
+	agency := fs.String("agency", "", "agency code to publish as (NATS user); required")
+	password := fs.String("password", env("CDS_NATS_PASSWORD", ""), "the agency's NATS password; default: from <data>/credentials.json (CDS_NATS_PASSWORD)")
+	noValidate := fs.Bool("no-validate", false, "send lines that fail local validation too (they go to the dead-letter stream); needs -subject")
+	subject := fs.String("subject", "", "publish every line to this subject instead of cds.events.<agency>.<type>")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cds publish -agency <code> [flags] [file.ndjson]   (stdin when no file)")
+		fs.PrintDefaults()
+	}
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *agency == "" {
+		return fmt.Errorf("publish: -agency is required")
+	}
+	if *noValidate && *subject == "" {
+		return fmt.Errorf("publish: -no-validate needs -subject")
+	}
+	if *password == "" {
+		f, err := credentials.LoadFile(c.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("publish: no -password and %w", err)
+		}
+		s, ok := f.Agencies[*agency]
+		if !ok {
+			return fmt.Errorf("publish: agency %q has no credentials in %s", *agency, credentialsPath(c.cfg))
+		}
+		*password = s.NATSPassword
+	}
+	in := io.Reader(os.Stdin)
+	if fs.NArg() > 0 {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	url := c.cfg.NATSURL
+	if url == "" {
+		url = "nats://" + c.cfg.NATSAddr
+	}
+	nc, err := nats.Connect(url, nats.Name("cds-publish"), nats.UserInfo(*agency, *password), nats.CustomInboxPrefix("_INBOX."+*agency))
+	if err != nil {
+		return fmt.Errorf("connect %s as %s: %w", url, *agency, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	var (
+		futures            []jetstream.PubAckFuture
+		invalid, published int
+		dups, failed       int
+	)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := append([]byte(nil), sc.Bytes()...)
+		if len(b) == 0 {
+			continue
+		}
+		e, err := events.Decode(b)
+		if err != nil && !*noValidate {
+			invalid++
+			fmt.Fprintf(os.Stderr, "line %d: %v\n", line, err)
+			continue
+		}
+		msg := nats.NewMsg(*subject)
+		if msg.Subject == "" {
+			msg.Subject = e.Subject()
+		}
+		msg.Data = b
+		if e != nil {
+			msg.Header.Set(jetstream.MsgIDHeader, e.ID)
+		}
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("line %d: publish: %w", line, err)
+		}
+		futures = append(futures, f)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	deadline := time.After(30 * time.Second)
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			published++
+			if ack.Duplicate {
+				dups++
+			}
+		case err := <-f.Err():
+			failed++
+			fmt.Fprintf(os.Stderr, "%s: %v\n", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+		case <-deadline:
+			return fmt.Errorf("publish: timed out waiting for acknowledgements")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fmt.Printf("published: %d (duplicates: %d), failed: %d, invalid: %d\n", published, dups, failed, invalid)
+	if failed > 0 || invalid > 0 {
+		return fmt.Errorf("%d events not published", failed+invalid)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/bacgiang/cds/app"
+	"github.com/bacgiang/cds/registry"
+	"github.com/bacgiang/cds/simulate"
+)
+
+func runUp(ctx context.Context, args []string) error {
+	fs, c := newFlags("up")
+	sim := fs.Bool("simulate", false, "run the simulated province: every unit publishes events over NATS with its own credentials")
+	simStart := fs.String("sim-start", "2021-06-11", "simulated start date (province time)")
+	simSpeed := fs.Duration("sim-speed", simulate.DefaultSpeed, "simulated time per real second")
+	simRate := fs.Float64("sim-rate", 1, "scale of the simulated event volume")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	parts := app.Parts{NATS: c.cfg.NATSURL == "", Projector: true, API: true, ManagedClickHouse: true}
+	if *sim {
+		d, err := registry.ParseDate(*simStart)
+		if err != nil {
+			return fmt.Errorf("-sim-start: %w", err)
+		}
+		parts.Simulate = &simulate.Config{Start: d.Start(), Speed: *simSpeed, Rate: *simRate}
+	}
+	sys, err := app.Start(ctx, c.cfg, parts)
+	if err != nil {
+		return err
+	}
+	banner(sys)
+	if sys.Sim != nil {
+		go reportSimulation(ctx, sys)
+	}
+	return serveUntilDone(ctx, sys)
+}
+
+func banner(sys *app.System) {
+	cfg := sys.Config
+	api := "http://" + sys.API.Addr()
+	asOf := "2025-06-30"
+	fmt.Printf(`
+cds is up.
+  API          %[1]s   (GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, POST /v1/events)
+  scores       %[1]s/v1/scores?milestone=2025&level=district&as_of=%[2]s
+  one unit     %[1]s/v1/scores/bg-vietyen?milestone=2025&as_of=%[2]s
+  health       %[1]s/healthz      metrics %[1]s/metrics
+  NATS         %[3]s   (agency users and passwords: %[4]s)
+  ClickHouse   %[5]s
+`, api, asOf, sys.NATSURL(), filepath.Join(cfg.DataDir, "credentials.json"), clickhouseHint(sys))
+}
+
+func clickhouseHint(sys *app.System) string {
+	addr := sys.Config.ClickHouseAddr
+	if sys.CH.Server != nil {
+		addr = sys.CH.Server.Addr()
+	}
+	host, port := splitHostPort(addr)
+	hint := fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)
+	if sys.CH.Server != nil && sys.CH.Server.Managed() {
+		hint += fmt.Sprintf("\n               read-only analyst: --user analyst --password \"$(cat %s)\"", filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
+	}
+	return hint
+}
+
+// reportSimulation prints, every 10 s, the simulated date and a scores URL
+// whose as_of matches it.
+func reportSimulation(ctx context.Context, sys *app.System) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d := registry.DateOf(sys.Sim.Now())
+			fmt.Printf("simulated %s: %d events published, %d folded; http://%s/v1/scores?level=district&as_of=%s\n",
+				d, sys.Sim.Published(), sys.Proj.Watermark(), sys.API.Addr(), d)
+		}
+	}
+}
