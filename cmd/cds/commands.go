@@ -123,7 +123,6 @@ func serveUntilDone(ctx context.Context, sys *app.System) error {
 	}
 }
 
-
 func splitHostPort(addr string) (string, string) {
 	i := strings.LastIndex(addr, ":")
 	if i < 0 {
