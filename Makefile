@@ -2,6 +2,9 @@
 GO    ?= go
 BIN   := bin/cds
 DATA  ?= .data
+# Simulated time per real second in the demo: a week, so that 2025 (the
+# milestone) arrives after about 3.5 minutes. DEMO_SPEED=24h is cds's default pace.
+DEMO_SPEED ?= 168h
 
 .PHONY: demo test test-faults bench build deps vet clean
 
@@ -15,7 +18,7 @@ build:
 
 ## demo: install what is missing, build, run everything with the simulated province
 demo: deps build
-	./$(BIN) up --simulate --data $(DATA)
+	./$(BIN) up --simulate --sim-speed $(DEMO_SPEED) --data $(DATA)
 
 ## test: install what is missing, vet, run every test (real NATS and ClickHouse)
 test: deps

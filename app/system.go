@@ -21,6 +21,7 @@ import (
 	"github.com/bacgiang/cds/projector"
 	"github.com/bacgiang/cds/registry"
 	"github.com/bacgiang/cds/scores"
+	"github.com/bacgiang/cds/simulate"
 )
 
 // Parts selects what a System runs.
@@ -30,6 +31,9 @@ type Parts struct {
 	API       bool
 	// ManagedClickHouse starts clickhouse-server when Config.ClickHouseAddr is empty.
 	ManagedClickHouse bool
+	// Simulate, when not nil, runs the simulated province against the NATS
+	// server with the agencies' own credentials.
+	Simulate *simulate.Config
 }
 
 // System is a set of running components, closed in reverse start order.
@@ -42,6 +46,7 @@ type System struct {
 	CH       *ClickHouse
 	API      *api.Server
 	Proj     *projector.Projector
+	Sim      *simulate.Simulator
 
 	log     *slog.Logger
 	closers []func(context.Context) error
@@ -149,6 +154,18 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		}
 		s.API = srv
 		s.onClose(srv.Close)
+	}
+	if parts.Simulate != nil {
+		creds, err := credentials.LoadFile(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		sim, err := simulate.New(*parts.Simulate, s.Registry, creds, s.NATSURL(), s.log)
+		if err != nil {
+			return err
+		}
+		s.Sim = sim
+		s.Go(func() error { return sim.Run(runCtx) })
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func TestEndToEnd(t *testing.T) {
 	publish(t, js, subj, wf("hp-3", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", false))
 	publish(t, js, subj, wf("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))  // another year
 	publish(t, js, subj, wf("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after as_of
-	publish(t, js, subj, wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true)) // JetStream drops it (Nats-Msg-Id)
+	publish(t, js, subj, wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))  // JetStream drops it (Nats-Msg-Id)
 	// The same id again without Nats-Msg-Id, as after the duplicate window: the projector drops it.
 	if _, err := js.Publish(context.Background(), subj, []byte(wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))); err != nil {
 		t.Fatal(err)
