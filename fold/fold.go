@@ -67,22 +67,22 @@ type id128 struct{ a, b uint64 }
 
 // entry is one state in a key's timeline.
 type entry struct {
-	at       int64 // occurred_at, unix seconds
-	id       id128 // event id digest: tie-break for equal at, and lookup on supersede
+	at       int64  // occurred_at, unix seconds
+	id       string // event id: the tie-break for equal at, and the lookup on supersede
 	day      int32
 	unit     string
 	period   uint16
 	contribs []events.Contribution
 }
 
+// before orders a timeline by occurred_at (whole seconds), then by event id.
+// The order must be the same in every process and reproducible in SQL:
+// argMax(…, (occurred_at, id)) picks the same latest state.
 func (e *entry) before(o *entry) bool {
 	if e.at != o.at {
 		return e.at < o.at
 	}
-	if e.id.a != o.id.a {
-		return e.id.a < o.id.a
-	}
-	return e.id.b < o.id.b
+	return e.id < o.id
 }
 
 type timeline []entry
@@ -202,7 +202,7 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 		agency := t.s.intern(e.Agency)
 		t.superseded[t.s.digest(e.Agency+"/"+e.Supersedes)] = struct{}{}
 		if k, ok := t.key(sup); ok {
-			t.change(k, func(tl timeline) timeline { return removeFrom(tl, sup, agency) })
+			t.change(k, func(tl timeline) timeline { return removeFrom(tl, e.Supersedes, agency) })
 		}
 	}
 	if e.Retraction() {
@@ -215,7 +215,7 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 	k := t.s.digest(e.Key())
 	en := entry{
 		at:       e.OccurredAt.Unix(),
-		id:       id,
+		id:       e.ID,
 		day:      dayNumber(e.Day()),
 		unit:     t.s.intern(e.Agency),
 		period:   uint16(e.Period()),
@@ -237,7 +237,7 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 
 // removeFrom drops the entry of event id from tl if it was emitted by agency
 // (an agency may only correct its own events).
-func removeFrom(tl timeline, id id128, agency string) timeline {
+func removeFrom(tl timeline, id string, agency string) timeline {
 	for i := range tl {
 		if tl[i].id == id && tl[i].unit == agency {
 			return append(tl[:i:i], tl[i+1:]...)

@@ -246,8 +246,8 @@ func randomLog(rng *rand.Rand, n int) []string {
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("e%d", i)
 		ag := agencies[rng.IntN(len(agencies))]
-		// Unique seconds: ties are broken by an id digest, which the naive model does not copy.
-		at := base.Add(time.Duration(rng.IntN(4*365*24))*time.Hour + time.Duration(i)*time.Second).Format(time.RFC3339)
+		// Whole hours: many events of a key share a second, so ties are exercised.
+		at := base.Add(time.Duration(rng.IntN(4*365))*24*time.Hour + time.Duration(rng.IntN(2))*time.Hour).Format(time.RFC3339)
 		var js string
 		switch r := rng.IntN(10); {
 		case r < 4:
@@ -302,7 +302,8 @@ func naive(t *testing.T, log []string) map[string]map[string]Amount {
 				continue
 			}
 			k := e.Key()
-			if l, ok := latest[k]; !ok || e.OccurredAt.After(l.OccurredAt) {
+			if l, ok := latest[k]; !ok || e.OccurredAt.Unix() > l.OccurredAt.Unix() ||
+				(e.OccurredAt.Unix() == l.OccurredAt.Unix() && e.ID > l.ID) {
 				latest[k] = e
 			}
 		}
