@@ -103,6 +103,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/indicators", s.indicators)
 	mux.HandleFunc("GET /v1/scores", s.levelScores)
 	mux.HandleFunc("GET /v1/scores/{unit}", s.unitScore)
+	mux.HandleFunc("GET /v1/scores/{unit}/{indicator}/events", s.drill)
+	mux.HandleFunc("GET /v1/silence", s.silence)
 	if s.deps.Ingest != nil {
 		mux.Handle("POST /v1/events", s.deps.Ingest)
 	} else {
@@ -111,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, POST /v1/events", r.Method, r.URL.Path)})
+		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, POST /v1/events", r.Method, r.URL.Path)})
 	})
 	return mux
 }
@@ -237,6 +239,61 @@ func (s *Server) unitScore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+func (s *Server) drill(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	offset, err := intParam(r, "offset", 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.deps.Engine.Events(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, offset, limit)
+	if err != nil {
+		writeError(w, s.translate(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) silence(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	days, err := intParam(r, "days", 30)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.deps.Engine.Silence(r.Context(), q, days, registry.Level(r.URL.Query().Get("level")))
+	if err != nil {
+		writeError(w, s.translate(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s: expected a whole number >= 0, got %q", name, v)}
+	}
+	return n, nil
+}
+
 func parseQuery(r *http.Request) (scores.Query, error) {
 	var q scores.Query
 	v := r.URL.Query()
@@ -274,7 +331,9 @@ func (s *Server) translate(err error) error {
 		return &Error{Code: CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnitNotInForce):
 		return &Error{Code: CodeNotFound, Message: err.Error()}
-	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel):
+	case errors.Is(err, scores.ErrUnknownIndicator):
+		return &Error{Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery):
 		return &Error{Code: CodeInvalid, Message: err.Error()}
 	}
 	s.log.Error("request failed", "err", err)

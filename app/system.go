@@ -106,6 +106,9 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 	}
 	s.CH = ch
 	s.onClose(func(context.Context) error { return ch.Close() })
+	if err := LoadReference(ctx, ch.DB, s.Catalog, s.Registry); err != nil {
+		return err
+	}
 	if ch.Server != nil {
 		s.log.Info("clickhouse", "addr", ch.Server.Addr(), "managed", ch.Server.Managed())
 	}

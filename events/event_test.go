@@ -230,3 +230,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestFeedingOf(t *testing.T) {
+	f, ok := FeedingOf("DVC_MOBILE")
+	if !ok || f.Entity != "service" || strings.Join(f.Types, ",") != "service.published,service.withdrawn" || strings.Join(f.Removes, ",") != "service.withdrawn" || f.Scope != ScopeAgency || f.Period != PeriodNone {
+		t.Fatalf("FeedingOf(DVC_MOBILE) = %+v", f)
+	}
+	if f, ok := FeedingOf("NSLD"); !ok || !f.KeyIsNumber() || f.Period != PeriodDataYear || f.Scope != ScopeProvince {
+		t.Fatalf("FeedingOf(NSLD) = %+v", f)
+	}
+	if _, ok := FeedingOf("NOPE"); ok {
+		t.Fatal("FeedingOf(NOPE) found something")
+	}
+}

@@ -244,3 +244,60 @@ func (t *TypeSpec) field(name string) (Field, bool) {
 	}
 	return Field{}, false
 }
+
+// Feeding says which events feed an indicator and how they are keyed: the
+// entity, its natural-key field and scope, the period rule, every type of the
+// entity (Types) and those that end it (Removes). Queries that list the
+// events behind a value are built from it.
+type Feeding struct {
+	Indicator string
+	Entity    string
+	Key       string
+	Scope     Scope
+	Period    PeriodRule
+	Types     []string
+	Removes   []string
+}
+
+// FeedingOf returns how indicator is fed, or false when no type feeds it.
+func FeedingOf(indicator string) (Feeding, bool) {
+	f := Feeding{Indicator: indicator}
+	for _, t := range typeTable {
+		for _, feed := range t.Feeds {
+			if feed.Indicator == indicator {
+				f.Entity, f.Key, f.Scope, f.Period = t.Entity, t.Key, t.Scope, t.Period
+			}
+		}
+	}
+	if f.Entity == "" {
+		return f, false
+	}
+	for _, t := range typeTable {
+		if t.Entity != f.Entity {
+			continue
+		}
+		f.Types = append(f.Types, t.Name)
+		if t.Removes {
+			f.Removes = append(f.Removes, t.Name)
+		}
+	}
+	sort.Strings(f.Types)
+	return f, true
+}
+
+// KeyIsNumber reports whether the natural key field holds a number (a year).
+func (f Feeding) KeyIsNumber() bool {
+	ref, ok := lookupField(f.Key)
+	return ok && ref.kind == kindNumber
+}
+
+// Contribution returns what e adds to indicator, summed over dimensions, and
+// whether it contributes at all.
+func (e *Event) Contribution(indicator string) (num, den float64, ok bool) {
+	for _, c := range e.Contributions() {
+		if c.Indicator == indicator {
+			num, den, ok = num+c.Num, den+c.Den, true
+		}
+	}
+	return num, den, ok
+}

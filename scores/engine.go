@@ -137,12 +137,15 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		if u.Level != level {
 			continue
 		}
-		isRoot := u.Parent == ""
+		var own, ownBase map[string]bool
+		if u.Parent != "" {
+			own, ownBase = setOf(e.ownUnits(u, q.AsOf)), setOf(e.ownUnits(u, baseDate))
+		}
 		s := &UnitScore{Unit: u.Code, Name: u.Name, Level: string(u.Level), Milestone: q.Milestone, AsOf: q.AsOf.String()}
 		for _, ind := range inds {
 			ms, _ := ind.Milestone(q.Milestone)
-			fNow := compute(ind, u, isRoot, now, inForce)
-			fBase := compute(ind, u, isRoot, base, inForceBase)
+			fNow := compute(ind, own, now, inForce)
+			fBase := compute(ind, ownBase, base, inForceBase)
 			s.Indicators = append(s.Indicators, judge(ind, ms, u.Level, baseDate, q.AsOf, fNow, fBase))
 		}
 		s.Composite = composite(s.Indicators)
@@ -150,4 +153,38 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 	}
 	rankAll(out)
 	return out, nil
+}
+
+// ownUnits returns the units whose events are unit's own at d: the unit and,
+// recursively, the units merged into it (their successor is unit) that are no
+// longer in force at d. Their numerators and denominators are re-summed with
+// the unit's, so a merged unit's history continues in its successor, and
+// before the merger each unit stands alone.
+func (e *Engine) ownUnits(u registry.Unit, d registry.Date) []string {
+	out := []string{u.Code}
+	for i := 0; i < len(out); i++ {
+		for _, p := range e.Registry.Predecessors(out[i]) {
+			if pu, ok := e.Registry.Unit(p); ok && !pu.InForce(d) && !contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }

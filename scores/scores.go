@@ -33,6 +33,7 @@ var (
 	ErrUnitNotInForce   = errors.New("scores: unit not in force at as_of")
 	ErrUnknownMilestone = errors.New("scores: unknown milestone")
 	ErrUnknownLevel     = errors.New("scores: unknown level")
+	ErrInvalidQuery     = errors.New("scores: invalid query")
 )
 
 // IndicatorScore is one indicator of a unit's score.
@@ -74,7 +75,9 @@ type figure struct {
 }
 
 // compute evaluates one indicator for a unit in a snapshot.
-func compute(ind catalog.Indicator, unit registry.Unit, isRoot bool, snap *snapshot, agencies []registry.Unit) figure {
+// own lists the units whose cells are the unit's own; nil means every unit
+// (the province).
+func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencies []registry.Unit) figure {
 	day := snap.day
 	switch ind.Kind {
 	case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
@@ -88,7 +91,7 @@ func compute(ind catalog.Indicator, unit registry.Unit, isRoot bool, snap *snaps
 		}
 		var a fold.Amount
 		for u, c := range cells {
-			if isRoot || u == unit.Code {
+			if own == nil || own[u] {
 				a.Num, a.Den, a.N = a.Num+c.Num, a.Den+c.Den, a.N+c.N
 			}
 		}
@@ -156,14 +159,11 @@ func compute(ind catalog.Indicator, unit registry.Unit, isRoot bool, snap *snaps
 	return f
 }
 
-// agencyShare is DLMO: agencies in force with at least one open dataset
-// published, over agencies in force (units of every level but the province).
+// agencyShare is DLMO: agencies of the registry in force at as_of with at
+// least one open dataset published, over all agencies in force.
 func agencyShare(cells map[string]fold.Amount, agencies []registry.Unit, period string) figure {
 	f := figure{period: period}
 	for _, u := range agencies {
-		if u.Level == registry.LevelProvince {
-			continue
-		}
 		f.den++
 		if cells[u.Code].Num > 0 {
 			f.num++

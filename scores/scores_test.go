@@ -103,7 +103,11 @@ func TestCompute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := compute(tt.ind, tt.unit, tt.unit.Parent == "", snap, reg.InForce(snap.day))
+			var own map[string]bool
+			if tt.unit.Parent != "" {
+				own = map[string]bool{tt.unit.Code: true}
+			}
+			f := compute(tt.ind, own, snap, reg.InForce(snap.day))
 			if !f.ok || f.num != tt.wantNum || f.den != tt.wantDen || round(f.value) != tt.wantVal || f.period != tt.wantPerd {
 				t.Fatalf("got %+v, want %v/%v=%v %q", f, tt.wantNum, tt.wantDen, tt.wantVal, tt.wantPerd)
 			}
