@@ -179,7 +179,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("status %d: %+v", code, hp)
 	}
 	got := hscv(t, &hp)
-	if *got.Numerator != 3 || *got.Denominator != 3 || *got.Value != 1 || got.Target != 0.85 || got.Status != scores.StatusMet {
+	if *got.Numerator != 3 || *got.Denominator != 3 || *got.Value != 1 || *got.Target != 0.85 || got.Status != scores.StatusMet {
 		t.Errorf("bg-hiephoa HSCV = %+v, want 3/3 met against 0.85", got)
 	}
 	var vy scores.UnitScore

@@ -122,7 +122,6 @@ func Decode(b []byte) (*Event, error) {
 	case data[0] != '{':
 		return nil, errf(ReasonMalformed, "data", "expected an object with %s", strings.Join(spec.fieldNames(), ", "))
 	}
-	e.Data = data
 	p := new(Payload)
 	if err := strictUnmarshal(data, p); err != nil {
 		return nil, jsonError("data.", err)
@@ -130,7 +129,13 @@ func Decode(b []byte) (*Event, error) {
 	if err := spec.check(p); err != nil {
 		return nil, err
 	}
-	e.Payload = p
+	// Stored compact: ClickHouse's visitParamExtract* functions (18.16 has
+	// no JSONExtract) need JSON without whitespace outside strings.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, errf(ReasonMalformed, "data", "invalid JSON: %v", err)
+	}
+	e.Data, e.Payload = compact.Bytes(), p
 	return e, nil
 }
 

@@ -107,6 +107,9 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 			return nil, fmt.Errorf("drill-down: stored event %s: %w", r.ID, err)
 		}
 		r.Numerator, r.Denominator, _ = ev.Contribution(indicator)
+		if ind.Kind == catalog.KindReportedMinRatio {
+			r.Numerator, r.Denominator = minPart(ev, indicator)
+		}
 		d.Events = append(d.Events, r)
 	}
 	if d.Events == nil {
@@ -130,7 +133,9 @@ func drillQuery(table string, f events.Feeding, units []string, asOf registry.Da
 	if f.Scope == events.ScopeAgency {
 		keyExpr = "concat(agency, '/', " + keyExpr + ")"
 	}
-	latest := func(col string) string { return "argMax(" + col + ", (occurred_at, id)) AS " + col }
+	// Aliases differ from the columns: an alias named like a column would
+	// replace it inside the other aggregates.
+	latest := func(col string) string { return "argMax(" + col + ", (occurred_at, id)) AS ev_" + col }
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s AS key, %s, %s, %s, max(occurred_at) AS at, %s, %s\n", keyExpr,
 		latest("id"), latest("type"), latest("agency"), latest("supersedes"), latest("data"))
@@ -146,7 +151,7 @@ func drillQuery(table string, f events.Feeding, units []string, asOf registry.Da
 	case events.PeriodNone:
 		q.where = "1"
 		if len(f.Removes) > 0 {
-			q.where = "type NOT IN " + list(f.Removes)
+			q.where = "ev_type NOT IN " + list(f.Removes)
 		}
 	default:
 		q.where = "1"
@@ -155,7 +160,8 @@ func drillQuery(table string, f events.Feeding, units []string, asOf registry.Da
 }
 
 func (q query) text() string {
-	return "SELECT id, type, agency, at AS occurred_at, supersedes, key, data FROM (\n" + q.inner + "\n) WHERE " + q.where + "\nORDER BY occurred_at, id"
+	return "SELECT ev_id AS id, ev_type AS type, ev_agency AS agency, at AS occurred_at, ev_supersedes AS supersedes, key, ev_data AS data FROM (\n" +
+		q.inner + "\n) WHERE " + q.where + "\nORDER BY occurred_at, id"
 }
 
 // list renders a list of codes as a SQL tuple; codes are checked identifiers
@@ -224,4 +230,18 @@ func page(rows []Contributor, offset, limit int) []Contributor {
 		return nil
 	}
 	return rows[offset:min(len(rows), offset+limit)]
+}
+
+// minPart is the part (sector) with the smallest ratio, as KTS_NGANH scores it.
+func minPart(ev *events.Event, indicator string) (num, den float64) {
+	first := true
+	for _, c := range ev.Contributions() {
+		if c.Indicator != indicator || c.Den <= 0 {
+			continue
+		}
+		if first || c.Num/c.Den < num/den {
+			num, den, first = c.Num, c.Den, false
+		}
+	}
+	return num, den
 }

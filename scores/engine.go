@@ -110,9 +110,6 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		if !ind.AppliesTo(level) {
 			continue
 		}
-		if _, ok := ind.Milestone(q.Milestone); !ok {
-			continue
-		}
 		inds = append(inds, ind)
 		switch ind.Kind {
 		case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
@@ -143,9 +140,13 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		}
 		s := &UnitScore{Unit: u.Code, Name: u.Name, Level: string(u.Level), Milestone: q.Milestone, AsOf: q.AsOf.String()}
 		for _, ind := range inds {
-			ms, _ := ind.Milestone(q.Milestone)
+			ms, hasTarget := ind.Milestone(q.Milestone)
 			fNow := compute(ind, own, now, inForce)
 			fBase := compute(ind, ownBase, base, inForceBase)
+			if !hasTarget {
+				s.Indicators = append(s.Indicators, untargeted(ind, q.Milestone, fNow))
+				continue
+			}
 			s.Indicators = append(s.Indicators, judge(ind, ms, u.Level, baseDate, q.AsOf, fNow, fBase))
 		}
 		s.Composite = composite(s.Indicators)

@@ -21,6 +21,9 @@ const (
 	StatusAtRisk   = "at_risk"   // behind the line by less than the risk band
 	StatusOffTrack = "off_track" // further behind, or the deadline passed unmet
 	StatusNoData   = "no_data"   // nothing reported: counts as attainment 0
+	// StatusNoTarget: the indicator has no target for the milestone (DINHDANH
+	// and DLMO are 2030 targets); its value is shown, it has no weight.
+	StatusNoTarget = "no_target"
 )
 
 // RiskBand is the share of the distance from baseline to target by which a
@@ -44,7 +47,7 @@ type IndicatorScore struct {
 	Numerator   *float64 `json:"numerator"`
 	Denominator *float64 `json:"denominator"`
 	Value       *float64 `json:"value"`
-	Target      float64  `json:"target"`
+	Target      *float64 `json:"target"`
 	Comparison  string   `json:"comparison"`
 	Attainment  float64  `json:"attainment"`
 	Status      string   `json:"status"`
@@ -179,7 +182,7 @@ func agencyShare(cells map[string]fold.Amount, agencies []registry.Unit, period 
 func judge(ind catalog.Indicator, ms catalog.Milestone, level registry.Level, baselineDate, asOf registry.Date, now, base figure) IndicatorScore {
 	target, _ := ms.Target(level)
 	s := IndicatorScore{
-		Code: ind.Code, Name: ind.NameVI, Kind: string(ind.Kind), Target: target,
+		Code: ind.Code, Name: ind.NameVI, Kind: string(ind.Kind), Target: ptr(target),
 		Comparison: string(ms.Comparison), Period: now.period, Weight: ind.Weight, Status: StatusNoData,
 	}
 	if !now.ok {
@@ -223,6 +226,15 @@ func judge(ind catalog.Indicator, ms catalog.Milestone, level registry.Level, ba
 		s.Status = StatusAtRisk
 	default:
 		s.Status = StatusOffTrack
+	}
+	return s
+}
+
+// untargeted reports an indicator without a target for the milestone.
+func untargeted(ind catalog.Indicator, milestone int, now figure) IndicatorScore {
+	s := IndicatorScore{Code: ind.Code, Name: ind.NameVI, Kind: string(ind.Kind), Period: now.period, Status: StatusNoTarget}
+	if now.ok {
+		s.Numerator, s.Denominator, s.Value = ptr(now.num), ptr(now.den), ptr(round(now.value))
 	}
 	return s
 }

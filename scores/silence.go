@@ -118,4 +118,3 @@ func latestOf(last map[string]map[string]time.Time, agencies []string, types []s
 	}
 	return best, found
 }
-
