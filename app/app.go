@@ -6,12 +6,14 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -236,4 +238,35 @@ func analystPassword(dataDir string) (string, error) {
 		return "", fmt.Errorf("analyst password: %w", err)
 	}
 	return pw, nil
+}
+
+// SimulationSeedFile keeps the seed of the simulated province, so that a
+// restarted `cds up --simulate` regenerates the same event ids and the
+// projector drops the events it already has instead of counting them twice.
+const SimulationSeedFile = "simulation.seed"
+
+// SimulationSeed returns the data directory's simulation seed, creating it once.
+func SimulationSeed(dataDir string) (uint64, error) {
+	path := filepath.Join(dataDir, SimulationSeedFile)
+	if b, err := os.ReadFile(path); err == nil {
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || v == 0 {
+			return 0, fmt.Errorf("simulation seed %s: expected a non-zero number", path)
+		}
+		return v, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("simulation seed: %w", err)
+	}
+	var buf [8]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return 0, err
+	}
+	v := binary.LittleEndian.Uint64(buf[:]) | 1
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("simulation seed: %w", err)
+	}
+	return v, nil
 }

@@ -26,7 +26,12 @@ func runUp(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("-sim-start: %w", err)
 		}
-		parts.Simulate = &simulate.Config{Start: d.Start(), Speed: *simSpeed, Rate: *simRate}
+		// The clock stops at the real date: later events would be "far in the future".
+		seed, err := app.SimulationSeed(c.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		parts.Simulate = &simulate.Config{Start: d.Start(), Speed: *simSpeed, Rate: *simRate, End: time.Now(), Seed: seed}
 	}
 	sys, err := app.Start(ctx, c.cfg, parts)
 	if err != nil {
