@@ -9,10 +9,13 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	fs, c := newFlags("bench")
-	n := fs.Int("events", 100000, "events queued before the projector drains them")
-	batch := fs.Int("batch", 0, "projector batch size (0 = default)")
+	n := fs.Int("events", 1000000, "events queued before the projector drains them (score queries run with them loaded)")
+	rate := fs.Int("freshness-rate", 5000, "events/s of the steady load for the freshness figures")
+	dur := fs.Duration("freshness-for", 0, "how long the steady load lasts (0 = 10s)")
+	queries := fs.Int("queries", 200, "requests per score endpoint")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	return bench.Run(ctx, bench.Config{Events: *n, BatchMax: *batch, ClickHouseAddr: c.cfg.ClickHouseAddr, Out: os.Stdout, Progress: os.Stderr})
+	return bench.Run(ctx, bench.Config{Events: *n, ClickHouseAddr: c.cfg.ClickHouseAddr, FreshnessRate: *rate, FreshnessFor: *dur,
+		Queries: *queries, Out: os.Stdout, Progress: os.Stderr})
 }

@@ -1,0 +1,391 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/app"
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/projector"
+)
+
+func (e *env) publish(ctx context.Context) error {
+	e.progress("generating %d events", e.cfg.Events)
+	gen := newGenerator(e.reg, 1)
+	msgs := make([]*nats.Msg, e.cfg.Events)
+	for i := range msgs {
+		ev := gen.next("", time.Time{})
+		m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
+		m.Data = ev.body
+		m.Header.Set(jetstream.MsgIDHeader, ev.id)
+		msgs[i] = m
+	}
+	e.progress("publishing")
+	start := time.Now()
+	for i, m := range msgs {
+		if _, err := e.js.PublishMsgAsync(m); err != nil {
+			return err
+		}
+		if i%200000 == 0 && i > 0 {
+			e.progress("  published %d", i)
+		}
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.pub = rate(len(msgs), time.Since(start))
+	e.figure("publish_events_per_s", e.pub, "events/s")
+	e.last = uint64(len(msgs))
+	return nil
+}
+
+func (e *env) rawRead(ctx context.Context) error {
+	e.progress("raw read (ordered consumer + decode)")
+	cons, err := e.js.OrderedConsumer(ctx, natsserver.EventsStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	it, err := cons.Messages(jetstream.PullMaxMessages(20000))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for i := uint64(0); i < e.last; i++ {
+		m, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("at %d: %w", i, err)
+		}
+		if _, err := m.Metadata(); err != nil {
+			return err
+		}
+		if _, err := events.Decode(m.Data()); err != nil {
+			return err
+		}
+	}
+	e.raw = rate(int(e.last), time.Since(start))
+	e.figure("raw_read_events_per_s", e.raw, "events/s")
+	return nil
+}
+
+// drainAndServe runs the projector as its own process over the queued
+// events, then the API in this process for ingest, freshness and queries,
+// then a rebuild.
+func (e *env) drainAndServe(ctx context.Context) error {
+	e.progress("projector drain (cds projector process)")
+	cmd := exec.CommandContext(ctx, e.cfg.Binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
+		"--database", e.dbName, "--data", e.dir, "--log", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			return errors.New("projector did not stop on SIGTERM")
+		}
+	}
+	defer stop()
+	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.progress("  drained %d / %d", w, e.last) }); err != nil {
+		return err
+	}
+	drain := rate(int(e.last), time.Since(start))
+	e.figure("projector_drain_events_per_s", drain, "events/s")
+	e.figure("projector_vs_raw", drain/e.raw, "")
+
+	// The API, in this process, against the same NATS and ClickHouse.
+	acfg := app.Defaults()
+	acfg.DataDir, acfg.NATSURL, acfg.ClickHouseAddr, acfg.ClickHouseDB, acfg.HTTPAddr = e.dir, e.natsURL, e.chAddr, e.dbName, "127.0.0.1:0"
+	sys, err := app.Start(ctx, acfg, app.Parts{API: true})
+	if err != nil {
+		return err
+	}
+	defer sys.Close(context.Background())
+	base := "http://" + sys.API.Addr()
+
+	if err := e.httpIngest(ctx, base); err != nil {
+		return fmt.Errorf("http ingest: %w", err)
+	}
+	if err := e.freshness(ctx); err != nil {
+		return fmt.Errorf("freshness: %w", err)
+	}
+	if err := e.queries(ctx, base); err != nil {
+		return fmt.Errorf("score queries: %w", err)
+	}
+	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
+		e.figure("projector_rss_mb", rss, "MB")
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	return e.rebuild(ctx)
+}
+
+// httpIngest posts NDJSON batches of 1000 events with agency tokens from 4
+// clients, and compares with direct publishing.
+func (e *env) httpIngest(ctx context.Context, base string) error {
+	n := min(e.cfg.Events/5, 200000)
+	n -= n % 1000
+	if n == 0 {
+		n = 1000
+	}
+	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+	gen := newGenerator(e.reg, 2)
+	type batch struct {
+		token string
+		body  []byte
+	}
+	var batches []batch
+	for len(batches)*1000 < n {
+		agency := e.reg.Codes()[len(batches)%len(e.reg.Codes())]
+		var b bytes.Buffer
+		for i := 0; i < 1000; i++ {
+			ev := gen.next(agency, time.Time{})
+			b.Write(ev.body)
+			b.WriteByte('\n')
+		}
+		batches = append(batches, batch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
+	}
+	work := make(chan batch)
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: time.Minute}
+	start := time.Now()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
+				req.Header.Set("Authorization", "Bearer "+b.token)
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errs <- fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
+					return
+				}
+			}
+		}()
+	}
+	for _, b := range batches {
+		select {
+		case work <- b:
+		case err := <-errs:
+			close(work)
+			wg.Wait()
+			return err
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	r := rate(len(batches)*1000, time.Since(start))
+	e.figure("http_ingest_events_per_s", r, "events/s")
+	e.figure("http_ingest_vs_publish", r/e.pub, "")
+	e.last += uint64(len(batches) * 1000)
+	return e.waitWatermark(ctx, e.last, 10*time.Millisecond, nil)
+}
+
+// freshness publishes at a steady rate and measures, for every 10 ms tick,
+// the time from publishing to the projector's commit, after which
+// /v1/scores reads the new cells (the commit makes them visible at once).
+func (e *env) freshness(ctx context.Context) error {
+	e.progress("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
+	gen := newGenerator(e.reg, 3)
+	perTick := max(e.cfg.FreshnessRate/100, 1)
+	type sample struct {
+		seq uint64
+		at  time.Time
+	}
+	var (
+		mu      sync.Mutex
+		pending []sample
+		lat     []time.Duration
+		done    = make(chan struct{})
+		// publishingDone tells the poller to stop once nothing is pending.
+		publishingDone atomic.Bool
+	)
+	go func() {
+		defer close(done)
+		for {
+			w, err := e.watermark(ctx)
+			if err == nil {
+				mu.Lock()
+				now := time.Now()
+				k := 0
+				for _, s := range pending {
+					if s.seq <= w {
+						lat = append(lat, now.Sub(s.at))
+					} else {
+						pending[k] = s
+						k++
+					}
+				}
+				pending = pending[:k]
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			mu.Lock()
+			left := len(pending)
+			mu.Unlock()
+			if left == 0 && ctx.Err() == nil && publishingDone.Load() {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(e.cfg.FreshnessFor)
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, events.Zone)
+	for time.Now().Before(end) {
+		<-tick.C
+		t0 := time.Now()
+		var last jetstream.PubAckFuture
+		for i := 0; i < perTick; i++ {
+			ev := gen.next("", now)
+			m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
+			m.Data = ev.body
+			m.Header.Set(jetstream.MsgIDHeader, ev.id)
+			f, err := e.js.PublishMsgAsync(m)
+			if err != nil {
+				return err
+			}
+			last = f
+		}
+		go func(f jetstream.PubAckFuture, t0 time.Time) {
+			select {
+			case ack := <-f.Ok():
+				mu.Lock()
+				pending = append(pending, sample{seq: ack.Sequence, at: t0})
+				mu.Unlock()
+			case <-f.Err():
+			}
+		}(last, t0)
+		e.last += uint64(perTick)
+	}
+	<-e.js.PublishAsyncComplete()
+	publishingDone.Store(true)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		return errors.New("projector did not catch up within a minute of the steady load")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) == 0 {
+		return errors.New("no samples")
+	}
+	e.figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
+	e.figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (e *env) queries(ctx context.Context, base string) error {
+	e.progress("score queries with %d events loaded", e.last)
+	client := &http.Client{Timeout: time.Minute}
+	for _, q := range []struct{ name, path string }{
+		{"score_query_level", "/v1/scores?level=commune&milestone=2025&as_of=2025-06-30"},
+		{"score_query_unit", "/v1/scores/bg-vietyen?milestone=2025&as_of=2025-06-30"},
+	} {
+		var lat []time.Duration
+		for i := 0; i < e.cfg.Queries; i++ {
+			t0 := time.Now()
+			resp, err := client.Get(base + q.path)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("%s: status %d", q.path, resp.StatusCode)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Fprintf(e.cfg.Out, "%s_p50_ms: %.1f ms\n", q.name, ms(lat[len(lat)/2]))
+		fmt.Fprintf(e.cfg.Out, "%s_p99_ms: %.1f ms\n", q.name, ms(lat[len(lat)*99/100]))
+	}
+	return nil
+}
+
+func (e *env) rebuild(ctx context.Context) error {
+	e.progress("rebuild: drop the database, fold the whole stream again")
+	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
+		return err
+	}
+	if _, err := e.db.Migrate(ctx); err != nil {
+		return err
+	}
+	known := func(code string) bool { _, ok := e.reg.Unit(code); return ok }
+	p, err := projector.New(projector.Config{NoDeadLetter: true}, e.js, e.db, known, nil, nil)
+	if err != nil {
+		return err
+	}
+	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.progress("  rebuilt %d / %d", done, total) })
+	if err != nil {
+		return err
+	}
+	r := rate(int(st.Events), st.Duration)
+	e.figure("rebuild_events_per_s", r, "events/s")
+	e.figure("rebuild_vs_raw", r/e.raw, "")
+	return nil
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in MB.
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
