@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -162,6 +163,22 @@ func TestScoresEndToEnd(t *testing.T) {
 		if c.code != "KTS_NGANH" && n != int(d.Total) {
 			t.Errorf("drill SQL of %s returns %d rows, API total %d", c.code, n, d.Total)
 		}
+	}
+
+	// The query of the README reproduces HSCV of bg-vietyen.
+	readme := strings.ReplaceAll(`SELECT toFloat64(sum(visitParamExtractBool(ev_data, 'online'))) AS numerator, toFloat64(count()) AS denominator
+FROM (
+  SELECT concat(agency, '/', visitParamExtractString(data, 'workfile_id')) AS key,
+         argMax(data, (occurred_at, id)) AS ev_data, max(occurred_at) AS at
+  FROM cds.events
+  WHERE type = 'workfile.processed' AND agency = 'bg-vietyen' AND retraction = 0
+    AND toDate(occurred_at) <= toDate('2025-06-30')
+    AND (agency, id) NOT IN (SELECT agency, supersedes FROM cds.events WHERE supersedes != '')
+  GROUP BY key)
+WHERE toYear(at) = 2025`, "cds.", sys.CH.DB.Table(""))
+	var rn, rd float64
+	if err := sys.CH.DB.QueryRow(context.Background(), readme).Scan(&rn, &rd); err != nil || rn != 2 || rd != 3 {
+		t.Errorf("README query: %v/%v, %v; want 2/3", rn, rd, err)
 	}
 
 	// Silence: nobody emitted work dossiers in the 30 days before 2025-06-30.
