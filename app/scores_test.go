@@ -194,6 +194,22 @@ WHERE toYear(at) = 2025`, "cds.", sys.CH.DB.Table(""))
 		t.Errorf("silence: %d silent, bg-vietyen HSCV with a last event: %v", len(sil.Silent), found)
 	}
 
+	// The district level ends on 2025-06-30: scorable before, gone after.
+	var gone map[string]map[string]string
+	if code := getJSON(t, base+"/v1/scores/bg-vietyen?milestone=2025&as_of=2025-07-01", &gone); code != http.StatusNotFound || !strings.Contains(gone["error"]["message"], "2025-06-30") {
+		t.Errorf("bg-vietyen after 2025-06-30: %d %v", code, gone)
+	}
+	var after scores.LevelScores
+	getJSON(t, base+"/v1/scores?level=district&milestone=2025&as_of=2025-07-01", &after)
+	if len(after.Units) != 0 {
+		t.Errorf("%d districts on 2025-07-01, want none", len(after.Units))
+	}
+	var units struct{ Units []json.RawMessage }
+	getJSON(t, base+"/v1/units?as_of=2025-07-01", &units)
+	if len(units.Units) != 71 {
+		t.Errorf("%d units in force on 2025-07-01, want 71", len(units.Units))
+	}
+
 	// Reference data is in ClickHouse for analysts.
 	var targets uint64
 	if err := sys.CH.DB.QueryRow(context.Background(), "SELECT count() FROM "+sys.CH.DB.Table("targets_current")+" WHERE indicator = 'HSCV' AND year = 2025").Scan(&targets); err != nil || targets != 4 {

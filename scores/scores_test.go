@@ -114,3 +114,23 @@ func TestCompute(t *testing.T) {
 		})
 	}
 }
+
+func TestComposite(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []IndicatorScore
+		want float64
+	}{
+		{name: "weighted mean", in: []IndicatorScore{{Weight: 1, Attainment: 1}, {Weight: 3, Attainment: 0.5}}, want: 0.625},
+		{name: "no data counts as zero", in: []IndicatorScore{{Weight: 1, Attainment: 1}, {Weight: 1, Status: StatusNoData}}, want: 0.5},
+		{name: "untargeted has no weight", in: []IndicatorScore{{Weight: 1, Attainment: 0.8}, {Status: StatusNoTarget}}, want: 0.8},
+		{name: "nothing applies", in: nil, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := composite(tt.in); got != tt.want {
+				t.Fatalf("composite = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
