@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/bacgiang/cds/events"
@@ -24,4 +25,31 @@ func BenchmarkApply(b *testing.B) {
 		txn.Commit()
 	}
 	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkStateMemory reports the heap a State keeps per folded event
+// (work dossiers with UUID-sized ids, the common case).
+func BenchmarkStateMemory(b *testing.B) {
+	const n = 200000
+	evs := make([]*events.Event, n)
+	for i := range evs {
+		evs[i] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%06d", i), i%3 == 0))
+	}
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		s := New()
+		for i := 0; i < n; i += 10000 {
+			txn := s.Begin()
+			for _, e := range evs[i : i+10000] {
+				txn.Apply(e)
+			}
+			txn.Commit()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heap-bytes/event")
+		runtime.KeepAlive(s)
+	}
 }

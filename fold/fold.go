@@ -26,6 +26,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-faster/city"
+
 	"github.com/bacgiang/cds/events"
 )
 
@@ -65,52 +67,83 @@ const (
 // digests are never persisted, so per-process seeds are fine.
 type id128 struct{ a, b uint64 }
 
-// entry is one state in a key's timeline.
-type entry struct {
-	at       int64  // occurred_at, unix seconds
-	id       string // event id: the tie-break for equal at, and the lookup on supersede
-	day      int32
-	unit     string
-	period   uint16
-	contribs []events.Contribution
+// contrib is an events.Contribution with interned names.
+type contrib struct {
+	ind, dim uint32
+	num, den float64
 }
 
-// before orders a timeline by occurred_at (whole seconds), then by event id.
-// The order must be the same in every process and reproducible in SQL:
-// argMax(…, (occurred_at, id)) picks the same latest state.
-func (e *entry) before(o *entry) bool {
-	if e.at != o.at {
-		return e.at < o.at
+// entry is one state in a key's timeline, kept small: a State holds one per
+// event that is the state of a key (about 180 bytes per event in all, see
+// BenchmarkStateMemory).
+type entry struct {
+	at     int64  // occurred_at, unix seconds
+	id     id128  // digest of the event id: the lookup on supersede
+	tie    uint64 // cityHash64 of the event id: the tie-break for equal at
+	day    int32
+	unit   uint32 // interned agency
+	period uint16
+	n      uint8 // contributions: 0, 1 (in c0) or more (in more)
+	c0     contrib
+	more   *[]contrib
+}
+
+func (e *entry) contribs() []contrib {
+	switch e.n {
+	case 0:
+		return nil
+	case 1:
+		return []contrib{e.c0}
 	}
-	return e.id < o.id
+	return *e.more
+}
+
+// before orders a timeline by occurred_at (whole seconds), then by
+// cityHash64 of the event id. The order is the same in every process and
+// reproducible in SQL: argMax(…, (occurred_at, cityHash64(id))) picks the
+// same latest state. (Two ids of one key at the same second with equal
+// cityHash64 are ordered by digest, which SQL cannot reproduce; the chance is
+// 2^-64 per tie.)
+func (e *entry) before(o *entry) bool {
+	switch {
+	case e.at != o.at:
+		return e.at < o.at
+	case e.tie != o.tie:
+		return e.tie < o.tie
+	case e.id.a != o.id.a:
+		return e.id.a < o.id.a
+	}
+	return e.id.b < o.id.b
 }
 
 type timeline []entry
 
-// State is the folded log: ids seen, ids superseded, and one timeline per key.
+// State is the folded log: the ids applied, the ids superseded, and one
+// timeline per natural key.
 type State struct {
 	s1, s2     maphash.Seed
-	seen       map[id128]struct{}
+	keyOf      map[id128]id128    // applied event id → its key, for events that entered a timeline
+	extra      map[id128]struct{} // applied event ids that entered no timeline (retractions, corrected before arrival)
 	superseded map[id128]struct{} // digest of agency+"/"+id of each superseded event
-	keyOf      map[id128]id128    // event id → its key, for events in a timeline
 	timelines  map[id128]timeline
-	strs       map[string]string // interned agency and dimension strings
+	names      []string          // interned agencies, indicators, dimensions
+	nameIdx    map[string]uint32 // name → index in names
 }
 
 // New returns an empty State.
 func New() *State {
 	return &State{
 		s1: maphash.MakeSeed(), s2: maphash.MakeSeed(),
-		seen:       make(map[id128]struct{}),
-		superseded: make(map[id128]struct{}),
 		keyOf:      make(map[id128]id128),
+		extra:      make(map[id128]struct{}),
+		superseded: make(map[id128]struct{}),
 		timelines:  make(map[id128]timeline),
-		strs:       make(map[string]string),
+		nameIdx:    make(map[string]uint32),
 	}
 }
 
 // Len returns the number of distinct event ids applied.
-func (s *State) Len() int { return len(s.seen) }
+func (s *State) Len() int { return len(s.keyOf) + len(s.extra) }
 
 // Keys returns the number of natural keys with a timeline.
 func (s *State) Keys() int { return len(s.timelines) }
@@ -119,21 +152,23 @@ func (s *State) digest(v string) id128 {
 	return id128{maphash.String(s.s1, v), maphash.String(s.s2, v)}
 }
 
-func (s *State) intern(v string) string {
-	if w, ok := s.strs[v]; ok {
-		return w
+func (s *State) intern(v string) uint32 {
+	if i, ok := s.nameIdx[v]; ok {
+		return i
 	}
-	s.strs[v] = v
-	return v
+	i := uint32(len(s.names))
+	s.names = append(s.names, v)
+	s.nameIdx[v] = i
+	return i
 }
 
 // Txn is a batch of changes to a State that becomes visible in the State only
 // on Commit, so a batch whose write failed can be dropped.
 type Txn struct {
 	s          *State
-	seen       map[id128]struct{}
-	superseded map[id128]struct{}
 	keyOf      map[id128]id128
+	extra      map[id128]struct{}
+	superseded map[id128]struct{}
 	timelines  map[id128]timeline
 	cells      map[Cell]Amount
 	applied    int
@@ -144,19 +179,22 @@ type Txn struct {
 func (s *State) Begin() *Txn {
 	return &Txn{
 		s:          s,
-		seen:       make(map[id128]struct{}),
-		superseded: make(map[id128]struct{}),
 		keyOf:      make(map[id128]id128),
+		extra:      make(map[id128]struct{}),
+		superseded: make(map[id128]struct{}),
 		timelines:  make(map[id128]timeline),
 		cells:      make(map[Cell]Amount),
 	}
 }
 
 func (t *Txn) isSeen(id id128) bool {
-	if _, ok := t.seen[id]; ok {
+	if _, ok := t.key(id); ok {
 		return true
 	}
-	_, ok := t.s.seen[id]
+	if _, ok := t.extra[id]; ok {
+		return true
+	}
+	_, ok := t.s.extra[id]
 	return ok
 }
 
@@ -194,35 +232,42 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 		t.duplicates++
 		return Duplicate
 	}
-	t.seen[id] = struct{}{}
 	t.applied++
 
 	if e.Supersedes != "" {
 		sup := t.s.digest(e.Supersedes)
-		agency := t.s.intern(e.Agency)
+		unit := t.s.intern(e.Agency)
 		t.superseded[t.s.digest(e.Agency+"/"+e.Supersedes)] = struct{}{}
 		if k, ok := t.key(sup); ok {
-			t.change(k, func(tl timeline) timeline { return removeFrom(tl, e.Supersedes, agency) })
+			t.change(k, func(tl timeline) timeline { return removeFrom(tl, sup, unit) })
 		}
 	}
-	if e.Retraction() {
-		return Applied
-	}
-	if t.isSuperseded(e.Agency, e.ID) {
-		// A correction of this event arrived first: it never counts.
+	if e.Retraction() || t.isSuperseded(e.Agency, e.ID) {
+		// A retraction has no state; an event whose correction arrived first
+		// never counts.
+		t.extra[id] = struct{}{}
 		return Applied
 	}
 	k := t.s.digest(e.Key())
 	en := entry{
-		at:       e.OccurredAt.Unix(),
-		id:       e.ID,
-		day:      dayNumber(e.Day()),
-		unit:     t.s.intern(e.Agency),
-		period:   uint16(e.Period()),
-		contribs: e.Contributions(),
+		at:     e.OccurredAt.Unix(),
+		id:     id,
+		tie:    city.CH64([]byte(e.ID)),
+		day:    dayNumber(e.Day()),
+		unit:   t.s.intern(e.Agency),
+		period: uint16(e.Period()),
 	}
-	for i := range en.contribs {
-		en.contribs[i].Dim = t.s.intern(en.contribs[i].Dim)
+	cs := e.Contributions()
+	switch len(cs) {
+	case 0:
+	case 1:
+		en.n, en.c0 = 1, t.compact(cs[0])
+	default:
+		more := make([]contrib, len(cs))
+		for i, c := range cs {
+			more[i] = t.compact(c)
+		}
+		en.n, en.more = uint8(min(len(cs), 255)), &more
 	}
 	t.keyOf[id] = k
 	t.change(k, func(tl timeline) timeline {
@@ -235,11 +280,15 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 	return Applied
 }
 
-// removeFrom drops the entry of event id from tl if it was emitted by agency
+func (t *Txn) compact(c events.Contribution) contrib {
+	return contrib{ind: t.s.intern(c.Indicator), dim: t.s.intern(c.Dim), num: c.Num, den: c.Den}
+}
+
+// removeFrom drops the entry of event id from tl if it was emitted by unit
 // (an agency may only correct its own events).
-func removeFrom(tl timeline, id string, agency string) timeline {
+func removeFrom(tl timeline, id id128, unit uint32) timeline {
 	for i := range tl {
-		if tl[i].id == id && tl[i].unit == agency {
+		if tl[i].id == id && tl[i].unit == unit {
 			return append(tl[:i:i], tl[i+1:]...)
 		}
 	}
@@ -256,14 +305,15 @@ func (t *Txn) change(k id128, f func(timeline) timeline) {
 
 // emit adds sign × the cells of a timeline to the batch.
 func (t *Txn) emit(tl timeline, sign float64) {
+	names := t.s.names
 	for i := range tl {
 		en := &tl[i]
-		for _, c := range en.contribs {
-			cell := Cell{Indicator: c.Indicator, Unit: en.unit, Period: en.period, Dim: c.Dim, Day: en.day}
-			t.add(cell, sign*c.Num, sign*c.Den, int64(sign))
+		for _, c := range en.contribs() {
+			cell := Cell{Indicator: names[c.ind], Unit: names[en.unit], Period: en.period, Dim: names[c.dim], Day: en.day}
+			t.add(cell, sign*c.num, sign*c.den, int64(sign))
 			if i+1 < len(tl) {
 				cell.Day = tl[i+1].day
-				t.add(cell, -sign*c.Num, -sign*c.Den, -int64(sign))
+				t.add(cell, -sign*c.num, -sign*c.den, -int64(sign))
 			}
 		}
 	}
@@ -296,8 +346,8 @@ func (t *Txn) Duplicates() int { return t.duplicates }
 
 // Commit makes the batch part of the State. The Txn must not be used after.
 func (t *Txn) Commit() {
-	for k := range t.seen {
-		t.s.seen[k] = struct{}{}
+	for k := range t.extra {
+		t.s.extra[k] = struct{}{}
 	}
 	for k, v := range t.superseded {
 		t.s.superseded[k] = v

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-faster/city"
+
 	"github.com/bacgiang/cds/events"
 )
 
@@ -303,7 +305,7 @@ func naive(t *testing.T, log []string) map[string]map[string]Amount {
 			}
 			k := e.Key()
 			if l, ok := latest[k]; !ok || e.OccurredAt.Unix() > l.OccurredAt.Unix() ||
-				(e.OccurredAt.Unix() == l.OccurredAt.Unix() && e.ID > l.ID) {
+				(e.OccurredAt.Unix() == l.OccurredAt.Unix() && city.CH64([]byte(e.ID)) > city.CH64([]byte(l.ID))) {
 				latest[k] = e
 			}
 		}

@@ -51,7 +51,7 @@ type Drill struct {
 const MaxDrillLimit = 1000
 
 // Events lists the events that count in indicator for unit at q.AsOf:
-// for each natural key, its latest event (by occurred_at, then id) up to
+// for each natural key, its latest event (by occurred_at, then cityHash64(id)) up to
 // as_of, leaving out retractions and events superseded by a correction of the
 // same agency; for a flow only keys whose state falls in as_of's year, for a
 // stock only keys not ended, for a reported figure the report(s) used.
@@ -135,7 +135,7 @@ func drillQuery(table string, f events.Feeding, units []string, asOf registry.Da
 	}
 	// Aliases differ from the columns: an alias named like a column would
 	// replace it inside the other aggregates.
-	latest := func(col string) string { return "argMax(" + col + ", (occurred_at, id)) AS ev_" + col }
+	latest := func(col string) string { return "argMax(" + col + ", (occurred_at, cityHash64(id))) AS ev_" + col }
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s AS key, %s, %s, %s, max(occurred_at) AS at, %s, %s\n", keyExpr,
 		latest("id"), latest("type"), latest("agency"), latest("supersedes"), latest("data"))
