@@ -2,23 +2,25 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/fold"
 )
 
-// rawRows holds the cds.events columns of a batch, appended column-wise.
+// rawRows holds the cds.events columns of a batch, appended column-wise, and
+// their fingerprint.
 type rawRows struct {
 	id, typ, agency, supersedes, data []string
 	v, retraction                     []uint8
 	occurredAt, receivedAt            []time.Time
 	seq                               []uint64
+	sum                               uint64 // of seq mod seqModulus
 }
 
 func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
@@ -36,42 +38,58 @@ func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
 	r.data = append(r.data, string(e.Data))
 	r.seq = append(r.seq, seq)
 	r.receivedAt = append(r.receivedAt, received)
+	r.sum += seq % seqModulus
 }
 
 // commit folds, writes and acks one batch. On error nothing is acked and the
 // in-memory state is unchanged; the caller recovers from the watermark.
 func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
-	mark := p.Watermark()
+	pos := p.pos
 	txn := p.state.Begin()
 	var (
-		raw                  rawRows
-		dlq                  []jetstream.PubAckFuture
-		last                 uint64
-		redelivered, deadLtr int
+		raw         rawRows
+		dlq         []jetstream.PubAckFuture
+		last        uint64
+		redelivered int
+		refused     = map[events.Reason]int{}
+		gap         error
 	)
-	for _, msg := range batch {
+	want := pos.seq + 1 // the sequence the batch must continue with
+	for i, msg := range batch {
 		meta, err := msg.Metadata()
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
 		seq := meta.Sequence.Stream
-		if seq <= mark || seq <= last {
+		if seq < want {
 			redelivered++
 			continue
 		}
-		last = seq
-		e, err := p.check(msg, meta)
-		if err != nil && p.cfg.NoDeadLetter {
-			deadLtr++
-			continue
+		if seq > want {
+			missed, err := p.lost(ctx, want, seq)
+			if err != nil {
+				return err
+			}
+			if missed != 0 {
+				p.log.Info("message not delivered; committing up to it, then refetching", "seq", missed, "got", seq)
+				gap = fmt.Errorf("%w: seq %d not delivered, got %d", errGap, missed, seq)
+				batch = batch[:i]
+				break
+			}
 		}
+		last, want = seq, seq+1
+		e, err := p.check(msg, meta)
 		if err != nil {
-			f, perr := p.deadLetter(ctx, msg, meta, err)
-			if perr != nil {
-				return perr
+			reason := reasonOf(err)
+			refused[reason]++
+			if _, done := p.lettered[seq]; done || p.cfg.NoDeadLetter {
+				continue
+			}
+			f, err := p.deadLetter(msg, meta, err, reason)
+			if err != nil {
+				return err
 			}
 			dlq = append(dlq, f)
-			deadLtr++
 			continue
 		}
 		if txn.Apply(e) == fold.Applied {
@@ -79,6 +97,9 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 		}
 	}
 	if last == 0 {
+		if gap != nil {
+			return gap
+		}
 		// Only redeliveries of committed messages: ack them again.
 		return batch[len(batch)-1].Ack()
 	}
@@ -92,19 +113,31 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 			return ctx.Err()
 		}
 	}
-	if err := p.insertRaw(ctx, &raw); err != nil {
+	if err := p.insertRaw(ctx, &raw, last); err != nil {
 		return err
 	}
-	if err := p.insertCells(ctx, txn.Rows(), last-mark); err != nil {
+	next := position{seq: last, rows: pos.rows + uint64(len(raw.id)), sum: pos.sum + raw.sum}
+	if err := p.insertCells(ctx, txn.Rows(), pos, next); err != nil {
 		return err
 	}
 	p.m.writeTime.Observe(time.Since(start).Seconds())
 	applied, dups := txn.Applied(), txn.Duplicates()
 	txn.Commit()
-	p.setMark(last)
+	p.setPos(next)
+	for s := range p.lettered {
+		if s <= last {
+			delete(p.lettered, s)
+		}
+	}
+	deadLtr := 0
+	for r, n := range refused {
+		p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))
+		deadLtr += n
+	}
 	p.m.stateEvents.Set(float64(p.state.Len()))
 	p.m.batches.Inc()
 	p.m.batchSize.Observe(float64(len(batch)))
+	p.m.lastCommit.SetToCurrentTime()
 	p.m.events.WithLabelValues("applied").Add(float64(applied))
 	p.m.events.WithLabelValues("duplicate").Add(float64(dups))
 	p.m.events.WithLabelValues("dead_letter").Add(float64(deadLtr))
@@ -115,7 +148,35 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 	if err := batch[len(batch)-1].Ack(); err != nil {
 		p.log.Warn("ack after commit failed; the batch will be redelivered and skipped", "err", err, "seq", last)
 	}
-	return nil
+	return gap
+}
+
+// errGap is returned by commit when a message of the stream was not
+// delivered (lost in a reconnect, or dropped by a slow subscription): the
+// batch was committed up to the gap, and the consumer must be recreated just
+// after the watermark. Acking past the gap (AckAll) would lose the message.
+var errGap = errors.New("gap in the delivered sequence")
+
+// lost returns the first sequence from next on, below got, of an event
+// message that the stream holds but the consumer did not deliver, or 0 when
+// there is none (a hole without a message: none is ever deleted from
+// CDS_EVENTS, but a stream with limits could lose its oldest).
+func (p *Projector) lost(ctx context.Context, next, got uint64) (uint64, error) {
+	s, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("check delivery gap: %w", err)
+	}
+	m, err := s.GetMsg(ctx, next, jetstream.WithGetMsgSubject(events.SubjectPrefix+">"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("check delivery gap: %w", err)
+	}
+	if m.Sequence >= got {
+		return 0, nil
+	}
+	return m.Sequence, nil
 }
 
 // check decodes and validates one message. The time reference for "far in
@@ -136,57 +197,16 @@ func (p *Projector) check(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*even
 	return e, nil
 }
 
-// Dead-letter headers.
-const (
-	HeaderReason    = "Cds-Reason"
-	HeaderError     = "Cds-Error"
-	HeaderField     = "Cds-Field"
-	HeaderSubject   = "Cds-Subject"
-	HeaderStreamSeq = "Cds-Stream-Seq"
-	HeaderReceived  = "Cds-Received-At"
-	// HeaderOrigPrefix prefixes original Nats-* headers, which would
-	// otherwise act again in the dead-letter stream (Nats-Msg-Id would
-	// deduplicate there).
-	HeaderOrigPrefix = "Cds-Orig-"
-)
+const insertEvents = "INSERT INTO %s (id, type, v, agency, occurred_at, supersedes, retraction, data, seq, received_at)"
 
-func (p *Projector) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, cause error) (jetstream.PubAckFuture, error) {
-	reason := events.ReasonOf(cause)
-	if reason == "" {
-		reason = events.ReasonMalformed
-	}
-	out := nats.NewMsg(p.cfg.DeadLetterPref + string(reason))
-	out.Data = msg.Data()
-	for k, vs := range msg.Headers() {
-		if len(k) >= 5 && k[:5] == "Nats-" {
-			k = HeaderOrigPrefix + k
-		}
-		for _, v := range vs {
-			out.Header.Add(k, v)
-		}
-	}
-	out.Header.Set(HeaderReason, string(reason))
-	out.Header.Set(HeaderError, cause.Error())
-	if ee, ok := cause.(*events.Error); ok && ee.Field != "" {
-		out.Header.Set(HeaderField, ee.Field)
-	}
-	out.Header.Set(HeaderSubject, msg.Subject())
-	out.Header.Set(HeaderStreamSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
-	out.Header.Set(HeaderReceived, meta.Timestamp.UTC().Format(time.RFC3339Nano))
-	out.Header.Set(jetstream.MsgIDHeader, p.cfg.Stream+"-"+strconv.FormatUint(meta.Sequence.Stream, 10))
-	f, err := p.js.PublishMsgAsync(out)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter seq %d: %w", meta.Sequence.Stream, err)
-	}
-	p.log.Info("event dead-lettered", "seq", meta.Sequence.Stream, "subject", msg.Subject(), "reason", reason, "err", cause)
-	return f, nil
-}
-
-func (p *Projector) insertRaw(ctx context.Context, r *rawRows) error {
+// insertRaw writes the raw rows of a batch. The insert may span partitions
+// and half-succeed: recovery deletes rows above the watermark.
+func (p *Projector) insertRaw(ctx context.Context, r *rawRows, last uint64) error {
 	if len(r.id) == 0 {
 		return nil
 	}
-	b, err := p.db.PrepareBatch(ctx, "INSERT INTO "+p.db.Table("events")+" (id, type, v, agency, occurred_at, supersedes, retraction, data, seq, received_at)")
+	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("events", last)))
+	b, err := p.db.PrepareBatch(qctx, fmt.Sprintf(insertEvents, p.db.Table("events")))
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
@@ -203,31 +223,62 @@ func (p *Projector) insertRaw(ctx context.Context, r *rawRows) error {
 	return nil
 }
 
-// insertCells writes the cell deltas and the watermark marker in one INSERT.
-func (p *Projector) insertCells(ctx context.Context, rows []fold.Row, advance uint64) error {
-	n := len(rows) + 1
-	var (
-		indicator, unit, dim = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		period               = make([]uint16, 0, n)
-		day                  = make([]time.Time, 0, n)
-		num, den             = make([]float64, 0, n), make([]float64, 0, n)
-		cnt                  = make([]int64, 0, n)
-	)
+// insertCells writes cell deltas and the commit marker that moves the
+// position from prev to next in ONE insert into the unpartitioned
+// cds.rollup: one block, one part, all or nothing.
+func (p *Projector) insertCells(ctx context.Context, rows []fold.Row, prev, next position) error {
+	cols := newCellColumns(len(rows) + 1)
 	for _, r := range rows {
-		indicator, unit, dim = append(indicator, r.Indicator), append(unit, r.Unit), append(dim, r.Dim)
-		period, day = append(period, r.Period), append(day, fold.DayTime(r.Day))
-		num, den, cnt = append(num, r.Num), append(den, r.Den), append(cnt, r.N)
+		cols.add(r)
 	}
-	indicator, unit, dim = append(indicator, watermarkIndicator), append(unit, p.cfg.Stream), append(dim, "")
-	period, day = append(period, 0), append(day, fold.DayTime(0))
-	num, den, cnt = append(num, 0), append(den, 0), append(cnt, int64(advance))
+	cols.marker(p.cfg.Stream, prev, next)
+	return p.sendCells(ctx, cols, next.seq)
+}
 
-	b, err := p.db.PrepareBatch(ctx, "INSERT INTO "+p.db.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
+// cellColumns holds cds.rollup columns, appended column-wise.
+type cellColumns struct {
+	indicator, unit, dim []string
+	period               []uint16
+	day                  []time.Time
+	num, den             []float64
+	n                    []int64
+}
+
+func newCellColumns(n int) *cellColumns {
+	return &cellColumns{
+		indicator: make([]string, 0, n), unit: make([]string, 0, n), dim: make([]string, 0, n),
+		period: make([]uint16, 0, n), day: make([]time.Time, 0, n),
+		num: make([]float64, 0, n), den: make([]float64, 0, n), n: make([]int64, 0, n),
+	}
+}
+
+func (c *cellColumns) add(r fold.Row) {
+	c.indicator, c.unit, c.dim = append(c.indicator, r.Indicator), append(c.unit, r.Unit), append(c.dim, r.Dim)
+	c.period, c.day = append(c.period, r.Period), append(c.day, fold.DayTime(r.Day))
+	c.num, c.den, c.n = append(c.num, r.Num), append(c.den, r.Den), append(c.n, r.N)
+}
+
+// marker appends the commit-marker row that moves the position from prev
+// to next: it adds the differences, since SummingMergeTree sums the rows.
+func (c *cellColumns) marker(stream string, prev, next position) {
+	c.add(fold.Row{
+		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream},
+		Amount: fold.Amount{
+			N:   int64(next.seq) - int64(prev.seq),
+			Num: float64(next.rows) - float64(prev.rows),
+			Den: float64(next.sum) - float64(prev.sum),
+		},
+	})
+}
+
+func (p *Projector) sendCells(ctx context.Context, c *cellColumns, seq uint64) error {
+	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("rollup", seq)))
+	b, err := p.db.PrepareBatch(qctx, "INSERT INTO "+p.db.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
 	if err != nil {
 		return fmt.Errorf("insert rollup: %w", err)
 	}
-	for i, c := range []any{indicator, unit, period, dim, day, num, den, cnt} {
-		if err := b.Column(i).Append(c); err != nil {
+	for i, col := range []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n} {
+		if err := b.Column(i).Append(col); err != nil {
 			b.Abort()
 			return fmt.Errorf("insert rollup: column %d: %w", i, err)
 		}

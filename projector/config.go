@@ -7,18 +7,22 @@ import (
 
 // Config tunes the projector. The zero value is usable.
 type Config struct {
-	Stream         string        // default CDS_EVENTS
-	Consumer       string        // durable consumer name, default cds-projector
-	DeadLetterPref string        // dead-letter subject prefix, default cds.dlq.
-	BatchMax       int           // events per batch, default 20000
-	BatchWait      time.Duration // longest wait to fill a batch after its first event, default 200ms
-	AckWait        time.Duration // consumer AckWait, default 5m (above the longest write)
-	MaxFuture      time.Duration // occurred_at may be this far past the time the stream received the event, default 24h
-	RetryMin       time.Duration // first backoff after a failure, default 500ms
-	RetryMax       time.Duration // longest backoff, default 30s
+	Stream    string        // default CDS_EVENTS
+	Consumer  string        // durable consumer name, default cds-projector
+	BatchMax  int           // events per batch, default 20000
+	BatchWait time.Duration // longest wait to fill a batch after its first event, default 200ms
+	AckWait   time.Duration // consumer AckWait, default 5m (above the longest write)
+	MaxFuture time.Duration // occurred_at may be this far past the time the stream received the event, default 24h
+	RetryMin  time.Duration // first backoff after a failure, default 500ms
+	RetryMax  time.Duration // longest backoff, default 30s
+	// ShutdownGrace bounds how long Run, once its context is cancelled, keeps
+	// writing the batch in hand before it abandons it (which is safe: the
+	// next start redoes it). Default 30s.
+	ShutdownGrace time.Duration
 	// NoDeadLetter skips publishing invalid events to the dead-letter stream
-	// (they are still skipped and counted). A rebuild sets it: the live
-	// projector dead-lettered them already.
+	// (they are still skipped and counted). For benchmarks; a rebuild does
+	// not need it: the projector never publishes a dead letter that CDS_DLQ
+	// already holds for the same stream sequence.
 	NoDeadLetter bool
 }
 
@@ -28,9 +32,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Consumer == "" {
 		c.Consumer = "cds-projector"
-	}
-	if c.DeadLetterPref == "" {
-		c.DeadLetterPref = "cds.dlq."
 	}
 	if c.BatchMax == 0 {
 		c.BatchMax = 20000
@@ -50,8 +51,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
 	}
-	if c.BatchMax < 1 || c.BatchMax > 500000 {
-		return c, fmt.Errorf("projector config: BatchMax %d: expected 1 to 500000", c.BatchMax)
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	// One batch's cells and its commit marker must fit in one INSERT block
+	// that ClickHouse writes as one part: see doc.go.
+	if c.BatchMax < 1 || c.BatchMax > 200000 {
+		return c, fmt.Errorf("projector config: BatchMax %d: expected 1 to 200000", c.BatchMax)
 	}
 	return c, nil
 }

@@ -1,49 +1,146 @@
 // Package projector folds the event log (JetStream stream CDS_EVENTS) into
-// ClickHouse: raw events into cds.events, indicator cells into cds.rollup.
+// ClickHouse, exactly once whatever fails: raw events into cds.events,
+// indicator cells into cds.rollup, refused events into CDS_DLQ.
 //
 // # Exactly once
 //
 // ClickHouse 18.16 has no transactions and does not deduplicate retried
-// inserts; JetStream redelivers after a crash and deduplicates ids only inside
-// its window. The projector therefore owns its position and stores it with
-// the data:
+// inserts; JetStream redelivers after a crash, loses deliveries in flight
+// when a connection drops, and deduplicates ids only inside its window. The
+// projector therefore owns its position and stores it with the data:
 //
-//  1. Batches are cut from one durable consumer in stream order. Each message
-//     carries its stream sequence.
-//  2. A batch is folded in memory (package fold) into a transaction: new ids,
-//     timeline changes, rollup cell deltas. Duplicate ids (by event id, for
-//     ever, not only inside the JetStream window) fold to nothing.
-//  3. Raw rows of the batch are inserted into cds.events with their seq.
+//  1. Batches are cut from one durable pull consumer (AckAll) in stream
+//     order. Each message carries its stream sequence. CDS_EVENTS never
+//     loses a message (DenyDelete, DenyPurge), so its sequences are dense:
+//     a batch must continue exactly at watermark + 1 and have no hole. A
+//     message that was not delivered (lost in a reconnect, dropped by a slow
+//     subscription) ends the batch before it; the consumer is recreated at
+//     the watermark + 1. Acking past it would lose it for ever.
+//  2. A batch is folded in memory (package fold) into a transaction: new
+//     ids, timeline changes, rollup cell deltas. An id seen before folds to
+//     nothing, for ever, not only inside the JetStream window: the fold state
+//     holds every id of cds.events, and is reloaded from it at start.
+//  3. The batch's invalid events are dead-lettered (see below) and their
+//     PubAcks awaited.
+//  4. Raw rows of the batch are inserted into cds.events with their seq.
 //     This insert may span partitions and may half-succeed: that is allowed.
-//  4. The cell deltas and one watermark marker row (indicator '#watermark',
-//     n = new watermark - old watermark) are inserted into cds.rollup in ONE
-//     INSERT into a non-partitioned table: one part, all or nothing. This is
-//     the commit point. The watermark is sum(n) of the marker rows, which
-//     SummingMergeTree merges keep intact.
-//  5. Only then is the in-memory transaction committed and the last message
-//     acked (AckAll acks the whole batch).
+//  5. The cell deltas and one commit-marker row (indicator '#watermark',
+//     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
+//     block into a table with no partitions and no materialized view: one
+//     part, all or nothing. This is the commit point. The marker row adds
+//     the batch's advance to n, its raw-row count to num and the sum of
+//     seq mod 2^20 of its raw rows to den; so the sums over all marker rows,
+//     which SummingMergeTree merges keep, are the watermark W and a
+//     fingerprint of the raw rows it covers.
+//  6. Only then is the in-memory transaction committed and the last message
+//     acked.
 //
-// Recovery, at start and after any failed write (whatever its outcome):
-// read the watermark W from cds.rollup; delete the cds.events rows with
-// seq > W (an unfinished step 3) and wait for the mutation; if the state in
-// memory is not known to match W, rebuild it from cds.events; recreate the
-// durable consumer at W+1. Messages at or below W that are redelivered are
-// skipped. Hence after kill -9 at any instant, each event is reflected once:
+// Every INSERT runs under a query id "cds-projector/<database>/…".
 //
-//   - killed before step 4: W is unchanged, the partial raw rows are deleted,
+// Recovery runs at start and after any failure, whatever its outcome:
+//
+//   - Quiesce: wait until system.processes shows no INSERT of a projector of
+//     this database. An INSERT is listed there from the moment ClickHouse
+//     receives its query, before its data is sent (the client waits for the
+//     table structure), until it has been written or has failed; so no
+//     insert of a killed process, nor of a failed attempt of this one, can
+//     land after the next step. The fault test sees such a "ghost" commit
+//     land after the kill that sent it.
+//   - Read the markers: W and the fingerprint.
+//   - If W is above the stream's last sequence, ClickHouse is ahead of the
+//     log (the log lost its tail in a power cut, or is another log): refold
+//     everything from the log (truncate cds.rollup, then cds.events).
+//   - If W is 0 but the tables hold rows (an interrupted rebuild or
+//     repair), empty them.
+//   - Delete the cds.events rows with seq > W (an unfinished step 4) with
+//     ALTER DELETE, and wait for the mutation.
+//   - Compare the fingerprint of cds.events (count, sum of seq mod 2^20) with
+//     the markers'. A mismatch means parts were lost or doubled below W
+//     (ClickHouse 18.16 does not fsync inserted parts, so a power cut can
+//     lose any recent part): refold everything from the log.
+//   - If the state in memory is not the one of the markers (first start, an
+//     insert reported as failed did land, a repair), reload it from
+//     cds.events.
+//   - Recreate the durable consumer at W+1. Messages at or below W that are
+//     still redelivered are skipped.
+//
+// Hence, with the projector killed at any instant (kill -9, power loss of the
+// projector's machine):
+//
+//   - before step 5 lands: W is unchanged, the partial raw rows are deleted,
 //     the batch is fetched again and folded identically;
-//   - killed after step 4, before the ack: W covers the batch; redelivered
+//   - while step 5 runs in ClickHouse: recovery waits for it, then it is
+//     either committed (case below) or not (case above);
+//   - after step 5, before the ack: W covers the batch; redelivered
 //     messages are at or below W and skipped;
 //   - an insert that returned an error but landed: recovery reads W and
 //     knows which case it is.
 //
-// Invalid events (bad JSON, unknown type, schema violation, subject/agency
-// mismatch, unknown agency, far future) are published to the dead-letter
-// stream with the reason and the original bytes and headers before the
-// batch commits; their publish uses a message id derived from the stream
-// sequence, so a batch redone after a crash does not dead-letter twice within
-// the DLQ's duplicate window.
+// ClickHouse killed or restarted: the same cases, seen from the projector as
+// failed inserts. ClickHouse down or slow: each failure is counted
+// (cds_projector_failures_total{stage}), Run waits with exponential backoff
+// (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W; while
+// it waits it consumes nothing, so it holds no more than the fold state: the
+// messages it had fetched are dropped and fetched again from W+1. NATS
+// restarted: the connection reconnects for ever; a delivery lost in between
+// is a hole (step 1); acks lost are redeliveries. Lag is
+// cds_projector_lag_events, also updated while retrying.
 //
-// Exactly one projector may run against a stream and database: the fold state
-// lives in its memory.
+// Graceful shutdown (SIGTERM to cds projector or cds up): Run stops fetching,
+// writes and acks the batch in hand, and returns; a batch that cannot be
+// written within Config.ShutdownGrace is abandoned, which is safe.
+//
+// Assumptions: exactly one projector runs against a stream and a database
+// (the fold state lives in its memory; the durable consumer is deleted and
+// recreated at each recovery); one batch's cells fit in one INSERT block
+// below ClickHouse's min_insert_block_size_rows (Config.BatchMax ≤ 200 000);
+// nothing but the projector and Rewind writes cds.events and cds.rollup, and
+// no materialized view reads cds.rollup (a view's insert could fail after
+// the part landed).
+//
+// # Duplicates, corrections and retractions
+//
+// An event id is stored once in cds.events and counted once, whenever it
+// comes back: with or without Nats-Msg-Id, minutes or years later, before or
+// after a restart. An id counts as seen once an event with it was valid: an
+// event refused under an id does not block a valid one under the same id
+// (but within JetStream's duplicate window a resend with the same
+// Nats-Msg-Id is dropped by JetStream itself; cds dlq replay reports that
+// as "held").
+//
+// A correction (supersedes) removes the event it supersedes (if the same
+// agency emitted it) and counts instead; a retraction (data null) only
+// removes. A correction that arrives before the event it corrects is held,
+// not dead-lettered: the fold remembers the superseded id (in cds.events, so
+// also across restarts), and when the target arrives it is stored (its id is
+// then known) but never counts. Dead-lettering it instead would make the
+// outcome depend on arrival order, which agencies that resend their outbox
+// do not control; holding it gives the same cells in any order. A
+// correction whose target never arrives simply counts on its own.
+//
+// # Dead letters
+//
+// Events that can never be valid (bad JSON, unknown type or version, schema
+// violation, subject/agency mismatch, unknown agency, far future measured
+// against the time the log stored them) are published to CDS_DLQ on
+// cds.dlq.<reason> with the reason, the field, the original subject, bytes
+// and headers and the stream sequence (package deadletter), before the batch
+// commits; then the batch's ack terminates them in the main stream. Each is
+// published at most once per stream sequence: with the message id
+// CDS_EVENTS-<seq> (deduplicated within CDS_DLQ's window), and, beyond the
+// window, because recovery reads back the stream sequences CDS_DLQ already
+// holds above W and does not publish those again (the projector publishes
+// in stream order, so it reads CDS_DLQ backwards until it meets W).
+//
+// # Rebuild
+//
+// Rewind moves the projections back to a stream sequence so that Run folds
+// the log again from there (cds rebuild): from the start (both tables
+// emptied), or from sequence N (raw rows below N kept, all cells recomputed
+// from them, marker at N-1). It removes the markers first and writes the new
+// one in its last insert, so an interrupted Rewind leaves "nothing
+// committed", which the next recovery refolds from the log. The live
+// projector must be stopped meanwhile: it holds the fold state in memory, and
+// both would write the same tables. cds rebuild refuses to run while a client
+// pulls from the projector's consumer.
 package projector

@@ -4,13 +4,17 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	events      *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
 	batches     prometheus.Counter
 	batchSize   prometheus.Histogram
 	writeTime   prometheus.Histogram
+	lastCommit  prometheus.Gauge
 	watermark   prometheus.Gauge
 	lag         prometheus.Gauge
 	failures    *prometheus.CounterVec
+	backoff     prometheus.Gauge
 	recoveries  prometheus.Counter
+	repairs     *prometheus.CounterVec
 	stateEvents prometheus.Gauge
 }
 
@@ -19,6 +23,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cds_projector_events_total", Help: "Events taken from the stream, by outcome (applied, duplicate, dead_letter, redelivered).",
 		}, []string{"outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cds_projector_dead_letters_total", Help: "Events refused, by reason (each is in CDS_DLQ on cds.dlq.<reason>).",
+		}, []string{"reason"}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_batches_total", Help: "Batches committed to ClickHouse.",
 		}),
@@ -30,24 +37,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cds_projector_batch_write_seconds", Help: "Time to write a batch to ClickHouse (raw rows and cells).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}),
+		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_last_commit_timestamp_seconds", Help: "Unix time of the last batch committed.",
+		}),
 		watermark: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_watermark_seq", Help: "Last stream sequence folded into ClickHouse.",
 		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cds_projector_lag_events", Help: "Stream messages not yet folded (stream last sequence minus watermark).",
+			Name: "cds_projector_lag_events", Help: "Stream messages not yet folded (stream last sequence minus watermark), updated about once a second, also while retrying.",
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cds_projector_failures_total", Help: "Failed attempts, by stage (recover, consume, write); each is retried with backoff.",
+			Name: "cds_projector_failures_total", Help: "Failed attempts, by stage (recover, consume, write; gap: a message was not delivered), each retried from the watermark (with backoff, except gap).",
 		}, []string{"stage"}),
+		backoff: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_backoff_seconds", Help: "Current wait before the next retry; 0 while the projector runs normally.",
+		}),
 		recoveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_recoveries_total", Help: "Recoveries from the ClickHouse watermark (one at start, one after each failure).",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, ahead_of_log).",
+		}, []string{"reason"}),
 		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_events", Help: "Distinct event ids held in the fold state.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.batches, m.batchSize, m.writeTime, m.watermark, m.lag, m.failures, m.recoveries, m.stateEvents)
+		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents)
 	}
 	return m
 }

@@ -2,10 +2,11 @@ package projector
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,24 +15,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/chdb"
-	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/fold"
 )
 
 // Projector folds the stream into ClickHouse. Create it with New, run it
 // with Run.
 type Projector struct {
-	cfg     Config
-	js      jetstream.JetStream
-	db      *chdb.DB
-	log     *slog.Logger
-	known   func(string) bool
-	m       *metrics
-	state   *fold.State
-	loaded  bool   // state matches the watermark
-	mark    uint64 // watermark: last stream sequence committed
-	markMu  sync.RWMutex
-	lastLag time.Time
+	cfg   Config
+	js    jetstream.JetStream
+	db    *chdb.DB
+	log   *slog.Logger
+	known func(string) bool
+	m     *metrics
+
+	state    *fold.State
+	loaded   bool                // state matches pos
+	pos      position            // what the commit markers say, as last committed or read
+	lettered map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
+	qid      queryIDs
+	posMu    sync.RWMutex
+	lastLag  time.Time
 }
 
 // New returns a projector. known reports whether an agency code is in the
@@ -44,27 +47,27 @@ func New(cfg Config, js jetstream.JetStream, db *chdb.DB, known func(string) boo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: js, db: db, known: known, log: logger, m: newMetrics(reg)}, nil
+	return &Projector{cfg: cfg, js: js, db: db, known: known, log: logger, m: newMetrics(reg), qid: newQueryIDs(db.Name)}, nil
 }
 
 // Watermark returns the last stream sequence committed to ClickHouse.
 func (p *Projector) Watermark() uint64 {
-	p.markMu.RLock()
-	defer p.markMu.RUnlock()
-	return p.mark
+	p.posMu.RLock()
+	defer p.posMu.RUnlock()
+	return p.pos.seq
 }
 
-func (p *Projector) setMark(seq uint64) {
-	p.markMu.Lock()
-	p.mark = seq
-	p.markMu.Unlock()
-	p.m.watermark.Set(float64(seq))
+func (p *Projector) setPos(pos position) {
+	p.posMu.Lock()
+	p.pos = pos
+	p.posMu.Unlock()
+	p.m.watermark.Set(float64(pos.seq))
 }
 
-// Run folds until ctx is cancelled, then finishes the batch in hand and
-// returns nil. Failures of NATS or ClickHouse are retried with backoff from the
-// last committed position; Run returns an error only for a misconfiguration
-// it cannot recover from.
+// Run folds until ctx is cancelled, then finishes the batch in hand (within
+// Config.ShutdownGrace) and returns nil. Failures of NATS or ClickHouse are
+// retried with backoff from the last committed position; Run returns an
+// error only for a misconfiguration it cannot recover from.
 func (p *Projector) Run(ctx context.Context) error {
 	backoff := p.cfg.RetryMin
 	for {
@@ -74,9 +77,14 @@ func (p *Projector) Run(ctx context.Context) error {
 		cons, err := p.recover(ctx)
 		if err == nil {
 			backoff = p.cfg.RetryMin
+			p.m.backoff.Set(0)
 			err = p.consume(ctx, cons)
 			if err == nil || ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errGap) {
+				p.m.failures.WithLabelValues("gap").Inc()
+				continue // nothing is wrong with NATS or ClickHouse: refetch at once
 			}
 			p.m.failures.WithLabelValues("consume").Inc()
 		} else {
@@ -86,6 +94,8 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		}
 		p.log.Warn("projector failed; retrying from the watermark", "err", err, "backoff", backoff, "seq", p.Watermark())
+		p.m.backoff.Set(backoff.Seconds())
+		p.updateLag(ctx, true)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -95,129 +105,10 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 }
 
-// recover brings ClickHouse and the fold state back to the committed
-// watermark and positions a fresh consumer just after it.
-func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
-	p.m.recoveries.Inc()
-	mark, err := p.readWatermark(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if p.loaded && mark != p.Watermark() {
-		p.loaded = false // an insert reported as failed did land, or another writer ran: reload
-	}
-	if err := p.deleteAbove(ctx, mark); err != nil {
-		return nil, err
-	}
-	if !p.loaded {
-		start := time.Now()
-		st, err := p.loadState(ctx)
-		if err != nil {
-			return nil, err
-		}
-		p.state, p.loaded = st, true
-		p.log.Info("fold state loaded", "events", st.Len(), "keys", st.Keys(), "seq", mark, "took", time.Since(start).Round(time.Millisecond))
-	}
-	p.setMark(mark)
-	p.m.stateEvents.Set(float64(p.state.Len()))
-
-	if err := p.js.DeleteConsumer(ctx, p.cfg.Stream, p.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("delete consumer %s: %w", p.cfg.Consumer, err)
-	}
-	cons, err := p.js.CreateConsumer(ctx, p.cfg.Stream, jetstream.ConsumerConfig{
-		Durable:       p.cfg.Consumer,
-		Description:   "cds projector: folds events into ClickHouse; position kept in cds.rollup",
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   mark + 1,
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       p.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * p.cfg.BatchMax,
-		FilterSubject: events.SubjectPrefix + ">",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s at seq %d: %w", p.cfg.Consumer, mark+1, err)
-	}
-	return cons, nil
-}
-
-const watermarkIndicator = "#watermark"
-
-func (p *Projector) readWatermark(ctx context.Context) (uint64, error) {
-	var n int64
-	q := "SELECT toInt64(sum(n)) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit = ?"
-	if err := p.db.QueryRow(ctx, q, watermarkIndicator, p.cfg.Stream).Scan(&n); err != nil {
-		return 0, fmt.Errorf("read watermark: %w", err)
-	}
-	if n < 0 {
-		return 0, fmt.Errorf("read watermark: negative sum %d in cds.rollup", n)
-	}
-	return uint64(n), nil
-}
-
-// deleteAbove removes raw rows of an unfinished batch and waits until the
-// mutation has finished.
-func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
-	var n uint64
-	if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table("events")+" WHERE seq > ?", mark).Scan(&n); err != nil {
-		return fmt.Errorf("count unfinished rows: %w", err)
-	}
-	if n == 0 {
-		return nil
-	}
-	p.log.Info("deleting raw rows of an unfinished batch", "rows", n, "seq", mark)
-	if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table("events")+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
-		return fmt.Errorf("delete unfinished rows: %w", err)
-	}
-	for {
-		var left uint64
-		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = 'events' AND is_done = 0", p.db.Name).Scan(&left); err != nil {
-			return fmt.Errorf("wait for delete: %w", err)
-		}
-		if left == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// loadState folds every committed raw event. The fold does not depend on
-// order, so the rows are read in storage order.
-func (p *Projector) loadState(ctx context.Context) (*fold.State, error) {
-	st := fold.New()
-	rows, err := p.db.Query(ctx, "SELECT id, type, agency, occurred_at, supersedes, data FROM "+p.db.Table("events"))
-	if err != nil {
-		return nil, fmt.Errorf("load fold state: %w", err)
-	}
-	defer rows.Close()
-	txn := st.Begin()
-	var (
-		id, typ, agency, sup, data string
-		at                         time.Time
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &typ, &agency, &at, &sup, &data); err != nil {
-			return nil, fmt.Errorf("load fold state: %w", err)
-		}
-		e, err := events.Restore(id, typ, agency, at, sup, []byte(data))
-		if err != nil {
-			return nil, fmt.Errorf("load fold state: stored event %s: %w", id, err)
-		}
-		txn.Apply(e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load fold state: %w", err)
-	}
-	txn.Commit()
-	return st, nil
-}
-
 // consume cuts batches from the consumer and commits them until ctx is
-// cancelled (nil) or a step fails (the error).
+// cancelled (nil) or a step fails (the error). It holds at most one batch:
+// the pull requests ask for BatchMax messages and the consumer lets at most
+// 4 × BatchMax be unacknowledged.
 func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchMax))
 	if err != nil {
@@ -256,13 +147,21 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 			}
 			batch = append(batch, msg)
 		}
-		// The batch in hand is finished even when ctx was cancelled meanwhile:
-		// shutdown writes what was fetched, then acks.
-		if err := p.commit(context.WithoutCancel(ctx), batch); err != nil {
+		// The batch in hand is finished even when ctx was cancelled
+		// meanwhile: shutdown writes what was fetched, then acks, unless
+		// that takes longer than ShutdownGrace.
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		grace := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownGrace, cancel) })
+		err = p.commit(wctx, batch)
+		grace()
+		cancel()
+		if err != nil {
 			p.m.failures.WithLabelValues("write").Inc()
 			return err
 		}
-		p.updateLag(ctx, false)
+		// A batch that is not full means the stream is drained: worth an
+		// exact lag.
+		p.updateLag(ctx, len(batch) < p.cfg.BatchMax)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -274,15 +173,36 @@ func (p *Projector) updateLag(ctx context.Context, force bool) {
 		return
 	}
 	p.lastLag = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	s, err := p.js.Stream(ctx, p.cfg.Stream)
 	if err != nil {
 		return
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return
-	}
-	if last, mark := info.State.LastSeq, p.Watermark(); last >= mark {
+	if last, mark := s.CachedInfo().State.LastSeq, p.Watermark(); last >= mark {
 		p.m.lag.Set(float64(last - mark))
 	}
 }
+
+// queryIDs names the INSERTs of one Projector. Every id starts with
+// "cds-projector/<database>/", which recovery looks for in
+// system.processes; the rest makes it unique.
+type queryIDs struct {
+	prefix string
+	n      uint64
+}
+
+func newQueryIDs(database string) queryIDs {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return queryIDs{prefix: "cds-projector/" + database + "/" + hex.EncodeToString(b) + "/"}
+}
+
+func (q *queryIDs) next(what string, seq uint64) string {
+	q.n++
+	return fmt.Sprintf("%s%d/%d/%s", q.prefix, q.n, seq, what)
+}
+
+// insertPrefix is the query-id prefix of the INSERTs of every projector of
+// a database, whatever process runs it.
+func insertPrefix(database string) string { return "cds-projector/" + database + "/" }

@@ -7,122 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/chdb"
-	"github.com/bacgiang/cds/chserver/chtest"
+	"github.com/bacgiang/cds/deadletter"
 	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/projector/projtest"
+	"github.com/bacgiang/cds/registry"
 )
-
-type harness struct {
-	js jetstream.JetStream
-	db *chdb.DB
-}
-
-func newHarness(tb testing.TB) *harness {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ns, err := natsserver.Start(ctx, natsserver.Config{Addr: "127.0.0.1:-1", StoreDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ns.Close() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
-		tb.Fatal(err)
-	}
-	ch := chtest.Start(tb)
-	db, err := chdb.Open(ctx, chdb.Config{Addr: ch.Addr()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return &harness{js: js, db: db}
-}
-
-func (h *harness) publish(tb testing.TB, subject, body string, msgID bool) uint64 {
-	tb.Helper()
-	m := nats.NewMsg(subject)
-	m.Data = []byte(body)
-	if msgID {
-		var id string
-		if i := strings.Index(body, `"id":"`); i >= 0 {
-			id = body[i+6:]
-			id = id[:strings.Index(id, `"`)]
-		}
-		m.Header.Set(jetstream.MsgIDHeader, id)
-	}
-	ack, err := h.js.PublishMsg(context.Background(), m)
-	if err != nil {
-		tb.Fatalf("publish: %v", err)
-	}
-	return ack.Sequence
-}
-
-// run starts a projector and waits until it has folded up to seq; the
-// returned func stops it.
-func (h *harness) run(tb testing.TB, seq uint64) (*Projector, func()) {
-	tb.Helper()
-	p, err := New(Config{BatchWait: 20 * time.Millisecond}, h.js, h.db, func(c string) bool { return c != "nobody" }, nil, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for p.Watermark() < seq {
-		if time.Now().After(deadline) {
-			stop()
-			tb.Fatalf("watermark %d, want %d", p.Watermark(), seq)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return p, stop
-}
-
-func (h *harness) count(tb testing.TB, q string, args ...any) float64 {
-	tb.Helper()
-	var v float64
-	if err := h.db.QueryRow(context.Background(), q, args...).Scan(&v); err != nil {
-		tb.Fatalf("%s: %v", q, err)
-	}
-	return v
-}
-
-func workfile(id, agency, at, wf string, online bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, wf, online)
-}
-
-const subj = "cds.events.bg-vietyen.workfile.processed"
-
-// hscv returns numerator and denominator of bg-vietyen's HSCV for 2025 up to
-// 2025-06-30, straight from the cells, and the raw row count.
-func (h *harness) hscv(tb testing.TB) (num, den, raw float64) {
-	num = h.count(tb, "SELECT sum(num) FROM cds.cells WHERE indicator='HSCV' AND unit='bg-vietyen' AND period=2025 AND day <= '2025-06-30'")
-	den = h.count(tb, "SELECT sum(den) FROM cds.cells WHERE indicator='HSCV' AND unit='bg-vietyen' AND period=2025 AND day <= '2025-06-30'")
-	raw = h.count(tb, "SELECT toFloat64(count()) FROM cds.events")
-	return
-}
 
 func TestRestartKeepsDuplicatesOut(t *testing.T) {
 	h := newHarness(t)
@@ -141,6 +34,73 @@ func TestRestartKeepsDuplicatesOut(t *testing.T) {
 	}
 }
 
+// TestDuplicateBeyondWindow republishes an id once JetStream's duplicate
+// window has forgotten it, with and without Nats-Msg-Id, to a running
+// projector and after a restart: it is never counted twice.
+func TestDuplicateBeyondWindow(t *testing.T) {
+	h := newHarnessOpts(t, harnessOpts{streams: natsserver.StreamConfig{DuplicateWindow: 100 * time.Millisecond}})
+	body := workfile("late-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W1", true)
+	first := h.publish(t, subj, body, true)
+	r := h.start(t, Config{})
+	waitFor(t, 30*time.Second, "first fold", func() bool { return r.p.Watermark() >= first })
+
+	// Publish the same id with Nats-Msg-Id until JetStream no longer calls it
+	// a duplicate: the window has passed ("days later").
+	var again uint64
+	waitFor(t, 30*time.Second, "the duplicate window to pass", func() bool {
+		m := nats.NewMsg(subj)
+		m.Data = []byte(body)
+		m.Header.Set(jetstream.MsgIDHeader, "late-1")
+		ack, err := h.js.PublishMsg(context.Background(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = ack.Sequence
+		return !ack.Duplicate
+	})
+	noID := h.publish(t, subj, body, false)
+	waitFor(t, 30*time.Second, "the republished id", func() bool { return r.p.Watermark() >= noID })
+	if num, den, raw := h.hscv(t); num != 1 || den != 1 || raw != 1 {
+		t.Fatalf("after republishing at seq %d and %d: HSCV %v/%v with %v raw rows, want 1/1 and 1", again, noID, num, den, raw)
+	}
+	if got := metric(t, r.reg, "cds_projector_events_total", "outcome", "duplicate"); got != 2 {
+		t.Errorf("duplicates counted: %v, want 2", got)
+	}
+	r.stop()
+
+	// After a restart the projector knows the id only from cds.events.
+	last := h.publish(t, subj, body, false)
+	_, stop := h.run(t, last)
+	defer stop()
+	if num, den, raw := h.hscv(t); num != 1 || den != 1 || raw != 1 {
+		t.Fatalf("after a restart: HSCV %v/%v with %v raw rows, want 1/1 and 1", num, den, raw)
+	}
+}
+
+// TestCorrectionBeforeTarget: a correction committed before the event it
+// corrects arrives (here across a restart, so the projector knows the
+// correction only from cds.events) is held: the late target never counts.
+// A retraction of a not yet arrived event likewise.
+func TestCorrectionBeforeTarget(t *testing.T) {
+	h := newHarness(t)
+	at := "2025-03-01T10:00:00+07:00"
+	corr := `{"id":"c1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"` + at + `","supersedes":"t1","data":{"workfile_id":"W1","online":true}}`
+	retr := `{"id":"r2","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"` + at + `","supersedes":"t2","data":null}`
+	h.publish(t, subj, corr, true)
+	seq := h.publish(t, subj, retr, true)
+	_, stop := h.run(t, seq)
+	stop()
+	h.publish(t, subj, workfile("t1", "bg-vietyen", at, "W1", false), true)
+	seq = h.publish(t, subj, workfile("t2", "bg-vietyen", at, "W2", true), true)
+	_, stop = h.run(t, seq)
+	defer stop()
+	// Only c1 counts: online 1 of 1. t1 and t2 are stored (their ids are
+	// known for ever) but superseded.
+	if num, den, raw := h.hscv(t); num != 1 || den != 1 || raw != 4 {
+		t.Fatalf("HSCV %v/%v with %v raw rows, want 1/1 and 4", num, den, raw)
+	}
+}
+
 // TestRecoveryDeletesUnfinishedBatch plays the crash between the raw insert
 // and the commit: rows above the watermark exist, cells do not.
 func TestRecoveryDeletesUnfinishedBatch(t *testing.T) {
@@ -154,20 +114,7 @@ func TestRecoveryDeletesUnfinishedBatch(t *testing.T) {
 	wm := h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'")
 	// Forge what a killed projector leaves behind: raw rows of the next
 	// messages without their cells and watermark.
-	ctx := context.Background()
-	b, err := h.db.PrepareBatch(ctx, "INSERT INTO cds.events (id, type, v, agency, occurred_at, supersedes, retraction, data, seq, received_at)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for s := uint64(wm) + 1; s <= seq; s++ {
-		id := fmt.Sprintf("e%d", s-1)
-		if err := b.Append(id, "workfile.processed", uint8(1), "bg-vietyen", time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC), "", uint8(0), `{"workfile_id":"W`+id[1:]+`","online":true}`, s, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	forgeRaw(t, h, uint64(wm)+1, seq)
 	_, stop = h.run(t, seq)
 	defer stop()
 	if num, den, raw := h.hscv(t); num != 10 || den != 10 || raw != 10 {
@@ -175,8 +122,164 @@ func TestRecoveryDeletesUnfinishedBatch(t *testing.T) {
 	}
 }
 
-func TestDeadLetterReasons(t *testing.T) {
+// forgeRaw inserts the raw rows of events e<seq-1> for seq in [from, to]
+// as the projector would, without cells or marker.
+func forgeRaw(tb testing.TB, h *harness, from, to uint64) {
+	tb.Helper()
+	ctx := context.Background()
+	b, err := h.db.PrepareBatch(ctx, "INSERT INTO cds.events (id, type, v, agency, occurred_at, supersedes, retraction, data, seq, received_at)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for s := from; s <= to; s++ {
+		id := fmt.Sprintf("e%d", s-1)
+		if err := b.Append(id, "workfile.processed", uint8(1), "bg-vietyen", time.Date(2025, 3, 1, 3, 0, 0, 0, time.UTC), "", uint8(0), `{"workfile_id":"W`+id[1:]+`","online":true}`, s, time.Now()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestRecoveryWaitsForRunningInsert plays a projector killed while its
+// INSERT is still running in ClickHouse: the next projector must not read
+// the watermark before that insert has landed, or it would fold the batch
+// again on top of it.
+func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	h := newHarness(t)
+	var seq uint64
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+		}
+	}
+	publish(0, 2)
+	_, stop := h.run(t, 2)
+	stop()
+	publish(2, 10)
+	w := uint64(h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"))
+	// The "dead" projector's raw rows of the next two events, and its commit,
+	// prepared (so registered in system.processes) but not yet sent.
+	ctx := clickhouse.Context(context.Background(), clickhouse.WithQueryID(insertPrefix("cds")+"dead/1/4/rollup"))
+	ghost, err := h.db.PrepareBatch(ctx, "INSERT INTO cds.rollup (indicator, unit, period, dim, day, num, den, n)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgeRaw(t, h, w+1, w+2)
+	r := h.start(t, Config{})
+	waitFor(t, 10*time.Second, "a recovery to start", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 })
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); <-tick.C {
+		if got := r.p.Watermark(); got != 0 {
+			t.Fatalf("watermark %d while an insert of a dead projector still runs", got)
+		}
+	}
+	day := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	if err := ghost.Append("HSCV", "bg-vietyen", uint16(2025), "", day, 2.0, 2.0, int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 2.0, float64(2*w+3), int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ghost.Send(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the fold", func() bool { return r.p.Watermark() >= seq })
+	if num, den, raw := h.hscv(t); num != 10 || den != 10 || raw != 10 {
+		t.Fatalf("HSCV %v/%v with %v raw rows, want 10/10 and 10", num, den, raw)
+	}
+	if got := metric(t, r.reg, "cds_projector_repairs_total"); got != 0 {
+		t.Errorf("%v repairs: the dead projector's commit should have been kept", got)
+	}
+}
+
+// TestRepairLostRawRows plays a power cut that lost a part of cds.events
+// below the watermark: the fingerprint in the commit markers no longer
+// matches, and the projector refolds from the log.
+func TestRepairLostRawRows(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(1, 3000, registry.Sample().Codes())
+	last, err := projtest.Publish(context.Background(), h.js, load.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := h.run(t, last)
+	stop()
+	if err := h.db.Exec(context.Background(), "ALTER TABLE cds.events DELETE WHERE seq % 7 = 3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the forged loss", func() bool {
+		return h.count(t, "SELECT toFloat64(count()) FROM system.mutations WHERE database='cds' AND is_done = 0") == 0
+	})
+	r := h.start(t, Config{})
+	waitFor(t, 30*time.Second, "the refold", func() bool { return r.p.Watermark() >= last })
+	if got := metric(t, r.reg, "cds_projector_repairs_total", "reason", "raw_rows_mismatch"); got != 1 {
+		t.Errorf("repairs: %v, want 1", got)
+	}
+	h.check(t, load)
+}
+
+// TestRepairAheadOfLog: ClickHouse has folded more than the log holds (the
+// log lost its tail, or is another log); the projector refolds from the log.
+func TestRepairAheadOfLog(t *testing.T) {
+	h := newHarness(t)
+	units := registry.Sample().Codes()
+	old := projtest.Generate(2, 2000, units)
+	last, err := projtest.Publish(context.Background(), h.js, old.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := h.run(t, last)
+	stop()
+
+	// A new, shorter log in front of the same ClickHouse.
+	ctx := context.Background()
+	if err := h.js.DeleteStream(ctx, natsserver.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsserver.EnsureStreams(ctx, h.js, natsserver.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	load := projtest.Generate(3, 500, units)
+	last, err = projtest.Publish(ctx, h.js, load.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{})
+	waitFor(t, 30*time.Second, "the refold", func() bool { return r.p.Watermark() >= last && metric(t, r.reg, "cds_projector_repairs_total") > 0 })
+	h.check(t, load)
+}
+
+// TestNoMarkerClearsOrphans: rows without any commit marker (an interrupted
+// rebuild) are emptied before folding.
+func TestNoMarkerClearsOrphans(t *testing.T) {
+	h := newHarness(t)
+	var seq uint64
+	for i := 0; i < 5; i++ {
+		seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+	}
+	forgeRaw(t, h, 1, 3)
+	b, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.rollup (indicator, unit, period, dim, day, num, den, n)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("HSCV", "bg-vietyen", uint16(2025), "", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 3.0, 3.0, int64(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := h.run(t, seq)
+	defer stop()
+	if num, den, raw := h.hscv(t); num != 5 || den != 5 || raw != 5 {
+		t.Fatalf("HSCV %v/%v with %v raw rows, want 5/5 and 5", num, den, raw)
+	}
+}
+
+func TestDeadLetterReasons(t *testing.T) {
+	h := newHarnessOpts(t, harnessOpts{streams: natsserver.StreamConfig{DuplicateWindow: 100 * time.Millisecond}})
 	ok := workfile("ok", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W", true)
 	future := time.Now().Add(72 * time.Hour).Format(time.RFC3339)
 	tests := []struct {
@@ -184,37 +287,184 @@ func TestDeadLetterReasons(t *testing.T) {
 	}{
 		{subj, `{"id":`, "malformed", ""},
 		{subj, strings.Replace(ok, "workfile.processed", "workfile.lost", 1), "unknown_type", "type"},
+		{subj, strings.Replace(ok, `"v":1`, `"v":2`, 1), "unknown_version", "v"},
 		{subj, strings.Replace(ok, `"online":true`, `"online":"yes"`, 1), "malformed", "data.online"},
 		{subj, strings.Replace(ok, `,"online":true`, ``, 1), "missing_field", "data.online"},
 		{subj, strings.Replace(ok, `"online":true`, `"online":true,"x":1`, 1), "unknown_field", "data.x"},
+		{subj, strings.Replace(ok, `"id":"ok"`, `"id":"not ok"`, 1), "invalid_field", "id"},
 		{"cds.events.bg-hiephoa.workfile.processed", ok, "subject_mismatch", "agency"},
 		{"cds.events.nobody.workfile.processed", strings.Replace(ok, "bg-vietyen", "nobody", 1), "unknown_agency", "agency"},
 		{subj, strings.Replace(ok, "2025-03-01T10:00:00+07:00", future, 1), "future", "occurred_at"},
 	}
+	ctx := context.Background()
 	var seq uint64
-	for _, tt := range tests {
-		seq = h.publish(t, tt.subject, tt.body, false)
+	for i, tt := range tests {
+		m := nats.NewMsg(tt.subject)
+		m.Data = []byte(tt.body)
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dl-%d", i))
+		m.Header.Set("X-Agency-Trace", "t")
+		ack, err := h.js.PublishMsg(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = ack.Sequence
 	}
 	_, stop := h.run(t, seq)
-	defer stop()
-	ctx := context.Background()
-	dlq, err := h.js.Stream(ctx, natsserver.DeadLetterStream)
+	stop()
+	dlq, err := deadletter.Open(ctx, h.js)
 	if err != nil {
 		t.Fatal(err)
 	}
+	letters, err := dlq.List(ctx, deadletter.Selection{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != len(tests) {
+		t.Fatalf("%d dead letters, want %d", len(letters), len(tests))
+	}
 	for i, tt := range tests {
-		m, err := dlq.GetMsg(ctx, uint64(i+1))
-		if err != nil {
-			t.Fatalf("dead letter %d: %v", i+1, err)
+		l := letters[i]
+		if l.Reason != tt.reason || l.Field != tt.field || string(l.Data) != tt.body || l.Subject != tt.subject {
+			t.Errorf("dead letter %d: reason %q field %q subject %s, want %q %q %s", i+1, l.Reason, l.Field, l.Subject, tt.reason, tt.field, tt.subject)
 		}
-		if got := m.Header.Get(HeaderReason); got != tt.reason || m.Header.Get(HeaderField) != tt.field || string(m.Data) != tt.body || m.Subject != "cds.dlq."+tt.reason {
-			t.Errorf("dead letter %d: reason %q field %q subject %s, want %q %q", i+1, got, m.Header.Get(HeaderField), m.Subject, tt.reason, tt.field)
+		if l.Error == "" || l.StreamSeq != uint64(i+1) || l.Stream != natsserver.EventsStream || l.Received.IsZero() {
+			t.Errorf("dead letter %d lacks error, stream, seq or time: %+v", i+1, l)
 		}
-		if m.Header.Get(HeaderError) == "" || m.Header.Get(HeaderStreamSeq) != fmt.Sprint(i+1) {
-			t.Errorf("dead letter %d lacks error or seq: %v", i+1, m.Header)
+		orig := l.OriginalHeader()
+		if got := l.Header.Get("Cds-Orig-Nats-Msg-Id"); got != fmt.Sprintf("dl-%d", i) || orig.Get(jetstream.MsgIDHeader) != got || orig.Get("X-Agency-Trace") != "t" {
+			t.Errorf("dead letter %d: original Nats-Msg-Id %q, original headers restored %v", i+1, got, orig)
 		}
 	}
 	if _, _, raw := h.hscv(t); raw != 0 {
 		t.Errorf("%v invalid events reached cds.events", raw)
+	}
+
+	// Refold everything, as a rebuild does, once CDS_DLQ's duplicate window
+	// has forgotten the dead letters (it forgets in storage order, so once
+	// a probe stored after them is forgotten, so are they): nothing is
+	// dead-lettered twice.
+	probe := nats.NewMsg("cds.dlq.probe")
+	probe.Header.Set(jetstream.MsgIDHeader, "probe")
+	if _, err := h.js.PublishMsg(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "CDS_DLQ's duplicate window to pass", func() bool {
+		ack, err := h.js.PublishMsg(ctx, probe)
+		return err == nil && !ack.Duplicate
+	})
+	p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Rewind(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, stop = h.run(t, seq)
+	defer stop()
+	again, err := dlq.List(ctx, deadletter.Selection{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(tests) {
+		t.Errorf("after a refold %d dead letters, want %d", len(again), len(tests))
+	}
+}
+
+// TestShutdownFinishesBatch cancels Run while a batch is being filled: the
+// batch in hand is written and acked, nothing is left above the watermark.
+func TestShutdownFinishesBatch(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(4, 5000, registry.Sample().Codes())
+	last, err := projtest.Publish(context.Background(), h.js, load.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{BatchMax: 100000, BatchWait: time.Minute})
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "a batch in hand", func() bool {
+		c, err := h.js.Consumer(ctx, natsserver.EventsStream, "cds-projector")
+		return err == nil && c.CachedInfo().NumAckPending >= int(last)
+	})
+	r.stop()
+	w := r.p.Watermark()
+	if w == 0 {
+		t.Fatal("nothing written at shutdown")
+	}
+	c, err := h.js.Consumer(ctx, natsserver.EventsStream, "cds-projector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack := c.CachedInfo().AckFloor.Stream; ack != w {
+		t.Errorf("acked up to %d, want the watermark %d", ack, w)
+	}
+	if n := h.count(t, "SELECT toFloat64(count()) FROM cds.events WHERE seq > ?", w); n != 0 {
+		t.Errorf("%v raw rows above the watermark %d after shutdown", n, w)
+	}
+	t.Logf("shutdown wrote the batch in hand up to seq %d of %d", w, last)
+	_, stop := h.run(t, last)
+	defer stop()
+	h.check(t, load)
+}
+
+func TestRewindFromSeq(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(5, 4000, registry.Sample().Codes())
+	last, err := projtest.Publish(context.Background(), h.js, load.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := h.run(t, last)
+	stop()
+	ctx := context.Background()
+	live, err := projtest.Take(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []uint64{last / 2, 1, last, last + 10} {
+		p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Rewind(ctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(max(from, 1), last+1); got != want {
+			t.Errorf("Rewind(%d) continues from %d, want %d", from, got, want)
+		}
+		if w := p.Watermark(); w != got-1 {
+			t.Errorf("Rewind(%d): watermark %d, want %d", from, w, got-1)
+		}
+		_, stop := h.run(t, last)
+		stop()
+		again, err := projtest.Take(ctx, h.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := live.Diff(again); len(d) > 0 {
+			t.Fatalf("rewound to %d, refolded projections differ from live:\n%s", from, strings.Join(d, "\n"))
+		}
+	}
+	h.check(t, load)
+}
+
+// TestRollupHasNoMaterializedView guards the commit point: an insert into
+// cds.rollup is atomic only while nothing else is written with it.
+func TestRollupHasNoMaterializedView(t *testing.T) {
+	h := newHarness(t)
+	var deps []string
+	err := h.db.QueryRow(context.Background(), "SELECT dependencies_table FROM system.tables WHERE database = 'cds' AND name = 'rollup'").Scan(&deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deps) > 0 {
+		t.Fatalf("materialized views read cds.rollup (%v): the projector's commit would no longer be one atomic insert", deps)
+	}
+	var keys string
+	if err := h.db.QueryRow(context.Background(), "SELECT partition_key FROM system.tables WHERE database = 'cds' AND name = 'rollup'").Scan(&keys); err != nil {
+		t.Fatal(err)
+	}
+	if keys != "" {
+		t.Fatalf("cds.rollup is partitioned by %s: a commit could span parts", keys)
 	}
 }

@@ -1,0 +1,293 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/fold"
+)
+
+const watermarkIndicator = "#watermark"
+
+// seqModulus bounds each term of the raw-row fingerprint, so that the sum
+// stays an exact integer in the Float64 column of the marker rows up to
+// 2^33 raw rows.
+const seqModulus = 1 << 20
+
+// position is what the commit markers of cds.rollup say: the last stream
+// sequence folded, and a fingerprint of the raw rows of cds.events that
+// it covers (their number, and the sum of seq mod seqModulus).
+type position struct {
+	seq  uint64
+	rows uint64
+	sum  uint64
+}
+
+// recover brings ClickHouse and the fold state back to the committed
+// position and creates a fresh consumer just after it.
+func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
+	p.m.recoveries.Inc()
+	pos, err := p.settle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.loaded && pos != p.pos {
+		p.loaded = false // an insert reported as failed did land, or another writer ran: reload
+	}
+	if !p.loaded {
+		if err := p.reload(ctx, pos); err != nil {
+			return nil, err
+		}
+	}
+	p.setPos(pos)
+	if err := p.loadLettered(ctx, pos.seq); err != nil {
+		return nil, err
+	}
+
+	if err := p.js.DeleteConsumer(ctx, p.cfg.Stream, p.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", p.cfg.Consumer, err)
+	}
+	cons, err := p.js.CreateConsumer(ctx, p.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       p.cfg.Consumer,
+		Description:   "cds projector: folds events into ClickHouse; position kept in cds.rollup",
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   pos.seq + 1,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * p.cfg.BatchMax,
+		FilterSubject: events.SubjectPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s at seq %d: %w", p.cfg.Consumer, pos.seq+1, err)
+	}
+	return cons, nil
+}
+
+func (p *Projector) reload(ctx context.Context, pos position) error {
+	start := time.Now()
+	st, _, err := p.loadState(ctx, false)
+	if err != nil {
+		return err
+	}
+	p.state, p.loaded = st, true
+	p.m.stateEvents.Set(float64(st.Len()))
+	p.log.Info("fold state loaded", "events", st.Len(), "keys", st.Keys(), "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// settle waits until no INSERT of a projector of this database is running
+// anywhere, reads the commit markers and makes cds.events agree with them:
+// it deletes the raw rows of an unfinished batch, and refolds from the log
+// when the projections disagree with their markers or with the log.
+func (p *Projector) settle(ctx context.Context) (position, error) {
+	if err := p.quiesce(ctx); err != nil {
+		return position{}, err
+	}
+	pos, err := p.readPosition(ctx)
+	if err != nil {
+		return position{}, err
+	}
+	last, err := p.streamLastSeq(ctx)
+	if err != nil {
+		return position{}, err
+	}
+	if pos.seq > last {
+		p.log.Error("ClickHouse is ahead of the event log (the log lost messages, or is another log): refolding from the log",
+			"seq", pos.seq, "stream_last_seq", last)
+		return p.repair(ctx, "ahead_of_log")
+	}
+	if pos.seq == 0 {
+		// Nothing committed: rows without a marker are the remains of an
+		// interrupted rebuild or repair.
+		return position{}, p.clear(ctx)
+	}
+	if err := p.deleteAbove(ctx, pos.seq); err != nil {
+		return position{}, err
+	}
+	rows, sum, err := p.fingerprint(ctx)
+	if err != nil {
+		return position{}, err
+	}
+	if rows != pos.rows || sum != pos.sum {
+		p.log.Error("cds.events disagrees with the commit markers (lost or extra parts, e.g. after a power cut): refolding from the log",
+			"seq", pos.seq, "rows", rows, "marked_rows", pos.rows, "sum", sum, "marked_sum", pos.sum)
+		return p.repair(ctx, "raw_rows_mismatch")
+	}
+	return pos, nil
+}
+
+// quiesce waits until system.processes shows no INSERT of a projector of
+// this database. An INSERT appears there from the moment its query is
+// received, before its data is sent (the client waits for the table
+// structure), and stays until it has been written or has failed; so once
+// none is left, no insert of a killed process, or of a failed attempt of
+// this one, can still land after the markers are read.
+func (p *Projector) quiesce(ctx context.Context) error {
+	prefix := insertPrefix(p.db.Name)
+	q := "SELECT count() FROM system.processes WHERE substring(query_id, 1, " + strconv.Itoa(len(prefix)) + ") = ?"
+	start := time.Now()
+	for i := 0; ; i++ {
+		var n uint64
+		if err := p.db.QueryRow(ctx, q, prefix).Scan(&n); err != nil {
+			return fmt.Errorf("look for running inserts: %w", err)
+		}
+		if n == 0 {
+			if i > 0 {
+				p.log.Info("the inserts of an earlier attempt have finished", "took", time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		}
+		if i == 0 {
+			p.log.Info("waiting for the inserts of an earlier attempt to finish", "running", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Projector) readPosition(ctx context.Context) (position, error) {
+	var (
+		seq       int64
+		rows, sum float64
+	)
+	q := "SELECT toInt64(sum(n)), sum(num), sum(den) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit = ?"
+	if err := p.db.QueryRow(ctx, q, watermarkIndicator, p.cfg.Stream).Scan(&seq, &rows, &sum); err != nil {
+		return position{}, fmt.Errorf("read watermark: %w", err)
+	}
+	if seq < 0 || !whole(rows) || !whole(sum) {
+		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v", seq, rows, sum)
+	}
+	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum)}, nil
+}
+
+func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
+
+func (p *Projector) fingerprint(ctx context.Context) (rows, sum uint64, err error) {
+	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table("events")
+	if err := p.db.QueryRow(ctx, q).Scan(&rows, &sum); err != nil {
+		return 0, 0, fmt.Errorf("fingerprint cds.events: %w", err)
+	}
+	return rows, sum, nil
+}
+
+func (p *Projector) streamLastSeq(ctx context.Context) (uint64, error) {
+	s, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
+	}
+	return s.CachedInfo().State.LastSeq, nil
+}
+
+// repair empties the projections so that they are refolded from the log.
+func (p *Projector) repair(ctx context.Context, reason string) (position, error) {
+	p.m.repairs.WithLabelValues(reason).Inc()
+	if err := p.truncate(ctx); err != nil {
+		return position{}, err
+	}
+	return position{}, nil
+}
+
+// clear empties the projections when either holds rows although no batch
+// is committed.
+func (p *Projector) clear(ctx context.Context) error {
+	var n uint64
+	q := "SELECT (SELECT count() FROM " + p.db.Table("rollup") + ") + (SELECT count() FROM " + p.db.Table("events") + ")"
+	if err := p.db.QueryRow(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("count projections: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	p.log.Info("no batch committed: emptying the projections", "rows", n)
+	return p.truncate(ctx)
+}
+
+// truncate empties cds.rollup, then cds.events. Whenever it stops, the
+// markers are gone first, which the next recovery reads as "nothing
+// committed".
+func (p *Projector) truncate(ctx context.Context) error {
+	p.loaded = false
+	for _, t := range []string{"rollup", "events"} {
+		if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table(t)); err != nil {
+			return fmt.Errorf("truncate %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// deleteAbove removes raw rows of an unfinished batch and waits until the
+// mutation has finished.
+func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
+	var n uint64
+	if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table("events")+" WHERE seq > ?", mark).Scan(&n); err != nil {
+		return fmt.Errorf("count unfinished rows: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	p.log.Info("deleting raw rows of an unfinished batch", "rows", n, "seq", mark)
+	if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table("events")+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
+		return fmt.Errorf("delete unfinished rows: %w", err)
+	}
+	for {
+		var left uint64
+		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = 'events' AND is_done = 0", p.db.Name).Scan(&left); err != nil {
+			return fmt.Errorf("wait for delete: %w", err)
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// loadState folds every committed raw event (cds.events holds no others once
+// settle ran). The fold does not depend on order, so the rows are read in
+// storage order. With cells, it also returns the cells of the whole state.
+func (p *Projector) loadState(ctx context.Context, cells bool) (*fold.State, []fold.Row, error) {
+	st := fold.New()
+	rows, err := p.db.Query(ctx, "SELECT id, type, agency, occurred_at, supersedes, data FROM "+p.db.Table("events"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load fold state: %w", err)
+	}
+	defer rows.Close()
+	txn := st.Begin()
+	var (
+		id, typ, agency, sup, data string
+		at                         time.Time
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &typ, &agency, &at, &sup, &data); err != nil {
+			return nil, nil, fmt.Errorf("load fold state: %w", err)
+		}
+		e, err := events.Restore(id, typ, agency, at, sup, []byte(data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("load fold state: stored event %s: %w", id, err)
+		}
+		txn.Apply(e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load fold state: %w", err)
+	}
+	var out []fold.Row
+	if cells {
+		out = txn.Rows()
+	}
+	txn.Commit()
+	return st, out, nil
+}

@@ -1,0 +1,118 @@
+package projector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/projector/projtest"
+	"github.com/bacgiang/cds/registry"
+)
+
+// loadInBackground publishes load while the test goes on; the returned
+// func waits for the last acknowledged sequence.
+func loadInBackground(tb testing.TB, h *harness, load *projtest.Load) func() uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	type result struct {
+		last uint64
+		err  error
+	}
+	// The agencies' own connection, as in production.
+	nc, err := nats.Connect("nats://"+h.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		last, err := projtest.Publish(ctx, js, load.Msgs)
+		done <- result{last, err}
+	}()
+	tb.Cleanup(cancel)
+	return func() uint64 {
+		r := <-done
+		if r.err != nil {
+			tb.Fatalf("publish: %v", r.err)
+		}
+		return r.last
+	}
+}
+
+func TestNATSRestartMidLoad(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(6, 40000, registry.Sample().Codes())
+	wait := loadInBackground(t, h, load)
+	r := h.start(t, Config{BatchMax: 2000})
+	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 8000 })
+	h.restartNATS(t)
+	t.Logf("NATS restarted at watermark %d", r.p.Watermark())
+	last := wait()
+	waitFor(t, 60*time.Second, "the fold to catch up", func() bool { return r.p.Watermark() >= h.lastSeq(t) })
+	h.check(t, load)
+	if last > h.lastSeq(t) {
+		t.Fatalf("acknowledged seq %d beyond the stream's last %d", last, h.lastSeq(t))
+	}
+	waitFor(t, 10*time.Second, "lag 0", func() bool { return metric(t, r.reg, "cds_projector_lag_events") == 0 })
+	t.Logf("recoveries %v, failures %v", metric(t, r.reg, "cds_projector_recoveries_total"), metric(t, r.reg, "cds_projector_failures_total"))
+}
+
+func TestClickHouseRestartMidLoad(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(7, 40000, registry.Sample().Codes())
+	wait := loadInBackground(t, h, load)
+	const batch = 2000
+	r := h.start(t, Config{BatchMax: batch})
+	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 8000 })
+	h.killClickHouse(t)
+	down := r.p.Watermark()
+	t.Logf("ClickHouse killed at watermark %d", down)
+
+	// While ClickHouse is down the projector retries with backoff and does
+	// not consume: what the consumer has handed out stays put and bounded.
+	ctx := context.Background()
+	delivered := func() (uint64, int) {
+		c, err := h.js.Consumer(ctx, natsserver.EventsStream, "cds-projector")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := c.CachedInfo()
+		return info.Delivered.Stream, info.NumAckPending
+	}
+	waitFor(t, 30*time.Second, "failures and backoff", func() bool {
+		return metric(t, r.reg, "cds_projector_failures_total") >= 2 && metric(t, r.reg, "cds_projector_backoff_seconds") > 0
+	})
+	d1, pending := delivered()
+	f1 := metric(t, r.reg, "cds_projector_failures_total")
+	waitFor(t, 30*time.Second, "two more retries", func() bool { return metric(t, r.reg, "cds_projector_failures_total") >= f1+2 })
+	d2, _ := delivered()
+	if d2 != d1 || pending > 4*batch {
+		t.Errorf("while ClickHouse is down the consumer delivered %d then %d, %d unacknowledged: want no progress, at most %d", d1, d2, pending, 4*batch)
+	}
+	if w := r.p.Watermark(); w != down {
+		t.Errorf("watermark moved from %d to %d while ClickHouse was down", down, w)
+	}
+	waitFor(t, 10*time.Second, "lag reported while down", func() bool { return metric(t, r.reg, "cds_projector_lag_events") > 0 })
+
+	h.startClickHouse(t)
+	last := wait()
+	waitFor(t, 60*time.Second, "the fold to catch up", func() bool { return r.p.Watermark() >= last })
+	h.check(t, load)
+	if b := metric(t, r.reg, "cds_projector_backoff_seconds"); b != 0 {
+		t.Errorf("backoff %v after recovery, want 0", b)
+	}
+	waitFor(t, 10*time.Second, "lag 0", func() bool { return metric(t, r.reg, "cds_projector_lag_events") == 0 })
+	t.Logf("failures by stage: recover %v, consume %v, write %v; recoveries %v",
+		metric(t, r.reg, "cds_projector_failures_total", "stage", "recover"),
+		metric(t, r.reg, "cds_projector_failures_total", "stage", "consume"),
+		metric(t, r.reg, "cds_projector_failures_total", "stage", "write"),
+		metric(t, r.reg, "cds_projector_recoveries_total"))
+}
