@@ -42,6 +42,8 @@ var (
 	ErrInvalidAgency = errors.New("credentials: invalid agency code")
 	// ErrUnknownAgency is returned by Rotate and Revoke for an agency that has no credentials.
 	ErrUnknownAgency = errors.New("credentials: unknown agency")
+	// ErrExists is returned by Add for an agency that already has credentials.
+	ErrExists = errors.New("credentials: agency already has credentials")
 )
 
 // File is the content of credentials.json: plaintext secrets. The shape of "agencies" and

@@ -160,6 +160,32 @@ func LoadFile(dataDir string) (*File, error) {
 	return &f, nil
 }
 
+// Add creates credentials for an agency that has none, or whose credentials
+// were revoked, and returns them. It fails with ErrExists for an agency that
+// has credentials (use Rotate to replace them). On a data directory without
+// credentials it first creates the admin and service users (Ensure). Servers
+// see the new agency after they reload the hashes (Live).
+func Add(dataDir, agency string) (AgencySecret, error) {
+	if err := ValidateAgency(agency); err != nil {
+		return AgencySecret{}, err
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, HashesFileName)); errors.Is(err, fs.ErrNotExist) {
+		if _, _, err := Ensure(dataDir, nil); err != nil {
+			return AgencySecret{}, err
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	h, _, err := loadHashesRaw(dataDir)
+	if err != nil {
+		return AgencySecret{}, err
+	}
+	if _, ok := h.Agencies[agency]; ok {
+		return AgencySecret{}, fmt.Errorf("%w: %q", ErrExists, agency)
+	}
+	return replace(dataDir, agency)
+}
+
 // Rotate gives agency a new NATS password and HTTP token and returns them. It also
 // reinstates a revoked agency. The plaintext file is updated only if it exists. Servers see
 // the change after they reload the hashes (natsserver.Server.ReloadUsers).
@@ -170,12 +196,22 @@ func Rotate(dataDir, agency string) (AgencySecret, error) {
 	mu.Lock()
 	defer mu.Unlock()
 
-	h, hashesRaw, err := loadHashesRaw(dataDir)
+	h, _, err := loadHashesRaw(dataDir)
 	if err != nil {
 		return AgencySecret{}, err
 	}
 	if _, ok := h.Agencies[agency]; !ok && !h.IsRevoked(agency) {
 		return AgencySecret{}, fmt.Errorf("%w: %q", ErrUnknownAgency, agency)
+	}
+	return replace(dataDir, agency)
+}
+
+// replace gives agency new secrets in both files and takes it off the revoked
+// list. The caller holds mu.
+func replace(dataDir, agency string) (AgencySecret, error) {
+	h, hashesRaw, err := loadHashesRaw(dataDir)
+	if err != nil {
+		return AgencySecret{}, err
 	}
 	secret, ah, err := newAgencySecret()
 	if err != nil {

@@ -3,11 +3,27 @@
 // bearer token, validates every event with the projector's rules, publishes
 // the valid ones to JetStream with Nats-Msg-Id = event id and answers per
 // event once JetStream has acknowledged them.
+//
+// # Answers
+//
+// Whole-request refusals carry {"error": {"code", "message"}}: 401
+// unauthorized (no or bad token), 429 rate_limited (with Retry-After), 415
+// unsupported_media_type, 413 too_large (body or batch above the limits),
+// 400 invalid (empty body, a JSON array). Nothing of such a request is stored.
+//
+// Otherwise every event is decided on its own and the answer lists each one
+// (Response). A batch is not all-or-nothing: the valid events are stored even
+// when others are refused, because every event is independent and a retry is
+// harmless (the same id is never stored or counted twice). A client fixes the
+// refused lines and sends the whole batch again; what was stored comes back
+// as duplicate. The status is that of the most serious outcome: 503 when
+// JetStream did not acknowledge some event (retry later), else 403 when some
+// event is for an agency the token may not speak for, else 413 when some
+// event is above MaxEventBytes, else 400 when some event is invalid, else 202
+// when at least one event was stored, else 200 (all duplicates).
 package ingest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +31,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,30 +43,67 @@ import (
 	"github.com/bacgiang/cds/events"
 )
 
-// Config limits what one request may carry.
+// Defaults of Config.
+const (
+	DefaultMaxEventBytes = 64 << 10
+	DefaultMaxBatch      = 1000
+	DefaultMaxBodyBytes  = 8 << 20
+	DefaultMaxFuture     = 24 * time.Hour
+	DefaultAckTimeout    = 10 * time.Second
+	// DefaultRate, in events per second per agency, is far above what an
+	// agency system produces (the whole province sends well under 100
+	// events/s) and still lets one agency replay a backlog of 360,000 events
+	// an hour; a bulk load goes faster over NATS.
+	DefaultRate = 100
+	// DefaultBurst lets an agency send two full batches at once.
+	DefaultBurst       = 2 * DefaultMaxBatch
+	DefaultMaxInFlight = 4
+)
+
+// Config limits what one request, and one agency, may send.
 type Config struct {
-	MaxEventBytes int           // default 64 KiB
-	MaxBatch      int           // events per request, default 1000
-	MaxBodyBytes  int64         // default 8 MiB
-	MaxFuture     time.Duration // default 24h
-	AckTimeout    time.Duration // wait for JetStream acks, default 10s
+	MaxEventBytes int           // bytes of one event; default DefaultMaxEventBytes (64 KiB)
+	MaxBatch      int           // events per request; default DefaultMaxBatch (1000)
+	MaxBodyBytes  int64         // bytes of a request body; default DefaultMaxBodyBytes (8 MiB)
+	MaxFuture     time.Duration // how far occurred_at may be ahead of now; default 24h
+	AckTimeout    time.Duration // wait for JetStream acks; default 10s
+	// Rate is each agency's sustained rate in events per second (every
+	// line of a request counts, valid or not); 0 means DefaultRate and a
+	// negative value turns rate limiting off.
+	Rate float64
+	// Burst is how many events an agency may send at once after a pause;
+	// default DefaultBurst, and never less than MaxBatch.
+	Burst int
+	// MaxInFlight is how many requests of one agency may be in progress at
+	// once; default DefaultMaxInFlight, negative for no limit.
+	MaxInFlight int
 }
 
 func (c Config) withDefaults() Config {
-	if c.MaxEventBytes == 0 {
-		c.MaxEventBytes = 64 << 10
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
 	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = 1000
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
 	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 8 << 20
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if c.MaxFuture == 0 {
-		c.MaxFuture = 24 * time.Hour
+	if c.MaxFuture <= 0 {
+		c.MaxFuture = DefaultMaxFuture
 	}
-	if c.AckTimeout == 0 {
-		c.AckTimeout = 10 * time.Second
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurst
+	}
+	c.Burst = max(c.Burst, c.MaxBatch)
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	return c
 }
@@ -65,7 +120,11 @@ type Handler struct {
 	mayReport func(agency, unit string) bool
 	now       func() time.Time
 	log       *slog.Logger
-	events    *prometheus.CounterVec
+	limits    *limiter
+
+	requests   *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	rejections *prometheus.CounterVec
 }
 
 // New returns the ingest handler. known reports registry membership;
@@ -78,26 +137,52 @@ func New(cfg Config, js jetstream.JetStream, auth Authenticator, known func(stri
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg.withDefaults(), js: js, auth: auth, known: known, mayReport: mayReport, now: now, log: logger,
+	cfg = cfg.withDefaults()
+	h := &Handler{cfg: cfg, js: js, auth: auth, known: known, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cds_ingest_requests_total", Help: "POST /v1/events requests, by HTTP status.",
+		}, []string{"status"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cds_ingest_events_total", Help: "Events received over HTTP, by outcome (accepted, duplicate, rejected).",
-		}, []string{"outcome"})}
+		}, []string{"outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cds_ingest_rejected_events_total", Help: "Events refused over HTTP, by reason.",
+		}, []string{"reason"}),
+	}
 	if reg != nil {
-		reg.MustRegister(h.events)
+		reg.MustRegister(h.requests, h.events, h.rejections)
 	}
 	return h
 }
 
+// Config returns the configuration in force, defaults applied.
+func (h *Handler) Config() Config { return h.cfg }
+
+// Event outcomes of Result.Status.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
+
+// Reasons of whole-request and per-event refusals that are not about the
+// event's content (see events.Reason for those).
+const (
+	ReasonUnavailable events.Reason = "unavailable" // JetStream did not store the event: retry
+)
+
 // Result is the answer for one event of a request.
 type Result struct {
-	Index  int           `json:"index"` // line number from 0
+	Index  int           `json:"index"` // position among the events of the request, from 0
+	Line   int           `json:"line"`  // line of the body where the event starts, from 1
 	ID     string        `json:"id,omitempty"`
 	Status string        `json:"status"` // accepted, duplicate, rejected
 	Error  *events.Error `json:"error,omitempty"`
-	Seq    uint64        `json:"seq,omitempty"` // stream sequence when accepted
+	Seq    uint64        `json:"seq,omitempty"` // stream sequence when accepted or duplicate
 }
 
-// Response is the body of every answer to POST /v1/events.
+// Response is the body of every answer to POST /v1/events that got as far
+// as looking at the events.
 type Response struct {
 	Accepted   int      `json:"accepted"`
 	Duplicates int      `json:"duplicates"`
@@ -105,75 +190,109 @@ type Response struct {
 	Results    []Result `json:"results"`
 }
 
-type apiError struct {
+// Whole-request error codes.
+const (
+	CodeUnauthorized     = "unauthorized"
+	CodeRateLimited      = "rate_limited"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeTooLarge         = "too_large"
+	CodeInvalid          = "invalid"
+)
+
+// ErrorBody is the body of a whole-request refusal.
+type ErrorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 }
 
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	var e apiError
+func (h *Handler) fail(w http.ResponseWriter, status int, code, msg string) {
+	var e ErrorBody
 	e.Error.Code, e.Error.Message = code, msg
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cds"`)
-	}
-	writeJSON(w, status, e)
+	h.writeJSON(w, status, e)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
-		fail(w, http.StatusUnauthorized, "unauthorized", "missing Authorization: Bearer <agency token> (the http_token of credentials.json)")
+	agency, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
-	agency, ok := h.auth(strings.TrimSpace(token))
-	if !ok {
-		fail(w, http.StatusUnauthorized, "unauthorized", "the bearer token is not valid (unknown, rotated or revoked)")
+	if !h.limits.enter(agency) {
+		w.Header().Set("Retry-After", "1")
+		h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("more than %d requests of %s in progress at once; wait for the answers before sending more", h.cfg.MaxInFlight, agency))
+		return
+	}
+	defer h.limits.leave(agency)
+	if d := h.limits.wait(agency, h.now()); d > 0 {
+		h.rateLimited(w, agency, d)
+		return
+	}
+	if msg := checkContentType(r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding")); msg != "" {
+		h.fail(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, msg)
+		return
+	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		h.tooLarge(w)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			fail(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body above %d bytes; send at most %d events of at most %d bytes each", h.cfg.MaxBodyBytes, h.cfg.MaxBatch, h.cfg.MaxEventBytes))
+			h.tooLarge(w)
 			return
 		}
-		fail(w, http.StatusBadRequest, "invalid", "reading the request body: "+err.Error())
+		h.fail(w, http.StatusBadRequest, CodeInvalid, "reading the request body: "+err.Error())
 		return
 	}
-	lines := splitEvents(body)
+	parts, err := splitBody(body)
 	switch {
-	case len(lines) == 0:
-		fail(w, http.StatusBadRequest, "invalid", "empty body: expected one JSON event or NDJSON (one event per line)")
+	case err != nil:
+		h.fail(w, http.StatusBadRequest, CodeInvalid, err.Error())
 		return
-	case len(lines) > h.cfg.MaxBatch:
-		fail(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("%d events in one request; the limit is %d", len(lines), h.cfg.MaxBatch))
+	case len(parts) == 0:
+		h.fail(w, http.StatusBadRequest, CodeInvalid, "empty body: expected one JSON event or NDJSON (one event per line)")
+		return
+	case len(parts) > h.cfg.MaxBatch:
+		h.fail(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("%d events in one request; the limit is %d: split the batch", len(parts), h.cfg.MaxBatch))
 		return
 	}
-	resp, status := h.process(r.Context(), agency, lines)
-	writeJSON(w, status, resp)
+	if d := h.limits.take(agency, len(parts), h.now()); d > 0 {
+		h.rateLimited(w, agency, d)
+		return
+	}
+	resp, status := h.process(r.Context(), agency, parts)
+	h.writeJSON(w, status, resp)
 }
 
-// splitEvents splits an NDJSON body into non-empty lines; a single JSON
-// object spread over several lines (pretty-printed) is one event.
-func splitEvents(body []byte) [][]byte {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil
+// authenticate answers 401 unless the request carries the bearer token of an agency.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cds"`)
+		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "missing Authorization: Bearer <agency token> (the http_token of the agency in credentials.json)")
+		return "", false
 	}
-	if json.Valid(trimmed) {
-		return [][]byte{trimmed}
+	agency, ok := h.auth(token)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cds", error="invalid_token"`)
+		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "the bearer token is not valid (unknown, rotated or revoked): ask the operators for the agency's current http_token")
+		return "", false
 	}
-	var out [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 64<<10), len(body)+1)
-	for sc.Scan() {
-		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-			out = append(out, append([]byte(nil), line...))
-		}
-	}
-	return out
+	return agency, true
+}
+
+func (h *Handler) rateLimited(w http.ResponseWriter, agency string, d time.Duration) {
+	secs := retryAfter(d)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	h.log.Info("rate limited", "agency", agency, "retry_after_s", secs)
+	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, h.cfg.Rate, h.cfg.Burst, secs))
+}
+
+func (h *Handler) tooLarge(w http.ResponseWriter) {
+	h.fail(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body above %d bytes; send at most %d events of at most %d bytes each per request", h.cfg.MaxBodyBytes, h.cfg.MaxBatch, h.cfg.MaxEventBytes))
 }
 
 type pending struct {
@@ -181,105 +300,142 @@ type pending struct {
 	f   jetstream.PubAckFuture
 }
 
-func (h *Handler) process(ctx context.Context, agency string, lines [][]byte) (Response, int) {
-	resp := Response{Results: make([]Result, len(lines))}
+func (h *Handler) process(ctx context.Context, agency string, parts []part) (Response, int) {
+	resp := Response{Results: make([]Result, len(parts))}
 	rules := events.Rules{Now: h.now, MaxFuture: h.cfg.MaxFuture, KnownAgency: h.known}
 	var inflight []pending
-	forbidden := false
-	for i, line := range lines {
+	reject := func(res *Result, err *events.Error) {
+		res.Status, res.Error = StatusRejected, err
+	}
+	for i, p := range parts {
 		res := &resp.Results[i]
-		res.Index = i
-		e, err := h.check(line, agency, rules)
+		res.Index, res.Line = i, p.line
+		e, err := h.check(p, agency, rules)
 		if e != nil {
 			res.ID = e.ID
 		}
 		if err != nil {
 			var ee *events.Error
-			errors.As(err, &ee)
-			res.Status, res.Error = "rejected", ee
-			if ee.Reason == events.ReasonNotAllowed {
-				forbidden = true
+			if !errors.As(err, &ee) {
+				ee = &events.Error{Reason: events.ReasonMalformed, Msg: err.Error()}
 			}
+			reject(res, ee)
 			continue
 		}
 		msg := nats.NewMsg(e.Subject())
-		msg.Data = line
+		msg.Data = p.data
 		msg.Header.Set(jetstream.MsgIDHeader, e.ID)
 		f, err := h.js.PublishMsgAsync(msg)
 		if err != nil {
-			res.Status, res.Error = "rejected", &events.Error{Reason: "unavailable", Msg: "could not publish, retry later: " + err.Error()}
+			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: "could not publish, retry later (retrying is safe): " + err.Error()})
 			continue
 		}
 		inflight = append(inflight, pending{idx: i, f: f})
 	}
-	timeout := time.NewTimer(h.cfg.AckTimeout)
-	defer timeout.Stop()
-	unavailable := false
+	ackCtx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
+	defer cancel()
 	for _, p := range inflight {
 		res := &resp.Results[p.idx]
 		select {
 		case ack := <-p.f.Ok():
 			res.Seq = ack.Sequence
-			res.Status = "accepted"
+			res.Status = StatusAccepted
 			if ack.Duplicate {
-				res.Status = "duplicate"
+				res.Status = StatusDuplicate
 			}
 		case err := <-p.f.Err():
-			res.Status, res.Error = "rejected", &events.Error{Reason: "unavailable", Msg: "JetStream did not store the event, retry later: " + err.Error()}
-			unavailable = true
-		case <-timeout.C:
-			res.Status, res.Error = "rejected", &events.Error{Reason: "unavailable", Msg: "no acknowledgement from JetStream in time, retry later (retrying is safe)"}
-			unavailable = true
-		case <-ctx.Done():
-			res.Status, res.Error = "rejected", &events.Error{Reason: "unavailable", Msg: "request cancelled"}
-			unavailable = true
+			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: "JetStream did not store the event, retry later (retrying is safe): " + err.Error()})
+		case <-ackCtx.Done():
+			msg := "no acknowledgement from JetStream in time, retry later (retrying is safe)"
+			if ctx.Err() != nil {
+				msg = "request cancelled before JetStream acknowledged the event"
+			}
+			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: msg})
 		}
 	}
+	worst := 0
 	for _, r := range resp.Results {
 		switch r.Status {
-		case "accepted":
+		case StatusAccepted:
 			resp.Accepted++
-		case "duplicate":
+		case StatusDuplicate:
 			resp.Duplicates++
 		default:
 			resp.Rejected++
+			h.rejections.WithLabelValues(string(r.Error.Reason)).Inc()
+			worst = max(worst, severity[r.Error.Reason])
 		}
 	}
-	h.events.WithLabelValues("accepted").Add(float64(resp.Accepted))
-	h.events.WithLabelValues("duplicate").Add(float64(resp.Duplicates))
-	h.events.WithLabelValues("rejected").Add(float64(resp.Rejected))
+	h.events.WithLabelValues(StatusAccepted).Add(float64(resp.Accepted))
+	h.events.WithLabelValues(StatusDuplicate).Add(float64(resp.Duplicates))
+	h.events.WithLabelValues(StatusRejected).Add(float64(resp.Rejected))
+	status := http.StatusAccepted
 	switch {
-	case unavailable:
-		return resp, http.StatusServiceUnavailable
-	case forbidden:
-		return resp, http.StatusForbidden
 	case resp.Rejected > 0:
-		return resp, http.StatusBadRequest
+		status = statusOf[worst]
 	case resp.Accepted == 0:
-		return resp, http.StatusOK // all duplicates: nothing new stored
+		status = http.StatusOK // all duplicates: nothing new stored
 	}
-	return resp, http.StatusAccepted
+	lvl := slog.LevelDebug
+	if status == http.StatusForbidden {
+		lvl = slog.LevelWarn
+	}
+	h.log.Log(ctx, lvl, "events received", "agency", agency, "batch", len(parts), "accepted", resp.Accepted, "duplicates", resp.Duplicates, "rejected", resp.Rejected, "status", status)
+	return resp, status
 }
 
-func (h *Handler) check(line []byte, agency string, rules events.Rules) (*events.Event, error) {
-	if len(line) > h.cfg.MaxEventBytes {
-		return nil, &events.Error{Reason: events.ReasonTooLarge, Msg: fmt.Sprintf("event of %d bytes; the limit is %d", len(line), h.cfg.MaxEventBytes)}
+// severity orders the reasons of refused events; statusOf maps the most
+// serious one of a request to its status.
+var (
+	severity = map[events.Reason]int{
+		ReasonUnavailable:       3,
+		events.ReasonNotAllowed: 2,
+		events.ReasonTooLarge:   1,
 	}
-	e, err := events.Decode(line)
+	statusOf = [...]int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusForbidden, http.StatusServiceUnavailable}
+)
+
+func (h *Handler) check(p part, agency string, rules events.Rules) (*events.Event, error) {
+	if len(p.data) > h.cfg.MaxEventBytes {
+		return nil, &events.Error{Reason: events.ReasonTooLarge, Msg: fmt.Sprintf("event of %d bytes; the limit is %d", len(p.data), h.cfg.MaxEventBytes)}
+	}
+	if !utf8.Valid(p.data) {
+		i := 0
+		for i < len(p.data) {
+			r, n := utf8.DecodeRune(p.data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		line, col := position(p.data, i)
+		if line == 1 {
+			col += p.col - 1
+		}
+		return nil, &events.Error{Reason: events.ReasonMalformed, Msg: fmt.Sprintf("not UTF-8 at line %d, column %d: events are UTF-8 JSON", line+p.line-1, col)}
+	}
+	e, err := events.Decode(p.data)
 	if err != nil {
+		if ee, ok := err.(*events.Error); ok && ee.Reason == events.ReasonMalformed && ee.Field == "" {
+			if msg := syntaxError(p); msg != "" {
+				return nil, &events.Error{Reason: events.ReasonMalformed, Msg: msg}
+			}
+		}
 		return nil, err
 	}
 	if err := rules.Check(e); err != nil {
 		return e, err
 	}
 	if e.Agency != agency && (h.mayReport == nil || !h.mayReport(agency, e.Agency)) {
-		return e, &events.Error{Reason: events.ReasonNotAllowed, Field: "agency", Msg: fmt.Sprintf("token of %q may not send events for %q", agency, e.Agency)}
+		return e, &events.Error{Reason: events.ReasonNotAllowed, Field: "agency", Msg: fmt.Sprintf("the token of %q may not send events for %q: an agency sends only its own events (or those of the units the registry says it reports for)", agency, e.Agency)}
 	}
 	return e, nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	h.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
