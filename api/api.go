@@ -28,6 +28,9 @@ type Config struct {
 	ReadTimeout       time.Duration // default 30s
 	WriteTimeout      time.Duration // default 60s
 	IdleTimeout       time.Duration // default 2m
+	// ReadTokens, when not empty, protect everything but /healthz and
+	// POST /v1/events with Authorization: Bearer <one of them> (auth.go).
+	ReadTokens []string
 }
 
 func (c Config) withDefaults() Config {
@@ -115,7 +118,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, POST /v1/events", r.Method, r.URL.Path)})
 	})
-	return mux
+	return s.readAuth(mux)
 }
 
 // Start binds the address (errors surface here) and serves in the background.

@@ -24,6 +24,7 @@ import (
 	"github.com/bacgiang/cds/chdb"
 	"github.com/bacgiang/cds/chserver"
 	"github.com/bacgiang/cds/credentials"
+	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/natsserver"
 	"github.com/bacgiang/cds/registry"
 )
@@ -42,6 +43,12 @@ type Config struct {
 	UnitsPath       string        // --units / CDS_UNITS: "" = the shipped Bắc Giang sample
 	CatalogPath     string        // --catalog / CDS_CATALOG: "" = the shipped catalogue
 	DuplicateWindow time.Duration // JetStream duplicate window
+	Ingest          ingest.Config // limits of POST /v1/events (--ingest-rate, --ingest-burst)
+	ReadTokens      []string      // --read-token / CDS_READ_TOKEN: when set, the read API needs one (api/auth.go)
+	// AnalystPassword (CDS_ANALYST_PASSWORD) sets the password of the managed
+	// ClickHouse's read-only user "analyst"; empty keeps the one in
+	// <data>/clickhouse-analyst.password, or creates a random one there.
+	AnalystPassword string
 	Logger          *slog.Logger
 }
 
@@ -181,7 +188,7 @@ func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse,
 	ch := &ClickHouse{}
 	addr := cfg.ClickHouseAddr
 	if addr == "" && managed {
-		pw, err := analystPassword(cfg.DataDir)
+		pw, err := analystPassword(cfg.DataDir, cfg.AnalystPassword)
 		if err != nil {
 			return nil, err
 		}
@@ -215,26 +222,36 @@ func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse,
 }
 
 // AnalystPasswordFile holds the password of the read-only ClickHouse user
-// "analyst" of the managed server.
+// "analyst" of the managed server (chserver.DefaultAnalystUser).
 const AnalystPasswordFile = "clickhouse-analyst.password"
 
-// analystPassword returns the analyst password, creating it once.
-func analystPassword(dataDir string) (string, error) {
+// analystPassword returns the analyst password and keeps it in
+// AnalystPasswordFile (mode 0600), which thus always holds the password in
+// force: the one given (CDS_ANALYST_PASSWORD), else the one already in the
+// file, else a new random one. The managed server's users.xml, rewritten on
+// every start, stores only its SHA-256.
+func analystPassword(dataDir, given string) (string, error) {
 	path := filepath.Join(dataDir, AnalystPasswordFile)
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("analyst password: %w", err)
+	pw := strings.TrimSpace(given)
+	if pw == "" {
+		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b)), nil
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("analyst password: %w", err)
+		}
+		buf := make([]byte, 16)
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		pw = hex.EncodeToString(buf)
 	}
-	buf := make([]byte, 16)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	pw := hex.EncodeToString(buf)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("analyst password: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps the mode of an existing file
 		return "", fmt.Errorf("analyst password: %w", err)
 	}
 	return pw, nil

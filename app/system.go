@@ -16,7 +16,6 @@ import (
 	"github.com/bacgiang/cds/api"
 	"github.com/bacgiang/cds/catalog"
 	"github.com/bacgiang/cds/credentials"
-	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/natsserver"
 	"github.com/bacgiang/cds/projector"
 	"github.com/bacgiang/cds/registry"
@@ -93,6 +92,9 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		}
 		s.NATS = srv
 		s.onClose(func(context.Context) error { return srv.Close() })
+		if err := s.watchCredentials(runCtx, srv); err != nil {
+			return err
+		}
 		s.log.Info("nats listening", "url", srv.ClientURL())
 	} else if cfg.NATSURL == "" {
 		return errors.New("no NATS: give --nats (CDS_NATS_URL) or run the embedded server")
@@ -136,18 +138,12 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 			return err
 		}
 		s.onClose(func(context.Context) error { nc.Close(); return nil })
-		js, err := jetstream.New(nc)
+		in, err := s.newIngest(nc)
 		if err != nil {
-			return fmt.Errorf("jetstream: %w", err)
+			return err
 		}
-		hashes, err := credentials.LoadHashes(cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("http tokens: %w", err)
-		}
-		known := func(code string) bool { _, ok := s.Registry.Unit(code); return ok }
-		in := ingest.New(ingest.Config{}, js, hashes.CheckHTTPToken, known, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics)
 		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: scores.NewStore(ch.DB)}
-		srv := api.New(api.Config{Addr: cfg.HTTPAddr}, api.Deps{
+		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
 			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),

@@ -28,6 +28,7 @@ func init() {
 		{"projector", "fold the event stream into ClickHouse", runProjector},
 		{"serve", "the HTTP API: ingest (POST /v1/events) and queries", runServe},
 		{"publish", "publish NDJSON events from a file or stdin as an agency", runPublish},
+		{"agency", "agency credentials: list, add, rotate, revoke (running servers apply them at once)", runAgency},
 		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
 		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
 	}
@@ -78,6 +79,7 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.cfg.CatalogPath, "catalog", env("CDS_CATALOG", ""), "indicator catalogue file; empty = shipped Resolution 111 catalogue (CDS_CATALOG)")
 	fs.DurationVar(&c.cfg.DuplicateWindow, "dedup-window", 0, "JetStream duplicate window of CDS_EVENTS (0 = default)")
 	fs.StringVar(&c.logLevel, "log", env("CDS_LOG", "info"), "log level: debug, info, warn, error (CDS_LOG)")
+	accessFlags(fs, &c.cfg, name)
 	return fs, c
 }
 
