@@ -30,7 +30,8 @@ func TestNatsCLI(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	common := []string{"--no-context", "--server", fx.srv.ClientURL(), "--user", "bg-vietyen", "--password", pw}
+	// The command line of the README, with -s.
+	common := []string{"--no-context", "-s", fx.srv.ClientURL(), "--user", "bg-vietyen", "--password", pw}
 	event := `{"id":"cli-1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":"VY-1","online":true}}`
 	pub := []string{"pub", "--jetstream", "-H", "Nats-Msg-Id:cli-1", "cds.events.bg-vietyen.workfile.processed", event}
 
@@ -49,6 +50,23 @@ func TestNatsCLI(t *testing.T) {
 		t.Errorf("nats pub without --inbox-prefix succeeded:\n%s", out)
 	}
 	t.Logf("without --inbox-prefix:\n%s", out)
+
+	// What a curious agency might try with the CLI fails.
+	withInbox := append(common, "--inbox-prefix", "_INBOX.bg-vietyen", "--timeout", "1s")
+	for _, args := range [][]string{
+		{"stream", "info", EventsStream},
+		{"stream", "ls"},
+		{"stream", "get", EventsStream, "1"},
+		{"stream", "purge", "-f", EventsStream},
+		{"stream", "rm", "-f", EventsStream},
+		{"consumer", "add", EventsStream, "spy", "--pull", "--defaults"},
+		{"sub", "cds.events.>", "--count", "1"},
+		{"pub", "cds.events.bg-ctk.dti.published", "{}"},
+	} {
+		if out, err := run(t, append(withInbox, args...)...); err == nil && !strings.Contains(out, "Permissions Violation") {
+			t.Errorf("nats %s succeeded for an agency:\n%s", strings.Join(args, " "), out)
+		}
+	}
 
 	// The operator reads the stream as admin.
 	out, err = run(t, "--no-context", "--server", fx.srv.ClientURL(), "--user", fx.creds.Admin.User,
