@@ -25,9 +25,10 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-## test-faults: the long fault-injection tests (kill -9 of the projector, restarts)
+## test-faults: the long fault-injection tests: the projector process killed with SIGKILL
+## 12 times under 210k messages, then checked exact; rebuild at that scale (about 1-2 min)
 test-faults: deps
-	CDS_FAULTS=1 $(GO) test -count=1 -run 'Fault' -timeout 30m -v ./...
+	CDS_FAULTS=1 $(GO) test -count=1 -run '^TestFault' -timeout 30m -v ./faults/
 
 ## bench: measure publish, raw read, projector drain and rebuild rates
 bench: deps build

@@ -143,9 +143,13 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 	p.m.events.WithLabelValues("dead_letter").Add(float64(deadLtr))
 	p.m.events.WithLabelValues("redelivered").Add(float64(redelivered))
 	p.log.Debug("batch committed", "batch", len(batch), "seq", last, "applied", applied, "duplicates", dups, "dead_letter", deadLtr)
-	// AckAll: acking the last message acks the batch. A lost ack only causes
-	// a redelivery, which is skipped because it is at or below the watermark.
-	if err := batch[len(batch)-1].Ack(); err != nil {
+	// AckAll: acking the last message acks the batch. The server confirms
+	// it, so that a shutdown right after has acked what it wrote. A lost ack
+	// only causes a redelivery, which is skipped because it is at or below
+	// the watermark.
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := batch[len(batch)-1].DoubleAck(actx); err != nil {
 		p.log.Warn("ack after commit failed; the batch will be redelivered and skipped", "err", err, "seq", last)
 	}
 	return gap

@@ -49,10 +49,10 @@ func loadInBackground(tb testing.TB, h *harness, load *projtest.Load) func() uin
 
 func TestNATSRestartMidLoad(t *testing.T) {
 	h := newHarness(t)
-	load := projtest.Generate(6, 40000, registry.Sample().Codes())
+	load := projtest.Generate(6, 20000, registry.Sample().Codes())
 	wait := loadInBackground(t, h, load)
 	r := h.start(t, Config{BatchMax: 2000})
-	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 8000 })
+	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 4000 })
 	h.restartNATS(t)
 	t.Logf("NATS restarted at watermark %d", r.p.Watermark())
 	last := wait()
@@ -67,11 +67,11 @@ func TestNATSRestartMidLoad(t *testing.T) {
 
 func TestClickHouseRestartMidLoad(t *testing.T) {
 	h := newHarness(t)
-	load := projtest.Generate(7, 40000, registry.Sample().Codes())
+	load := projtest.Generate(7, 20000, registry.Sample().Codes())
 	wait := loadInBackground(t, h, load)
 	const batch = 2000
 	r := h.start(t, Config{BatchMax: batch})
-	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 8000 })
+	waitFor(t, 60*time.Second, "a fold under way", func() bool { return r.p.Watermark() >= 4000 })
 	h.killClickHouse(t)
 	down := r.p.Watermark()
 	t.Logf("ClickHouse killed at watermark %d", down)
