@@ -193,3 +193,36 @@ func TestLiveWatch(t *testing.T) {
 		t.Errorf("Watch = %v after cancel", err)
 	}
 }
+
+// TestChangesWaitForOtherProcesses: a change waits while another process
+// (here another open file description of the lock file) holds the lock.
+func TestChangesWaitForOtherProcesses(t *testing.T) {
+	dir := t.TempDir()
+	mustEnsure(t, dir, "bg-vietyen")
+	other, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := lockFile(other); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Rotate(dir, "bg-vietyen"); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("Rotate finished while another process held the lock: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := unlockFile(other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Rotate did not finish after the lock was released")
+	}
+}

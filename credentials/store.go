@@ -9,12 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 )
-
-// mu serialises the read-modify-write cycles of Ensure, Rotate and Revoke within a process.
-// Two processes changing the same data directory at once are not supported.
-var mu sync.Mutex
 
 // Ensure makes sure dataDir holds credentials for the admin user, every service and every
 // agency in agencies, creating both files (mode 0600) when they are missing. It is idempotent:
@@ -31,12 +26,15 @@ func Ensure(dataDir string, agencies []string) (*File, *Hashes, error) {
 			return nil, nil, err
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("credentials: %w", err)
 	}
+	unlock, err := lock(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+
 	var f File
 	fileRaw, err := readJSON(filepath.Join(dataDir, FileName), &f)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -174,8 +172,11 @@ func Add(dataDir, agency string) (AgencySecret, error) {
 			return AgencySecret{}, err
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := lock(dataDir)
+	if err != nil {
+		return AgencySecret{}, err
+	}
+	defer unlock()
 	h, _, err := loadHashesRaw(dataDir)
 	if err != nil {
 		return AgencySecret{}, err
@@ -193,8 +194,11 @@ func Rotate(dataDir, agency string) (AgencySecret, error) {
 	if err := ValidateAgency(agency); err != nil {
 		return AgencySecret{}, err
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := lock(dataDir)
+	if err != nil {
+		return AgencySecret{}, err
+	}
+	defer unlock()
 
 	h, _, err := loadHashesRaw(dataDir)
 	if err != nil {
@@ -207,7 +211,7 @@ func Rotate(dataDir, agency string) (AgencySecret, error) {
 }
 
 // replace gives agency new secrets in both files and takes it off the revoked
-// list. The caller holds mu.
+// list. The caller holds the lock.
 func replace(dataDir, agency string) (AgencySecret, error) {
 	h, hashesRaw, err := loadHashesRaw(dataDir)
 	if err != nil {
@@ -249,8 +253,11 @@ func Revoke(dataDir, agency string) error {
 	if err := ValidateAgency(agency); err != nil {
 		return err
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := lock(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	h, hashesRaw, err := loadHashesRaw(dataDir)
 	if err != nil {
