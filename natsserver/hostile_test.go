@@ -179,11 +179,22 @@ func TestAgencyHeadersCannotRewriteLog(t *testing.T) {
 			}
 		})
 	}
+	// A message above MaxEventMessageBytes is refused; one just below is stored.
+	big := nats.NewMsg(subject)
+	big.Data = make([]byte, MaxEventMessageBytes+1)
+	if _, err := js.PublishMsg(ctx, big); err == nil {
+		t.Error("a message above MaxEventMessageBytes was stored")
+	}
+	big.Data = make([]byte, 64<<10)
+	big.Header.Set("Nats-Msg-Id", "largest")
+	if _, err := js.PublishMsg(ctx, big); err != nil {
+		t.Errorf("a 64 KiB event: %v", err)
+	}
 	st, err := mustJetStream(t, fx.admin(t)).Stream(ctx, EventsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := st.CachedInfo().State; s.Msgs != 1 || s.FirstSeq != 1 {
-		t.Errorf("stream state %+v, want only the first message", s)
+	if s := st.CachedInfo().State; s.Msgs != 2 || s.FirstSeq != 1 {
+		t.Errorf("stream state %+v, want the first and the 64 KiB message", s)
 	}
 }

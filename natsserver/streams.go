@@ -30,6 +30,13 @@ const (
 // 150,000 events/s.
 const DefaultDuplicateWindow = 10 * time.Minute
 
+// MaxEventMessageBytes bounds one message of the events stream, headers
+// included: an event of up to 64 KiB (the HTTP gateway's limit) with 4 KiB of
+// headers. The log keeps everything for ever and cannot be purged, so an
+// agency must not be able to fill it with messages of nats-server's maximum
+// payload (1 MB); a larger one gets an error PubAck and is not stored.
+const MaxEventMessageBytes = 68 << 10
+
 // StreamConfig holds the stream settings an operator may choose.
 type StreamConfig struct {
 	// DuplicateWindow: 0 means DefaultDuplicateWindow.
@@ -65,7 +72,7 @@ func EventsStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
 		MaxMsgs:      -1,
 		MaxBytes:     -1,
 		MaxAge:       cfg.MaxAge,
-		MaxMsgSize:   -1,
+		MaxMsgSize:   MaxEventMessageBytes,
 		Discard:      jetstream.DiscardOld,
 		Storage:      jetstream.FileStorage,
 		Replicas:     cfg.Replicas,
