@@ -28,6 +28,9 @@ type Live struct {
 	stamp os.FileInfo
 	gen   uint64 // incremented on every reload
 	err   error  // of the last failed reload, nil once one succeeds
+
+	syncMu  sync.Mutex
+	applied uint64 // the generation Sync last applied; 0 is what OpenLive loaded
 }
 
 // OpenLive loads dataDir/credentials.hashes.json. A nil logger discards.
@@ -96,17 +99,30 @@ func sameFile(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
-// Watch looks at the file every interval (DefaultPollInterval if 0) and
-// calls apply with the new hashes after each change, until ctx ends; it then
-// returns nil. Changes are counted from the hashes OpenLive loaded, so start
-// a server with those (Live.Hashes right after OpenLive) and no change can
-// fall between its start and Watch. An error from apply is logged and apply
-// is called again on the next change.
+// Sync reloads the file if it changed and, if the hashes in force are newer
+// than those Sync last applied (or than those OpenLive loaded, on the first
+// call), calls apply with them. It reports whether it called apply. Calls
+// are serialised, so apply never runs twice at once. A generation whose
+// apply failed is not applied again; the next change is.
+func (l *Live) Sync(apply func(*Hashes) error) (bool, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	h, gen := l.refresh()
+	if gen == l.applied {
+		return false, nil
+	}
+	l.applied = gen
+	return true, apply(h)
+}
+
+// Watch calls Sync every interval (DefaultPollInterval if 0) until ctx ends,
+// then returns nil; errors of apply are logged. Start the server that apply
+// updates with Live.Hashes right after OpenLive, so that no change can fall
+// between its start and Watch.
 func (l *Live) Watch(ctx context.Context, interval time.Duration, apply func(*Hashes) error) error {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	var applied uint64 // the generation OpenLive loaded
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -115,13 +131,8 @@ func (l *Live) Watch(ctx context.Context, interval time.Duration, apply func(*Ha
 			return nil
 		case <-t.C:
 		}
-		h, gen := l.refresh()
-		if gen == applied {
-			continue
-		}
-		if err := apply(h); err != nil {
+		if _, err := l.Sync(apply); err != nil {
 			l.log.Error("applying reloaded credentials", "err", err)
 		}
-		applied = gen
 	}
 }

@@ -226,3 +226,30 @@ func TestChangesWaitForOtherProcesses(t *testing.T) {
 		t.Fatal("Rotate did not finish after the lock was released")
 	}
 }
+
+func TestLiveSync(t *testing.T) {
+	dir := t.TempDir()
+	mustEnsure(t, dir, "bg-vietyen")
+	l := mustLive(t, dir)
+	var got []*Hashes
+	apply := func(h *Hashes) error { got = append(got, h); return nil }
+	if changed, err := l.Sync(apply); changed || err != nil || len(got) != 0 {
+		t.Fatalf("Sync without a change = %v, %v", changed, err)
+	}
+	if err := Revoke(dir, "bg-vietyen"); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := l.Sync(apply); !changed || err != nil || len(got) != 1 || !got[0].IsRevoked("bg-vietyen") {
+		t.Fatalf("Sync after revoke = %v, %v, applied %d", changed, err, len(got))
+	}
+	if changed, _ := l.Sync(apply); changed {
+		t.Error("the same generation applied twice")
+	}
+	if _, err := Add(dir, "bg-ctk"); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if changed, err := l.Sync(func(*Hashes) error { return boom }); !changed || !errors.Is(err, boom) {
+		t.Errorf("Sync with a failing apply = %v, %v", changed, err)
+	}
+}

@@ -100,6 +100,7 @@ func TestAgencyHasNoJetStreamAPI(t *testing.T) {
 		"$SYS.REQ.SERVER.PING.CONNZ",
 		"$SYS.REQ.ACCOUNT.PING.CONNZ",
 		"_INBOX.bg-ctk.reply",
+		CredentialsReloadSubject,
 	} {
 		t.Run("request "+subject, func(t *testing.T) {
 			c := fx.agency(t, "bg-vietyen")
@@ -197,4 +198,22 @@ func TestAgencyHeadersCannotRewriteLog(t *testing.T) {
 	if s := st.CachedInfo().State; s.Msgs != 2 || s.FirstSeq != 1 {
 		t.Errorf("stream state %+v, want the first and the 64 KiB message", s)
 	}
+}
+
+// TestOnlyAdminAsksForReload: the services may not ask the server to reload
+// credentials either; the admin may.
+func TestOnlyAdminAsksForReload(t *testing.T) {
+	fx := newFixture(t, nil)
+	for _, name := range []string{"api", "projector"} {
+		c := fx.service(t, name)
+		if err := c.PublishRequest(CredentialsReloadSubject, c.NewRespInbox(), nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitViolation(t, CredentialsReloadSubject)
+	}
+	admin := fx.admin(t)
+	if err := admin.Publish(CredentialsReloadSubject, nil); err != nil {
+		t.Fatal(err)
+	}
+	admin.noErrors(t)
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/bacgiang/cds/credentials"
 )
 
+// CredentialsReloadSubject is where cds agency asks a running cds NATS
+// server to apply changed credentials at once, and waits for the answer.
+// Only the admin user may publish to it: no grant below allows it.
+const CredentialsReloadSubject = "cds.admin.credentials.reload"
+
 // grant is what a NATS user may publish and subscribe to. In agency grants "{agency}"
 // stands for the agency code.
 type grant struct {

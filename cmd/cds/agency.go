@@ -11,6 +11,7 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/bacgiang/cds/app"
 	"github.com/bacgiang/cds/credentials"
 )
 
@@ -22,17 +23,20 @@ const agencyUsage = `usage: cds agency <action> [flags] [code]
   revoke <code>   withdraw an agency's credentials
 
 add and rotate print the new secrets as JSON on stdout; hand them to the agency.
-The files change in <data dir> (credentials.json, credentials.hashes.json);
-running servers that use that directory apply the change by themselves: the
-HTTP gateway from its next request, the embedded NATS server within 0.2 s,
-closing the connections of a revoked or rotated agency. No restart is needed.`
+The files change in <data dir> (credentials.json, credentials.hashes.json).
+No restart is needed: the HTTP gateways that use the directory check it at
+every request, and the command then asks the NATS server (--nats, else the
+embedded server's address) to apply the change, as the admin user, and
+returns once it has: its users are updated and the connections of a revoked
+or rotated agency are closed. A NATS server that cannot be reached now reads
+the files when it starts, or within 0.2 s if it runs but was unreachable.`
 
 // runAgency manages agency credentials.
 func runAgency(ctx context.Context, args []string) error {
-	return agencyCommand(args, os.Stdout, os.Stderr)
+	return agencyCommand(ctx, args, os.Stdout, os.Stderr)
 }
 
-func agencyCommand(args []string, stdout, stderr io.Writer) error {
+func agencyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stdout, agencyUsage)
 		return nil
@@ -86,7 +90,9 @@ func agencyCommand(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("agency add: %w", err)
 		}
-		return printSecret(stdout, stderr, dir, code, s, "added")
+		if err := printSecret(stdout, stderr, code, s, "added"); err != nil {
+			return err
+		}
 	case "rotate":
 		s, err := credentials.Rotate(dir, code)
 		if errors.Is(err, credentials.ErrUnknownAgency) {
@@ -95,7 +101,9 @@ func agencyCommand(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("agency rotate: %w", err)
 		}
-		return printSecret(stdout, stderr, dir, code, s, "rotated: the old password and token no longer work")
+		if err := printSecret(stdout, stderr, code, s, "rotated: the old password and token no longer work"); err != nil {
+			return err
+		}
 	case "revoke":
 		err := credentials.Revoke(dir, code)
 		if errors.Is(err, credentials.ErrUnknownAgency) {
@@ -104,10 +112,25 @@ func agencyCommand(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("agency revoke: %w", err)
 		}
-		fmt.Fprintf(stderr, "%s revoked: its NATS password and HTTP token no longer work; running servers using %s close its connections within 0.2 s. cds agency rotate %s reinstates it with new secrets.\n", code, dir, code)
-		return nil
+		fmt.Fprintf(stderr, "%s revoked: its NATS password and HTTP token no longer work (cds agency rotate %s reinstates it with new secrets).\n", code, code)
+	default:
+		return fmt.Errorf("agency: unknown action %q (cds agency -h)", action)
 	}
-	return fmt.Errorf("agency: unknown action %q (cds agency -h)", action)
+	return notify(ctx, c.cfg, stderr)
+}
+
+// notify asks the running NATS server to apply the change now.
+func notify(ctx context.Context, cfg app.Config, stderr io.Writer) error {
+	r, url, err := app.NotifyCredentials(ctx, cfg)
+	switch {
+	case errors.Is(err, app.ErrNoServer):
+		fmt.Fprintf(stderr, "No NATS server at %s: a server started later reads the new credentials (give --nats for another address).\n", url)
+		return nil
+	case err != nil:
+		return fmt.Errorf("the credentials changed in %s, but %w; a cds NATS server watching the directory still applies them within 0.2 s", cfg.DataDir, err)
+	}
+	fmt.Fprintf(stderr, "In force on the NATS server at %s (%d agencies, %d revoked) and on every HTTP gateway using %s.\n", url, r.Agencies, r.Revoked, cfg.DataDir)
+	return nil
 }
 
 func registryName(path string) string {
@@ -117,7 +140,7 @@ func registryName(path string) string {
 	return path
 }
 
-func printSecret(stdout, stderr io.Writer, dir, code string, s credentials.AgencySecret, what string) error {
+func printSecret(stdout, stderr io.Writer, code string, s credentials.AgencySecret, what string) error {
 	out := struct {
 		Agency       string `json:"agency"`
 		NATSUser     string `json:"nats_user"`
@@ -129,7 +152,7 @@ func printSecret(stdout, stderr io.Writer, dir, code string, s credentials.Agenc
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%s %s; running servers using %s apply it by themselves (no restart).\n", code, what, dir)
+	fmt.Fprintf(stderr, "%s %s.\n", code, what)
 	return nil
 }
 

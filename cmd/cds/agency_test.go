@@ -50,18 +50,19 @@ func testConfig(tb testing.TB, chAddr string) app.Config {
 	return cfg
 }
 
-// agency runs `cds agency args...` against dataDir and returns its stdout.
-func agency(tb testing.TB, dataDir string, args ...string) (string, error) {
+// agency runs `cds agency args...` against dataDir and the NATS server at
+// natsURL and returns its stdout.
+func agency(tb testing.TB, dataDir, natsURL string, args ...string) (string, error) {
 	tb.Helper()
 	var out, errOut bytes.Buffer
-	err := agencyCommand(append(args, "--data", dataDir), &out, &errOut)
+	err := agencyCommand(context.Background(), append(args, "--data", dataDir, "--nats", natsURL), &out, &errOut)
 	tb.Logf("cds agency %s: %s%s", strings.Join(args, " "), errOut.String(), out.String())
 	return out.String(), err
 }
 
-func mustAgency(tb testing.TB, dataDir string, args ...string) credentials.AgencySecret {
+func mustAgency(tb testing.TB, dataDir, natsURL string, args ...string) credentials.AgencySecret {
 	tb.Helper()
-	out, err := agency(tb, dataDir, args...)
+	out, err := agency(tb, dataDir, natsURL, args...)
 	if err != nil {
 		tb.Fatalf("cds agency %v: %v", args, err)
 	}
@@ -125,7 +126,7 @@ func TestAgencyLifecycle(t *testing.T) {
 	serveCfg.NATSURL = up.NATSURL()
 	serve := startSystem(t, serveCfg, app.Parts{API: true})
 	gateways := []string{"http://" + up.API.Addr(), "http://" + serve.API.Addr()}
-	dir := cfg.DataDir
+	dir, url := cfg.DataDir, up.NATSURL()
 	creds, err := credentials.LoadFile(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +145,14 @@ func TestAgencyLifecycle(t *testing.T) {
 		}
 	}
 
-	// Revoke: the HTTP token fails at once on both gateways, the open NATS
-	// connection is closed, and the password is refused.
+	// Revoke: when the command returns, the HTTP token fails on both
+	// gateways, the password is refused and the open connection is closed.
 	start := time.Now()
-	mustAgency(t, dir, "revoke", "bg-vietyen")
+	mustAgency(t, dir, url, "revoke", "bg-vietyen")
+	t.Logf("cds agency revoke took %s", time.Since(start).Round(time.Millisecond))
+	if _, _, err := natsAgency(up.NATSURL(), "bg-vietyen", old.NATSPassword); !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("revoked password right after the command: %v, want %v", err, nats.ErrAuthorization)
+	}
 	for _, g := range gateways {
 		if code := post(t, g, old.HTTPToken, event("vy-late", "bg-vietyen")); code != 401 {
 			t.Errorf("revoked token: %d, want 401", code)
@@ -155,32 +160,29 @@ func TestAgencyLifecycle(t *testing.T) {
 	}
 	select {
 	case <-closed:
-		t.Logf("NATS connection closed %s after revoke", time.Since(start).Round(time.Millisecond))
+		t.Logf("NATS connection closed %s after the command started", time.Since(start).Round(time.Millisecond))
 	case <-time.After(5 * time.Second):
 		t.Fatal("the revoked agency's NATS connection is still open")
 	}
-	if _, _, err := natsAgency(up.NATSURL(), "bg-vietyen", old.NATSPassword); !errors.Is(err, nats.ErrAuthorization) {
-		t.Errorf("revoked password: %v, want %v", err, nats.ErrAuthorization)
-	}
-	if _, err := agency(t, dir, "revoke", "bg-nowhere"); err == nil || !strings.Contains(err.Error(), "no credentials") {
+	if _, err := agency(t, dir, url, "revoke", "bg-nowhere"); err == nil || !strings.Contains(err.Error(), "no credentials") {
 		t.Errorf("revoke of an unknown agency: %v", err)
 	}
 
-	// Rotate reinstates it with new secrets, which work at once over HTTP
-	// and as soon as the server has reloaded over NATS.
-	s := mustAgency(t, dir, "rotate", "bg-vietyen")
+	// Rotate reinstates it with new secrets, which work as soon as the
+	// command returns.
+	s := mustAgency(t, dir, url, "rotate", "bg-vietyen")
 	for _, g := range gateways {
 		if code := post(t, g, s.HTTPToken, event("vy-2", "bg-vietyen")); code != 202 && code != 200 {
 			t.Errorf("rotated token: %d", code)
 		}
 	}
-	nc2 := waitConnect(t, up.NATSURL(), "bg-vietyen", s.NATSPassword)
+	nc2 := mustNATSAgency(t, up.NATSURL(), "bg-vietyen", s.NATSPassword)
 	publishOK(t, nc2, "bg-vietyen", "vy-3")
 
 	// Rotating again closes the connection that uses the password of the first rotation.
 	closed2 := make(chan struct{})
 	nc2.SetClosedHandler(func(*nats.Conn) { close(closed2) })
-	mustAgency(t, dir, "rotate", "bg-vietyen")
+	mustAgency(t, dir, url, "rotate", "bg-vietyen")
 	select {
 	case <-closed2:
 	case <-time.After(5 * time.Second):
@@ -188,20 +190,20 @@ func TestAgencyLifecycle(t *testing.T) {
 	}
 
 	// add: refused for a code outside the registry unless forced; the new
-	// agency may connect once the server has reloaded.
-	if _, err := agency(t, dir, "add", "bg-newcommune"); err == nil || !strings.Contains(err.Error(), "not an organisation unit") {
+	// agency may connect as soon as the command returns.
+	if _, err := agency(t, dir, url, "add", "bg-newcommune"); err == nil || !strings.Contains(err.Error(), "not an organisation unit") {
 		t.Errorf("add outside the registry: %v", err)
 	}
-	if _, err := agency(t, dir, "add", "bg-hiephoa"); err == nil || !strings.Contains(err.Error(), "already has credentials") {
+	if _, err := agency(t, dir, url, "add", "bg-hiephoa"); err == nil || !strings.Contains(err.Error(), "already has credentials") {
 		t.Errorf("add of an existing agency: %v", err)
 	}
-	added := mustAgency(t, dir, "add", "bg-newcommune", "--force")
-	waitConnect(t, up.NATSURL(), "bg-newcommune", added.NATSPassword)
+	added := mustAgency(t, dir, url, "add", "bg-newcommune", "--force")
+	mustNATSAgency(t, up.NATSURL(), "bg-newcommune", added.NATSPassword)
 	if code := post(t, gateways[1], added.HTTPToken, event("nc-1", "bg-newcommune")); code != 400 {
 		t.Errorf("event of an agency outside the registry: %d, want 400 unknown_agency", code)
 	}
 
-	out, err := agency(t, dir, "list", "--json")
+	out, err := agency(t, dir, url, "list", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,22 +223,37 @@ func TestAgencyLifecycle(t *testing.T) {
 	}
 }
 
-// waitConnect connects as an agency, retrying while the server has not yet
-// reloaded its users.
-func waitConnect(tb testing.TB, url, code, password string) *nats.Conn {
+func mustNATSAgency(tb testing.TB, url, code, password string) *nats.Conn {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		nc, _, err := natsAgency(url, code, password)
-		if err == nil {
-			tb.Cleanup(nc.Close)
-			return nc
-		}
-		if !errors.Is(err, nats.ErrAuthorization) || time.Now().After(deadline) {
-			tb.Fatalf("connect as %s: %v", code, err)
-		}
-		<-tick.C
+	nc, _, err := natsAgency(url, code, password)
+	if err != nil {
+		tb.Fatalf("connect as %s: %v", code, err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// TestAgencyWithoutServer: with no NATS server running the command changes
+// the files and says so; the next server start uses them.
+func TestAgencyWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	err := agencyCommand(context.Background(), []string{"add", "bg-vietyen", "--data", dir, "--nats", "nats://127.0.0.1:1"}, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "No NATS server at nats://127.0.0.1:1") {
+		t.Errorf("stderr: %s", errOut.String())
+	}
+	h, err := credentials.LoadHashes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s credentials.AgencySecret
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := h.CheckHTTPToken(s.HTTPToken); !ok || got != "bg-vietyen" {
+		t.Errorf("printed token not in force: %q %v", got, ok)
 	}
 }
