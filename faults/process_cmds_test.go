@@ -118,7 +118,7 @@ func TestDLQCommands(t *testing.T) {
 			n1 = f[0]
 		}
 	}
-	code, out = e.run(t, append([]string{"dlq", "show"}, append(common, n1)...)...)
+	code, out = e.run(t, append([]string{"dlq", "show", n1}, common...)...)
 	if code != 0 || !strings.Contains(out, "Cds-Reason: unknown_agency") || !strings.Contains(out, string(body("n1"))) {
 		t.Fatalf("dlq show %s: exit %d:\n%s", n1, code, out)
 	}

@@ -118,15 +118,21 @@ func orDash(s string) string {
 
 func dlqShow(ctx context.Context, args []string) error {
 	fs, c := newFlags("dlq show")
+	var arg string // SEQ may come before or after the flags
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if arg == "" && fs.NArg() == 1 {
+		arg = fs.Arg(0)
+	} else if fs.NArg() != 0 || arg == "" {
 		return errors.New("dlq show: give one CDS_DLQ sequence")
 	}
-	seq, err := strconv.ParseUint(fs.Arg(0), 10, 64)
+	seq, err := strconv.ParseUint(arg, 10, 64)
 	if err != nil {
-		return fmt.Errorf("dlq show: sequence %q: %w", fs.Arg(0), err)
+		return fmt.Errorf("dlq show: sequence %q: %w", arg, err)
 	}
 	_, s, closeFn, err := dlqConnect(ctx, c)
 	if err != nil {
