@@ -128,6 +128,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	// The API, in this process, against the same NATS and ClickHouse.
 	acfg := app.Defaults()
 	acfg.DataDir, acfg.NATSURL, acfg.ClickHouseAddr, acfg.ClickHouseDB, acfg.HTTPAddr = e.dir, e.natsURL, e.chAddr, e.dbName, "127.0.0.1:0"
+	acfg.Ingest.Rate = -1 // measure capacity, not the per-agency rate limit
 	sys, err := app.Start(ctx, acfg, app.Parts{API: true})
 	if err != nil {
 		return err
