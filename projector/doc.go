@@ -47,9 +47,10 @@
 //     land after the next step. The fault test sees such a "ghost" commit
 //     land after the kill that sent it.
 //   - Read the markers: W and the fingerprint.
-//   - If W is above the stream's last sequence, ClickHouse is ahead of the
-//     log (the log lost its tail in a power cut, or is another log): refold
-//     everything from the log (truncate cds.rollup, then cds.events).
+//   - If W is above the stream's last sequence (and the log has no message
+//     W), ClickHouse is ahead of the log (the log lost its tail in a power
+//     cut, or is another log): refold everything from the log (truncate
+//     cds.rollup, then cds.events).
 //   - If W is 0 but the tables hold rows (an interrupted rebuild or
 //     repair), empty them.
 //   - Delete the cds.events rows with seq > W (an unfinished step 4) with

@@ -100,6 +100,9 @@ func (p *Projector) settle(ctx context.Context) (position, error) {
 		return position{}, err
 	}
 	if pos.seq > last {
+		if err := p.confirmBehind(ctx, pos.seq); err != nil {
+			return position{}, err
+		}
 		p.log.Error("ClickHouse is ahead of the event log (the log lost messages, or is another log): refolding from the log",
 			"seq", pos.seq, "stream_last_seq", last)
 		return p.repair(ctx, "ahead_of_log")
@@ -179,6 +182,24 @@ func (p *Projector) fingerprint(ctx context.Context) (rows, sum uint64, err erro
 		return 0, 0, fmt.Errorf("fingerprint cds.events: %w", err)
 	}
 	return rows, sum, nil
+}
+
+// confirmBehind makes sure the log does not hold sequence seq before the
+// projections are refolded because of it: stream info that is stale for a
+// moment must not empty them.
+func (p *Projector) confirmBehind(ctx context.Context, seq uint64) error {
+	s, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
+	}
+	_, err = s.GetMsg(ctx, seq)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("stream %s: seq %d: %w", p.cfg.Stream, seq, err)
+	}
+	return fmt.Errorf("stream %s reported last seq %d but holds seq %d; retrying", p.cfg.Stream, s.CachedInfo().State.LastSeq, seq)
 }
 
 func (p *Projector) streamLastSeq(ctx context.Context) (uint64, error) {
