@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,8 +164,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.deps.Health(ctx); err != nil {
+			// The cause goes to the log; anonymous callers learn only which
+			// dependency fails (the text before the first colon).
 			s.log.Warn("health check failed", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": err.Error()})
+			failing, _, _ := strings.Cut(err.Error(), ":")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "failing": failing})
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -91,6 +92,9 @@ type envelope struct {
 // needs no context: checks that depend on the clock, the registry or the
 // subject are in Rules.Check and CheckSubject. Every error is an *Error.
 func Decode(b []byte) (*Event, error) {
+	if !utf8.Valid(b) {
+		return nil, errf(ReasonMalformed, "", "the event is not valid UTF-8")
+	}
 	var env envelope
 	if err := strictUnmarshal(b, &env); err != nil {
 		return nil, jsonError("", err)

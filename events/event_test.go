@@ -243,3 +243,10 @@ func TestFeedingOf(t *testing.T) {
 		t.Fatal("FeedingOf(NOPE) found something")
 	}
 }
+
+func TestDecodeRefusesInvalidUTF8(t *testing.T) {
+	b := []byte(`{"id":"e1","type":"opendata.published","v":1,"agency":"bg","occurred_at":"2025-03-14T09:30:00+07:00","data":{"dataset_id":"D","title":"\xff"}}`)
+	if _, err := Decode(b); ReasonOf(err) != ReasonMalformed {
+		t.Fatalf("Decode of invalid UTF-8 = %v, want malformed", err)
+	}
+}
