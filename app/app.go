@@ -45,6 +45,13 @@ type Config struct {
 	DuplicateWindow time.Duration // JetStream duplicate window
 	Ingest          ingest.Config // limits of POST /v1/events (--ingest-rate, --ingest-burst)
 	ReadTokens      []string      // --read-token / CDS_READ_TOKEN: when set, the read API needs one (api/auth.go)
+	// MetricsAddr (--metrics / CDS_METRICS_ADDR), when set, serves /metrics
+	// on a listener of its own: for cds projector, which has no API (cds up
+	// and cds serve also serve /metrics on the API). Empty = off.
+	MetricsAddr string
+	// PprofAddr (--pprof / CDS_PPROF), when set, serves the Go profiler
+	// under /debug/pprof/ on a listener of its own. Empty = off.
+	PprofAddr string
 	// AnalystPassword (CDS_ANALYST_PASSWORD) sets the password of the managed
 	// ClickHouse's read-only user "analyst"; empty keeps the one in
 	// <data>/clickhouse-analyst.password, or creates a random one there.

@@ -85,6 +85,12 @@ func (s *System) onClose(f func(context.Context) error) { s.closers = append(s.c
 
 func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 	cfg := s.Config
+	if err := s.serveDebug(cfg.MetricsAddr, s.metricsHandler(), "metrics"); err != nil {
+		return err
+	}
+	if err := s.serveDebug(cfg.PprofAddr, pprofHandler(), "pprof"); err != nil {
+		return err
+	}
 	if parts.NATS {
 		srv, err := StartNATS(ctx, cfg, s.Registry)
 		if err != nil {

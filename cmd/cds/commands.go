@@ -79,6 +79,8 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.cfg.UnitsPath, "units", env("CDS_UNITS", ""), "organisation-unit registry file; empty = shipped Bắc Giang sample (CDS_UNITS)")
 	fs.StringVar(&c.cfg.CatalogPath, "catalog", env("CDS_CATALOG", ""), "indicator catalogue file; empty = shipped Resolution 111 catalogue (CDS_CATALOG)")
 	fs.DurationVar(&c.cfg.DuplicateWindow, "dedup-window", 0, "JetStream duplicate window of CDS_EVENTS (0 = default)")
+	fs.StringVar(&c.cfg.MetricsAddr, "metrics", env("CDS_METRICS_ADDR", ""), "listen address of a /metrics endpoint of its own, e.g. 127.0.0.1:9464, for cds projector (the API serves /metrics too); empty = off (CDS_METRICS_ADDR)")
+	fs.StringVar(&c.cfg.PprofAddr, "pprof", env("CDS_PPROF", ""), "listen address of the Go profiler (/debug/pprof/); empty = off (CDS_PPROF)")
 	fs.StringVar(&c.logLevel, "log", env("CDS_LOG", "info"), "log level: debug, info, warn, error (CDS_LOG)")
 	accessFlags(fs, &c.cfg, name)
 	return fs, c
