@@ -118,12 +118,19 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 			reported = append(reported, ind.Code)
 		}
 	}
-	now, err := e.Store.snapshot(ctx, q.AsOf, own, reported)
-	if err != nil {
-		return nil, err
-	}
+	// The two snapshots are independent queries: run them at once.
 	baseDate := e.Catalog.BaselineDate()
-	base, err := e.Store.snapshot(ctx, baseDate, own, reported)
+	var base *snapshot
+	baseErr := make(chan error, 1)
+	go func() {
+		var err error
+		base, err = e.Store.snapshot(ctx, baseDate, own, reported)
+		baseErr <- err
+	}()
+	now, err := e.Store.snapshot(ctx, q.AsOf, own, reported)
+	if berr := <-baseErr; err == nil {
+		err = berr
+	}
 	if err != nil {
 		return nil, err
 	}
