@@ -107,7 +107,9 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	stop := func() error {
+	// stop runs once: the deferred call after the explicit one must not
+	// wait a minute for an exit already received.
+	stop := sync.OnceValue(func() error {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -116,7 +118,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 			_ = cmd.Process.Kill()
 			return errors.New("projector did not stop on SIGTERM")
 		}
-	}
+	})
 	defer stop()
 	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.progress("  drained %d / %d", w, e.last) }); err != nil {
 		return err
