@@ -23,6 +23,14 @@ type rawRows struct {
 	sum                               uint64 // of seq mod seqModulus
 }
 
+func (r *rawRows) grow(n int) {
+	r.id, r.typ, r.agency = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	r.supersedes, r.data = make([]string, 0, n), make([]string, 0, n)
+	r.v, r.retraction = make([]uint8, 0, n), make([]uint8, 0, n)
+	r.occurredAt, r.receivedAt = make([]time.Time, 0, n), make([]time.Time, 0, n)
+	r.seq = make([]uint64, 0, n)
+}
+
 func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
 	r.id = append(r.id, e.ID)
 	r.typ = append(r.typ, e.Type)
@@ -41,34 +49,48 @@ func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
 	r.sum += seq % seqModulus
 }
 
-// commit folds, writes and acks one batch. On error nothing is acked and the
-// in-memory state is unchanged; the caller recovers from the watermark.
-func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
-	pos := p.pos
+// prepared is a batch cut, checked and folded by the reader, ready for the
+// writer: its dead letters in flight, its raw rows, and its cells with the
+// commit marker that moves the position from prev to next.
+type prepared struct {
+	msgs        int           // messages taken from the consumer
+	ack         jetstream.Msg // the last message taken: acked (AckAll) after the commit
+	last        uint64        // last stream sequence folded; 0: only redeliveries, nothing to write
+	dlq         []jetstream.PubAckFuture
+	raw         rawRows
+	cells       *cellColumns
+	prev, next  position
+	applied     int
+	duplicates  int
+	redelivered int
+	refused     map[events.Reason]int
+}
+
+// prepare checks and folds one batch that continues at pos, and commits its
+// fold transaction in memory at once: the writer writes it, or the state is
+// reloaded (see consume). It returns a nil batch with the error when nothing
+// can be written; a batch and errGap when a message was not delivered (the
+// batch stops before it).
+func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos position) (*prepared, error) {
 	txn := p.state.Begin()
-	var (
-		raw         rawRows
-		dlq         []jetstream.PubAckFuture
-		last        uint64
-		redelivered int
-		refused     = map[events.Reason]int{}
-		gap         error
-	)
+	b := &prepared{prev: pos, refused: map[events.Reason]int{}}
+	b.raw.grow(len(batch))
+	var gap error
 	want := pos.seq + 1 // the sequence the batch must continue with
 	for i, msg := range batch {
 		meta, err := msg.Metadata()
 		if err != nil {
-			return fmt.Errorf("message metadata: %w", err)
+			return nil, fmt.Errorf("message metadata: %w", err)
 		}
 		seq := meta.Sequence.Stream
 		if seq < want {
-			redelivered++
+			b.redelivered++
 			continue
 		}
 		if seq > want {
 			missed, err := p.lost(ctx, want, seq)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if missed != 0 {
 				p.log.Info("message not delivered; committing up to it, then refetching", "seq", missed, "got", seq)
@@ -77,82 +99,100 @@ func (p *Projector) commit(ctx context.Context, batch []jetstream.Msg) error {
 				break
 			}
 		}
-		last, want = seq, seq+1
+		b.last, want = seq, seq+1
 		e, err := p.check(msg, meta)
 		if err != nil {
 			reason := reasonOf(err)
-			refused[reason]++
+			b.refused[reason]++
 			if _, done := p.lettered[seq]; done || p.cfg.NoDeadLetter {
 				continue
 			}
 			f, err := p.deadLetter(msg, meta, err, reason)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			dlq = append(dlq, f)
+			b.dlq = append(b.dlq, f)
 			continue
 		}
 		if txn.Apply(e) == fold.Applied {
-			raw.add(e, seq, meta.Timestamp)
+			b.raw.add(e, seq, meta.Timestamp)
 		}
 	}
-	if last == 0 {
+	if len(batch) == 0 {
+		return nil, gap
+	}
+	b.msgs, b.ack = len(batch), batch[len(batch)-1]
+	if b.last == 0 {
 		if gap != nil {
-			return gap
+			return nil, gap
 		}
-		// Only redeliveries of committed messages: ack them again.
-		return batch[len(batch)-1].Ack()
+		return b, nil // only redeliveries of committed messages: ack them again
 	}
-	start := time.Now()
-	for _, f := range dlq {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("dead-letter publish: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	b.next = position{seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum}
+	rows := txn.Rows()
+	b.cells = newCellColumns(len(rows) + 1)
+	for _, r := range rows {
+		b.cells.add(r)
 	}
-	if err := p.insertRaw(ctx, &raw, last); err != nil {
-		return err
-	}
-	next := position{seq: last, rows: pos.rows + uint64(len(raw.id)), sum: pos.sum + raw.sum}
-	if err := p.insertCells(ctx, txn.Rows(), pos, next); err != nil {
-		return err
-	}
-	p.m.writeTime.Observe(time.Since(start).Seconds())
-	applied, dups := txn.Applied(), txn.Duplicates()
+	b.cells.marker(p.cfg.Stream, b.prev, b.next)
+	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
-	p.setPos(next)
+	p.m.stateEvents.Set(float64(p.state.Len()))
 	for s := range p.lettered {
-		if s <= last {
+		if s <= b.last {
 			delete(p.lettered, s)
 		}
 	}
-	deadLtr := 0
-	for r, n := range refused {
-		p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))
-		deadLtr += n
+	return b, gap
+}
+
+// write commits one prepared batch to ClickHouse (dead letters first, then
+// raw rows, then cells and marker in one insert) and acks it. On error
+// nothing is acked.
+func (p *Projector) write(ctx context.Context, b *prepared) error {
+	if b.last != 0 {
+		start := time.Now()
+		for _, f := range b.dlq {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("dead-letter publish: %w", err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {
+			return err
+		}
+		if err := p.sendCells(ctx, b.cells, b.last); err != nil {
+			return err
+		}
+		p.m.writeTime.Observe(time.Since(start).Seconds())
+		p.setPos(b.next)
+		deadLtr := 0
+		for r, n := range b.refused {
+			p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))
+			deadLtr += n
+		}
+		p.m.batches.Inc()
+		p.m.batchSize.Observe(float64(b.msgs))
+		p.m.lastCommit.SetToCurrentTime()
+		p.m.events.WithLabelValues("applied").Add(float64(b.applied))
+		p.m.events.WithLabelValues("duplicate").Add(float64(b.duplicates))
+		p.m.events.WithLabelValues("dead_letter").Add(float64(deadLtr))
+		p.log.Debug("batch committed", "batch", b.msgs, "seq", b.last, "applied", b.applied, "duplicates", b.duplicates, "dead_letter", deadLtr)
 	}
-	p.m.stateEvents.Set(float64(p.state.Len()))
-	p.m.batches.Inc()
-	p.m.batchSize.Observe(float64(len(batch)))
-	p.m.lastCommit.SetToCurrentTime()
-	p.m.events.WithLabelValues("applied").Add(float64(applied))
-	p.m.events.WithLabelValues("duplicate").Add(float64(dups))
-	p.m.events.WithLabelValues("dead_letter").Add(float64(deadLtr))
-	p.m.events.WithLabelValues("redelivered").Add(float64(redelivered))
-	p.log.Debug("batch committed", "batch", len(batch), "seq", last, "applied", applied, "duplicates", dups, "dead_letter", deadLtr)
+	p.m.events.WithLabelValues("redelivered").Add(float64(b.redelivered))
 	// AckAll: acking the last message acks the batch. The server confirms
 	// it, so that a shutdown right after has acked what it wrote. A lost ack
 	// only causes a redelivery, which is skipped because it is at or below
 	// the watermark.
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := batch[len(batch)-1].DoubleAck(actx); err != nil {
-		p.log.Warn("ack after commit failed; the batch will be redelivered and skipped", "err", err, "seq", last)
+	if err := b.ack.DoubleAck(actx); err != nil {
+		p.log.Warn("ack after commit failed; the batch will be redelivered and skipped", "err", err, "seq", b.last)
 	}
-	return gap
+	return nil
 }
 
 // errGap is returned by commit when a message of the stream was not
@@ -225,18 +265,6 @@ func (p *Projector) insertRaw(ctx context.Context, r *rawRows, last uint64) erro
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
-}
-
-// insertCells writes cell deltas and the commit marker that moves the
-// position from prev to next in ONE insert into the unpartitioned
-// cds.rollup: one block, one part, all or nothing.
-func (p *Projector) insertCells(ctx context.Context, rows []fold.Row, prev, next position) error {
-	cols := newCellColumns(len(rows) + 1)
-	for _, r := range rows {
-		cols.add(r)
-	}
-	cols.marker(p.cfg.Stream, prev, next)
-	return p.sendCells(ctx, cols, next.seq)
 }
 
 // cellColumns holds cds.rollup columns, appended column-wise.

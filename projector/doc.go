@@ -32,8 +32,18 @@
 //     seq mod 2^20 of its raw rows to den; so the sums over all marker rows,
 //     which SummingMergeTree merges keep, are the watermark W and a
 //     fingerprint of the raw rows it covers.
-//  6. Only then is the in-memory transaction committed and the last message
-//     acked.
+//  6. Only then is the last message acked.
+//
+// Steps 1–3 (the reader) and 4–6 (the writer) run as two stages: while the
+// writer writes batch N, the reader cuts, decodes and folds batch N+1 on top
+// of it. The reader commits each fold transaction in memory as soon as the
+// batch is folded, so the fold state may be ahead of ClickHouse by the
+// batches not yet written; the writer writes them strictly in order and
+// stops at the first failure. Whenever a batch folded in memory was not
+// written (a failed write, or one abandoned at shutdown), the state is
+// marked not loaded and recovery reloads it from cds.events. Each batch's
+// marker adds its own advance, computed from the end of the batch before
+// it, so a batch is committed only on top of the one before it.
 //
 // Every INSERT runs under a query id "cds-projector/<database>/…".
 //
@@ -80,16 +90,18 @@
 // ClickHouse killed or restarted: the same cases, seen from the projector as
 // failed inserts. ClickHouse down or slow: each failure is counted
 // (cds_projector_failures_total{stage}), Run waits with exponential backoff
-// (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W; while
-// it waits it consumes nothing, so it holds no more than the fold state: the
+// (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W (a
+// failed write also costs a reload of the fold state from cds.events, since
+// the reader had folded ahead of it); while it waits it consumes nothing, so it holds no more than the fold state: the
 // messages it had fetched are dropped and fetched again from W+1. NATS
 // restarted: the connection reconnects for ever; a delivery lost in between
 // is a hole (step 1); acks lost are redeliveries. Lag is
 // cds_projector_lag_events, also updated while retrying.
 //
 // Graceful shutdown (SIGTERM to cds projector or cds up): Run stops fetching,
-// writes and acks the batch in hand, and returns; a batch that cannot be
-// written within Config.ShutdownGrace is abandoned, which is safe.
+// writes and acks the batches in hand (the one being written, the one folded
+// and the one being filled), and returns; a batch that cannot be written
+// within Config.ShutdownGrace is abandoned, which is safe.
 //
 // Assumptions: exactly one projector runs against a stream and a database
 // (the fold state lives in its memory; the durable consumer is deleted and

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,7 +35,7 @@ type Projector struct {
 	lettered map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
 	qid      queryIDs
 	posMu    sync.RWMutex
-	lastLag  time.Time
+	lastLag  atomic.Int64 // unix nanoseconds of the last lag update
 }
 
 // New returns a projector. known reports whether an agency code is in the
@@ -106,18 +107,68 @@ func (p *Projector) Run(ctx context.Context) error {
 }
 
 // consume cuts batches from the consumer and commits them until ctx is
-// cancelled (nil) or a step fails (the error). It holds at most one batch:
-// the pull requests ask for BatchMax messages and the consumer lets at most
-// 4 × BatchMax be unacknowledged.
+// cancelled (nil) or a step fails (the error). It runs two stages: the
+// reader (this goroutine) cuts, decodes and folds batch N+1 while the writer
+// writes batch N to ClickHouse and acks it. The reader commits each batch's
+// fold transaction in memory as soon as it is folded, on top of the batches
+// not yet written; if any of them is not written, the fold state is marked
+// not loaded and recovery reloads it from ClickHouse. The pull requests ask
+// for BatchMax messages, so at most about 3 × BatchMax messages are
+// unacknowledged (the batch being written, the one folded and waiting, the
+// one being filled) below the consumer's MaxAckPending of 4 × BatchMax.
 func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchMax))
 	if err != nil {
 		return fmt.Errorf("start consuming: %w", err)
 	}
 	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
+	// The reader stops when ctx is cancelled or the writer fails.
+	rctx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	stop := context.AfterFunc(rctx, it.Stop)
 	defer stop()
 
+	// The batches in hand are finished even when ctx was cancelled
+	// meanwhile: shutdown writes what was fetched, then acks, unless that
+	// takes longer than ShutdownGrace.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	grace := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownGrace, cancel) })
+	defer grace()
+
+	work := make(chan *prepared)
+	var written int // batches the writer committed, read after it returned
+	werr := make(chan error, 1)
+	go func() {
+		n, err := p.writeAll(wctx, work, stopReading)
+		written = n
+		werr <- err
+	}()
+	folded, rerr := p.read(rctx, it, work)
+	close(work)
+	err = <-werr
+	if written != folded {
+		// The fold state holds batches that were not written.
+		p.loaded = false
+	}
+	switch {
+	case err != nil:
+		p.m.failures.WithLabelValues("write").Inc()
+		return err
+	case rerr != nil && !errors.Is(rerr, context.Canceled):
+		return rerr
+	}
+	return nil
+}
+
+// read cuts batches, folds them and hands them to the writer until ctx is
+// cancelled or a step fails. It returns the number of batches it committed
+// in the fold state.
+func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work chan<- *prepared) (int, error) {
+	p.posMu.RLock()
+	pos := p.pos
+	p.posMu.RUnlock()
+	folded := 0
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
 		batch = batch[:0]
@@ -127,9 +178,9 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 			p.updateLag(ctx, true)
 			continue
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			return ctx.Err()
+			return folded, ctx.Err()
 		case err != nil:
-			return fmt.Errorf("next message: %w", err)
+			return folded, fmt.Errorf("next message: %w", err)
 		}
 		batch = append(batch, msg)
 		deadline := time.Now().Add(p.cfg.BatchWait)
@@ -143,36 +194,61 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 				if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 					break
 				}
-				return fmt.Errorf("next message: %w", err)
+				return folded, fmt.Errorf("next message: %w", err)
 			}
 			batch = append(batch, msg)
 		}
-		// The batch in hand is finished even when ctx was cancelled
-		// meanwhile: shutdown writes what was fetched, then acks, unless
-		// that takes longer than ShutdownGrace.
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		grace := context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.ShutdownGrace, cancel) })
-		err = p.commit(wctx, batch)
-		grace()
-		cancel()
-		if err != nil {
-			p.m.failures.WithLabelValues("write").Inc()
-			return err
+		// The batch in hand is folded and handed over even when ctx was
+		// cancelled meanwhile (shutdown writes what was fetched).
+		b, err := p.prepare(context.WithoutCancel(ctx), batch, pos)
+		if b == nil {
+			return folded, err
 		}
-		// A batch that is not full means the stream is drained: worth an
-		// exact lag.
-		p.updateLag(ctx, len(batch) < p.cfg.BatchMax)
+		if b.last != 0 {
+			folded++
+			pos = b.next
+		}
+		// The writer takes every batch: it writes it, or drops it once a
+		// write failed.
+		work <- b
+		if err != nil {
+			return folded, err // a gap: the batch before it is handed over
+		}
 		if ctx.Err() != nil {
-			return nil
+			return folded, ctx.Err()
 		}
 	}
 }
 
+// writeAll writes and acks the batches handed over, in order, until work
+// is closed or a write fails; on failure it calls stop so that the reader
+// stops, and drops the batches still handed over. It returns the number of
+// batches committed.
+func (p *Projector) writeAll(ctx context.Context, work <-chan *prepared, stop func()) (int, error) {
+	n := 0
+	for b := range work {
+		if err := p.write(ctx, b); err != nil {
+			stop()
+			for range work {
+			}
+			return n, err
+		}
+		if b.last != 0 {
+			n++
+		}
+		// A batch that is not full means the stream is drained: worth an
+		// exact lag.
+		p.updateLag(ctx, b.msgs < p.cfg.BatchMax)
+	}
+	return n, nil
+}
+
 func (p *Projector) updateLag(ctx context.Context, force bool) {
-	if !force && time.Since(p.lastLag) < time.Second {
+	now := time.Now().UnixNano()
+	if !force && now-p.lastLag.Load() < int64(time.Second) {
 		return
 	}
-	p.lastLag = time.Now()
+	p.lastLag.Store(now)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s, err := p.js.Stream(ctx, p.cfg.Stream)
