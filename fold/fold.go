@@ -386,7 +386,9 @@ func dayNumber(day time.Time) int32 { return int32(day.Sub(epoch) / (24 * time.H
 
 // DayTime returns the date of a day number (00:00 UTC), the inverse of the
 // day numbering of Cell.Day.
-func DayTime(day int32) time.Time { return epoch.AddDate(0, 0, int(day)) }
+func DayTime(day int32) time.Time { return time.Unix(int64(day)*secondsPerDay, 0).UTC() }
+
+const secondsPerDay = 24 * 60 * 60
 
 // DayNumber returns the day number of a calendar date given at 00:00 UTC.
 func DayNumber(day time.Time) int32 { return dayNumber(day) }
