@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -80,8 +82,9 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	b.raw.grow(len(batch))
 	var gap error
 	want := pos.seq + 1 // the sequence the batch must continue with
+	checked := p.checkAll(batch)
 	for i, msg := range batch {
-		meta, err := msg.Metadata()
+		meta, err := checked[i].meta, checked[i].metaErr
 		if err != nil {
 			return nil, fmt.Errorf("message metadata: %w", err)
 		}
@@ -103,7 +106,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 			}
 		}
 		b.last, want = seq, seq+1
-		e, err := p.check(msg, meta)
+		e, err := checked[i].e, checked[i].err
 		if err != nil {
 			reason := reasonOf(err)
 			b.refused[reason]++
@@ -148,6 +151,46 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	}
 	return b, gap
 }
+
+// checked is a message's metadata and its event, or why it is invalid.
+type checked struct {
+	meta    *jetstream.MsgMetadata
+	metaErr error
+	e       *events.Event
+	err     error
+}
+
+// checkAll reads the metadata of every message of a batch and decodes and
+// checks its event, on GOMAXPROCS goroutines: this is most of the reader's
+// work, and the messages are independent. Messages after a gap are checked
+// for nothing, which is rare.
+func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
+	out := make([]checked, len(batch))
+	work := func(from, to int) {
+		for i := from; i < to; i++ {
+			c := &out[i]
+			if c.meta, c.metaErr = batch[i].Metadata(); c.metaErr == nil {
+				c.e, c.err = p.check(batch[i], c.meta)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/minPerWorker)
+	if workers <= 1 {
+		work(0, len(batch))
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(batch) + workers - 1) / workers
+	for from := 0; from < len(batch); from += per {
+		to := min(from+per, len(batch))
+		wg.Go(func() { work(from, to) })
+	}
+	wg.Wait()
+	return out
+}
+
+// minPerWorker is the fewest messages worth a goroutine in checkAll.
+const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
 // raw rows, then cells and marker in one insert) and acks it. On error
