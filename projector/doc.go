@@ -23,7 +23,8 @@
 //  3. The batch's invalid events are dead-lettered (see below) and their
 //     PubAcks awaited.
 //  4. Raw rows of the batch are inserted into cds.events with their seq.
-//     This insert may span partitions and may half-succeed: that is allowed.
+//     This insert may be split into several parts and may half-succeed:
+//     that is allowed.
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
 //     block into a table with no partitions and no materialized view: one
