@@ -43,7 +43,7 @@ func (e *env) publish(ctx context.Context) error {
 		}
 		start := time.Now()
 		for _, m := range chunk {
-			if _, err := e.js.PublishMsgAsync(m); err != nil {
+			if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 				return err
 			}
 		}
@@ -295,7 +295,7 @@ func (e *env) freshness(ctx context.Context) error {
 			m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
 			m.Data = ev.body
 			m.Header.Set(jetstream.MsgIDHeader, ev.id)
-			f, err := e.js.PublishMsgAsync(m)
+			f, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute))
 			if err != nil {
 				return err
 			}
