@@ -90,7 +90,7 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 	stats := RebuildStats{From: from, Target: target, Prepare: time.Since(start)}
 	if target >= from {
 		stats.Events = target - from + 1
-		if _, err := drain(ctx, p, target, opts.Progress); err != nil {
+		if _, err := Drain(ctx, p, target, opts.Progress); err != nil {
 			return stats, fmt.Errorf("rebuild: %w", err)
 		}
 	}
@@ -137,8 +137,8 @@ func firstSeqAt(ctx context.Context, st jetstream.Stream, t time.Time) (uint64, 
 	return lo, nil
 }
 
-// drain runs p until its watermark reaches target.
-func drain(ctx context.Context, p *projector.Projector, target uint64, progress func(done, total uint64)) (RebuildStats, error) {
+// Drain runs p until its watermark reaches target.
+func Drain(ctx context.Context, p *projector.Projector, target uint64, progress func(done, total uint64)) (RebuildStats, error) {
 	start := time.Now()
 	from := p.Watermark()
 	runCtx, cancel := context.WithCancel(ctx)
@@ -166,9 +166,4 @@ func drain(ctx context.Context, p *projector.Projector, target uint64, progress 
 		progress(p.Watermark(), target)
 	}
 	return RebuildStats{From: from + 1, Target: target, Events: target - from, Duration: time.Since(start)}, nil
-}
-
-// Drain runs p until its watermark reaches target (exported for benchmarks).
-func Drain(ctx context.Context, p *projector.Projector, target uint64, progress func(done, total uint64)) (RebuildStats, error) {
-	return drain(ctx, p, target, progress)
 }

@@ -3,6 +3,7 @@ package scores
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bacgiang/cds/catalog"
@@ -172,21 +173,12 @@ func (e *Engine) ownUnits(u registry.Unit, d registry.Date) []string {
 	out := []string{u.Code}
 	for i := 0; i < len(out); i++ {
 		for _, p := range e.Registry.Predecessors(out[i]) {
-			if pu, ok := e.Registry.Unit(p); ok && !pu.InForce(d) && !contains(out, p) {
+			if pu, ok := e.Registry.Unit(p); ok && !pu.InForce(d) && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func setOf(xs []string) map[string]bool {
