@@ -12,6 +12,7 @@ import (
 
 	"github.com/bacgiang/cds/catalog"
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/fold"
 	"github.com/bacgiang/cds/registry"
 )
 
@@ -232,16 +233,15 @@ func page(rows []Contributor, offset, limit int) []Contributor {
 	return rows[offset:min(len(rows), offset+limit)]
 }
 
-// minPart is the part (sector) with the smallest ratio, as KTS_NGANH scores it.
+// minPart is the part (sector) of ev with the smallest ratio, chosen by the
+// same rule as the score (minSector).
 func minPart(ev *events.Event, indicator string) (num, den float64) {
-	first := true
+	parts := map[string]fold.Amount{}
 	for _, c := range ev.Contributions() {
-		if c.Indicator != indicator || c.Den <= 0 {
-			continue
-		}
-		if first || c.Num/c.Den < num/den {
-			num, den, first = c.Num, c.Den, false
+		if c.Indicator == indicator {
+			parts[c.Dim] = fold.Amount{Num: c.Num, Den: c.Den, N: 1}
 		}
 	}
-	return num, den
+	_, c, _ := minSector(parts)
+	return c.Num, c.Den
 }

@@ -124,21 +124,9 @@ func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencie
 			f.value, f.ok = f.num/f.den, true
 		}
 	case catalog.KindReportedMinRatio:
-		first := true
-		dims := make([]string, 0, len(years[y]))
-		for d := range years[y] {
-			dims = append(dims, d)
-		}
-		sort.Strings(dims)
-		for _, d := range dims {
-			c := years[y][d]
-			if c.Den <= 0 {
-				continue
-			}
-			if v := c.Num / c.Den; first || v < f.value {
-				f.num, f.den, f.value, f.ok, first = c.Num, c.Den, v, true, false
-				f.period = "year " + itoa(y) + ", sector " + d
-			}
+		if dim, c, ok := minSector(years[y]); ok {
+			f.num, f.den, f.value, f.ok = c.Num, c.Den, c.Num/c.Den, true
+			f.period = "year " + itoa(y) + ", sector " + dim
 		}
 	case catalog.KindReportedGrowth:
 		if len(latest) < 2 {
@@ -160,6 +148,29 @@ func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencie
 		}
 	}
 	return f
+}
+
+// minSector returns the part with the smallest ratio num/den (parts with no
+// denominator are skipped; ties go to the first name in order), as
+// KTS_NGANH is scored.
+func minSector(parts map[string]fold.Amount) (string, fold.Amount, bool) {
+	names := make([]string, 0, len(parts))
+	for d := range parts {
+		names = append(names, d)
+	}
+	sort.Strings(names)
+	var best string
+	found := false
+	for _, d := range names {
+		c := parts[d]
+		if c.Den <= 0 {
+			continue
+		}
+		if !found || c.Num/c.Den < parts[best].Num/parts[best].Den {
+			best, found = d, true
+		}
+	}
+	return best, parts[best], found
 }
 
 // agencyShare is DLMO: agencies of the registry in force at as_of with at
