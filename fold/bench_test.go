@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/bacgiang/cds/bloom"
 	"github.com/bacgiang/cds/events"
 )
 
@@ -52,4 +53,34 @@ func BenchmarkStateMemory(b *testing.B) {
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heap-bytes/event")
 		runtime.KeepAlive(s)
 	}
+}
+
+// BenchmarkApplyIndexed is BenchmarkApply for an indexed State whose filter
+// holds 1M earlier events: Lookups (only the filter's false positives need
+// fetching) and Apply.
+func BenchmarkApplyIndexed(b *testing.B) {
+	evs := make([]*events.Event, 10000)
+	for i := range evs {
+		evs[i] = mustEvent(b, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		filter := bloom.New(3000000, 0.001)
+		for j := range 3000000 {
+			filter.Add(uint64(j) * 0x9e3779b97f4a7c15)
+		}
+		s := NewIndexed(filter, 1000000, 100000)
+		b.StartTimer()
+		if err := s.Provide(s.Lookups(evs), nil); err != nil {
+			b.Fatal(err)
+		}
+		txn := s.Begin()
+		for _, e := range evs {
+			txn.Apply(e)
+		}
+		_ = txn.Rows()
+		txn.Commit()
+	}
+	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
 }

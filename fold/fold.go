@@ -28,6 +28,7 @@ import (
 
 	"github.com/go-faster/city"
 
+	"github.com/bacgiang/cds/bloom"
 	"github.com/bacgiang/cds/events"
 )
 
@@ -73,9 +74,7 @@ type contrib struct {
 	num, den float64
 }
 
-// entry is one state in a key's timeline, kept small: a State holds one per
-// event that is the state of a key (about 180 bytes per event in all, see
-// BenchmarkStateMemory).
+// entry is one state in a key's timeline, kept small.
 type entry struct {
 	at     int64  // occurred_at, unix seconds
 	id     id128  // digest of the event id: the lookup on supersede
@@ -118,38 +117,76 @@ func (e *entry) before(o *entry) bool {
 
 type timeline []entry
 
-// State is the folded log: the ids applied, the ids superseded, and one
-// timeline per natural key.
-type State struct {
-	s1, s2     maphash.Seed
-	keyOf      map[id128]id128    // applied event id → its key, for events that entered a timeline
-	extra      map[id128]struct{} // applied event ids that entered no timeline (retractions, corrected before arrival)
-	superseded map[id128]struct{} // digest of agency+"/"+id of each superseded event
+// generation is what a State holds in memory of the folded log: the applied
+// ids (with the natural key of the timeline each entered, "" for none), the
+// superseded ids, and timelines by key. A timeline present but empty is known
+// to have no entry.
+type generation struct {
+	keyOf      map[id128]string
+	superseded map[id128]struct{}
 	timelines  map[id128]timeline
-	names      []string          // interned agencies, indicators, dimensions
-	nameIdx    map[string]uint32 // name → index in names
 }
 
-// New returns an empty State.
+func newGeneration() *generation {
+	return &generation{keyOf: map[id128]string{}, superseded: map[id128]struct{}{}, timelines: map[id128]timeline{}}
+}
+
+func (g *generation) size() int { return len(g.keyOf) + len(g.superseded) + len(g.timelines) }
+
+// State is the folded log. A State made by New holds all of it in memory. A
+// State made by NewIndexed holds only what recent batches touched and
+// relies on the index (package doc) for the rest: see Lookups.
+type State struct {
+	s1, s2  maphash.Seed
+	cur     *generation
+	prev    *generation       // nil unless indexed
+	names   []string          // interned agencies, indicators, dimensions
+	nameIdx map[string]uint32 // name → index in names
+	applied int               // distinct event ids applied
+
+	// Indexed states only.
+	index   *bloom.Filter      // every lookup written to the index; nil: all in memory
+	limit   int                // items of a generation before it is retired
+	commits int                // batches committed into cur
+	absent  map[id128]struct{} // lookups fetched for the next batch and not in the index
+	buf     []byte             // scratch for lookups
+	h1, h2  maphash.Hash       // for digests of byte strings and pairs
+}
+
+// New returns an empty State that holds the whole folded log in memory.
 func New() *State {
-	return &State{
+	s := &State{
 		s1: maphash.MakeSeed(), s2: maphash.MakeSeed(),
-		keyOf:      make(map[id128]id128),
-		extra:      make(map[id128]struct{}),
-		superseded: make(map[id128]struct{}),
-		timelines:  make(map[id128]timeline),
-		nameIdx:    make(map[string]uint32),
+		cur:     newGeneration(),
+		nameIdx: make(map[string]uint32),
 	}
+	s.h1.SetSeed(s.s1)
+	s.h2.SetSeed(s.s2)
+	return s
 }
 
 // Len returns the number of distinct event ids applied.
-func (s *State) Len() int { return len(s.keyOf) + len(s.extra) }
-
-// Keys returns the number of natural keys with a timeline.
-func (s *State) Keys() int { return len(s.timelines) }
+func (s *State) Len() int { return s.applied }
 
 func (s *State) digest(v string) id128 {
 	return id128{maphash.String(s.s1, v), maphash.String(s.s2, v)}
+}
+
+func (s *State) digestBytes(v []byte) id128 {
+	return id128{maphash.Bytes(s.s1, v), maphash.Bytes(s.s2, v)}
+}
+
+// digestPair is the digest of a superseded mark: agency and event id.
+func (s *State) digestPair(agency, id string) id128 {
+	var d [2]uint64
+	for i, h := range []*maphash.Hash{&s.h1, &s.h2} {
+		h.Reset()
+		_, _ = h.WriteString(agency)
+		_ = h.WriteByte('/')
+		_, _ = h.WriteString(id)
+		d[i] = h.Sum64()
+	}
+	return id128{d[0], d[1]}
 }
 
 func (s *State) intern(v string) uint32 {
@@ -166,11 +203,11 @@ func (s *State) intern(v string) uint32 {
 // on Commit, so a batch whose write failed can be dropped.
 type Txn struct {
 	s          *State
-	keyOf      map[id128]id128
-	extra      map[id128]struct{}
+	keyOf      map[id128]string
 	superseded map[id128]struct{}
 	timelines  map[id128]timeline
 	cells      map[Cell]Amount
+	index      []IndexRow
 	applied    int
 	duplicates int
 }
@@ -179,76 +216,78 @@ type Txn struct {
 func (s *State) Begin() *Txn {
 	return &Txn{
 		s:          s,
-		keyOf:      make(map[id128]id128),
-		extra:      make(map[id128]struct{}),
+		keyOf:      make(map[id128]string),
 		superseded: make(map[id128]struct{}),
 		timelines:  make(map[id128]timeline),
 		cells:      make(map[Cell]Amount),
 	}
 }
 
-func (t *Txn) isSeen(id id128) bool {
-	if _, ok := t.key(id); ok {
-		return true
+// key returns the natural key of the timeline that an applied event id
+// entered ("" for none), and whether the id was applied.
+func (t *Txn) key(id string) (string, bool) {
+	d := t.s.digest(id)
+	if k, ok := t.keyOf[d]; ok {
+		return k, true
 	}
-	if _, ok := t.extra[id]; ok {
-		return true
-	}
-	_, ok := t.s.extra[id]
-	return ok
+	return t.s.key(d, id)
 }
 
 // isSuperseded reports whether the event id of agency has been superseded by
 // a correction of the same agency (an agency may only correct its own events).
 func (t *Txn) isSuperseded(agency, id string) bool {
-	d := t.s.digest(agency + "/" + id)
+	d := t.s.digestPair(agency, id)
 	if _, ok := t.superseded[d]; ok {
 		return true
 	}
-	_, ok := t.s.superseded[d]
-	return ok
-}
-
-func (t *Txn) key(id id128) (id128, bool) {
-	if k, ok := t.keyOf[id]; ok {
-		return k, true
-	}
-	k, ok := t.s.keyOf[id]
-	return k, ok
+	return t.s.isSuperseded(d, agency, id)
 }
 
 // timeline returns the key's timeline for modification (copied on first write).
-func (t *Txn) timeline(k id128) timeline {
+func (t *Txn) timeline(key string, k id128) timeline {
 	if tl, ok := t.timelines[k]; ok {
 		return tl
 	}
-	return append(timeline(nil), t.s.timelines[k]...)
+	return append(timeline(nil), t.s.timeline(k, key)...)
 }
 
 // Apply folds one valid event into the batch.
-func (t *Txn) Apply(e *events.Event) Outcome {
-	id := t.s.digest(e.ID)
-	if t.isSeen(id) {
+func (t *Txn) Apply(e *events.Event) Outcome { return t.ApplyAt(e, 0) }
+
+// ApplyAt folds one valid event, the stream's message seq, into the batch;
+// seq goes into the index rows it causes.
+func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
+	if _, seen := t.key(e.ID); seen {
 		t.duplicates++
 		return Duplicate
 	}
 	t.applied++
+	id := t.s.digest(e.ID)
 
 	if e.Supersedes != "" {
-		sup := t.s.digest(e.Supersedes)
 		unit := t.s.intern(e.Agency)
-		t.superseded[t.s.digest(e.Agency+"/"+e.Supersedes)] = struct{}{}
-		if k, ok := t.key(sup); ok {
-			t.change(k, func(tl timeline) timeline { return removeFrom(tl, sup, unit) })
+		t.superseded[t.s.digestPair(e.Agency, e.Supersedes)] = struct{}{}
+		t.index = append(t.index, IndexRow{Kind: KindSuperseded, Agency: e.Agency, Name: e.Supersedes, Seq: seq})
+		if key, ok := t.key(e.Supersedes); ok && key != "" {
+			sup := t.s.digest(e.Supersedes)
+			removed := false
+			t.change(key, func(tl timeline) timeline {
+				tl, removed = removeFrom(tl, sup, unit)
+				return tl
+			})
+			if removed {
+				t.index = append(t.index, IndexRow{Kind: KindKey, Name: key, ID: e.Supersedes, Seq: seq, Op: -1})
+			}
 		}
 	}
 	if e.Retraction() || t.isSuperseded(e.Agency, e.ID) {
 		// A retraction has no state; an event whose correction arrived first
 		// never counts.
-		t.extra[id] = struct{}{}
+		t.keyOf[id] = ""
+		t.index = append(t.index, IndexRow{Kind: KindID, Name: e.ID, Seq: seq})
 		return Applied
 	}
-	k := t.s.digest(e.Key())
+	key := e.Key()
 	en := entry{
 		at:     e.OccurredAt.Unix(),
 		id:     id,
@@ -269,15 +308,20 @@ func (t *Txn) Apply(e *events.Event) Outcome {
 		}
 		en.n, en.more = uint8(min(len(cs), 255)), &more
 	}
-	t.keyOf[id] = k
-	t.change(k, func(tl timeline) timeline {
-		i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
-		tl = append(tl, entry{})
-		copy(tl[i+1:], tl[i:])
-		tl[i] = en
-		return tl
-	})
+	t.keyOf[id] = key
+	t.index = append(t.index,
+		IndexRow{Kind: KindID, Name: e.ID, Key: key, Seq: seq},
+		IndexRow{Kind: KindKey, Name: key, ID: e.ID, Agency: e.Agency, Seq: seq, Op: +1, At: en.at, Period: en.period, Day: en.day, Contribs: cs})
+	t.change(key, func(tl timeline) timeline { return insert(tl, en) })
 	return Applied
+}
+
+func insert(tl timeline, en entry) timeline {
+	i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
+	tl = append(tl, entry{})
+	copy(tl[i+1:], tl[i:])
+	tl[i] = en
+	return tl
 }
 
 func (t *Txn) compact(c events.Contribution) contrib {
@@ -285,18 +329,19 @@ func (t *Txn) compact(c events.Contribution) contrib {
 }
 
 // removeFrom drops the entry of event id from tl if it was emitted by unit
-// (an agency may only correct its own events).
-func removeFrom(tl timeline, id id128, unit uint32) timeline {
+// (an agency may only correct its own events), and says whether it did.
+func removeFrom(tl timeline, id id128, unit uint32) (timeline, bool) {
 	for i := range tl {
 		if tl[i].id == id && tl[i].unit == unit {
-			return append(tl[:i:i], tl[i+1:]...)
+			return append(tl[:i:i], tl[i+1:]...), true
 		}
 	}
-	return tl
+	return tl, false
 }
 
-func (t *Txn) change(k id128, f func(timeline) timeline) {
-	before := t.timeline(k)
+func (t *Txn) change(key string, f func(timeline) timeline) {
+	k := t.s.digest(key)
+	before := t.timeline(key, k)
 	t.emit(before, -1)
 	after := f(append(timeline(nil), before...))
 	t.emit(after, +1)
@@ -344,23 +389,37 @@ func (t *Txn) Rows() []Row {
 func (t *Txn) Applied() int    { return t.applied }
 func (t *Txn) Duplicates() int { return t.duplicates }
 
+// Index returns the rows the batch adds to the index, in the order the
+// events were applied.
+func (t *Txn) Index() []IndexRow { return t.index }
+
 // Commit makes the batch part of the State. The Txn must not be used after.
 func (t *Txn) Commit() {
-	for k := range t.extra {
-		t.s.extra[k] = struct{}{}
-	}
+	s := t.s
 	for k, v := range t.superseded {
-		t.s.superseded[k] = v
+		s.cur.superseded[k] = v
 	}
 	for k, v := range t.keyOf {
-		t.s.keyOf[k] = v
+		s.cur.keyOf[k] = v
 	}
 	for k, tl := range t.timelines {
-		if len(tl) == 0 {
-			delete(t.s.timelines, k)
+		if len(tl) == 0 && s.index == nil {
+			delete(s.cur.timelines, k)
 			continue
 		}
-		t.s.timelines[k] = tl
+		s.cur.timelines[k] = tl
+	}
+	s.applied += t.applied
+	if s.index != nil {
+		for i := range t.index {
+			s.buf = t.index[i].AppendLookup(s.buf[:0])
+			s.index.Add(LookupHash(s.buf))
+		}
+		s.absent = nil
+		s.commits++
+		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {
+			s.prev, s.cur, s.commits = s.cur, newGeneration(), 0
+		}
 	}
 	*t = Txn{}
 }
