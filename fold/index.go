@@ -113,7 +113,7 @@ func notProvided(kind byte, agency, name string) string {
 // State spans before it is retired, so that what leaves memory was written
 // by a batch at least that old: the projector has at most two batches folded
 // and not yet written.
-const minCommitsPerGeneration = 8
+const minCommitsPerGeneration = 4
 
 // NewIndexed returns a State backed by an index whose lookups are all in
 // filter (cityHash64 of each lookup string, as written), after applied
@@ -125,6 +125,14 @@ func NewIndexed(filter *bloom.Filter, applied, limit int) *State {
 	s.index, s.limit, s.applied = filter, max(limit, 1), applied
 	s.prev = newGeneration()
 	return s
+}
+
+// FilterBytes returns the size of an indexed State's Bloom filter.
+func (s *State) FilterBytes() int {
+	if s.index == nil {
+		return 0
+	}
+	return s.index.Bytes()
 }
 
 // Indexed reports whether the State relies on an index.

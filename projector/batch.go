@@ -63,6 +63,7 @@ type prepared struct {
 	last        uint64        // last stream sequence folded; 0: only redeliveries, nothing to write
 	dlq         []jetstream.PubAckFuture
 	raw         rawRows
+	index       *indexColumns
 	cells       *cellColumns
 	prev, next  position
 	applied     int
@@ -77,12 +78,21 @@ type prepared struct {
 // can be written; a batch and errGap when a message was not delivered (the
 // batch stops before it).
 func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos position) (*prepared, error) {
-	txn := p.state.Begin()
 	b := &prepared{prev: pos, refused: map[events.Reason]int{}}
 	b.raw.grow(len(batch))
 	var gap error
 	want := pos.seq + 1 // the sequence the batch must continue with
 	checked := p.checkAll(batch)
+	valid := make([]*events.Event, 0, len(checked))
+	for i := range checked {
+		if checked[i].e != nil {
+			valid = append(valid, checked[i].e)
+		}
+	}
+	if err := p.provide(ctx, valid); err != nil {
+		return nil, err
+	}
+	txn := p.state.Begin()
 	for i, msg := range batch {
 		meta, err := checked[i].meta, checked[i].metaErr
 		if err != nil {
@@ -120,7 +130,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 			b.dlq = append(b.dlq, f)
 			continue
 		}
-		if txn.Apply(e) == fold.Applied {
+		if txn.ApplyAt(e, seq) == fold.Applied {
 			b.raw.add(e, seq, meta.Timestamp)
 		}
 	}
@@ -134,9 +144,13 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 		}
 		return b, nil // only redeliveries of committed messages: ack them again
 	}
-	b.next = position{seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum}
+	b.index = newIndexColumns(txn.Index())
+	b.next = position{
+		seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum,
+		idxRows: pos.idxRows + uint64(b.index.rows()), idxSum: pos.idxSum + b.index.sum,
+	}
 	rows := txn.Rows()
-	b.cells = newCellColumns(len(rows) + 1)
+	b.cells = newCellColumns(len(rows) + 2)
 	for _, r := range rows {
 		b.cells.add(r)
 	}
@@ -144,6 +158,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.m.stateEvents.Set(float64(p.state.Len()))
+	p.m.stateItems.Set(float64(p.state.InMemory()))
 	for s := range p.lettered {
 		if s <= b.last {
 			delete(p.lettered, s)
@@ -193,7 +208,7 @@ func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
 const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
-// raw rows, then cells and marker in one insert) and acks it. On error
+// raw rows, index rows, then cells and marker in one insert) and acks it. On error
 // nothing is acked.
 func (p *Projector) write(ctx context.Context, b *prepared) error {
 	if b.last != 0 {
@@ -208,6 +223,9 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 			}
 		}
 		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {
+			return err
+		}
+		if err := p.insertIndex(ctx, b.index, b.last); err != nil {
 			return err
 		}
 		if err := p.sendCells(ctx, b.cells, b.last); err != nil {
@@ -336,8 +354,12 @@ func (c *cellColumns) add(r fold.Row) {
 	c.num, c.den, c.n = append(c.num, r.Num), append(c.den, r.Den), append(c.n, r.N)
 }
 
-// marker appends the commit-marker row that moves the position from prev
-// to next: it adds the differences, since SummingMergeTree sums the rows.
+// marker appends the commit-marker rows that move the position from prev
+// to next: they add the differences, since SummingMergeTree sums the rows.
+// The row of unit stream holds the sequence (n) and the fingerprint of
+// cds.events; the row of unit stream + indexMarkerSuffix the fingerprint of
+// cds.fold_index, with n = 0 so that sum(n) over all marker rows stays the
+// sequence.
 func (c *cellColumns) marker(stream string, prev, next position) {
 	c.add(fold.Row{
 		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream},
@@ -347,7 +369,17 @@ func (c *cellColumns) marker(stream string, prev, next position) {
 			Den: float64(next.sum) - float64(prev.sum),
 		},
 	})
+	c.add(fold.Row{
+		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream + indexMarkerSuffix},
+		Amount: fold.Amount{
+			Num: float64(next.idxRows) - float64(prev.idxRows),
+			Den: float64(next.idxSum) - float64(prev.idxSum),
+		},
+	})
 }
+
+// indexMarkerSuffix names the marker row of cds.fold_index's fingerprint.
+const indexMarkerSuffix = "#fold_index"
 
 func (p *Projector) sendCells(ctx context.Context, c *cellColumns, seq uint64) error {
 	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("rollup", seq)))

@@ -19,6 +19,11 @@ type Config struct {
 	// writing the batch in hand before it abandons it (which is safe: the
 	// next start redoes it). Default 30s.
 	ShutdownGrace time.Duration
+	// FoldCache is the fewest ids, superseded marks and timelines a
+	// generation of the fold state holds in memory before it is retired;
+	// the state keeps two generations, each spanning at least a few batches.
+	// Default 100000.
+	FoldCache int
 	// NoDeadLetter skips publishing invalid events to the dead-letter stream
 	// (they are still skipped and counted). For benchmarks; a rebuild does
 	// not need it: the projector never publishes a dead letter that CDS_DLQ
@@ -50,6 +55,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.FoldCache == 0 {
+		c.FoldCache = 100000
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second

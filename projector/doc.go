@@ -18,13 +18,16 @@
 //     the watermark + 1. Acking past it would lose it for ever.
 //  2. A batch is folded in memory (package fold) into a transaction: new
 //     ids, timeline changes, rollup cell deltas. An id seen before folds to
-//     nothing, for ever, not only inside the JetStream window: the fold state
-//     holds every id of cds.events, and is reloaded from it at start.
+//     nothing, for ever, not only inside the JetStream window. The fold
+//     state is indexed (see "Memory" below): before folding, it reads from
+//     cds.fold_index what the batch needs of the ids, superseded marks and
+//     timelines it no longer holds in memory.
 //  3. The batch's invalid events are dead-lettered (see below) and their
 //     PubAcks awaited.
-//  4. Raw rows of the batch are inserted into cds.events with their seq.
-//     This insert may be split into several parts and may half-succeed:
-//     that is allowed.
+//  4. Raw rows of the batch are inserted into cds.events with their seq,
+//     then its index rows into cds.fold_index with the seq of the event
+//     that wrote each. These inserts may be split into several parts and
+//     may half-succeed: that is allowed.
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
 //     block into a table with no partitions and no materialized view: one
@@ -32,7 +35,8 @@
 //     the batch's advance to n, its raw-row count to num and the sum of
 //     seq mod 2^20 of its raw rows to den; so the sums over all marker rows,
 //     which SummingMergeTree merges keep, are the watermark W and a
-//     fingerprint of the raw rows it covers.
+//     fingerprint of the raw rows it covers. A second marker row (unit
+//     CDS_EVENTS#fold_index, n = 0) does the same for cds.fold_index.
 //  6. Only then is the last message acked.
 //
 // Steps 1–3 (the reader) and 4–6 (the writer) run as two stages: while the
@@ -42,9 +46,24 @@
 // batches not yet written; the writer writes them strictly in order and
 // stops at the first failure. Whenever a batch folded in memory was not
 // written (a failed write, or one abandoned at shutdown), the state is
-// marked not loaded and recovery reloads it from cds.events. Each batch's
+// marked not loaded and recovery reloads it (its Bloom filter) from
+// cds.fold_index. Each batch's
 // marker adds its own advance, computed from the end of the batch before
 // it, so a batch is committed only on top of the one before it.
+//
+// # Memory
+//
+// The fold state does not hold the log. cds.fold_index (ORDER BY lookup,
+// small granules) holds, per applied event id, the key of the timeline it
+// entered; per natural key, its entries added and removed; per superseded
+// id, a mark. The state keeps a Bloom filter of every lookup written (about
+// 2 bytes each at 1 false "maybe" in 1000, loaded at start from
+// SELECT cityHash64(lookup)), and two generations of the items recent
+// batches touched (Config.FoldCache items each, spanning at least 4
+// batches, so everything of the batches not yet written stays in memory).
+// A new id with a new key, most events, needs no read; a key, id or mark
+// the filter cannot rule out and memory does not hold is read from
+// cds.fold_index, in one SELECT per batch. See package fold, "The index".
 //
 // Every INSERT runs under a query id "cds-projector/<database>/…".
 //
@@ -64,15 +83,16 @@
 //     cds.rollup, then cds.events).
 //   - If W is 0 but the tables hold rows (an interrupted rebuild or
 //     repair), empty them.
-//   - Delete the cds.events rows with seq > W (an unfinished step 4) with
-//     ALTER DELETE, and wait for the mutation.
-//   - Compare the fingerprint of cds.events (count, sum of seq mod 2^20) with
-//     the markers'. A mismatch means parts were lost or doubled below W
+//   - Delete the cds.events and cds.fold_index rows with seq > W (an
+//     unfinished step 4) with ALTER DELETE, and wait for the mutations.
+//   - Compare the fingerprints of cds.events and cds.fold_index (count, sum
+//     of seq mod 2^20) with the markers'. Markers without an index
+//     fingerprint over raw rows are projections of an older cds: refold. A mismatch means parts were lost or doubled below W
 //     (ClickHouse 18.16 does not fsync inserted parts, so a power cut can
 //     lose any recent part): refold everything from the log.
 //   - If the state in memory is not the one of the markers (first start, an
 //     insert reported as failed did land, a repair), reload it from
-//     cds.events.
+//     cds.fold_index.
 //   - Recreate the durable consumer at W+1. Messages at or below W that are
 //     still redelivered are skipped.
 //

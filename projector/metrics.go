@@ -16,6 +16,11 @@ type metrics struct {
 	recoveries  prometheus.Counter
 	repairs     *prometheus.CounterVec
 	stateEvents prometheus.Gauge
+	stateItems  prometheus.Gauge
+	filterBytes prometheus.Gauge
+
+	indexLookups   prometheus.Counter
+	indexFetchTime prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,15 +61,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cds_projector_recoveries_total", Help: "Recoveries from the ClickHouse watermark (one at start, one after each failure).",
 		}),
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, ahead_of_log).",
+			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, fold_index_mismatch, fold_index_missing, ahead_of_log).",
 		}, []string{"reason"}),
 		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cds_projector_state_events", Help: "Distinct event ids held in the fold state.",
+			Name: "cds_projector_state_events", Help: "Distinct event ids folded (the fold state holds most of them in cds.fold_index, not in memory).",
+		}),
+		stateItems: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_state_memory_items", Help: "Event ids, superseded marks and timelines the fold state holds in memory (recent batches).",
+		}),
+		filterBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_state_filter_bytes", Help: "Size of the Bloom filter of the lookups in cds.fold_index.",
+		}),
+		indexLookups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_index_lookups_total", Help: "Lookups read from cds.fold_index (ids, keys and superseded marks not in memory that the Bloom filter could not rule out).",
+		}),
+		indexFetchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cds_projector_index_fetch_seconds", Help: "Time of one round of reads from cds.fold_index.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents)
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.indexLookups, m.indexFetchTime)
 	}
 	return m
 }

@@ -22,12 +22,15 @@ const watermarkIndicator = "#watermark"
 const seqModulus = 1 << 20
 
 // position is what the commit markers of cds.rollup say: the last stream
-// sequence folded, and a fingerprint of the raw rows of cds.events that
-// it covers (their number, and the sum of seq mod seqModulus).
+// sequence folded, and fingerprints of the rows of cds.events and of
+// cds.fold_index that it covers (their number, and the sum of seq mod
+// seqModulus).
 type position struct {
-	seq  uint64
-	rows uint64
-	sum  uint64
+	seq     uint64
+	rows    uint64
+	sum     uint64
+	idxRows uint64
+	idxSum  uint64
 }
 
 // recover brings ClickHouse and the fold state back to the committed
@@ -73,14 +76,20 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 
 func (p *Projector) reload(ctx context.Context, pos position) error {
 	start := time.Now()
-	st, _, err := p.loadState(ctx, false)
+	st, err := p.loadIndexed(ctx, pos)
 	if err != nil {
 		return err
 	}
+	p.setState(st)
+	p.log.Info("fold state loaded", "events", st.Len(), "index_rows", pos.idxRows, "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (p *Projector) setState(st *fold.State) {
 	p.state, p.loaded = st, true
 	p.m.stateEvents.Set(float64(st.Len()))
-	p.log.Info("fold state loaded", "events", st.Len(), "keys", st.Keys(), "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	p.m.stateItems.Set(float64(st.InMemory()))
+	p.m.filterBytes.Set(float64(st.FilterBytes()))
 }
 
 // settle waits until no INSERT of a projector of this database is running
@@ -115,7 +124,7 @@ func (p *Projector) settle(ctx context.Context) (position, error) {
 	if err := p.deleteAbove(ctx, pos.seq); err != nil {
 		return position{}, err
 	}
-	rows, sum, err := p.fingerprint(ctx)
+	rows, sum, err := p.fingerprint(ctx, "events")
 	if err != nil {
 		return position{}, err
 	}
@@ -123,6 +132,21 @@ func (p *Projector) settle(ctx context.Context) (position, error) {
 		p.log.Error("cds.events disagrees with the commit markers (lost or extra parts, e.g. after a power cut): refolding from the log",
 			"seq", pos.seq, "rows", rows, "marked_rows", pos.rows, "sum", sum, "marked_sum", pos.sum)
 		return p.repair(ctx, "raw_rows_mismatch")
+	}
+	idxRows, idxSum, err := p.fingerprint(ctx, "fold_index")
+	if err != nil {
+		return position{}, err
+	}
+	if pos.idxRows == 0 && pos.rows > 0 {
+		// Every applied event writes an index row: these projections were
+		// made before cds.fold_index existed.
+		p.log.Warn("the projections have no fold index (made by an older cds): refolding from the log", "seq", pos.seq, "rows", pos.rows)
+		return p.repair(ctx, "fold_index_missing")
+	}
+	if idxRows != pos.idxRows || idxSum != pos.idxSum {
+		p.log.Error("cds.fold_index disagrees with the commit markers (lost or extra parts, e.g. after a power cut): refolding from the log",
+			"seq", pos.seq, "rows", idxRows, "marked_rows", pos.idxRows, "sum", idxSum, "marked_sum", pos.idxSum)
+		return p.repair(ctx, "fold_index_mismatch")
 	}
 	return pos, nil
 }
@@ -161,25 +185,31 @@ func (p *Projector) quiesce(ctx context.Context) error {
 
 func (p *Projector) readPosition(ctx context.Context) (position, error) {
 	var (
-		seq       int64
-		rows, sum float64
+		seq, idxN                  int64
+		rows, sum, idxRows, idxSum float64
 	)
-	q := "SELECT toInt64(sum(n)), sum(num), sum(den) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit = ?"
-	if err := p.db.QueryRow(ctx, q, watermarkIndicator, p.cfg.Stream).Scan(&seq, &rows, &sum); err != nil {
+	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
+		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + p.db.Table("rollup") +
+		" WHERE indicator = ? AND unit IN (?, ?)"
+	main, idx := p.cfg.Stream, p.cfg.Stream+indexMarkerSuffix
+	if err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, watermarkIndicator, main, idx).Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum); err != nil {
 		return position{}, fmt.Errorf("read watermark: %w", err)
 	}
-	if seq < 0 || !whole(rows) || !whole(sum) {
-		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v", seq, rows, sum)
+	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) {
+		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v",
+			seq, rows, sum, idxN, idxRows, idxSum)
 	}
-	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum)}, nil
+	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum)}, nil
 }
 
 func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
 
-func (p *Projector) fingerprint(ctx context.Context) (rows, sum uint64, err error) {
-	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table("events")
+// fingerprint counts the rows of a table written by batches (events or
+// fold_index) and sums their seq mod seqModulus.
+func (p *Projector) fingerprint(ctx context.Context, table string) (rows, sum uint64, err error) {
+	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table(table)
 	if err := p.db.QueryRow(ctx, q).Scan(&rows, &sum); err != nil {
-		return 0, 0, fmt.Errorf("fingerprint cds.events: %w", err)
+		return 0, 0, fmt.Errorf("fingerprint cds.%s: %w", table, err)
 	}
 	return rows, sum, nil
 }
@@ -223,7 +253,8 @@ func (p *Projector) repair(ctx context.Context, reason string) (position, error)
 // is committed.
 func (p *Projector) clear(ctx context.Context) error {
 	var n uint64
-	q := "SELECT (SELECT count() FROM " + p.db.Table("rollup") + ") + (SELECT count() FROM " + p.db.Table("events") + ")"
+	q := "SELECT (SELECT count() FROM " + p.db.Table("rollup") + ") + (SELECT count() FROM " + p.db.Table("events") +
+		") + (SELECT count() FROM " + p.db.Table("fold_index") + ")"
 	if err := p.db.QueryRow(ctx, q).Scan(&n); err != nil {
 		return fmt.Errorf("count projections: %w", err)
 	}
@@ -234,12 +265,12 @@ func (p *Projector) clear(ctx context.Context) error {
 	return p.truncate(ctx)
 }
 
-// truncate empties cds.rollup, then cds.events. Whenever it stops, the
-// markers are gone first, which the next recovery reads as "nothing
-// committed".
+// truncate empties cds.rollup, then cds.events and cds.fold_index.
+// Whenever it stops, the markers are gone first, which the next recovery
+// reads as "nothing committed".
 func (p *Projector) truncate(ctx context.Context) error {
 	p.loaded = false
-	for _, t := range []string{"rollup", "events"} {
+	for _, t := range []string{"rollup", "events", "fold_index"} {
 		if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table(t)); err != nil {
 			return fmt.Errorf("truncate %s: %w", t, err)
 		}
@@ -247,23 +278,25 @@ func (p *Projector) truncate(ctx context.Context) error {
 	return nil
 }
 
-// deleteAbove removes raw rows of an unfinished batch and waits until the
-// mutation has finished.
+// deleteAbove removes the raw and index rows of an unfinished batch (seq
+// above mark) and waits until the mutations have finished.
 func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
-	var n uint64
-	if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table("events")+" WHERE seq > ?", mark).Scan(&n); err != nil {
-		return fmt.Errorf("count unfinished rows: %w", err)
-	}
-	if n == 0 {
-		return nil
-	}
-	p.log.Info("deleting raw rows of an unfinished batch", "rows", n, "seq", mark)
-	if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table("events")+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
-		return fmt.Errorf("delete unfinished rows: %w", err)
+	for _, table := range batchTables {
+		var n uint64
+		if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table(table)+" WHERE seq > ?", mark).Scan(&n); err != nil {
+			return fmt.Errorf("count unfinished rows of %s: %w", table, err)
+		}
+		if n == 0 {
+			continue
+		}
+		p.log.Info("deleting rows of an unfinished batch", "table", table, "rows", n, "seq", mark)
+		if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table(table)+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
+			return fmt.Errorf("delete unfinished rows of %s: %w", table, err)
+		}
 	}
 	for {
 		var left uint64
-		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = 'events' AND is_done = 0", p.db.Name).Scan(&left); err != nil {
+		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table IN ('events', 'fold_index') AND is_done = 0", p.db.Name).Scan(&left); err != nil {
 			return fmt.Errorf("wait for delete: %w", err)
 		}
 		if left == 0 {
@@ -277,14 +310,18 @@ func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
 	}
 }
 
-// loadState folds every committed raw event (cds.events holds no others once
-// settle ran). The fold does not depend on order, so the rows are read in
-// storage order. With cells, it also returns the cells of the whole state.
-func (p *Projector) loadState(ctx context.Context, cells bool) (*fold.State, []fold.Row, error) {
+// batchTables are the tables each batch writes before its commit marker,
+// with the stream sequence of each row in column seq.
+var batchTables = []string{"events", "fold_index"}
+
+// refold folds every committed raw event (cds.events holds no others once
+// settle ran) in memory and returns the cells of the whole state. The fold
+// does not depend on order, so the rows are read in storage order.
+func (p *Projector) refold(ctx context.Context) ([]fold.Row, error) {
 	st := fold.New()
 	rows, err := p.db.Query(ctx, "SELECT id, type, agency, occurred_at, supersedes, data FROM "+p.db.Table("events"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("load fold state: %w", err)
+		return nil, fmt.Errorf("refold: %w", err)
 	}
 	defer rows.Close()
 	txn := st.Begin()
@@ -294,21 +331,16 @@ func (p *Projector) loadState(ctx context.Context, cells bool) (*fold.State, []f
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &typ, &agency, &at, &sup, &data); err != nil {
-			return nil, nil, fmt.Errorf("load fold state: %w", err)
+			return nil, fmt.Errorf("refold: %w", err)
 		}
 		e, err := events.Restore(id, typ, agency, at, sup, []byte(data))
 		if err != nil {
-			return nil, nil, fmt.Errorf("load fold state: stored event %s: %w", id, err)
+			return nil, fmt.Errorf("refold: stored event %s: %w", id, err)
 		}
 		txn.Apply(e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load fold state: %w", err)
+		return nil, fmt.Errorf("refold: %w", err)
 	}
-	var out []fold.Row
-	if cells {
-		out = txn.Rows()
-	}
-	txn.Commit()
-	return st, out, nil
+	return txn.Rows(), nil
 }

@@ -116,3 +116,29 @@ func TestClickHouseRestartMidLoad(t *testing.T) {
 		metric(t, r.reg, "cds_projector_failures_total", "stage", "write"),
 		metric(t, r.reg, "cds_projector_recoveries_total"))
 }
+
+// TestForgetfulStateStaysExact folds a load with duplicates, corrections
+// and retractions (some before their target) with a fold state that keeps
+// only the last few small batches in memory: everything older is read back
+// from cds.fold_index, and the projections are still exact. The batches are
+// tiny so that the targets of early corrections (published about 50
+// messages after them) arrive after the correction left memory.
+func TestForgetfulStateStaysExact(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(8, 1500, registry.Sample().Codes())
+	wait := loadInBackground(t, h, load)
+	const batch = 8
+	r := h.start(t, Config{BatchMax: batch, FoldCache: 1})
+	wait()
+	waitFor(t, 90*time.Second, "the fold to catch up", func() bool { return r.p.Watermark() >= h.lastSeq(t) })
+	h.check(t, load)
+	if n := metric(t, r.reg, "cds_projector_index_lookups_total"); n == 0 {
+		t.Fatal("no lookup was read from cds.fold_index: the test does not exercise the index")
+	} else {
+		t.Logf("index lookups: %v", n)
+	}
+	// Two generations of at least 4 batches each, about 3 items per event.
+	if items, most := metric(t, r.reg, "cds_projector_state_memory_items"), float64(2*5*3*batch); items > most {
+		t.Fatalf("%v items in memory, want at most %v", items, most)
+	}
+}

@@ -43,17 +43,21 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err := p.deleteAbove(ctx, from-1); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	rows, sum, err := p.fingerprint(ctx)
+	rows, sum, err := p.fingerprint(ctx, "events")
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	st, cells, err := p.loadState(ctx, true)
+	idxRows, idxSum, err := p.fingerprint(ctx, "fold_index")
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	next := position{seq: from - 1, rows: rows, sum: sum}
+	cells, err := p.refold(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
+	}
+	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum}
 	for i := 0; ; i += rewindChunk {
-		c := newCellColumns(min(rewindChunk, len(cells)-i) + 1)
+		c := newCellColumns(min(rewindChunk, len(cells)-i) + 2)
 		for _, r := range cells[i:min(i+rewindChunk, len(cells))] {
 			c.add(r)
 		}
@@ -67,9 +71,12 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 			break
 		}
 	}
-	p.state, p.loaded = st, true
+	st, err := p.loadIndexed(ctx, next)
+	if err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
+	}
+	p.setState(st)
 	p.setPos(next)
-	p.m.stateEvents.Set(float64(st.Len()))
 	p.log.Info("projections rewound", "seq", next.seq, "events", rows, "cells", len(cells), "took", time.Since(start).Round(time.Millisecond))
 	return from, nil
 }
