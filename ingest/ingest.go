@@ -24,6 +24,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,7 +67,7 @@ type Config struct {
 	MaxBatch      int           // events per request; default DefaultMaxBatch (1000)
 	MaxBodyBytes  int64         // bytes of a request body; default DefaultMaxBodyBytes (8 MiB)
 	MaxFuture     time.Duration // how far occurred_at may be ahead of now; default 24h
-	AckTimeout    time.Duration // wait for JetStream acks; default 10s
+	AckTimeout    time.Duration // wait for JetStream (room to publish, then acks) per request; default 10s
 	// Rate is each agency's sustained rate in events per second (every
 	// line of a request counts, valid or not); 0 means DefaultRate and a
 	// negative value turns rate limiting off.
@@ -236,7 +237,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.tooLarge(w)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -264,6 +265,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, status := h.process(r.Context(), agency, parts)
 	h.writeJSON(w, status, resp)
+}
+
+// readBody reads a request body of size bytes (-1 when unknown) in one
+// allocation when the size is known, instead of io.ReadAll's doublings.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // authenticate answers 401 unless the request carries the bearer token of an agency.
@@ -295,18 +307,120 @@ func (h *Handler) tooLarge(w http.ResponseWriter) {
 	h.fail(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body above %d bytes; send at most %d events of at most %d bytes each per request", h.cfg.MaxBodyBytes, h.cfg.MaxBatch, h.cfg.MaxEventBytes))
 }
 
+// publisher publishes the valid events of one request, then collects
+// JetStream's acknowledgements. It allocates the messages of a request in
+// one slice and reuses subjects, because per-event garbage is what a busy
+// ingest server mostly spends its GC on.
+type publisher struct {
+	js       jetstream.JetStream
+	deadline time.Time // of the whole request's publishing and acks
+	msgs     []nats.Msg
+	ids      []string // backing of each message's Nats-Msg-Id header value
+	futures  []pending
+	subjects []subjectOf
+}
+
 type pending struct {
 	idx int
 	f   jetstream.PubAckFuture
 }
 
+type subjectOf struct{ agency, typ, subject string }
+
+func newPublisher(js jetstream.JetStream, n int, deadline time.Time) *publisher {
+	return &publisher{js: js, deadline: deadline, msgs: make([]nats.Msg, n), ids: make([]string, n), futures: make([]pending, 0, n)}
+}
+
+// subject returns the subject of e, built once per agency and type of a request.
+func (p *publisher) subject(e *events.Event) string {
+	for _, s := range p.subjects {
+		if s.agency == e.Agency && s.typ == e.Type {
+			return s.subject
+		}
+	}
+	s := e.Subject()
+	if len(p.subjects) < 16 {
+		p.subjects = append(p.subjects, subjectOf{e.Agency, e.Type, s})
+	}
+	return s
+}
+
+// publish sends event i of the request (body data, decoded e) with
+// Nats-Msg-Id = its id. When the client's window of unacknowledged messages
+// is full (PublishAsyncMaxPending), it waits for room until the deadline:
+// many agencies posting full batches at once slow each other down rather
+// than being refused. The common case passes no options, which cost two
+// allocations per message.
+func (p *publisher) publish(i int, e *events.Event, data []byte) *events.Error {
+	if !time.Now().Before(p.deadline) {
+		return &events.Error{Reason: ReasonUnavailable, Msg: "JetStream is too busy to take the event in time, retry later (retrying is safe)"}
+	}
+	p.ids[i] = e.ID
+	m := &p.msgs[i]
+	m.Subject, m.Data, m.Header = p.subject(e), data, nats.Header{jetstream.MsgIDHeader: p.ids[i : i+1 : i+1]}
+	f, err := p.js.PublishMsgAsync(m)
+	for errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		wait := time.Until(p.deadline)
+		if wait <= 0 {
+			break
+		}
+		f, err = p.js.PublishMsgAsync(m, jetstream.WithStallWait(wait))
+	}
+	if err != nil {
+		return &events.Error{Reason: ReasonUnavailable, Msg: "could not publish, retry later (retrying is safe): " + err.Error()}
+	}
+	p.futures = append(p.futures, pending{idx: i, f: f})
+	return nil
+}
+
+// collect waits for the acknowledgement of every published event and fills
+// in its result. It waits for the last message first: JetStream acks in
+// order, so by then the others are mostly in and need no second channel.
+func (p *publisher) collect(ctx, ackCtx context.Context, results []Result) {
+	for k := len(p.futures) - 1; k >= 0; k-- {
+		f := p.futures[k]
+		res := &results[f.idx]
+		ok := f.f.Ok()
+		select {
+		case ack := <-ok:
+			res.accepted(ack)
+			continue
+		default:
+		}
+		select {
+		case ack := <-ok:
+			res.accepted(ack)
+		case err := <-f.f.Err():
+			res.reject(&events.Error{Reason: ReasonUnavailable, Msg: "JetStream did not store the event, retry later (retrying is safe): " + err.Error()})
+		case <-ackCtx.Done():
+			msg := "no acknowledgement from JetStream in time, retry later (retrying is safe)"
+			if ctx.Err() != nil {
+				msg = "request cancelled before JetStream acknowledged the event"
+			}
+			res.reject(&events.Error{Reason: ReasonUnavailable, Msg: msg})
+		}
+	}
+}
+
+func (r *Result) accepted(ack *jetstream.PubAck) {
+	r.Seq = ack.Sequence
+	r.Status = StatusAccepted
+	if ack.Duplicate {
+		r.Status = StatusDuplicate
+	}
+}
+
+func (r *Result) reject(err *events.Error) {
+	r.Status, r.Error = StatusRejected, err
+}
+
 func (h *Handler) process(ctx context.Context, agency string, parts []part) (Response, int) {
 	resp := Response{Results: make([]Result, len(parts))}
 	rules := events.Rules{Now: h.now, MaxFuture: h.cfg.MaxFuture, KnownAgency: h.known}
-	var inflight []pending
-	reject := func(res *Result, err *events.Error) {
-		res.Status, res.Error = StatusRejected, err
-	}
+	ackCtx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
+	defer cancel()
+	deadline, _ := ackCtx.Deadline()
+	pub := newPublisher(h.js, len(parts), deadline)
 	for i, p := range parts {
 		res := &resp.Results[i]
 		res.Index, res.Line = i, p.line
@@ -319,40 +433,14 @@ func (h *Handler) process(ctx context.Context, agency string, parts []part) (Res
 			if !errors.As(err, &ee) {
 				ee = &events.Error{Reason: events.ReasonMalformed, Msg: err.Error()}
 			}
-			reject(res, ee)
+			res.reject(ee)
 			continue
 		}
-		msg := nats.NewMsg(e.Subject())
-		msg.Data = p.data
-		msg.Header.Set(jetstream.MsgIDHeader, e.ID)
-		f, err := h.js.PublishMsgAsync(msg)
-		if err != nil {
-			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: "could not publish, retry later (retrying is safe): " + err.Error()})
-			continue
-		}
-		inflight = append(inflight, pending{idx: i, f: f})
-	}
-	ackCtx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
-	defer cancel()
-	for _, p := range inflight {
-		res := &resp.Results[p.idx]
-		select {
-		case ack := <-p.f.Ok():
-			res.Seq = ack.Sequence
-			res.Status = StatusAccepted
-			if ack.Duplicate {
-				res.Status = StatusDuplicate
-			}
-		case err := <-p.f.Err():
-			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: "JetStream did not store the event, retry later (retrying is safe): " + err.Error()})
-		case <-ackCtx.Done():
-			msg := "no acknowledgement from JetStream in time, retry later (retrying is safe)"
-			if ctx.Err() != nil {
-				msg = "request cancelled before JetStream acknowledged the event"
-			}
-			reject(res, &events.Error{Reason: ReasonUnavailable, Msg: msg})
+		if err := pub.publish(i, e, p.data); err != nil {
+			res.reject(err)
 		}
 	}
+	pub.collect(ctx, ackCtx, resp.Results)
 	worst := 0
 	for _, r := range resp.Results {
 		switch r.Status {

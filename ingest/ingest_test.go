@@ -327,6 +327,41 @@ func TestRetryIsSafe(t *testing.T) {
 	}
 }
 
+// TestManyAgenciesAtOnce: full batches of many agencies at once are more
+// than the publisher's window of unacknowledged messages (4000 by default):
+// they wait for room instead of being refused with 503, every event is
+// stored once, and each answer gives every event its own sequence.
+func TestManyAgenciesAtOnce(t *testing.T) {
+	fx := newFixture(t, ingest.Config{Rate: -1})
+	const size = 1000
+	var mk batchMaker
+	bodies := make([]string, len(benchAgencies))
+	for i, agency := range benchAgencies {
+		bodies[i] = string(mk.batch(agency, size))
+	}
+	answers := make([]answer, len(bodies))
+	var wg sync.WaitGroup
+	for i, agency := range benchAgencies {
+		wg.Go(func() { answers[i] = fx.post(t, fx.as(agency), bodies[i]) })
+	}
+	wg.Wait()
+	seqs := map[uint64]bool{}
+	for i, a := range answers {
+		if a.status != 202 || a.resp.Accepted != size {
+			t.Fatalf("%s: %d, %d accepted: %.300s", benchAgencies[i], a.status, a.resp.Accepted, a.raw)
+		}
+		for _, r := range a.resp.Results {
+			if r.Seq == 0 || seqs[r.Seq] {
+				t.Fatalf("%s: result %+v: no or a repeated sequence", benchAgencies[i], r)
+			}
+			seqs[r.Seq] = true
+		}
+	}
+	if n := fx.streamMsgs(t); n != uint64(len(bodies)*size) {
+		t.Errorf("stream holds %d events, want %d", n, len(bodies)*size)
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	fx := newFixture(t, ingest.Config{Rate: 10, Burst: 20, MaxBatch: 20})
 	vy := fx.as("bg-vietyen")
