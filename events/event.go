@@ -218,20 +218,19 @@ func (t *TypeSpec) check(p *Payload) error {
 	}
 	for _, f := range t.Fields {
 		ref, _ := lookupField(f.Name)
-		path := "data." + f.Name
 		if !ref.present(p) {
 			if f.Required {
-				return errf(ReasonMissingField, path, "required: %s", ref.kind)
+				return errf(ReasonMissingField, f.path(), "required: %s", ref.kind)
 			}
 			continue
 		}
 		switch ref.kind {
 		case kindString:
-			if err := f.checkString(path, *ref.str(p)); err != nil {
+			if err := f.checkString(*ref.str(p)); err != nil {
 				return err
 			}
 		case kindNumber:
-			if err := f.checkNumber(path, *ref.num(p)); err != nil {
+			if err := f.checkNumber(*ref.num(p)); err != nil {
 				return err
 			}
 		case kindSectors:
@@ -246,18 +245,22 @@ func (t *TypeSpec) check(p *Payload) error {
 	return nil
 }
 
-func (f Field) checkString(path, s string) error {
+// path is the field's JSON path in an error; built only for an error, since
+// checking valid events is the hot path of ingest and the projector.
+func (f Field) path() string { return "data." + f.Name }
+
+func (f Field) checkString(s string) error {
 	maxLen := f.MaxLen
 	if maxLen == 0 {
 		maxLen = 128
 	}
 	switch {
 	case strings.TrimSpace(s) == "":
-		return errf(ReasonMissingField, path, "required: a non-empty string")
+		return errf(ReasonMissingField, f.path(), "required: a non-empty string")
 	case len(s) > maxLen:
-		return errf(ReasonInvalidField, path, "expected at most %d bytes, got %d", maxLen, len(s))
+		return errf(ReasonInvalidField, f.path(), "expected at most %d bytes, got %d", maxLen, len(s))
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return errf(ReasonInvalidField, path, "control characters are not allowed")
+		return errf(ReasonInvalidField, f.path(), "control characters are not allowed")
 	}
 	if len(f.Enum) > 0 {
 		for _, v := range f.Enum {
@@ -265,17 +268,17 @@ func (f Field) checkString(path, s string) error {
 				return nil
 			}
 		}
-		return errf(ReasonInvalidField, path, "expected one of %s, got %q", strings.Join(f.Enum, ", "), clip(s))
+		return errf(ReasonInvalidField, f.path(), "expected one of %s, got %q", strings.Join(f.Enum, ", "), clip(s))
 	}
 	return nil
 }
 
-func (f Field) checkNumber(path string, v float64) error {
+func (f Field) checkNumber(v float64) error {
 	if f.Integer && v != math.Trunc(v) {
-		return errf(ReasonInvalidField, path, "expected a whole number, got %g", v)
+		return errf(ReasonInvalidField, f.path(), "expected a whole number, got %g", v)
 	}
 	if (f.Min != 0 || f.Max != 0) && (v < f.Min || v > f.Max) {
-		return errf(ReasonInvalidField, path, "expected a number from %g to %g, got %g", f.Min, f.Max, v)
+		return errf(ReasonInvalidField, f.path(), "expected a number from %g to %g, got %g", f.Min, f.Max, v)
 	}
 	return nil
 }
