@@ -110,10 +110,11 @@ func notProvided(kind byte, agency, name string) string {
 }
 
 // minCommitsPerGeneration is the fewest batches a generation of an indexed
-// State spans before it is retired, so that what leaves memory was written
-// by a batch at least that old: the projector has at most two batches folded
-// and not yet written.
-const minCommitsPerGeneration = 4
+// State spans before it is retired. An item leaves memory at the Commit of
+// a batch D only if it was committed by batch D-2 or earlier; the projector
+// folds batch D+1 only once the writer has taken batch D, that is, has
+// written D-1: what leaves memory is in the index before it is looked up.
+const minCommitsPerGeneration = 2
 
 // NewIndexed returns a State backed by an index whose lookups are all in
 // filter (cityHash64 of each lookup string, as written), after applied

@@ -59,7 +59,7 @@
 // id, a mark. The state keeps a Bloom filter of every lookup written (about
 // 2 bytes each at 1 false "maybe" in 1000, loaded at start from
 // SELECT cityHash64(lookup)), and two generations of the items recent
-// batches touched (Config.FoldCache items each, spanning at least 4
+// batches touched (Config.FoldCache items each, spanning at least 2
 // batches, so everything of the batches not yet written stays in memory).
 // A new id with a new key, most events, needs no read; a key, id or mark
 // the filter cannot rule out and memory does not hold is read from
