@@ -119,19 +119,9 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 			reported = append(reported, ind.Code)
 		}
 	}
-	// The two snapshots are independent queries: run them at once.
+	// Both snapshots come from one scan of the cells (or from the cache).
 	baseDate := e.Catalog.BaselineDate()
-	var base *snapshot
-	baseErr := make(chan error, 1)
-	go func() {
-		var err error
-		base, err = e.Store.snapshot(ctx, baseDate, own, reported)
-		baseErr <- err
-	}()
-	now, err := e.Store.snapshot(ctx, q.AsOf, own, reported)
-	if berr := <-baseErr; err == nil {
-		err = berr
-	}
+	now, base, err := e.Store.snapshots(ctx, q.AsOf, baseDate, own, reported)
 	if err != nil {
 		return nil, err
 	}
