@@ -349,3 +349,32 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 	sort.Slice(tl, func(i, j int) bool { return tl[i].before(&tl[j]) })
 	return tl, nil
 }
+
+// Replay computes the rollup cells of whole timelines from their index rows,
+// without the rest of the state: the cells of a log are the sum over its
+// keys of the cells of each key's timeline.
+type Replay struct{ t *Txn }
+
+// NewReplay returns an empty Replay.
+func NewReplay() *Replay { return &Replay{t: New().Begin()} }
+
+// Timeline adds the cells of the timeline made of rows, every index row of
+// one natural key.
+func (r *Replay) Timeline(rows []IndexRow) error {
+	tl, err := r.t.s.timelineOf(rows)
+	if err != nil {
+		return err
+	}
+	r.t.emit(tl, +1)
+	return nil
+}
+
+// Len returns the number of cells held.
+func (r *Replay) Len() int { return len(r.t.cells) }
+
+// Flush returns the non-zero cells held, in a stable order, and forgets them.
+func (r *Replay) Flush() []Row {
+	rows := r.t.Rows()
+	clear(r.t.cells)
+	return rows
+}

@@ -407,6 +407,10 @@ func TestShutdownFinishesBatch(t *testing.T) {
 }
 
 func TestRewindFromSeq(t *testing.T) {
+	// Small chunks: the index is read in many ranges, the cells sent in
+	// many inserts.
+	defer func(n int) { rewindChunk = n }(rewindChunk)
+	rewindChunk = 500
 	h := newHarness(t)
 	load := projtest.Generate(5, 4000, registry.Sample().Codes())
 	last, err := projtest.Publish(context.Background(), h.js, load.Msgs)

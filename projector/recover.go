@@ -313,34 +313,3 @@ func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
 // batchTables are the tables each batch writes before its commit marker,
 // with the stream sequence of each row in column seq.
 var batchTables = []string{"events", "fold_index"}
-
-// refold folds every committed raw event (cds.events holds no others once
-// settle ran) in memory and returns the cells of the whole state. The fold
-// does not depend on order, so the rows are read in storage order.
-func (p *Projector) refold(ctx context.Context) ([]fold.Row, error) {
-	st := fold.New()
-	rows, err := p.db.Query(ctx, "SELECT id, type, agency, occurred_at, supersedes, data FROM "+p.db.Table("events"))
-	if err != nil {
-		return nil, fmt.Errorf("refold: %w", err)
-	}
-	defer rows.Close()
-	txn := st.Begin()
-	var (
-		id, typ, agency, sup, data string
-		at                         time.Time
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &typ, &agency, &at, &sup, &data); err != nil {
-			return nil, fmt.Errorf("refold: %w", err)
-		}
-		e, err := events.Restore(id, typ, agency, at, sup, []byte(data))
-		if err != nil {
-			return nil, fmt.Errorf("refold: stored event %s: %w", id, err)
-		}
-		txn.Apply(e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("refold: %w", err)
-	}
-	return txn.Rows(), nil
-}

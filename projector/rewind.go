@@ -4,10 +4,82 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/bacgiang/cds/fold"
 )
 
-// rewindChunk is the most cell rows Rewind sends in one INSERT.
-const rewindChunk = 200000
+// rewindChunk is the most cell rows Rewind sends in one INSERT, and about
+// the most index rows it reads at once.
+var rewindChunk = 200000 // a variable for the tests
+
+// replayIndex computes every cell from the timelines in cds.fold_index and
+// hands them to send in chunks of at most rewindChunk rows (the same cell
+// may come in several chunks: cds.rollup sums them). It reads the index in
+// ranges of its sort key h, each holding about rewindChunk rows, so that
+// memory stays bounded; the rows of a key are all in one range. It returns
+// the number of cell rows sent.
+func (p *Projector) replayIndex(ctx context.Context, send func([]fold.Row) error) (int, error) {
+	var total uint64
+	if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table("fold_index")).Scan(&total); err != nil {
+		return 0, fmt.Errorf("count fold index: %w", err)
+	}
+	ranges := total/uint64(rewindChunk) + 1
+	step := ^uint64(0)/ranges + 1
+	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE h >= ? AND h <= ? AND substring(lookup, 1, 2) = 'k:'"
+	rp := fold.NewReplay()
+	sent := 0
+	flush := func(limit int) error {
+		if rp.Len() < limit {
+			return nil
+		}
+		rows := rp.Flush()
+		sent += len(rows)
+		for i := 0; i < len(rows); i += rewindChunk {
+			if err := send(rows[i:min(i+rewindChunk, len(rows))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := uint64(0); i < ranges; i++ {
+		lo, hi := i*step, i*step+step-1
+		if i == ranges-1 {
+			hi = ^uint64(0)
+		}
+		keys := map[string][]fold.IndexRow{}
+		rows, err := p.db.Query(ctx, q, lo, hi)
+		if err != nil {
+			return sent, fmt.Errorf("read fold index: %w", err)
+		}
+		for rows.Next() {
+			var lookup, v string
+			if err := rows.Scan(&lookup, &v); err != nil {
+				rows.Close()
+				return sent, fmt.Errorf("read fold index: %w", err)
+			}
+			r, err := fold.ParseRow(lookup, v)
+			if err != nil {
+				rows.Close()
+				return sent, err
+			}
+			keys[lookup] = append(keys[lookup], r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return sent, fmt.Errorf("read fold index: %w", err)
+		}
+		for _, tl := range keys {
+			if err := rp.Timeline(tl); err != nil {
+				return sent, err
+			}
+		}
+		if err := flush(rewindChunk); err != nil {
+			return sent, err
+		}
+	}
+	return sent, flush(1)
+}
 
 // Rewind moves the projections back to just before stream sequence from, so
 // that Run then folds the log again from there. from <= 1 empties cds.events
@@ -51,25 +123,22 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	cells, err := p.refold(ctx)
+	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum}
+	cells, err := p.replayIndex(ctx, func(c []fold.Row) error {
+		cols := newCellColumns(len(c))
+		for _, r := range c {
+			cols.add(r)
+		}
+		return p.sendCells(ctx, cols, next.seq)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum}
-	for i := 0; ; i += rewindChunk {
-		c := newCellColumns(min(rewindChunk, len(cells)-i) + 2)
-		for _, r := range cells[i:min(i+rewindChunk, len(cells))] {
-			c.add(r)
-		}
-		if i+rewindChunk >= len(cells) {
-			c.marker(p.cfg.Stream, position{}, next)
-		}
-		if err := p.sendCells(ctx, c, next.seq); err != nil {
-			return 0, fmt.Errorf("rewind: %w", err)
-		}
-		if i+rewindChunk >= len(cells) {
-			break
-		}
+	// The marker last, alone: the commit.
+	marker := newCellColumns(2)
+	marker.marker(p.cfg.Stream, position{}, next)
+	if err := p.sendCells(ctx, marker, next.seq); err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	st, err := p.loadIndexed(ctx, next)
 	if err != nil {
@@ -77,6 +146,6 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	}
 	p.setState(st)
 	p.setPos(next)
-	p.log.Info("projections rewound", "seq", next.seq, "events", rows, "cells", len(cells), "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("projections rewound", "seq", next.seq, "events", rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
 	return from, nil
 }
