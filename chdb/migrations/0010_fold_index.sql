@@ -20,4 +20,4 @@ CREATE TABLE IF NOT EXISTS {db}.fold_index (
 ) ENGINE = MergeTree()
 PARTITION BY tuple()
 ORDER BY h
-SETTINGS index_granularity = 1024
+SETTINGS index_granularity = 256

@@ -23,7 +23,7 @@ func runNATS(ctx context.Context, args []string) error {
 
 func runProjector(ctx context.Context, args []string) error {
 	fs, c := newFlags("projector")
-	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 192)),
+	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 224)),
 		"soft limit of the Go heap in MiB: the garbage collector works harder near it instead of letting the heap double; 0 = none; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	if err := c.parse(fs, args); err != nil {
 		return err
