@@ -158,6 +158,7 @@ func New() *State {
 	s := &State{
 		s1: maphash.MakeSeed(), s2: maphash.MakeSeed(),
 		cur:     newGeneration(),
+		prev:    newGeneration(),
 		nameIdx: make(map[string]uint32),
 	}
 	s.h1.SetSeed(s.s1)

@@ -124,7 +124,6 @@ const minCommitsPerGeneration = 2
 func NewIndexed(filter *bloom.Filter, applied, limit int) *State {
 	s := New()
 	s.index, s.limit, s.applied = filter, max(limit, 1), applied
-	s.prev = newGeneration()
 	return s
 }
 
@@ -141,59 +140,40 @@ func (s *State) Indexed() bool { return s.index != nil }
 
 // InMemory returns the number of ids, superseded marks and timelines the
 // State holds in memory.
-func (s *State) InMemory() int {
-	if s.prev == nil {
-		return s.cur.size()
+func (s *State) InMemory() int { return s.cur.size() + s.prev.size() }
+
+// held looks d up in the current generation, then in the previous one.
+func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
+	if v, ok := cur[d]; ok {
+		return v, ok
 	}
-	return s.cur.size() + s.prev.size()
+	v, ok := prev[d]
+	return v, ok
+}
+
+// known returns what the generations hold at d; else, for an indexed
+// State, the zero V once the index is known to have no row for the lookup
+// (a programming error otherwise: the lookup was not provided).
+func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
+	v, ok := held(cur, prev, d)
+	if !ok && s.index != nil && !s.resolved(kind, agency, name) {
+		panic(notProvided(kind, agency, name))
+	}
+	return v, ok
 }
 
 func (s *State) key(d id128, id string) (string, bool) {
-	if k, ok := s.cur.keyOf[d]; ok {
-		return k, true
-	}
-	if s.index == nil {
-		return "", false
-	}
-	if k, ok := s.prev.keyOf[d]; ok {
-		return k, true
-	}
-	if !s.resolved(KindID, "", id) {
-		panic(notProvided(KindID, "", id))
-	}
-	return "", false
+	return known(s, s.cur.keyOf, s.prev.keyOf, d, KindID, "", id)
 }
 
 func (s *State) isSuperseded(d id128, agency, id string) bool {
-	if _, ok := s.cur.superseded[d]; ok {
-		return true
-	}
-	if s.index == nil {
-		return false
-	}
-	if _, ok := s.prev.superseded[d]; ok {
-		return true
-	}
-	if !s.resolved(KindSuperseded, agency, id) {
-		panic(notProvided(KindSuperseded, agency, id))
-	}
-	return false
+	_, ok := known(s, s.cur.superseded, s.prev.superseded, d, KindSuperseded, agency, id)
+	return ok
 }
 
 func (s *State) timeline(k id128, key string) timeline {
-	if tl, ok := s.cur.timelines[k]; ok {
-		return tl
-	}
-	if s.index == nil {
-		return nil
-	}
-	if tl, ok := s.prev.timelines[k]; ok {
-		return tl
-	}
-	if !s.resolved(KindKey, "", key) {
-		panic(notProvided(KindKey, "", key))
-	}
-	return nil
+	tl, _ := known(s, s.cur.timelines, s.prev.timelines, k, KindKey, "", key)
+	return tl
 }
 
 // Lookups returns the lookups that the events need and that the State may
@@ -237,31 +217,18 @@ func (s *State) Lookups(evs []*events.Event) []string {
 }
 
 func (s *State) heldKey(id string) (string, bool) {
-	d := s.digest(id)
-	if k, ok := s.cur.keyOf[d]; ok {
-		return k, true
-	}
-	k, ok := s.prev.keyOf[d]
-	return k, ok
+	return held(s.cur.keyOf, s.prev.keyOf, s.digest(id))
 }
 
 func (s *State) holdsID(id string) bool { _, ok := s.heldKey(id); return ok }
 
 func (s *State) holdsSuperseded(agency, id string) bool {
-	d := s.digestPair(agency, id)
-	_, ok := s.cur.superseded[d]
-	if !ok {
-		_, ok = s.prev.superseded[d]
-	}
+	_, ok := held(s.cur.superseded, s.prev.superseded, s.digestPair(agency, id))
 	return ok
 }
 
 func (s *State) holdsTimeline(key string) bool {
-	k := s.digest(key)
-	_, ok := s.cur.timelines[k]
-	if !ok {
-		_, ok = s.prev.timelines[k]
-	}
+	_, ok := held(s.cur.timelines, s.prev.timelines, s.digest(key))
 	return ok
 }
 

@@ -135,33 +135,41 @@ func (p *Projector) fetchIndex(ctx context.Context, lookups []string) ([]fold.In
 			asked[l] = struct{}{}
 			hs[i] = fold.LookupHash([]byte(l))
 		}
-		rows, err := p.db.Query(ctx, q, clickhouse.GroupSet{Value: hs})
+		err := p.scanIndex(ctx, q, []any{clickhouse.GroupSet{Value: hs}}, func(lookup string, r fold.IndexRow) {
+			if _, ok := asked[lookup]; ok {
+				out = append(out, r)
+			}
+		})
 		if err != nil {
-			return nil, fmt.Errorf("read fold index: %w", err)
-		}
-		for rows.Next() {
-			var lookup, v string
-			if err := rows.Scan(&lookup, &v); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read fold index: %w", err)
-			}
-			if _, ok := asked[lookup]; !ok {
-				continue
-			}
-			r, err := fold.ParseRow(lookup, v)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, r)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read fold index: %w", err)
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanIndex runs q, a SELECT of lookup and v from cds.fold_index, and
+// hands each row, parsed, to fn.
+func (p *Projector) scanIndex(ctx context.Context, q string, args []any, fn func(lookup string, r fold.IndexRow)) error {
+	rows, err := p.db.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read fold index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lookup, v string
+		if err := rows.Scan(&lookup, &v); err != nil {
+			return fmt.Errorf("read fold index: %w", err)
+		}
+		r, err := fold.ParseRow(lookup, v)
+		if err != nil {
+			return err
+		}
+		fn(lookup, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read fold index: %w", err)
+	}
+	return nil
 }
 
 // loadIndexed makes the indexed fold state of the committed position: a

@@ -47,27 +47,11 @@ func (p *Projector) replayIndex(ctx context.Context, send func([]fold.Row) error
 			hi = ^uint64(0)
 		}
 		keys := map[string][]fold.IndexRow{}
-		rows, err := p.db.Query(ctx, q, lo, hi)
-		if err != nil {
-			return sent, fmt.Errorf("read fold index: %w", err)
-		}
-		for rows.Next() {
-			var lookup, v string
-			if err := rows.Scan(&lookup, &v); err != nil {
-				rows.Close()
-				return sent, fmt.Errorf("read fold index: %w", err)
-			}
-			r, err := fold.ParseRow(lookup, v)
-			if err != nil {
-				rows.Close()
-				return sent, err
-			}
+		err := p.scanIndex(ctx, q, []any{lo, hi}, func(lookup string, r fold.IndexRow) {
 			keys[lookup] = append(keys[lookup], r)
-		}
-		err = rows.Err()
-		rows.Close()
+		})
 		if err != nil {
-			return sent, fmt.Errorf("read fold index: %w", err)
+			return sent, err
 		}
 		for _, tl := range keys {
 			if err := rp.Timeline(tl); err != nil {
