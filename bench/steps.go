@@ -330,30 +330,57 @@ func (e *env) freshness(ctx context.Context) error {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// queries measures the score endpoints twice: warm, the same request again
+// and again (after the first, the snapshots come from the API's cache, valid
+// until the next commit), and cold, each request at an as_of not asked
+// before, so its snapshots are read from ClickHouse (what every request
+// costs just after a commit).
 func (e *env) queries(ctx context.Context, base string) error {
 	e.progress("score queries with %d events loaded", e.last)
 	client := &http.Client{Timeout: time.Minute}
-	for _, q := range []struct{ name, path string }{
-		{"score_query_level", "/v1/scores?level=commune&milestone=2025&as_of=2025-06-30"},
-		{"score_query_unit", "/v1/scores/bg-vietyen?milestone=2025&as_of=2025-06-30"},
+	get := func(path string) (time.Duration, error) {
+		t0 := time.Now()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: status %d", path, resp.StatusCode)
+		}
+		return time.Since(t0), nil
+	}
+	report := func(name string, lat []time.Duration) {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Fprintf(e.cfg.Out, "%s_p50_ms: %.1f ms\n", name, ms(lat[len(lat)/2]))
+		fmt.Fprintf(e.cfg.Out, "%s_p99_ms: %.1f ms\n", name, ms(lat[len(lat)*99/100]))
+	}
+	cold := min(e.cfg.Queries, 50)
+	asOf := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)
+	for k, q := range []struct{ name, path string }{
+		{"score_query_level", "/v1/scores?level=commune&milestone=2025&as_of="},
+		{"score_query_unit", "/v1/scores/bg-vietyen?milestone=2025&as_of="},
 	} {
 		var lat []time.Duration
 		for i := 0; i < e.cfg.Queries; i++ {
-			t0 := time.Now()
-			resp, err := client.Get(base + q.path)
+			d, err := get(q.path + asOf.Format("2006-01-02"))
 			if err != nil {
 				return err
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("%s: status %d", q.path, resp.StatusCode)
-			}
-			lat = append(lat, time.Since(t0))
+			lat = append(lat, d)
 		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		fmt.Fprintf(e.cfg.Out, "%s_p50_ms: %.1f ms\n", q.name, ms(lat[len(lat)/2]))
-		fmt.Fprintf(e.cfg.Out, "%s_p99_ms: %.1f ms\n", q.name, ms(lat[len(lat)*99/100]))
+		report(q.name, lat)
+		lat = lat[:0]
+		for i := 0; i < cold; i++ {
+			// Days before as_of, different for each request and endpoint.
+			d, err := get(q.path + asOf.AddDate(0, 0, -1-k*cold-i).Format("2006-01-02"))
+			if err != nil {
+				return err
+			}
+			lat = append(lat, d)
+		}
+		report(q.name+"_cold", lat)
 	}
 	return nil
 }
