@@ -55,7 +55,7 @@ func TestFaultKillProjector(t *testing.T) {
 	span := time.Duration(kills) * 1200 * time.Millisecond
 	go func() { published <- publishPaced(ctx, e.js, load.Msgs, span) }()
 
-	plan := []string{"insert", "random", "rollup", "recovery", "insert", "random", "rollup"}
+	plan := []string{"insert", "random", "rollup", "recovery", "index", "random", "rollup"}
 	how := map[string]int{}
 	for i := 0; i < kills; i++ {
 		p := e.startProjector(t)
@@ -90,7 +90,7 @@ func TestFaultKillProjector(t *testing.T) {
 	t.Logf("fault test: messages %d (valid events %d, duplicates %d, invalid %d), stream last seq %d",
 		len(load.Msgs), valid, load.Count(projtest.Duplicate), load.Count(projtest.Invalid), r.LastSeq)
 	t.Logf("fault test: kills %d (%s); on restart: unfinished batches deleted %d, waits for a dead insert %d, repairs %d",
-		kills, fmtCounts(how), count(out, "deleting raw rows of an unfinished batch"),
+		kills, fmtCounts(how), count(out, "deleting rows of an unfinished batch"),
 		count(out, "waiting for the inserts of an earlier attempt"), count(out, "refolding from the log"))
 	t.Logf("fault test: events %d, missing %d, doubled %d, extra %d; cells %d, differing from the raw events %d, from the load %d; watermark %d = last seq %d; took %s",
 		r.Events, r.Missing, r.Doubled, r.Extra, r.Cells, len(r.RawDiffs), len(r.LoadDiffs), r.Watermark, r.LastSeq, time.Since(began).Round(time.Second))
@@ -100,7 +100,7 @@ func TestFaultKillProjector(t *testing.T) {
 	if n := count(out, "refolding from the log"); n > 0 {
 		t.Errorf("%d repairs: after a kill the projections disagreed with their commit markers, which only a lost part (power cut) may cause", n)
 	}
-	if how["mid-insert events"]+how["mid-insert rollup"] == 0 {
+	if how["mid-insert events"]+how["mid-insert fold_index"]+how["mid-insert rollup"] == 0 {
 		t.Errorf("no kill landed in the middle of an INSERT: %s", fmtCounts(how))
 	}
 }
@@ -116,19 +116,21 @@ func (e *env) kill(tb testing.TB, p *proc, mode string, rng *rand.Rand) string {
 		case <-time.After(time.Duration(100+rng.IntN(1500)) * time.Millisecond):
 		case <-p.done:
 		}
-	case "insert", "rollup":
-		// Kill as soon as an INSERT of the projector runs (for "rollup":
-		// the commit): while its data is being prepared, sent or written.
+	case "insert", "index", "rollup":
+		// Kill as soon as an INSERT of the projector runs (for "index":
+		// of the fold index; for "rollup": the commit): while its data is
+		// being prepared, sent or written.
 		what = "idle"
+		suffix := map[string]string{"index": "/fold_index", "rollup": "/rollup"}[mode]
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !p.exited(); {
-			if id := e.runningInsert(tb); id != "" && (mode == "insert" || strings.HasSuffix(id, "/rollup")) {
+			if id := e.runningInsert(tb); id != "" && (mode == "insert" || strings.HasSuffix(id, suffix)) {
 				what = "mid-insert " + id[strings.LastIndex(id, "/")+1:]
 				break
 			}
 		}
 	case "recovery":
 		// Kill while the restarted projector deletes an unfinished batch
-		// or reloads its fold state from cds.events.
+		// or reloads its fold state (the Bloom filter) from cds.fold_index.
 		what = "recovery missed"
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !p.exited(); {
 			if s := e.recovering(tb); s != "" {
@@ -153,7 +155,7 @@ func (e *env) recovering(tb testing.TB) string {
 	if n > 0 {
 		return "(delete)"
 	}
-	q = "SELECT count() FROM system.processes WHERE query LIKE 'SELECT id, type, agency, occurred_at, supersedes, data FROM%'"
+	q = "SELECT count() FROM system.processes WHERE query LIKE 'SELECT h FROM%fold_index%'"
 	if err := e.db.QueryRow(context.Background(), q).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
