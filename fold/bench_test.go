@@ -84,3 +84,43 @@ func BenchmarkApplyIndexed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkIndexedStateMemory reports the heap an indexed State keeps
+// after folding 200k and 1M new work dossiers in batches of 20,000 (its
+// generations hold 100,000 items): the Bloom filter, sized for the events
+// as the projector sizes it, grows with the log; the rest does not.
+func BenchmarkIndexedStateMemory(b *testing.B) {
+	for _, n := range []int{200000, 1000000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				s := NewIndexed(bloom.New(int(1.25*2.2*float64(n)), 0.01), 0, 100000)
+				const batch = 20000
+				evs := make([]*events.Event, batch)
+				for i := 0; i < n; i += batch {
+					for j := range evs {
+						k := i + j
+						evs[j] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", k), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%07d", k), k%3 == 0))
+					}
+					if err := s.Provide(s.Lookups(evs), nil); err != nil {
+						b.Fatal(err)
+					}
+					txn := s.Begin()
+					for _, e := range evs {
+						txn.Apply(e)
+					}
+					txn.Commit()
+				}
+				clear(evs)
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/1e6, "heap-MB")
+				b.ReportMetric(float64(s.FilterBytes())/1e6, "filter-MB")
+				b.ReportMetric(float64(s.InMemory()), "items")
+				runtime.KeepAlive(s)
+			}
+		})
+	}
+}
