@@ -9,7 +9,10 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bacgiang/cds/scores"
 )
 
 // serveDebug starts, when addr is set, an HTTP listener of its own for the
@@ -55,4 +58,19 @@ func pprofHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// registerStoreMetrics exports the score store's snapshot cache.
+func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
+	stat := func(f func(entries int, hits, reads uint64) float64) func() float64 {
+		return func() float64 { return f(st.CacheStats()) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cds_scores_cache_entries", Help: "Snapshot pairs held by the score cache."},
+			stat(func(e int, _, _ uint64) float64 { return float64(e) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_cache_hits_total", Help: "Score requests whose snapshots came from the cache (valid until the next commit)."},
+			stat(func(_ int, h, _ uint64) float64 { return float64(h) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot reads from cds.rollup (one scan each)."},
+			stat(func(_ int, _, r uint64) float64 { return float64(r) })),
+	)
 }

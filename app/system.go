@@ -148,7 +148,9 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		if err != nil {
 			return err
 		}
-		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: scores.NewStore(ch.DB)}
+		store := scores.NewStore(ch.DB)
+		registerStoreMetrics(s.Metrics, store)
+		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
 		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
 			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
