@@ -76,6 +76,7 @@ type env struct {
 	db      *chdb.DB
 	raw     float64
 	pub     float64
+	pubCPU  float64 // µs of this process's CPU time per published event
 	last    uint64
 }
 
