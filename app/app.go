@@ -56,7 +56,12 @@ type Config struct {
 	// ClickHouse's read-only user "analyst"; empty keeps the one in
 	// <data>/clickhouse-analyst.password, or creates a random one there.
 	AnalystPassword string
-	Logger          *slog.Logger
+	// ProjectorHeap (cds projector --memory-limit-mb), when positive, is the
+	// projector's heap budget besides its Bloom filter: the projector sets the
+	// Go runtime's soft memory limit to it plus the filter's size (see
+	// projector.Config.HeapBudget). Zero leaves the runtime alone.
+	ProjectorHeap int64
+	Logger        *slog.Logger
 }
 
 // Defaults returns the addresses of DESIGN §6.

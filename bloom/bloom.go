@@ -82,10 +82,11 @@ func (f *Filter) Add(h uint64) {
 		f.grow(2 * s.capacity)
 		s = &f.slices[len(f.slices)-1]
 	}
-	w, g := s.block(h)
+	w, g0 := s.block(h)
+	g := g0
 	for i := range s.k {
-		if i%7 == 6 {
-			g = mix(g)
+		if i > 0 && i%7 == 0 {
+			g = mix(g0 + uint64(i)) // 7 positions of 9 bits use up a word
 		}
 		p := g & 511
 		w[p/64] |= 1 << (p % 64)
@@ -107,10 +108,11 @@ func (f *Filter) Has(h uint64) bool {
 }
 
 func (s *slice) has(h uint64) bool {
-	w, g := s.block(h)
+	w, g0 := s.block(h)
+	g := g0
 	for i := range s.k {
-		if i%7 == 6 {
-			g = mix(g)
+		if i > 0 && i%7 == 0 {
+			g = mix(g0 + uint64(i)) // 7 positions of 9 bits use up a word
 		}
 		p := g & 511
 		if w[p/64]&(1<<(p%64)) == 0 {

@@ -12,7 +12,7 @@ import (
 
 // The index. An indexed State (NewIndexed) does not keep the whole folded
 // log in memory: every batch also writes index rows (Txn.Index) that a
-// store keeps ordered by lookup (ClickHouse's cds.fold_index), and the State
+// store keeps by lookup (ClickHouse's cds.fold_index, ordered by its hash), and the State
 // keeps only
 //
 //   - a Bloom filter of every lookup written, a few bits each: an event whose
@@ -113,7 +113,9 @@ func notProvided(kind byte, agency, name string) string {
 // State spans before it is retired. An item leaves memory at the Commit of
 // a batch D only if it was committed by batch D-2 or earlier; the projector
 // folds batch D+1 only once the writer has taken batch D, that is, has
-// written D-1: what leaves memory is in the index before it is looked up.
+// written D-1: what leaves memory is in the index before it is looked up,
+// with one batch to spare (should writing D-1 fail, D-2 was written, and
+// the fold of D+1, dropped anyway, still reads only written rows).
 const minCommitsPerGeneration = 2
 
 // NewIndexed returns a State backed by an index whose lookups are all in

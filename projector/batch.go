@@ -148,17 +148,17 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	b.next = position{
 		seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum,
 		idxRows: pos.idxRows + uint64(b.index.rows()), idxSum: pos.idxSum + b.index.sum,
+		indexed: pos.indexed + uint64(len(b.raw.id)),
 	}
 	rows := txn.Rows()
-	b.cells = newCellColumns(len(rows) + 2)
+	b.cells = newCellColumns(len(rows) + markerRows)
 	for _, r := range rows {
 		b.cells.add(r)
 	}
 	b.cells.marker(p.cfg.Stream, b.prev, b.next)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
-	p.m.stateEvents.Set(float64(p.state.Len()))
-	p.m.stateItems.Set(float64(p.state.InMemory()))
+	p.stateMetrics()
 	for s := range p.lettered {
 		if s <= b.last {
 			delete(p.lettered, s)
@@ -376,7 +376,21 @@ func (c *cellColumns) marker(stream string, prev, next position) {
 			Den: float64(next.idxSum) - float64(prev.idxSum),
 		},
 	})
+	// The raw rows again, counted only by binaries that write the index: a
+	// batch committed by an older cds (no index rows) leaves this sum below
+	// the raw-row count.
+	c.add(fold.Row{
+		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + indexMarkerSuffix, Dim: indexedEventsDim},
+		Amount: fold.Amount{Num: float64(next.rows) - float64(prev.rows)},
+	})
 }
+
+// markerRows is the number of rows marker appends.
+const markerRows = 3
+
+// indexedEventsDim is the dim of the marker row that counts the raw rows of
+// batches that also wrote their index rows.
+const indexedEventsDim = "events"
 
 // indexMarkerSuffix names the marker row of cds.fold_index's fingerprint.
 const indexMarkerSuffix = "#fold_index"

@@ -21,9 +21,16 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// FoldCache is the fewest ids, superseded marks and timelines a
 	// generation of the fold state holds in memory before it is retired;
-	// the state keeps two generations, each spanning at least a few batches.
+	// the state keeps two generations, each spanning at least 2 batches.
 	// Default 100000.
 	FoldCache int
+	// HeapBudget, when positive, makes the projector set the Go runtime's
+	// soft memory limit (debug.SetMemoryLimit) to HeapBudget plus the size
+	// of its Bloom filter, whenever the filter is made or grows: the rest of
+	// its memory is bounded, the filter grows with the log (about 2 bytes
+	// per lookup written). It changes a process-wide setting: for a process
+	// that runs the projector alone (cds projector). Zero: leave it alone.
+	HeapBudget int64
 	// NoDeadLetter skips publishing invalid events to the dead-letter stream
 	// (they are still skipped and counted). For benchmarks; a rebuild does
 	// not need it: the projector never publishes a dead letter that CDS_DLQ

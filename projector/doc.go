@@ -35,8 +35,10 @@
 //     the batch's advance to n, its raw-row count to num and the sum of
 //     seq mod 2^20 of its raw rows to den; so the sums over all marker rows,
 //     which SummingMergeTree merges keep, are the watermark W and a
-//     fingerprint of the raw rows it covers. A second marker row (unit
-//     CDS_EVENTS#fold_index, n = 0) does the same for cds.fold_index.
+//     fingerprint of the raw rows it covers. Two more marker rows (unit
+//     CDS_EVENTS#fold_index, n = 0, so that sum(n) over all marker rows
+//     stays W) do the same for cds.fold_index, and count the batch's raw
+//     rows again (dim 'events').
 //  6. Only then is the last message acked.
 //
 // Steps 1–3 (the reader) and 4–6 (the writer) run as two stages: while the
@@ -53,17 +55,18 @@
 //
 // # Memory
 //
-// The fold state does not hold the log. cds.fold_index (ORDER BY lookup,
-// small granules) holds, per applied event id, the key of the timeline it
+// The fold state does not hold the log. cds.fold_index (ordered by h, the
+// cityHash64 of the lookup; granules of 256 rows) holds, per applied event id, the key of the timeline it
 // entered; per natural key, its entries added and removed; per superseded
 // id, a mark. The state keeps a Bloom filter of every lookup written (about
-// 2 bytes each at 1 false "maybe" in 1000, loaded at start from
-// SELECT cityHash64(lookup)), and two generations of the items recent
+// 2 bytes each at 1 false "maybe" in 100, loaded at start from the column h
+// and sized for the backlog), and two generations of the items recent
 // batches touched (Config.FoldCache items each, spanning at least 2
 // batches, so everything of the batches not yet written stays in memory).
 // A new id with a new key, most events, needs no read; a key, id or mark
 // the filter cannot rule out and memory does not hold is read from
-// cds.fold_index, in one SELECT per batch. See package fold, "The index".
+// cds.fold_index by h, in one or two rounds of SELECTs per batch (a
+// correction needs the key of its target first). See package fold, "The index".
 //
 // Every INSERT runs under a query id "cds-projector/<database>/…".
 //
@@ -86,10 +89,12 @@
 //   - Delete the cds.events and cds.fold_index rows with seq > W (an
 //     unfinished step 4) with ALTER DELETE, and wait for the mutations.
 //   - Compare the fingerprints of cds.events and cds.fold_index (count, sum
-//     of seq mod 2^20) with the markers'. Markers without an index
-//     fingerprint over raw rows are projections of an older cds: refold. A mismatch means parts were lost or doubled below W
-//     (ClickHouse 18.16 does not fsync inserted parts, so a power cut can
-//     lose any recent part): refold everything from the log.
+//     of seq mod 2^20) with the markers'. A mismatch means parts were lost
+//     or doubled below W (ClickHouse 18.16 does not fsync inserted parts,
+//     so a power cut can lose any recent part): refold everything from the
+//     log. Likewise when the index markers count fewer raw rows than the
+//     raw-row markers: some batches were committed by a cds older than
+//     cds.fold_index (before an upgrade, or after a downgrade).
 //   - If the state in memory is not the one of the markers (first start, an
 //     insert reported as failed did land, a repair), reload it from
 //     cds.fold_index.

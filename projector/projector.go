@@ -29,13 +29,14 @@ type Projector struct {
 	known func(string) bool
 	m     *metrics
 
-	state    *fold.State
-	loaded   bool                // state matches pos
-	pos      position            // what the commit markers say, as last committed or read
-	lettered map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
-	qid      queryIDs
-	posMu    sync.RWMutex
-	lastLag  atomic.Int64 // unix nanoseconds of the last lag update
+	state       *fold.State
+	filterBytes int                 // size of the state's Bloom filter when last seen
+	loaded      bool                // state matches pos
+	pos         position            // what the commit markers say, as last committed or read
+	lettered    map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
+	qid         queryIDs
+	posMu       sync.RWMutex
+	lastLag     atomic.Int64 // unix nanoseconds of the last lag update
 }
 
 // New returns a projector. known reports whether an agency code is in the

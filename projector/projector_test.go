@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/deadletter"
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/fold"
 	"github.com/bacgiang/cds/natsserver"
 	"github.com/bacgiang/cds/projector/projtest"
 	"github.com/bacgiang/cds/registry"
@@ -142,6 +144,35 @@ func forgeRaw(tb testing.TB, h *harness, from, to uint64) {
 	}
 }
 
+// forgeIndex writes the fold-index rows that the projector writes for the
+// events forgeRaw forges, and returns their number and seq fingerprint.
+func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
+	tb.Helper()
+	txn := fold.New().Begin()
+	for s := from; s <= to; s++ {
+		i := s - 1
+		e, err := events.Decode([]byte(workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		txn.ApplyAt(e, s)
+	}
+	c := newIndexColumns(txn.Index())
+	b, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.fold_index (h, lookup, seq, v)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i, col := range []any{c.h, c.lookup, c.seq, c.val} {
+		if err := b.Column(i).Append(col); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		tb.Fatal(err)
+	}
+	return uint64(c.rows()), c.sum
+}
+
 // TestRecoveryWaitsForRunningInsert plays a projector killed while its
 // INSERT is still running in ClickHouse: the next projector must not read
 // the watermark before that insert has landed, or it would fold the batch
@@ -167,6 +198,7 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	forgeRaw(t, h, w+1, w+2)
+	idxRows, idxSum := forgeIndex(t, h, w+1, w+2)
 	r := h.start(t, Config{})
 	waitFor(t, 10*time.Second, "a recovery to start", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 })
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -181,6 +213,12 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 2.0, float64(2*w+3), int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS"+indexMarkerSuffix, uint16(0), "", time.Unix(0, 0).UTC(), float64(idxRows), float64(idxSum), int64(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS"+indexMarkerSuffix, uint16(0), indexedEventsDim, time.Unix(0, 0).UTC(), 2.0, 0.0, int64(0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ghost.Send(); err != nil {
@@ -198,6 +236,48 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 // TestRepairLostRawRows plays a power cut that lost a part of cds.events
 // below the watermark: the fingerprint in the commit markers no longer
 // matches, and the projector refolds from the log.
+// TestRepairBatchWithoutIndex plays a batch committed by a cds older than
+// cds.fold_index (after a downgrade): raw rows and cells with an old-style
+// marker, no index rows. The projector cannot trust its index: it refolds.
+func TestRepairBatchWithoutIndex(t *testing.T) {
+	h := newHarness(t)
+	var seq uint64
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+		}
+	}
+	publish(0, 8)
+	_, stop := h.run(t, seq)
+	stop()
+	publish(8, 10)
+	w := uint64(h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"))
+	forgeRaw(t, h, w+1, w+2) // the older cds folds seq 9 and 10
+	old, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.rollup (indicator, unit, period, dim, day, num, den, n)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Append("HSCV", "bg-vietyen", uint16(2025), "", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 2.0, 2.0, int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Append(watermarkIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 2.0, float64(2*w+3), int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Send(); err != nil {
+		t.Fatal(err)
+	}
+	// A duplicate of a forged event: the index does not know it.
+	last := h.publish(t, subj, workfile("e8", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W8", true), false)
+	r := h.start(t, Config{})
+	waitFor(t, 30*time.Second, "the refold", func() bool { return r.p.Watermark() >= max(seq, last) })
+	if got := metric(t, r.reg, "cds_projector_repairs_total", "reason", "fold_index_missing"); got != 1 {
+		t.Errorf("fold_index_missing repairs: %v, want 1", got)
+	}
+	if num, den, raw := h.hscv(t); num != 10 || den != 10 || raw != 10 {
+		t.Fatalf("HSCV %v/%v with %v raw rows, want 10/10 and 10", num, den, raw)
+	}
+}
+
 func TestRepairLostRawRows(t *testing.T) {
 	h := newHarness(t)
 	load := projtest.Generate(1, 3000, registry.Sample().Codes())

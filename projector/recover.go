@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -31,6 +32,7 @@ type position struct {
 	sum     uint64
 	idxRows uint64
 	idxSum  uint64
+	indexed uint64 // raw rows of the batches that wrote index rows
 }
 
 // recover brings ClickHouse and the fold state back to the committed
@@ -87,9 +89,24 @@ func (p *Projector) reload(ctx context.Context, pos position) error {
 
 func (p *Projector) setState(st *fold.State) {
 	p.state, p.loaded = st, true
+	p.filterBytes = 0
+	p.stateMetrics()
+}
+
+// stateMetrics updates the fold state's gauges, and the soft memory limit
+// when the Bloom filter has grown (Config.HeapBudget).
+func (p *Projector) stateMetrics() {
+	st := p.state
 	p.m.stateEvents.Set(float64(st.Len()))
 	p.m.stateItems.Set(float64(st.InMemory()))
-	p.m.filterBytes.Set(float64(st.FilterBytes()))
+	fb := st.FilterBytes()
+	p.m.filterBytes.Set(float64(fb))
+	if fb != p.filterBytes {
+		p.filterBytes = fb
+		if p.cfg.HeapBudget > 0 {
+			debug.SetMemoryLimit(p.cfg.HeapBudget + int64(fb))
+		}
+	}
 }
 
 // settle waits until no INSERT of a projector of this database is running
@@ -137,10 +154,11 @@ func (p *Projector) settle(ctx context.Context) (position, error) {
 	if err != nil {
 		return position{}, err
 	}
-	if pos.idxRows == 0 && pos.rows > 0 {
-		// Every applied event writes an index row: these projections were
-		// made before cds.fold_index existed.
-		p.log.Warn("the projections have no fold index (made by an older cds): refolding from the log", "seq", pos.seq, "rows", pos.rows)
+	if pos.indexed != pos.rows {
+		// Batches committed by a cds older than cds.fold_index (before an
+		// upgrade, or after a downgrade) wrote raw rows without index rows.
+		p.log.Warn("some batches have no fold index rows (committed by an older cds): refolding from the log",
+			"seq", pos.seq, "rows", pos.rows, "indexed_rows", pos.indexed)
 		return p.repair(ctx, "fold_index_missing")
 	}
 	if idxRows != pos.idxRows || idxSum != pos.idxSum {
@@ -185,21 +203,23 @@ func (p *Projector) quiesce(ctx context.Context) error {
 
 func (p *Projector) readPosition(ctx context.Context) (position, error) {
 	var (
-		seq, idxN                  int64
-		rows, sum, idxRows, idxSum float64
+		seq, idxN                           int64
+		rows, sum, idxRows, idxSum, indexed float64
 	)
 	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
-		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + p.db.Table("rollup") +
-		" WHERE indicator = ? AND unit IN (?, ?)"
+		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?) FROM " +
+		p.db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?)"
 	main, idx := p.cfg.Stream, p.cfg.Stream+indexMarkerSuffix
-	if err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, watermarkIndicator, main, idx).Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum); err != nil {
+	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, indexedEventsDim, watermarkIndicator, main, idx).
+		Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum, &indexed)
+	if err != nil {
 		return position{}, fmt.Errorf("read watermark: %w", err)
 	}
-	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) {
-		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v",
-			seq, rows, sum, idxN, idxRows, idxSum)
+	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) || !whole(indexed) {
+		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v, indexed rows %v",
+			seq, rows, sum, idxN, idxRows, idxSum, indexed)
 	}
-	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum)}, nil
+	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum), indexed: uint64(indexed)}, nil
 }
 
 func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }

@@ -137,7 +137,7 @@ func TestForgetfulStateStaysExact(t *testing.T) {
 	} else {
 		t.Logf("index lookups: %v", n)
 	}
-	// Two generations of at least 4 batches each, about 3 items per event.
+	// Two generations of a few batches each (at least 2), about 3 items per event.
 	if items, most := metric(t, r.reg, "cds_projector_state_memory_items"), float64(2*5*3*batch); items > most {
 		t.Fatalf("%v items in memory, want at most %v", items, most)
 	}

@@ -107,7 +107,7 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum}
+	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum, indexed: rows}
 	cells, err := p.replayIndex(ctx, func(c []fold.Row) error {
 		cols := newCellColumns(len(c))
 		for _, r := range c {
@@ -119,7 +119,7 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	// The marker last, alone: the commit.
-	marker := newCellColumns(2)
+	marker := newCellColumns(markerRows)
 	marker.marker(p.cfg.Stream, position{}, next)
 	if err := p.sendCells(ctx, marker, next.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"runtime/debug"
 
 	"github.com/bacgiang/cds/app"
 )
@@ -23,15 +22,16 @@ func runNATS(ctx context.Context, args []string) error {
 
 func runProjector(ctx context.Context, args []string) error {
 	fs, c := newFlags("projector")
-	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 224)),
-		"soft limit of the Go heap in MiB: the garbage collector works harder near it instead of letting the heap double; 0 = none; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
+		"heap budget in MiB besides the Bloom filter of the fold index: the projector keeps the Go runtime's soft memory limit at it plus the filter's size, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if *memMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		// The fold state's memory is bounded (package fold, "The index"),
-		// so a soft limit keeps the process near its live heap.
-		debug.SetMemoryLimit(int64(*memMB) << 20)
+		// so a soft limit keeps the process near its live heap; the
+		// projector adds its Bloom filter, which grows with the log.
+		c.cfg.ProjectorHeap = int64(*memMB) << 20
 	}
 	if c.cfg.NATSURL == "" {
 		c.cfg.NATSURL = "nats://" + c.cfg.NATSAddr
