@@ -116,7 +116,8 @@ WHERE indicator = ?
 GROUP BY indicator, unit, period, dim, upto_lo`
 
 // set binds a list for IN; a plain slice would bind as an Array literal.
-// An empty list binds as (”) (no indicator has an empty code).
+// An empty list binds as a list of the empty string, which no indicator
+// code is.
 func set(codes []string) clickhouse.GroupSet {
 	vs := make([]any, len(codes))
 	for i, c := range codes {
