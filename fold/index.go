@@ -155,8 +155,15 @@ func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
 
 // known returns what the generations hold at d; else, for an indexed
 // State, the zero V once the index is known to have no row for the lookup
-// (a programming error otherwise: the lookup was not provided).
+// (a programming error otherwise: the lookup was not provided). Everything
+// the generations hold was written to the index or fetched from it, so a
+// lookup the Bloom filter rules out is not held either: for a new event,
+// most of them, one probe of the filter replaces two of the generations.
 func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
+	if s.index != nil && !s.index.Has(LookupHash(s.lookup(kind, agency, name))) {
+		var zero V
+		return zero, false
+	}
 	v, ok := held(cur, prev, d)
 	if !ok && s.index != nil && !s.resolved(kind, agency, name) {
 		panic(notProvided(kind, agency, name))
@@ -189,8 +196,9 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	}
 	var out []string
 	seen := map[string]struct{}{}
-	need := func(held bool, kind byte, agency, name string) {
-		if held || s.resolved(kind, agency, name) {
+	// The filter first: what it rules out is neither written nor held.
+	need := func(held func() bool, kind byte, agency, name string) {
+		if s.resolved(kind, agency, name) || held() {
 			return
 		}
 		l := string(s.lookup(kind, agency, name))
@@ -200,19 +208,19 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		}
 	}
 	for _, e := range evs {
-		need(s.holdsID(e.ID), KindID, "", e.ID)
-		need(s.holdsSuperseded(e.Agency, e.ID), KindSuperseded, e.Agency, e.ID)
+		need(func() bool { return s.holdsID(e.ID) }, KindID, "", e.ID)
+		need(func() bool { return s.holdsSuperseded(e.Agency, e.ID) }, KindSuperseded, e.Agency, e.ID)
 		if !e.Retraction() {
 			if key := e.Key(); key != "" {
-				need(s.holdsTimeline(key), KindKey, "", key)
+				need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
 			}
 		}
 		if e.Supersedes == "" {
 			continue
 		}
-		need(s.holdsID(e.Supersedes), KindID, "", e.Supersedes)
+		need(func() bool { return s.holdsID(e.Supersedes) }, KindID, "", e.Supersedes)
 		if key, ok := s.heldKey(e.Supersedes); ok && key != "" {
-			need(s.holdsTimeline(key), KindKey, "", key)
+			need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
 		}
 	}
 	return out
