@@ -95,9 +95,6 @@ func TestIndexedMatchesNaive(t *testing.T) {
 					t.Fatalf("seed %d round %d at %s:\ngot  %v\nwant %v", seed, round, d, got, want[d])
 				}
 			}
-			if s.InMemory() > 2*40*3+3 { // two generations of at most minCommitsPerGeneration small batches
-				t.Logf("seed %d: %d items in memory", seed, s.InMemory())
-			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -158,19 +159,34 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 		txn.ApplyAt(e, s)
 	}
 	c := newIndexColumns(txn.Index())
-	b, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.fold_index (h, lookup, seq, v)")
+	p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i, col := range []any{c.h, c.lookup, c.seq, c.val} {
+	if err := p.insertIndex(context.Background(), c, to); err != nil {
+		tb.Fatal(err)
+	}
+	return uint64(c.rows()), c.sum
+}
+
+// appendCells appends the rows of c to an INSERT into cds.rollup.
+func appendCells(tb testing.TB, b driver.Batch, c *cellColumns) {
+	tb.Helper()
+	for i, col := range []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n} {
 		if err := b.Column(i).Append(col); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if err := b.Send(); err != nil {
-		tb.Fatal(err)
+}
+
+// publishWorkfiles publishes the work dossiers e<from>…e<to-1> (with
+// Nats-Msg-Id) and returns the last stream sequence.
+func (h *harness) publishWorkfiles(tb testing.TB, from, to int) uint64 {
+	var seq uint64
+	for i := from; i < to; i++ {
+		seq = h.publish(tb, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
 	}
-	return uint64(c.rows()), c.sum
+	return seq
 }
 
 // TestRecoveryWaitsForRunningInsert plays a projector killed while its
@@ -179,16 +195,10 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 // again on top of it.
 func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	h := newHarness(t)
-	var seq uint64
-	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
-		}
-	}
-	publish(0, 2)
+	h.publishWorkfiles(t, 0, 2)
 	_, stop := h.run(t, 2)
 	stop()
-	publish(2, 10)
+	seq := h.publishWorkfiles(t, 2, 10)
 	w := uint64(h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"))
 	// The "dead" projector's raw rows of the next two events, and its commit,
 	// prepared (so registered in system.processes) but not yet sent.
@@ -208,19 +218,11 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 			t.Fatalf("watermark %d while an insert of a dead projector still runs", got)
 		}
 	}
-	day := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	if err := ghost.Append("HSCV", "bg-vietyen", uint16(2025), "", day, 2.0, 2.0, int64(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 2.0, float64(2*w+3), int64(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS"+indexMarkerSuffix, uint16(0), "", time.Unix(0, 0).UTC(), float64(idxRows), float64(idxSum), int64(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := ghost.Append(watermarkIndicator, "CDS_EVENTS"+indexMarkerSuffix, uint16(0), indexedEventsDim, time.Unix(0, 0).UTC(), 2.0, 0.0, int64(0)); err != nil {
-		t.Fatal(err)
-	}
+	// Its cells and the markers of a batch of 2 raw rows (seq w+1 and w+2).
+	c := newCellColumns(1 + markerRows)
+	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
+	c.marker("CDS_EVENTS", position{}, position{seq: 2, rows: 2, sum: 2*w + 3, idxRows: idxRows, idxSum: idxSum, indexed: 2})
+	appendCells(t, ghost, c)
 	if err := ghost.Send(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,36 +235,25 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	}
 }
 
-// TestRepairLostRawRows plays a power cut that lost a part of cds.events
-// below the watermark: the fingerprint in the commit markers no longer
-// matches, and the projector refolds from the log.
 // TestRepairBatchWithoutIndex plays a batch committed by a cds older than
 // cds.fold_index (after a downgrade): raw rows and cells with an old-style
 // marker, no index rows. The projector cannot trust its index: it refolds.
 func TestRepairBatchWithoutIndex(t *testing.T) {
 	h := newHarness(t)
-	var seq uint64
-	publish := func(from, to int) {
-		for i := from; i < to; i++ {
-			seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
-		}
-	}
-	publish(0, 8)
-	_, stop := h.run(t, seq)
+	_, stop := h.run(t, h.publishWorkfiles(t, 0, 8))
 	stop()
-	publish(8, 10)
+	seq := h.publishWorkfiles(t, 8, 10)
 	w := uint64(h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"))
 	forgeRaw(t, h, w+1, w+2) // the older cds folds seq 9 and 10
 	old, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.rollup (indicator, unit, period, dim, day, num, den, n)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Append("HSCV", "bg-vietyen", uint16(2025), "", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 2.0, 2.0, int64(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Append(watermarkIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 2.0, float64(2*w+3), int64(2)); err != nil {
-		t.Fatal(err)
-	}
+	// Its cells and an old-style marker: the row of unit CDS_EVENTS only.
+	c := newCellColumns(2)
+	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
+	appendCells(t, old, c)
 	if err := old.Send(); err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +269,9 @@ func TestRepairBatchWithoutIndex(t *testing.T) {
 	}
 }
 
+// TestRepairLostRawRows plays a power cut that lost a part of cds.events
+// below the watermark: the fingerprint in the commit markers no longer
+// matches, and the projector refolds from the log.
 func TestRepairLostRawRows(t *testing.T) {
 	h := newHarness(t)
 	load := projtest.Generate(1, 3000, registry.Sample().Codes())
