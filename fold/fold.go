@@ -224,10 +224,9 @@ func (s *State) Begin() *Txn {
 	}
 }
 
-// key returns the natural key of the timeline that an applied event id
-// entered ("" for none), and whether the id was applied.
-func (t *Txn) key(id string) (string, bool) {
-	d := t.s.digest(id)
+// key returns the natural key of the timeline that an applied event id (of
+// digest d) entered ("" for none), and whether the id was applied.
+func (t *Txn) key(d id128, id string) (string, bool) {
 	if k, ok := t.keyOf[d]; ok {
 		return k, true
 	}
@@ -258,19 +257,19 @@ func (t *Txn) Apply(e *events.Event) Outcome { return t.ApplyAt(e, 0) }
 // ApplyAt folds one valid event, the stream's message seq, into the batch;
 // seq goes into the index rows it causes.
 func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
-	if _, seen := t.key(e.ID); seen {
+	id := t.s.digest(e.ID)
+	if _, seen := t.key(id, e.ID); seen {
 		t.duplicates++
 		return Duplicate
 	}
 	t.applied++
-	id := t.s.digest(e.ID)
 
 	if e.Supersedes != "" {
 		unit := t.s.intern(e.Agency)
 		t.superseded[t.s.digestPair(e.Agency, e.Supersedes)] = struct{}{}
 		t.index = append(t.index, IndexRow{Kind: KindSuperseded, Agency: e.Agency, Name: e.Supersedes, Seq: seq})
-		if key, ok := t.key(e.Supersedes); ok && key != "" {
-			sup := t.s.digest(e.Supersedes)
+		sup := t.s.digest(e.Supersedes)
+		if key, ok := t.key(sup, e.Supersedes); ok && key != "" {
 			removed := false
 			t.change(key, func(tl timeline) timeline {
 				tl, removed = removeFrom(tl, sup, unit)
