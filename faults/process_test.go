@@ -242,12 +242,15 @@ func (e *env) lastSeq(tb testing.TB) uint64 {
 }
 
 // waitCaughtUp polls the watermark until it reaches the stream's last
-// sequence, failing if p exits first.
+// sequence and p has loaded its fold state, failing if p exits first.
 func (e *env) waitCaughtUp(tb testing.TB, p *proc, timeout time.Duration) {
 	tb.Helper()
 	last := e.lastSeq(tb)
 	deadline := time.Now().Add(timeout)
-	for e.watermark(tb) < last {
+	// The watermark may be there already (the killed projector's last
+	// commit landed): wait for this process to have loaded its state too, or
+	// a SIGTERM could reach it before it handles signals and kill it.
+	for e.watermark(tb) < last || !strings.Contains(p.output(), "fold state loaded") {
 		if p.exited() {
 			tb.Fatalf("projector exited before catching up: %v\n%s", p.err, p.tail())
 		}
