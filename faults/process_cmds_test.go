@@ -149,7 +149,7 @@ func TestDLQCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "published again") || !strings.Contains(out, "held") {
 		t.Fatalf("dlq replay: exit %d, want n1 published and n2 held (so exit 1):\n%s", code, out)
 	}
-	p = e.start(t, append([]string{"projector"}, withUnits...)...)
+	p = e.startProjector(t, "--units", units)
 	e.waitCaughtUp(t, p, time.Minute)
 	var n uint64
 	if err := e.db.QueryRow(ctx, "SELECT count() FROM cds.events WHERE agency = 'bg-newunit'").Scan(&n); err != nil {

@@ -160,9 +160,12 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 	return p
 }
 
-func (e *env) startProjector(tb testing.TB) *proc {
+// startProjector runs cds projector with extra flags, logging at info level:
+// waitCaughtUp reads its "fold state loaded" line.
+func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
-	return e.start(tb, append([]string{"projector", "--log", "info"}, e.common()...)...)
+	args := append([]string{"projector", "--log", "info"}, e.common()...)
+	return e.start(tb, append(args, extra...)...)
 }
 
 // cleanEnv is the test's environment without CDS_* variables.
@@ -255,7 +258,8 @@ func (e *env) waitCaughtUp(tb testing.TB, p *proc, timeout time.Duration) {
 			tb.Fatalf("projector exited before catching up: %v\n%s", p.err, p.tail())
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("watermark %d, want %d after %s\n%s", e.watermark(tb), last, timeout, p.tail())
+			tb.Fatalf("watermark %d, want %d after %s; \"fold state loaded\" logged: %t\n%s",
+				e.watermark(tb), last, timeout, strings.Contains(p.output(), "fold state loaded"), p.tail())
 		}
 		poll()
 	}
