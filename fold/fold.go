@@ -131,6 +131,15 @@ func newGeneration() *generation {
 	return &generation{keyOf: map[id128]string{}, superseded: map[id128]struct{}{}, timelines: map[id128]timeline{}}
 }
 
+// clear empties g, keeping the room its maps grew to: a retired generation
+// is cleared and becomes the next current one, which grows to the same size.
+func (g *generation) clear() *generation {
+	clear(g.keyOf)
+	clear(g.superseded)
+	clear(g.timelines)
+	return g
+}
+
 func (g *generation) size() int { return len(g.keyOf) + len(g.superseded) + len(g.timelines) }
 
 // State is the folded log. A State made by New holds all of it in memory. A
@@ -150,6 +159,7 @@ type State struct {
 	commits int                // batches committed into cur
 	absent  map[id128]struct{} // lookups fetched for the next batch and not in the index
 	buf     []byte             // scratch for lookups
+	spare   Txn                // the maps and index rows of the last committed batch, emptied, for the next
 	h1, h2  maphash.Hash       // for digests of byte strings and pairs
 }
 
@@ -215,6 +225,14 @@ type Txn struct {
 
 // Begin starts a batch.
 func (s *State) Begin() *Txn {
+	// The last committed batch's maps and index rows, emptied, already have
+	// the room a batch needs: growing them again would allocate several times
+	// their size (a large slice grows by a quarter at a time).
+	if t := s.spare; t.keyOf != nil {
+		s.spare = Txn{}
+		t.s = s
+		return &t
+	}
 	return &Txn{
 		s:          s,
 		keyOf:      make(map[id128]string),
@@ -390,7 +408,7 @@ func (t *Txn) Applied() int    { return t.applied }
 func (t *Txn) Duplicates() int { return t.duplicates }
 
 // Index returns the rows the batch adds to the index, in the order the
-// events were applied.
+// events were applied. The slice is valid until Commit, which reuses it.
 func (t *Txn) Index() []IndexRow { return t.index }
 
 // Commit makes the batch part of the State. The Txn must not be used after.
@@ -418,9 +436,15 @@ func (t *Txn) Commit() {
 		s.absent = nil
 		s.commits++
 		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {
-			s.prev, s.cur, s.commits = s.cur, newGeneration(), 0
+			s.prev, s.cur, s.commits = s.cur, s.prev.clear(), 0
 		}
 	}
+	clear(t.keyOf)
+	clear(t.superseded)
+	clear(t.timelines)
+	clear(t.cells)
+	clear(t.index) // the rows hold strings of the batch's events
+	s.spare = Txn{keyOf: t.keyOf, superseded: t.superseded, timelines: t.timelines, cells: t.cells, index: t.index[:0]}
 	*t = Txn{}
 }
 

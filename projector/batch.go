@@ -318,12 +318,9 @@ func (p *Projector) insertRaw(ctx context.Context, r *rawRows, last uint64) erro
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	cols := []any{r.id, r.typ, r.v, r.agency, r.occurredAt, r.supersedes, r.retraction, r.data, r.seq, r.receivedAt}
-	for i, c := range cols {
-		if err := b.Column(i).Append(c); err != nil {
-			b.Abort()
-			return fmt.Errorf("insert events: column %d: %w", i, err)
-		}
+	if err := appendColumns(b, []any{r.id, r.typ, r.v, r.agency, r.occurredAt, r.supersedes, r.retraction, r.data, r.seq, r.receivedAt}); err != nil {
+		b.Abort()
+		return fmt.Errorf("insert events: %w", err)
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert events: %w", err)
@@ -401,11 +398,9 @@ func (p *Projector) sendCells(ctx context.Context, c *cellColumns, seq uint64) e
 	if err != nil {
 		return fmt.Errorf("insert rollup: %w", err)
 	}
-	for i, col := range []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n} {
-		if err := b.Column(i).Append(col); err != nil {
-			b.Abort()
-			return fmt.Errorf("insert rollup: column %d: %w", i, err)
-		}
+	if err := appendColumns(b, []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n}); err != nil {
+		b.Abort()
+		return fmt.Errorf("insert rollup: %w", err)
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert rollup: %w", err)

@@ -87,11 +87,9 @@ func (p *Projector) insertIndex(ctx context.Context, c *indexColumns, last uint6
 	if err != nil {
 		return fmt.Errorf("insert fold index: %w", err)
 	}
-	for i, col := range []any{c.h, c.lookup, c.seq, c.val} {
-		if err := b.Column(i).Append(col); err != nil {
-			b.Abort()
-			return fmt.Errorf("insert fold index: column %d: %w", i, err)
-		}
+	if err := appendColumns(b, []any{c.h, c.lookup, c.seq, c.val}); err != nil {
+		b.Abort()
+		return fmt.Errorf("insert fold index: %w", err)
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert fold index: %w", err)

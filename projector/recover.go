@@ -78,6 +78,7 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 
 func (p *Projector) reload(ctx context.Context, pos position) error {
 	start := time.Now()
+	p.dropState()
 	st, err := p.loadIndexed(ctx, pos)
 	if err != nil {
 		return err
@@ -85,6 +86,13 @@ func (p *Projector) reload(ctx context.Context, pos position) error {
 	p.setState(st)
 	p.log.Info("fold state loaded", "events", st.Len(), "index_rows", pos.idxRows, "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// dropState lets the garbage collector have the fold state before another is
+// loaded: two Bloom filters at once would hold twice the largest part of the
+// projector's memory (a reload after a failure, or a rewind).
+func (p *Projector) dropState() {
+	p.state, p.loaded = nil, false
 }
 
 func (p *Projector) setState(st *fold.State) {

@@ -124,6 +124,7 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err := p.sendCells(ctx, marker, next.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
+	p.dropState()
 	st, err := p.loadIndexed(ctx, next)
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
