@@ -19,7 +19,7 @@ import (
 
 // indexFalsePositives is the rate of lookups the Bloom filter sends to
 // ClickHouse for nothing: below 1 in 100, about 1.3 bytes per lookup written
-// (a batch of 20,000 new events, about 60,000 checks, then reads a few
+// (a batch of 10,000 new events, about 30,000 checks, then reads a few
 // hundred granules of 256 rows).
 const indexFalsePositives = 0.01
 

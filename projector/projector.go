@@ -172,6 +172,9 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 	folded := 0
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
+		// The messages of the last batch are folded: let them go (the
+		// backing array would hold a batch of them until overwritten).
+		clear(batch)
 		batch = batch[:0]
 		msg, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
 		switch {
