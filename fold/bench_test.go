@@ -86,8 +86,8 @@ func BenchmarkApplyIndexed(b *testing.B) {
 }
 
 // BenchmarkIndexedStateMemory reports the heap an indexed State keeps
-// after folding 200k and 1M new work dossiers in batches of 20,000 (its
-// generations hold 100,000 items): the Bloom filter, sized for the events
+// after folding 200k and 1M new work dossiers in batches of 10,000 (its
+// generations hold 50,000 items, the projector's defaults): the Bloom filter, sized for the events
 // as the projector sizes it, grows with the log; the rest does not.
 func BenchmarkIndexedStateMemory(b *testing.B) {
 	for _, n := range []int{200000, 1000000} {
@@ -96,8 +96,8 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 				var m0, m1 runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&m0)
-				s := NewIndexed(bloom.New(int(1.25*2.2*float64(n)), 0.01), 0, 100000)
-				const batch = 20000
+				s := NewIndexed(bloom.New(int(1.25*2.2*float64(n)), 0.01), 0, 50000)
+				const batch = 10000
 				evs := make([]*events.Event, batch)
 				for i := 0; i < n; i += batch {
 					for j := range evs {

@@ -131,9 +131,9 @@ func newGeneration() *generation {
 	return &generation{keyOf: map[id128]string{}, superseded: map[id128]struct{}{}, timelines: map[id128]timeline{}}
 }
 
-// clear empties g, keeping the room its maps grew to: a retired generation
-// is cleared and becomes the next current one, which grows to the same size.
-func (g *generation) clear() *generation {
+// reset empties g, keeping the room its maps grew to: a retired generation
+// is emptied and becomes the next current one, which grows to the same size.
+func (g *generation) reset() *generation {
 	clear(g.keyOf)
 	clear(g.superseded)
 	clear(g.timelines)
@@ -436,7 +436,7 @@ func (t *Txn) Commit() {
 		s.absent = nil
 		s.commits++
 		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {
-			s.prev, s.cur, s.commits = s.cur, s.prev.clear(), 0
+			s.prev, s.cur, s.commits = s.cur, s.prev.reset(), 0
 		}
 	}
 	clear(t.keyOf)

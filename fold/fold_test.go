@@ -204,6 +204,21 @@ func TestTxnDiscard(t *testing.T) {
 	if len(txn.Rows()) != 1 {
 		t.Fatalf("rows = %v", txn.Rows())
 	}
+	// A batch after a commit reuses the committed batch's room; dropped, it
+	// must leave nothing behind either, and the next starts empty.
+	txn.Commit()
+	txn = s.Begin()
+	if len(txn.Rows()) != 0 || len(txn.Index()) != 0 {
+		t.Fatalf("a new batch holds rows %v, index %v", txn.Rows(), txn.Index())
+	}
+	txn.Apply(mustEvent(t, workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true)))
+	txn = s.Begin()
+	if got := txn.Apply(mustEvent(t, workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true))); got != Applied {
+		t.Fatalf("after a dropped batch following a commit the event was %v, want Applied", got)
+	}
+	if got := txn.Apply(mustEvent(t, workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true))); got != Duplicate {
+		t.Fatalf("the committed event was %v, want Duplicate", got)
+	}
 }
 
 // TestShuffleInvariance is the property that answers do not depend on arrival

@@ -41,3 +41,22 @@ func TestReserveStrings(t *testing.T) {
 		t.Errorf("reserving saved no growth of the buffer: %.0f allocations, %.0f without", reserved, plain)
 	}
 }
+
+// TestReserveLeavesOthersAlone checks that reserve does not touch a column
+// that holds rows, nor a column of another type.
+func TestReserveLeavesOthersAlone(t *testing.T) {
+	ss := []string{strings.Repeat("y", reserveMin)}
+	held := &column.String{}
+	if _, err := held.Append([]string{"kept"}); err != nil {
+		t.Fatal(err)
+	}
+	reserve(held, ss)
+	if held.Rows() != 1 || held.Row(0, false).(string) != "kept" {
+		t.Fatalf("a column holding a row: %d rows after reserve", held.Rows())
+	}
+	other := &column.UInt64{}
+	reserve(other, ss)
+	if other.Rows() != 0 {
+		t.Fatalf("a UInt64 column: %d rows after reserve", other.Rows())
+	}
+}

@@ -297,7 +297,7 @@ func (p *Projector) clear(ctx context.Context) error {
 // Whenever it stops, the markers are gone first, which the next recovery
 // reads as "nothing committed".
 func (p *Projector) truncate(ctx context.Context) error {
-	p.loaded = false
+	p.dropState()
 	for _, t := range []string{"rollup", "events", "fold_index"} {
 		if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table(t)); err != nil {
 			return fmt.Errorf("truncate %s: %w", t, err)

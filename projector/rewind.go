@@ -95,7 +95,7 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table("rollup")); err != nil {
 		return 0, fmt.Errorf("rewind: truncate rollup: %w", err)
 	}
-	p.loaded = false
+	p.dropState() // before the replay, which needs memory of its own
 	if err := p.deleteAbove(ctx, from-1); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
@@ -124,7 +124,6 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err := p.sendCells(ctx, marker, next.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	p.dropState()
 	st, err := p.loadIndexed(ctx, next)
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
