@@ -160,8 +160,12 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 	return p
 }
 
+// loadedLine is what cds projector logs (at info level) once its fold state
+// is loaded, after which it handles signals.
+const loadedLine = "fold state loaded"
+
 // startProjector runs cds projector with extra flags, logging at info level:
-// waitCaughtUp reads its "fold state loaded" line.
+// waitCaughtUp reads its loadedLine.
 func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
 	args := append([]string{"projector", "--log", "info"}, e.common()...)
@@ -253,13 +257,13 @@ func (e *env) waitCaughtUp(tb testing.TB, p *proc, timeout time.Duration) {
 	// The watermark may be there already (the killed projector's last
 	// commit landed): wait for this process to have loaded its state too, or
 	// a SIGTERM could reach it before it handles signals and kill it.
-	for e.watermark(tb) < last || !strings.Contains(p.output(), "fold state loaded") {
+	for e.watermark(tb) < last || !strings.Contains(p.output(), loadedLine) {
 		if p.exited() {
 			tb.Fatalf("projector exited before catching up: %v\n%s", p.err, p.tail())
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("watermark %d, want %d after %s; \"fold state loaded\" logged: %t\n%s",
-				e.watermark(tb), last, timeout, strings.Contains(p.output(), "fold state loaded"), p.tail())
+			tb.Fatalf("watermark %d, want %d after %s; %q logged: %t\n%s",
+				e.watermark(tb), last, timeout, loadedLine, strings.Contains(p.output(), loadedLine), p.tail())
 		}
 		poll()
 	}

@@ -87,8 +87,9 @@ func BenchmarkApplyIndexed(b *testing.B) {
 
 // BenchmarkIndexedStateMemory reports the heap an indexed State keeps
 // after folding 200k and 1M new work dossiers in batches of 10,000 (its
-// generations hold 50,000 items, the projector's defaults): the Bloom filter, sized for the events
-// as the projector sizes it, grows with the log; the rest does not.
+// generations hold 50,000 items, the projector's defaults): the Bloom
+// filter, sized for the events as the projector sizes it, grows with the
+// log; the rest does not.
 func BenchmarkIndexedStateMemory(b *testing.B) {
 	for _, n := range []int{200000, 1000000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
