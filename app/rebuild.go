@@ -79,8 +79,7 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 		return RebuildStats{}, err
 	}
 	defer ch.Close()
-	known := func(code string) bool { _, ok := reg.Unit(code); return ok }
-	p, err := projector.New(projector.Config{}, js, ch.DB, known, cfg.logger().With("component", "rebuild"), nil)
+	p, err := projector.New(projector.Config{}, js, ch.DB, reg, cfg.logger().With("component", "rebuild"), nil)
 	if err != nil {
 		return RebuildStats{}, err
 	}

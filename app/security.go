@@ -144,6 +144,5 @@ func (s *System) newIngest(nc *nats.Conn) (*ingest.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http tokens: %w", err)
 	}
-	known := func(code string) bool { _, ok := s.Registry.Unit(code); return ok }
-	return ingest.New(cfg, js, tokens.CheckHTTPToken, known, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics), nil
+	return ingest.New(cfg, js, tokens.CheckHTTPToken, s.Registry, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics), nil
 }

@@ -130,8 +130,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)
 		}
-		known := func(code string) bool { _, ok := s.Registry.Unit(code); return ok }
-		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap}, js, ch.DB, known, s.log.With("component", "projector"), s.Metrics)
+		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap}, js, ch.DB, s.Registry, s.log.With("component", "projector"), s.Metrics)
 		if err != nil {
 			return err
 		}

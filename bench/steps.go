@@ -435,8 +435,7 @@ func (e *env) rebuild(ctx context.Context) error {
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	known := func(code string) bool { _, ok := e.reg.Unit(code); return ok }
-	p, err := projector.New(projector.Config{NoDeadLetter: true}, e.js, e.db, known, nil, nil)
+	p, err := projector.New(projector.Config{NoDeadLetter: true}, e.js, e.db, e.reg, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ const (
 	ReasonFuture         Reason = "future"           // occurred_at too far in the future
 	ReasonUnknownAgency  Reason = "unknown_agency"   // agency is not in the registry
 	ReasonSubject        Reason = "subject_mismatch" // subject agency/type differ from the body
-	ReasonNotAllowed     Reason = "not_allowed"      // the sender may not speak for this agency
+	ReasonNotAllowed     Reason = "not_allowed"      // the sender may not speak for this agency, or the agency may not send this type
 	ReasonTooLarge       Reason = "too_large"        // the event exceeds the size limit
 )
 

@@ -178,14 +178,25 @@ func Decode(b []byte) (*Event, error) {
 	return e, nil
 }
 
+// Units is what the rules ask of the registry of organisation units.
+type Units interface {
+	// Known reports whether code is a unit of the registry.
+	Known(code string) bool
+	// SpeaksForProvince reports whether code is the province itself or a
+	// unit that reports for it (its reports_for names the province).
+	SpeaksForProvince(code string) bool
+}
+
 // Rules are the checks that need context: the clock and the registry.
 type Rules struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// MaxFuture is how far past Now occurred_at may be; 0 means 24h.
 	MaxFuture time.Duration
-	// KnownAgency reports whether a code is in the registry; nil accepts any.
-	KnownAgency func(code string) bool
+	// Units is the registry: the agency must be one of its units, and may
+	// send only the types its role allows (TypeSpec.Emitters). Nil accepts
+	// any agency and any type: for tools that check only the schema.
+	Units Units
 }
 
 // Check applies the context checks to a decoded event.
@@ -201,8 +212,14 @@ func (r Rules) Check(e *Event) error {
 	if limit := now().Add(maxFuture); e.OccurredAt.After(limit) {
 		return errf(ReasonFuture, "occurred_at", "%s is more than %s in the future (now %s)", e.OccurredAt.Format(time.RFC3339), maxFuture, now().In(Zone).Format(time.RFC3339))
 	}
-	if r.KnownAgency != nil && !r.KnownAgency(e.Agency) {
+	if r.Units == nil {
+		return nil
+	}
+	if !r.Units.Known(e.Agency) {
 		return errf(ReasonUnknownAgency, "agency", "%q is not an organisation unit of the registry", e.Agency)
+	}
+	if e.Spec != nil && e.Spec.Emitters == EmitProvince && !r.Units.SpeaksForProvince(e.Agency) {
+		return errf(ReasonNotAllowed, "type", "%s counts for the whole province and comes only from %s (the registry's reports_for); %q does not report for the province", e.Type, e.Spec.Emitters, e.Agency)
 	}
 	return nil
 }

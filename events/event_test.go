@@ -79,25 +79,60 @@ func TestDecode(t *testing.T) {
 
 func TestRulesCheck(t *testing.T) {
 	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	rules := Rules{Now: func() time.Time { return now }, KnownAgency: func(c string) bool { return c == "bg-vietyen" }}
+	rules := Rules{Now: func() time.Time { return now }, Units: testUnits{"bg-vietyen": false, "bg-ctk": true, "bg": true}}
 	tests := []struct {
 		name       string
 		agency     string
+		typ        string
 		at         time.Time
 		wantReason Reason
+		wantField  string
 	}{
 		{name: "past", agency: "bg-vietyen", at: now.AddDate(-3, 0, 0)},
 		{name: "slightly future", agency: "bg-vietyen", at: now.Add(23 * time.Hour)},
-		{name: "far future", agency: "bg-vietyen", at: now.Add(25 * time.Hour), wantReason: ReasonFuture},
-		{name: "unknown agency", agency: "hn-x", at: now, wantReason: ReasonUnknownAgency},
+		{name: "far future", agency: "bg-vietyen", at: now.Add(25 * time.Hour), wantReason: ReasonFuture, wantField: "occurred_at"},
+		{name: "unknown agency", agency: "hn-x", at: now, wantReason: ReasonUnknownAgency, wantField: "agency"},
+		{name: "own dossiers", agency: "bg-vietyen", typ: "workfile.processed", at: now},
+		{name: "reporter sends the DTI", agency: "bg-ctk", typ: "dti.published", at: now},
+		{name: "the province sends the DTI", agency: "bg", typ: "dti.published", at: now},
+		{name: "reporter sends its own dossiers", agency: "bg-ctk", typ: "workfile.processed", at: now},
+		{name: "district sends the DTI", agency: "bg-vietyen", typ: "dti.published", at: now, wantReason: ReasonNotAllowed, wantField: "type"},
+		{name: "district closes an enterprise", agency: "bg-vietyen", typ: "enterprise.closed", at: now, wantReason: ReasonNotAllowed, wantField: "type"},
+		{name: "district reports GRDP", agency: "bg-vietyen", typ: "economy.grdp_reported", at: now, wantReason: ReasonNotAllowed, wantField: "type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := rules.Check(&Event{Agency: tt.agency, OccurredAt: tt.at})
+			e := &Event{Agency: tt.agency, OccurredAt: tt.at, Type: tt.typ}
+			if tt.typ != "" {
+				e.Spec, _ = Lookup(tt.typ)
+			}
+			err := rules.Check(e)
 			if got := ReasonOf(err); got != tt.wantReason {
 				t.Fatalf("got %q (%v), want %q", got, err, tt.wantReason)
 			}
+			var ee *Error
+			if errors.As(err, &ee) && ee.Field != tt.wantField {
+				t.Fatalf("field %q (%v), want %q", ee.Field, err, tt.wantField)
+			}
+			if tt.wantReason == ReasonNotAllowed && !strings.Contains(err.Error(), tt.typ) || tt.wantReason == ReasonNotAllowed && !strings.Contains(err.Error(), tt.agency) {
+				t.Fatalf("the refusal %q names neither the type nor the agency", err)
+			}
 		})
+	}
+}
+
+// testUnits is a registry of the units listed, each true when it speaks for
+// the province.
+type testUnits map[string]bool
+
+func (u testUnits) Known(code string) bool             { _, ok := u[code]; return ok }
+func (u testUnits) SpeaksForProvince(code string) bool { return u[code] }
+
+func TestEveryProvinceTypeNeedsTheProvince(t *testing.T) {
+	for _, spec := range Types() {
+		if want := spec.Scope == ScopeProvince; (spec.Emitters == EmitProvince) != want {
+			t.Errorf("%s: Emitters %v with scope %v", spec.Name, spec.Emitters, spec.Scope)
+		}
 	}
 }
 

@@ -27,6 +27,28 @@ const (
 	PeriodDataYear
 )
 
+// Emitters says which units may emit an event type: the role a type asks of
+// its sender, declared with the type (docs/design.md, "Who may send what").
+type Emitters int
+
+const (
+	// EmitAnyUnit: every unit, about itself (an agency's own dossiers,
+	// services, reports).
+	EmitAnyUnit Emitters = iota
+	// EmitProvince: only the province and the units that report for it
+	// (the registry's reports_for names the province): figures that count
+	// for the whole province, such as its statistics, its enterprises and
+	// its DTI result.
+	EmitProvince
+)
+
+func (e Emitters) String() string {
+	if e == EmitProvince {
+		return "the province and the units that report for it"
+	}
+	return "any unit"
+}
+
 // Field is the schema of one data field of an event type.
 type Field struct {
 	Name     string
@@ -64,8 +86,12 @@ type TypeSpec struct {
 	Scope   Scope
 	Period  PeriodRule
 	Removes bool // the event ends the entity (a withdrawn service, a closed enterprise)
-	Fields  []Field
-	Feeds   []Feed
+	// Emitters says who may send the type. Every ScopeProvince type is
+	// EmitProvince: its keys are shared by the whole province, so a unit
+	// that does not speak for the province could change the province's figures.
+	Emitters Emitters
+	Fields   []Field
+	Feeds    []Feed
 }
 
 var (
@@ -164,16 +190,16 @@ var typeTable = []TypeSpec{
 		Feeds:  []Feed{{Indicator: "DLMO", Num: one, Den: Term{Doc: "0 (the denominator is the agencies in force)", eval: func(*Payload) float64 { return 0 }}}},
 	},
 	{
-		Name: "enterprise.registered", Version: 1, Entity: "enterprise", Key: "enterprise_id", Scope: ScopeProvince, Period: PeriodNone,
+		Name: "enterprise.registered", Version: 1, Entity: "enterprise", Key: "enterprise_id", Scope: ScopeProvince, Period: PeriodNone, Emitters: EmitProvince,
 		Fields: []Field{{Name: "enterprise_id", Required: true}, {Name: "digital", Required: true}},
 		Feeds:  []Feed{{Indicator: "DNS", Num: flag("digital"), Den: one}},
 	},
 	{
-		Name: "enterprise.closed", Version: 1, Entity: "enterprise", Key: "enterprise_id", Scope: ScopeProvince, Period: PeriodNone, Removes: true,
+		Name: "enterprise.closed", Version: 1, Entity: "enterprise", Key: "enterprise_id", Scope: ScopeProvince, Period: PeriodNone, Removes: true, Emitters: EmitProvince,
 		Fields: []Field{{Name: "enterprise_id", Required: true}},
 	},
 	{
-		Name: "economy.grdp_reported", Version: 1, Entity: "grdp", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear,
+		Name: "economy.grdp_reported", Version: 1, Entity: "grdp", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear, Emitters: EmitProvince,
 		Fields: []Field{yearField, money("grdp_total"), money("digital_economy"), {Name: "sectors", Required: true}},
 		Feeds: []Feed{
 			{Indicator: "KTS_GRDP", Num: number("digital_economy"), Den: number("grdp_total")},
@@ -181,12 +207,12 @@ var typeTable = []TypeSpec{
 		},
 	},
 	{
-		Name: "economy.productivity_reported", Version: 1, Entity: "productivity", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear,
+		Name: "economy.productivity_reported", Version: 1, Entity: "productivity", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear, Emitters: EmitProvince,
 		Fields: []Field{yearField, {Name: "labour_productivity", Required: true, Min: 0, Max: 1e9}},
 		Feeds:  []Feed{{Indicator: "NSLD", Num: number("labour_productivity"), Den: one}},
 	},
 	{
-		Name: "dti.published", Version: 1, Entity: "dti", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear,
+		Name: "dti.published", Version: 1, Entity: "dti", Key: "year", Scope: ScopeProvince, Period: PeriodDataYear, Emitters: EmitProvince,
 		Fields: []Field{yearField, {Name: "rank", Required: true, Integer: true, Min: 1, Max: 100}, {Name: "score", Required: true, Min: 0, Max: 1000}},
 		Feeds:  []Feed{{Indicator: "DTI_RANK", Num: number("rank"), Den: one}},
 	},
@@ -200,6 +226,9 @@ var typeIndex = func() map[string]*TypeSpec {
 			if _, ok := lookupField(f.Name); !ok {
 				panic(fmt.Sprintf("events: type %s declares field %q that Payload does not have", t.Name, f.Name))
 			}
+		}
+		if (t.Scope == ScopeProvince) != (t.Emitters == EmitProvince) {
+			panic(fmt.Sprintf("events: type %s: a province-wide key needs Emitters EmitProvince, and only it", t.Name))
 		}
 		m[t.Name] = t
 	}

@@ -117,7 +117,7 @@ type Handler struct {
 	cfg       Config
 	js        jetstream.JetStream
 	auth      Authenticator
-	known     func(string) bool
+	units     events.Units
 	mayReport func(agency, unit string) bool
 	now       func() time.Time
 	log       *slog.Logger
@@ -131,7 +131,7 @@ type Handler struct {
 // New returns the ingest handler. known reports registry membership;
 // mayReport whether an agency may send events for a unit (itself, or units
 // it reports for). now may be nil (time.Now); reg may be nil.
-func New(cfg Config, js jetstream.JetStream, auth Authenticator, known func(string) bool, mayReport func(agency, unit string) bool, now func() time.Time, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+func New(cfg Config, js jetstream.JetStream, auth Authenticator, units events.Units, mayReport func(agency, unit string) bool, now func() time.Time, logger *slog.Logger, reg prometheus.Registerer) *Handler {
 	if now == nil {
 		now = time.Now
 	}
@@ -139,7 +139,7 @@ func New(cfg Config, js jetstream.JetStream, auth Authenticator, known func(stri
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	h := &Handler{cfg: cfg, js: js, auth: auth, known: known, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
+	h := &Handler{cfg: cfg, js: js, auth: auth, units: units, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cds_ingest_requests_total", Help: "POST /v1/events requests, by HTTP status.",
 		}, []string{"status"}),
@@ -416,7 +416,7 @@ func (r *Result) reject(err *events.Error) {
 
 func (h *Handler) process(ctx context.Context, agency string, parts []part) (Response, int) {
 	resp := Response{Results: make([]Result, len(parts))}
-	rules := events.Rules{Now: h.now, MaxFuture: h.cfg.MaxFuture, KnownAgency: h.known}
+	rules := events.Rules{Now: h.now, MaxFuture: h.cfg.MaxFuture, Units: h.units}
 	ackCtx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
 	defer cancel()
 	deadline, _ := ackCtx.Deadline()

@@ -89,8 +89,7 @@ func newFixture(tb testing.TB, cfg ingest.Config) *fixture {
 	}
 	apiJS := connect(creds.Services[credentials.ServiceAPI])
 	clk := &clock{t: testNow}
-	known := func(code string) bool { _, ok := reg.Unit(code); return ok }
-	h := ingest.New(cfg, apiJS, hashes.CheckHTTPToken, known, reg.MayReportFor, clk.Now, nil, nil)
+	h := ingest.New(cfg, apiJS, hashes.CheckHTTPToken, reg, reg.MayReportFor, clk.Now, nil, nil)
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return &fixture{ns: ns, creds: creds, admin: admin, h: h, url: srv.URL, clock: clk}

@@ -298,7 +298,7 @@ func (p *Projector) check(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*even
 	if err := events.CheckSubject(msg.Subject(), e); err != nil {
 		return nil, err
 	}
-	rules := events.Rules{Now: func() time.Time { return meta.Timestamp }, MaxFuture: p.cfg.MaxFuture, KnownAgency: p.known}
+	rules := events.Rules{Now: func() time.Time { return meta.Timestamp }, MaxFuture: p.cfg.MaxFuture, Units: p.units}
 	if err := rules.Check(e); err != nil {
 		return nil, err
 	}

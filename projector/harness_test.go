@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bacgiang/cds/chdb"
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/chserver"
 	"github.com/bacgiang/cds/chserver/chtest"
 	"github.com/bacgiang/cds/natsserver"
@@ -30,7 +31,7 @@ type harness struct {
 	natsAddr string // host:port, kept across restarts
 	storeDir string
 	ch       *chserver.Server
-	known    func(string) bool
+	units    events.Units
 }
 
 type harnessOpts struct {
@@ -44,7 +45,7 @@ func newHarnessOpts(tb testing.TB, o harnessOpts) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	reg := registry.Sample()
-	h := &harness{storeDir: tb.TempDir(), known: func(c string) bool { _, ok := reg.Unit(c); return ok }}
+	h := &harness{storeDir: tb.TempDir(), units: reg}
 	ns, err := natsserver.Start(ctx, natsserver.Config{Addr: "127.0.0.1:-1", StoreDir: h.storeDir})
 	if err != nil {
 		tb.Fatal(err)
@@ -118,7 +119,7 @@ func (h *harness) start(tb testing.TB, cfg Config) *running {
 		cfg.RetryMax = 500 * time.Millisecond
 	}
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, h.js, h.db, h.known, nil, reg)
+	p, err := New(cfg, h.js, h.db, h.units, nil, reg)
 	if err != nil {
 		tb.Fatal(err)
 	}

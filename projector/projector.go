@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/chdb"
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/fold"
 )
 
@@ -26,7 +27,7 @@ type Projector struct {
 	js    jetstream.JetStream
 	db    *chdb.DB
 	log   *slog.Logger
-	known func(string) bool
+	units events.Units
 	m     *metrics
 
 	state       *fold.State
@@ -41,7 +42,7 @@ type Projector struct {
 
 // New returns a projector. known reports whether an agency code is in the
 // registry (nil accepts any). reg may be nil.
-func New(cfg Config, js jetstream.JetStream, db *chdb.DB, known func(string) bool, logger *slog.Logger, reg prometheus.Registerer) (*Projector, error) {
+func New(cfg Config, js jetstream.JetStream, db *chdb.DB, units events.Units, logger *slog.Logger, reg prometheus.Registerer) (*Projector, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -49,7 +50,7 @@ func New(cfg Config, js jetstream.JetStream, db *chdb.DB, known func(string) boo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: js, db: db, known: known, log: logger, m: newMetrics(reg), qid: newQueryIDs(db.Name)}, nil
+	return &Projector{cfg: cfg, js: js, db: db, units: units, log: logger, m: newMetrics(reg), qid: newQueryIDs(db.Name)}, nil
 }
 
 // Watermark returns the last stream sequence committed to ClickHouse.

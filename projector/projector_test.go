@@ -159,7 +159,7 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 		txn.ApplyAt(e, s)
 	}
 	c := newIndexColumns(txn.Index())
-	p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
+	p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestDeadLetterReasons(t *testing.T) {
 		ack, err := h.js.PublishMsg(ctx, probe)
 		return err == nil && !ack.Duplicate
 	})
-	p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
+	p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestRewindFromSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, from := range []uint64{last / 2, 1, last, last + 10} {
-		p, err := New(Config{}, h.js, h.db, h.known, nil, nil)
+		p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

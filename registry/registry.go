@@ -330,6 +330,31 @@ func (r *Registry) DescendantsAt(code string, d Date) []string {
 	return out
 }
 
+// Known reports whether code is a unit of the registry, in force or not.
+func (r *Registry) Known(code string) bool {
+	_, ok := r.index[code]
+	return ok
+}
+
+// SpeaksForProvince reports whether code is a unit of level province or a
+// unit whose reports_for names one: the units that may send the figures
+// that count for the whole province (events.EmitProvince).
+func (r *Registry) SpeaksForProvince(code string) bool {
+	i, ok := r.index[code]
+	if !ok {
+		return false
+	}
+	if r.units[i].Level == LevelProvince {
+		return true
+	}
+	for _, c := range r.units[i].ReportsFor {
+		if j, ok := r.index[c]; ok && r.units[j].Level == LevelProvince {
+			return true
+		}
+	}
+	return false
+}
+
 // MayReportFor reports whether the unit agency may emit events for unit:
 // agency is a known unit and either unit is agency itself or agency
 // declares it in reports_for. Validity dates are not considered.

@@ -343,3 +343,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSpeaksForProvince(t *testing.T) {
+	reg := Sample()
+	for _, tt := range []struct {
+		code string
+		want bool
+	}{
+		{"bg", true},
+		{"bg-ctk", true},
+		{"bg-stttt", true},
+		{"bg-skhdt", true},
+		{"bg-syt", false},
+		{"bg-vietyen", false},
+		{"bg-vietyen-nenh", false},
+		{"hn-x", false},
+	} {
+		if got := reg.SpeaksForProvince(tt.code); got != tt.want {
+			t.Errorf("SpeaksForProvince(%q) = %v, want %v", tt.code, got, tt.want)
+		}
+	}
+}

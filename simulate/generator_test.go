@@ -83,7 +83,7 @@ func generate(cfg Config, from, to registry.Date) *span {
 		s.days++
 		evs := g.Day(d)
 		endOfDay := d.AddDays(1).Start()
-		rules := events.Rules{Now: func() time.Time { return endOfDay }, MaxFuture: time.Second, KnownAgency: func(c string) bool { _, ok := reg.Unit(c); return ok }}
+		rules := events.Rules{Now: func() time.Time { return endOfDay }, MaxFuture: time.Second, Units: reg}
 		for i := range evs {
 			e := &evs[i]
 			s.total++

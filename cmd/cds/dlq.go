@@ -201,7 +201,7 @@ func dlqReplay(ctx context.Context, args []string) error {
 	}
 	defer closeFn()
 	opts := deadletter.ReplayOptions{
-		Check:  validator(func(code string) bool { _, ok := reg.Unit(code); return ok }),
+		Check:  validator(reg),
 		Force:  *force,
 		DryRun: *dryRun,
 	}
@@ -221,7 +221,7 @@ func dlqReplay(ctx context.Context, args []string) error {
 
 // validator checks an event as the projector does, against the registry
 // and the clock of now.
-func validator(known func(string) bool) func(subject string, data []byte) error {
+func validator(units events.Units) func(subject string, data []byte) error {
 	return func(subject string, data []byte) error {
 		e, err := events.Decode(data)
 		if err != nil {
@@ -230,7 +230,7 @@ func validator(known func(string) bool) func(subject string, data []byte) error 
 		if err := events.CheckSubject(subject, e); err != nil {
 			return err
 		}
-		return events.Rules{KnownAgency: known}.Check(e)
+		return events.Rules{Units: units}.Check(e)
 	}
 }
 
