@@ -13,9 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bacgiang/cds/chdb"
-	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/chserver"
 	"github.com/bacgiang/cds/chserver/chtest"
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/natsserver"
 	"github.com/bacgiang/cds/projector/projtest"
 	"github.com/bacgiang/cds/registry"
