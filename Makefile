@@ -28,7 +28,7 @@ test: deps
 ## test-faults: the long fault-injection tests: the projector process killed with SIGKILL
 ## 12 times under 210k messages, then checked exact; rebuild at that scale (about 1-2 min)
 test-faults: deps
-	CDS_FAULTS=1 $(GO) test -count=1 -run '^TestFault' -timeout 30m -v ./faults/
+	CDS_FAULTS=1 $(GO) test -count=1 -run '^TestFault' -timeout 30m -v ./internal/faults/
 
 ## bench: measure publish, raw read, projector drain and rebuild rates
 bench: deps build

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/ingest"
-	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
 // FuzzIngest sends random bodies with random Content-Types and tokens to the

@@ -15,10 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/credentials"
 	"github.com/bacgiang/cds/ingest"
-	"github.com/bacgiang/cds/natsserver"
-	"github.com/bacgiang/cds/registry"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
 )
 
 // fixture is a real NATS JetStream server with the agencies of the sample

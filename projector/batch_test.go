@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
-	"github.com/bacgiang/cds/registry"
 )
 
 // BenchmarkBuildBatch measures building the insert columns of one batch of

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/deadletter"
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/deadletter"
 )
 
 // deadLetter publishes the dead letter of msg. It returns the future of the

@@ -12,13 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/bacgiang/cds/chdb"
-	"github.com/bacgiang/cds/chserver"
-	"github.com/bacgiang/cds/chserver/chtest"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
-	"github.com/bacgiang/cds/registry"
 )
 
 // harness is a real NATS JetStream server and a real clickhouse-server,

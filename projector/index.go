@@ -8,9 +8,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/bacgiang/cds/bloom"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/bloom"
+	"github.com/bacgiang/cds/internal/fold"
 )
 
 // The fold state of a running projector is indexed (fold.NewIndexed): what

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bacgiang/cds/chdb"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/fold"
 )
 
 // Projector folds the stream into ClickHouse. Create it with New, run it

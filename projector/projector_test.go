@@ -12,12 +12,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/deadletter"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
-	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/internal/deadletter"
+	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
-	"github.com/bacgiang/cds/registry"
 )
 
 func TestRestartKeepsDuplicatesOut(t *testing.T) {

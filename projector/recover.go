@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/fold"
 )
 
 const watermarkIndicator = "#watermark"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/fold"
 )
 
 // rewindChunk is the most cell rows Rewind sends in one INSERT, and about

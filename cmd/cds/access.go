@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bacgiang/cds/app"
 	"github.com/bacgiang/cds/ingest"
+	"github.com/bacgiang/cds/internal/app"
 )
 
 // accessFlags registers the settings of who may do what: the read token of

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"text/tabwriter"
 
-	"github.com/bacgiang/cds/app"
-	"github.com/bacgiang/cds/credentials"
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/credentials"
 )
 
 const agencyUsage = `usage: cds agency <action> [flags] [code]

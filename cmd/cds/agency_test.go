@@ -16,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/app"
-	"github.com/bacgiang/cds/chserver/chtest"
-	"github.com/bacgiang/cds/credentials"
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/credentials"
 )
 
 // startSystem runs the embedded NATS server, the projector and the API on

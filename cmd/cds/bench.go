@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/bacgiang/cds/bench"
+	"github.com/bacgiang/cds/internal/bench"
 )
 
 func runBench(ctx context.Context, args []string) error {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bacgiang/cds/app"
+	"github.com/bacgiang/cds/internal/app"
 )
 
 type command struct {

@@ -15,10 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/credentials"
-	"github.com/bacgiang/cds/deadletter"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/natsserver"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/deadletter"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
 const dlqUsage = `usage: cds dlq list   [--reason R] [--from SEQ] [--to SEQ] [--limit N]

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/credentials"
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/credentials"
 )
 
 func runPublish(ctx context.Context, args []string) error {

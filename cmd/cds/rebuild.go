@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/bacgiang/cds/app"
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/app"
 )
 
 func runRebuild(ctx context.Context, args []string) error {

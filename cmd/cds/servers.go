@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/bacgiang/cds/app"
+	"github.com/bacgiang/cds/internal/app"
 )
 
 func runNATS(ctx context.Context, args []string) error {

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bacgiang/cds/app"
-	"github.com/bacgiang/cds/registry"
-	"github.com/bacgiang/cds/simulate"
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/internal/simulate"
 )
 
 func runUp(ctx context.Context, args []string) error {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bacgiang/cds/chdb"
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/fold"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/fold"
 )
 
 // Report compares what ClickHouse holds with a load.

@@ -1,0 +1,301 @@
+// Package app wires the cds components into the processes the cds command
+// runs: the embedded NATS server, the managed ClickHouse, the projector, the
+// HTTP API and the simulated province.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/ingest"
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// Config holds the settings shared by the cds subcommands. Flags and
+// environment fill it (see cmd/cds).
+type Config struct {
+	DataDir         string        // --data / CDS_DATA_DIR
+	NATSAddr        string        // listen address of the embedded server
+	NATSURL         string        // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
+	ClickHouseAddr  string        // --clickhouse / CDS_CLICKHOUSE_ADDR: "" = managed clickhouse-server
+	ClickHouseTCP   string        // managed server native address
+	ClickHouseHTTP  string        // managed server HTTP address
+	ClickHouseDB    string        // database, default cds
+	HTTPAddr        string        // --http / CDS_HTTP_ADDR
+	UnitsPath       string        // --units / CDS_UNITS: "" = the shipped Bắc Giang sample
+	CatalogPath     string        // --catalog / CDS_CATALOG: "" = the shipped catalogue
+	DuplicateWindow time.Duration // JetStream duplicate window
+	Ingest          ingest.Config // limits of POST /v1/events (--ingest-rate, --ingest-burst)
+	ReadTokens      []string      // --read-token / CDS_READ_TOKEN: when set, the read API needs one (api/auth.go)
+	// MetricsAddr (--metrics / CDS_METRICS_ADDR), when set, serves /metrics
+	// on a listener of its own: for cds projector, which has no API (cds up
+	// and cds serve also serve /metrics on the API). Empty = off.
+	MetricsAddr string
+	// PprofAddr (--pprof / CDS_PPROF), when set, serves the Go profiler
+	// under /debug/pprof/ on a listener of its own. Empty = off.
+	PprofAddr string
+	// AnalystPassword (CDS_ANALYST_PASSWORD) sets the password of the managed
+	// ClickHouse's read-only user "analyst"; empty keeps the one in
+	// <data>/clickhouse-analyst.password, or creates a random one there.
+	AnalystPassword string
+	// ProjectorHeap (cds projector --memory-limit-mb), when positive, is the
+	// projector's heap budget besides its Bloom filter: the projector sets the
+	// Go runtime's soft memory limit to it plus the filter's size (see
+	// projector.Config.HeapBudget). Zero leaves the runtime alone.
+	ProjectorHeap int64
+	Logger        *slog.Logger
+}
+
+// Defaults returns the addresses of DESIGN §6.
+func Defaults() Config {
+	return Config{
+		DataDir:        ".data",
+		NATSAddr:       natsserver.DefaultAddr,
+		ClickHouseTCP:  chserver.DefaultTCPAddr,
+		ClickHouseHTTP: chserver.DefaultHTTPAddr,
+		ClickHouseDB:   chdb.DefaultDatabase,
+		HTTPAddr:       "127.0.0.1:8080",
+	}
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// Domain loads the registry and the catalogue.
+func (c Config) Domain() (*registry.Registry, *catalog.Catalog, error) {
+	reg := registry.Sample()
+	if c.UnitsPath != "" {
+		var err error
+		if reg, err = registry.Load(c.UnitsPath); err != nil {
+			return nil, nil, fmt.Errorf("load units %s: %w", c.UnitsPath, err)
+		}
+	}
+	cat := catalog.Default()
+	if c.CatalogPath != "" {
+		var err error
+		if cat, err = catalog.Load(c.CatalogPath); err != nil {
+			return nil, nil, fmt.Errorf("load catalogue %s: %w", c.CatalogPath, err)
+		}
+	}
+	return reg, cat, nil
+}
+
+// ReportsFor returns, per agency, the other units it may publish for.
+func ReportsFor(reg *registry.Registry) map[string][]string {
+	out := map[string][]string{}
+	for _, u := range reg.Units() {
+		if len(u.ReportsFor) > 0 {
+			out[u.Code] = append([]string(nil), u.ReportsFor...)
+		}
+	}
+	return out
+}
+
+// StartNATS ensures the credentials of every agency of the registry, starts
+// the embedded JetStream server and creates or updates the streams.
+func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsserver.Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	_, hashes, err := credentials.Ensure(cfg.DataDir, reg.Codes())
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	srv, err := natsserver.Start(ctx, natsserver.Config{
+		Addr:       cfg.NATSAddr,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		Hashes:     hashes,
+		ReportsFor: ReportsFor(reg),
+		Logger:     cfg.logger().With("component", "nats"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: cfg.DuplicateWindow}); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// ConnectService connects to NATS as one of the service users whose secret
+// is in <data>/credentials.json. It reconnects for ever.
+func ConnectService(url, dataDir, service, name string) (*nats.Conn, error) {
+	f, err := credentials.LoadFile(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials for %s: %w", service, err)
+	}
+	u, ok := f.Services[service]
+	if !ok {
+		return nil, fmt.Errorf("nats credentials: no service %q in %s", service, filepath.Join(dataDir, credentials.FileName))
+	}
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.UserInfo(u.User, u.Password),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s as %s: %w", url, u.User, err)
+	}
+	return nc, nil
+}
+
+// ClickHouse is an open database, and the managed server behind it if cds started one.
+type ClickHouse struct {
+	DB     *chdb.DB
+	Server *chserver.Server // nil when CDS_CLICKHOUSE_ADDR names an external server
+}
+
+// Close closes the connection, then stops a managed server.
+func (c *ClickHouse) Close() error {
+	var errs []error
+	if c.DB != nil {
+		errs = append(errs, c.DB.Close())
+	}
+	if c.Server != nil {
+		errs = append(errs, c.Server.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenClickHouse connects to the configured ClickHouse, or starts the managed
+// one (adopting a server that already answers on its address), and applies
+// the migrations.
+func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse, error) {
+	ch := &ClickHouse{}
+	addr := cfg.ClickHouseAddr
+	if addr == "" && managed {
+		pw, err := analystPassword(cfg.DataDir, cfg.AnalystPassword)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := chserver.Start(ctx, chserver.Config{
+			Dir:             filepath.Join(cfg.DataDir, "clickhouse"),
+			TCPAddr:         cfg.ClickHouseTCP,
+			HTTPAddr:        cfg.ClickHouseHTTP,
+			AnalystPassword: pw,
+			Logger:          cfg.logger().With("component", "clickhouse"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		ch.Server = srv
+		addr = srv.Addr()
+	}
+	if addr == "" {
+		addr = cfg.ClickHouseTCP
+	}
+	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB})
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	ch.DB = db
+	if _, err := db.Migrate(ctx); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	return ch, nil
+}
+
+// AnalystPasswordFile holds the password of the read-only ClickHouse user
+// "analyst" of the managed server (chserver.DefaultAnalystUser).
+const AnalystPasswordFile = "clickhouse-analyst.password"
+
+// analystPassword returns the analyst password and keeps it in
+// AnalystPasswordFile (mode 0600), which thus always holds the password in
+// force: the one given (CDS_ANALYST_PASSWORD), else the one already in the
+// file, else a new random one. The managed server's users.xml, rewritten on
+// every start, stores only its SHA-256.
+func analystPassword(dataDir, given string) (string, error) {
+	path := filepath.Join(dataDir, AnalystPasswordFile)
+	pw := strings.TrimSpace(given)
+	if pw == "" {
+		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b)), nil
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("analyst password: %w", err)
+		}
+		buf := make([]byte, 16)
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		pw = hex.EncodeToString(buf)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("analyst password: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps the mode of an existing file
+		return "", fmt.Errorf("analyst password: %w", err)
+	}
+	return pw, nil
+}
+
+// SimulationSeedFile keeps the seed of the simulated province, so that a
+// restarted `cds up --simulate` regenerates the same event ids and the
+// projector drops the events it already has instead of counting them twice.
+const SimulationSeedFile = "simulation.seed"
+
+// SimulationSeed returns the data directory's simulation seed, creating it once.
+func SimulationSeed(dataDir string) (uint64, error) {
+	path := filepath.Join(dataDir, SimulationSeedFile)
+	if b, err := os.ReadFile(path); err == nil {
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || v == 0 {
+			return 0, fmt.Errorf("simulation seed %s: expected a non-zero number", path)
+		}
+		return v, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("simulation seed: %w", err)
+	}
+	var buf [8]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return 0, err
+	}
+	v := binary.LittleEndian.Uint64(buf[:]) | 1
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
+		return 0, fmt.Errorf("simulation seed: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bacgiang/cds/internal/scores"
+)
+
+// serveDebug starts, when addr is set, an HTTP listener of its own for the
+// parts that have no API: /metrics (Config.MetricsAddr) or the Go profiler
+// under /debug/pprof/ (Config.PprofAddr). It listens before it returns, so
+// a bad address fails the start.
+func (s *System) serveDebug(addr string, h http.Handler, what string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listener: %w", what, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(what+" listener stopped", "err", err)
+		}
+	}()
+	s.onClose(func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		<-done
+		return err
+	})
+	s.log.Info(what+" listening", "addr", ln.Addr().String())
+	return nil
+}
+
+func (s *System) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// registerStoreMetrics exports the score store's snapshot cache.
+func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
+	stat := func(f func(entries int, hits, reads uint64) float64) func() float64 {
+		return func() float64 { return f(st.CacheStats()) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cds_scores_cache_entries", Help: "Snapshot pairs held by the score cache."},
+			stat(func(e int, _, _ uint64) float64 { return float64(e) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_cache_hits_total", Help: "Score requests whose snapshots came from the cache (valid until the next commit)."},
+			stat(func(_ int, h, _ uint64) float64 { return float64(h) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot reads from cds.rollup (one scan each)."},
+			stat(func(_ int, _, r uint64) float64 { return float64(r) })),
+	)
+}

@@ -1,0 +1,247 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bacgiang/cds/internal/api"
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/internal/scores"
+	"github.com/bacgiang/cds/internal/simulate"
+	"github.com/bacgiang/cds/projector"
+)
+
+// Parts selects what a System runs.
+type Parts struct {
+	NATS      bool // the embedded server (else connect to Config.NATSURL)
+	Projector bool
+	API       bool
+	// ManagedClickHouse starts clickhouse-server when Config.ClickHouseAddr is empty.
+	ManagedClickHouse bool
+	// Simulate, when not nil, runs the simulated province against the NATS
+	// server with the agencies' own credentials.
+	Simulate *simulate.Config
+}
+
+// System is a set of running components, closed in reverse start order.
+type System struct {
+	Config   Config
+	Registry *registry.Registry
+	Catalog  *catalog.Catalog
+	Metrics  *prometheus.Registry
+	NATS     *natsserver.Server
+	CH       *ClickHouse
+	API      *api.Server
+	Proj     *projector.Projector
+	Sim      *simulate.Simulator
+
+	log     *slog.Logger
+	closers []func(context.Context) error
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	once    sync.Once
+}
+
+// NATSURL is the URL components connect to.
+func (s *System) NATSURL() string {
+	if s.NATS != nil {
+		return s.NATS.ClientURL()
+	}
+	return s.Config.NATSURL
+}
+
+// Start starts the selected parts. On error, what was started is stopped.
+func Start(ctx context.Context, cfg Config, parts Parts) (*System, error) {
+	reg, cat, err := cfg.Domain()
+	if err != nil {
+		return nil, err
+	}
+	s := &System{Config: cfg, Registry: reg, Catalog: cat, log: cfg.logger(), Metrics: prometheus.NewRegistry()}
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	if err := s.start(ctx, runCtx, parts); err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *System) onClose(f func(context.Context) error) { s.closers = append(s.closers, f) }
+
+func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
+	cfg := s.Config
+	if err := s.serveDebug(cfg.MetricsAddr, s.metricsHandler(), "metrics"); err != nil {
+		return err
+	}
+	if err := s.serveDebug(cfg.PprofAddr, pprofHandler(), "pprof"); err != nil {
+		return err
+	}
+	if parts.NATS {
+		srv, err := StartNATS(ctx, cfg, s.Registry)
+		if err != nil {
+			return err
+		}
+		s.NATS = srv
+		s.onClose(func(context.Context) error { return srv.Close() })
+		if err := s.watchCredentials(runCtx, srv); err != nil {
+			return err
+		}
+		s.log.Info("nats listening", "url", srv.ClientURL())
+	} else if cfg.NATSURL == "" {
+		return errors.New("no NATS: give --nats (CDS_NATS_URL) or run the embedded server")
+	}
+	if !parts.Projector && !parts.API {
+		return nil
+	}
+	ch, err := OpenClickHouse(ctx, cfg, parts.ManagedClickHouse)
+	if err != nil {
+		return err
+	}
+	s.CH = ch
+	s.onClose(func(context.Context) error { return ch.Close() })
+	if err := LoadReference(ctx, ch.DB, s.Catalog, s.Registry); err != nil {
+		return err
+	}
+	if ch.Server != nil {
+		s.log.Info("clickhouse", "addr", ch.Server.Addr(), "managed", ch.Server.Managed())
+	}
+	if parts.Projector {
+		nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceProjector, "cds-projector")
+		if err != nil {
+			return err
+		}
+		s.onClose(func(context.Context) error { nc.Close(); return nil })
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap}, js, ch.DB, s.Registry, s.log.With("component", "projector"), s.Metrics)
+		if err != nil {
+			return err
+		}
+		s.Proj = p
+		s.Go(func() error { return p.Run(runCtx) })
+	}
+	if parts.API {
+		nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api")
+		if err != nil {
+			return err
+		}
+		s.onClose(func(context.Context) error { nc.Close(); return nil })
+		in, err := s.newIngest(nc)
+		if err != nil {
+			return err
+		}
+		store := scores.NewStore(ch.DB)
+		registerStoreMetrics(s.Metrics, store)
+		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
+			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
+			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
+			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
+		})
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		s.API = srv
+		s.onClose(srv.Close)
+	}
+	if parts.Simulate != nil {
+		creds, err := credentials.LoadFile(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		sim, err := simulate.New(*parts.Simulate, s.Registry, creds, s.NATSURL(), s.log)
+		if err != nil {
+			return err
+		}
+		s.Sim = sim
+		s.Go(func() error { return sim.Run(runCtx) })
+	}
+	return nil
+}
+
+func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
+	if err := ch.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	if !nc.IsConnected() {
+		return fmt.Errorf("nats: %s", nc.Status())
+	}
+	return nil
+}
+
+// Go runs f until the System closes; an error from f is kept for Err.
+func (s *System) Go(f func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := f(); err != nil {
+			s.errMu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.errMu.Unlock()
+			s.log.Error("component stopped", "err", err)
+		}
+	}()
+}
+
+// Err returns the first error of a background component, if any.
+func (s *System) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Close stops background work (the projector finishes its batch), then
+// closes components in reverse start order. It is idempotent.
+func (s *System) Close(ctx context.Context) error {
+	var errs []error
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// WaitCaughtUp waits until the projector's watermark reaches the stream's
+// last sequence (as read when called), or ctx ends.
+func (s *System) WaitCaughtUp(ctx context.Context, js jetstream.JetStream) error {
+	st, err := js.Stream(ctx, natsserver.EventsStream)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	for s.Proj.Watermark() < info.State.LastSeq {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}

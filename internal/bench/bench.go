@@ -1,0 +1,209 @@
+// Package bench measures cds on a fresh embedded setup — JetStream publish,
+// the raw read ceiling, the projector's drain of queued events (as its own
+// process, so its memory is its own), HTTP ingest, freshness at a steady
+// rate, rebuild and score queries — each printed as "name: value unit".
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// Config says what to measure.
+type Config struct {
+	Events         int    // events queued before the drain, default 1,000,000
+	ClickHouseAddr string // external ClickHouse; empty starts a managed one on free ports
+	Dir            string // working directory; empty = a temporary one, removed after
+	Binary         string // the cds binary for the projector process; default this executable
+	FreshnessRate  int    // events/s of the steady load, default 5000
+	FreshnessFor   time.Duration
+	Queries        int // score queries per endpoint, default 200
+	Out            io.Writer
+	Progress       io.Writer // progress lines; nil = none
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Events == 0 {
+		c.Events = 1000000
+	}
+	if c.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return c, err
+		}
+		c.Binary = exe
+	}
+	if c.FreshnessRate == 0 {
+		c.FreshnessRate = 5000
+	}
+	if c.FreshnessFor == 0 {
+		c.FreshnessFor = 10 * time.Second
+	}
+	if c.Queries == 0 {
+		c.Queries = 200
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+	return c, nil
+}
+
+// env is what the steps share.
+type env struct {
+	cfg     Config
+	dir     string
+	reg     *registry.Registry
+	natsURL string
+	creds   *credentials.File
+	js      jetstream.JetStream
+	chAddr  string
+	dbName  string
+	db      *chdb.DB
+	raw     float64
+	pub     float64
+	pubCPU  float64 // µs of this process's CPU time per published event
+	last    uint64
+}
+
+func (e *env) progress(format string, args ...any) {
+	if e.cfg.Progress != nil {
+		fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+func (e *env) figure(name string, v float64, unit string) {
+	if unit == "" {
+		fmt.Fprintf(e.cfg.Out, "%s: %.2f\n", name, v)
+		return
+	}
+	fmt.Fprintf(e.cfg.Out, "%s: %.0f %s\n", name, v, unit)
+}
+
+// Run measures and prints the figures.
+func Run(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	e := &env{cfg: cfg, reg: registry.Sample()}
+	e.dir = cfg.Dir
+	if e.dir == "" {
+		d, err := os.MkdirTemp("", "cds-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		e.dir = d
+	}
+	acfg := app.Defaults()
+	acfg.DataDir = e.dir
+	acfg.NATSAddr = "127.0.0.1:-1"
+	ns, err := app.StartNATS(ctx, acfg, e.reg)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	e.natsURL = ns.ClientURL()
+	if e.creds, err = credentials.LoadFile(e.dir); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(e.natsURL, nats.UserInfo(e.creds.Admin.User, e.creds.Admin.Password))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if e.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192)); err != nil {
+		return err
+	}
+	e.chAddr = cfg.ClickHouseAddr
+	if e.chAddr == "" {
+		tcp, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		httpAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		srv, err := chserver.Start(ctx, chserver.Config{Dir: filepath.Join(e.dir, "clickhouse"), TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		e.chAddr = srv.Addr()
+	}
+	e.dbName = "cds_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if e.db, err = chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: e.dbName}); err != nil {
+		return err
+	}
+	defer func() {
+		_ = e.db.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+e.dbName+"`")
+		e.db.Close()
+	}()
+	if _, err := e.db.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(cfg.Out, "machine: %d cores, GOMAXPROCS %d, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(cfg.Out, "events: %d\n", cfg.Events)
+
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"publish", e.publish},
+		{"raw read", e.rawRead},
+		{"projector drain", e.drainAndServe},
+	}
+	for _, s := range steps {
+		if err := s.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// watermark reads the projector's committed position from ClickHouse.
+func (e *env) watermark(ctx context.Context) (uint64, error) {
+	var n int64
+	err := e.db.QueryRow(ctx, "SELECT toInt64(sum(n)) FROM "+e.db.Table("rollup")+" WHERE indicator = '#watermark'").Scan(&n)
+	return uint64(max(n, 0)), err
+}
+
+func (e *env) waitWatermark(ctx context.Context, target uint64, every time.Duration, report func(uint64)) error {
+	last := time.Now()
+	for {
+		w, err := e.watermark(ctx)
+		if err != nil {
+			return err
+		}
+		if w >= target {
+			return nil
+		}
+		if report != nil && time.Since(last) > 2*time.Second {
+			report(w)
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}

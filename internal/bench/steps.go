@@ -1,0 +1,468 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/projector"
+)
+
+// publish generates and publishes the events in chunks of 100,000 (so that
+// 20M events do not have to be held in memory), timing only the publishing.
+func (e *env) publish(ctx context.Context) error {
+	e.progress("publishing %d events", e.cfg.Events)
+	gen := newGenerator(e.reg, 1)
+	var spent, cpu time.Duration
+	for done := 0; done < e.cfg.Events; {
+		chunk := make([]*nats.Msg, min(100000, e.cfg.Events-done))
+		for i := range chunk {
+			ev := gen.next("", time.Time{})
+			m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
+			m.Data = ev.body
+			m.Header.Set(jetstream.MsgIDHeader, ev.id)
+			chunk[i] = m
+		}
+		start, cpu0 := time.Now(), cpuTime()
+		for _, m := range chunk {
+			if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-e.js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		spent += time.Since(start)
+		cpu += cpuTime() - cpu0
+		done += len(chunk)
+		if done%1000000 == 0 {
+			e.progress("  published %d", done)
+		}
+	}
+	e.pub = rate(e.cfg.Events, spent)
+	e.figure("publish_events_per_s", e.pub, "events/s")
+	e.pubCPU = perEvent(cpu, e.cfg.Events)
+	e.figure("publish_cpu_us_per_event", e.pubCPU, "")
+	e.last = uint64(e.cfg.Events)
+	return nil
+}
+
+func (e *env) rawRead(ctx context.Context) error {
+	e.progress("raw read (ordered consumer + decode)")
+	cons, err := e.js.OrderedConsumer(ctx, natsserver.EventsStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	it, err := cons.Messages(jetstream.PullMaxMessages(20000))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for i := uint64(0); i < e.last; i++ {
+		m, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("at %d: %w", i, err)
+		}
+		if _, err := m.Metadata(); err != nil {
+			return err
+		}
+		if _, err := events.Decode(m.Data()); err != nil {
+			return err
+		}
+	}
+	e.raw = rate(int(e.last), time.Since(start))
+	e.figure("raw_read_events_per_s", e.raw, "events/s")
+	return nil
+}
+
+// drainAndServe runs the projector as its own process over the queued
+// events, then the API in this process for ingest, freshness and queries,
+// then a rebuild.
+func (e *env) drainAndServe(ctx context.Context) error {
+	e.progress("projector drain (cds projector process)")
+	cmd := exec.CommandContext(ctx, e.cfg.Binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
+		"--database", e.dbName, "--data", e.dir, "--log", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// stop runs once: the deferred call after the explicit one must not
+	// wait a minute for an exit already received.
+	stop := sync.OnceValue(func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			return errors.New("projector did not stop on SIGTERM")
+		}
+	})
+	defer stop()
+	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.progress("  drained %d / %d", w, e.last) }); err != nil {
+		return err
+	}
+	drain := rate(int(e.last), time.Since(start))
+	e.figure("projector_drain_events_per_s", drain, "events/s")
+	e.figure("projector_vs_raw", drain/e.raw, "")
+
+	// The API, in this process, against the same NATS and ClickHouse.
+	acfg := app.Defaults()
+	acfg.DataDir, acfg.NATSURL, acfg.ClickHouseAddr, acfg.ClickHouseDB, acfg.HTTPAddr = e.dir, e.natsURL, e.chAddr, e.dbName, "127.0.0.1:0"
+	acfg.Ingest.Rate = -1 // measure capacity, not the per-agency rate limit
+	sys, err := app.Start(ctx, acfg, app.Parts{API: true})
+	if err != nil {
+		return err
+	}
+	defer sys.Close(context.Background())
+	base := "http://" + sys.API.Addr()
+
+	// HTTP ingest is measured as publishing is: with no consumer folding
+	// the new events at the same time on the same two cores. The projector
+	// is paused (SIGSTOP) while the batches are posted, then resumed to
+	// fold them before the next step.
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pausing the projector: %w", err)
+	}
+	err = e.httpIngest(ctx, base)
+	if cerr := cmd.Process.Signal(syscall.SIGCONT); err == nil && cerr != nil {
+		err = fmt.Errorf("resuming the projector: %w", cerr)
+	}
+	if err == nil {
+		err = e.waitWatermark(ctx, e.last, 10*time.Millisecond, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("http ingest: %w", err)
+	}
+	if err := e.freshness(ctx); err != nil {
+		return fmt.Errorf("freshness: %w", err)
+	}
+	if err := e.queries(ctx, base); err != nil {
+		return fmt.Errorf("score queries: %w", err)
+	}
+	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
+		e.figure("projector_rss_mb", rss, "MB")
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	return e.rebuild(ctx)
+}
+
+// httpIngest posts NDJSON batches of 1000 events with agency tokens from 4
+// clients (each batch of another agency), and compares with direct
+// publishing.
+func (e *env) httpIngest(ctx context.Context, base string) error {
+	const clients = 4
+	n := min(e.cfg.Events/5, 200000)
+	n -= n % 1000
+	if n == 0 {
+		n = 1000
+	}
+	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+	gen := newGenerator(e.reg, 2)
+	type batch struct {
+		token string
+		body  []byte
+	}
+	var batches []batch
+	for len(batches)*1000 < n {
+		agency := e.reg.Codes()[len(batches)%len(e.reg.Codes())]
+		var b bytes.Buffer
+		for i := 0; i < 1000; i++ {
+			ev := gen.next(agency, time.Time{})
+			b.Write(ev.body)
+			b.WriteByte('\n')
+		}
+		batches = append(batches, batch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
+	}
+	work := make(chan batch)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	// One kept-alive connection per client (http.DefaultTransport keeps 2 per
+	// host, so 2 of the 4 clients would dial a new connection per batch).
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	defer client.CloseIdleConnections()
+	start, cpu0 := time.Now(), cpuTime()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
+				req.Header.Set("Authorization", "Bearer "+b.token)
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errs <- fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
+					return
+				}
+			}
+		}()
+	}
+	for _, b := range batches {
+		select {
+		case work <- b:
+		case err := <-errs:
+			close(work)
+			wg.Wait()
+			return err
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	r := rate(len(batches)*1000, time.Since(start))
+	cpu := perEvent(cpuTime()-cpu0, len(batches)*1000)
+	e.figure("http_ingest_events_per_s", r, "events/s")
+	e.figure("http_ingest_vs_publish", r/e.pub, "")
+	// The CPU time of this process (JetStream server, API, clients) per
+	// event is steadier than the rates on a shared machine; the ratio is
+	// that of the rates when both are bound by CPU.
+	e.figure("http_ingest_cpu_us_per_event", cpu, "")
+	e.figure("http_ingest_vs_publish_cpu", e.pubCPU/cpu, "")
+	e.last += uint64(len(batches) * 1000)
+	return nil
+}
+
+// freshness publishes at a steady rate and measures, for every 10 ms tick,
+// the time from publishing to the projector's commit, after which
+// /v1/scores reads the new cells (the commit makes them visible at once).
+func (e *env) freshness(ctx context.Context) error {
+	e.progress("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
+	gen := newGenerator(e.reg, 3)
+	perTick := max(e.cfg.FreshnessRate/100, 1)
+	type sample struct {
+		seq uint64
+		at  time.Time
+	}
+	var (
+		mu      sync.Mutex
+		pending []sample
+		lat     []time.Duration
+		done    = make(chan struct{})
+		// publishingDone tells the poller to stop once nothing is pending.
+		publishingDone atomic.Bool
+	)
+	go func() {
+		defer close(done)
+		for {
+			w, err := e.watermark(ctx)
+			if err == nil {
+				mu.Lock()
+				now := time.Now()
+				k := 0
+				for _, s := range pending {
+					if s.seq <= w {
+						lat = append(lat, now.Sub(s.at))
+					} else {
+						pending[k] = s
+						k++
+					}
+				}
+				pending = pending[:k]
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			mu.Lock()
+			left := len(pending)
+			mu.Unlock()
+			if left == 0 && ctx.Err() == nil && publishingDone.Load() {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(e.cfg.FreshnessFor)
+	now := time.Date(2025, 6, 1, 9, 0, 0, 0, events.Zone)
+	for time.Now().Before(end) {
+		<-tick.C
+		t0 := time.Now()
+		var last jetstream.PubAckFuture
+		for i := 0; i < perTick; i++ {
+			ev := gen.next("", now)
+			m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
+			m.Data = ev.body
+			m.Header.Set(jetstream.MsgIDHeader, ev.id)
+			f, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute))
+			if err != nil {
+				return err
+			}
+			last = f
+		}
+		go func(f jetstream.PubAckFuture, t0 time.Time) {
+			select {
+			case ack := <-f.Ok():
+				mu.Lock()
+				pending = append(pending, sample{seq: ack.Sequence, at: t0})
+				mu.Unlock()
+			case <-f.Err():
+			}
+		}(last, t0)
+		e.last += uint64(perTick)
+	}
+	<-e.js.PublishAsyncComplete()
+	publishingDone.Store(true)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		return errors.New("projector did not catch up within a minute of the steady load")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) == 0 {
+		return errors.New("no samples")
+	}
+	e.figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
+	e.figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
+	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perEvent is d per event in µs.
+func perEvent(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Microsecond) / float64(n)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// queries measures the score endpoints twice: warm, the same request again
+// and again (after the first, the snapshots come from the API's cache, valid
+// until the next commit), and cold, each request at an as_of not asked
+// before, so its snapshots are read from ClickHouse (what every request
+// costs just after a commit).
+func (e *env) queries(ctx context.Context, base string) error {
+	e.progress("score queries with %d events loaded", e.last)
+	client := &http.Client{Timeout: time.Minute}
+	get := func(path string) (time.Duration, error) {
+		t0 := time.Now()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: status %d", path, resp.StatusCode)
+		}
+		return time.Since(t0), nil
+	}
+	report := func(name string, lat []time.Duration) {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Fprintf(e.cfg.Out, "%s_p50_ms: %.1f ms\n", name, ms(lat[len(lat)/2]))
+		fmt.Fprintf(e.cfg.Out, "%s_p99_ms: %.1f ms\n", name, ms(lat[len(lat)*99/100]))
+	}
+	cold := min(e.cfg.Queries, 50)
+	asOf := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)
+	for k, q := range []struct{ name, path string }{
+		{"score_query_level", "/v1/scores?level=commune&milestone=2025&as_of="},
+		{"score_query_unit", "/v1/scores/bg-vietyen?milestone=2025&as_of="},
+	} {
+		var lat []time.Duration
+		for i := 0; i < e.cfg.Queries; i++ {
+			d, err := get(q.path + asOf.Format("2006-01-02"))
+			if err != nil {
+				return err
+			}
+			lat = append(lat, d)
+		}
+		report(q.name, lat)
+		lat = lat[:0]
+		for i := 0; i < cold; i++ {
+			// Days before as_of, different for each request and endpoint.
+			d, err := get(q.path + asOf.AddDate(0, 0, -1-k*cold-i).Format("2006-01-02"))
+			if err != nil {
+				return err
+			}
+			lat = append(lat, d)
+		}
+		report(q.name+"_cold", lat)
+	}
+	return nil
+}
+
+func (e *env) rebuild(ctx context.Context) error {
+	e.progress("rebuild: drop the database, fold the whole stream again")
+	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
+		return err
+	}
+	if _, err := e.db.Migrate(ctx); err != nil {
+		return err
+	}
+	p, err := projector.New(projector.Config{NoDeadLetter: true}, e.js, e.db, e.reg, nil, nil)
+	if err != nil {
+		return err
+	}
+	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.progress("  rebuilt %d / %d", done, total) })
+	if err != nil {
+		return err
+	}
+	r := rate(int(st.Events), st.Duration)
+	e.figure("rebuild_events_per_s", r, "events/s")
+	e.figure("rebuild_vs_raw", r/e.raw, "")
+	return nil
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in MB.
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}

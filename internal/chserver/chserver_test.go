@@ -1,0 +1,483 @@
+package chserver_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+)
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// freeAddr returns a loopback address nothing listened on a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func mustExec(t *testing.T, conn driver.Conn, query string) {
+	t.Helper()
+	if err := conn.Exec(testContext(t), query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func queryUint64(t *testing.T, conn driver.Conn, query string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(testContext(t), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// processGone reports whether no process has the given pid any more.
+func processGone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+func TestStartTwoServers(t *testing.T) {
+	t.Parallel()
+	began := time.Now()
+	a := chtest.Start(t)
+	t.Logf("first start took %s", time.Since(began))
+	began = time.Now()
+	b := chtest.Start(t)
+	t.Logf("second start took %s", time.Since(began))
+
+	if a.Addr() == b.Addr() || a.HTTPAddr() == b.HTTPAddr() || a.PID() == b.PID() {
+		t.Fatalf("servers collide: %s/%s pid %d and %s/%s pid %d",
+			a.Addr(), a.HTTPAddr(), a.PID(), b.Addr(), b.HTTPAddr(), b.PID())
+	}
+	for _, s := range []*chserver.Server{a, b} {
+		if !s.Managed() {
+			t.Errorf("%s: Managed() = false, want true", s.Addr())
+		}
+	}
+	ca, cb := chtest.Open(t, a.Addr()), chtest.Open(t, b.Addr())
+	mustExec(t, ca, "CREATE TABLE default.only_on_a (x UInt8) ENGINE = Memory")
+	if n := queryUint64(t, cb, "SELECT count() FROM system.tables WHERE database = 'default' AND name = 'only_on_a'"); n != 0 {
+		t.Fatalf("table created on %s is visible on %s: the servers are the same", a.Addr(), b.Addr())
+	}
+}
+
+func TestServerSQL(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Start(t)
+	conn := chtest.Open(t, srv.Addr())
+
+	t.Run("version", func(t *testing.T) {
+		var v string
+		if err := conn.QueryRow(testContext(t), "SELECT version()").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v == "" || v[0] < '0' || v[0] > '9' {
+			t.Fatalf("version() = %q, want a version number", v)
+		}
+		t.Logf("ClickHouse %s", v)
+	})
+
+	t.Run("batch insert", func(t *testing.T) {
+		ctx := testContext(t)
+		mustExec(t, conn, "CREATE DATABASE IF NOT EXISTS cds")
+		mustExec(t, conn, `CREATE TABLE cds.batch_test (
+			id String, agency LowCardinality(String), occurred_at DateTime('Asia/Ho_Chi_Minh'), n UInt32
+		) ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY id`)
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO cds.batch_test (id, agency, occurred_at, n)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2025, 3, 14, 9, 30, 0, 0, time.FixedZone("ICT", 7*3600))
+		const rows = 1000
+		for i := range rows {
+			if err := batch.Append(string(rune('a'+i%26))+time.Duration(i).String(), "bg-vietyen", at, uint32(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+		if n := queryUint64(t, conn, "SELECT count() FROM cds.batch_test"); n != rows {
+			t.Fatalf("count() = %d, want %d", n, rows)
+		}
+		var got time.Time
+		if err := conn.QueryRow(ctx, "SELECT min(occurred_at) FROM cds.batch_test").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(at) {
+			t.Fatalf("occurred_at = %s, want %s", got, at)
+		}
+	})
+
+	t.Run("server time zone is UTC", func(t *testing.T) {
+		var tz string
+		if err := conn.QueryRow(testContext(t), "SELECT timezone()").Scan(&tz); err != nil {
+			t.Fatal(err)
+		}
+		if tz != "UTC" && tz != "Etc/UTC" {
+			t.Fatalf("timezone() = %q, want UTC", tz)
+		}
+	})
+}
+
+func TestAdopt(t *testing.T) {
+	t.Parallel()
+	running := chtest.Start(t)
+	ctx := testContext(t)
+
+	adopted, err := chserver.Start(ctx, chserver.Config{TCPAddr: running.Addr(), HTTPAddr: running.HTTPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adopted.Managed() {
+		t.Fatal("Managed() = true, want false for an adopted server")
+	}
+	if adopted.Addr() != running.Addr() || adopted.PID() != 0 || adopted.Done() != nil {
+		t.Fatalf("adopted server: addr %s pid %d done %v, want addr %s pid 0 done nil",
+			adopted.Addr(), adopted.PID(), adopted.Done(), running.Addr())
+	}
+	if err := adopted.Kill(); err == nil {
+		t.Error("Kill of an adopted server succeeded, want an error")
+	}
+	if err := adopted.Close(); err != nil {
+		t.Fatalf("Close of an adopted server: %v", err)
+	}
+	// Closing the adopted handle must leave the server running.
+	conn := chtest.Open(t, adopted.Addr())
+	if n := queryUint64(t, conn, "SELECT toUInt64(1)"); n != 1 {
+		t.Fatalf("SELECT 1 = %d", n)
+	}
+
+	_, err = chserver.Start(ctx, chserver.Config{Dir: t.TempDir(), TCPAddr: running.Addr(), NoAdopt: true})
+	if !errors.Is(err, chserver.ErrAddrInUse) {
+		t.Fatalf("Start with NoAdopt on a running server: err = %v, want ErrAddrInUse", err)
+	}
+}
+
+func TestAddrHeldByOtherProcess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		serve func(net.Conn) // nil: accept nothing, let the backlog hold the connection
+	}{
+		{name: "silent listener"},
+		{name: "closes at once", serve: func(c net.Conn) { c.Close() }},
+		{name: "http server", serve: func(c net.Conn) {
+			defer c.Close()
+			_, _ = bufio.NewReader(c).ReadString('\n')
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			if tt.serve != nil {
+				go func() {
+					for {
+						c, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						go tt.serve(c)
+					}
+				}()
+			}
+			dir := t.TempDir()
+			_, err = chserver.Start(testContext(t), chserver.Config{Dir: dir, TCPAddr: ln.Addr().String(), HTTPAddr: freeAddr(t)})
+			if !errors.Is(err, chserver.ErrAddrInUse) {
+				t.Fatalf("err = %v, want ErrAddrInUse", err)
+			}
+			if !strings.Contains(err.Error(), ln.Addr().String()) {
+				t.Errorf("error %q does not name the address", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "config.xml")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a server was prepared although the port is taken (stat config.xml: %v)", err)
+			}
+		})
+	}
+
+	t.Run("http port", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		_, err = chserver.Start(testContext(t), chserver.Config{Dir: t.TempDir(), TCPAddr: freeAddr(t), HTTPAddr: ln.Addr().String()})
+		if !errors.Is(err, chserver.ErrAddrInUse) {
+			t.Fatalf("err = %v, want ErrAddrInUse", err)
+		}
+		if !strings.Contains(err.Error(), "Address already in use") {
+			t.Errorf("error %q lacks the server's own log line", err)
+		}
+	})
+}
+
+func TestNoBinary(t *testing.T) {
+	t.Parallel()
+	_, err := chserver.Start(testContext(t), chserver.Config{
+		Dir: t.TempDir(), TCPAddr: freeAddr(t), HTTPAddr: freeAddr(t),
+		Binary: filepath.Join(t.TempDir(), "clickhouse-server"),
+	})
+	if !errors.Is(err, chserver.ErrNoBinary) {
+		t.Fatalf("err = %v, want ErrNoBinary", err)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  chserver.Config
+	}{
+		{name: "tcp addr without port", cfg: chserver.Config{TCPAddr: "127.0.0.1"}},
+		{name: "http port out of range", cfg: chserver.Config{HTTPAddr: "127.0.0.1:70000"}},
+		{name: "analyst named default", cfg: chserver.Config{AnalystUser: "default"}},
+		{name: "analyst name with markup", cfg: chserver.Config{AnalystUser: "a<b>"}},
+		{name: "negative memory", cfg: chserver.Config{MaxMemoryUsage: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Dir = t.TempDir()
+			if _, err := chserver.Start(testContext(t), tt.cfg); err == nil {
+				t.Fatal("Start succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestStartGivesUp(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		timeout time.Duration
+		want    error
+	}{
+		{name: "start timeout", ctx: t.Context(), timeout: time.Nanosecond, want: context.DeadlineExceeded},
+		{name: "cancelled context", ctx: cancelled, timeout: time.Minute, want: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tcp := freeAddr(t)
+			_, err := chserver.Start(tt.ctx, chserver.Config{
+				Dir: t.TempDir(), TCPAddr: tcp, HTTPAddr: freeAddr(t), StartTimeout: tt.timeout,
+			})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			// The child, if one was started, must be gone: the port is free.
+			ln, err := net.Listen("tcp", tcp)
+			if err != nil {
+				t.Fatalf("port still held after a failed start: %v", err)
+			}
+			ln.Close()
+		})
+	}
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Start(t)
+	pid := srv.PID()
+	for i := range 3 {
+		if err := srv.Close(); err != nil {
+			t.Fatalf("Close #%d: %v", i+1, err)
+		}
+	}
+	select {
+	case <-srv.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+	if err := srv.Err(); err != nil {
+		t.Fatalf("Err after Close = %v, want nil", err)
+	}
+	if !processGone(pid) {
+		t.Fatalf("process %d still exists after Close", pid)
+	}
+	if c, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Close", srv.Addr())
+	}
+}
+
+func TestKill(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Start(t)
+	pid := srv.PID()
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !processGone(pid) {
+		t.Fatalf("process %d still exists after Kill", pid)
+	}
+	if err := srv.Err(); err != nil {
+		t.Fatalf("Err after Kill = %v, want nil", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close after Kill: %v", err)
+	}
+}
+
+func TestUnexpectedExit(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Start(t)
+	if err := syscall.Kill(srv.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done not closed 10s after the child was killed from outside")
+	}
+	err := srv.Err()
+	if err == nil || !strings.Contains(err.Error(), "exited unexpectedly") {
+		t.Fatalf("Err = %v, want an unexpected-exit error", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close after a crash: %v", err)
+	}
+}
+
+func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cfg := chserver.Config{Dir: t.TempDir(), TCPAddr: freeAddr(t), HTTPAddr: freeAddr(t), NoAdopt: true}
+	srv, err := chserver.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	conn := chtest.Open(t, srv.Addr())
+	mustExec(t, conn, "CREATE TABLE default.kept (x UInt8) ENGINE = MergeTree ORDER BY x")
+	mustExec(t, conn, "INSERT INTO default.kept SELECT 7")
+	// The connection stays open: Close must not wait for it.
+	began := time.Now()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("Close with an idle client connection took %s", took)
+	}
+
+	srv, err = chserver.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	conn = chtest.Open(t, srv.Addr())
+	if n := queryUint64(t, conn, "SELECT toUInt64(sum(x)) FROM default.kept"); n != 7 {
+		t.Fatalf("sum after restart = %d, want 7", n)
+	}
+}
+
+func TestAnalyst(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret pass"
+	srv := chtest.StartConfig(t, chserver.Config{AnalystPassword: password})
+	admin := chtest.Open(t, srv.Addr())
+	mustExec(t, admin, "CREATE DATABASE cds")
+	mustExec(t, admin, "CREATE TABLE cds.facts (id String, n UInt32) ENGINE = MergeTree ORDER BY id")
+	mustExec(t, admin, "INSERT INTO cds.facts SELECT 'a', 1")
+	mustExec(t, admin, "CREATE TABLE default.private (x UInt8) ENGINE = Memory")
+
+	open := func(t *testing.T, user, password string) driver.Conn {
+		conn, err := clickhouse.Open(&clickhouse.Options{
+			Addr:     []string{srv.Addr()},
+			Protocol: clickhouse.Native,
+			Auth:     clickhouse.Auth{Username: user, Password: password, Database: "cds"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	if err := open(t, chserver.DefaultAnalystUser, "wrong").Ping(testContext(t)); err == nil {
+		t.Error("analyst logged in with a wrong password")
+	}
+
+	analyst := open(t, chserver.DefaultAnalystUser, password)
+	tests := []struct {
+		name    string
+		query   string
+		wantErr bool
+	}{
+		{name: "select", query: "SELECT count() FROM cds.facts"},
+		{name: "select system", query: "SELECT count() FROM system.tables"},
+		{name: "select with settings", query: "SELECT count() FROM cds.facts SETTINGS max_threads = 1, max_execution_time = 10"},
+		{name: "other database", query: "SELECT count() FROM default.private", wantErr: true},
+		{name: "insert select", query: "INSERT INTO cds.facts SELECT 'b', 2", wantErr: true},
+		{name: "create table", query: "CREATE TABLE cds.mine (x UInt8) ENGINE = Memory", wantErr: true},
+		{name: "create database", query: "CREATE DATABASE mine", wantErr: true},
+		{name: "drop table", query: "DROP TABLE cds.facts", wantErr: true},
+		{name: "truncate", query: "TRUNCATE TABLE cds.facts", wantErr: true},
+		{name: "alter delete", query: "ALTER TABLE cds.facts DELETE WHERE 1", wantErr: true},
+		{name: "rename", query: "RENAME TABLE cds.facts TO cds.gone", wantErr: true},
+		{name: "optimize", query: "OPTIMIZE TABLE cds.facts FINAL", wantErr: true},
+		{name: "lift readonly", query: "SELECT 1 SETTINGS readonly = 0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := analyst.Exec(testContext(t), tt.query)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("%s: err = %v, wantErr %v", tt.query, err, tt.wantErr)
+			}
+		})
+	}
+
+	t.Run("settings from the client", func(t *testing.T) {
+		ctx := clickhouse.Context(testContext(t), clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1}))
+		var n uint64
+		if err := analyst.QueryRow(ctx, "SELECT count() FROM cds.facts").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("batch insert", func(t *testing.T) {
+		batch, err := analyst.PrepareBatch(testContext(t), "INSERT INTO cds.facts (id, n)")
+		if err == nil {
+			if err = batch.Append("c", uint32(3)); err == nil {
+				err = batch.Send()
+			}
+		}
+		if err == nil {
+			t.Fatal("analyst batch insert succeeded")
+		}
+	})
+
+	if n := queryUint64(t, admin, "SELECT toUInt64(sum(n)) FROM cds.facts"); n != 1 {
+		t.Fatalf("after the analyst's attempts sum(n) = %d, want 1 (unchanged)", n)
+	}
+}

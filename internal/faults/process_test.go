@@ -1,0 +1,299 @@
+//go:build linux
+
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/projector/projtest"
+)
+
+var (
+	binDir   string
+	buildOne sync.Once
+	binPath  string
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "cds-faults-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// cdsBinary builds ./cmd/cds once per test binary.
+func cdsBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOne.Do(func() {
+		binPath = filepath.Join(binDir, "cds")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/bacgiang/cds/cmd/cds").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/cds: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// env is a data directory with credentials, an embedded NATS server that
+// knows them (in the test process), and a clickhouse-server.
+type env struct {
+	dataDir string
+	natsURL string
+	ns      *natsserver.Server
+	ch      *chserver.Server
+	db      *chdb.DB
+	js      jetstream.JetStream // as the admin user
+	reg     *registry.Registry
+	logDir  string
+	starts  int
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := &env{dataDir: tb.TempDir(), logDir: tb.TempDir(), reg: registry.Sample()}
+	creds, hashes, err := credentials.Ensure(e.dataDir, e.reg.Codes())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.ns, err = natsserver.Start(ctx, natsserver.Config{
+		Addr: "127.0.0.1:-1", StoreDir: filepath.Join(e.dataDir, "nats"), Hashes: hashes, ReportsFor: app.ReportsFor(e.reg),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.ns.Close() })
+	e.natsURL = e.ns.ClientURL()
+	nc, err := nats.Connect(e.natsURL, nats.UserInfo(creds.Admin.User, creds.Admin.Password), nats.MaxReconnects(-1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	if e.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192)); err != nil {
+		tb.Fatal(err)
+	}
+	if err := natsserver.EnsureStreams(ctx, e.js, natsserver.StreamConfig{}); err != nil {
+		tb.Fatal(err)
+	}
+	e.ch = chtest.Start(tb)
+	if e.db, err = chdb.Open(ctx, chdb.Config{Addr: e.ch.Addr()}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.db.Close() })
+	if _, err := e.db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// common returns the flags every cds command of the env needs.
+func (e *env) common() []string {
+	return []string{"--nats", e.natsURL, "--clickhouse", e.ch.Addr(), "--data", e.dataDir}
+}
+
+// proc is a cds process.
+type proc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error // how it ended, once done is closed
+}
+
+// start runs cds with args; its stdout and stderr go to a file of its own.
+func (e *env) start(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	e.starts++
+	logPath := filepath.Join(e.logDir, fmt.Sprintf("%02d-%s.log", e.starts, args[0]))
+	f, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(cdsBinary(tb), args...)
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		tb.Fatal(err)
+	}
+	f.Close()
+	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	tb.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// loadedLine is what cds projector logs (at info level) once its fold state
+// is loaded, after which it handles signals.
+const loadedLine = "fold state loaded"
+
+// startProjector runs cds projector with extra flags, logging at info level:
+// waitCaughtUp reads its loadedLine.
+func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
+	tb.Helper()
+	args := append([]string{"projector", "--log", "info"}, e.common()...)
+	return e.start(tb, append(args, extra...)...)
+}
+
+// cleanEnv is the test's environment without CDS_* variables.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CDS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func (p *proc) signal(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("signal %v to pid %d: %v", sig, p.cmd.Process.Pid, err)
+	}
+}
+
+// wait waits for the process to exit and returns its exit code (-1 when
+// killed by a signal).
+func (p *proc) wait(tb testing.TB, timeout time.Duration) int {
+	tb.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		tb.Fatalf("pid %d did not exit within %s; log:\n%s", p.cmd.Process.Pid, timeout, p.tail())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+func (p *proc) tail() string {
+	lines := strings.Split(strings.TrimSpace(p.output()), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+// run runs cds to completion and returns its exit code and output.
+func (e *env) run(tb testing.TB, args ...string) (int, string) {
+	tb.Helper()
+	p := e.start(tb, args...)
+	code := p.wait(tb, 2*time.Minute)
+	return code, p.output()
+}
+
+// watermark reads the projector's position from ClickHouse.
+func (e *env) watermark(tb testing.TB) uint64 {
+	tb.Helper()
+	w, err := projtest.Watermark(context.Background(), e.db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
+
+func (e *env) lastSeq(tb testing.TB) uint64 {
+	tb.Helper()
+	s, err := e.js.Stream(context.Background(), natsserver.EventsStream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.CachedInfo().State.LastSeq
+}
+
+// waitCaughtUp polls the watermark until it reaches the stream's last
+// sequence and p has loaded its fold state, failing if p exits first.
+func (e *env) waitCaughtUp(tb testing.TB, p *proc, timeout time.Duration) {
+	tb.Helper()
+	last := e.lastSeq(tb)
+	deadline := time.Now().Add(timeout)
+	// The watermark may be there already (the killed projector's last
+	// commit landed): wait for this process to have loaded its state too, or
+	// a SIGTERM could reach it before it handles signals and kill it.
+	for e.watermark(tb) < last || !strings.Contains(p.output(), loadedLine) {
+		if p.exited() {
+			tb.Fatalf("projector exited before catching up: %v\n%s", p.err, p.tail())
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("watermark %d, want %d after %s; %q logged: %t\n%s",
+				e.watermark(tb), last, timeout, loadedLine, strings.Contains(p.output(), loadedLine), p.tail())
+		}
+		poll()
+	}
+}
+
+// poll is the pause between two polls of a condition.
+func poll() { time.Sleep(5 * time.Millisecond) }
+
+// runningInsert returns the query id of a projector INSERT running in
+// ClickHouse, or "".
+func (e *env) runningInsert(tb testing.TB) string {
+	tb.Helper()
+	var ids []string
+	rows, err := e.db.Query(context.Background(), "SELECT query_id FROM system.processes WHERE substring(query_id, 1, 18) = 'cds-projector/cds/'")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// count counts lines of out containing s.
+func count(out, s string) int { return bytes.Count([]byte(out), []byte(s)) }

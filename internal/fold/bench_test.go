@@ -1,0 +1,127 @@
+package fold
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/bloom"
+)
+
+// BenchmarkApply folds batches of 10,000 new work dossiers, the common case.
+func BenchmarkApply(b *testing.B) {
+	evs := make([]*events.Event, 10000)
+	for i := range evs {
+		evs[i] = mustEvent(b, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := New()
+		txn := s.Begin()
+		for _, e := range evs {
+			txn.Apply(e)
+		}
+		_ = txn.Rows()
+		txn.Commit()
+	}
+	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkStateMemory reports the heap a State keeps per folded event
+// (work dossiers with UUID-sized ids, the common case).
+func BenchmarkStateMemory(b *testing.B) {
+	const n = 200000
+	evs := make([]*events.Event, n)
+	for i := range evs {
+		evs[i] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%06d", i), i%3 == 0))
+	}
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		s := New()
+		for i := 0; i < n; i += 10000 {
+			txn := s.Begin()
+			for _, e := range evs[i : i+10000] {
+				txn.Apply(e)
+			}
+			txn.Commit()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heap-bytes/event")
+		runtime.KeepAlive(s)
+	}
+}
+
+// BenchmarkApplyIndexed is BenchmarkApply for an indexed State whose filter
+// holds 1M earlier events: Lookups (only the filter's false positives need
+// fetching) and Apply.
+func BenchmarkApplyIndexed(b *testing.B) {
+	evs := make([]*events.Event, 10000)
+	for i := range evs {
+		evs[i] = mustEvent(b, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		filter := bloom.New(3000000, 0.001)
+		for j := range 3000000 {
+			filter.Add(uint64(j) * 0x9e3779b97f4a7c15)
+		}
+		s := NewIndexed(filter, 1000000, 100000)
+		b.StartTimer()
+		if err := s.Provide(s.Lookups(evs), nil); err != nil {
+			b.Fatal(err)
+		}
+		txn := s.Begin()
+		for _, e := range evs {
+			txn.Apply(e)
+		}
+		_ = txn.Rows()
+		txn.Commit()
+	}
+	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkIndexedStateMemory reports the heap an indexed State keeps
+// after folding 200k and 1M new work dossiers in batches of 10,000 (its
+// generations hold 50,000 items, the projector's defaults): the Bloom
+// filter, sized for the events as the projector sizes it, grows with the
+// log; the rest does not.
+func BenchmarkIndexedStateMemory(b *testing.B) {
+	for _, n := range []int{200000, 1000000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				s := NewIndexed(bloom.New(int(1.25*2.2*float64(n)), 0.01), 0, 50000)
+				const batch = 10000
+				evs := make([]*events.Event, batch)
+				for i := 0; i < n; i += batch {
+					for j := range evs {
+						k := i + j
+						evs[j] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", k), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%07d", k), k%3 == 0))
+					}
+					if err := s.Provide(s.Lookups(evs), nil); err != nil {
+						b.Fatal(err)
+					}
+					txn := s.Begin()
+					for _, e := range evs {
+						txn.Apply(e)
+					}
+					txn.Commit()
+				}
+				clear(evs)
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/1e6, "heap-MB")
+				b.ReportMetric(float64(s.FilterBytes())/1e6, "filter-MB")
+				b.ReportMetric(float64(s.InMemory()), "items")
+				runtime.KeepAlive(s)
+			}
+		})
+	}
+}

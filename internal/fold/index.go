@@ -1,0 +1,357 @@
+package fold
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/go-faster/city"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/bloom"
+)
+
+// The index. An indexed State (NewIndexed) does not keep the whole folded
+// log in memory: every batch also writes index rows (Txn.Index) that a
+// store keeps by lookup (ClickHouse's cds.fold_index, ordered by its hash), and the State
+// keeps only
+//
+//   - a Bloom filter of every lookup written, a few bits each: an event whose
+//     id, key and superseded mark were never written, the common case, needs
+//     nothing more;
+//   - the ids, superseded marks and timelines touched by recent batches (two
+//     generations of at least limit items each), which also covers the
+//     batches written but not yet committed.
+//
+// Before a batch is applied, Lookups names what the State may have written
+// and does not hold, and Provide hands it the index rows found for them.
+//
+// Lookups are strings: LookupID(id) → the key of the timeline the event
+// entered (IndexRow.Key, "" for none); LookupKey(key) → one row per entry
+// added (Op +1, with the entry) or removed (Op −1) by a correction or
+// retraction; LookupSuperseded(agency, id) → a row when a correction of
+// agency superseded id.
+
+// IndexRow is one row of the index. Its lookup (Lookup) is made of Kind
+// and Name, and Agency for superseded marks.
+type IndexRow struct {
+	Kind     byte   // KindID, KindKey or KindSuperseded
+	Name     string // KindID: the event id; KindKey: the natural key; KindSuperseded: the superseded event id
+	Agency   string // KindSuperseded: the correcting agency; KindKey entries: the emitting agency
+	ID       string // KindKey: the event id of the entry added or removed
+	Key      string // KindID: the natural key of the event's timeline, "" for none
+	Seq      uint64 // stream sequence of the event that wrote the row
+	Op       int8   // KindKey: +1 entry added, -1 entry removed
+	At       int64  // entry: occurred_at, unix seconds
+	Period   uint16 // entry: period bucket
+	Day      int32  // entry: day number of occurred_at's province date
+	Contribs []events.Contribution
+}
+
+// Kinds of index rows.
+const (
+	KindID         byte = 'i'
+	KindKey        byte = 'k'
+	KindSuperseded byte = 's'
+)
+
+// AppendLookup appends the row's lookup to b.
+func (r *IndexRow) AppendLookup(b []byte) []byte { return appendLookup(b, r.Kind, r.Agency, r.Name) }
+
+// Lookup returns the row's lookup string.
+func (r *IndexRow) Lookup() string { return string(r.AppendLookup(nil)) }
+
+// appendLookup appends "i:<id>", "k:<key>" or "s:<agency>/<id>" to b
+// (agency is used by KindSuperseded only).
+func appendLookup(b []byte, kind byte, agency, name string) []byte {
+	b = append(b, kind, ':')
+	if kind == KindSuperseded {
+		b = append(append(b, agency...), '/')
+	}
+	return append(b, name...)
+}
+
+// LookupID names the index row of an applied event id.
+func LookupID(id string) string { return string(appendLookup(nil, KindID, "", id)) }
+
+// LookupKey names the index rows of a natural key's timeline.
+func LookupKey(key string) string { return string(appendLookup(nil, KindKey, "", key)) }
+
+// LookupSuperseded names the index row saying that a correction of agency
+// superseded event id.
+func LookupSuperseded(agency, id string) string {
+	return string(appendLookup(nil, KindSuperseded, agency, id))
+}
+
+// LookupHash is the hash of a lookup in the State's Bloom filter: cityHash64,
+// as ClickHouse's cityHash64(lookup) computes it.
+func LookupHash(l []byte) uint64 { return city.CH64(l) }
+
+// lookup writes a lookup into the State's scratch buffer and returns it;
+// it is valid until the next call.
+func (s *State) lookup(kind byte, agency, name string) []byte {
+	s.buf = appendLookup(s.buf[:0], kind, agency, name)
+	return s.buf
+}
+
+// resolved reports whether the index certainly has no row for the lookup:
+// never written (the filter says so), or fetched for this batch and not
+// found.
+func (s *State) resolved(kind byte, agency, name string) bool {
+	l := s.lookup(kind, agency, name)
+	if !s.index.Has(LookupHash(l)) {
+		return true
+	}
+	_, ok := s.absent[s.digestBytes(l)]
+	return ok
+}
+
+func notProvided(kind byte, agency, name string) string {
+	return fmt.Sprintf("fold: lookup %q: not provided (call Lookups and Provide before Apply)", appendLookup(nil, kind, agency, name))
+}
+
+// minCommitsPerGeneration is the fewest batches a generation of an indexed
+// State spans before it is retired. An item leaves memory at the Commit of
+// a batch D only if it was committed by batch D-2 or earlier; the projector
+// folds batch D+1 only once the writer has taken batch D, that is, has
+// written D-1: what leaves memory is in the index before it is looked up,
+// with one batch to spare (should writing D-1 fail, D-2 was written, and
+// the fold of D+1, dropped anyway, still reads only written rows).
+const minCommitsPerGeneration = 2
+
+// NewIndexed returns a State backed by an index whose lookups are all in
+// filter (cityHash64 of each lookup string, as written), after applied
+// distinct event ids. It keeps in memory the items (ids, superseded marks,
+// timelines) of at least the last minCommitsPerGeneration batches and of
+// generations of limit items.
+func NewIndexed(filter *bloom.Filter, applied, limit int) *State {
+	s := New()
+	s.index, s.limit, s.applied = filter, max(limit, 1), applied
+	return s
+}
+
+// FilterBytes returns the size of an indexed State's Bloom filter.
+func (s *State) FilterBytes() int {
+	if s.index == nil {
+		return 0
+	}
+	return s.index.Bytes()
+}
+
+// Indexed reports whether the State relies on an index.
+func (s *State) Indexed() bool { return s.index != nil }
+
+// InMemory returns the number of ids, superseded marks and timelines the
+// State holds in memory.
+func (s *State) InMemory() int { return s.cur.size() + s.prev.size() }
+
+// held looks d up in the current generation, then in the previous one.
+func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
+	if v, ok := cur[d]; ok {
+		return v, ok
+	}
+	v, ok := prev[d]
+	return v, ok
+}
+
+// known returns what the generations hold at d; else, for an indexed
+// State, the zero V once the index is known to have no row for the lookup
+// (a programming error otherwise: the lookup was not provided). Everything
+// the generations hold was written to the index or fetched from it, so a
+// lookup the Bloom filter rules out is not held either: for a new event,
+// most of them, one probe of the filter replaces two of the generations.
+func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
+	if s.index != nil && !s.index.Has(LookupHash(s.lookup(kind, agency, name))) {
+		var zero V
+		return zero, false
+	}
+	v, ok := held(cur, prev, d)
+	if !ok && s.index != nil && !s.resolved(kind, agency, name) {
+		panic(notProvided(kind, agency, name))
+	}
+	return v, ok
+}
+
+func (s *State) key(d id128, id string) (string, bool) {
+	return known(s, s.cur.keyOf, s.prev.keyOf, d, KindID, "", id)
+}
+
+func (s *State) isSuperseded(d id128, agency, id string) bool {
+	_, ok := known(s, s.cur.superseded, s.prev.superseded, d, KindSuperseded, agency, id)
+	return ok
+}
+
+func (s *State) timeline(k id128, key string) timeline {
+	tl, _ := known(s, s.cur.timelines, s.prev.timelines, k, KindKey, "", key)
+	return tl
+}
+
+// Lookups returns the lookups that the events need and that the State may
+// have written to the index but does not hold: Provide them before Begin.
+// Call it again after Provide until it returns none (a correction needs the
+// timeline of the key its target entered, known once the target's id is
+// provided). A State made by New never needs any.
+func (s *State) Lookups(evs []*events.Event) []string {
+	if s.index == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]struct{}{}
+	// The filter first: what it rules out is neither written nor held.
+	need := func(held func() bool, kind byte, agency, name string) {
+		if s.resolved(kind, agency, name) || held() {
+			return
+		}
+		l := string(s.lookup(kind, agency, name))
+		if _, dup := seen[l]; !dup {
+			seen[l] = struct{}{}
+			out = append(out, l)
+		}
+	}
+	for _, e := range evs {
+		need(func() bool { return s.holdsID(e.ID) }, KindID, "", e.ID)
+		need(func() bool { return s.holdsSuperseded(e.Agency, e.ID) }, KindSuperseded, e.Agency, e.ID)
+		if !e.Retraction() {
+			if key := e.Key(); key != "" {
+				need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+			}
+		}
+		if e.Supersedes == "" {
+			continue
+		}
+		need(func() bool { return s.holdsID(e.Supersedes) }, KindID, "", e.Supersedes)
+		if key, ok := s.heldKey(e.Supersedes); ok && key != "" {
+			need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+		}
+	}
+	return out
+}
+
+func (s *State) heldKey(id string) (string, bool) {
+	return held(s.cur.keyOf, s.prev.keyOf, s.digest(id))
+}
+
+func (s *State) holdsID(id string) bool { _, ok := s.heldKey(id); return ok }
+
+func (s *State) holdsSuperseded(agency, id string) bool {
+	_, ok := held(s.cur.superseded, s.prev.superseded, s.digestPair(agency, id))
+	return ok
+}
+
+func (s *State) holdsTimeline(key string) bool {
+	_, ok := held(s.cur.timelines, s.prev.timelines, s.digest(key))
+	return ok
+}
+
+// Provide hands the State the index rows found for the lookups asked (rows
+// of other lookups are an error). A lookup without a row is known absent
+// until the next Commit. Rows may repeat (a part written twice): each
+// distinct row counts once.
+func (s *State) Provide(lookups []string, rows []IndexRow) error {
+	if s.index == nil {
+		return nil
+	}
+	asked := make(map[string][]IndexRow, len(lookups))
+	for _, l := range lookups {
+		asked[l] = nil
+	}
+	for _, r := range rows {
+		l := r.Lookup()
+		rs, ok := asked[l]
+		if !ok {
+			return fmt.Errorf("fold index: row for %q, which was not asked for", l)
+		}
+		asked[l] = append(rs, r)
+	}
+	if s.absent == nil {
+		s.absent = map[id128]struct{}{}
+	}
+	for l, rs := range asked {
+		if len(l) < 2 || l[1] != ':' {
+			return fmt.Errorf("fold index: malformed lookup %q", l)
+		}
+		kind, name := l[0], l[2:]
+		switch {
+		case kind == KindKey:
+			tl, err := s.timelineOf(rs)
+			if err != nil {
+				return err
+			}
+			s.cur.timelines[s.digest(name)] = tl // empty: known to have no entry
+		case len(rs) == 0:
+			s.absent[s.digestBytes([]byte(l))] = struct{}{}
+		case kind == KindID:
+			s.cur.keyOf[s.digest(name)] = rs[0].Key
+		case kind == KindSuperseded:
+			s.cur.superseded[s.digestPair(rs[0].Agency, rs[0].Name)] = struct{}{}
+		default:
+			return fmt.Errorf("fold index: unknown lookup %q", l)
+		}
+	}
+	return nil
+}
+
+// timelineOf rebuilds a timeline from its index rows: the entries added and
+// not removed, in timeline order.
+func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
+	removed := map[string]bool{}
+	for _, r := range rows {
+		if r.Op < 0 {
+			removed[r.ID] = true
+		}
+	}
+	added := map[string]bool{}
+	var tl timeline
+	for _, r := range rows {
+		if r.Op <= 0 || removed[r.ID] || added[r.ID] {
+			continue
+		}
+		added[r.ID] = true
+		en := entry{
+			at: r.At, id: s.digest(r.ID), tie: city.CH64([]byte(r.ID)),
+			day: r.Day, unit: s.intern(r.Agency), period: r.Period,
+		}
+		cs := make([]contrib, len(r.Contribs))
+		for i, c := range r.Contribs {
+			cs[i] = contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
+		}
+		switch len(cs) {
+		case 0:
+		case 1:
+			en.n, en.c0 = 1, cs[0]
+		default:
+			en.n, en.more = uint8(min(len(cs), 255)), &cs
+		}
+		tl = append(tl, en)
+	}
+	sort.Slice(tl, func(i, j int) bool { return tl[i].before(&tl[j]) })
+	return tl, nil
+}
+
+// Replay computes the rollup cells of whole timelines from their index rows,
+// without the rest of the state: the cells of a log are the sum over its
+// keys of the cells of each key's timeline.
+type Replay struct{ t *Txn }
+
+// NewReplay returns an empty Replay.
+func NewReplay() *Replay { return &Replay{t: New().Begin()} }
+
+// Timeline adds the cells of the timeline made of rows, every index row of
+// one natural key.
+func (r *Replay) Timeline(rows []IndexRow) error {
+	tl, err := r.t.s.timelineOf(rows)
+	if err != nil {
+		return err
+	}
+	r.t.emit(tl, +1)
+	return nil
+}
+
+// Len returns the number of cells held.
+func (r *Replay) Len() int { return len(r.t.cells) }
+
+// Flush returns the non-zero cells held, in a stable order, and forgets them.
+func (r *Replay) Flush() []Row {
+	rows := r.t.Rows()
+	clear(r.t.cells)
+	return rows
+}

@@ -1,0 +1,141 @@
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/bacgiang/cds/internal/credentials"
+)
+
+// CredentialsReloadSubject is where cds agency asks a running cds NATS
+// server to apply changed credentials at once, and waits for the answer.
+// Only the admin user may publish to it: no grant below allows it.
+const CredentialsReloadSubject = "cds.admin.credentials.reload"
+
+// grant is what a NATS user may publish and subscribe to. In agency grants "{agency}"
+// stands for the agency code.
+type grant struct {
+	publish   []string
+	subscribe []string
+}
+
+// agencyGrant: an agency publishes its own events and reads only its own inbox, where its
+// PubAcks arrive (its clients set the inbox prefix "_INBOX.<agency>"). It has no JetStream API
+// access: it cannot read the stream, create consumers or delete anything.
+var agencyGrant = grant{
+	publish:   []string{"cds.events.{agency}.>"},
+	subscribe: []string{"_INBOX.{agency}.>"},
+}
+
+// serviceGrants are the permissions of the service users, by credentials service key.
+// The admin user has no permission list: it may do everything.
+var serviceGrants = map[string]grant{
+	// The projector consumes both streams, acks, dead-letters, and may create or update the
+	// streams at start-up (EnsureStreams). It cannot delete or purge them.
+	credentials.ServiceProjector: {
+		publish: slices.Concat(
+			[]string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "cds.dlq.>"},
+			streamAPI(EventsStream),
+			streamAPI(DeadLetterStream),
+		),
+		subscribe: []string{"_INBOX.>"},
+	},
+	// The API publishes events on behalf of agencies that authenticated over HTTP, waits for
+	// their PubAcks, and reads stream state for /healthz and /metrics.
+	credentials.ServiceAPI: {
+		publish:   []string{"cds.events.>", "$JS.API.INFO", "$JS.API.STREAM.INFO." + EventsStream},
+		subscribe: []string{"_INBOX.>"},
+	},
+}
+
+// streamAPI lists the JetStream API subjects a consumer of stream needs: stream info,
+// create and update, message get, every consumer operation on that stream, and acks.
+func streamAPI(stream string) []string {
+	return []string{
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.STREAM.CREATE." + stream,
+		"$JS.API.STREAM.UPDATE." + stream,
+		"$JS.API.STREAM.MSG.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$JS.API.CONSUMER.*." + stream,        // CREATE (ephemeral), NAMES, LIST
+		"$JS.API.CONSUMER.*." + stream + ".>", // CREATE, INFO, DELETE, PAUSE, UNPIN
+		"$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".*",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".*",
+		"$JS.ACK." + stream + ".>",
+		"$JS.FC." + stream + ".>",
+	}
+}
+
+// users turns hashes into nats-server users: one per agency that is not revoked, the admin
+// and the services. reportsFor adds publish subjects for aggregating agencies. A nil h means
+// no authentication at all.
+func users(h *credentials.Hashes, reportsFor map[string][]string) ([]*server.User, error) {
+	if h == nil {
+		return nil, nil
+	}
+	if h.Admin.User == "" || h.Admin.PasswordBcrypt == "" {
+		return nil, errors.New("natsserver: credentials have no admin user")
+	}
+	for code, others := range reportsFor {
+		for _, x := range append([]string{code}, others...) {
+			if err := credentials.ValidateAgency(x); err != nil {
+				return nil, fmt.Errorf("natsserver: reports-for of %q: %w", code, err)
+			}
+		}
+	}
+
+	out := []*server.User{{Username: h.Admin.User, Password: h.Admin.PasswordBcrypt}}
+	for _, name := range slices.Sorted(maps.Keys(h.Services)) {
+		g, ok := serviceGrants[name]
+		if !ok {
+			return nil, fmt.Errorf("natsserver: no permissions defined for service %q", name)
+		}
+		su := h.Services[name]
+		out = append(out, &server.User{Username: su.User, Password: su.PasswordBcrypt, Permissions: g.permissions("")})
+	}
+	for _, code := range slices.Sorted(maps.Keys(h.Agencies)) {
+		if h.IsRevoked(code) {
+			continue
+		}
+		if err := credentials.ValidateAgency(code); err != nil {
+			return nil, fmt.Errorf("natsserver: %w", err)
+		}
+		perms := agencyGrant.permissions(code)
+		for _, x := range reportsFor[code] { // an aggregating unit also publishes as x
+			perms.Publish.Allow = append(perms.Publish.Allow, agencyGrant.permissions(x).Publish.Allow...)
+		}
+		out = append(out, &server.User{
+			Username:    code,
+			Password:    h.Agencies[code].NATSPasswordBcrypt,
+			Permissions: perms,
+		})
+	}
+	seen := make(map[string]bool, len(out))
+	for _, u := range out {
+		if seen[u.Username] {
+			return nil, fmt.Errorf("natsserver: user %q defined twice", u.Username)
+		}
+		seen[u.Username] = true
+	}
+	return out, nil
+}
+
+func (g grant) permissions(agency string) *server.Permissions {
+	expand := func(subjects []string) []string {
+		out := make([]string, len(subjects))
+		for i, s := range subjects {
+			out[i] = strings.ReplaceAll(s, "{agency}", agency)
+		}
+		return out
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: expand(g.publish)},
+		Subscribe: &server.SubjectPermission{Allow: expand(g.subscribe)},
+	}
+}

@@ -1,0 +1,180 @@
+package scores
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// Engine scores units of a registry against a catalogue from a Store.
+type Engine struct {
+	Catalog  *catalog.Catalog
+	Registry *registry.Registry
+	Store    *Store
+	// Now gives the default as_of; nil means time.Now.
+	Now func() time.Time
+}
+
+// Query selects what to score.
+type Query struct {
+	AsOf      registry.Date // zero: today (province time)
+	Milestone int           // 0: the next milestone on or after AsOf
+}
+
+// LevelScores is the answer for every unit of one level.
+type LevelScores struct {
+	Level     string       `json:"level"`
+	Milestone int          `json:"milestone"`
+	AsOf      string       `json:"as_of"`
+	Catalog   string       `json:"catalog_version"`
+	Units     []*UnitScore `json:"units"`
+}
+
+func (e *Engine) resolve(q Query) (Query, error) {
+	if q.AsOf.IsZero() {
+		now := time.Now
+		if e.Now != nil {
+			now = e.Now
+		}
+		q.AsOf = registry.DateOf(now())
+	}
+	if q.Milestone == 0 {
+		y, ok := e.Catalog.NextMilestone(q.AsOf)
+		if !ok {
+			ms := e.Catalog.Milestones()
+			y = ms[len(ms)-1]
+		}
+		q.Milestone = y
+	}
+	for _, y := range e.Catalog.Milestones() {
+		if y == q.Milestone {
+			return q, nil
+		}
+	}
+	return q, fmt.Errorf("%w: %d (the catalogue has %v)", ErrUnknownMilestone, q.Milestone, e.Catalog.Milestones())
+}
+
+// Level scores every unit of a level in force at q.AsOf, ranked.
+func (e *Engine) Level(ctx context.Context, level registry.Level, q Query) (*LevelScores, error) {
+	if !level.Valid() {
+		return nil, fmt.Errorf("%w: %q (expected one of %v)", ErrUnknownLevel, level, registry.Levels())
+	}
+	q, err := e.resolve(q)
+	if err != nil {
+		return nil, err
+	}
+	units, err := e.score(ctx, level, q)
+	if err != nil {
+		return nil, err
+	}
+	return &LevelScores{Level: string(level), Milestone: q.Milestone, AsOf: q.AsOf.String(), Catalog: e.Catalog.Version(), Units: units}, nil
+}
+
+// Unit scores one unit, ranked among the units of its level.
+func (e *Engine) Unit(ctx context.Context, code string, q Query) (*UnitScore, error) {
+	u, ok := e.Registry.Unit(code)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownUnit, code)
+	}
+	q, err := e.resolve(q)
+	if err != nil {
+		return nil, err
+	}
+	if !u.InForce(q.AsOf) {
+		to := u.ValidTo.String()
+		if to == "" {
+			to = "open"
+		}
+		return nil, fmt.Errorf("%w: %s is valid from %s to %s, as_of is %s", ErrUnitNotInForce, code, u.ValidFrom, to, q.AsOf)
+	}
+	units, err := e.score(ctx, u.Level, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range units {
+		if s.Unit == code {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnitNotInForce, code)
+}
+
+// score computes and ranks all units of a level.
+func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, error) {
+	var own, reported []string
+	var inds []catalog.Indicator
+	for _, ind := range e.Catalog.Indicators() {
+		if !ind.AppliesTo(level) {
+			continue
+		}
+		inds = append(inds, ind)
+		switch ind.Kind {
+		case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
+			own = append(own, ind.Code)
+		default:
+			reported = append(reported, ind.Code)
+		}
+	}
+	// Both snapshots come from one scan of the cells (or from the cache).
+	baseDate := e.Catalog.BaselineDate()
+	now, base, err := e.Store.snapshots(ctx, q.AsOf, baseDate, own, reported)
+	if err != nil {
+		return nil, err
+	}
+	inForce := e.Registry.InForce(q.AsOf)
+	inForceBase := e.Registry.InForce(baseDate)
+	var out []*UnitScore
+	for _, u := range inForce {
+		if u.Level != level {
+			continue
+		}
+		var own, ownBase map[string]bool
+		if u.Parent != "" {
+			own, ownBase = setOf(e.ownUnits(u, q.AsOf)), setOf(e.ownUnits(u, baseDate))
+		}
+		s := &UnitScore{Unit: u.Code, Name: u.Name, Level: string(u.Level), Milestone: q.Milestone, AsOf: q.AsOf.String()}
+		for _, ind := range inds {
+			ms, hasTarget := ind.Milestone(q.Milestone)
+			fNow := compute(ind, own, now, inForce)
+			fBase := compute(ind, ownBase, base, inForceBase)
+			if !hasTarget {
+				s.Indicators = append(s.Indicators, untargeted(ind, q.Milestone, fNow))
+				continue
+			}
+			s.Indicators = append(s.Indicators, judge(ind, ms, u.Level, baseDate, q.AsOf, fNow, fBase))
+		}
+		s.Composite = composite(s.Indicators)
+		out = append(out, s)
+	}
+	rankAll(out)
+	return out, nil
+}
+
+// ownUnits returns the units whose events are unit's own at d: the unit and,
+// recursively, the units merged into it (their successor is unit) that are no
+// longer in force at d. Their numerators and denominators are re-summed with
+// the unit's, so a merged unit's history continues in its successor, and
+// before the merger each unit stands alone.
+func (e *Engine) ownUnits(u registry.Unit, d registry.Date) []string {
+	out := []string{u.Code}
+	for i := 0; i < len(out); i++ {
+		for _, p := range e.Registry.Predecessors(out[i]) {
+			if pu, ok := e.Registry.Unit(p); ok && !pu.InForce(d) && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}

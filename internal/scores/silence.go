@@ -1,0 +1,120 @@
+package scores
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// Silent is a unit that emitted nothing for an indicator in the window.
+type Silent struct {
+	Unit      string     `json:"unit"`
+	Level     string     `json:"level"`
+	Indicator string     `json:"indicator"`
+	LastEvent *time.Time `json:"last_event_at"` // latest occurred_at up to as_of, null if never
+}
+
+// Silence lists, for as_of and a window of days, every unit in force and
+// indicator applying to its level for which the unit emitted no event of a
+// feeding type with occurred_at in (as_of - days, as_of]. For the province,
+// events of any unit count. A missing report must not look like a good score.
+type Silence struct {
+	AsOf   string   `json:"as_of"`
+	Days   int      `json:"days"`
+	Since  string   `json:"since"` // first day of the window
+	Checks int      `json:"checks"`
+	Silent []Silent `json:"silent"`
+}
+
+const lastSQL = `SELECT agency, type, max(occurred_at) FROM %s WHERE toDate(occurred_at) <= toDate(?) GROUP BY agency, type`
+
+// Silence reports silent units; level filters the units when not empty.
+func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.Level) (*Silence, error) {
+	if days < 1 {
+		return nil, fmt.Errorf("%w: days must be at least 1, got %d", ErrInvalidQuery, days)
+	}
+	if level != "" && !level.Valid() {
+		return nil, fmt.Errorf("%w: %q (expected one of %v)", ErrUnknownLevel, level, registry.Levels())
+	}
+	q, err := e.resolve(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := e.Store.db.Query(ctx, fmt.Sprintf(lastSQL, e.Store.db.Table("events")), q.AsOf.String())
+	if err != nil {
+		return nil, fmt.Errorf("silence: %w", err)
+	}
+	last := map[string]map[string]time.Time{} // agency → type → last occurred_at
+	for rows.Next() {
+		var agency, typ string
+		var at time.Time
+		if err := rows.Scan(&agency, &typ, &at); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("silence: %w", err)
+		}
+		if last[agency] == nil {
+			last[agency] = map[string]time.Time{}
+		}
+		last[agency][typ] = at
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("silence: %w", err)
+	}
+	since := q.AsOf.AddDays(1 - days)
+	out := &Silence{AsOf: q.AsOf.String(), Days: days, Since: since.String(), Silent: []Silent{}}
+	for _, u := range e.Registry.InForce(q.AsOf) {
+		if level != "" && u.Level != level {
+			continue
+		}
+		var agencies []string // nil = every agency (the province)
+		if u.Parent != "" {
+			agencies = e.ownUnits(u, q.AsOf)
+		}
+		for _, ind := range e.Catalog.Indicators() {
+			if !ind.AppliesTo(u.Level) {
+				continue
+			}
+			f, ok := events.FeedingOf(ind.Code)
+			if !ok {
+				continue
+			}
+			out.Checks++
+			latest, found := latestOf(last, agencies, f.Types)
+			if found && !registry.DateOf(latest).Before(since) {
+				continue
+			}
+			s := Silent{Unit: u.Code, Level: string(u.Level), Indicator: ind.Code}
+			if found {
+				s.LastEvent = &latest
+			}
+			out.Silent = append(out.Silent, s)
+		}
+	}
+	return out, nil
+}
+
+func latestOf(last map[string]map[string]time.Time, agencies []string, types []string) (time.Time, bool) {
+	var best time.Time
+	found := false
+	consider := func(byType map[string]time.Time) {
+		for _, t := range types {
+			if at, ok := byType[t]; ok && (!found || at.After(best)) {
+				best, found = at, true
+			}
+		}
+	}
+	if agencies == nil {
+		for _, byType := range last {
+			consider(byType)
+		}
+	} else {
+		for _, a := range agencies {
+			consider(last[a])
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,407 @@
+package scores
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// DefaultCacheSize is how many snapshot pairs a Store keeps.
+const DefaultCacheSize = 32
+
+// watermarkIndicator marks the projector's commit-marker rows of cds.rollup
+// (see projector/doc.go).
+const watermarkIndicator = "#watermark"
+
+// Store reads rollup cells from ClickHouse.
+//
+// A snapshot sums every cell up to its day, and ClickHouse cannot skip cells
+// by day (day is the last column of the table's key), so reading one scans
+// the table: cells are bounded by units × days × indicators, about 0.7M rows
+// once every unit has events on every day, 25–50 ms on two cores. A Store
+// therefore reads the two snapshots a score needs in one scan, and keeps the
+// pairs it read keyed by what the commit markers of cds.rollup sum to: the
+// last stream sequence folded and the projector's fingerprints of the rows
+// it wrote (see projector/doc.go). Every commit moves them in the same
+// single-part insert as its cells, and the cells are a function of the
+// events folded, so an entry is exact for as long as the markers say what
+// they said when it was read. Each request reads the markers first (they
+// sort first in the table's key: one granule per part). This relies on the
+// projector (and cds rebuild) being the only writers of cds.rollup, as
+// projector/doc.go requires.
+type Store struct {
+	db    *chdb.DB
+	cache *snapCache // nil: no cache
+}
+
+// NewStore returns a Store on db with a cache of DefaultCacheSize entries.
+func NewStore(db *chdb.DB) *Store { return NewStoreCache(db, DefaultCacheSize) }
+
+// NewStoreCache returns a Store on db that keeps up to size snapshot pairs;
+// size 0 turns the cache off.
+func NewStoreCache(db *chdb.DB, size int) *Store {
+	s := &Store{db: db}
+	if size > 0 {
+		s.cache = newSnapCache(size)
+	}
+	return s
+}
+
+// snapshot is the state of every indicator at the end of one day.
+// Snapshots may be shared between requests: read only.
+type snapshot struct {
+	day registry.Date
+	// own holds, per indicator and unit, the stock at day and the flow of
+	// day's calendar year up to day.
+	own map[string]map[string]fold.Amount
+	// reported holds, per indicator, reported year and dimension, the figures
+	// known at day, for years up to day's year, summed over units.
+	reported map[string]map[int]map[string]fold.Amount
+}
+
+// mark is what the commit-marker rows of cds.rollup sum to, per marker unit:
+// for unit CDS_EVENTS n is the last stream sequence folded, num and den the
+// projector's fingerprint of the raw rows (their number and a checksum of
+// their sequences); other marker units (CDS_EVENTS#fold_index) fingerprint
+// what else a commit wrote. Encoded as "unit n num den;…", sorted by unit.
+type mark string
+
+// markSQL reads the commit markers; they sort first in the table's key.
+const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE indicator = ? GROUP BY unit`
+
+// markSums collects the sums of marker rows per unit.
+type markSums map[string]fold.Amount
+
+func (ms markSums) add(unit string, a fold.Amount) {
+	c := ms[unit]
+	ms[unit] = fold.Amount{Num: c.Num + a.Num, Den: c.Den + a.Den, N: c.N + a.N}
+}
+
+func (ms markSums) mark() mark {
+	units := make([]string, 0, len(ms))
+	for u := range ms {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	var b strings.Builder
+	for _, u := range units {
+		a := ms[u]
+		fmt.Fprintf(&b, "%s %d %s %s;", u, a.N, strconv.FormatFloat(a.Num, 'g', -1, 64), strconv.FormatFloat(a.Den, 'g', -1, 64))
+	}
+	return mark(b.String())
+}
+
+// cellsSQL reads two snapshots, at days lo <= hi, and the commit markers in
+// one scan, so that all three come from the same parts. Rows are grouped by
+// cell without the day, split at lo: bucket 1 holds the days up to lo,
+// bucket 0 the days after lo up to hi. The snapshot at lo is bucket 1; the
+// one at hi is both. Own indicators need the stock (period 0) and the flows
+// of the two days' years; reported ones every year up to hi's. The marker
+// rows (day 0000-00-00, period 0) are read whatever their day.
+const cellsSQL = `SELECT indicator, unit, period, dim, day <= ? AS upto_lo,
+       sum(num), sum(den), toInt64(sum(n))
+FROM %s
+WHERE indicator = ?
+   OR (day <= ? AND ((indicator IN ? AND period IN (0, ?, ?))
+                     OR (indicator IN ? AND period > 0 AND period <= ?)))
+GROUP BY indicator, unit, period, dim, upto_lo`
+
+// set binds a list for IN; a plain slice would bind as an Array literal.
+// An empty list binds as a list of the empty string, which no indicator
+// code is.
+func set(codes []string) clickhouse.GroupSet {
+	vs := make([]any, len(codes))
+	for i, c := range codes {
+		vs[i] = c
+	}
+	if len(vs) == 0 {
+		vs = []any{""}
+	}
+	return clickhouse.GroupSet{Value: vs}
+}
+
+// readMark reads what the commit markers sum to now.
+func (s *Store) readMark(ctx context.Context) (mark, error) {
+	rows, err := s.db.Query(ctx, fmt.Sprintf(markSQL, s.db.Table("rollup")), watermarkIndicator)
+	if err != nil {
+		return "", fmt.Errorf("read commit markers: %w", err)
+	}
+	defer rows.Close()
+	ms := markSums{}
+	for rows.Next() {
+		var unit string
+		var a fold.Amount
+		if err := rows.Scan(&unit, &a.N, &a.Num, &a.Den); err != nil {
+			return "", fmt.Errorf("read commit markers: %w", err)
+		}
+		ms.add(unit, a)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read commit markers: %w", err)
+	}
+	return ms.mark(), nil
+}
+
+// snapshots returns the snapshots at days a and b for the own and reported
+// indicators, from the cache when the commit markers have not moved since
+// they were read.
+func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (*snapshot, *snapshot, error) {
+	if s.cache == nil {
+		pair, _, err := s.read(ctx, a, b, ownCodes, reportedCodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pair[0], pair[1], nil
+	}
+	m, err := s.readMark(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
+	pair, err := s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) ([2]*snapshot, mark, error) {
+		return s.read(ctx, a, b, ownCodes, reportedCodes)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pair[0], pair[1], nil
+}
+
+// read runs cellsSQL: the snapshots at a and b and the markers they go with.
+func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) ([2]*snapshot, mark, error) {
+	lo, hi := a, b
+	if hi.Before(lo) {
+		lo, hi = hi, lo
+	}
+	snapLo, snapHi := newSnapshot(lo), newSnapshot(hi)
+	marks := markSums{}
+	fail := func(err error) ([2]*snapshot, mark, error) {
+		return [2]*snapshot{}, "", fmt.Errorf("read cells at %s and %s: %w", lo, hi, err)
+	}
+	rows, err := s.db.Query(ctx, fmt.Sprintf(cellsSQL, s.db.Table("rollup")),
+		lo.String(), watermarkIndicator, hi.String(),
+		set(ownCodes), lo.Year(), hi.Year(), set(reportedCodes), hi.Year())
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	own := make(map[string]bool, len(ownCodes))
+	for _, c := range ownCodes {
+		own[c] = true
+	}
+	// Reported figures are summed over units first and kept only where the
+	// sum of n is positive (a retracted report leaves n = 0).
+	for rows.Next() {
+		var ind, unit, dim string
+		var period uint16
+		var uptoLo uint8
+		var c fold.Amount
+		if err := rows.Scan(&ind, &unit, &period, &dim, &uptoLo, &c.Num, &c.Den, &c.N); err != nil {
+			return fail(err)
+		}
+		switch {
+		case ind == watermarkIndicator:
+			marks.add(unit, c)
+		case own[ind]:
+			if uptoLo == 1 {
+				snapLo.addOwn(ind, unit, period, c)
+			}
+			snapHi.addOwn(ind, unit, period, c)
+		default:
+			if uptoLo == 1 {
+				snapLo.addReported(ind, period, dim, c)
+			}
+			snapHi.addReported(ind, period, dim, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	snapLo.dropUnreported()
+	snapHi.dropUnreported()
+	if a == lo {
+		return [2]*snapshot{snapLo, snapHi}, marks.mark(), nil
+	}
+	return [2]*snapshot{snapHi, snapLo}, marks.mark(), nil
+}
+
+func newSnapshot(day registry.Date) *snapshot {
+	return &snapshot{day: day, own: map[string]map[string]fold.Amount{}, reported: map[string]map[int]map[string]fold.Amount{}}
+}
+
+// addOwn adds a cell of an own indicator: the stock, or the flow of the
+// snapshot's year.
+func (s *snapshot) addOwn(ind, unit string, period uint16, c fold.Amount) {
+	if period != 0 && int(period) != s.day.Year() {
+		return
+	}
+	if s.own[ind] == nil {
+		s.own[ind] = map[string]fold.Amount{}
+	}
+	a := s.own[ind][unit]
+	s.own[ind][unit] = fold.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
+}
+
+// addReported adds a cell of a reported indicator for a year up to the
+// snapshot's year, summed over units.
+func (s *snapshot) addReported(ind string, period uint16, dim string, c fold.Amount) {
+	if period == 0 || int(period) > s.day.Year() {
+		return
+	}
+	years := s.reported[ind]
+	if years == nil {
+		years = map[int]map[string]fold.Amount{}
+		s.reported[ind] = years
+	}
+	if years[int(period)] == nil {
+		years[int(period)] = map[string]fold.Amount{}
+	}
+	a := years[int(period)][dim]
+	years[int(period)][dim] = fold.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
+}
+
+// dropUnreported removes reported figures whose states sum to zero: no
+// report counts for that year and dimension.
+func (s *snapshot) dropUnreported() {
+	for ind, years := range s.reported {
+		for y, dims := range years {
+			for d, a := range dims {
+				if a.N <= 0 {
+					delete(dims, d)
+				}
+			}
+			if len(dims) == 0 {
+				delete(years, y)
+			}
+		}
+		if len(years) == 0 {
+			delete(s.reported, ind)
+		}
+	}
+}
+
+// snapQuery is what a snapshot pair was read for.
+type snapQuery struct {
+	a, b  registry.Date
+	codes string // own codes ";" reported codes
+}
+
+type snapKey struct {
+	mark mark
+	q    snapQuery
+}
+
+// snapCache holds the most recently used snapshot pairs, at most max, and
+// lets concurrent requests for the same pair wait for one read.
+type snapCache struct {
+	mu      sync.Mutex
+	max     int
+	entries []snapEntry // most recently used first
+	flights map[snapKey]*flight
+	hits    uint64 // requests served without a read of their own
+	misses  uint64 // reads run
+}
+
+type snapEntry struct {
+	key  snapKey
+	pair [2]*snapshot
+}
+
+// flight is a read in progress; done is closed when pair and err are set.
+type flight struct {
+	done chan struct{}
+	pair [2]*snapshot
+	err  error
+}
+
+func newSnapCache(max int) *snapCache {
+	return &snapCache{max: max, flights: map[snapKey]*flight{}}
+}
+
+// get returns the pair for key, reading it with read on a miss. read returns
+// the marks its pair goes with, which may be newer than key's (a commit came
+// in between): the pair is kept under the marks it was read at, never under
+// older ones. A request that finds a read of the same key in progress waits
+// for it; if that read fails, it reads on its own.
+func (c *snapCache) get(ctx context.Context, key snapKey, read func(context.Context) ([2]*snapshot, mark, error)) ([2]*snapshot, error) {
+	c.mu.Lock()
+	for i, e := range c.entries {
+		if e.key == key {
+			copy(c.entries[1:i+1], c.entries[:i])
+			c.entries[0] = e
+			c.hits++
+			c.mu.Unlock()
+			return e.pair, nil
+		}
+	}
+	if f, ok := c.flights[key]; ok {
+		c.hits++
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return [2]*snapshot{}, ctx.Err()
+		}
+		if f.err == nil {
+			return f.pair, nil
+		}
+		c.mu.Lock()
+		c.misses++
+		c.mu.Unlock()
+		pair, _, err := read(ctx)
+		return pair, err
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.misses++
+	c.mu.Unlock()
+
+	pair, m, err := read(ctx)
+	f.pair, f.err = pair, err
+	c.mu.Lock()
+	delete(c.flights, key)
+	if err == nil {
+		c.put(snapKey{mark: m, q: key.q}, pair)
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return pair, err
+}
+
+// put adds an entry in front, evicting the least recently used beyond max.
+// The caller holds mu.
+func (c *snapCache) put(key snapKey, pair [2]*snapshot) {
+	for i, e := range c.entries {
+		if e.key == key {
+			c.entries = append(c.entries[:i], c.entries[i+1:]...)
+			break
+		}
+	}
+	c.entries = append(c.entries, snapEntry{})
+	copy(c.entries[1:], c.entries)
+	c.entries[0] = snapEntry{key: key, pair: pair}
+	if len(c.entries) > c.max {
+		clear(c.entries[c.max:])
+		c.entries = c.entries[:c.max]
+	}
+}
+
+// CacheStats reports the snapshot cache: entries held, requests served
+// from it (or from a read another request ran) and reads run.
+func (s *Store) CacheStats() (entries int, hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0, 0
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return len(s.cache.entries), s.cache.hits, s.cache.misses
+}

@@ -1,0 +1,288 @@
+package scores
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// rollupDB is a migrated database on a throwaway ClickHouse server.
+func rollupDB(tb testing.TB) *chdb.DB {
+	tb.Helper()
+	srv := chtest.Start(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := chdb.Open(ctx, chdb.Config{Addr: srv.Addr(), Database: "cds_scores_test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// pos is a projector position: stream sequence and raw-row fingerprint.
+type pos struct {
+	n        int64
+	num, den float64
+}
+
+// commit writes cells and the commit markers that move the position from
+// prev to next in one insert, as the projector does: the marker of the log
+// and one of the fold index (n = 0).
+func commit(tb testing.TB, db *chdb.DB, cells []fold.Row, prev, next pos) {
+	tb.Helper()
+	ctx := context.Background()
+	b, err := db.PrepareBatch(ctx, "INSERT INTO "+db.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cells = append(cells, fold.Row{
+		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS"},
+		Amount: fold.Amount{N: next.n - prev.n, Num: next.num - prev.num, Den: next.den - prev.den},
+	}, fold.Row{
+		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS#fold_index"},
+		Amount: fold.Amount{Num: 2 * (next.num - prev.num), Den: 3 * (next.den - prev.den)},
+	})
+	for _, r := range cells {
+		if err := b.Append(r.Indicator, r.Unit, r.Period, r.Dim, fold.DayTime(r.Day), r.Num, r.Den, r.N); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func cell(ind, unit string, period uint16, dim, day string, num, den float64, n int64) fold.Row {
+	return fold.Row{
+		Cell:   fold.Cell{Indicator: ind, Unit: unit, Period: period, Dim: dim, Day: fold.DayNumber(date(day).Start())},
+		Amount: fold.Amount{Num: num, Den: den, N: n},
+	}
+}
+
+// Reference queries: one per snapshot day, as the store read them before it
+// read both days in one scan.
+const (
+	refOwnSQL = `SELECT indicator, unit, sum(num), sum(den), toInt64(sum(n))
+FROM %s WHERE indicator IN ? AND day <= ? AND period IN (0, ?)
+GROUP BY indicator, unit`
+	refReportedSQL = `SELECT indicator, period, dim, sum(num), sum(den), toInt64(sum(n))
+FROM %s WHERE indicator IN ? AND day <= ? AND period <= ? AND period > 0
+GROUP BY indicator, period, dim
+HAVING sum(n) > 0`
+)
+
+func refSnapshot(tb testing.TB, db *chdb.DB, day registry.Date, own, reported []string) *snapshot {
+	tb.Helper()
+	ctx := context.Background()
+	snap := newSnapshot(day)
+	rows, err := db.Query(ctx, fmt.Sprintf(refOwnSQL, db.Table("rollup")), set(own), day.String(), day.Year())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var ind, unit string
+		var a fold.Amount
+		if err := rows.Scan(&ind, &unit, &a.Num, &a.Den, &a.N); err != nil {
+			tb.Fatal(err)
+		}
+		if snap.own[ind] == nil {
+			snap.own[ind] = map[string]fold.Amount{}
+		}
+		snap.own[ind][unit] = a
+	}
+	rows.Close()
+	rows, err = db.Query(ctx, fmt.Sprintf(refReportedSQL, db.Table("rollup")), set(reported), day.String(), day.Year())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var ind, dim string
+		var period uint16
+		var a fold.Amount
+		if err := rows.Scan(&ind, &period, &dim, &a.Num, &a.Den, &a.N); err != nil {
+			tb.Fatal(err)
+		}
+		if snap.reported[ind] == nil {
+			snap.reported[ind] = map[int]map[string]fold.Amount{}
+		}
+		if snap.reported[ind][int(period)] == nil {
+			snap.reported[ind][int(period)] = map[string]fold.Amount{}
+		}
+		snap.reported[ind][int(period)][dim] = a
+	}
+	rows.Close()
+	return snap
+}
+
+// TestSnapshotsOneScan checks that the one-scan read of two days gives, for
+// each day, what a query per day gives: stocks, flows of the day's year,
+// reported figures per year and dimension with retracted ones left out.
+func TestSnapshotsOneScan(t *testing.T) {
+	db := rollupDB(t)
+	rng := rand.New(rand.NewPCG(6, 1))
+	units := []string{"bg-vietyen", "bg-hiephoa", "bg-yenthe-a", "bg-ctk"}
+	sectors := []string{"", "health", "transport"}
+	var at pos
+	for part := 0; part < 5; part++ {
+		var cells []fold.Row
+		for i := 0; i < 400; i++ {
+			day := registry.NewDate(2021, 1, 1).AddDays(rng.IntN(5 * 365))
+			u := units[rng.IntN(len(units))]
+			num, den, n := float64(rng.IntN(5)-1), float64(rng.IntN(5)-1), int64(rng.IntN(3)-1)
+			switch rng.IntN(4) {
+			case 0: // a flow, in the year of its day
+				cells = append(cells, cell("HSCV", u, uint16(day.Year()), "", day.String(), num, den, n))
+			case 1: // a stock
+				cells = append(cells, cell("DVC_L4", u, 0, "", day.String(), num, den, n))
+			case 2: // a count
+				cells = append(cells, cell("DNS", u, 0, "", day.String(), num, 0, n))
+			default: // a reported figure for a year up to the day's
+				y := uint16(day.Year() - rng.IntN(2))
+				cells = append(cells, cell("KTS_NGANH", "bg-ctk", y, sectors[rng.IntN(len(sectors))], day.String(), num, den, n))
+			}
+		}
+		next := pos{n: at.n + 100, num: at.num + 90, den: at.den + 4000}
+		commit(t, db, cells, at, next)
+		at = next
+	}
+	s := NewStoreCache(db, 0)
+	own, reported := []string{"HSCV", "DVC_L4", "DNS"}, []string{"KTS_NGANH"}
+	for _, days := range [][2]string{
+		{"2025-06-30", "2021-06-11"}, {"2021-06-11", "2025-06-30"}, {"2024-02-29", "2024-02-29"},
+		{"2023-01-01", "2022-12-31"}, {"2020-01-01", "2026-01-01"},
+	} {
+		a, b := date(days[0]), date(days[1])
+		pair, m, err := s.read(context.Background(), a, b, own, reported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (markSums{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}).mark(); m != want {
+			t.Errorf("%v: markers %q, want %q", days, m, want)
+		}
+		if now, err := s.readMark(context.Background()); err != nil || now != m {
+			t.Errorf("markers now %q (%v), want %q", now, err, m)
+		}
+		for i, day := range []registry.Date{a, b} {
+			want := refSnapshot(t, db, day, own, reported)
+			if !reflect.DeepEqual(pair[i], want) {
+				t.Errorf("%v: snapshot at %s:\n got %+v\nwant %+v", days, day, pair[i], want)
+			}
+		}
+	}
+}
+
+func hscv(tb testing.TB, e *Engine, unit, asOf string) (num, den float64) {
+	tb.Helper()
+	s, err := e.Unit(context.Background(), unit, Query{AsOf: date(asOf), Milestone: 2025})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, ind := range s.Indicators {
+		if ind.Code == "HSCV" {
+			if ind.Numerator == nil {
+				return 0, 0
+			}
+			return *ind.Numerator, *ind.Denominator
+		}
+	}
+	tb.Fatal("no HSCV")
+	return 0, 0
+}
+
+// TestCacheFollowsCommits: a score read again after a commit counts the
+// commit's cells, also when cds.rollup is emptied and refolded to the same
+// stream sequence from other raw events (the fingerprint differs); with the
+// markers unchanged the snapshots come from the cache.
+func TestCacheFollowsCommits(t *testing.T) {
+	db := rollupDB(t)
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 4)}
+	m1 := pos{n: 10, num: 10, den: 55}
+	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2)}, pos{}, m1)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 1 || den != 2 {
+		t.Fatalf("HSCV %v/%v, want 1/2", num, den)
+	}
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 1 || den != 2 {
+		t.Fatalf("HSCV again %v/%v, want 1/2", num, den)
+	}
+	if _, hits, misses := e.Store.CacheStats(); hits != 1 || misses != 1 {
+		t.Fatalf("cache: %d hits, %d reads; want 1 and 1", hits, misses)
+	}
+
+	m2 := pos{n: 15, num: 13, den: 92}
+	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-04-01", 1, 1, 1)}, m1, m2)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 2 || den != 3 {
+		t.Fatalf("HSCV after a commit %v/%v, want 2/3", num, den)
+	}
+
+	// Rebuilt from a log where other events were accepted: same sequence,
+	// other raw rows.
+	if err := db.Exec(context.Background(), "TRUNCATE TABLE "+db.Table("rollup")); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 0, 3, 3)}, pos{}, pos{n: 15, num: 14, den: 108})
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 0 || den != 3 {
+		t.Fatalf("HSCV after a rebuild %v/%v, want 0/3", num, den)
+	}
+}
+
+// TestCacheBounded: the cache keeps at most its size, least recently used
+// out first, and a day read again after eviction is read again.
+func TestCacheBounded(t *testing.T) {
+	db := rollupDB(t)
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 3)}
+	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 1, 1, 1)}, pos{}, pos{n: 1, num: 1, den: 1})
+	for d := 1; d <= 10; d++ {
+		hscv(t, e, "bg-vietyen", fmt.Sprintf("2025-02-%02d", d))
+	}
+	if entries, hits, misses := e.Store.CacheStats(); entries != 3 || hits != 0 || misses != 10 {
+		t.Fatalf("cache: %d entries, %d hits, %d reads; want 3, 0, 10", entries, hits, misses)
+	}
+	hscv(t, e, "bg-vietyen", "2025-02-10") // held
+	hscv(t, e, "bg-vietyen", "2025-02-01") // evicted
+	if entries, hits, misses := e.Store.CacheStats(); entries != 3 || hits != 1 || misses != 11 {
+		t.Fatalf("cache: %d entries, %d hits, %d reads; want 3, 1, 11", entries, hits, misses)
+	}
+}
+
+// TestCacheConcurrent: concurrent requests for the same scores share one
+// read and get the same answer.
+func TestCacheConcurrent(t *testing.T) {
+	db := rollupDB(t)
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
+	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 3, 4, 4)}, pos{}, pos{n: 4, num: 4, den: 10})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			s, err := e.Level(context.Background(), registry.LevelDistrict, Query{AsOf: date("2025-06-30"), Milestone: 2025})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, u := range s.Units {
+				for _, ind := range u.Indicators {
+					if u.Unit == "bg-vietyen" && ind.Code == "HSCV" && (ind.Numerator == nil || *ind.Numerator != 3 || *ind.Denominator != 4) {
+						t.Errorf("bg-vietyen HSCV: %+v", ind)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, hits, misses := e.Store.CacheStats(); hits != 7 || misses != 1 {
+		t.Fatalf("cache: %d hits, %d reads for 8 requests; want 7 and 1", hits, misses)
+	}
+}
