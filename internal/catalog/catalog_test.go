@@ -170,7 +170,7 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// The targets of DESIGN §5, per indicator and year, as level → target;
+// The targets of docs/design.md, "Indicators and targets", per indicator and year, as level → target;
 // "*" stands for every level the indicator applies to.
 func TestDefaultMatchesDesign(t *testing.T) {
 	all := []registry.Level{registry.LevelProvince, registry.LevelDepartment, registry.LevelDistrict, registry.LevelCommune}
@@ -394,7 +394,7 @@ func TestForEventType(t *testing.T) {
 		}
 	}
 	if got := len(c.EventTypes()); got != 12 {
-		t.Errorf("%d event types feed indicators, want the 12 of DESIGN §4", got)
+		t.Errorf("%d event types feed indicators, want the 12 of docs/design.md, \"Event types\"", got)
 	}
 }
 
