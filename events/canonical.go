@@ -12,8 +12,8 @@ import (
 func (t *TypeSpec) appendData(dst []byte, p *Payload) []byte {
 	dst = append(dst, '{')
 	first := true
-	for _, f := range t.Fields {
-		ref, _ := lookupField(f.Name)
+	for i, f := range t.Fields {
+		ref := t.refs[i]
 		if !ref.present(p) {
 			continue
 		}

@@ -230,8 +230,8 @@ func (t *TypeSpec) check(p *Payload) error {
 			return errf(ReasonUnknownField, "data."+pf.name, "not a field of %s; expected %s", t.Name, strings.Join(t.fieldNames(), ", "))
 		}
 	}
-	for _, f := range t.Fields {
-		ref, _ := lookupField(f.Name)
+	for i, f := range t.Fields {
+		ref := t.refs[i]
 		if !ref.present(p) {
 			if f.Required {
 				return errf(ReasonMissingField, f.path(), "required: %s", ref.kind)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -12,24 +13,43 @@ import (
 // ClickHouse's visitParamExtract* takes the first literal match. checkKeys
 // refuses every object key on which the two could disagree, before decoding.
 
-// knownKeys are the field names of every object of an event (envelope, data,
-// sectors elements), indexed for the duplicate mask of one object.
-var knownKeys = func() map[string]uint {
+// knownKeys are the field names of every object of an event (envelope,
+// data, sectors elements); a name's index is its bit in the duplicate mask of
+// one object. keySlots finds a name's index without hashing the whole key.
+var knownKeys, keySlots = func() ([]string, [64][]uint8) {
 	names := []string{"id", "type", "v", "agency", "occurred_at", "supersedes", "data", "sector", "total"}
 	for _, f := range payloadFields {
-		names = append(names, f.name)
-	}
-	m := make(map[string]uint, len(names))
-	for _, n := range names {
-		if _, ok := m[n]; !ok {
-			m[n] = uint(len(m))
+		if !slices.Contains(names, f.name) {
+			names = append(names, f.name)
 		}
 	}
-	if len(m) > 64 {
+	if len(names) > 64 {
 		panic("events: more than 64 field names: widen the duplicate mask of checkKeys")
 	}
-	return m
+	var slots [64][]uint8
+	for i, n := range names {
+		h := keySlot([]byte(n))
+		slots[h] = append(slots[h], uint8(i))
+	}
+	return names, slots
 }()
+
+func keySlot(key []byte) int {
+	return (len(key)*7 + int(key[0])*3 + int(key[len(key)-1])) & 63
+}
+
+// knownKey returns the index of key in knownKeys.
+func knownKey(key []byte) (uint, bool) {
+	if len(key) == 0 {
+		return 0, false
+	}
+	for _, i := range keySlots[keySlot(key)] {
+		if string(key) == knownKeys[i] {
+			return uint(i), true
+		}
+	}
+	return 0, false
+}
 
 // maxKeyDepth bounds the objects checkKeys tracks; an event has three levels
 // (envelope, data, a sector), anything deeper is refused by the decoder.
@@ -83,7 +103,7 @@ func checkKeys(b []byte) *Error {
 			if escaped {
 				return errf(ReasonMalformed, keyPath(stack[:depth+1]), "escaped characters (\\) are not allowed in field names: write the name as is")
 			}
-			if n, ok := knownKeys[string(key)]; ok {
+			if n, ok := knownKey(key); ok {
 				if f.seen&(1<<n) != 0 {
 					return errf(ReasonMalformed, keyPath(stack[:depth+1]), "the field appears twice in one object")
 				}
@@ -129,6 +149,13 @@ func keyPath(stack []keyFrame) string {
 // stringEnd returns the index of the quote closing the JSON string that
 // starts at b[i], and whether it holds an escape; -1 when it is not closed.
 func stringEnd(b []byte, i int) (int, bool) {
+	q := bytes.IndexByte(b[i:], '"')
+	if q < 0 {
+		return -1, false
+	}
+	if bytes.IndexByte(b[i:i+q], '\\') < 0 {
+		return i + q, false
+	}
 	escaped := false
 	for ; i < len(b); i++ {
 		switch b[i] {
@@ -143,9 +170,21 @@ func stringEnd(b []byte, i int) (int, bool) {
 }
 
 // foldedKey returns the field name that key equals when case is ignored (the
-// way encoding/json matches names, with Unicode folding: "ſ" is "s").
+// way encoding/json matches names, with Unicode folding: "ſ" is "s"). The
+// names are lower-case ASCII, so a key without upper case or non-ASCII bytes
+// matches none of them.
 func foldedKey(key []byte) (string, bool) {
-	for name := range knownKeys {
+	plain := true
+	for _, c := range key {
+		if 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return "", false
+	}
+	for _, name := range knownKeys {
 		if bytes.EqualFold(key, []byte(name)) {
 			return name, true
 		}
