@@ -1,0 +1,221 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/bacgiang/cds/internal/chserver"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/scores"
+)
+
+// Tests of issue 15: what an agency or an analyst with valid credentials can
+// try (docs/security.md), against the real servers.
+
+// mustSystemAnalyst is mustSystem on a managed ClickHouse with an analyst
+// user whose password is returned.
+func mustSystemAnalyst(tb testing.TB) (*System, string) {
+	tb.Helper()
+	const password = "analyst of the test"
+	ch := chtest.StartConfig(tb, chserver.Config{AnalystPassword: password})
+	cfg := Defaults()
+	cfg.DataDir = tb.TempDir()
+	cfg.NATSAddr = "127.0.0.1:-1"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ClickHouseAddr = ch.Addr()
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys, err := Start(ctx, cfg, Parts{NATS: true, Projector: true, API: true})
+	if err != nil {
+		tb.Fatalf("start system: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := sys.Close(context.Background()); err != nil {
+			tb.Errorf("close system: %v", err)
+		}
+	})
+	return sys, password
+}
+
+// post sends body to POST /v1/events with token and returns the status and
+// the answer.
+func post(tb testing.TB, base, token, body string) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// hscvSQL is the README's reproduction of HSCV from cds.events for one agency
+// in 2025 up to 30 June.
+const hscvSQL = `SELECT toUInt64(sum(visitParamExtractBool(ev_data, 'online'))) AS numerator, count() AS denominator
+FROM (
+  SELECT concat(agency, '/', visitParamExtractString(data, 'workfile_id')) AS key,
+         argMax(data, (occurred_at, cityHash64(id))) AS ev_data, max(occurred_at) AS at
+  FROM cds.events
+  WHERE type = 'workfile.processed' AND agency = ? AND retraction = 0
+    AND toDate(occurred_at) <= toDate('2025-06-30')
+    AND (agency, id) NOT IN (SELECT agency, supersedes FROM cds.events WHERE supersedes != '')
+  GROUP BY key)
+WHERE toYear(at) = 2025`
+
+// TestFourWorkfilesOneReading: the four work dossiers of issue 15 score the
+// same in the API and in the README's SQL, over HTTP and over NATS: the
+// three with two readings are refused with reason and field, the fourth
+// (offline) counts, HSCV 0/1.
+func TestFourWorkfilesOneReading(t *testing.T) {
+	sys := mustSystem(t)
+	base := "http://" + sys.API.Addr()
+	creds, err := credentials.LoadFile(sys.Config.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id, agency, data string) string {
+		return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":"2025-03-01T09:00:00+07:00","data":%s}`, id, agency, data)
+	}
+	four := []struct {
+		data          string
+		reason, field string
+	}{
+		{`{"workfile_id":"W1","online":false,"online":true}`, "malformed", "data.online"},
+		{`{"workfile_id":"W2","ONLINE":true}`, "unknown_field", "data.ONLINE"},
+		{`{"workfile_id":"W3","\u006fnline":true}`, "malformed", `data.\u006fnline`},
+		{`{"workfile_id":"W4","online":false}`, "", ""},
+	}
+
+	// HTTP, as bg-vietyen: one request per event.
+	for i, w := range four {
+		status, answer := post(t, base, creds.Agencies["bg-vietyen"].HTTPToken, ev(fmt.Sprintf("vy-%d", i), "bg-vietyen", w.data))
+		if w.reason == "" {
+			if status != http.StatusAccepted {
+				t.Errorf("HTTP %s: %d %s", w.data, status, answer)
+			}
+			continue
+		}
+		var res struct {
+			Results []struct {
+				Status string
+				Error  struct{ Reason, Field string }
+			}
+		}
+		if err := json.Unmarshal([]byte(answer), &res); err != nil || status != http.StatusBadRequest || len(res.Results) != 1 ||
+			res.Results[0].Error.Reason != w.reason || res.Results[0].Error.Field != w.field {
+			t.Errorf("HTTP %s: %d %s, want 400 %s on %s", w.data, status, answer, w.reason, w.field)
+		}
+	}
+	// NATS, as bg-hiephoa: stored in the log, then dead-lettered.
+	js := agencyJS(t, sys, "bg-hiephoa")
+	for i, w := range four {
+		publish(t, js, "cds.events.bg-hiephoa.workfile.processed", ev(fmt.Sprintf("hp-%d", i), "bg-hiephoa", w.data))
+	}
+	waitCaughtUp(t, sys)
+	reasons := deadLetterReasons(t, sys)
+	for i, w := range four {
+		if got := reasons[fmt.Sprintf("hp-%d", i)]; got != w.reason {
+			t.Errorf("NATS %s: dead letter reason %q, want %q", w.data, got, w.reason)
+		}
+	}
+
+	for _, agency := range []string{"bg-vietyen", "bg-hiephoa"} {
+		var s scores.UnitScore
+		getJSON(t, base+"/v1/scores/"+agency+"?milestone=2025&as_of=2025-06-30", &s)
+		api := hscv(t, &s)
+		var num, den uint64
+		if err := sys.CH.DB.QueryRow(context.Background(), hscvSQL, agency).Scan(&num, &den); err != nil {
+			t.Fatal(err)
+		}
+		if api.Numerator == nil || *api.Numerator != 0 || *api.Denominator != 1 || num != 0 || den != 1 {
+			t.Errorf("%s HSCV: API %v/%v, SQL %d/%d, want 0/1 in both", agency, api.Numerator, api.Denominator, num, den)
+		}
+	}
+}
+
+// TestAnalystStormKeepsServices: while the analyst user hammers ClickHouse
+// with slow queries, the API answers every score request (cold: a new as_of
+// each time) and the projector keeps folding.
+func TestAnalystStormKeepsServices(t *testing.T) {
+	sys, password := mustSystemAnalyst(t)
+	base := "http://" + sys.API.Addr()
+	js := agencyJS(t, sys, "bg-vietyen")
+	publish(t, js, "cds.events.bg-vietyen.workfile.processed", wf("s-0", "bg-vietyen", "2025-03-01T09:00:00+07:00", "S-0", true))
+	waitCaughtUp(t, sys)
+
+	analyst, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{sys.Config.ClickHouseAddr},
+		Protocol:     clickhouse.Native,
+		Auth:         clickhouse.Auth{Username: chserver.DefaultAnalystUser, Password: password, Database: "cds"},
+		MaxOpenConns: 40,
+		ReadTimeout:  30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer analyst.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	var ran, refused, quota atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := analyst.Exec(ctx, "SELECT sleep(2)"); err == nil {
+					ran.Add(1)
+				} else if strings.Contains(err.Error(), "Too many simultaneous queries") {
+					refused.Add(1)
+				} else if strings.Contains(err.Error(), "Quota for user") {
+					quota.Add(1)
+				} else if ctx.Err() == nil {
+					t.Errorf("analyst query: %v", err)
+				}
+			}
+		}()
+	}
+
+	deadline := time.Now().Add(6 * time.Second)
+	day, requests := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 0
+	for i := 1; time.Now().Before(deadline) || requests < 10; i++ {
+		var s scores.UnitScore
+		url := base + "/v1/scores/bg-vietyen?milestone=2025&as_of=" + day.AddDate(0, 0, i).Format("2006-01-02")
+		if status := getJSON(t, url, &s); status != http.StatusOK {
+			t.Fatalf("GET %s during the storm: %d", url, status)
+		}
+		requests++
+		if i == 1 { // and an event folded during the storm
+			publish(t, js, "cds.events.bg-vietyen.workfile.processed", wf("s-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "S-1", false))
+		}
+	}
+	waitCaughtUp(t, sys)
+	var s scores.UnitScore
+	getJSON(t, base+"/v1/scores/bg-vietyen?milestone=2025&as_of=2025-06-30", &s)
+	stop()
+	wg.Wait()
+	if got := hscv(t, &s); got.Denominator == nil || *got.Denominator != 2 {
+		t.Errorf("HSCV after the storm %+v, want the event folded during it (denominator 2)", got)
+	}
+	if refused.Load() == 0 {
+		t.Errorf("no analyst query refused: %d ran", ran.Load())
+	}
+	t.Logf("storm: %d analyst queries ran, %d refused (at most %d at once), %d over the hourly quota; %d score requests answered 200",
+		ran.Load(), refused.Load(), chserver.AnalystMaxConcurrentQueries, quota.Load(), requests)
+}
