@@ -78,6 +78,32 @@ type Config struct {
 	// MaxInFlight is how many requests of one agency may be in progress at
 	// once; default DefaultMaxInFlight, negative for no limit.
 	MaxInFlight int
+	// Agencies overrides Rate and Burst for some agencies (a zero field
+	// takes the default). cds applies the same limits over NATS
+	// (docs/security.md).
+	Agencies map[string]Limit
+}
+
+// Limit is one agency's rate, events per second (negative: no limit), and
+// burst.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// LimitOf returns the rate and burst of agency, defaults applied.
+func (c Config) LimitOf(agency string) Limit {
+	c = c.withDefaults()
+	out := Limit{Rate: c.Rate, Burst: c.Burst}
+	if o, ok := c.Agencies[agency]; ok {
+		if o.Rate != 0 {
+			out.Rate = o.Rate
+		}
+		if o.Burst > 0 {
+			out.Burst = max(o.Burst, c.MaxBatch)
+		}
+	}
+	return out
 }
 
 func (c Config) withDefaults() Config {
@@ -300,7 +326,8 @@ func (h *Handler) rateLimited(w http.ResponseWriter, agency string, d time.Durat
 	secs := retryAfter(d)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	h.log.Info("rate limited", "agency", agency, "retry_after_s", secs)
-	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, h.cfg.Rate, h.cfg.Burst, secs))
+	lim := h.cfg.LimitOf(agency)
+	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, lim.Rate, lim.Burst, secs))
 }
 
 func (h *Handler) tooLarge(w http.ResponseWriter) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/nats-io/nats.go"
 
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
@@ -218,4 +219,68 @@ func TestAnalystStormKeepsServices(t *testing.T) {
 	}
 	t.Logf("storm: %d analyst queries ran, %d refused (at most %d at once), %d over the hourly quota; %d score requests answered 200",
 		ran.Load(), refused.Load(), chserver.AnalystMaxConcurrentQueries, quota.Load(), requests)
+}
+
+// TestReplySubjectInjection: an agency publishes valid events with the reply
+// subject pointed at another agency's events, at the dead-letter stream and
+// at another agency's inbox. Its events are stored; its PubAcks reach none
+// of those: the log holds only its events, CDS_DLQ stays empty, the victim's
+// inbox receives nothing and its score does not move.
+func TestReplySubjectInjection(t *testing.T) {
+	sys := mustSystem(t)
+	base := "http://" + sys.API.Addr()
+	victim := agencyJS(t, sys, "bg-hiephoa").Conn()
+	var received atomic.Int64
+	if _, err := victim.Subscribe("_INBOX.bg-hiephoa.>", func(*nats.Msg) { received.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	attacker := agencyJS(t, sys, "bg-vietyen").Conn()
+	targets := []string{
+		"cds.events.bg-hiephoa.workfile.processed",
+		"cds.dlq.malformed.bg-hiephoa",
+		"cds.dlq.malformed",
+		"_INBOX.bg-hiephoa.spy",
+		"$JS.API.STREAM.PURGE.CDS_EVENTS",
+	}
+	for i, reply := range targets {
+		m := nats.NewMsg("cds.events.bg-vietyen.workfile.processed")
+		m.Reply = reply
+		m.Data = []byte(wf(fmt.Sprintf("r-%d", i), "bg-vietyen", "2025-03-02T09:00:00+07:00", fmt.Sprintf("R-%d", i), true))
+		if err := attacker.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The control: a reply subject in its own inbox gets its PubAck.
+	ack, err := attacker.Request("cds.events.bg-vietyen.workfile.processed",
+		[]byte(wf("r-own", "bg-vietyen", "2025-03-02T09:00:00+07:00", "R-OWN", true)), 5*time.Second)
+	if err != nil || !strings.Contains(string(ack.Data), `"stream":"CDS_EVENTS"`) {
+		t.Fatalf("PubAck in its own inbox: %v", err)
+	}
+	waitCaughtUp(t, sys)
+	if err := victim.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := received.Load(); n != 0 {
+		t.Errorf("the victim's inbox received %d messages", n)
+	}
+	if reasons := deadLetterReasons(t, sys); len(reasons) != 0 {
+		t.Errorf("dead letters %v, want none", reasons)
+	}
+	var n uint64
+	if err := sys.CH.DB.QueryRow(context.Background(), "SELECT count() FROM "+sys.CH.DB.Table("events")+" WHERE agency = 'bg-vietyen'").Scan(&n); err != nil || n != uint64(len(targets)+1) {
+		t.Errorf("cds.events holds %d events of bg-vietyen (%v), want %d", n, err, len(targets)+1)
+	}
+	if err := sys.CH.DB.QueryRow(context.Background(), "SELECT count() FROM "+sys.CH.DB.Table("events")+" WHERE agency != 'bg-vietyen'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("cds.events holds %d events of other agencies (%v), want 0", n, err)
+	}
+	var s scores.UnitScore
+	getJSON(t, base+"/v1/scores/bg-hiephoa?milestone=2025&as_of=2025-06-30", &s)
+	if got := hscv(t, &s); got.Denominator != nil && *got.Denominator != 0 {
+		t.Errorf("bg-hiephoa HSCV %+v, want no data", got)
+	}
 }
