@@ -3,10 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,10 +19,12 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/scores"
 )
 
@@ -283,4 +289,166 @@ func TestReplySubjectInjection(t *testing.T) {
 	if got := hscv(t, &s); got.Denominator != nil && *got.Denominator != 0 {
 		t.Errorf("bg-hiephoa HSCV %+v, want no data", got)
 	}
+}
+
+// TestNATSFlood: one agency publishes as fast as it can over NATS, valid
+// events and junk, while another publishes a valid event every 20 ms. The
+// flooder stores no more than its limit allows (a burst of 2,000 and 100
+// events/s), its junk makes as many dead letters and no more, and every
+// event of the other agency is stored and folded. The figures are logged:
+//
+//	CDS_FLOOD_SECONDS=10 go test -run TestNATSFlood -v ./internal/app
+func TestNATSFlood(t *testing.T) {
+	seconds := 5
+	if s := os.Getenv("CDS_FLOOD_SECONDS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			seconds = n
+		}
+	}
+	sys := mustSystem(t)
+	ctx := context.Background()
+	admin := adminJS(t, sys)
+	events, err := admin.Stream(ctx, natsserver.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rssBefore := rssBytes(t)
+
+	flooder := agencyJS(t, sys, "bg-vietyen").Conn()
+	victim := agencyJS(t, sys, "bg-hiephoa")
+	sendVictim := func(id string, online bool) time.Duration {
+		m := nats.NewMsg("cds.events.bg-hiephoa.workfile.processed")
+		m.Data = []byte(wf(id, "bg-hiephoa", "2025-03-03T09:00:00+07:00", "V-"+id, online))
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		if _, err := victim.PublishMsg(pctx, m); err != nil {
+			t.Fatalf("the other agency's event %s: %v", id, err)
+		}
+		return time.Since(t0)
+	}
+	var quiet []time.Duration
+	for i := range 20 {
+		quiet = append(quiet, sendVictim(fmt.Sprintf("q-%d", i), true))
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	floodDone := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(floodDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m := nats.NewMsg("cds.events.bg-vietyen.workfile.processed")
+			id := fmt.Sprintf("f-%d", i)
+			m.Header.Set(jetstream.MsgIDHeader, id)
+			if i%2 == 0 {
+				m.Data = []byte(wf(id, "bg-vietyen", "2025-03-03T09:00:00+07:00", "F-"+id, true))
+			} else {
+				m.Data = []byte(`{"junk":` + strconv.Itoa(i) + `}`)
+			}
+			if err := flooder.PublishMsg(m); err != nil {
+				if !errors.Is(err, nats.ErrSlowConsumer) && !errors.Is(err, nats.ErrReconnectBufExceeded) {
+					return
+				}
+			}
+			sent.Add(1)
+		}
+	}()
+
+	var latencies []time.Duration
+	deadline := start.Add(time.Duration(seconds) * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		latencies = append(latencies, sendVictim(fmt.Sprintf("v-%d", i), i%2 == 0))
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	<-floodDone
+	if err := flooder.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	rssFlood := rssBytes(t)
+	waitCaughtUp(t, sys)
+
+	info, err := events.Info(ctx, jetstream.WithSubjectFilter("cds.events.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := info.State.Subjects["cds.events.bg-vietyen.workfile.processed"]
+	limit := uint64(natsserver.DefaultBurst + natsserver.DefaultRate*(elapsed.Seconds()+1))
+	if stored > limit {
+		t.Errorf("the flooder stored %d events in %s, above its limit (%d)", stored, elapsed.Round(time.Millisecond), limit)
+	}
+	victimEvents := len(quiet) + len(latencies)
+	if got := info.State.Subjects["cds.events.bg-hiephoa.workfile.processed"]; got != uint64(victimEvents) {
+		t.Errorf("the other agency stored %d of its %d events", got, victimEvents)
+	}
+	var s scores.UnitScore
+	getJSON(t, "http://"+sys.API.Addr()+"/v1/scores/bg-hiephoa?milestone=2025&as_of=2025-06-30", &s)
+	if got := hscv(t, &s); got.Denominator == nil || *got.Denominator != float64(victimEvents) {
+		t.Errorf("the other agency's HSCV %+v, want its %d events folded", got, victimEvents)
+	}
+	dlq, err := admin.Stream(ctx, natsserver.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dinfo, err := dlq.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dinfo.State.Msgs > stored {
+		t.Errorf("CDS_DLQ holds %d dead letters, more than the %d events the flooder stored", dinfo.State.Msgs, stored)
+	}
+	slices.Sort(latencies)
+	slices.Sort(quiet)
+	pct := func(l []time.Duration, p float64) time.Duration { return l[int(p*float64(len(l)-1))].Round(time.Microsecond) }
+	t.Logf("flood of %s: bg-vietyen sent %d messages (%.0f/s), stored %d (limit %d), refused by the gate %d; CDS_EVENTS %d messages, %d bytes; CDS_DLQ %d dead letters, %d bytes",
+		elapsed.Round(time.Millisecond), sent.Load(), float64(sent.Load())/elapsed.Seconds(), stored, limit, sys.NATS.Refused()["bg-vietyen"],
+		info.State.Msgs, info.State.Bytes, dinfo.State.Msgs, dinfo.State.Bytes)
+	t.Logf("bg-hiephoa: PubAck latency before the flood p50 %s, max %s (%d events); during it p50 %s, p99 %s, max %s (%d events); all stored and folded",
+		pct(quiet, 0.5), pct(quiet, 1), len(quiet), pct(latencies, 0.5), pct(latencies, 0.99), pct(latencies, 1), len(latencies))
+	t.Logf("RSS of the process (NATS, projector, API in one): %d MB before, %d MB at the end of the flood", rssBefore>>20, rssFlood>>20)
+}
+
+// adminJS connects as the operators' admin user.
+func adminJS(tb testing.TB, sys *System) jetstream.JetStream {
+	tb.Helper()
+	f, err := credentials.LoadFile(sys.Config.DataDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(sys.NATSURL(), nats.UserInfo(f.Admin.User, f.Admin.Password))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// rssBytes is the resident memory of this process (Linux).
+func rssBytes(tb testing.TB) uint64 {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
