@@ -408,7 +408,9 @@ func TestNATSFlood(t *testing.T) {
 	}
 	slices.Sort(latencies)
 	slices.Sort(quiet)
-	pct := func(l []time.Duration, p float64) time.Duration { return l[int(p*float64(len(l)-1))].Round(time.Microsecond) }
+	pct := func(l []time.Duration, p float64) time.Duration {
+		return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
+	}
 	t.Logf("flood of %s: bg-vietyen sent %d messages (%.0f/s), stored %d (limit %d), refused by the gate %d; CDS_EVENTS %d messages, %d bytes; CDS_DLQ %d dead letters, %d bytes",
 		elapsed.Round(time.Millisecond), sent.Load(), float64(sent.Load())/elapsed.Seconds(), stored, limit, sys.NATS.Refused()["bg-vietyen"],
 		info.State.Msgs, info.State.Bytes, dinfo.State.Msgs, dinfo.State.Bytes)
