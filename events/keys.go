@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// One reading (docs/security.md): the Go decoder takes the last of duplicate
+// One reading (docs/security.md, "One reading"): the Go decoder takes the last of duplicate
 // keys, matches keys case-insensitively and unescapes \u in key names, while
 // ClickHouse's visitParamExtract* takes the first literal match. checkKeys
 // refuses every object key on which the two could disagree, before decoding.

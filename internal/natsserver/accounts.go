@@ -8,8 +8,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Every agency is a NATS account of its own (docs/security.md, "Agencies
-// over NATS"). Its user publishes cds.events.<agency>.> in that account; a
+// Every agency is a NATS account of its own (docs/security.md, "The gate"). Its user publishes cds.events.<agency>.> in that account; a
 // service import carries each message to the cds account (the global
 // account $G, where the streams, the services and the operators are) on
 // cds.ingress.<sender>.<agency>.>, where the gate (gate.go) applies the
