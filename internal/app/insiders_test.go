@@ -395,6 +395,9 @@ func TestNATSFlood(t *testing.T) {
 	if got := hscv(t, &s); got.Denominator == nil || *got.Denominator != float64(victimEvents) {
 		t.Errorf("the other agency's HSCV %+v, want its %d events folded", got, victimEvents)
 	}
+	if m := body(t, "http://"+sys.API.Addr()+"/metrics"); !strings.Contains(m, `cds_nats_refused_total{agency="bg-vietyen"}`) {
+		t.Error("/metrics has no cds_nats_refused_total for the flooder")
+	}
 	dlq, err := admin.Stream(ctx, natsserver.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
