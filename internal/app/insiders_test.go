@@ -333,6 +333,18 @@ func TestNATSFlood(t *testing.T) {
 		quiet = append(quiet, sendVictim(fmt.Sprintf("q-%d", i), true))
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The flooder asks for a PubAck of every message, as a JetStream
+	// publisher does: each reply subject costs the server a route back.
+	var acked, refusedAcks atomic.Int64
+	if _, err := flooder.Subscribe("_INBOX.bg-vietyen.flood", func(m *nats.Msg) {
+		if strings.Contains(string(m.Data), `"code":429`) {
+			refusedAcks.Add(1)
+		} else {
+			acked.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	stop := make(chan struct{})
 	var sent atomic.Int64
 	floodDone := make(chan struct{})
@@ -346,6 +358,7 @@ func TestNATSFlood(t *testing.T) {
 			default:
 			}
 			m := nats.NewMsg("cds.events.bg-vietyen.workfile.processed")
+			m.Reply = "_INBOX.bg-vietyen.flood"
 			id := fmt.Sprintf("f-%d", i)
 			m.Header.Set(jetstream.MsgIDHeader, id)
 			if i%2 == 0 {
@@ -414,9 +427,9 @@ func TestNATSFlood(t *testing.T) {
 	pct := func(l []time.Duration, p float64) time.Duration {
 		return l[int(p*float64(len(l)-1))].Round(time.Microsecond)
 	}
-	t.Logf("flood of %s: bg-vietyen sent %d messages (%.0f/s), stored %d (limit %d), refused by the gate %d; CDS_EVENTS %d messages, %d bytes; CDS_DLQ %d dead letters, %d bytes",
+	t.Logf("flood of %s: bg-vietyen sent %d messages (%.0f/s), stored %d (limit %d), refused by the gate %d; PubAcks it received: %d stored, %d refused (429); CDS_EVENTS %d messages, %d bytes; CDS_DLQ %d dead letters, %d bytes",
 		elapsed.Round(time.Millisecond), sent.Load(), float64(sent.Load())/elapsed.Seconds(), stored, limit, sys.NATS.Refused()["bg-vietyen"],
-		info.State.Msgs, info.State.Bytes, dinfo.State.Msgs, dinfo.State.Bytes)
+		acked.Load(), refusedAcks.Load(), info.State.Msgs, info.State.Bytes, dinfo.State.Msgs, dinfo.State.Bytes)
 	t.Logf("bg-hiephoa: PubAck latency before the flood p50 %s, max %s (%d events); during it p50 %s, p99 %s, max %s (%d events); all stored and folded",
 		pct(quiet, 0.5), pct(quiet, 1), len(quiet), pct(latencies, 0.5), pct(latencies, 0.99), pct(latencies, 1), len(latencies))
 	t.Logf("RSS of the process (NATS, projector, API in one): %d MB before, %d MB at the end of the flood", rssBefore>>20, rssFlood>>20)
