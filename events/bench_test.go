@@ -25,3 +25,20 @@ func BenchmarkDecodeAndContributions(b *testing.B) {
 		_ = e.Contributions()
 	}
 }
+
+// BenchmarkOneReading is the part of Decode that makes one reading: the key
+// scan and the canonical data (docs/security.md).
+func BenchmarkOneReading(b *testing.B) {
+	e, err := Decode(benchEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkKeys(benchEvent); err != nil {
+			b.Fatal(err)
+		}
+		buf = e.Spec.appendData(buf[:0], e.Payload)
+	}
+}

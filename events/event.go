@@ -65,7 +65,8 @@ type Event struct {
 	Agency     string
 	OccurredAt time.Time
 	Supersedes string
-	// Data is the data object as sent; nil for a retraction.
+	// Data is the data object in canonical JSON (appendData): what the fold
+	// reads, and what cds.events stores. Nil for a retraction.
 	Data json.RawMessage
 	// Payload is Data decoded; nil for a retraction.
 	Payload *Payload
@@ -94,6 +95,9 @@ type envelope struct {
 func Decode(b []byte) (*Event, error) {
 	if !utf8.Valid(b) {
 		return nil, errf(ReasonMalformed, "", "the event is not valid UTF-8")
+	}
+	if err := checkKeys(b); err != nil {
+		return nil, err
 	}
 	var env envelope
 	if err := strictUnmarshal(b, &env); err != nil {
@@ -163,18 +167,11 @@ func Decode(b []byte) (*Event, error) {
 	if err := spec.check(p); err != nil {
 		return nil, err
 	}
-	// Stored compact: ClickHouse's visitParamExtract* functions (18.16 has
-	// no JSONExtract) need JSON without whitespace outside strings.
-	e.Data, e.Payload = data, p
-	if bytes.ContainsAny(data, " \t\r\n") {
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, data); err != nil {
-			return nil, errf(ReasonMalformed, "data", "invalid JSON: %v", err)
-		}
-		e.Data = compact.Bytes()
-	} else {
-		e.Data = bytes.Clone(data) // data aliases the caller's buffer
-	}
+	// Stored canonical, as the fold reads it: ClickHouse's visitParamExtract*
+	// functions (18.16 has no JSONExtract) need JSON without whitespace
+	// outside strings, and must find the values the decoder found.
+	e.Payload = p
+	e.Data = spec.appendData(make([]byte, 0, len(data)), p)
 	return e, nil
 }
 
@@ -233,8 +230,8 @@ func (t *TypeSpec) check(p *Payload) error {
 			return errf(ReasonUnknownField, "data."+pf.name, "not a field of %s; expected %s", t.Name, strings.Join(t.fieldNames(), ", "))
 		}
 	}
-	for _, f := range t.Fields {
-		ref, _ := lookupField(f.Name)
+	for i, f := range t.Fields {
+		ref := t.refs[i]
 		if !ref.present(p) {
 			if f.Required {
 				return errf(ReasonMissingField, f.path(), "required: %s", ref.kind)
@@ -276,8 +273,8 @@ func (f Field) checkString(s string) error {
 		return errf(ReasonMissingField, f.path(), "required: a non-empty string")
 	case len(s) > maxLen:
 		return errf(ReasonInvalidField, f.path(), "expected at most %d bytes, got %d", maxLen, len(s))
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return errf(ReasonInvalidField, f.path(), "control characters are not allowed")
+	case hasBadRune(s):
+		return errf(ReasonInvalidField, f.path(), "control, zero-width and bidirectional characters are not allowed")
 	}
 	if len(f.Enum) > 0 {
 		for _, v := range f.Enum {
@@ -322,6 +319,8 @@ func checkSectors(p *Payload) error {
 			return errf(ReasonInvalidField, path+".digital", "expected a number from 0 to total (%g), got %g", *s.Total, *s.Digital)
 		case len(*s.Sector) > 128:
 			return errf(ReasonInvalidField, path+".sector", "expected at most 128 bytes")
+		case hasBadRune(*s.Sector):
+			return errf(ReasonInvalidField, path+".sector", "control, zero-width and bidirectional characters are not allowed")
 		}
 		seen[*s.Sector] = true
 	}

@@ -1,7 +1,9 @@
 package events
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -247,6 +249,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"id":"g","type":"economy.grdp_reported","v":1,"agency":"bg-ctk","occurred_at":"2025-02-01T00:00:00+07:00","data":{"year":2024,"grdp_total":200000,"digital_economy":40000,"sectors":[{"sector":"health","total":1000,"digital":200}]}}`))
 	f.Add([]byte(`{"id":"e2","type":"service.published","v":1,"agency":"bg","occurred_at":"2025-03-14T09:30:00Z","supersedes":"e1","data":null}`))
 	f.Add([]byte(`{"data":{"sectors":[{}]}}`))
+	for _, data := range []string{`{"online":false,"online":true}`, `{"ONLINE":true}`, `{"\u006fnline":true}`, `{"online":false}`, `{"workfile_id":"W\u202e","online":true}`} {
+		f.Add([]byte(`{"id":"e1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":` + data + `}`))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)
 		if err != nil {
@@ -262,6 +267,25 @@ func FuzzDecode(f *testing.F) {
 		_ = e.Subject()
 		if e.Retraction() && e.Supersedes == "" {
 			t.Fatalf("retraction without supersedes accepted: %s", b)
+		}
+		if e.Retraction() {
+			return
+		}
+		// One reading: the stored data names each field once, literally, and
+		// reads back to itself.
+		if e.Type != "economy.grdp_reported" {
+			for _, f := range e.Spec.Fields {
+				if n := bytes.Count(e.Data, []byte(`"`+f.Name+`":`)); n != 1 {
+					t.Fatalf("stored data %s names %s %d times", e.Data, f.Name, n)
+				}
+			}
+		}
+		again, err := Decode(fmt.Appendf(nil, `{"id":%q,"type":%q,"v":1,"agency":%q,"occurred_at":%q,"data":%s}`, e.ID, e.Type, e.Agency, e.OccurredAt.Format(time.RFC3339Nano), e.Data))
+		if err != nil {
+			t.Fatalf("stored data %s refused when read again: %v", e.Data, err)
+		}
+		if !bytes.Equal(again.Data, e.Data) {
+			t.Fatalf("stored data %s read again as %s", e.Data, again.Data)
 		}
 	})
 }

@@ -92,6 +92,8 @@ type TypeSpec struct {
 	Emitters Emitters
 	Fields   []Field
 	Feeds    []Feed
+
+	refs []fieldRef // refs[i] reaches Fields[i] in a Payload
 }
 
 var (
@@ -223,9 +225,11 @@ var typeIndex = func() map[string]*TypeSpec {
 	for i := range typeTable {
 		t := &typeTable[i]
 		for _, f := range t.Fields {
-			if _, ok := lookupField(f.Name); !ok {
+			ref, ok := lookupField(f.Name)
+			if !ok {
 				panic(fmt.Sprintf("events: type %s declares field %q that Payload does not have", t.Name, f.Name))
 			}
+			t.refs = append(t.refs, ref)
 		}
 		if (t.Scope == ScopeProvince) != (t.Emitters == EmitProvince) {
 			panic(fmt.Sprintf("events: type %s: a province-wide key needs Emitters EmitProvince, and only it", t.Name))

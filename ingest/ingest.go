@@ -42,6 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/authguard"
 )
 
 // Defaults of Config.
@@ -78,6 +79,32 @@ type Config struct {
 	// MaxInFlight is how many requests of one agency may be in progress at
 	// once; default DefaultMaxInFlight, negative for no limit.
 	MaxInFlight int
+	// Agencies overrides Rate and Burst for some agencies (a zero field
+	// takes the default). cds applies the same limits over NATS
+	// (docs/security.md).
+	Agencies map[string]Limit
+}
+
+// Limit is one agency's rate, events per second (negative: no limit), and
+// burst.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// LimitOf returns the rate and burst of agency, defaults applied.
+func (c Config) LimitOf(agency string) Limit {
+	c = c.withDefaults()
+	out := Limit{Rate: c.Rate, Burst: c.Burst}
+	if o, ok := c.Agencies[agency]; ok {
+		if o.Rate != 0 {
+			out.Rate = o.Rate
+		}
+		if o.Burst > 0 {
+			out.Burst = max(o.Burst, c.MaxBatch)
+		}
+	}
+	return out
 }
 
 func (c Config) withDefaults() Config {
@@ -114,6 +141,7 @@ type Authenticator func(token string) (agency string, ok bool)
 
 // Handler serves POST /v1/events.
 type Handler struct {
+	guard     *authguard.Guard // failed tokens per source address
 	cfg       Config
 	js        jetstream.JetStream
 	auth      Authenticator
@@ -139,7 +167,7 @@ func New(cfg Config, js jetstream.JetStream, auth Authenticator, units events.Un
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	h := &Handler{cfg: cfg, js: js, auth: auth, units: units, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
+	h := &Handler{guard: authguard.New(logger), cfg: cfg, js: js, auth: auth, units: units, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cds_ingest_requests_total", Help: "POST /v1/events requests, by HTTP status.",
 		}, []string{"status"}),
@@ -287,8 +315,17 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "missing Authorization: Bearer <agency token> (the http_token of the agency in credentials.json)")
 		return "", false
 	}
+	// Guessing tokens: past a budget of failures, an address's attempts are
+	// refused unchecked (docs/security.md).
+	source := authguard.SourceOf(r)
+	if d := h.guard.Blocked(source); d > 0 {
+		w.Header().Set("Retry-After", authguard.RetryAfter(d))
+		h.fail(w, http.StatusTooManyRequests, CodeRateLimited, "too many failed authentications from this address: retry after "+authguard.RetryAfter(d)+" s")
+		return "", false
+	}
 	agency, ok := h.auth(token)
 	if !ok {
+		h.guard.Fail(source, "agency token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds", error="invalid_token"`)
 		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "the bearer token is not valid (unknown, rotated or revoked): ask the operators for the agency's current http_token")
 		return "", false
@@ -300,7 +337,8 @@ func (h *Handler) rateLimited(w http.ResponseWriter, agency string, d time.Durat
 	secs := retryAfter(d)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	h.log.Info("rate limited", "agency", agency, "retry_after_s", secs)
-	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, h.cfg.Rate, h.cfg.Burst, secs))
+	lim := h.cfg.LimitOf(agency)
+	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, lim.Rate, lim.Burst, secs))
 }
 
 func (h *Handler) tooLarge(w http.ResponseWriter) {

@@ -12,8 +12,7 @@ import (
 // of requests in progress. Only authenticated agencies get an entry, so the
 // map is bounded by the number of credentials.
 type limiter struct {
-	rate        rate.Limit
-	burst       int
+	cfg         Config
 	maxInFlight int
 
 	mu       sync.Mutex
@@ -26,19 +25,15 @@ type agencyLimit struct {
 }
 
 func newLimiter(cfg Config) *limiter {
-	l := &limiter{burst: cfg.Burst, maxInFlight: cfg.MaxInFlight, agencies: map[string]*agencyLimit{}}
-	if cfg.Rate > 0 {
-		l.rate = rate.Limit(cfg.Rate)
-	}
-	return l
+	return &limiter{cfg: cfg, maxInFlight: cfg.MaxInFlight, agencies: map[string]*agencyLimit{}}
 }
 
 func (l *limiter) get(agency string) *agencyLimit {
 	a, ok := l.agencies[agency]
 	if !ok {
 		a = &agencyLimit{}
-		if l.rate > 0 {
-			a.bucket = rate.NewLimiter(l.rate, l.burst)
+		if lim := l.cfg.LimitOf(agency); lim.Rate > 0 {
+			a.bucket = rate.NewLimiter(rate.Limit(lim.Rate), lim.Burst)
 		}
 		l.agencies[agency] = a
 	}
@@ -75,31 +70,31 @@ func (l *limiter) leave(agency string) {
 // 0 when it may send now. It takes nothing from the bucket, so that a
 // request refused before its body is read costs nothing.
 func (l *limiter) wait(agency string, now time.Time) time.Duration {
-	if l.rate <= 0 {
-		return 0
-	}
 	l.mu.Lock()
 	a := l.get(agency)
 	l.mu.Unlock()
+	if a.bucket == nil {
+		return 0
+	}
 	tokens := a.bucket.TokensAt(now)
 	if tokens >= 1 {
 		return 0
 	}
-	return time.Duration((1 - tokens) / float64(l.rate) * float64(time.Second))
+	return time.Duration((1 - tokens) / float64(a.bucket.Limit()) * float64(time.Second))
 }
 
 // take takes n events from agency's bucket, or nothing and the time after
 // which the n events would fit.
 func (l *limiter) take(agency string, n int, now time.Time) time.Duration {
-	if l.rate <= 0 {
-		return 0
-	}
 	l.mu.Lock()
 	a := l.get(agency)
 	l.mu.Unlock()
+	if a.bucket == nil {
+		return 0
+	}
 	r := a.bucket.ReserveN(now, n)
-	if !r.OK() { // n > burst: Config.withDefaults keeps burst >= MaxBatch
-		return time.Duration(float64(n) / float64(l.rate) * float64(time.Second))
+	if !r.OK() { // n > burst: Config.LimitOf keeps burst >= MaxBatch
+		return time.Duration(float64(n) / float64(a.bucket.Limit()) * float64(time.Second))
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)

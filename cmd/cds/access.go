@@ -17,15 +17,55 @@ import (
 // in the environment: command lines are visible to every user of the host.
 func accessFlags(fs *flag.FlagSet, cfg *app.Config, command string) {
 	cfg.AnalystPassword = os.Getenv("CDS_ANALYST_PASSWORD")
-	if command != "up" && command != "serve" {
+	if command != "up" && command != "serve" && command != "nats" {
+		return
+	}
+	cfg.Ingest.Rate = envNumber("CDS_INGEST_RATE", float64(ingest.DefaultRate))
+	fs.Float64Var(&cfg.Ingest.Rate, "ingest-rate", cfg.Ingest.Rate, "events per second per agency, over HTTP (POST /v1/events) and over NATS; negative = no limit (CDS_INGEST_RATE)")
+	cfg.Ingest.Burst = int(envNumber("CDS_INGEST_BURST", ingest.DefaultBurst))
+	fs.IntVar(&cfg.Ingest.Burst, "ingest-burst", cfg.Ingest.Burst, "events an agency may send at once after a pause, over HTTP (at least the batch limit 1000) and over NATS (CDS_INGEST_BURST)")
+	cfg.Ingest.Agencies = map[string]ingest.Limit{}
+	if err := (*agencyLimits)(&cfg.Ingest.Agencies).Set(os.Getenv("CDS_AGENCY_LIMITS")); err != nil {
+		fmt.Fprintf(os.Stderr, "CDS_AGENCY_LIMITS: %v\n", err)
+		os.Exit(2)
+	}
+	fs.Var((*agencyLimits)(&cfg.Ingest.Agencies), "agency-limits", "per-agency `rates`, over HTTP and NATS: code=rate:burst separated by commas, e.g. bg-ctk=500:5000 (CDS_AGENCY_LIMITS)")
+	if command == "nats" {
 		return
 	}
 	cfg.ReadTokens = splitTokens(os.Getenv("CDS_READ_TOKEN"))
 	fs.Var((*tokenList)(&cfg.ReadTokens), "read-token", "read `tokens`, separated by commas: when set, GET /v1/* and /metrics need Authorization: Bearer <one of them>; /healthz stays open (CDS_READ_TOKEN, better than the flag, which ps shows)")
-	cfg.Ingest.Rate = envNumber("CDS_INGEST_RATE", float64(ingest.DefaultRate))
-	fs.Float64Var(&cfg.Ingest.Rate, "ingest-rate", cfg.Ingest.Rate, "POST /v1/events: events per second per agency; negative = no limit (CDS_INGEST_RATE)")
-	cfg.Ingest.Burst = int(envNumber("CDS_INGEST_BURST", ingest.DefaultBurst))
-	fs.IntVar(&cfg.Ingest.Burst, "ingest-burst", cfg.Ingest.Burst, "POST /v1/events: events an agency may send at once after a pause, at least the batch limit 1000 (CDS_INGEST_BURST)")
+}
+
+// agencyLimits is a list of code=rate:burst, e.g. bg-ctk=500:5000.
+type agencyLimits map[string]ingest.Limit
+
+func (l *agencyLimits) String() string {
+	if l == nil {
+		return ""
+	}
+	var parts []string
+	for code, lim := range *l {
+		parts = append(parts, fmt.Sprintf("%s=%g:%d", code, lim.Rate, lim.Burst))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *agencyLimits) Set(s string) error {
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		code, spec, ok := strings.Cut(item, "=")
+		r, b, ok2 := strings.Cut(spec, ":")
+		rate, err1 := strconv.ParseFloat(r, 64)
+		burst, err2 := strconv.Atoi(b)
+		if !ok || !ok2 || err1 != nil || err2 != nil || code == "" || burst < 0 {
+			return fmt.Errorf("agency limit %q: want code=rate:burst, e.g. bg-ctk=500:5000", item)
+		}
+		(*l)[code] = ingest.Limit{Rate: rate, Burst: burst}
+	}
+	return nil
 }
 
 // tokenList is a comma-separated list of secrets; it never prints them.

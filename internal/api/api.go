@@ -122,7 +122,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, POST /v1/events", r.Method, r.URL.Path)})
 	})
-	return s.readAuth(mux)
+	return securityHeaders(s.readAuth(mux))
 }
 
 // Start binds the address (errors surface here) and serves in the background.

@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/bacgiang/cds/internal/authguard"
 )
 
 // readAuth protects the read side of the API. With no read tokens
@@ -31,10 +33,24 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 			digests = append(digests, sha256.Sum256([]byte(t)))
 		}
 	}
+	guard := authguard.New(s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openRoute(r) || validReadToken(r, digests) {
+		if openRoute(r) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		source := authguard.SourceOf(r)
+		if d := guard.Blocked(source); d > 0 {
+			w.Header().Set("Retry-After", authguard.RetryAfter(d))
+			writeError(w, &Error{Code: CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
+			return
+		}
+		if validReadToken(r, digests) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "" {
+			guard.Fail(source, "read token")
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds-read"`)
 		writeError(w, &Error{Code: CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})

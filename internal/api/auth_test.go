@@ -94,3 +94,32 @@ func TestReadTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestSecurityHeaders: every answer, an error or not, carries nosniff and a
+// referrer policy.
+func TestSecurityHeaders(t *testing.T) {
+	base := startServer(t, Config{ReadTokens: []string{"r3ad"}})
+	for _, tt := range []struct{ path, auth string }{{"/healthz", ""}, {"/v1/units", "Bearer r3ad"}, {"/v1/units", ""}, {"/nowhere", "Bearer r3ad"}} {
+		_, h, _ := request(t, http.MethodGet, base+tt.path, tt.auth)
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("GET %s: headers %v", tt.path, h)
+		}
+	}
+}
+
+// TestReadTokenGuessingSlowed: after 10 wrong read tokens from one address,
+// its requests get 429 unchecked, the right token too.
+func TestReadTokenGuessingSlowed(t *testing.T) {
+	base := startServer(t, Config{ReadTokens: []string{"r3ad"}})
+	for i := range 10 {
+		if code, _, _ := request(t, http.MethodGet, base+"/v1/units", "Bearer guess"+string(rune('a'+i))); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, code)
+		}
+	}
+	if code, h, _ := request(t, http.MethodGet, base+"/v1/units", "Bearer r3ad"); code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Errorf("right token after 10 wrong ones: %d, Retry-After %q", code, h.Get("Retry-After"))
+	}
+	if code, _, _ := request(t, http.MethodGet, base+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("healthz during the block: %d", code)
+	}
+}

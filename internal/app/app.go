@@ -113,6 +113,16 @@ func ReportsFor(reg *registry.Registry) map[string][]string {
 	return out
 }
 
+// NATSLimits are the per-agency limits of the embedded NATS server: those of
+// HTTP ingest (docs/security.md).
+func NATSLimits(c ingest.Config) natsserver.Limits {
+	out := natsserver.Limits{Rate: c.Rate, Burst: c.Burst, Agencies: map[string]natsserver.Limit{}}
+	for code, l := range c.Agencies {
+		out.Agencies[code] = natsserver.Limit{Rate: l.Rate, Burst: l.Burst}
+	}
+	return out
+}
+
 // StartNATS ensures the credentials of every agency of the registry, starts
 // the embedded JetStream server and creates or updates the streams.
 func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsserver.Server, error) {
@@ -128,6 +138,7 @@ func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsse
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
 		Hashes:     hashes,
 		ReportsFor: ReportsFor(reg),
+		Limits:     NATSLimits(cfg.Ingest),
 		Logger:     cfg.logger().With("component", "nats"),
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/scores"
 )
 
@@ -73,4 +74,24 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot reads from cds.rollup (one scan each)."},
 			stat(func(_ int, _, r uint64) float64 { return float64(r) })),
 	)
+}
+
+// refusedCollector exports the messages the NATS gate refused, per agency,
+// for being above the agency's limit (docs/security.md).
+type refusedCollector struct {
+	srv  *natsserver.Server
+	desc *prometheus.Desc
+}
+
+func newRefusedCollector(srv *natsserver.Server) refusedCollector {
+	return refusedCollector{srv: srv, desc: prometheus.NewDesc("cds_nats_refused_total",
+		"Messages an agency published over NATS above its limit, not stored.", []string{"agency"}, nil)}
+}
+
+func (c refusedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c refusedCollector) Collect(ch chan<- prometheus.Metric) {
+	for agency, n := range c.srv.Refused() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), agency)
+	}
 }

@@ -98,6 +98,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		}
 		s.NATS = srv
 		s.onClose(func(context.Context) error { return srv.Close() })
+		s.Metrics.MustRegister(newRefusedCollector(srv))
 		if err := s.watchCredentials(runCtx, srv); err != nil {
 			return err
 		}

@@ -68,7 +68,8 @@ type Config struct {
 	// DefaultAnalystUser. It must be a plain identifier other than "default".
 	AnalystUser string
 	// AnalystPassword, if non-empty, defines the analyst user: read-only
-	// (readonly=2: it may send settings but cannot write or run DDL),
+	// (readonly=1: it cannot write, run DDL, change a setting or call a
+	// table function; limits in docs/security.md),
 	// allowed from localhost only, limited to database cds (and system).
 	// Only the SHA-256 of the password is written to disk.
 	AnalystPassword string

@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -429,6 +431,7 @@ func TestAnalyst(t *testing.T) {
 	}
 
 	analyst := open(t, chserver.DefaultAnalystUser, password)
+	probe := listenProbe(t)
 	tests := []struct {
 		name    string
 		query   string
@@ -436,7 +439,14 @@ func TestAnalyst(t *testing.T) {
 	}{
 		{name: "select", query: "SELECT count() FROM cds.facts"},
 		{name: "select system", query: "SELECT count() FROM system.tables"},
-		{name: "select with settings", query: "SELECT count() FROM cds.facts SETTINGS max_threads = 1, max_execution_time = 10"},
+		{name: "select with settings", query: "SELECT count() FROM cds.facts SETTINGS max_threads = 1", wantErr: true},
+		{name: "lift the memory limit", query: "SELECT count() FROM cds.facts SETTINGS max_memory_usage = 0", wantErr: true},
+		{name: "SET", query: "SET max_memory_usage = 0", wantErr: true},
+		{name: "SET readonly", query: "SET readonly = 2", wantErr: true},
+		{name: "url()", query: "SELECT * FROM url('http://127.0.0.1:" + strconv.Itoa(probe.port) + "/', CSV, 'x String')", wantErr: true},
+		{name: "remote()", query: "SELECT * FROM remote('127.0.0.1:" + strconv.Itoa(probe.port) + "', system.one)", wantErr: true},
+		{name: "file()", query: "SELECT * FROM file('x.csv', CSV, 'x String')", wantErr: true},
+		{name: "numbers() is a table function too", query: "SELECT count() FROM numbers(10)", wantErr: true},
 		{name: "other database", query: "SELECT count() FROM default.private", wantErr: true},
 		{name: "insert select", query: "INSERT INTO cds.facts SELECT 'b', 2", wantErr: true},
 		{name: "create table", query: "CREATE TABLE cds.mine (x UInt8) ENGINE = Memory", wantErr: true},
@@ -458,12 +468,47 @@ func TestAnalyst(t *testing.T) {
 	}
 
 	t.Run("settings from the client", func(t *testing.T) {
-		ctx := clickhouse.Context(testContext(t), clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1}))
-		var n uint64
-		if err := analyst.QueryRow(ctx, "SELECT count() FROM cds.facts").Scan(&n); err != nil {
-			t.Fatal(err)
+		// 18.16 ignores the settings a client sends in readonly=1 mode.
+		for _, name := range []string{"max_threads", "max_memory_usage", "readonly", "max_execution_time", "max_concurrent_queries_for_user"} {
+			ctx := clickhouse.Context(testContext(t), clickhouse.WithSettings(clickhouse.Settings{name: 0}))
+			var v string
+			err := analyst.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = '"+name+"'").Scan(&v)
+			if err == nil && v == "0" {
+				t.Errorf("the client set %s to 0", name)
+			}
 		}
 	})
+
+	t.Run("limits in force", func(t *testing.T) {
+		want := map[string]string{
+			"readonly":                        "1",
+			"max_memory_usage":                strconv.FormatInt(chserver.DefaultMaxMemoryUsage/4, 10),
+			"max_memory_usage_for_user":       strconv.FormatInt(chserver.DefaultMaxMemoryUsage/2, 10),
+			"max_execution_time":              strconv.Itoa(chserver.AnalystMaxExecutionSeconds),
+			"max_concurrent_queries_for_user": strconv.Itoa(chserver.AnalystMaxConcurrentQueries),
+			"max_threads":                     strconv.Itoa(chserver.AnalystMaxThreads),
+		}
+		rows, err := analyst.Query(testContext(t), "SELECT name, value FROM system.settings WHERE changed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var name, value string
+			if err := rows.Scan(&name, &value); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = value
+		}
+		for name, v := range want {
+			if got[name] != v {
+				t.Errorf("analyst setting %s = %q, want %q", name, got[name], v)
+			}
+		}
+	})
+	if probe.hits.Load() != 0 {
+		t.Errorf("the analyst made the server connect to 127.0.0.1:%d %d times", probe.port, probe.hits.Load())
+	}
 
 	t.Run("batch insert", func(t *testing.T) {
 		batch, err := analyst.PrepareBatch(testContext(t), "INSERT INTO cds.facts (id, n)")
@@ -480,4 +525,87 @@ func TestAnalyst(t *testing.T) {
 	if n := queryUint64(t, admin, "SELECT toUInt64(sum(n)) FROM cds.facts"); n != 1 {
 		t.Fatalf("after the analyst's attempts sum(n) = %d, want 1 (unchanged)", n)
 	}
+}
+
+// probe counts the connections made to a loopback port: what url() and
+// remote() would reach.
+type probe struct {
+	port int
+	hits atomic.Int64
+}
+
+func listenProbe(t *testing.T) *probe {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &probe{port: ln.Addr().(*net.TCPAddr).Port}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.hits.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+// TestAnalystStorm: a storm of slow analyst queries takes at most
+// AnalystMaxConcurrentQueries slots; the rest are refused at once, and the
+// services' user keeps answering meanwhile.
+func TestAnalystStorm(t *testing.T) {
+	t.Parallel()
+	const password = "storm"
+	srv := chtest.StartConfig(t, chserver.Config{AnalystPassword: password})
+	admin := chtest.Open(t, srv.Addr())
+	mustExec(t, admin, "CREATE DATABASE cds")
+	analyst, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{srv.Addr()},
+		Protocol:     clickhouse.Native,
+		Auth:         clickhouse.Auth{Username: chserver.DefaultAnalystUser, Password: password, Database: "cds"},
+		MaxOpenConns: 64,
+		ReadTimeout:  30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { analyst.Close() })
+
+	const storm = 40
+	ctx := testContext(t)
+	errs := make(chan error, storm)
+	for range storm {
+		go func() { errs <- analyst.Exec(ctx, "SELECT sleep(3)") }()
+	}
+	// While the storm runs, the services' user answers.
+	deadline := time.Now().Add(2 * time.Second)
+	answered, peak := 0, uint64(0)
+	for time.Now().Before(deadline) {
+		n := queryUint64(t, admin, "SELECT toUInt64(count()) FROM system.processes WHERE user = '"+chserver.DefaultAnalystUser+"'")
+		peak = max(peak, n)
+		answered++
+	}
+	if answered == 0 {
+		t.Fatal("the services' user got no answer during the storm")
+	}
+	ran, refused := 0, 0
+	for range storm {
+		switch err := <-errs; {
+		case err == nil:
+			ran++
+		case strings.Contains(err.Error(), "Too many simultaneous queries"):
+			refused++
+		default:
+			t.Errorf("analyst query: %v", err)
+		}
+	}
+	if peak > chserver.AnalystMaxConcurrentQueries || ran == 0 || refused == 0 {
+		t.Fatalf("%d analyst queries ran, %d were refused, %d at once, want at most %d at once", ran, refused, peak, chserver.AnalystMaxConcurrentQueries)
+	}
+	t.Logf("storm of %d: %d ran, %d refused, at most %d at once; %d service queries answered meanwhile", storm, ran, refused, peak, answered)
 }

@@ -140,10 +140,7 @@ func usersConfig(maxMemory int64, analyst, password string) []byte {
 		num("use_uncompressed_cache", 0),
 		leaf("load_balancing", "random"),
 	)...)
-	// readonly=2: reads only, but clients may still send settings
-	// (clickhouse-go, Grafana and Metabase do); readonly itself cannot be
-	// changed by the user.
-	roProfile := el(analystProfile, append([]node{num("readonly", 2)}, common...)...)
+	roProfile := el(analystProfile, analystSettings(maxMemory)...)
 
 	users := el("users", el("default",
 		leaf("password", ""),
@@ -157,21 +154,77 @@ func usersConfig(maxMemory int64, analyst, password string) []byte {
 			leaf("password_sha256_hex", hex.EncodeToString(sum[:])),
 			localhost,
 			leaf("profile", analystProfile),
-			leaf("quota", "default"),
+			leaf("quota", analystQuota),
 			el("allow_databases", leaf("database", analystDatabase)),
 		))
 	}
 	root := el("yandex",
 		el("profiles", defaultProfile, roProfile),
 		users,
-		el("quotas", el("default", el("interval",
-			num("duration", 3600),
-			num("queries", 0),
-			num("errors", 0),
-			num("result_rows", 0),
-			num("read_rows", 0),
-			num("execution_time", 0),
-		))),
+		el("quotas",
+			el("default", el("interval",
+				num("duration", 3600),
+				num("queries", 0),
+				num("errors", 0),
+				num("result_rows", 0),
+				num("read_rows", 0),
+				num("execution_time", 0),
+			)),
+			el(analystQuota, el("interval",
+				num("duration", 3600),
+				num("queries", AnalystQuotaQueries),
+				num("errors", 0),
+				num("result_rows", 0),
+				num("read_rows", 0),
+				num("execution_time", AnalystQuotaExecutionSeconds),
+			)),
+		),
 	)
 	return document(root)
+}
+
+// The analyst's limits (docs/security.md). Every setting and quota field
+// here exists in ClickHouse 18.16 and is still accepted by current releases.
+const (
+	// AnalystMaxConcurrentQueries is how many queries the analyst user runs
+	// at once (max_concurrent_queries_for_user); the server runs 100, so the
+	// services always keep 96 slots.
+	AnalystMaxConcurrentQueries = 4
+	// AnalystMaxExecutionSeconds ends an analyst's query after this long
+	// (max_execution_time).
+	AnalystMaxExecutionSeconds = 60
+	// AnalystMaxThreads is the threads of one analyst query (max_threads):
+	// four queries at once take at most twice the build machine's two cores.
+	AnalystMaxThreads = 2
+	// AnalystQuotaQueries and AnalystQuotaExecutionSeconds bound the
+	// analyst per hour (quota cds_analyst): queries, and query time summed.
+	// Failed queries are not capped: a refused query costs nothing, and a
+	// cap on them let a dashboard's retries lock the analyst out for the
+	// hour.
+	AnalystQuotaQueries          = 3600
+	AnalystQuotaExecutionSeconds = 1800
+)
+
+// analystQuota names the quota of the analyst user.
+const analystQuota = "cds_analyst"
+
+// analystSettings is the analyst's profile. readonly=1: reads only, and no
+// setting can be changed (SET, SETTINGS, or a setting sent by the client),
+// so the limits below hold; in 18.16 it also refuses every table function
+// (url(), remote(), file()). readonly=2 would let the analyst lift
+// max_memory_usage and call url(). What it costs tools that send settings,
+// and how to serve them: docs/security.md.
+func analystSettings(maxMemory int64) []node {
+	return []node{
+		num("readonly", 1),
+		// A quarter of the server's memory per query, half for all the
+		// analyst's queries together: the services keep the other half.
+		num("max_memory_usage", maxMemory/4),
+		num("max_memory_usage_for_user", maxMemory/2),
+		num("max_memory_usage_for_all_queries", maxMemory),
+		num("max_execution_time", AnalystMaxExecutionSeconds),
+		num("max_concurrent_queries_for_user", AnalystMaxConcurrentQueries),
+		num("max_threads", AnalystMaxThreads),
+		num("poll_interval", 1),
+	}
 }

@@ -2,7 +2,10 @@
 // projector writes for an event it can never fold, and the operator's tools to
 // list, show and replay dead letters.
 //
-// A dead letter is published on cds.dlq.<reason> with the original bytes as
+// A dead letter is published on cds.dlq.<reason>.<agency> (the agency of the
+// original subject, so that CDS_DLQ's per-subject limit bounds each agency's
+// dead letters apart; letters of older builds are on cds.dlq.<reason>) with
+// the original bytes as
 // its body and these headers: Cds-Reason, Cds-Error, Cds-Field (when one field
 // is at fault), Cds-Subject (the original subject), Cds-Stream and
 // Cds-Stream-Seq (where the event sits in the log), Cds-Received-At (when the
@@ -45,8 +48,18 @@ const (
 	SubjectPrefix = "cds.dlq."
 )
 
-// Subject returns the dead-letter subject of a reason.
-func Subject(reason string) string { return SubjectPrefix + reason }
+// Subject returns the dead-letter subject of a reason for an event that came
+// on eventSubject (cds.events.<agency>.<type>): cds.dlq.<reason>.<agency>, or
+// cds.dlq.<reason>._ when the subject names no agency.
+func Subject(reason, eventSubject string) string {
+	agency := "_"
+	if rest, ok := strings.CutPrefix(eventSubject, "cds.events."); ok {
+		if a, _, _ := strings.Cut(rest, "."); a != "" && !strings.ContainsAny(a, "*>") {
+			agency = a
+		}
+	}
+	return SubjectPrefix + reason + "." + agency
+}
 
 // Origin says where a refused event came from.
 type Origin struct {
@@ -65,11 +78,11 @@ type Cause struct {
 }
 
 // New builds the dead letter of an event: its original bytes, under subject
-// cds.dlq.<reason>, with the headers of the package doc. Its Nats-Msg-Id is
+// cds.dlq.<reason>.<agency>, with the headers of the package doc. Its Nats-Msg-Id is
 // <stream>-<seq>, so that publishing it twice within CDS_DLQ's duplicate
 // window stores it once.
 func New(data []byte, from Origin, why Cause) *nats.Msg {
-	out := nats.NewMsg(Subject(why.Reason))
+	out := nats.NewMsg(Subject(why.Reason, from.Subject))
 	out.Data = data
 	for k, vs := range from.Header {
 		if strings.HasPrefix(k, "Nats-") {

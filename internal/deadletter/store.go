@@ -36,13 +36,6 @@ type Selection struct {
 // Seq selects the one dead letter at CDS_DLQ sequence seq.
 func Seq(seq uint64) Selection { return Selection{From: seq, To: seq} }
 
-func (s Selection) subject() string {
-	if s.Reason != "" {
-		return Subject(s.Reason)
-	}
-	return SubjectPrefix + ">"
-}
-
 // Each calls f with every selected dead letter in CDS_DLQ order, up to the
 // last one stored when Each began, until f returns false or an error. A
 // message of CDS_DLQ that is not a dead letter is skipped.
@@ -57,7 +50,9 @@ func (s *Store) Each(ctx context.Context, sel Selection, f func(*Letter) (bool, 
 	}
 	seq := max(sel.From, info.State.FirstSeq, 1)
 	for seq <= last {
-		m, err := s.dlq.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(sel.subject()))
+		// Every reason's subjects: a reason is on cds.dlq.<reason>.<agency>
+		// and, from older builds, on cds.dlq.<reason>; it is checked below.
+		m, err := s.dlq.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(SubjectPrefix+">"))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}
@@ -74,6 +69,9 @@ func (s *Store) Each(ctx context.Context, sel Selection, f func(*Letter) (bool, 
 		}
 		if err != nil {
 			return err
+		}
+		if sel.Reason != "" && l.Reason != sel.Reason {
+			continue
 		}
 		more, err := f(l)
 		if err != nil || !more {

@@ -247,3 +247,17 @@ type allBut string
 
 func (a allBut) Known(code string) bool             { return code != string(a) }
 func (a allBut) SpeaksForProvince(code string) bool { return code != string(a) }
+
+func TestSubject(t *testing.T) {
+	tests := []struct{ reason, subject, want string }{
+		{"malformed", "cds.events.bg-vietyen.workfile.processed", "cds.dlq.malformed.bg-vietyen"},
+		{"unknown_type", "cds.events.bg-ctk", "cds.dlq.unknown_type.bg-ctk"},
+		{"malformed", "cds.events.", "cds.dlq.malformed._"},
+		{"malformed", "elsewhere", "cds.dlq.malformed._"},
+	}
+	for _, tt := range tests {
+		if got := deadletter.Subject(tt.reason, tt.subject); got != tt.want {
+			t.Errorf("Subject(%s, %s) = %s, want %s", tt.reason, tt.subject, got, tt.want)
+		}
+	}
+}

@@ -72,29 +72,50 @@ func streamAPI(stream string) []string {
 	}
 }
 
-// users turns hashes into nats-server users: one per agency that is not revoked, the admin
-// and the services. reportsFor adds publish subjects for aggregating agencies. A nil h means
-// no authentication at all.
-func users(h *credentials.Hashes, reportsFor map[string][]string) ([]*server.User, error) {
+// gateGrant: the gate reads what agencies send and republishes it on the
+// events subjects; it relays the PubAcks to the reply subjects nats-server
+// made for the agencies, and answers there itself when it refuses.
+var gateGrant = grant{
+	publish:   []string{"cds.events.>", "_R_.>"},
+	subscribe: []string{IngressPrefix + ">", gateReplyPrefix + ">"},
+}
+
+// gateUser is the user of the gate's in-process connection; its password is
+// made at each start and never leaves the process.
+const gateUser = "cds-nats-gate"
+
+// users turns hashes into nats-server users and accounts: the admin, the
+// services and the gate (with password gatePassword) in the cds account, one
+// account per agency that is not revoked. reportsFor adds publish subjects
+// for aggregating agencies. A nil h means no authentication at all.
+func users(h *credentials.Hashes, reportsFor map[string][]string, gatePassword string) ([]*server.User, []*server.Account, error) {
 	if h == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if h.Admin.User == "" || h.Admin.PasswordBcrypt == "" {
-		return nil, errors.New("natsserver: credentials have no admin user")
+		return nil, nil, errors.New("natsserver: credentials have no admin user")
 	}
 	for code, others := range reportsFor {
 		for _, x := range append([]string{code}, others...) {
 			if err := credentials.ValidateAgency(x); err != nil {
-				return nil, fmt.Errorf("natsserver: reports-for of %q: %w", code, err)
+				return nil, nil, fmt.Errorf("natsserver: reports-for of %q: %w", code, err)
 			}
 		}
 	}
+	cds, err := cdsAccount()
+	if err != nil {
+		return nil, nil, err
+	}
+	accounts := []*server.Account{cds}
 
-	out := []*server.User{{Username: h.Admin.User, Password: h.Admin.PasswordBcrypt}}
+	out := []*server.User{
+		{Username: h.Admin.User, Password: h.Admin.PasswordBcrypt},
+		{Username: gateUser, Password: gatePassword, Permissions: gateGrant.permissions("")},
+	}
 	for _, name := range slices.Sorted(maps.Keys(h.Services)) {
 		g, ok := serviceGrants[name]
 		if !ok {
-			return nil, fmt.Errorf("natsserver: no permissions defined for service %q", name)
+			return nil, nil, fmt.Errorf("natsserver: no permissions defined for service %q", name)
 		}
 		su := h.Services[name]
 		out = append(out, &server.User{Username: su.User, Password: su.PasswordBcrypt, Permissions: g.permissions("")})
@@ -104,26 +125,32 @@ func users(h *credentials.Hashes, reportsFor map[string][]string) ([]*server.Use
 			continue
 		}
 		if err := credentials.ValidateAgency(code); err != nil {
-			return nil, fmt.Errorf("natsserver: %w", err)
+			return nil, nil, fmt.Errorf("natsserver: %w", err)
 		}
 		perms := agencyGrant.permissions(code)
 		for _, x := range reportsFor[code] { // an aggregating unit also publishes as x
 			perms.Publish.Allow = append(perms.Publish.Allow, agencyGrant.permissions(x).Publish.Allow...)
 		}
+		acc, err := newAgencyAccount(cds, code, reportsFor[code])
+		if err != nil {
+			return nil, nil, err
+		}
+		accounts = append(accounts, acc)
 		out = append(out, &server.User{
 			Username:    code,
 			Password:    h.Agencies[code].NATSPasswordBcrypt,
 			Permissions: perms,
+			Account:     acc,
 		})
 	}
 	seen := make(map[string]bool, len(out))
 	for _, u := range out {
 		if seen[u.Username] {
-			return nil, fmt.Errorf("natsserver: user %q defined twice", u.Username)
+			return nil, nil, fmt.Errorf("natsserver: user %q defined twice", u.Username)
 		}
 		seen[u.Username] = true
 	}
-	return out, nil
+	return out, accounts, nil
 }
 
 func (g grant) permissions(agency string) *server.Permissions {

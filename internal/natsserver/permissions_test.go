@@ -266,14 +266,18 @@ func TestServiceUsers(t *testing.T) {
 func TestUsersTable(t *testing.T) {
 	h := mustHashes(t)
 	h.Revoked = []string{"bg-tanyen"}
-	us, err := users(h, map[string][]string{"bg-ctk": {"bg-yenthe", "bg-vietyen"}})
+	us, accounts, err := users(h, map[string][]string{"bg-ctk": {"bg-yenthe", "bg-vietyen"}}, "made at start")
 	if err != nil {
 		t.Fatal(err)
 	}
 	byName := make(map[string]*struct{ pub, sub []string }, len(us))
 	for _, u := range us {
-		if u.Password == "" || u.Password[0] != '$' {
+		if (u.Password == "" || u.Password[0] != '$') && u.Username != gateUser {
 			t.Errorf("%s: password is not a bcrypt hash", u.Username)
+		}
+		agency := strings.HasPrefix(u.Username, "bg")
+		if agency != (u.Account != nil) || agency && u.Account.Name != "AGENCY_"+u.Username {
+			t.Errorf("%s: account %v; want an account of its own for an agency, the cds account for the others", u.Username, u.Account)
 		}
 		e := &struct{ pub, sub []string }{}
 		if u.Permissions != nil {
@@ -295,6 +299,7 @@ func TestUsersTable(t *testing.T) {
 		{"bg-tanyen", nil, nil, false},
 		{"cds-api", serviceGrants["api"].publish, []string{"_INBOX.>"}, true},
 		{"cds-projector", serviceGrants["projector"].publish, []string{"_INBOX.>"}, true},
+		{gateUser, gateGrant.publish, gateGrant.subscribe, true},
 	}
 	for _, tt := range tests {
 		got, ok := byName[tt.user]
@@ -306,15 +311,18 @@ func TestUsersTable(t *testing.T) {
 			t.Errorf("%s: pub %v sub %v; want pub %v sub %v", tt.user, got.pub, got.sub, tt.wantPub, tt.wantSub)
 		}
 	}
-	if len(us) != 6 {
-		t.Errorf("%d users, want 6", len(us))
+	if len(us) != 7 {
+		t.Errorf("%d users, want 7", len(us))
+	}
+	if len(accounts) != 4 || accounts[0].Name != "$G" {
+		t.Errorf("%d accounts, first %s; want $G and one per agency that is not revoked", len(accounts), accounts[0].Name)
 	}
 
-	if _, err := users(h, map[string][]string{"bg-ctk": {"bg-*"}}); !errors.Is(err, credentials.ErrInvalidAgency) {
+	if _, _, err := users(h, map[string][]string{"bg-ctk": {"bg-*"}}, "x"); !errors.Is(err, credentials.ErrInvalidAgency) {
 		t.Errorf("wildcard reports-for: error = %v", err)
 	}
 	h.Services["simulator"] = h.Services["api"]
-	if _, err := users(h, nil); err == nil {
+	if _, _, err := users(h, nil, "x"); err == nil {
 		t.Error("a service without a grant was accepted")
 	}
 }

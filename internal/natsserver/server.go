@@ -3,11 +3,14 @@ package natsserver
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +45,9 @@ type Config struct {
 	// ReportsFor maps an agency to the other agencies it may also publish for (aggregating
 	// units). May be nil.
 	ReportsFor map[string][]string
+	// Limits bound what each agency may publish (gate.go); the zero value
+	// is the defaults, 100 events/s and bursts of 2,000 per agency.
+	Limits Limits
 	// Logger receives the log of nats-server and of this package; nil discards it.
 	// Scope it yourself (e.g. With("component", "nats")).
 	Logger *slog.Logger
@@ -62,10 +68,12 @@ type Config struct {
 
 // Server is a running embedded NATS JetStream server.
 type Server struct {
-	ns         *server.Server
-	base       *server.Options // the start options, cloned for each reload
-	reportsFor map[string][]string
-	log        *slog.Logger
+	ns           *server.Server
+	base         *server.Options // the start options, cloned for each reload
+	reportsFor   map[string][]string
+	gatePassword string
+	gate         *gate // nil without authentication
+	log          *slog.Logger
 
 	reloadMu  sync.Mutex
 	closeOnce sync.Once
@@ -92,7 +100,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	us, err := users(cfg.Hashes, cfg.ReportsFor)
+	gatePassword := rand.Text()
+	us, accounts, err := users(cfg.Hashes, cfg.ReportsFor, gatePassword)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		SyncAlways:             cfg.SyncAlways,
 		SyncInterval:           cfg.SyncInterval,
 		Users:                  us,
+		Accounts:               accounts,
 		// MaxPayload stays at the nats-server default, 1 MB: events are ~200 bytes to a few KB.
 	}
 	base := opts.Clone()
@@ -129,7 +139,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("natsserver: JetStream is not enabled")
 	}
-	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, log: logger}
+	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, gatePassword: gatePassword, log: logger}
+	if cfg.Hashes != nil {
+		g, err := startGate(ns, gatePassword, cfg.Limits, logger)
+		if err == nil {
+			err = g.sync(agencies(cfg.Hashes))
+		}
+		if err != nil {
+			if g != nil {
+				g.close()
+			}
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			return nil, err
+		}
+		s.gate = g
+	}
 	logger.Info("nats server ready", "url", s.ClientURL(), "store", cfg.StoreDir,
 		"users", len(us), "sync_always", cfg.SyncAlways)
 	return s, nil
@@ -183,16 +208,29 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 	if h == nil {
 		return errors.New("natsserver: reload users: no credentials")
 	}
-	us, err := users(h, s.reportsFor)
+	us, accounts, err := users(h, s.reportsFor, s.gatePassword)
 	if err != nil {
 		return err
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if s.gate != nil {
+		if err := s.gate.open(agencies(h)); err != nil {
+			return err
+		}
+	}
+	if err := registerNewAccounts(s.ns, agencies(h), s.reportsFor); err != nil {
+		return err
+	}
 	opts := s.base.Clone()
-	opts.Users = us
+	opts.Users, opts.Accounts = us, accounts
 	if err := s.ns.ReloadOptions(opts); err != nil {
 		return fmt.Errorf("natsserver: reload users: %w", err)
+	}
+	if s.gate != nil {
+		if err := s.gate.sync(agencies(h)); err != nil {
+			return err
+		}
 	}
 	s.log.Info("nats users reloaded", "users", len(us), "revoked", len(h.Revoked))
 	return nil
@@ -201,10 +239,33 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 // Close shuts the server down and waits until it has stopped. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.gate != nil {
+			s.gate.close()
+		}
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
 	})
 	return nil
+}
+
+// Refused returns, per agency, the messages refused since start for being
+// above the agency's limit.
+func (s *Server) Refused() map[string]uint64 {
+	if s.gate == nil {
+		return nil
+	}
+	return s.gate.refused()
+}
+
+// agencies returns the agencies of h that are not revoked, sorted.
+func agencies(h *credentials.Hashes) []string {
+	var out []string
+	for _, code := range slices.Sorted(maps.Keys(h.Agencies)) {
+		if !h.IsRevoked(code) {
+			out = append(out, code)
+		}
+	}
+	return out
 }
 
 // Inner returns the nats-server instance, for tests and diagnostics.

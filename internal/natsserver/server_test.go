@@ -396,7 +396,23 @@ func TestReloadUsersRevokes(t *testing.T) {
 	if err := fx.srv.ReloadUsers(mustHashesOf(t, fx)); err != nil {
 		t.Fatal(err)
 	}
-	mustConnect(t, fx.srv.ClientURL(), agencyOptions("bg-vietyen", back.NATSPassword)...)
+	reinstated := mustConnect(t, fx.srv.ClientURL(), agencyOptions("bg-vietyen", back.NATSPassword)...)
+	if _, err := mustJetStream(t, reinstated).Publish(testContext(t), "cds.events.bg-vietyen.workfile.processed", []byte(`{}`)); err != nil {
+		t.Errorf("publish after reinstatement: %v", err)
+	}
+
+	// An agency added while the server runs publishes at once.
+	added, err := credentials.Add(fx.dir, "bg-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.srv.ReloadUsers(mustHashesOf(t, fx)); err != nil {
+		t.Fatal(err)
+	}
+	newcomer := mustConnect(t, fx.srv.ClientURL(), agencyOptions("bg-new", added.NATSPassword)...)
+	if _, err := mustJetStream(t, newcomer).Publish(testContext(t), "cds.events.bg-new.workfile.processed", []byte(`{}`)); err != nil {
+		t.Errorf("publish by an agency added while the server runs: %v", err)
+	}
 
 	if err := fx.srv.ReloadUsers(nil); err == nil {
 		t.Error("ReloadUsers(nil) succeeded")

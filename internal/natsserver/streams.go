@@ -83,23 +83,33 @@ func EventsStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
 	}
 }
 
+// DeadLettersPerSubject bounds CDS_DLQ: it keeps the latest 10,000 dead
+// letters of each reason and agency (subject cds.dlq.<reason>.<agency>,
+// package deadletter), the oldest going first. An agency that floods junk
+// therefore replaces only its own dead letters of that reason, and the
+// stream is bounded by agencies × reasons × 10,000 whatever is sent
+// (docs/security.md).
+const DeadLettersPerSubject = 10_000
+
 // DeadLetterStreamConfig is the JetStream configuration of CDS_DLQ: like the events stream,
-// but messages never expire and an operator may delete those that have been dealt with.
+// but an operator may delete the dead letters that have been dealt with, and each reason and
+// agency keeps its latest DeadLettersPerSubject.
 func DeadLetterStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
 	cfg = cfg.withDefaults()
 	return jetstream.StreamConfig{
-		Name:         DeadLetterStream,
-		Description:  "cds events the projector could not use, with the reason",
-		Subjects:     []string{DeadLetterSubjects},
-		Retention:    jetstream.LimitsPolicy,
-		MaxConsumers: -1,
-		MaxMsgs:      -1,
-		MaxBytes:     -1,
-		MaxMsgSize:   -1,
-		Discard:      jetstream.DiscardOld,
-		Storage:      jetstream.FileStorage,
-		Replicas:     cfg.Replicas,
-		Duplicates:   cfg.DuplicateWindow,
+		Name:              DeadLetterStream,
+		Description:       "cds events the projector could not use, with the reason",
+		Subjects:          []string{DeadLetterSubjects},
+		Retention:         jetstream.LimitsPolicy,
+		MaxConsumers:      -1,
+		MaxMsgsPerSubject: DeadLettersPerSubject,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		Discard:           jetstream.DiscardOld,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		Duplicates:        cfg.DuplicateWindow,
 	}
 }
 

@@ -108,3 +108,40 @@ func TestDeduplicationByMsgID(t *testing.T) {
 		t.Errorf("stream holds %d messages, want 2", n)
 	}
 }
+
+// TestDeadLettersBoundedPerAgency: an agency whose junk fills its dead-letter
+// subject replaces only its own oldest dead letters; another agency's stay.
+func TestDeadLettersBoundedPerAgency(t *testing.T) {
+	fx := newFixture(t, nil)
+	js := mustJetStream(t, fx.admin(t))
+	ctx := testContext(t)
+	for i := range 3 {
+		if _, err := js.Publish(ctx, "cds.dlq.malformed.bg-ctk", []byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const flood = DeadLettersPerSubject + 500
+	for i := range flood {
+		if _, err := js.PublishAsync("cds.dlq.malformed.bg-vietyen", []byte("junk")); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+	dlq, err := js.Stream(ctx, DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := dlq.Info(ctx, jetstream.WithSubjectFilter("cds.dlq.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.State.Subjects["cds.dlq.malformed.bg-vietyen"]; got != DeadLettersPerSubject {
+		t.Errorf("flooding agency keeps %d dead letters, want %d", got, DeadLettersPerSubject)
+	}
+	if got := info.State.Subjects["cds.dlq.malformed.bg-ctk"]; got != 3 {
+		t.Errorf("other agency keeps %d dead letters, want its 3", got)
+	}
+}
