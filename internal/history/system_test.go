@@ -179,4 +179,3 @@ func fmtFloat(p *float64) string {
 	}
 	return fmt.Sprint(*p)
 }
-
