@@ -262,4 +262,3 @@ func waitRows(tb testing.TB, db *chdb.DB, q string) {
 		time.Sleep(50 * time.Millisecond) // poll period; the deadline bounds the wait
 	}
 }
-
