@@ -262,3 +262,53 @@ func waitRows(tb testing.TB, db *chdb.DB, q string) {
 		time.Sleep(50 * time.Millisecond) // poll period; the deadline bounds the wait
 	}
 }
+
+// BenchmarkFullRefresh times the first refresh of a process (every point)
+// on a rollup at its bound: every unit of the sample registry with cells of
+// the five own indicators on every day from the baseline to 2025-12-31
+// (about 0.7M cells, what cds.rollup holds when every unit has events every
+// day). Run: go test ./internal/history -run '^$' -bench FullRefresh -benchtime 1x
+func BenchmarkFullRefresh(b *testing.B) {
+	db := mustDB(b)
+	reg := registry.Sample()
+	var cells []cell
+	end := date("2025-12-31")
+	for _, u := range reg.Units() {
+		if u.Level == registry.LevelProvince {
+			continue
+		}
+		for d := date("2021-06-11"); !d.After(end); d = d.AddDays(1) {
+			if !u.InForce(d) {
+				continue
+			}
+			for _, ind := range []string{"DVC_L4", "DVC_MOBILE", "HSCV", "BAOCAO", "KIEMTRA"} {
+				c := cell{indicator: ind, unit: u.Code, day: d, num: float64(d.Day() % 2), den: 1, n: 1}
+				if ind == "HSCV" || ind == "BAOCAO" || ind == "KIEMTRA" {
+					c.period = uint16(d.Year())
+				}
+				cells = append(cells, c)
+			}
+		}
+		if len(cells) > 100_000 {
+			commit(b, db, cells)
+			cells = cells[:0]
+		}
+	}
+	commit(b, db, cells)
+	var n uint64
+	if err := db.QueryRow(context.Background(), "SELECT count() FROM "+db.Table("rollup")).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, registry.Location())
+	b.ResetTimer()
+	for range b.N {
+		r := newRefresher(db, &now)
+		st, err := r.Refresh(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Rows+st.UnitRows), "rows")
+		b.ReportMetric(float64(st.Points), "points")
+		b.Logf("%d cells: %+v", n, st)
+	}
+}
