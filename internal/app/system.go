@@ -185,16 +185,13 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 // startHistory starts the score-history refresher in the API process: it
 // scores with the same catalogue and registry as the API it answers next to
 // (so the history equals the API), and keeps the projector's process, whose
-// heap budget and CPU are tuned for the drain, free of scoring bursts. The
-// refresher gets a snapshot cache of its own so that it does not evict the
-// API's.
+// heap budget and CPU are tuned for the drain, free of scoring bursts.
 func (s *System) startHistory(runCtx context.Context, engine *scores.Engine) {
 	s.HistoryReader = history.NewStore(s.CH.DB, engine)
 	if s.Config.HistoryInterval < 0 {
 		return
 	}
-	own := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: scores.NewStore(s.CH.DB)}
-	h := history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, own, s.log.With("component", "history"), s.Metrics)
+	h := history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, s.Catalog, s.Registry, s.log.With("component", "history"), s.Metrics)
 	s.History = h
 	s.Go(func() error { return h.Run(runCtx) })
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/registry"
-	"github.com/bacgiang/cds/internal/scores"
 )
 
 func date(s string) registry.Date {
@@ -128,8 +127,7 @@ func hscv(unit string, day registry.Date, online bool) cell {
 }
 
 func newRefresher(db *chdb.DB, now *time.Time) *Refresher {
-	engine := &scores.Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: scores.NewStore(db)}
-	return New(Config{Now: func() time.Time { return *now }}, db, engine, nil, nil)
+	return New(Config{Now: func() time.Time { return *now }}, db, catalog.Default(), registry.Sample(), nil, nil)
 }
 
 // dates returns the distinct as_of of the latest history.
@@ -309,6 +307,7 @@ func BenchmarkFullRefresh(b *testing.B) {
 		}
 		b.ReportMetric(float64(st.Rows+st.UnitRows), "rows")
 		b.ReportMetric(float64(st.Points), "points")
-		b.Logf("%d cells: %+v", n, st)
+		entries, hits, misses := r.engine.Store.CacheStats()
+		b.Logf("%d cells: %+v; snapshot cache %d entries, %d hits, %d misses", n, st, entries, hits, misses)
 	}
 }

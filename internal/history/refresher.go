@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -57,11 +58,17 @@ type Refresher struct {
 	lastErr error
 }
 
-// New returns a Refresher that scores with engine (give it a scores.Store of
-// its own, so that its reads do not evict the API's cached snapshots) and
-// writes to db. A nil logger logs nothing; a nil registerer registers no
+// chunk is how many dates a refresh scores after one scan of the cells
+// (scores.Engine.Preload); the refresher's snapshot cache holds two entries
+// per date of a chunk.
+const chunk = 24
+
+// New returns a Refresher that scores units of reg against cat from the
+// cells of db, as the API does, and writes the history to db. It has a
+// scores.Store of its own, so that its reads do not evict the API's cached
+// snapshots. A nil logger logs nothing; a nil registerer registers no
 // metrics.
-func New(cfg Config, db *chdb.DB, engine *scores.Engine, logger *slog.Logger, reg prometheus.Registerer) *Refresher {
+func New(cfg Config, db *chdb.DB, cat *catalog.Catalog, reg *registry.Registry, logger *slog.Logger, registerer prometheus.Registerer) *Refresher {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
@@ -71,7 +78,8 @@ func New(cfg Config, db *chdb.DB, engine *scores.Engine, logger *slog.Logger, re
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Refresher{cfg: cfg, db: db, engine: engine, log: logger, m: newMetrics(reg)}
+	engine := &scores.Engine{Catalog: cat, Registry: reg, Store: scores.NewStoreCache(db, 2*chunk+8)}
+	return &Refresher{cfg: cfg, db: db, engine: engine, log: logger, m: newMetrics(registerer)}
 }
 
 // Run refreshes at once, then every Config.Interval, until ctx ends; it then

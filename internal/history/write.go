@@ -25,7 +25,13 @@ const flushRows = 200_000
 // each table.
 func (r *Refresher) write(ctx context.Context, dates []registry.Date, version uint64) (int, int, error) {
 	w := &writer{r: r, ctx: ctx, version: version, at: time.Now()}
-	for _, d := range dates {
+	for i, d := range dates {
+		if i%chunk == 0 {
+			if err := r.engine.Preload(ctx, dates[i:min(i+chunk, len(dates))]); err != nil {
+				w.abort()
+				return w.rows, w.unitRows, err
+			}
+		}
 		for _, ms := range r.engine.Catalog.Milestones() {
 			for _, level := range registry.Levels() {
 				ls, err := r.engine.Level(ctx, level, scores.Query{AsOf: d, Milestone: ms})
