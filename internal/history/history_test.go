@@ -116,6 +116,14 @@ func TestHistory(t *testing.T) {
 		}
 	})
 
+	t.Run("the queries of docs/analysts.md", func(t *testing.T) {
+		for _, check := range []func(*app.System) error{checkTrend, checkLeague, checkFellBehind} {
+			if err := check(sys); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
 	t.Run("one row per key", func(t *testing.T) {
 		for _, table := range []string{"score_history_latest", "score_history_units_latest"} {
 			var rows, keys uint64
