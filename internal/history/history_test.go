@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -120,6 +121,17 @@ func TestHistory(t *testing.T) {
 		for _, check := range []func(*app.System) error{checkTrend, checkLeague, checkFellBehind} {
 			if err := check(sys); err != nil {
 				t.Error(err)
+			}
+		}
+		// Every query of the directory runs and finds rows in the fixture.
+		files, err := filepath.Glob(filepath.Join(queryDir, "*.sql"))
+		if err != nil || len(files) < 6 {
+			t.Fatalf("docs/queries: %v, %v", files, err)
+		}
+		for _, f := range files {
+			rows, err := runQuery(sys, filepath.Base(f))
+			if err != nil || len(rows) == 0 {
+				t.Errorf("%s: %d rows, %v", filepath.Base(f), len(rows), err)
 			}
 		}
 	})
