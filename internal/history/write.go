@@ -2,7 +2,9 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -32,16 +34,14 @@ func (r *Refresher) write(ctx context.Context, dates []registry.Date, version ui
 				return w.rows, w.unitRows, err
 			}
 		}
-		for _, ms := range r.engine.Catalog.Milestones() {
-			for _, level := range registry.Levels() {
-				ls, err := r.engine.Level(ctx, level, scores.Query{AsOf: d, Milestone: ms})
-				if err != nil {
-					w.abort()
-					return w.rows, w.unitRows, fmt.Errorf("score %s at %s for %d: %w", level, d, ms, err)
-				}
-				if err := w.add(d, ms, ls.Units); err != nil {
-					return w.rows, w.unitRows, err
-				}
+		scored, err := r.scoreDate(ctx, d)
+		if err != nil {
+			w.abort()
+			return w.rows, w.unitRows, err
+		}
+		for _, ls := range scored {
+			if err := w.add(d, ls.Milestone, ls.Units); err != nil {
+				return w.rows, w.unitRows, err
 			}
 		}
 	}
@@ -49,6 +49,42 @@ func (r *Refresher) write(ctx context.Context, dates []registry.Date, version ui
 		return w.rows, w.unitRows, err
 	}
 	return w.rows, w.unitRows, nil
+}
+
+// scoreDate scores every level for every milestone at d. The calls run
+// concurrently: each waits mostly on ClickHouse (the engine reads the commit
+// markers before it looks in its cache), and the engine is safe for
+// concurrent use, as the API uses it.
+func (r *Refresher) scoreDate(ctx context.Context, d registry.Date) ([]*scores.LevelScores, error) {
+	type job struct {
+		ms    int
+		level registry.Level
+	}
+	var jobs []job
+	for _, ms := range r.engine.Catalog.Milestones() {
+		for _, level := range registry.Levels() {
+			jobs = append(jobs, job{ms, level})
+		}
+	}
+	out := make([]*scores.LevelScores, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ls, err := r.engine.Level(ctx, j.level, scores.Query{AsOf: d, Milestone: j.ms})
+			if err != nil {
+				err = fmt.Errorf("score %s at %s for %d: %w", j.level, d, j.ms, err)
+			}
+			out[i], errs[i] = ls, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // writer batches rows of both tables.
