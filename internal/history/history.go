@@ -1,5 +1,5 @@
-// Package history keeps the score history of DESIGN §9 in ClickHouse
-// (cds.score_history, cds.score_history_units): the scores of the API at
+// Package history keeps the score history in ClickHouse (cds.score_history,
+// cds.score_history_units; docs/analysts.md): the scores of the API at
 // every month-end since the catalogue's baseline and today, recomputed by a
 // Refresher when late events or corrections change a past month, and read
 // back by a Store for the board's trend charts.

@@ -16,8 +16,8 @@ import (
 )
 
 // DefaultInterval is how often a Refresher looks for changes by default:
-// well inside the 60 s of DESIGN §9 with a full recomputation of the sample
-// (docs/analysts.md gives the times measured).
+// with the time of a full recomputation (docs/analysts.md gives the times
+// measured), well inside the 60 s in which a change must show.
 const DefaultInterval = 10 * time.Second
 
 // Config configures a Refresher.
@@ -55,6 +55,8 @@ type Refresher struct {
 	months  map[registry.Date]fingerprint
 	today   registry.Date
 	version uint64
+
+	errMu   sync.Mutex
 	lastErr error
 }
 
@@ -103,8 +105,8 @@ func (r *Refresher) Run(ctx context.Context) error {
 
 // Err returns the error of the last refresh, nil when it succeeded.
 func (r *Refresher) Err() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
 	return r.lastErr
 }
 
@@ -117,7 +119,9 @@ func (r *Refresher) Refresh(ctx context.Context) (Stats, error) {
 	start := time.Now()
 	st, err := r.refresh(ctx)
 	st.Took = time.Since(start)
+	r.errMu.Lock()
 	r.lastErr = err
+	r.errMu.Unlock()
 	if err != nil {
 		r.m.failures.Inc()
 		return st, fmt.Errorf("refresh score history: %w", err)

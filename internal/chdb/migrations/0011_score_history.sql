@@ -1,4 +1,4 @@
--- Score history for analysts (DESIGN §9): the API's indicator scores at every
+-- Score history for analysts (docs/analysts.md): the API's indicator scores at every
 -- month-end from the catalogue's baseline to today, plus today, per milestone,
 -- unit in force and indicator. Written by package history (the refresher in
 -- cds serve / cds up) with the API's scoring engine; never computed in SQL.
