@@ -163,6 +163,11 @@ func TestRefreshDetects(t *testing.T) {
 	if !st.Full || st.Points != 8 || st.From != date("2021-06-30") || st.Rows == 0 || st.UnitRows == 0 {
 		t.Fatalf("first refresh: %+v, want all 8 points (7 month-ends and 2022-01-15)", st)
 	}
+	// Every snapshot came from the preloaded scans (scores.Engine.Preload).
+	calls := uint64(8 * len(r.engine.Catalog.Milestones()) * len(registry.Levels()))
+	if _, hits, misses := r.engine.Store.CacheStats(); misses != 0 || hits != calls {
+		t.Errorf("snapshot cache: %d hits, %d misses; want %d hits (8 dates × milestones × levels), no read of its own", hits, misses, calls)
+	}
 	if st, err = r.Refresh(ctx); err != nil || st.Points != 0 {
 		t.Fatalf("refresh without changes: %+v, %v", st, err)
 	}

@@ -6,7 +6,7 @@
 -- with FINAL (or cds.score_history_latest), see docs/analysts.md.
 CREATE TABLE IF NOT EXISTS {db}.score_history (
     as_of           Date              COMMENT 'Date scored (province time, Asia/Ho_Chi_Minh): a month-end, or the day of the last refresh ("today")',
-    milestone       UInt16            COMMENT 'Milestone year whose targets the row is scored against (2025, 2030)',
+    milestone       UInt16            COMMENT 'Milestone year whose targets the row is scored against (2021, 2025, 2030)',
     unit            String            COMMENT 'Organisation-unit code (cds.units.code), in force at as_of',
     level           String            COMMENT 'Level of the unit: province, department, district or commune',
     indicator       String            COMMENT 'Indicator code (cds.indicators.code), one that applies to the level',

@@ -4,7 +4,7 @@
 -- (or cds.score_history_units_latest), see docs/analysts.md.
 CREATE TABLE IF NOT EXISTS {db}.score_history_units (
     as_of            Date     COMMENT 'Date scored (province time, Asia/Ho_Chi_Minh): a month-end, or the day of the last refresh ("today")',
-    milestone        UInt16   COMMENT 'Milestone year whose targets the row is scored against (2025, 2030)',
+    milestone        UInt16   COMMENT 'Milestone year whose targets the row is scored against (2021, 2025, 2030)',
     unit             String   COMMENT 'Organisation-unit code (cds.units.code), in force at as_of',
     name             String   COMMENT 'Vietnamese name of the unit',
     level            String   COMMENT 'Level of the unit: province, department, district or commune',
