@@ -85,21 +85,26 @@ func New(cfg Config, db *chdb.DB, cat *catalog.Catalog, reg *registry.Registry, 
 }
 
 // Run refreshes at once, then every Config.Interval, until ctx ends; it then
-// returns nil. A failed refresh is logged, counted
-// (cds_history_failures_total) and kept for Err, and the next tick tries
-// again from the state of the last refresh that succeeded.
+// returns nil. A refresh that took longer than the interval is followed by a
+// pause as long as itself, so that the refresher takes at most about half of
+// the time (a late event in an early month recomputes every later month). A
+// failed refresh is logged, counted (cds_history_failures_total) and kept
+// for Err, and the next one tries again from the state of the last refresh
+// that succeeded.
 func (r *Refresher) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.Interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		if _, err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("score history refresh failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		st, err := r.Refresh(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("score history refresh failed", "err", err)
+		}
+		t.Reset(max(r.cfg.Interval-st.Took, st.Took))
 	}
 }
 
