@@ -22,25 +22,29 @@ const (
 // (no partitions), few and large as ClickHouse wants.
 const flushRows = 200_000
 
+// parallel bounds the engine calls a refresh runs at once. Each waits
+// mostly on ClickHouse (the engine reads the commit markers before it looks
+// in its cache); the connection pool (chdb.Config.MaxConns, 8) is shared
+// with the API, which keeps the rest.
+const parallel = 4
+
 // write scores every point of dates for every milestone and level with the
 // engine and inserts the rows at version. It returns the rows written to
 // each table.
 func (r *Refresher) write(ctx context.Context, dates []registry.Date, version uint64) (int, int, error) {
 	w := &writer{r: r, ctx: ctx, version: version, at: time.Now()}
-	for i, d := range dates {
-		if i%chunk == 0 {
-			if err := r.engine.Preload(ctx, dates[i:min(i+chunk, len(dates))]); err != nil {
-				w.abort()
-				return w.rows, w.unitRows, err
-			}
+	for i := 0; i < len(dates); i += chunk {
+		part := dates[i:min(i+chunk, len(dates))]
+		if err := r.engine.Preload(ctx, part); err != nil {
+			return w.rows, w.unitRows, err
 		}
-		scored, err := r.scoreDate(ctx, d)
+		scored, err := r.score(ctx, part)
 		if err != nil {
 			w.abort()
 			return w.rows, w.unitRows, err
 		}
 		for _, ls := range scored {
-			if err := w.add(d, ls.Milestone, ls.Units); err != nil {
+			if err := w.add(ls); err != nil {
 				return w.rows, w.unitRows, err
 			}
 		}
@@ -51,31 +55,36 @@ func (r *Refresher) write(ctx context.Context, dates []registry.Date, version ui
 	return w.rows, w.unitRows, nil
 }
 
-// scoreDate scores every level for every milestone at d. The calls run
-// concurrently: each waits mostly on ClickHouse (the engine reads the commit
-// markers before it looks in its cache), and the engine is safe for
-// concurrent use, as the API uses it.
-func (r *Refresher) scoreDate(ctx context.Context, d registry.Date) ([]*scores.LevelScores, error) {
-	type job struct {
-		ms    int
+// score scores every level for every milestone at each of dates, running up
+// to parallel engine calls at once (the engine is safe for concurrent use,
+// as the API uses it).
+func (r *Refresher) score(ctx context.Context, dates []registry.Date) ([]*scores.LevelScores, error) {
+	var qs []struct {
 		level registry.Level
+		q     scores.Query
 	}
-	var jobs []job
-	for _, ms := range r.engine.Catalog.Milestones() {
-		for _, level := range registry.Levels() {
-			jobs = append(jobs, job{ms, level})
+	for _, d := range dates {
+		for _, ms := range r.engine.Catalog.Milestones() {
+			for _, level := range registry.Levels() {
+				qs = append(qs, struct {
+					level registry.Level
+					q     scores.Query
+				}{level, scores.Query{AsOf: d, Milestone: ms}})
+			}
 		}
 	}
-	out := make([]*scores.LevelScores, len(jobs))
-	errs := make([]error, len(jobs))
+	out := make([]*scores.LevelScores, len(qs))
+	errs := make([]error, len(qs))
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	for i, c := range qs {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
-			defer wg.Done()
-			ls, err := r.engine.Level(ctx, j.level, scores.Query{AsOf: d, Milestone: j.ms})
+			defer func() { <-sem; wg.Done() }()
+			ls, err := r.engine.Level(ctx, c.level, c.q)
 			if err != nil {
-				err = fmt.Errorf("score %s at %s for %d: %w", j.level, d, j.ms, err)
+				err = fmt.Errorf("score %s at %s for %d: %w", c.level, c.q.AsOf, c.q.Milestone, err)
 			}
 			out[i], errs[i] = ls, err
 		}()
@@ -98,9 +107,14 @@ type writer struct {
 	rows, unitRows int
 }
 
-func (w *writer) add(d registry.Date, milestone int, units []*scores.UnitScore) error {
+func (w *writer) add(ls *scores.LevelScores) error {
+	d, err := registry.ParseDate(ls.AsOf)
+	if err != nil {
+		w.abort()
+		return fmt.Errorf("insert score history: %w", err)
+	}
+	milestone, units := ls.Milestone, ls.Units
 	if w.hist == nil {
-		var err error
 		if w.hist, err = w.r.db.PrepareBatch(w.ctx, "INSERT INTO "+w.r.db.Table("score_history")+" ("+historyColumns+")"); err != nil {
 			return fmt.Errorf("insert score history: %w", err)
 		}
