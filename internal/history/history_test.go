@@ -174,7 +174,7 @@ func TestHistory(t *testing.T) {
 		// now: HSCV of 2024 falls from 1/1 at every month-end from March on.
 		before := trendValue(t, sys, "bg-vietyen", "HSCV", "2024-03-31")
 		pub.publish(t, wf("late-1", "bg-vietyen", "2024-03-12T10:00:00+07:00", "LATE-1", false))
-		eventually(t, refreshEvery+10*time.Second, func() error {
+		eventually(t, changeShows, func() error {
 			for _, asOf := range []string{"2024-03-31", "2024-12-31"} {
 				if err := compareLevel(sys, asOf, 2025, "district"); err != nil {
 					return err
@@ -197,7 +197,7 @@ func TestHistory(t *testing.T) {
 		}
 		// A correction of that event turns it online: recomputed too.
 		pub.publish(t, `{"id":"late-1b","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2024-03-12T10:00:00+07:00","supersedes":"late-1","data":{"workfile_id":"LATE-1","online":true}}`)
-		eventually(t, refreshEvery+10*time.Second, func() error { return compareLevel(sys, "2024-06-30", 2025, "district") })
+		eventually(t, changeShows, func() error { return compareLevel(sys, "2024-06-30", 2025, "district") })
 		if v := trendValue(t, sys, "bg-vietyen", "HSCV", "2024-03-31"); v == nil || *v != 1 {
 			t.Errorf("HSCV of bg-vietyen at 2024-03-31 after the correction = %s, want 1", fmtFloat(v))
 		}

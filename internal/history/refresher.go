@@ -85,12 +85,12 @@ func New(cfg Config, db *chdb.DB, cat *catalog.Catalog, reg *registry.Registry, 
 }
 
 // Run refreshes at once, then every Config.Interval, until ctx ends; it then
-// returns nil. A refresh that took longer than the interval is followed by a
-// pause as long as itself, so that the refresher takes at most about half of
-// the time (a late event in an early month recomputes every later month). A
-// failed refresh is logged, counted (cds_history_failures_total) and kept
-// for Err, and the next one tries again from the state of the last refresh
-// that succeeded.
+// returns nil. A refresh that took more than half the interval is followed
+// by a pause as long as itself, up to the interval: a late event in an early
+// month recomputes every later month, and on a busy machine that must leave
+// time to the rest of the process. A failed refresh is logged, counted
+// (cds_history_failures_total) and kept for Err, and the next one tries
+// again from the state of the last refresh that succeeded.
 func (r *Refresher) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -104,7 +104,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			r.log.Error("score history refresh failed", "err", err)
 		}
-		t.Reset(max(r.cfg.Interval-st.Took, st.Took))
+		t.Reset(max(r.cfg.Interval-st.Took, min(st.Took, r.cfg.Interval)))
 	}
 }
 

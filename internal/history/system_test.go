@@ -26,6 +26,11 @@ import (
 // polls for a late event's effect end quickly.
 const refreshEvery = 200 * time.Millisecond
 
+// changeShows is how soon a change of the cells must show in the history
+// (docs/analysts.md); on an idle machine it takes the interval and a few
+// seconds of recomputation.
+const changeShows = 60 * time.Second
+
 // mustSystem runs NATS, projector, API and the history refresher against a
 // fresh clickhouse-server.
 func mustSystem(tb testing.TB) *app.System {
