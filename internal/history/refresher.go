@@ -61,15 +61,13 @@ type Refresher struct {
 }
 
 // chunk is how many dates a refresh scores after one scan of the cells
-// (scores.Engine.Preload); the refresher's snapshot cache holds two entries
-// per date of a chunk.
+// (scores.Engine.Preloaded).
 const chunk = 24
 
 // New returns a Refresher that scores units of reg against cat from the
-// cells of db, as the API does, and writes the history to db. It has a
-// scores.Store of its own, so that its reads do not evict the API's cached
-// snapshots. A nil logger logs nothing; a nil registerer registers no
-// metrics.
+// cells of db, as the API does, and writes the history to db. It reads the
+// cells on its own (scores.Engine.Preloaded), not through the API's cache.
+// A nil logger logs nothing; a nil registerer registers no metrics.
 func New(cfg Config, db *chdb.DB, cat *catalog.Catalog, reg *registry.Registry, logger *slog.Logger, registerer prometheus.Registerer) *Refresher {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
@@ -80,7 +78,7 @@ func New(cfg Config, db *chdb.DB, cat *catalog.Catalog, reg *registry.Registry, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	engine := &scores.Engine{Catalog: cat, Registry: reg, Store: scores.NewStoreCache(db, 2*chunk+8)}
+	engine := &scores.Engine{Catalog: cat, Registry: reg, Store: scores.NewStoreCache(db, 0)}
 	return &Refresher{cfg: cfg, db: db, engine: engine, log: logger, m: newMetrics(registerer)}
 }
 

@@ -22,11 +22,9 @@ const (
 // (no partitions), few and large as ClickHouse wants.
 const flushRows = 200_000
 
-// parallel bounds the engine calls a refresh runs at once. Each waits
-// mostly on ClickHouse (the engine reads the commit markers before it looks
-// in its cache); the connection pool (chdb.Config.MaxConns, 8) is shared
-// with the API, which keeps the rest.
-const parallel = 4
+// parallel bounds the engine calls a refresh runs at once: they compute
+// from preloaded snapshots, so two cores are kept busy by two.
+const parallel = 2
 
 // write scores every point of dates for every milestone and level with the
 // engine and inserts the rows at version. It returns the rows written to
@@ -35,10 +33,11 @@ func (r *Refresher) write(ctx context.Context, dates []registry.Date, version ui
 	w := &writer{r: r, ctx: ctx, version: version, at: time.Now()}
 	for i := 0; i < len(dates); i += chunk {
 		part := dates[i:min(i+chunk, len(dates))]
-		if err := r.engine.Preload(ctx, part); err != nil {
+		engine, err := r.engine.Preloaded(ctx, part)
+		if err != nil {
 			return w.rows, w.unitRows, err
 		}
-		scored, err := r.score(ctx, part)
+		scored, err := score(ctx, engine, part)
 		if err != nil {
 			w.abort()
 			return w.rows, w.unitRows, err
@@ -55,16 +54,16 @@ func (r *Refresher) write(ctx context.Context, dates []registry.Date, version ui
 	return w.rows, w.unitRows, nil
 }
 
-// score scores every level for every milestone at each of dates, running up
-// to parallel engine calls at once (the engine is safe for concurrent use,
-// as the API uses it).
-func (r *Refresher) score(ctx context.Context, dates []registry.Date) ([]*scores.LevelScores, error) {
+// score scores every level for every milestone at each of dates with
+// engine, running up to parallel calls at once (an Engine is safe for
+// concurrent use, as the API uses it).
+func score(ctx context.Context, engine *scores.Engine, dates []registry.Date) ([]*scores.LevelScores, error) {
 	var qs []struct {
 		level registry.Level
 		q     scores.Query
 	}
 	for _, d := range dates {
-		for _, ms := range r.engine.Catalog.Milestones() {
+		for _, ms := range engine.Catalog.Milestones() {
 			for _, level := range registry.Levels() {
 				qs = append(qs, struct {
 					level registry.Level
@@ -82,7 +81,7 @@ func (r *Refresher) score(ctx context.Context, dates []registry.Date) ([]*scores
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ls, err := r.engine.Level(ctx, c.level, c.q)
+			ls, err := engine.Level(ctx, c.level, c.q)
 			if err != nil {
 				err = fmt.Errorf("score %s at %s for %d: %w", c.level, c.q.AsOf, c.q.Milestone, err)
 			}

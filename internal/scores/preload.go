@@ -21,20 +21,17 @@ FROM %s
 WHERE indicator = ? OR (day <= toDate(?) AND indicator IN ?)
 GROUP BY indicator, unit, period, dim, bucket`
 
-// Preload reads, in one scan of the cells, the snapshots that Level and Unit
-// need to score each of dates (and the baseline's), and keeps them in the
-// Store's cache under the commit markers read with them, so that scoring
-// many dates in a row (the score history, package history) costs one scan
-// instead of one per date and level. It changes no answer: an entry is used
-// only while the markers stand still, as for any entry, and a date whose
-// entry was evicted or not preloaded is read as usual. The cache should hold
-// two entries per date (the province's indicators and the others'). Without
-// a cache it does nothing.
-func (e *Engine) Preload(ctx context.Context, dates []registry.Date) error {
+// Preloaded returns an Engine that scores each of dates (for any level and
+// milestone) from snapshots read in one scan of the cells, as they were at
+// that scan: its Store looks its cache up under the commit markers read
+// with the cells instead of reading them again, so scoring many dates in a
+// row (the score history, package history) costs one scan instead of two
+// round trips per date and level, and every answer is of the same commits.
+// Its answers are those of e at the time of the scan (the snapshots are
+// built by the same code as a Store's reads); a date not among dates is
+// read from ClickHouse as usual.
+func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine, error) {
 	s := e.Store
-	if s.cache == nil || len(dates) == 0 {
-		return nil
-	}
 	base := e.Catalog.BaselineDate()
 	// The code lists each level's score asks for, as score builds them.
 	var sets []string
@@ -75,7 +72,7 @@ func (e *Engine) Preload(ctx context.Context, dates []registry.Date) error {
 	rows, err := s.db.Query(ctx, fmt.Sprintf(preloadSQL, strings.Join(lits, ", "), s.db.Table("rollup")),
 		watermarkIndicator, last.String(), set(codes))
 	if err != nil {
-		return fmt.Errorf("preload cells up to %s: %w", last, err)
+		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
 	defer rows.Close()
 	marks := markSums{}
@@ -85,7 +82,7 @@ func (e *Engine) Preload(ctx context.Context, dates []registry.Date) error {
 		var bucket uint32
 		var c fold.Amount
 		if err := rows.Scan(&ind, &unit, &period, &dim, &bucket, &c.Num, &c.Den, &c.N); err != nil {
-			return fmt.Errorf("preload cells up to %s: %w", last, err)
+			return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 		}
 		if ind == watermarkIndicator {
 			marks.add(unit, c)
@@ -103,7 +100,7 @@ func (e *Engine) Preload(ctx context.Context, dates []registry.Date) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("preload cells up to %s: %w", last, err)
+		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
 	m := marks.mark()
 	byDay := make(map[registry.Date]*snapshot, len(snaps))
@@ -111,14 +108,13 @@ func (e *Engine) Preload(ctx context.Context, dates []registry.Date) error {
 		snap.dropUnreported()
 		byDay[snap.day] = snap
 	}
-	s.cache.mu.Lock()
-	defer s.cache.mu.Unlock()
+	pinned := &Store{db: s.db, cache: newSnapCache(max(len(dates)*len(sets), 1)), pinned: &m}
 	for _, d := range dates {
 		for _, codes := range sets {
-			s.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: codes}}, [2]*snapshot{byDay[d], byDay[base]})
+			pinned.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: codes}}, [2]*snapshot{byDay[d], byDay[base]})
 		}
 	}
-	return nil
+	return &Engine{Catalog: e.Catalog, Registry: e.Registry, Store: pinned, Now: e.Now}, nil
 }
 
 func containsString(xs []string, x string) bool {
