@@ -12,7 +12,9 @@
 // units in force, exactly as GET /v1/scores computes them, and inserts one
 // row per unit and indicator into cds.score_history and one per unit
 // (composite, rank) into cds.score_history_units. Scoring is never
-// re-implemented in SQL.
+// re-implemented in SQL. The dates are scored 24 at a time by an Engine of
+// scores.Engine.Preloaded: one scan of the cells for all of them, and every
+// answer of the same commits.
 //
 // # Versions
 //
