@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/bacgiang/cds/internal/app"
 )
@@ -49,6 +52,7 @@ func runProjector(ctx context.Context, args []string) error {
 
 func runServe(ctx context.Context, args []string) error {
 	fs, c := newFlags("serve")
+	historyFlag(fs, &c.cfg)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +64,16 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return serveUntilDone(ctx, sys)
+}
+
+// historyFlag registers --history-interval, for the commands that run the API.
+func historyFlag(fs *flag.FlagSet, cfg *app.Config) {
+	d, err := time.ParseDuration(env("CDS_HISTORY_INTERVAL", "0s"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cds: CDS_HISTORY_INTERVAL: %v\n", err)
+		os.Exit(2)
+	}
+	fs.DurationVar(&cfg.HistoryInterval, "history-interval", d, "how often the score history (cds.score_history) is brought up to date; 0 = 10s; negative = not in this process (CDS_HISTORY_INTERVAL)")
 }
 
 func credentialsPath(cfg app.Config) string { return cfg.DataDir + "/credentials.json" }

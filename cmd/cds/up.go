@@ -17,6 +17,7 @@ func runUp(ctx context.Context, args []string) error {
 	simStart := fs.String("sim-start", "2021-06-11", "simulated start date (province time)")
 	simSpeed := fs.Duration("sim-speed", simulate.DefaultSpeed, "simulated time per real second")
 	simRate := fs.Float64("sim-rate", 1, "scale of the simulated event volume")
+	historyFlag(fs, &c.cfg)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}

@@ -61,7 +61,12 @@ type Config struct {
 	// Go runtime's soft memory limit to it plus the filter's size (see
 	// projector.Config.HeapBudget). Zero leaves the runtime alone.
 	ProjectorHeap int64
-	Logger        *slog.Logger
+	// HistoryInterval (--history-interval / CDS_HISTORY_INTERVAL) is how
+	// often the API process refreshes the score history (package history):
+	// 0 = history.DefaultInterval; negative = no refresher in this process
+	// (another API process of the same database keeps it).
+	HistoryInterval time.Duration
+	Logger          *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".

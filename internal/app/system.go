@@ -16,6 +16,7 @@ import (
 	"github.com/bacgiang/cds/internal/api"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/history"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -46,6 +47,10 @@ type System struct {
 	API      *api.Server
 	Proj     *projector.Projector
 	Sim      *simulate.Simulator
+	// History keeps the score history current (nil when the API does not
+	// run here, or Config.HistoryInterval is negative); HistoryReader reads it.
+	History       *history.Refresher
+	HistoryReader *history.Store
 
 	log     *slog.Logger
 	closers []func(context.Context) error
@@ -161,6 +166,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		}
 		s.API = srv
 		s.onClose(srv.Close)
+		s.startHistory(runCtx, engine)
 	}
 	if parts.Simulate != nil {
 		creds, err := credentials.LoadFile(cfg.DataDir)
@@ -175,6 +181,20 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		s.Go(func() error { return sim.Run(runCtx) })
 	}
 	return nil
+}
+
+// startHistory starts the score-history refresher in the API process: it
+// scores with the same catalogue and registry as the API it answers next to
+// (so the history equals the API), and keeps the projector's process, whose
+// heap budget and CPU are tuned for the drain, free of scoring bursts.
+func (s *System) startHistory(runCtx context.Context, engine *scores.Engine) {
+	s.HistoryReader = history.NewStore(s.CH.DB, engine)
+	if s.Config.HistoryInterval < 0 {
+		return
+	}
+	h := history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, s.Catalog, s.Registry, s.log.With("component", "history"), s.Metrics)
+	s.History = h
+	s.Go(func() error { return h.Run(runCtx) })
 }
 
 func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {

@@ -30,6 +30,7 @@ func mustSystem(tb testing.TB) *System {
 	cfg.NATSAddr = "127.0.0.1:-1"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.ClickHouseAddr = ch.Addr()
+	cfg.HistoryInterval = -1 // the score history is tested in internal/history
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -133,7 +133,8 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	// The API, in this process, against the same NATS and ClickHouse.
 	acfg := app.Defaults()
 	acfg.DataDir, acfg.NATSURL, acfg.ClickHouseAddr, acfg.ClickHouseDB, acfg.HTTPAddr = e.dir, e.natsURL, e.chAddr, e.dbName, "127.0.0.1:0"
-	acfg.Ingest.Rate = -1 // measure capacity, not the per-agency rate limit
+	acfg.Ingest.Rate = -1     // measure capacity, not the per-agency rate limit
+	acfg.HistoryInterval = -1 // no score-history refresher meanwhile; historyRefresh measures it alone
 	sys, err := app.Start(ctx, acfg, app.Parts{API: true})
 	if err != nil {
 		return err
@@ -163,6 +164,9 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	}
 	if err := e.queries(ctx, base); err != nil {
 		return fmt.Errorf("score queries: %w", err)
+	}
+	if err := e.historyRefresh(ctx); err != nil {
+		return fmt.Errorf("score history: %w", err)
 	}
 	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
 		e.figure("projector_rss_mb", rss, "MB")

@@ -41,6 +41,9 @@ const watermarkIndicator = "#watermark"
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
+	// pinned, when set, is the mark the cache is looked up with instead of
+	// reading the markers: a Store of Engine.Preloaded (preload.go).
+	pinned *mark
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.
@@ -162,9 +165,14 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 		}
 		return pair[0], pair[1], nil
 	}
-	m, err := s.readMark(ctx)
-	if err != nil {
-		return nil, nil, err
+	var m mark
+	if s.pinned != nil {
+		m = *s.pinned
+	} else {
+		var err error
+		if m, err = s.readMark(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
 	pair, err := s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) ([2]*snapshot, mark, error) {

@@ -1,0 +1,90 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/internal/scores"
+)
+
+// Point is one date of an indicator's trend (the board's TrendPoint).
+type Point struct {
+	AsOf                    registry.Date
+	Value, Target, Expected *float64
+	Status                  string
+}
+
+// Store reads the score history.
+type Store struct {
+	db     *chdb.DB
+	engine *scores.Engine
+}
+
+// NewStore returns a Store that reads db and scores with engine the dates
+// the history does not hold (an as_of that is neither a month-end nor the
+// day of the last refresh).
+func NewStore(db *chdb.DB, engine *scores.Engine) *Store {
+	return &Store{db: db, engine: engine}
+}
+
+// trendSQL reads the latest version of a unit's rows up to a date.
+const trendSQL = `SELECT indicator, toString(as_of), value, target, expected, status
+FROM %s FINAL
+WHERE milestone = ? AND level = ? AND unit = ? AND as_of <= toDate(?)
+ORDER BY indicator, as_of`
+
+// UnitTrends returns, per indicator code, the month-end points (from the catalogue baseline to asOf, plus asOf) of unit's scores for milestone.
+//
+// The month-ends come from cds.score_history; the point at asOf too when the
+// history holds it, else the engine scores it (a unit not in force at asOf
+// has no point there). An unknown unit is scores.ErrUnknownUnit.
+func (s *Store) UnitTrends(ctx context.Context, unit string, milestone int, asOf registry.Date) (map[string][]Point, error) {
+	u, ok := s.engine.Registry.Unit(unit)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", scores.ErrUnknownUnit, unit)
+	}
+	rows, err := s.db.Query(ctx, fmt.Sprintf(trendSQL, s.db.Table("score_history")), uint16(milestone), string(u.Level), unit, asOf.String())
+	if err != nil {
+		return nil, fmt.Errorf("read score history of %s: %w", unit, err)
+	}
+	defer rows.Close()
+	out := map[string][]Point{}
+	haveAsOf := false
+	for rows.Next() {
+		var code, day string
+		var p Point
+		if err := rows.Scan(&code, &day, &p.Value, &p.Target, &p.Expected, &p.Status); err != nil {
+			return nil, fmt.Errorf("read score history of %s: %w", unit, err)
+		}
+		if p.AsOf, err = registry.ParseDate(day); err != nil {
+			return nil, fmt.Errorf("read score history of %s: %w", unit, err)
+		}
+		// Skip an earlier "today" whose deletion has not run yet.
+		if p.AsOf != asOf && !isMonthEnd(p.AsOf) {
+			continue
+		}
+		haveAsOf = haveAsOf || p.AsOf == asOf
+		out[code] = append(out[code], p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read score history of %s: %w", unit, err)
+	}
+	if haveAsOf {
+		return out, nil
+	}
+	score, err := s.engine.Unit(ctx, unit, scores.Query{AsOf: asOf, Milestone: milestone})
+	if errors.Is(err, scores.ErrUnitNotInForce) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trend of %s at %s: %w", unit, asOf, err)
+	}
+	// The stored points are all before asOf.
+	for _, ind := range score.Indicators {
+		out[ind.Code] = append(out[ind.Code], Point{AsOf: asOf, Value: ind.Value, Target: ind.Target, Expected: ind.Expected, Status: ind.Status})
+	}
+	return out, nil
+}

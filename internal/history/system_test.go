@@ -1,0 +1,186 @@
+package history_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/credentials"
+)
+
+// refreshEvery is the refresh interval of the test systems: short, so that
+// polls for a late event's effect end quickly.
+const refreshEvery = 200 * time.Millisecond
+
+// changeShows is how soon a change of the cells must show in the history
+// (docs/analysts.md); on an idle machine it takes the interval and a few
+// seconds of recomputation.
+const changeShows = 60 * time.Second
+
+// mustSystem runs NATS, projector, API and the history refresher against a
+// fresh clickhouse-server.
+func mustSystem(tb testing.TB) *app.System {
+	tb.Helper()
+	ch := chtest.Start(tb)
+	cfg := app.Defaults()
+	cfg.DataDir = tb.TempDir()
+	cfg.NATSAddr = "127.0.0.1:-1"
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ClickHouseAddr = ch.Addr()
+	cfg.HistoryInterval = refreshEvery
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys, err := app.Start(ctx, cfg, app.Parts{NATS: true, Projector: true, API: true})
+	if err != nil {
+		tb.Fatalf("start system: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := sys.Close(context.Background()); err != nil {
+			tb.Errorf("close system: %v", err)
+		}
+	})
+	if sys.History == nil {
+		tb.Fatal("the API process runs no history refresher")
+	}
+	return sys
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// fixture reads the province fixture of the app tests.
+func fixture(tb testing.TB) []string {
+	tb.Helper()
+	f, err := os.Open("../app/testdata/province.ndjson")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			lines = append(lines, sc.Text())
+		}
+	}
+	return lines
+}
+
+// publisher publishes events over NATS, each as the agency of its body.
+type publisher struct {
+	sys   *app.System
+	conns map[string]jetstream.JetStream
+}
+
+func (p *publisher) publish(tb testing.TB, lines ...string) {
+	tb.Helper()
+	creds, err := credentials.LoadFile(p.sys.Config.DataDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range lines {
+		var env struct{ ID, Agency, Type string }
+		if err := json.Unmarshal([]byte(line), &env); err != nil {
+			tb.Fatal(err)
+		}
+		js, ok := p.conns[env.Agency]
+		if !ok {
+			nc, err := nats.Connect(p.sys.NATSURL(), nats.UserInfo(env.Agency, creds.Agencies[env.Agency].NATSPassword), nats.CustomInboxPrefix("_INBOX."+env.Agency))
+			if err != nil {
+				tb.Fatalf("connect as %s: %v", env.Agency, err)
+			}
+			tb.Cleanup(nc.Close)
+			if js, err = jetstream.New(nc); err != nil {
+				tb.Fatal(err)
+			}
+			p.conns[env.Agency] = js
+		}
+		msg := nats.NewMsg("cds.events." + env.Agency + "." + env.Type)
+		msg.Data = []byte(line)
+		msg.Header.Set(jetstream.MsgIDHeader, env.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := js.PublishMsg(ctx, msg)
+		cancel()
+		if err != nil {
+			tb.Fatalf("publish %s: %v", env.ID, err)
+		}
+	}
+	nc, err := app.ConnectService(p.sys.NATSURL(), p.sys.Config.DataDir, credentials.ServiceProjector, "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.sys.WaitCaughtUp(ctx, js); err != nil {
+		tb.Fatalf("projector did not catch up: %v", err)
+	}
+}
+
+// eventually polls check until it returns nil, failing the test with its
+// last error at the deadline.
+func eventually(tb testing.TB, within time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(50 * time.Millisecond) // poll period; the deadline bounds the wait
+	}
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, v)
+}
+
+func wf(id, agency, at, workfile string, online bool) string {
+	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, workfile, online)
+}
+
+func sameFloat(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return math.Abs(*a-*b) < 1e-9
+}
+
+func fmtFloat(p *float64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
+}
