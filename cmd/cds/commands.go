@@ -108,23 +108,20 @@ func env(key, def string) string {
 	return def
 }
 
-// serveUntilDone waits for ctx or a component failure, then closes sys.
+// serveUntilDone waits for ctx or a component failure (sys.Done), then
+// closes sys. A failure is returned: cds exits non-zero with it.
 func serveUntilDone(ctx context.Context, sys *app.System) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			sys.Config.Logger.Info("shutting down")
-			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return sys.Close(cctx)
-		case <-tick.C:
-			if err := sys.Err(); err != nil {
-				sys.Close(context.Background())
-				return err
-			}
-		}
+	select {
+	case <-ctx.Done():
+		sys.Config.Logger.Info("shutting down")
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return sys.Close(cctx)
+	case <-sys.Done():
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sys.Close(cctx)
+		return sys.Err()
 	}
 }
 

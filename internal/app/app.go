@@ -61,7 +61,11 @@ type Config struct {
 	// Go runtime's soft memory limit to it plus the filter's size (see
 	// projector.Config.HeapBudget). Zero leaves the runtime alone.
 	ProjectorHeap int64
-	Logger        *slog.Logger
+	// ProjectorLeaseTTL (cds projector --lease-ttl) is how long a stopped
+	// projector keeps its lease before a standby takes over (see
+	// projector.Config.LeaseTTL); 0 = the projector's default.
+	ProjectorLeaseTTL time.Duration
+	Logger            *slog.Logger
 }
 
 // Defaults returns the addresses of DESIGN §6.
