@@ -32,13 +32,19 @@ import (
 // Config holds the settings shared by the cds subcommands. Flags and
 // environment fill it (see cmd/cds).
 type Config struct {
-	DataDir         string        // --data / CDS_DATA_DIR
-	NATSAddr        string        // listen address of the embedded server
-	NATSURL         string        // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
-	ClickHouseAddr  string        // --clickhouse / CDS_CLICKHOUSE_ADDR: "" = managed clickhouse-server
-	ClickHouseTCP   string        // managed server native address
-	ClickHouseHTTP  string        // managed server HTTP address
-	ClickHouseDB    string        // database, default cds
+	DataDir        string // --data / CDS_DATA_DIR
+	NATSAddr       string // listen address of the embedded server
+	NATSURL        string // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
+	ClickHouseAddr string // --clickhouse / CDS_CLICKHOUSE_ADDR: host:port or a DSN (chdb.Config.Addr); "" = managed clickhouse-server
+	ClickHouseTCP  string // managed server native address
+	ClickHouseHTTP string // managed server HTTP address
+	ClickHouseDB   string // database; "" = the DSN's, else cds
+	// ClickHousePassword (CDS_CLICKHOUSE_PASSWORD) is the password of the
+	// ClickHouse user; it wins over the DSN's. It is never printed.
+	ClickHousePassword string
+	// ClickHouseCA (--clickhouse-ca / CDS_CLICKHOUSE_CA) is a PEM file of
+	// the authorities that sign the server's TLS certificate; it implies TLS.
+	ClickHouseCA    string
 	HTTPAddr        string        // --http / CDS_HTTP_ADDR
 	UnitsPath       string        // --units / CDS_UNITS: "" = the shipped Bắc Giang sample
 	CatalogPath     string        // --catalog / CDS_CATALOG: "" = the shipped catalogue
@@ -75,7 +81,6 @@ func Defaults() Config {
 		NATSAddr:       natsserver.DefaultAddr,
 		ClickHouseTCP:  chserver.DefaultTCPAddr,
 		ClickHouseHTTP: chserver.DefaultHTTPAddr,
-		ClickHouseDB:   chdb.DefaultDatabase,
 		HTTPAddr:       "127.0.0.1:8080",
 	}
 }
@@ -224,12 +229,18 @@ func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse,
 	if addr == "" {
 		addr = cfg.ClickHouseTCP
 	}
-	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB})
+	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB, Password: cfg.ClickHousePassword, CAFile: cfg.ClickHouseCA})
 	if err != nil {
 		ch.Close()
 		return nil, err
 	}
 	ch.DB = db
+	v, err := db.Version()
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	cfg.logger().Info("clickhouse connected", "addr", db.Addr, "user", db.User, "database", db.Name, "version", v)
 	if _, err := db.Migrate(ctx); err != nil {
 		ch.Close()
 		return nil, err

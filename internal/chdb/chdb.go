@@ -124,7 +124,7 @@ func isDSN(addr string) bool { return strings.Contains(addr, "://") }
 // dsnPassword matches the password of a URL's user info, and a password
 // query parameter.
 var (
-	dsnUserPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)[^@]*@`)
+	dsnUserPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)[^/?#]*@`)
 	dsnPasswordArg  = regexp.MustCompile(`([?&]password=)[^&]*`)
 )
 
@@ -147,9 +147,9 @@ type DB struct {
 }
 
 // authCodes are ClickHouse's error codes for a refused login: unknown user
-// (192), wrong password (193, 18.16), authentication failed (516, later
-// releases), and IP not allowed (195).
-var authCodes = []int32{192, 193, 195, 516}
+// (192), wrong password (193, 18.16), password required (194), IP not
+// allowed (195), authentication failed (516, later releases).
+var authCodes = []int32{192, 193, 194, 195, 516}
 
 // ErrAuth is matched (errors.Is) by Open's error when ClickHouse refused
 // the user or its password.
