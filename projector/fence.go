@@ -192,16 +192,15 @@ func (p *Projector) verifyLog(ctx context.Context, pos position) error {
 	return nil
 }
 
-// diverged logs the ERROR with the operator's choices, sets the metric and
-// returns ErrDiverged.
+// diverged sets the metric and returns ErrDiverged with what differs and
+// the operator's choices, for the one ERROR line the process exits with.
 func (p *Projector) diverged(pos position, format string, args ...any) error {
-	what := fmt.Sprintf(format, args...)
 	p.m.diverged.Set(1)
-	p.log.Error("the event log does not hold what ClickHouse folded: stopping, nothing deleted. "+
-		"Either restore the JetStream store that holds it and start again, or export ClickHouse's events and publish them again into the new log, "+
-		"or accept the log as it is with cds rebuild (ClickHouse's events missing from the log are then lost); see docs/projector.md",
-		"what", what, "watermark", pos.seq, "raw_rows", pos.rows, "stream", p.cfg.Stream)
-	return fmt.Errorf("%w: %s; ClickHouse folded up to seq %d (%d raw events)", ErrDiverged, what, pos.seq, pos.rows)
+	return fmt.Errorf("%w: %s; ClickHouse folded stream %s up to seq %d (%d raw events). Nothing was deleted. "+
+		"Either restore the JetStream store that holds those events and start again, "+
+		"or export ClickHouse's events and publish them again into the new log, "+
+		"or accept the log as it is with cds rebuild (ClickHouse's events missing from it are then lost): see docs/projector.md",
+		ErrDiverged, fmt.Sprintf(format, args...), p.cfg.Stream, pos.seq, pos.rows)
 }
 
 // permanentCodes are ClickHouse error codes that retrying cannot cure:

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -189,6 +190,9 @@ func (l *lease) acquire(ctx context.Context, waiting func(holder string)) error 
 		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("%w: read the lease: %v", ErrPermanent, err)
 			}
 			l.log.Warn("lease: cannot read the lease; retrying", "err", err, "key", l.key)
 		default:

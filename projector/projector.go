@@ -82,9 +82,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	p.m.failed.Set(0)
 	err := p.run(ctx)
 	if err != nil {
+		// The caller logs it: one ERROR line (cmd/cds exits with it).
 		p.m.failed.Set(1)
 		p.m.failures.WithLabelValues("fatal").Inc()
-		p.log.Error("projector stopped", "err", err)
 	}
 	return err
 }
@@ -106,7 +106,7 @@ func (p *Projector) run(ctx context.Context) error {
 			p.m.active.Set(0)
 			return nil
 		}
-		if errors.Is(err, errRecover) {
+		if err == nil || errors.Is(err, errRecover) {
 			p.log.Info("recovering again", "why", err)
 			continue
 		}
@@ -173,8 +173,13 @@ func (p *Projector) runActive(ctx context.Context) error {
 			backoff = p.cfg.RetryMin
 			p.m.backoff.Set(0)
 			err = p.consume(actx, cons)
-			if err == nil || actx.Err() != nil {
+			if actx.Err() != nil {
 				return leaseCause(ctx, actx)
+			}
+			if err == nil {
+				// The message iterator closed by itself (the connection
+				// closed, the consumer deleted).
+				err = errors.New("consuming stopped")
 			}
 			if errors.Is(err, errGap) {
 				p.m.failures.WithLabelValues("gap").Inc()

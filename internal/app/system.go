@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -198,14 +199,16 @@ func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
 }
 
 // Go runs f, the component name, until the System closes. An error from
-// f is kept for Err, logged once at ERROR level, and closes Done: the
-// System cannot go on without an operator.
+// f (prefixed with name unless it names it already) is kept for Err, logged once at ERROR
+// level, and closes Done: the System cannot go on without an operator.
 func (s *System) Go(name string, f func() error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := f(); err != nil {
-			err = fmt.Errorf("%s: %w", name, err)
+			if !strings.HasPrefix(err.Error(), name+":") {
+				err = fmt.Errorf("%s: %w", name, err)
+			}
 			s.errMu.Lock()
 			first := s.err == nil
 			if first {
