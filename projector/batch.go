@@ -219,12 +219,18 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		}
 		start := time.Now()
 		for _, f := range b.dlq {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("dead-letter publish: %w", err)
-			case <-ctx.Done():
-				return ctx.Err()
+			err := p.await(ctx, "the PubAck of a dead letter from CDS_DLQ", pubAckLimit, func() (bool, error) {
+				select {
+				case <-f.Ok():
+					return true, nil
+				case err := <-f.Err():
+					return false, fmt.Errorf("dead-letter publish: %w", err)
+				default:
+					return false, nil
+				}
+			})
+			if err != nil {
+				return err
 			}
 		}
 		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {

@@ -25,6 +25,7 @@ type metrics struct {
 	fencedCommits prometheus.Counter
 	diverged      prometheus.Gauge
 	failed        prometheus.Gauge
+	waiting       *prometheus.GaugeVec
 
 	indexLookups   prometheus.Counter
 	indexFetchTime prometheus.Histogram
@@ -97,6 +98,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_failed", Help: "1 when the projector stopped for good with an error (Run returned it).",
 		}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cds_projector_waiting_seconds", Help: "How long the projector has been waiting for what (inserts of an earlier attempt to finish, a mutation, a dead letter's PubAck); 0 when it is not. Each wait is bounded and logged every 10 s.",
+		}, []string{"what"}),
 		indexLookups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_index_lookups_total", Help: "Lookups read from cds.fold_index (ids, keys and superseded marks not in memory that the Bloom filter could not rule out).",
 		}),
@@ -108,7 +112,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
 			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.indexLookups, m.indexFetchTime,
-			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed)
+			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m
 }

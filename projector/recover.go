@@ -196,26 +196,25 @@ func (p *Projector) quiesce(ctx context.Context) error {
 	prefix := insertPrefix(p.db.Name)
 	q := "SELECT count() FROM system.processes WHERE substring(query_id, 1, " + strconv.Itoa(len(prefix)) + ") = ?"
 	start := time.Now()
-	for i := 0; ; i++ {
+	first := true
+	err := p.await(ctx, "inserts of an earlier attempt to leave system.processes", quiesceLimit, func() (bool, error) {
 		var n uint64
 		if err := p.db.QueryRow(ctx, q, prefix).Scan(&n); err != nil {
-			return fmt.Errorf("look for running inserts: %w", err)
+			return false, fmt.Errorf("look for running inserts: %w", err)
 		}
-		if n == 0 {
-			if i > 0 {
-				p.log.Info("the inserts of an earlier attempt have finished", "took", time.Since(start).Round(time.Millisecond))
-			}
-			return nil
-		}
-		if i == 0 {
+		if n != 0 && first {
 			p.log.Info("waiting for the inserts of an earlier attempt to finish", "running", n)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if n == 0 && !first {
+			p.log.Info("the inserts of an earlier attempt have finished", "took", time.Since(start).Round(time.Millisecond))
 		}
+		first = false
+		return n == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("quiesce: %w", err)
 	}
+	return nil
 }
 
 func (p *Projector) readPosition(ctx context.Context) (position, error) {
@@ -340,20 +339,13 @@ func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
 			return fmt.Errorf("delete unfinished rows of %s: %w", table, err)
 		}
 	}
-	for {
+	return p.await(ctx, "the deletion of an unfinished batch (a mutation)", mutationLimit, func() (bool, error) {
 		var left uint64
 		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table IN ('events', 'fold_index') AND is_done = 0", p.db.Name).Scan(&left); err != nil {
-			return fmt.Errorf("wait for delete: %w", err)
+			return false, fmt.Errorf("wait for delete: %w", err)
 		}
-		if left == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return left == 0, nil
+	})
 }
 
 // batchTables are the tables each batch writes before its commit marker,

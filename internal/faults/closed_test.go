@@ -51,3 +51,40 @@ func TestProjectorExitsWhenNATSClosed(t *testing.T) {
 		t.Errorf("no ERROR naming the closed connection in the log")
 	}
 }
+
+// TestWrongClickHousePassword: cds projector given a wrong ClickHouse
+// password, in the DSN or in CDS_CLICKHOUSE_PASSWORD, exits non-zero within
+// 30 s saying that authentication failed for which user, and never prints
+// the password.
+func TestWrongClickHousePassword(t *testing.T) {
+	e := newEnv(t)
+	cdsBinary(t)
+	const wrong = "Wr0ng-pw"
+	for _, tc := range []struct {
+		name    string
+		dsn     string
+		environ []string
+	}{
+		{"in the DSN", "clickhouse://default:" + wrong + "@" + e.ch.Addr() + "/cds", nil},
+		{"in CDS_CLICKHOUSE_PASSWORD", "clickhouse://default@" + e.ch.Addr() + "/cds", []string{"CDS_CLICKHOUSE_PASSWORD=" + wrong}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.environ = tc.environ
+			defer func() { e.environ = nil }()
+			start := time.Now()
+			p := e.start(t, "projector", "--nats", e.natsURL, "--clickhouse", tc.dsn, "--data", e.dataDir)
+			code := p.wait(t, 30*time.Second)
+			out := p.output()
+			t.Logf("exit %d after %s: %s", code, time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
+			if code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			if !strings.Contains(out, `authentication failed for user "default"`) {
+				t.Errorf("the output does not say that authentication failed for user default")
+			}
+			if strings.Contains(out, wrong) {
+				t.Errorf("the output shows the password")
+			}
+		})
+	}
+}

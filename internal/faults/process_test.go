@@ -75,6 +75,7 @@ type env struct {
 	reg     *registry.Registry
 	logDir  string
 	starts  int
+	environ []string // added to the processes' environment (cleanEnv)
 }
 
 func newEnv(tb testing.TB) *env {
@@ -139,7 +140,7 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(cdsBinary(tb), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), e.environ...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
