@@ -219,17 +219,7 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		}
 		start := time.Now()
 		for _, f := range b.dlq {
-			err := p.await(ctx, "the PubAck of a dead letter from CDS_DLQ", pubAckLimit, func() (bool, error) {
-				select {
-				case <-f.Ok():
-					return true, nil
-				case err := <-f.Err():
-					return false, fmt.Errorf("dead-letter publish: %w", err)
-				default:
-					return false, nil
-				}
-			})
-			if err != nil {
+			if err := p.awaitPubAck(ctx, f); err != nil {
 				return err
 			}
 		}

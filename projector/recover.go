@@ -141,7 +141,15 @@ func (p *Projector) settle(ctx context.Context, verify bool) (position, error) {
 		// A fenced-out projector's batch landed after this one took the
 		// lease: its cells are in cds.rollup on top of ours. The log is
 		// the truth; refold from it.
+		// The markers now include the late batch: the log is verified
+		// against the last position this process committed or read.
 		p.m.fencedCommits.Inc()
+		p.posMu.RLock()
+		known := p.pos
+		p.posMu.RUnlock()
+		if err := p.verifyLog(ctx, known); err != nil {
+			return position{}, err
+		}
 		p.log.Error("a projector that had lost its lease committed a batch late: refolding from the log", "token", late, "seq", pos.seq)
 		return p.repair(ctx, "fenced_commit")
 	}

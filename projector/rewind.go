@@ -95,6 +95,17 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 		}
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
+	// Renewed while rewinding (deleting rows and replaying the index take
+	// minutes at scale); Run then keeps it.
+	kctx, stopKeeping := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		if err := p.lease.keep(kctx, nil); err != nil {
+			p.log.Warn("rewind: lease lost", "err", err)
+		}
+	}()
+	defer func() { stopKeeping(); <-kept }()
 	// The log is not verified: refolding from it is what an operator
 	// chooses when it diverged from ClickHouse.
 	pos, err := p.settle(ctx, false)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Bounds of the projector's waits. Past one, the attempt fails and Run
@@ -47,6 +49,34 @@ func (p *Projector) await(ctx context.Context, what string, limit time.Duration,
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// awaitPubAck waits for the PubAck of a dead letter, like await but
+// without polling.
+func (p *Projector) awaitPubAck(ctx context.Context, f jetstream.PubAckFuture) error {
+	const what = "the PubAck of a dead letter from CDS_DLQ"
+	start := time.Now()
+	g := p.m.waiting.WithLabelValues(what)
+	defer g.Set(0)
+	tick := time.NewTicker(waitLogEvery)
+	defer tick.Stop()
+	limit := time.NewTimer(pubAckLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return fmt.Errorf("dead-letter publish: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return fmt.Errorf("%s: still waiting after %s", what, pubAckLimit)
+		case <-tick.C:
+			g.Set(time.Since(start).Seconds())
+			p.log.Warn("still waiting", "for", what, "waited", time.Since(start).Round(time.Second), "limit", pubAckLimit)
 		}
 	}
 }
