@@ -156,7 +156,7 @@
 //     from before it sent its last successful renewal, the standby from
 //     after it read it: the standby's moment comes later whatever the two
 //     hosts' clocks say. After a kill -9 the standby is active about
-//     LeaseTTL later, plus recovery (2.0–2.2 s with a TTL of 2 s in
+//     LeaseTTL later, plus recovery (1.7–2.3 s with a TTL of 2 s in
 //     internal/faults).
 //   - The fence: before each write to ClickHouse (a batch, its commit, a
 //     recovery's delete, a repair, a rewind) the holder checks that it
