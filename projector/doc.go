@@ -194,8 +194,9 @@
 // hold at W the message of that hash. Otherwise Run returns ErrDiverged
 // (cds_projector_log_diverged = 1) with what differs; nothing is deleted,
 // the process exits non-zero, and the operator chooses (docs/projector.md):
-// restore the store, publish ClickHouse's events again into the new log, or
-// accept the log as it is with cds rebuild, which does not verify it.
+// restore the store, publish ClickHouse's events into the new log (cds
+// republish, then cds rebuild), or accept the log as it is with cds
+// rebuild, which does not verify it.
 // Markers written by a cds that did not record the hash are checked by
 // length and first sequence only.
 //

@@ -198,7 +198,7 @@ func (p *Projector) diverged(pos position, format string, args ...any) error {
 	p.m.diverged.Set(1)
 	return fmt.Errorf("%w: %s; ClickHouse folded stream %s up to seq %d (%d raw events). Nothing was deleted. "+
 		"Either restore the JetStream store that holds those events and start again, "+
-		"or export ClickHouse's events and publish them again into the new log, "+
+		"or publish ClickHouse's events into the new log with cds republish, then cds rebuild, "+
 		"or accept the log as it is with cds rebuild (ClickHouse's events missing from it are then lost): see docs/projector.md",
 		ErrDiverged, fmt.Sprintf(format, args...), p.cfg.Stream, pos.seq, pos.rows)
 }

@@ -30,6 +30,7 @@ func init() {
 		{"publish", "publish NDJSON events from a file or stdin as an agency", runPublish},
 		{"agency", "agency credentials: list, add, rotate, revoke (running servers apply them at once)", runAgency},
 		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
+		{"republish", "publish ClickHouse's events into the event log again, after the JetStream store was lost", runRepublish},
 		{"dlq", "dead letters: list, show, replay the events the projector refused", runDLQ},
 		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
 	}
