@@ -25,7 +25,8 @@ const (
 // TestFaultTwoProjectors runs two cds projector processes at once against
 // one stream and database while a load is published; again and again the
 // active one is killed with SIGKILL (at random instants or in the middle of
-// an INSERT) and a new standby started, so that there are always two. A
+// an INSERT) and a new standby started, so that there are always two; every
+// third round the standby is killed first as well. A
 // cds rebuild --force in the middle must refuse, the lease being held. At
 // the end ClickHouse must hold each valid id once with exact cells. It
 // reports the standby's takeover times.
@@ -81,8 +82,17 @@ func TestFaultTwoProjectors(t *testing.T) {
 	var takeovers []time.Duration
 	plan := []string{"random", "insert", "rollup", "random"}
 	how := map[string]int{}
+	standbyKills := 0
 	for i := 0; i < kills; i++ {
 		a := active()
+		if i%3 == 1 {
+			// Kill -9 of the standby too: harmless, and a new one replaces it.
+			s := procs[slices.Index(procs, a)^1]
+			s.signal(t, syscall.SIGKILL)
+			s.wait(t, 30*time.Second)
+			procs[slices.Index(procs, s)] = e.startProjector(t)
+			standbyKills++
+		}
 		what := e.kill(t, a, plan[i%len(plan)], rng)
 		killed := time.Now()
 		how[what]++
@@ -125,8 +135,8 @@ func TestFaultTwoProjectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(takeovers)
-	t.Logf("two projectors: messages %d, kills of the active one %d (%s); takeover min %s, median %s, max %s (lease TTL %s)",
-		len(load.Msgs), kills, fmtCounts(how), takeovers[0].Round(time.Millisecond), takeovers[len(takeovers)/2].Round(time.Millisecond),
+	t.Logf("two projectors: messages %d, kills of the active one %d (%s), of the standby %d; takeover min %s, median %s, max %s (lease TTL %s)",
+		len(load.Msgs), kills, fmtCounts(how), standbyKills, takeovers[0].Round(time.Millisecond), takeovers[len(takeovers)/2].Round(time.Millisecond),
 		takeovers[len(takeovers)-1].Round(time.Millisecond), faultLeaseTTL)
 	t.Logf("two projectors: events %d, missing %d, doubled %d, extra %d; cells %d, differing from the raw events %d, from the load %d; watermark %d = last seq %d; took %s",
 		r.Events, r.Missing, r.Doubled, r.Extra, r.Cells, len(r.RawDiffs), len(r.LoadDiffs), r.Watermark, r.LastSeq, time.Since(began).Round(time.Second))
