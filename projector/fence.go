@@ -99,14 +99,14 @@ func (p *Projector) seal(ctx context.Context) (late string, err error) {
 	}
 	mine := p.lease.token()
 	var unsealed []string
-	if !p.sealedOnce {
+	if !p.sealedOnce.Load() {
 		unsealed = p.lease.unsealed()
 	}
 	cols := newCellColumns(len(sums))
 	for tok, n := range sums {
 		switch {
 		case tok == mine:
-		case slices.Contains(unsealed, tok) || (!p.sealedOnce && p.lease.unknownHistory()):
+		case slices.Contains(unsealed, tok) || (!p.sealedOnce.Load() && p.lease.unknownHistory()):
 			cols.add(fold.Row{Cell: fold.Cell{Indicator: watermarkIndicator, Unit: p.cfg.Stream + tokenMarkerSuffix, Dim: tok}, Amount: fold.Amount{Num: -n}})
 		default:
 			return tok, nil
@@ -120,7 +120,7 @@ func (p *Projector) seal(ctx context.Context) (late string, err error) {
 			return "", fmt.Errorf("seal earlier lease holders: %w", err)
 		}
 	}
-	p.sealedOnce = true
+	p.sealedOnce.Store(true)
 	p.lease.sealed()
 	return "", nil
 }
@@ -135,7 +135,7 @@ func (p *Projector) checkFenced(ctx context.Context) error {
 			return fmt.Errorf("%w: NATS reconnected", errRecover)
 		}
 	}
-	if !p.sealedOnce {
+	if !p.sealedOnce.Load() {
 		return nil
 	}
 	sums, err := p.tokenSums(ctx)

@@ -39,7 +39,7 @@ type Projector struct {
 	posMu       sync.RWMutex
 	lastLag     atomic.Int64  // unix nanoseconds of the last lag update
 	lease       *lease        // opened by the first Run or Rewind
-	sealedOnce  bool          // the markers of earlier lease holders are sealed (seal)
+	sealedOnce  atomic.Bool   // the markers of earlier lease holders are sealed (seal)
 	reconnects  atomic.Uint64 // NATS reconnects seen by checkFenced
 }
 
@@ -140,7 +140,7 @@ func (p *Projector) acquire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.sealedOnce = false
+	p.sealedOnce.Store(false)
 	if nc := p.js.Conn(); nc != nil {
 		p.reconnects.Store(nc.Stats().Reconnects)
 	}
