@@ -55,6 +55,6 @@ func runRepublish(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("republished %d events from %s into the event log; now run cds rebuild\n", n, ch.DB.Table("events"))
+	fmt.Printf("republished %d events from %s.events into the event log; now run cds rebuild\n", n, ch.DB.Name)
 	return nil
 }
