@@ -27,7 +27,8 @@ test: deps vet
 	$(GO) test -count=1 ./...
 
 ## test-faults: the long fault-injection tests: the projector process killed with SIGKILL
-## 12 times under 210k messages, then checked exact; rebuild at that scale (about 1-2 min)
+## 12 times under 210k messages, then checked exact; two projectors (active and standby),
+## the active one killed 8 times; rebuild at that scale (about 3-5 min)
 test-faults: deps
 	CDS_FAULTS=1 $(GO) test -count=1 -run '^TestFault' -timeout 30m -v ./internal/faults/
 

@@ -11,17 +11,19 @@ type Reason string
 
 // Reasons an event can be refused.
 const (
-	ReasonMalformed      Reason = "malformed"        // not a JSON object, or a field of the wrong JSON type
-	ReasonMissingField   Reason = "missing_field"    // a required field is absent or empty
-	ReasonInvalidField   Reason = "invalid_field"    // a field is present but its value is not allowed
-	ReasonUnknownType    Reason = "unknown_type"     // type is not one of the event types of docs/design.md
-	ReasonUnknownVersion Reason = "unknown_version"  // v is not a schema version this build knows
-	ReasonUnknownField   Reason = "unknown_field"    // a field the schema does not have (often a typo)
-	ReasonFuture         Reason = "future"           // occurred_at too far in the future
-	ReasonUnknownAgency  Reason = "unknown_agency"   // agency is not in the registry
-	ReasonSubject        Reason = "subject_mismatch" // subject agency/type differ from the body
-	ReasonNotAllowed     Reason = "not_allowed"      // the sender may not speak for this agency, or the agency may not send this type
-	ReasonTooLarge       Reason = "too_large"        // the event exceeds the size limit
+	ReasonMalformed      Reason = "malformed"         // not a JSON object, or a field of the wrong JSON type
+	ReasonMissingField   Reason = "missing_field"     // a required field is absent or empty
+	ReasonInvalidField   Reason = "invalid_field"     // a field is present but its value is not allowed
+	ReasonUnknownType    Reason = "unknown_type"      // type is not one of the event types of docs/design.md
+	ReasonUnknownVersion Reason = "unknown_version"   // v is not a schema version this build knows
+	ReasonUnknownField   Reason = "unknown_field"     // a field the schema does not have (often a typo)
+	ReasonFuture         Reason = "future"            // occurred_at too far in the future
+	ReasonUnknownAgency  Reason = "unknown_agency"    // agency is not in the registry
+	ReasonSubject        Reason = "subject_mismatch"  // subject agency/type differ from the body
+	ReasonNotAllowed     Reason = "not_allowed"       // the sender may not speak for this agency, or the agency may not send this type
+	ReasonTooLarge       Reason = "too_large"         // the event exceeds the size limit
+	ReasonTooEarly       Reason = "too_early"         // occurred_at before Rules.MinOccurred (2000-01-01 by default)
+	ReasonNotInForce     Reason = "unit_not_in_force" // the agency was not in force on the day of occurred_at (merged, not yet created)
 )
 
 // ErrInvalid is matched (errors.Is) by every *Error: the event can never be valid.

@@ -184,15 +184,37 @@ type Units interface {
 	SpeaksForProvince(code string) bool
 }
 
+// UnitDates is implemented by a registry (Rules.Units) that knows the days
+// on which its units are in force.
+type UnitDates interface {
+	// InForceOn reports whether unit code is in force on the province's
+	// calendar day of t; when it is not, why names the unit's dates and
+	// its successor, for a human.
+	InForceOn(code string, t time.Time) (ok bool, why string)
+}
+
+// DefaultMinOccurred is the earliest occurred_at accepted when
+// Rules.MinOccurred is zero: 2000-01-01 in province time. Earlier dates are
+// typing errors (year 0025), and ClickHouse's DateTime cannot store
+// anything before 1970 (it wraps around).
+var DefaultMinOccurred = time.Date(2000, 1, 1, 0, 0, 0, 0, Zone)
+
 // Rules are the checks that need context: the clock and the registry.
 type Rules struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// MaxFuture is how far past Now occurred_at may be; 0 means 24h.
 	MaxFuture time.Duration
+	// MinOccurred is the earliest occurred_at accepted; zero means
+	// DefaultMinOccurred.
+	MinOccurred time.Time
 	// Units is the registry: the agency must be one of its units, and may
 	// send only the types its role allows (TypeSpec.Emitters). Nil accepts
-	// any agency and any type: for tools that check only the schema.
+	// any agency and any type: for tools that check only the schema. When
+	// it also implements UnitDates, the agency must be in force on the day
+	// of occurred_at: a late report of a day when it existed is accepted,
+	// an event of a day after it was merged away (or before it was
+	// created) is refused with ReasonNotInForce.
 	Units Units
 }
 
@@ -209,11 +231,23 @@ func (r Rules) Check(e *Event) error {
 	if limit := now().Add(maxFuture); e.OccurredAt.After(limit) {
 		return errf(ReasonFuture, "occurred_at", "%s is more than %s in the future (now %s)", e.OccurredAt.Format(time.RFC3339), maxFuture, now().In(Zone).Format(time.RFC3339))
 	}
+	minOccurred := r.MinOccurred
+	if minOccurred.IsZero() {
+		minOccurred = DefaultMinOccurred
+	}
+	if e.OccurredAt.Before(minOccurred) {
+		return errf(ReasonTooEarly, "occurred_at", "%s is before %s, the earliest date accepted", e.OccurredAt.Format(time.RFC3339), minOccurred.In(Zone).Format(time.RFC3339))
+	}
 	if r.Units == nil {
 		return nil
 	}
 	if !r.Units.Known(e.Agency) {
 		return errf(ReasonUnknownAgency, "agency", "%q is not an organisation unit of the registry", e.Agency)
+	}
+	if d, ok := r.Units.(UnitDates); ok {
+		if in, why := d.InForceOn(e.Agency, e.OccurredAt); !in {
+			return errf(ReasonNotInForce, "occurred_at", "%q was not in force on %s: %s", e.Agency, e.OccurredAt.In(Zone).Format(time.DateOnly), why)
+		}
 	}
 	if e.Spec != nil && e.Spec.Emitters == EmitProvince && !r.Units.SpeaksForProvince(e.Agency) {
 		return errf(ReasonNotAllowed, "type", "%s counts for the whole province and comes only from %s (the registry's reports_for); %q does not report for the province", e.Type, e.Spec.Emitters, e.Agency)

@@ -130,6 +130,56 @@ type testUnits map[string]bool
 func (u testUnits) Known(code string) bool             { _, ok := u[code]; return ok }
 func (u testUnits) SpeaksForProvince(code string) bool { return u[code] }
 
+// TestRulesDates: occurred_at before the minimum is refused, whatever the
+// registry; with a registry that knows its units' dates, so is an event of
+// a day on which its agency was not in force.
+func TestRulesDates(t *testing.T) {
+	now := time.Date(2026, 1, 10, 0, 0, 0, 0, Zone)
+	units := datedUnits{"bg-vietyen": {time.Date(2021, 1, 1, 0, 0, 0, 0, Zone), time.Date(2025, 7, 1, 0, 0, 0, 0, Zone)}}
+	tests := []struct {
+		name       string
+		rules      Rules
+		at         time.Time
+		wantReason Reason
+	}{
+		{name: "1969 wraps in ClickHouse", rules: Rules{}, at: time.Date(1969, 6, 1, 0, 0, 0, 0, Zone), wantReason: ReasonTooEarly},
+		{name: "year 1", rules: Rules{}, at: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), wantReason: ReasonTooEarly},
+		{name: "a second before 2000 in Hanoi", rules: Rules{}, at: time.Date(1999, 12, 31, 23, 59, 59, 0, Zone), wantReason: ReasonTooEarly},
+		{name: "2000-01-01 in Hanoi", rules: Rules{}, at: time.Date(2000, 1, 1, 0, 0, 0, 0, Zone)},
+		{name: "minimum configured", rules: Rules{MinOccurred: time.Date(2021, 1, 1, 0, 0, 0, 0, Zone)}, at: time.Date(2020, 12, 31, 0, 0, 0, 0, Zone), wantReason: ReasonTooEarly},
+		{name: "last day in force, reported late", rules: Rules{Units: units}, at: time.Date(2025, 6, 30, 23, 0, 0, 0, Zone)},
+		{name: "the day after", rules: Rules{Units: units}, at: time.Date(2025, 7, 1, 0, 0, 0, 0, Zone), wantReason: ReasonNotInForce},
+		{name: "before it existed", rules: Rules{Units: units}, at: time.Date(2020, 12, 31, 12, 0, 0, 0, Zone), wantReason: ReasonNotInForce},
+		{name: "no dates known: no check", rules: Rules{Units: testUnits{"bg-vietyen": false}}, at: time.Date(2025, 8, 1, 0, 0, 0, 0, Zone)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.rules.Now = func() time.Time { return now }
+			err := tt.rules.Check(&Event{Agency: "bg-vietyen", OccurredAt: tt.at})
+			if got := ReasonOf(err); got != tt.wantReason {
+				t.Fatalf("got %q (%v), want %q", got, err, tt.wantReason)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "occurred_at: ") {
+				t.Fatalf("the refusal %q does not name the field occurred_at", err)
+			}
+		})
+	}
+}
+
+// datedUnits is a registry of the units listed, each in force from the
+// first instant up to the second.
+type datedUnits map[string][2]time.Time
+
+func (u datedUnits) Known(code string) bool             { _, ok := u[code]; return ok }
+func (u datedUnits) SpeaksForProvince(code string) bool { return false }
+func (u datedUnits) InForceOn(code string, t time.Time) (bool, string) {
+	d := u[code]
+	if t.Before(d[0]) || !t.Before(d[1]) {
+		return false, "in force from " + d[0].Format(time.DateOnly) + " to " + d[1].AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return true, ""
+}
+
 func TestEveryProvinceTypeNeedsTheProvince(t *testing.T) {
 	for _, spec := range Types() {
 		if want := spec.Scope == ScopeProvince; (spec.Emitters == EmitProvince) != want {

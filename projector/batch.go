@@ -81,7 +81,8 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	b := &prepared{prev: pos, refused: map[events.Reason]int{}}
 	b.raw.grow(len(batch))
 	var gap error
-	want := pos.seq + 1 // the sequence the batch must continue with
+	var lastMsg jetstream.Msg // the message at b.last
+	want := pos.seq + 1       // the sequence the batch must continue with
 	checked := p.checkAll(batch)
 	valid := make([]*events.Event, 0, len(checked))
 	for i := range checked {
@@ -115,7 +116,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 				break
 			}
 		}
-		b.last, want = seq, seq+1
+		b.last, want, lastMsg = seq, seq+1, msg
 		e, err := checked[i].e, checked[i].err
 		if err != nil {
 			reason := reasonOf(err)
@@ -149,13 +150,14 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 		seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum,
 		idxRows: pos.idxRows + uint64(b.index.rows()), idxSum: pos.idxSum + b.index.sum,
 		indexed: pos.indexed + uint64(len(b.raw.id)),
+		hash:    msgHash(lastMsg.Subject(), lastMsg.Data()), hashSeq: b.last,
 	}
 	rows := txn.Rows()
 	b.cells = newCellColumns(len(rows) + markerRows)
 	for _, r := range rows {
 		b.cells.add(r)
 	}
-	b.cells.marker(p.cfg.Stream, b.prev, b.next)
+	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -212,20 +214,23 @@ const minPerWorker = 500
 // nothing is acked.
 func (p *Projector) write(ctx context.Context, b *prepared) error {
 	if b.last != 0 {
+		if err := p.fence(fmt.Sprintf("batch up to seq %d", b.last)); err != nil {
+			return err
+		}
 		start := time.Now()
 		for _, f := range b.dlq {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("dead-letter publish: %w", err)
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := p.awaitPubAck(ctx, f); err != nil {
+				return err
 			}
 		}
 		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {
 			return err
 		}
 		if err := p.insertIndex(ctx, b.index, b.last); err != nil {
+			return err
+		}
+		// The commit: fenced again, the raw rows may have taken a while.
+		if err := p.fence(fmt.Sprintf("the commit of seq %d", b.last)); err != nil {
 			return err
 		}
 		if err := p.sendCells(ctx, b.cells, b.last); err != nil {
@@ -356,8 +361,10 @@ func (c *cellColumns) add(r fold.Row) {
 // The row of unit stream holds the sequence (n) and the fingerprint of
 // cds.events; the row of unit stream + indexMarkerSuffix the fingerprint of
 // cds.fold_index, with n = 0 so that sum(n) over all marker rows stays the
-// sequence.
-func (c *cellColumns) marker(stream string, prev, next position) {
+// sequence; the row of stream + lastMarkerSuffix the hash of the message at
+// the sequence (num) and that sequence (den); the row of stream + tokenMarkerSuffix counts one commit of
+// the lease token tok (see seal).
+func (c *cellColumns) marker(stream, tok string, prev, next position) {
 	c.add(fold.Row{
 		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream},
 		Amount: fold.Amount{
@@ -380,10 +387,18 @@ func (c *cellColumns) marker(stream string, prev, next position) {
 		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + indexMarkerSuffix, Dim: indexedEventsDim},
 		Amount: fold.Amount{Num: float64(next.rows) - float64(prev.rows)},
 	})
+	c.add(fold.Row{
+		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + lastMarkerSuffix},
+		Amount: fold.Amount{Num: float64(next.hash) - float64(prev.hash), Den: float64(next.hashSeq) - float64(prev.hashSeq)},
+	})
+	c.add(fold.Row{
+		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + tokenMarkerSuffix, Dim: tok},
+		Amount: fold.Amount{Num: 1},
+	})
 }
 
 // markerRows is the number of rows marker appends.
-const markerRows = 3
+const markerRows = 5
 
 // indexedEventsDim is the dim of the marker row that counts the raw rows of
 // batches that also wrote their index rows.

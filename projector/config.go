@@ -31,6 +31,12 @@ type Config struct {
 	// per lookup written). It changes a process-wide setting: for a process
 	// that runs the projector alone (cds projector). Zero: leave it alone.
 	HeapBudget int64
+	// LeaseTTL is how long a projector that stopped renewing the lease
+	// (killed, frozen, cut off from NATS) keeps it: a standby takes over
+	// once it has seen no renewal for LeaseTTL, the holder renews every
+	// LeaseTTL/4 and stops writing when less than LeaseTTL/3 is left.
+	// Default 6s: a takeover within about 8s of a kill, plus recovery.
+	LeaseTTL time.Duration
 	// NoDeadLetter skips publishing invalid events to the dead-letter stream
 	// (they are still skipped and counted). For benchmarks; a rebuild does
 	// not need it: the projector never publishes a dead letter that CDS_DLQ
@@ -71,6 +77,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FoldCache == 0 {
 		c.FoldCache = 50000
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 6 * time.Second
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second

@@ -38,7 +38,10 @@
 //     fingerprint of the raw rows it covers. Two more marker rows (unit
 //     CDS_EVENTS#fold_index, n = 0, so that sum(n) over all marker rows
 //     stays W) do the same for cds.fold_index, and count the batch's raw
-//     rows again (dim 'events').
+//     rows again (dim 'events'). Two more record the hash of the message at
+//     the batch's last sequence (unit CDS_EVENTS#last, see "The log and
+//     ClickHouse") and one commit of the lease token (unit CDS_EVENTS#lease,
+//     see "One active projector").
 //  6. Only then is the last message acked.
 //
 // Steps 1–3 (the reader) and 4–6 (the writer) run as two stages: while the
@@ -80,10 +83,10 @@
 //     land after the next step. The fault test sees such a "ghost" commit
 //     land after the kill that sent it.
 //   - Read the markers: W and the fingerprint.
-//   - If W is above the stream's last sequence (and the log has no message
-//     W), ClickHouse is ahead of the log (the log lost its tail in a power
-//     cut, or is another log): refold everything from the log (truncate
-//     cds.rollup, then cds.events).
+//   - Seal the markers of earlier lease holders, or recognise a late commit
+//     of a fenced-out one (see "One active projector").
+//   - Verify the log (see "The log and ClickHouse"): if it no longer holds
+//     what ClickHouse folded, stop with ErrDiverged and delete nothing.
 //   - If W is 0 but the tables hold rows (an interrupted rebuild or
 //     repair), empty them.
 //   - Delete the cds.events and cds.fold_index rows with seq > W (an
@@ -129,13 +132,82 @@
 // and the one being filled), and returns; a batch that cannot be written
 // within Config.ShutdownGrace is abandoned, which is safe.
 //
-// Assumptions: exactly one projector runs against a stream and a database
-// (the fold state lives in its memory; the durable consumer is deleted and
-// recreated at each recovery); one batch's cells fit in one INSERT block
+// Assumptions: one batch's cells fit in one INSERT block
 // below ClickHouse's min_insert_block_size_rows (Config.BatchMax ≤ 200 000);
 // nothing but the projector and Rewind writes cds.events and cds.rollup, and
 // no materialized view reads cds.rollup (a view's insert could fail after
 // the part landed).
+//
+// # One active projector
+//
+// Any number of projectors may run against a stream and a database (a
+// standby for failover, a systemd unit plus a manual run, cds rebuild); one
+// folds, the others wait. The active one holds a lease: the key
+// lease.<database>.<stream> of the JetStream key-value bucket CDS_PROJECTOR
+// (LeaseBucket), whose value names the holder, an epoch incremented by
+// every takeover, and a token (epoch@host/pid/random). Every write of the
+// key is a compare-and-set on its revision, so two processes can never both
+// take it.
+//
+//   - The holder renews the key every LeaseTTL/4 (default TTL 6 s). A
+//     standby polls it (every LeaseTTL/8) and takes it over once it has
+//     seen the same revision for LeaseTTL on its own clock, or at once when
+//     the holder released it (clean shutdown). The holder counts its TTL
+//     from before it sent its last successful renewal, the standby from
+//     after it read it: the standby's moment comes later whatever the two
+//     hosts' clocks say. After a kill -9 the standby is active about
+//     LeaseTTL later, plus recovery (1.7–2.3 s with a TTL of 2 s in
+//     internal/faults).
+//   - The fence: before each write to ClickHouse (a batch, its commit, a
+//     recovery's delete, a repair, a rewind) the holder checks that it
+//     holds the lease with at least LeaseTTL/3 left; a renewal refused
+//     (another revision) or failing for the TTL drops it. A projector that
+//     lost the lease stops writing, drops its fold state and waits as a
+//     standby again.
+//   - The token in the markers: every commit adds 1 to the marker row of
+//     unit CDS_EVENTS#lease, dim its token. When a projector takes the
+//     lease, its first recovery (after the quiesce, so no insert of the
+//     dead holder is running) cancels the counts of the holders it took
+//     over from (the lease value lists them) in one insert: they are
+//     history, and W includes their batches. From then on a count of
+//     another token that is not zero is a batch that a projector which had
+//     lost the lease (frozen past its TTL between its fence and its INSERT,
+//     the only window left) committed late, on top of ours: recovery sees
+//     it, and so does the check after each renewal; the projections are
+//     refolded from the log (cds_projector_fenced_commits_total,
+//     cds_projector_repairs_total{reason="fenced_commit"}).
+//   - The durable consumer is deleted and recreated only by the holder, in
+//     its recovery.
+//   - Rewind (cds rebuild) takes the lease too, waiting at most 2×LeaseTTL:
+//     while a projector runs it refuses ("another projector holds the
+//     lease"), with or without --force.
+//
+// # The log and ClickHouse
+//
+// Stream sequences name events only as long as the log is the one folded:
+// a lost JetStream store, a fresh NATS, a wrong --data or a store restored
+// from an older copy restart them. Each commit therefore also records, in
+// the marker row of unit CDS_EVENTS#last, a 48-bit hash of the subject and
+// bytes of the message at its last sequence (num) and that sequence (den).
+// Every recovery (at start, after any failure, after a NATS reconnect)
+// verifies the stream: it must exist, reach W, start at or before W+1, and
+// hold at W the message of that hash. Otherwise Run returns ErrDiverged
+// (cds_projector_log_diverged = 1) with what differs; nothing is deleted,
+// the process exits non-zero, and the operator chooses (docs/projector.md):
+// restore the store, publish ClickHouse's events into the new log (cds
+// republish, then cds rebuild), or accept the log as it is with cds
+// rebuild, which does not verify it.
+// Markers written by a cds that did not record the hash are checked by
+// length and first sequence only.
+//
+// # Failures that stop Run
+//
+// Run retries what time can cure and returns what it cannot: ErrDiverged;
+// ErrPermanent for a NATS connection closed for good (refused credentials
+// after a reconnect), a deleted stream, or ClickHouse refusing the
+// credentials or missing the schema (its error codes). cds projector and
+// cds up then exit non-zero with one ERROR line (internal/app System.Done),
+// and cds_projector_failed is 1.
 //
 // # Duplicates, corrections and retractions
 //
@@ -178,8 +250,6 @@
 // emptied), or from sequence N (raw rows below N kept, all cells recomputed
 // from them, marker at N-1). It removes the markers first and writes the new
 // one in its last insert, so an interrupted Rewind leaves "nothing
-// committed", which the next recovery refolds from the log. The live
-// projector must be stopped meanwhile: it holds the fold state in memory, and
-// both would write the same tables. cds rebuild refuses to run while a client
-// pulls from the projector's consumer.
+// committed", which the next recovery refolds from the log. It holds the
+// lease: while a live projector runs, it refuses.
 package projector

@@ -19,6 +19,14 @@ type metrics struct {
 	stateItems  prometheus.Gauge
 	filterBytes prometheus.Gauge
 
+	active        prometheus.Gauge
+	takeovers     prometheus.Counter
+	leaseLost     prometheus.Counter
+	fencedCommits prometheus.Counter
+	diverged      prometheus.Gauge
+	failed        prometheus.Gauge
+	waiting       *prometheus.GaugeVec
+
 	indexLookups   prometheus.Counter
 	indexFetchTime prometheus.Histogram
 }
@@ -61,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cds_projector_recoveries_total", Help: "Recoveries from the ClickHouse watermark (one at start, one after each failure).",
 		}),
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, fold_index_mismatch, fold_index_missing, ahead_of_log).",
+			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, fold_index_mismatch, fold_index_missing, fenced_commit).",
 		}, []string{"reason"}),
 		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_events", Help: "Distinct event ids folded (the fold state holds most of them in cds.fold_index, not in memory).",
@@ -72,6 +80,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		filterBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_filter_bytes", Help: "Size of the Bloom filter of the lookups in cds.fold_index.",
 		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_active", Help: "1 while this projector holds the lease and folds, 0 while it waits as a standby.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_lease_takeovers_total", Help: "Times this projector took the lease (at start, or from a dead or departed holder).",
+		}),
+		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_lease_lost_total", Help: "Times this projector lost the lease (taken over, or not renewed within its TTL) and went back to standby.",
+		}),
+		fencedCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_fenced_commits_total", Help: "Batches committed late by a projector that had lost the lease, recognised by their lease token and refolded from the log.",
+		}),
+		diverged: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_log_diverged", Help: "1 when the event log no longer holds what ClickHouse folded: the projector stopped and deleted nothing (docs/projector.md).",
+		}),
+		failed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_failed", Help: "1 when the projector stopped for good with an error (Run returned it).",
+		}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cds_projector_waiting_seconds", Help: "How long the projector has been waiting for what (inserts of an earlier attempt to finish, a mutation, a dead letter's PubAck); 0 when it is not. Each wait is bounded and logged every 10 s.",
+		}, []string{"what"}),
 		indexLookups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_index_lookups_total", Help: "Lookups read from cds.fold_index (ids, keys and superseded marks not in memory that the Bloom filter could not rule out).",
 		}),
@@ -82,7 +111,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.indexLookups, m.indexFetchTime)
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.indexLookups, m.indexFetchTime,
+			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m
 }

@@ -37,7 +37,10 @@ type Projector struct {
 	lettered    map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
 	qid         queryIDs
 	posMu       sync.RWMutex
-	lastLag     atomic.Int64 // unix nanoseconds of the last lag update
+	lastLag     atomic.Int64  // unix nanoseconds of the last lag update
+	lease       *lease        // opened by the first Run or Rewind
+	sealedOnce  atomic.Bool   // the markers of earlier lease holders are sealed (seal)
+	reconnects  atomic.Uint64 // NATS reconnects seen by checkFenced
 }
 
 // New returns a projector. known reports whether an agency code is in the
@@ -68,22 +71,115 @@ func (p *Projector) setPos(pos position) {
 }
 
 // Run folds until ctx is cancelled, then finishes the batch in hand (within
-// Config.ShutdownGrace) and returns nil. Failures of NATS or ClickHouse are
-// retried with backoff from the last committed position; Run returns an
-// error only for a misconfiguration it cannot recover from.
+// Config.ShutdownGrace), releases the lease and returns nil. It first waits
+// as a standby until it holds the lease (doc.go, "One active projector"),
+// and goes back to waiting whenever it loses it. Failures of NATS or
+// ClickHouse are retried with backoff from the last committed position.
+// Run returns an error when it cannot go on without an operator: the log
+// and ClickHouse diverged (ErrDiverged), the NATS connection is closed for
+// good, or ClickHouse refuses cds's schema or credentials (ErrPermanent).
 func (p *Projector) Run(ctx context.Context) error {
-	backoff := p.cfg.RetryMin
+	p.m.failed.Set(0)
+	err := p.run(ctx)
+	if err != nil {
+		// The caller logs it: one ERROR line (cmd/cds exits with it).
+		p.m.failed.Set(1)
+		p.m.failures.WithLabelValues("fatal").Inc()
+	}
+	return err
+}
+
+func (p *Projector) run(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		cons, err := p.recover(ctx)
+		if err := p.acquire(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		err := p.runActive(ctx)
+		if ctx.Err() != nil {
+			p.lease.release(context.WithoutCancel(ctx))
+			p.m.active.Set(0)
+			return nil
+		}
+		if err == nil || errors.Is(err, errRecover) {
+			p.log.Info("recovering again", "why", err)
+			continue
+		}
+		p.m.active.Set(0)
+		if !errors.Is(err, ErrLeaseLost) {
+			p.lease.release(context.WithoutCancel(ctx))
+			return err
+		}
+		p.m.leaseLost.Inc()
+		p.dropState() // the next holder moves the position on
+		p.log.Warn("lease lost: waiting as a standby", "err", err)
+	}
+}
+
+// acquire opens the lease and waits until this projector holds it.
+func (p *Projector) acquire(ctx context.Context) error {
+	if p.lease == nil {
+		l, err := openLease(ctx, p.js, leaseKey(p.db.Name, p.cfg.Stream), p.cfg.LeaseTTL, p.log)
+		if err != nil {
+			return err
+		}
+		p.lease = l
+	}
+	if p.lease.valid(p.lease.ttl / 3) {
+		return nil
+	}
+	start := time.Now()
+	err := p.lease.acquire(ctx, func(holder string) {
+		p.log.Info("standby: another projector holds the lease", "holder", holder, "key", p.lease.key)
+	})
+	if err != nil {
+		return err
+	}
+	p.sealedOnce.Store(false)
+	if nc := p.js.Conn(); nc != nil {
+		p.reconnects.Store(nc.Stats().Reconnects)
+	}
+	p.m.active.Set(1)
+	p.m.takeovers.Inc()
+	p.log.Info("lease taken: active projector", "token", p.lease.token(), "waited", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// runActive folds while the lease is held: it returns ErrLeaseLost (wrapped)
+// when the lease is lost, nil when ctx is cancelled, or a permanent error.
+func (p *Projector) runActive(ctx context.Context) error {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		if err := p.lease.keep(actx, p.checkFenced); err != nil {
+			cancel(err)
+		}
+	}()
+	defer func() { cancel(nil); <-kept }()
+	backoff := p.cfg.RetryMin
+	for {
+		if actx.Err() != nil {
+			return leaseCause(ctx, actx)
+		}
+		cons, err := p.recover(actx)
 		if err == nil {
 			backoff = p.cfg.RetryMin
 			p.m.backoff.Set(0)
-			err = p.consume(ctx, cons)
-			if err == nil || ctx.Err() != nil {
-				return nil
+			err = p.consume(actx, cons)
+			if actx.Err() != nil {
+				return leaseCause(ctx, actx)
+			}
+			if err == nil {
+				// The message iterator closed by itself (the connection
+				// closed, the consumer deleted).
+				err = errors.New("consuming stopped")
 			}
 			if errors.Is(err, errGap) {
 				p.m.failures.WithLabelValues("gap").Inc()
@@ -93,19 +189,33 @@ func (p *Projector) Run(ctx context.Context) error {
 		} else {
 			p.m.failures.WithLabelValues("recover").Inc()
 		}
-		if ctx.Err() != nil {
-			return nil
+		if actx.Err() != nil {
+			return leaseCause(ctx, actx)
+		}
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrDiverged) {
+			return err
+		}
+		if perr := p.permanent(err); perr != nil {
+			return perr
 		}
 		p.log.Warn("projector failed; retrying from the watermark", "err", err, "backoff", backoff, "seq", p.Watermark())
 		p.m.backoff.Set(backoff.Seconds())
-		p.updateLag(ctx, true)
+		p.updateLag(actx, true)
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-actx.Done():
+			return leaseCause(ctx, actx)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
 	}
+}
+
+// leaseCause is nil when ctx (Run's) ended, else why actx was cancelled.
+func leaseCause(ctx, actx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return context.Cause(actx)
 }
 
 // consume cuts batches from the consumer and commits them until ctx is

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/deadletter"
@@ -196,7 +198,7 @@ func (h *harness) publishWorkfiles(tb testing.TB, from, to int) uint64 {
 func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	h := newHarness(t)
 	h.publishWorkfiles(t, 0, 2)
-	_, stop := h.run(t, 2)
+	dead, stop := h.run(t, 2)
 	stop()
 	seq := h.publishWorkfiles(t, 2, 10)
 	w := uint64(h.count(t, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"))
@@ -221,7 +223,16 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	// Its cells and the markers of a batch of 2 raw rows (seq w+1 and w+2).
 	c := newCellColumns(1 + markerRows)
 	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
-	c.marker("CDS_EVENTS", position{}, position{seq: 2, rows: 2, sum: 2*w + 3, idxRows: idxRows, idxSum: idxSum, indexed: 2})
+	// The dead projector held the lease before r: its token is history.
+	hw, err := r.p.hashAt(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hn, err := r.p.hashAt(context.Background(), w+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.marker("CDS_EVENTS", dead.lease.val.Token, position{hash: hw, hashSeq: w}, position{seq: 2, rows: 2, sum: 2*w + 3, idxRows: idxRows, idxSum: idxSum, indexed: 2, hash: hn, hashSeq: w + 2})
 	appendCells(t, ghost, c)
 	if err := ghost.Send(); err != nil {
 		t.Fatal(err)
@@ -295,35 +306,88 @@ func TestRepairLostRawRows(t *testing.T) {
 	h.check(t, load)
 }
 
-// TestRepairAheadOfLog: ClickHouse has folded more than the log holds (the
-// log lost its tail, or is another log); the projector refolds from the log.
-func TestRepairAheadOfLog(t *testing.T) {
-	h := newHarness(t)
-	units := registry.Sample().Codes()
-	old := projtest.Generate(2, 2000, units)
-	last, err := projtest.Publish(context.Background(), h.js, old.Msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := h.run(t, last)
-	stop()
+// TestDivergedLogStops: ClickHouse has folded a log that is gone (the
+// JetStream store lost, a fresh NATS, a wrong --data): the stream is empty,
+// shorter, or as long but with other messages. The projector stops with
+// ErrDiverged and the metric, and deletes nothing; the operator's rebuild
+// from the log then folds the new log exactly.
+func TestDivergedLogStops(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msgs int // of the new log
+	}{
+		{"empty", 0},
+		{"shorter", 500},
+		{"as long, other messages", 2600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			units := registry.Sample().Codes()
+			old := projtest.Generate(2, 2000, units)
+			last, err := projtest.Publish(context.Background(), h.js, old.Msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, stop := h.run(t, last)
+			stop()
+			before := h.projections(t)
 
-	// A new, shorter log in front of the same ClickHouse.
-	ctx := context.Background()
-	if err := h.js.DeleteStream(ctx, natsserver.EventsStream); err != nil {
-		t.Fatal(err)
+			// A new log in front of the same ClickHouse.
+			ctx := context.Background()
+			if err := h.js.DeleteStream(ctx, natsserver.EventsStream); err != nil {
+				t.Fatal(err)
+			}
+			if err := natsserver.EnsureStreams(ctx, h.js, natsserver.StreamConfig{}); err != nil {
+				t.Fatal(err)
+			}
+			load := projtest.Generate(3, tc.msgs, units)
+			if tc.msgs > 0 {
+				if _, err := projtest.Publish(ctx, h.js, load.Msgs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reg := prometheus.NewRegistry()
+			p, err := New(Config{BatchWait: 20 * time.Millisecond}, h.js, h.db, h.units, nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			err = p.Run(rctx)
+			if !errors.Is(err, ErrDiverged) {
+				t.Fatalf("Run: %v, want ErrDiverged", err)
+			}
+			t.Logf("Run: %v", err)
+			if got := metric(t, reg, "cds_projector_log_diverged"); got != 1 {
+				t.Errorf("cds_projector_log_diverged %v, want 1", got)
+			}
+			if after := h.projections(t); after != before {
+				t.Fatalf("projections changed although the log diverged: %v, then %v", before, after)
+			}
+
+			// The operator accepts the new log: cds rebuild.
+			if _, err := p.Rewind(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if tc.msgs > 0 {
+				_, stop := h.run(t, h.lastSeq(t))
+				stop()
+			}
+			h.check(t, load)
+		})
 	}
-	if err := natsserver.EnsureStreams(ctx, h.js, natsserver.StreamConfig{}); err != nil {
-		t.Fatal(err)
+}
+
+// projections sums up what ClickHouse holds: raw rows, index rows, cells
+// and the watermark.
+func (h *harness) projections(tb testing.TB) [4]float64 {
+	tb.Helper()
+	return [4]float64{
+		h.count(tb, "SELECT toFloat64(count()) FROM cds.events"),
+		h.count(tb, "SELECT toFloat64(count()) FROM cds.fold_index"),
+		h.count(tb, "SELECT sum(num) + sum(den) FROM cds.cells"),
+		h.count(tb, "SELECT toFloat64(sum(n)) FROM cds.rollup WHERE indicator='#watermark'"),
 	}
-	load := projtest.Generate(3, 500, units)
-	last, err = projtest.Publish(ctx, h.js, load.Msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := h.start(t, Config{})
-	waitFor(t, 30*time.Second, "the refold", func() bool { return r.p.Watermark() >= last && metric(t, r.reg, "cds_projector_repairs_total") > 0 })
-	h.check(t, load)
 }
 
 // TestNoMarkerClearsOrphans: rows without any commit marker (an interrupted

@@ -33,13 +33,15 @@ type position struct {
 	idxRows uint64
 	idxSum  uint64
 	indexed uint64 // raw rows of the batches that wrote index rows
+	hash    uint64 // msgHash of the message at hashSeq
+	hashSeq uint64 // the seq hash is of: not seq when a cds that did not record it committed since
 }
 
 // recover brings ClickHouse and the fold state back to the committed
 // position and creates a fresh consumer just after it.
 func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 	p.m.recoveries.Inc()
-	pos, err := p.settle(ctx)
+	pos, err := p.settle(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +120,12 @@ func (p *Projector) stateMetrics() {
 }
 
 // settle waits until no INSERT of a projector of this database is running
-// anywhere, reads the commit markers and makes cds.events agree with them:
+// anywhere, reads the commit markers, seals the markers of earlier lease
+// holders, checks that the log still holds what ClickHouse folded
+// (verifyLog, unless !verify) and makes cds.events agree with the markers:
 // it deletes the raw rows of an unfinished batch, and refolds from the log
-// when the projections disagree with their markers or with the log.
-func (p *Projector) settle(ctx context.Context) (position, error) {
+// when the projections disagree with their markers.
+func (p *Projector) settle(ctx context.Context, verify bool) (position, error) {
 	if err := p.quiesce(ctx); err != nil {
 		return position{}, err
 	}
@@ -129,17 +133,30 @@ func (p *Projector) settle(ctx context.Context) (position, error) {
 	if err != nil {
 		return position{}, err
 	}
-	last, err := p.streamLastSeq(ctx)
+	late, err := p.seal(ctx)
 	if err != nil {
 		return position{}, err
 	}
-	if pos.seq > last {
-		if err := p.confirmBehind(ctx, pos.seq); err != nil {
+	if late != "" {
+		// A fenced-out projector's batch landed after this one took the
+		// lease: its cells are in cds.rollup on top of ours. The log is
+		// the truth; refold from it.
+		// The markers now include the late batch: the log is verified
+		// against the last position this process committed or read.
+		p.m.fencedCommits.Inc()
+		p.posMu.RLock()
+		known := p.pos
+		p.posMu.RUnlock()
+		if err := p.verifyLog(ctx, known); err != nil {
 			return position{}, err
 		}
-		p.log.Error("ClickHouse is ahead of the event log (the log lost messages, or is another log): refolding from the log",
-			"seq", pos.seq, "stream_last_seq", last)
-		return p.repair(ctx, "ahead_of_log")
+		p.log.Error("a projector that had lost its lease committed a batch late: refolding from the log", "token", late, "seq", pos.seq)
+		return p.repair(ctx, "fenced_commit")
+	}
+	if verify {
+		if err := p.verifyLog(ctx, pos); err != nil {
+			return position{}, err
+		}
 	}
 	if pos.seq == 0 {
 		// Nothing committed: rows without a marker are the remains of an
@@ -187,47 +204,46 @@ func (p *Projector) quiesce(ctx context.Context) error {
 	prefix := insertPrefix(p.db.Name)
 	q := "SELECT count() FROM system.processes WHERE substring(query_id, 1, " + strconv.Itoa(len(prefix)) + ") = ?"
 	start := time.Now()
-	for i := 0; ; i++ {
+	first := true
+	err := p.await(ctx, "inserts of an earlier attempt to leave system.processes", quiesceLimit, func() (bool, error) {
 		var n uint64
 		if err := p.db.QueryRow(ctx, q, prefix).Scan(&n); err != nil {
-			return fmt.Errorf("look for running inserts: %w", err)
+			return false, fmt.Errorf("look for running inserts: %w", err)
 		}
-		if n == 0 {
-			if i > 0 {
-				p.log.Info("the inserts of an earlier attempt have finished", "took", time.Since(start).Round(time.Millisecond))
-			}
-			return nil
-		}
-		if i == 0 {
+		if n != 0 && first {
 			p.log.Info("waiting for the inserts of an earlier attempt to finish", "running", n)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if n == 0 && !first {
+			p.log.Info("the inserts of an earlier attempt have finished", "took", time.Since(start).Round(time.Millisecond))
 		}
+		first = false
+		return n == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("quiesce: %w", err)
 	}
+	return nil
 }
 
 func (p *Projector) readPosition(ctx context.Context) (position, error) {
 	var (
-		seq, idxN                           int64
-		rows, sum, idxRows, idxSum, indexed float64
+		seq, idxN                                          int64
+		rows, sum, idxRows, idxSum, indexed, hash, hashSeq float64
 	)
 	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
-		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?) FROM " +
-		p.db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?)"
-	main, idx := p.cfg.Stream, p.cfg.Stream+indexMarkerSuffix
-	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, indexedEventsDim, watermarkIndicator, main, idx).
-		Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum, &indexed)
+		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?), " +
+		"sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?, ?)"
+	main, idx, last := p.cfg.Stream, p.cfg.Stream+indexMarkerSuffix, p.cfg.Stream+lastMarkerSuffix
+	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, indexedEventsDim, last, last, watermarkIndicator, main, idx, last).
+		Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum, &indexed, &hash, &hashSeq)
 	if err != nil {
 		return position{}, fmt.Errorf("read watermark: %w", err)
 	}
-	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) || !whole(indexed) {
-		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v, indexed rows %v",
-			seq, rows, sum, idxN, idxRows, idxSum, indexed)
+	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) || !whole(indexed) || !whole(hash) || !whole(hashSeq) {
+		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v, indexed rows %v, last message %v at %v",
+			seq, rows, sum, idxN, idxRows, idxSum, indexed, hash, hashSeq)
 	}
-	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum), indexed: uint64(indexed)}, nil
+	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum), indexed: uint64(indexed), hash: uint64(hash), hashSeq: uint64(hashSeq)}, nil
 }
 
 func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
@@ -270,6 +286,9 @@ func (p *Projector) streamLastSeq(ctx context.Context) (uint64, error) {
 
 // repair empties the projections so that they are refolded from the log.
 func (p *Projector) repair(ctx context.Context, reason string) (position, error) {
+	if err := p.fence("a repair"); err != nil {
+		return position{}, err
+	}
 	p.m.repairs.WithLabelValues(reason).Inc()
 	if err := p.truncate(ctx); err != nil {
 		return position{}, err
@@ -288,6 +307,9 @@ func (p *Projector) clear(ctx context.Context) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	if err := p.fence("the remains of an interrupted rebuild"); err != nil {
+		return err
 	}
 	p.log.Info("no batch committed: emptying the projections", "rows", n)
 	return p.truncate(ctx)
@@ -317,25 +339,21 @@ func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
 		if n == 0 {
 			continue
 		}
+		if err := p.fence("the deletion of an unfinished batch"); err != nil {
+			return err
+		}
 		p.log.Info("deleting rows of an unfinished batch", "table", table, "rows", n, "seq", mark)
 		if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table(table)+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
 			return fmt.Errorf("delete unfinished rows of %s: %w", table, err)
 		}
 	}
-	for {
+	return p.await(ctx, "the deletion of an unfinished batch (a mutation)", mutationLimit, func() (bool, error) {
 		var left uint64
 		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table IN ('events', 'fold_index') AND is_done = 0", p.db.Name).Scan(&left); err != nil {
-			return fmt.Errorf("wait for delete: %w", err)
+			return false, fmt.Errorf("wait for delete: %w", err)
 		}
-		if left == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return left == 0, nil
+	})
 }
 
 // batchTables are the tables each batch writes before its commit marker,

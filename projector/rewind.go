@@ -2,8 +2,11 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/fold"
 )
@@ -72,17 +75,48 @@ func (p *Projector) replayIndex(ctx context.Context, send func([]fold.Row) error
 // the watermark + 1 if it is above. Rewind returns the sequence Run will
 // continue from.
 //
-// Call Rewind before Run, with no other projector running against the
-// database. It is crash-safe: it first removes every commit marker, and only
-// its last INSERT writes one, so an interrupted Rewind leaves "nothing
+// Rewind first takes the lease (it waits up to twice Config.LeaseTTL for
+// it, then fails: a projector is running), so it never writes while
+// another projector does; Run then keeps the lease. It is crash-safe: it
+// first removes every commit marker, and only its last INSERT writes one, so an interrupted Rewind leaves "nothing
 // committed", which the next recovery empties and refolds from the log.
-func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
-	pos, err := p.settle(ctx)
+func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err error) {
+	defer func() {
+		if err != nil && p.lease != nil {
+			p.lease.release(context.WithoutCancel(ctx))
+		}
+	}()
+	lctx, cancel := context.WithTimeout(ctx, 2*p.cfg.LeaseTTL+time.Second)
+	err = p.acquire(lctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("rewind: another projector holds the lease %s (held by %s): stop it first", p.lease.key, p.lease.lastHolder())
+		}
+		return 0, fmt.Errorf("rewind: %w", err)
+	}
+	// Renewed while rewinding (deleting rows and replaying the index take
+	// minutes at scale); Run then keeps it.
+	kctx, stopKeeping := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		if err := p.lease.keep(kctx, nil); err != nil {
+			p.log.Warn("rewind: lease lost", "err", err)
+		}
+	}()
+	defer func() { stopKeeping(); <-kept }()
+	// The log is not verified: refolding from it is what an operator
+	// chooses when it diverged from ClickHouse.
+	pos, err := p.settle(ctx, false)
 	if err != nil {
 		return 0, err
 	}
 	if from > pos.seq+1 {
 		from = pos.seq + 1
+	}
+	if err := p.fence("a rewind"); err != nil {
+		return 0, err
 	}
 	if from <= 1 {
 		if err := p.truncate(ctx); err != nil {
@@ -107,29 +141,56 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	next := position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum, indexed: rows}
+	hash, err := p.hashAt(ctx, from-1)
+	if err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
+	}
+	var hashSeq uint64
+	if hash != 0 {
+		hashSeq = from - 1
+	}
+	pos = position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum, indexed: rows, hash: hash, hashSeq: hashSeq}
 	cells, err := p.replayIndex(ctx, func(c []fold.Row) error {
 		cols := newCellColumns(len(c))
 		for _, r := range c {
 			cols.add(r)
 		}
-		return p.sendCells(ctx, cols, next.seq)
+		return p.sendCells(ctx, cols, pos.seq)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	// The marker last, alone: the commit.
 	marker := newCellColumns(markerRows)
-	marker.marker(p.cfg.Stream, position{}, next)
-	if err := p.sendCells(ctx, marker, next.seq); err != nil {
+	marker.marker(p.cfg.Stream, p.lease.token(), position{}, pos)
+	if err := p.fence("the marker of a rewind"); err != nil {
+		return 0, err
+	}
+	if err := p.sendCells(ctx, marker, pos.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	st, err := p.loadIndexed(ctx, next)
+	st, err := p.loadIndexed(ctx, pos)
 	if err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	p.setState(st)
-	p.setPos(next)
-	p.log.Info("projections rewound", "seq", next.seq, "events", rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
+	p.setPos(pos)
+	p.log.Info("projections rewound", "seq", pos.seq, "events", rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
 	return from, nil
+}
+
+// hashAt returns msgHash of the message at seq, 0 if the log has none.
+func (p *Projector) hashAt(ctx context.Context, seq uint64) (uint64, error) {
+	s, err := p.js.Stream(ctx, p.cfg.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: seq %d: %w", p.cfg.Stream, seq, err)
+	}
+	return msgHash(m.Subject, m.Data), nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/internal/app"
@@ -102,4 +103,18 @@ func envNumber(key string, def float64) float64 {
 		os.Exit(2)
 	}
 	return f
+}
+
+// envDuration is a duration from the environment (e.g. "6s"), or def.
+func envDuration(key string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cds: %s=%q is not a duration\n", key, v)
+		os.Exit(2)
+	}
+	return d
 }

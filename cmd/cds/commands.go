@@ -30,6 +30,7 @@ func init() {
 		{"publish", "publish NDJSON events from a file or stdin as an agency", runPublish},
 		{"agency", "agency credentials: list, add, rotate, revoke (running servers apply them at once)", runAgency},
 		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
+		{"republish", "publish ClickHouse's events into the event log again, after the JetStream store was lost", runRepublish},
 		{"dlq", "dead letters: list, show, replay the events the projector refused", runDLQ},
 		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
 	}
@@ -71,10 +72,12 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.cfg.DataDir, "data", env("CDS_DATA_DIR", d.DataDir), "data directory: credentials, JetStream store, managed ClickHouse (CDS_DATA_DIR)")
 	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL; empty runs or uses the embedded one (CDS_NATS_URL)")
 	fs.StringVar(&c.cfg.NATSAddr, "nats-listen", env("CDS_NATS_LISTEN", d.NATSAddr), "listen address of the embedded NATS server (CDS_NATS_LISTEN)")
-	fs.StringVar(&c.cfg.ClickHouseAddr, "clickhouse", env("CDS_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port; empty starts a managed clickhouse-server (CDS_CLICKHOUSE_ADDR)")
+	fs.StringVar(&c.cfg.ClickHouseAddr, "clickhouse", env("CDS_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port, or a DSN clickhouse://user@host:port[,host:port]/database?secure=true (give the password in CDS_CLICKHOUSE_PASSWORD, not here: a command line is visible in ps); empty starts a managed clickhouse-server (CDS_CLICKHOUSE_ADDR)")
+	fs.StringVar(&c.cfg.ClickHouseCA, "clickhouse-ca", env("CDS_CLICKHOUSE_CA", ""), "PEM file of the certificate authorities of the ClickHouse server's TLS certificate; implies TLS (CDS_CLICKHOUSE_CA)")
 	fs.StringVar(&c.cfg.ClickHouseTCP, "clickhouse-tcp", env("CDS_CLICKHOUSE_TCP", d.ClickHouseTCP), "native address of the managed clickhouse-server (CDS_CLICKHOUSE_TCP)")
 	fs.StringVar(&c.cfg.ClickHouseHTTP, "clickhouse-http", env("CDS_CLICKHOUSE_HTTP", d.ClickHouseHTTP), "HTTP address of the managed clickhouse-server (CDS_CLICKHOUSE_HTTP)")
-	fs.StringVar(&c.cfg.ClickHouseDB, "database", env("CDS_CLICKHOUSE_DB", d.ClickHouseDB), "ClickHouse database (CDS_CLICKHOUSE_DB)")
+	fs.StringVar(&c.cfg.ClickHouseDB, "database", env("CDS_CLICKHOUSE_DB", ""), "ClickHouse database; empty = the DSN's, else cds (CDS_CLICKHOUSE_DB)")
+	c.cfg.ClickHousePassword = os.Getenv("CDS_CLICKHOUSE_PASSWORD")
 	fs.StringVar(&c.cfg.HTTPAddr, "http", env("CDS_HTTP_ADDR", d.HTTPAddr), "HTTP API listen address (CDS_HTTP_ADDR)")
 	fs.StringVar(&c.cfg.UnitsPath, "units", env("CDS_UNITS", ""), "organisation-unit registry file; empty = shipped Bắc Giang sample (CDS_UNITS)")
 	fs.StringVar(&c.cfg.CatalogPath, "catalog", env("CDS_CATALOG", ""), "indicator catalogue file; empty = shipped Resolution 111 catalogue (CDS_CATALOG)")
@@ -108,23 +111,20 @@ func env(key, def string) string {
 	return def
 }
 
-// serveUntilDone waits for ctx or a component failure, then closes sys.
+// serveUntilDone waits for ctx or a component failure (sys.Done), then
+// closes sys. A failure is returned: cds exits non-zero with it.
 func serveUntilDone(ctx context.Context, sys *app.System) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			sys.Config.Logger.Info("shutting down")
-			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return sys.Close(cctx)
-		case <-tick.C:
-			if err := sys.Err(); err != nil {
-				sys.Close(context.Background())
-				return err
-			}
-		}
+	select {
+	case <-ctx.Done():
+		sys.Config.Logger.Info("shutting down")
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return sys.Close(cctx)
+	case <-sys.Done():
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sys.Close(cctx)
+		return sys.Err()
 	}
 }
 

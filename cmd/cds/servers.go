@@ -31,6 +31,8 @@ func runProjector(ctx context.Context, args []string) error {
 	// garbage collector runs all the time near the limit).
 	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
 		"heap budget in MiB besides the Bloom filter of the fold index: the projector keeps the Go runtime's soft memory limit at it plus the filter's size, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
+		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}

@@ -61,13 +61,13 @@ cds is up.
 }
 
 func clickhouseHint(sys *app.System) string {
-	addr := sys.Config.ClickHouseAddr
-	if sys.CH.Server != nil {
-		addr = sys.CH.Server.Addr()
+	if sys.CH.Server == nil {
+		// An external server: its address with any password masked.
+		return fmt.Sprintf("%s (user %s, database %s)", sys.CH.DB.Addr, sys.CH.DB.User, sys.CH.DB.Name)
 	}
-	host, port := splitHostPort(addr)
+	host, port := splitHostPort(sys.CH.Server.Addr())
 	hint := fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)
-	if sys.CH.Server != nil && sys.CH.Server.Managed() {
+	if sys.CH.Server.Managed() {
 		hint += fmt.Sprintf("\n               read-only analyst: --user analyst --password \"$(cat %s)\"", filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
 	}
 	return hint

@@ -32,13 +32,19 @@ import (
 // Config holds the settings shared by the cds subcommands. Flags and
 // environment fill it (see cmd/cds).
 type Config struct {
-	DataDir         string        // --data / CDS_DATA_DIR
-	NATSAddr        string        // listen address of the embedded server
-	NATSURL         string        // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
-	ClickHouseAddr  string        // --clickhouse / CDS_CLICKHOUSE_ADDR: "" = managed clickhouse-server
-	ClickHouseTCP   string        // managed server native address
-	ClickHouseHTTP  string        // managed server HTTP address
-	ClickHouseDB    string        // database, default cds
+	DataDir        string // --data / CDS_DATA_DIR
+	NATSAddr       string // listen address of the embedded server
+	NATSURL        string // --nats / CDS_NATS_URL: server to connect to; "" = the embedded one
+	ClickHouseAddr string // --clickhouse / CDS_CLICKHOUSE_ADDR: host:port or a DSN (chdb.Config.Addr); "" = managed clickhouse-server
+	ClickHouseTCP  string // managed server native address
+	ClickHouseHTTP string // managed server HTTP address
+	ClickHouseDB   string // database; "" = the DSN's, else cds
+	// ClickHousePassword (CDS_CLICKHOUSE_PASSWORD) is the password of the
+	// ClickHouse user; it wins over the DSN's. It is never printed.
+	ClickHousePassword string
+	// ClickHouseCA (--clickhouse-ca / CDS_CLICKHOUSE_CA) is a PEM file of
+	// the authorities that sign the server's TLS certificate; it implies TLS.
+	ClickHouseCA    string
 	HTTPAddr        string        // --http / CDS_HTTP_ADDR
 	UnitsPath       string        // --units / CDS_UNITS: "" = the shipped Bắc Giang sample
 	CatalogPath     string        // --catalog / CDS_CATALOG: "" = the shipped catalogue
@@ -66,7 +72,11 @@ type Config struct {
 	// 0 = history.DefaultInterval; negative = no refresher in this process
 	// (another API process of the same database keeps it).
 	HistoryInterval time.Duration
-	Logger          *slog.Logger
+	// ProjectorLeaseTTL (cds projector --lease-ttl) is how long a stopped
+	// projector keeps its lease before a standby takes over (see
+	// projector.Config.LeaseTTL); 0 = the projector's default.
+	ProjectorLeaseTTL time.Duration
+	Logger            *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".
@@ -76,7 +86,6 @@ func Defaults() Config {
 		NATSAddr:       natsserver.DefaultAddr,
 		ClickHouseTCP:  chserver.DefaultTCPAddr,
 		ClickHouseHTTP: chserver.DefaultHTTPAddr,
-		ClickHouseDB:   chdb.DefaultDatabase,
 		HTTPAddr:       "127.0.0.1:8080",
 	}
 }
@@ -236,12 +245,18 @@ func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse,
 	if addr == "" {
 		addr = cfg.ClickHouseTCP
 	}
-	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB})
+	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB, Password: cfg.ClickHousePassword, CAFile: cfg.ClickHouseCA})
 	if err != nil {
 		ch.Close()
 		return nil, err
 	}
 	ch.DB = db
+	v, err := db.Version()
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	cfg.logger().Info("clickhouse connected", "addr", db.Addr, "user", db.User, "database", db.Name, "version", v)
 	if _, err := db.Migrate(ctx); err != nil {
 		ch.Close()
 		return nil, err

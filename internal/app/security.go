@@ -38,7 +38,7 @@ func (s *System) watchCredentials(runCtx context.Context, srv *natsserver.Server
 	if err := srv.ReloadUsers(live.Hashes()); err != nil {
 		return err
 	}
-	s.Go(func() error { return live.Watch(runCtx, 0, srv.ReloadUsers) })
+	s.Go("credentials watch", func() error { return live.Watch(runCtx, 0, srv.ReloadUsers) })
 
 	f, err := credentials.LoadFile(s.Config.DataDir)
 	if err != nil || f.Admin.Password == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,10 @@ type System struct {
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
-	once    sync.Once
+	failed  chan struct{} // closed when err is set
+	// componentFailed is cds_component_failed{component}: 1 once it stopped with an error.
+	componentFailed *prometheus.GaugeVec
+	once            sync.Once
 }
 
 // NATSURL is the URL components connect to.
@@ -75,8 +79,11 @@ func Start(ctx context.Context, cfg Config, parts Parts) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &System{Config: cfg, Registry: reg, Catalog: cat, log: cfg.logger(), Metrics: prometheus.NewRegistry()}
-	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &System{Config: cfg, Registry: reg, Catalog: cat, log: cfg.logger(), Metrics: prometheus.NewRegistry(), failed: make(chan struct{})}
+	s.componentFailed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cds_component_failed", Help: "1 once a background component (projector, simulator, credentials watch) stopped with an error; the process then exits non-zero.",
+	}, []string{"component"})
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.componentFailed)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	if err := s.start(ctx, runCtx, parts); err != nil {
@@ -136,12 +143,12 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)
 		}
-		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap}, js, ch.DB, s.Registry, s.log.With("component", "projector"), s.Metrics)
+		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL}, js, ch.DB, s.Registry, s.log.With("component", "projector"), s.Metrics)
 		if err != nil {
 			return err
 		}
 		s.Proj = p
-		s.Go(func() error { return p.Run(runCtx) })
+		s.Go("projector", func() error { return p.Run(runCtx) })
 	}
 	if parts.API {
 		nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api")
@@ -158,7 +165,12 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
 		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
-			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
+			Health: func(ctx context.Context) error {
+				if err := s.Err(); err != nil {
+					return err
+				}
+				return health(ctx, ch, nc)
+			},
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 		})
 		if err := srv.Start(); err != nil {
@@ -178,7 +190,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 			return err
 		}
 		s.Sim = sim
-		s.Go(func() error { return sim.Run(runCtx) })
+		s.Go("simulator", func() error { return sim.Run(runCtx) })
 	}
 	return nil
 }
@@ -194,7 +206,7 @@ func (s *System) startHistory(runCtx context.Context, engine *scores.Engine) {
 	}
 	h := history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, s.Catalog, s.Registry, s.log.With("component", "history"), s.Metrics)
 	s.History = h
-	s.Go(func() error { return h.Run(runCtx) })
+	s.Go("history", func() error { return h.Run(runCtx) })
 }
 
 func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
@@ -207,21 +219,33 @@ func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
 	return nil
 }
 
-// Go runs f until the System closes; an error from f is kept for Err.
-func (s *System) Go(f func() error) {
+// Go runs f, the component name, until the System closes. An error from
+// f (prefixed with name unless it names it already) is kept for Err, logged once at ERROR
+// level, and closes Done: the System cannot go on without an operator.
+func (s *System) Go(name string, f func() error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := f(); err != nil {
+			if !strings.HasPrefix(err.Error(), name+":") {
+				err = fmt.Errorf("%s: %w", name, err)
+			}
 			s.errMu.Lock()
-			if s.err == nil {
+			first := s.err == nil
+			if first {
 				s.err = err
+				close(s.failed)
 			}
 			s.errMu.Unlock()
-			s.log.Error("component stopped", "err", err)
+			s.componentFailed.WithLabelValues(name).Set(1)
+			s.log.Error("component stopped", "component", name, "err", err)
 		}
 	}()
 }
+
+// Done is closed as soon as a background component (the projector, the
+// simulator) stops with an error; Err then says which and why.
+func (s *System) Done() <-chan struct{} { return s.failed }
 
 // Err returns the first error of a background component, if any.
 func (s *System) Err() error {

@@ -145,7 +145,7 @@ func TestEndToEnd(t *testing.T) {
 	publish(t, js, subj, wf("hp-2", "bg-hiephoa", "2025-02-10T09:00:00+07:00", "HP-2", true))
 	publish(t, js, subj, wf("hp-3", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", false))
 	publish(t, js, subj, wf("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))  // another year
-	publish(t, js, subj, wf("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after as_of
+	publish(t, js, subj, wf("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after the district was merged: refused
 	publish(t, js, subj, wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))  // JetStream drops it (Nats-Msg-Id)
 	// The same id again without Nats-Msg-Id, as after the duplicate window: the projector drops it.
 	if _, err := js.Publish(context.Background(), subj, []byte(wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))); err != nil {
@@ -197,16 +197,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("first district = %s rank %d, want bg-hiephoa 1", lv.Units[0].Unit, lv.Units[0].Rank)
 	}
 
-	// Raw events: 6 distinct valid ids over NATS (hp-1..hp-6) + 2 over HTTP.
+	// Raw events: 5 distinct valid ids over NATS (hp-1..hp-6 but hp-5) + 2 over HTTP.
 	var n uint64
 	if err := sys.CH.DB.QueryRow(context.Background(), "SELECT count() FROM "+sys.CH.DB.Table("events")).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 8 {
-		t.Errorf("cds.events holds %d rows, want 8", n)
+	if n != 7 {
+		t.Errorf("cds.events holds %d rows, want 7", n)
 	}
 
-	// The two bad messages are in the dead-letter stream with their reasons.
+	// The three bad messages are in the dead-letter stream with their reasons.
 	nc, _ := ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
 	defer nc.Close()
 	pjs, _ := jetstream.New(nc)
@@ -216,14 +216,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reasons []string
-	for seq := uint64(1); seq <= 2; seq++ {
+	for seq := uint64(1); seq <= 3; seq++ {
 		m, err := dlq.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("dead letter %d: %v", seq, err)
 		}
 		reasons = append(reasons, m.Header.Get("Cds-Reason"))
 	}
-	if strings.Join(reasons, ",") != "subject_mismatch,malformed" {
+	if strings.Join(reasons, ",") != "unit_not_in_force,subject_mismatch,malformed" {
 		t.Errorf("dead-letter reasons = %v", reasons)
 	}
 
@@ -237,7 +237,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	for _, want := range []string{`cds_projector_events_total{outcome="applied"} 8`, `cds_projector_events_total{outcome="duplicate"} 1`, "cds_projector_lag_events", "cds_projector_batch_size_events_bucket", "cds_scores_cache_hits_total", "cds_scores_snapshot_reads_total"} {
+	for _, want := range []string{`cds_projector_events_total{outcome="applied"} 7`, `cds_projector_events_total{outcome="duplicate"} 1`, "cds_projector_lag_events", "cds_projector_batch_size_events_bucket", "cds_scores_cache_hits_total", "cds_scores_snapshot_reads_total"} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -30,7 +30,9 @@ func newGenerator(reg *registry.Registry, seed uint64) *generator {
 	base := time.Date(2021, 6, 11, 8, 0, 0, 0, events.Zone)
 	return &generator{
 		rng: rand.New(rand.NewPCG(seed, 42)), units: reg.Codes(), base: base,
-		span: int(time.Date(2025, 12, 31, 0, 0, 0, 0, events.Zone).Sub(base) / time.Second),
+		// Up to 2025-06-30, the last day every unit of the shipped registry
+		// is in force: a district's later event is refused (unit_not_in_force).
+		span: int(time.Date(2025, 6, 30, 23, 0, 0, 0, events.Zone).Sub(base) / time.Second),
 	}
 }
 

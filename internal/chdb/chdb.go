@@ -7,7 +7,14 @@ package chdb
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -19,25 +26,80 @@ const DefaultDatabase = "cds"
 
 // Config says how to reach ClickHouse.
 type Config struct {
-	Addr        string // native protocol host:port, default 127.0.0.1:9000
-	Database    string // default cds
-	User        string // default "default"
-	Password    string
+	// Addr is a native-protocol host:port (default 127.0.0.1:9000), or a
+	// clickhouse-go DSN: clickhouse://user:password@host:port[,host:port]/database?secure=true
+	// (secure=true speaks TLS; skip_verify=true accepts any certificate).
+	// The DSN's user, password and database are used unless the fields
+	// below are set.
+	Addr     string
+	Database string // default: the DSN's, else cds
+	User     string // default: the DSN's, else "default"
+	// Password, when set, wins over the DSN's (CDS_CLICKHOUSE_PASSWORD, so
+	// that it need not appear in a command line).
+	Password string
+	// CAFile, when set, is a PEM file of the certificate authorities that
+	// sign the server's certificate; it implies TLS.
+	CAFile      string
 	DialTimeout time.Duration // default 5s
 	ReadTimeout time.Duration // default 5m: the longest insert or mutation wait
 	MaxConns    int           // default 8
 }
 
-func (c Config) withDefaults() Config {
+// options turns cfg into clickhouse-go options. Its errors never show the
+// password.
+func (c Config) options() (*clickhouse.Options, error) {
+	opts := &clickhouse.Options{Addr: []string{c.Addr}}
+	if isDSN(c.Addr) {
+		var err error
+		if opts, err = clickhouse.ParseDSN(c.Addr); err != nil {
+			// The driver's error may quote the DSN: name it masked only.
+			return nil, fmt.Errorf("clickhouse address %s: not a valid DSN (clickhouse://user:password@host:port[,host:port]/database?secure=true)", Redact(c.Addr))
+		}
+		if len(opts.Addr) == 0 {
+			return nil, fmt.Errorf("clickhouse address %s: no host", Redact(c.Addr))
+		}
+	}
 	if c.Addr == "" {
-		c.Addr = "127.0.0.1:9000"
+		opts.Addr = []string{"127.0.0.1:9000"}
+	}
+	if c.User != "" {
+		opts.Auth.Username = c.User
+	}
+	if opts.Auth.Username == "" {
+		opts.Auth.Username = "default"
+	}
+	if c.Password != "" {
+		opts.Auth.Password = c.Password
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("clickhouse CA file %s: no PEM certificate", c.CAFile)
+		}
+		if opts.TLS == nil {
+			opts.TLS = &tls.Config{}
+		}
+		opts.TLS.RootCAs = pool
+	}
+	return opts, nil
+}
+
+func (c Config) withDefaults() (Config, *clickhouse.Options, error) {
+	opts, err := c.options()
+	if err != nil {
+		return c, nil, err
+	}
+	if c.Database == "" {
+		c.Database = opts.Auth.Database
 	}
 	if c.Database == "" {
 		c.Database = DefaultDatabase
 	}
-	if c.User == "" {
-		c.User = "default"
-	}
+	c.User = opts.Auth.Username
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
 	}
@@ -47,7 +109,30 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns == 0 {
 		c.MaxConns = 8
 	}
-	return c
+	// The session's database is "system", which every server has (the cds
+	// database may not exist yet: Migrate creates it) and every user may
+	// read; cds qualifies its tables (DB.Table).
+	opts.Auth.Database = "system"
+	opts.Protocol = clickhouse.Native
+	opts.DialTimeout, opts.ReadTimeout = c.DialTimeout, c.ReadTimeout
+	opts.MaxOpenConns, opts.MaxIdleConns, opts.ConnMaxLifetime = c.MaxConns, c.MaxConns, time.Hour
+	return c, opts, nil
+}
+
+func isDSN(addr string) bool { return strings.Contains(addr, "://") }
+
+// dsnPassword matches the password of a URL's user info, and a password
+// query parameter.
+var (
+	dsnUserPassword = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:)[^/?#]*@`)
+	dsnPasswordArg  = regexp.MustCompile(`([?&]password=)[^&]*`)
+)
+
+// Redact returns addr with any password replaced by "***", for logs and
+// error messages: a bare host:port is returned as is.
+func Redact(addr string) string {
+	addr = dsnUserPassword.ReplaceAllString(addr, "${1}***@")
+	return dsnPasswordArg.ReplaceAllString(addr, "${1}***")
 }
 
 // DB is a ClickHouse connection bound to the cds database.
@@ -55,30 +140,55 @@ type DB struct {
 	driver.Conn
 	// Name is the database name, to qualify tables in SQL.
 	Name string
+	// Addr is the address connected to, with any password masked.
+	Addr string
+	// User is the ClickHouse user.
+	User string
 }
 
+// authCodes are ClickHouse's error codes for a refused login: unknown user
+// (192), wrong password (193, 18.16), password required (194), IP not
+// allowed (195), authentication failed (516, later releases).
+var authCodes = []int32{192, 193, 194, 195, 516}
+
+// ErrAuth is matched (errors.Is) by Open's error when ClickHouse refused
+// the user or its password.
+var ErrAuth = errors.New("chdb: authentication failed")
+
 // Open connects over the native protocol and pings. It does not require the
-// database to exist yet (Migrate creates it).
+// database to exist yet (Migrate creates it). Its errors name the address
+// with the password masked, and say when authentication failed.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
-	cfg = cfg.withDefaults()
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Protocol:        clickhouse.Native,
-		Addr:            []string{cfg.Addr},
-		Auth:            clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
-		DialTimeout:     cfg.DialTimeout,
-		ReadTimeout:     cfg.ReadTimeout,
-		MaxOpenConns:    cfg.MaxConns,
-		MaxIdleConns:    cfg.MaxConns,
-		ConnMaxLifetime: time.Hour,
-	})
+	cfg, opts, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+		return nil, err
+	}
+	addr := Redact(cfg.Addr)
+	if addr == "" {
+		addr = strings.Join(opts.Addr, ",")
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", addr, err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.Addr, err)
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && slices.Contains(authCodes, ex.Code) {
+			return nil, fmt.Errorf("clickhouse %s: %w for user %q: %s", addr, ErrAuth, cfg.User, ex.Message)
+		}
+		return nil, fmt.Errorf("ping clickhouse %s as %q: %w", addr, cfg.User, err)
 	}
-	return &DB{Conn: conn, Name: cfg.Database}, nil
+	return &DB{Conn: conn, Name: cfg.Database, Addr: addr, User: cfg.User}, nil
+}
+
+// Version returns the server's version, e.g. "18.16.1".
+func (db *DB) Version() (string, error) {
+	v, err := db.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("clickhouse version: %w", err)
+	}
+	return fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch), nil
 }
 
 // Table returns the qualified name of a table of the cds database.

@@ -105,7 +105,7 @@ func TestServerSQL(t *testing.T) {
 		ctx := testContext(t)
 		mustExec(t, conn, "CREATE DATABASE IF NOT EXISTS cds")
 		mustExec(t, conn, `CREATE TABLE cds.batch_test (
-			id String, agency LowCardinality(String), occurred_at DateTime('Asia/Ho_Chi_Minh'), n UInt32
+			id String, agency String, occurred_at DateTime('Asia/Ho_Chi_Minh'), n UInt32
 		) ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY id`)
 		batch, err := conn.PrepareBatch(ctx, "INSERT INTO cds.batch_test (id, agency, occurred_at, n)")
 		if err != nil {

@@ -112,6 +112,11 @@ func (e *env) kill(tb testing.TB, p *proc, mode string, rng *rand.Rand) string {
 	what := "random"
 	switch mode {
 	case "random":
+		// At a random instant once it is the active projector (before, it
+		// waits for the killed one's lease to expire).
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !p.exited() && !strings.Contains(p.output(), takenLine); {
+			poll()
+		}
 		select {
 		case <-time.After(time.Duration(100+rng.IntN(1500)) * time.Millisecond):
 		case <-p.done:

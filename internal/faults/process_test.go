@@ -75,6 +75,7 @@ type env struct {
 	reg     *registry.Registry
 	logDir  string
 	starts  int
+	environ []string // added to the processes' environment (cleanEnv)
 }
 
 func newEnv(tb testing.TB) *env {
@@ -139,7 +140,7 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(cdsBinary(tb), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), e.environ...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -164,11 +165,15 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 // is loaded, after which it handles signals.
 const loadedLine = "fold state loaded"
 
+// faultLeaseTTL is the lease TTL of the projectors of the fault tests: a
+// killed one's successor waits this long before it takes over.
+const faultLeaseTTL = "2s"
+
 // startProjector runs cds projector with extra flags, logging at info level:
 // waitCaughtUp reads its loadedLine.
 func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
-	args := append([]string{"projector", "--log", "info"}, e.common()...)
+	args := append([]string{"projector", "--log", "info", "--lease-ttl", faultLeaseTTL}, e.common()...)
 	return e.start(tb, append(args, extra...)...)
 }
 

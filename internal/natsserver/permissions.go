@@ -17,6 +17,10 @@ import (
 // Only the admin user may publish to it: no grant below allows it.
 const CredentialsReloadSubject = "cds.admin.credentials.reload"
 
+// ProjectorLeaseBucket is the key-value bucket of the projector lease
+// (projector.LeaseBucket; the projector creates it).
+const ProjectorLeaseBucket = "CDS_PROJECTOR"
+
 // grant is what a NATS user may publish and subscribe to. In agency grants "{agency}"
 // stands for the agency code.
 type grant struct {
@@ -36,12 +40,14 @@ var agencyGrant = grant{
 // The admin user has no permission list: it may do everything.
 var serviceGrants = map[string]grant{
 	// The projector consumes both streams, acks, dead-letters, and may create or update the
-	// streams at start-up (EnsureStreams). It cannot delete or purge them.
+	// streams at start-up (EnsureStreams). It cannot delete or purge them. It holds its
+	// lease in the key-value bucket ProjectorLeaseBucket (package projector).
 	credentials.ServiceProjector: {
 		publish: slices.Concat(
-			[]string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "cds.dlq.>"},
+			[]string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "cds.dlq.>", "$KV." + ProjectorLeaseBucket + ".>"},
 			streamAPI(EventsStream),
 			streamAPI(DeadLetterStream),
+			streamAPI("KV_"+ProjectorLeaseBucket),
 		),
 		subscribe: []string{"_INBOX.>"},
 	},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // MaxCodeLen is the longest unit code allowed.
@@ -403,4 +404,28 @@ func (r *Registry) SuccessorAt(code string, d Date) (string, bool) {
 		c = r.units[i].Successor
 	}
 	return "", false
+}
+
+// InForceOn reports whether unit code is in force on the province's day of
+// t; when it is not, why gives its dates and successor (events.UnitDates).
+func (r *Registry) InForceOn(code string, t time.Time) (ok bool, why string) {
+	u, found := r.Unit(code)
+	if !found {
+		return false, "not in the registry"
+	}
+	if u.InForce(DateOf(t)) {
+		return true, ""
+	}
+	from, to := "the beginning", "today"
+	if !u.ValidFrom.IsZero() {
+		from = u.ValidFrom.String()
+	}
+	if !u.ValidTo.IsZero() {
+		to = u.ValidTo.String()
+	}
+	why = fmt.Sprintf("in force from %s to %s", from, to)
+	if u.Successor != "" {
+		why += "; its successor is " + u.Successor
+	}
+	return false, why
 }

@@ -3,7 +3,10 @@ package registry
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/bacgiang/cds/events"
 )
 
 // The codes docs/design.md, "Organisation units", fixes; agency systems and acceptance tests use them.
@@ -156,4 +159,43 @@ func slug(name string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// TestRulesWithSample: the event rules with the shipped registry refuse an
+// event of a district after it was merged (2025-06-30) and name its dates
+// and successor; a late report of a day it existed is accepted; the day is
+// the province's (UTC+7), not UTC's.
+func TestRulesWithSample(t *testing.T) {
+	r := Sample()
+	now := time.Date(2026, 1, 10, 0, 0, 0, 0, events.Zone)
+	rules := events.Rules{Now: func() time.Time { return now }, Units: r}
+	tests := []struct {
+		name       string
+		agency     string
+		at         string
+		wantReason events.Reason
+	}{
+		{"district, its last day", "bg-vietyen", "2025-06-30T23:59:00+07:00", ""},
+		{"district, the next day", "bg-vietyen", "2025-07-01T00:00:00+07:00", events.ReasonNotInForce},
+		{"district, next day in Hanoi but not in UTC", "bg-vietyen", "2025-06-30T18:00:00Z", events.ReasonNotInForce},
+		{"district, 2021", "bg-vietyen", "2021-03-01T10:00:00+07:00", ""},
+		{"before the registry begins", "bg-vietyen", "2020-12-31T10:00:00+07:00", events.ReasonNotInForce},
+		{"province after the merger", "bg", "2025-09-01T10:00:00+07:00", ""},
+		{"too early", "bg", "1999-12-31T10:00:00+07:00", events.ReasonTooEarly},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at, err := time.Parse(time.RFC3339, tt.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = rules.Check(&events.Event{Agency: tt.agency, OccurredAt: at})
+			if got := events.ReasonOf(err); got != tt.wantReason {
+				t.Fatalf("got %q (%v), want %q", got, err, tt.wantReason)
+			}
+			if tt.wantReason == events.ReasonNotInForce && tt.agency == "bg-vietyen" && (!strings.Contains(err.Error(), "to 2025-06-30") || !strings.Contains(err.Error(), "successor is bg")) {
+				t.Errorf("the refusal %q names neither the unit's dates nor its successor", err)
+			}
+		})
+	}
 }

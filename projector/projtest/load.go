@@ -135,8 +135,11 @@ func (g *gen) add(l *Load, m Msg) {
 }
 
 var (
-	base    = time.Date(2021, 6, 11, 8, 0, 0, 0, events.Zone)
-	span    = int(time.Date(2025, 12, 31, 0, 0, 0, 0, events.Zone).Sub(base) / time.Second)
+	base = time.Date(2021, 6, 11, 8, 0, 0, 0, events.Zone)
+	// Up to 2025-06-30, the last day on which every unit of the shipped
+	// registry is in force (its districts end then): any agency's event is
+	// valid on any day of the span.
+	span    = int(time.Date(2025, 6, 30, 23, 0, 0, 0, events.Zone).Sub(base) / time.Second)
 	sectors = []string{"health", "education", "environment", "industry", "agriculture", "transport"}
 )
 
@@ -263,7 +266,7 @@ func (g *gen) invalid() Msg {
 	m := g.event()
 	m.Kind, m.ID, m.MsgID = Invalid, "", ""
 	body := string(m.Data)
-	switch g.rng.IntN(5) {
+	switch g.rng.IntN(6) {
 	case 0: // malformed
 		m.Data = []byte(body[:len(body)/2])
 	case 1: // unknown type
@@ -276,6 +279,8 @@ func (g *gen) invalid() Msg {
 		m.Subject = events.Subject("bg-mismatch", "workfile.processed")
 	case 4: // missing field
 		m.Data = []byte(strings.Replace(body, `"occurred_at"`, `"occurred"`, 1))
+	case 5: // too early: 1921 to 1925
+		m.Data = []byte(strings.Replace(body, `"occurred_at":"20`, `"occurred_at":"19`, 1))
 	}
 	return m
 }

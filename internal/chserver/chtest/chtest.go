@@ -77,16 +77,14 @@ func freePorts(tb testing.TB, n int) []int {
 }
 
 // Open connects to the server at addr as the default user over the native
-// protocol, with the settings cds needs on ClickHouse 18.16, and closes the
-// connection in tb.Cleanup.
+// protocol and closes the connection in tb.Cleanup. It sends no setting:
+// current servers refuse 18.16's allow_experimental_low_cardinality_type as
+// unknown, and cds uses no LowCardinality.
 func Open(tb testing.TB, addr string) driver.Conn {
 	tb.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:     []string{addr},
-		Protocol: clickhouse.Native,
-		Settings: clickhouse.Settings{
-			"allow_experimental_low_cardinality_type": 1,
-		},
+		Addr:        []string{addr},
+		Protocol:    clickhouse.Native,
 		DialTimeout: 5 * time.Second,
 	})
 	if err != nil {
