@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/bacgiang/cds/internal/api"
+	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/natsserver"
@@ -150,8 +151,12 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		store := scores.NewStore(ch.DB)
 		registerStoreMetrics(s.Metrics, store)
 		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+		brd, err := s.newBoard(engine, ch, nc)
+		if err != nil {
+			return err
+		}
 		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
-			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
+			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 		})
@@ -174,6 +179,27 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		s.Go(func() error { return sim.Run(runCtx) })
 	}
 	return nil
+}
+
+// newBoard makes the board's pages (internal/board): trends from the
+// engine at every month-end, freshness from ClickHouse and the stream.
+func (s *System) newBoard(engine *scores.Engine, ch *ClickHouse, nc *nats.Conn) (*board.Board, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("board: jetstream: %w", err)
+	}
+	streamLast := func(ctx context.Context) (uint64, error) {
+		st, err := js.Stream(ctx, natsserver.EventsStream)
+		if err != nil {
+			return 0, err
+		}
+		return st.CachedInfo().State.LastSeq, nil
+	}
+	return board.New(board.Config{
+		Engine: engine, Trends: board.NewEngineTrends(engine, ch.DB),
+		Freshness:  board.ClickHouseFreshness(ch.DB, streamLast),
+		ReadTokens: s.Config.ReadTokens, Logger: s.log.With("component", "board"),
+	})
 }
 
 func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
