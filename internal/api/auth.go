@@ -17,6 +17,7 @@ import (
 //
 //   - GET /healthz, for load balancers and service managers, which rarely
 //     send credentials; it tells only whether the server works;
+//
 //   - POST /v1/events, which authenticates agencies with their own tokens.
 //
 //   - the board's sign-in page and its static assets (GET, POST /signin,

@@ -214,16 +214,16 @@ type colView struct {
 }
 
 type rowView struct {
-	Rank                int
-	Change              string // "▲ 2", "▼ 1", "=", "mới"
-	ChangeWord          string
-	ChangeV             int
-	Unit, Name, URL     string
-	Composite           string
-	CompositeV          float64
-	Meter               template.HTML
-	Cells               []indView
-	NoRank              bool
+	Rank            int
+	Change          string // "▲ 2", "▼ 1", "=", "mới"
+	ChangeWord      string
+	ChangeV         int
+	Unit, Name, URL string
+	Composite       string
+	CompositeV      float64
+	Meter           template.HTML
+	Cells           []indView
+	NoRank          bool
 }
 
 func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
