@@ -221,7 +221,7 @@ func TestBoardInBrowser(t *testing.T) {
 		if charts == 0 {
 			t.Fatal("no trend chart with a <title>")
 		}
-		if n := eval[int](t, b, `document.querySelectorAll(".silence li").length`); n == 0 {
+		if n := eval[int](t, b, `document.querySelectorAll(".silence tbody tr").length`); n == 0 {
 			t.Fatal("the not-reporting panel lists nobody, but the fixture has units that stopped reporting")
 		}
 		b.shoot(t, dir, "overview")

@@ -63,7 +63,7 @@ func (c chart) svg() template.HTML {
 	}
 	// Dates: the first, the last, and each January in between.
 	for i, p := range c.Points {
-		if i == 0 || i == n-1 || (p.AsOf.Month() == 1 && i > 2 && i < n-3) {
+		if i == 0 || i == n-1 || (p.AsOf.Month() == 1 && i > 4 && i < n-6) {
 			label := p.AsOf.String()[:7]
 			if i == n-1 {
 				label = p.AsOf.String()
@@ -77,19 +77,32 @@ func (c chart) svg() template.HTML {
 			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="%s">%s</text>`, x(i), chartH-8, anchor, label)
 		}
 	}
-	// Target: dashed, at the level of the last point's target.
+	// Target: dashed, at the level of the last point's target. Its label
+	// moves aside when the value's label would sit on it.
+	targetY := math.NaN()
 	if tg := c.Points[n-1].Target; tg != nil {
-		yy := y(*tg)
-		fmt.Fprintf(&b, `<line class="target" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
-		fmt.Fprintf(&b, `<text class="lbl target-lbl" x="%.1f" y="%.1f">%s</text>`, chartW-padR+6, yy+4, html.EscapeString(t(c.Lang, "trend.target")))
+		targetY = y(*tg)
+		fmt.Fprintf(&b, `<line class="target" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, targetY, targetY)
 	}
 	// Trajectory: dotted, where the engine gives an expected value.
 	c.line(&b, "expected", x, y, func(p TrendPoint) *float64 { return p.Expected })
 	// Value: solid, broken where there is no data.
 	c.line(&b, "value", x, y, func(p TrendPoint) *float64 { return p.Value })
+	valueY := math.NaN()
 	if v := c.Points[n-1].Value; v != nil {
-		fmt.Fprintf(&b, `<circle class="dot s-%s" cx="%.1f" cy="%.1f" r="5"/>`, c.Points[n-1].Status, x(n-1), y(*v))
-		fmt.Fprintf(&b, `<text class="lbl value-lbl" x="%.1f" y="%.1f">%s</text>`, chartW-padR+6, y(*v)+4, html.EscapeString(measureValue(c.Lang, c.Measure, *v)))
+		valueY = y(*v)
+		fmt.Fprintf(&b, `<circle class="dot s-%s" cx="%.1f" cy="%.1f" r="5"/>`, c.Points[n-1].Status, x(n-1), valueY)
+		fmt.Fprintf(&b, `<text class="lbl value-lbl" x="%.1f" y="%.1f">%s</text>`, chartW-padR+8, valueY+4, html.EscapeString(measureValue(c.Lang, c.Measure, *v)))
+	}
+	if !math.IsNaN(targetY) {
+		ly := targetY + 4
+		if !math.IsNaN(valueY) && math.Abs(valueY-targetY) < 14 {
+			ly = valueY + 18 // below the value's label
+			if valueY > targetY {
+				ly = valueY - 12
+			}
+		}
+		fmt.Fprintf(&b, `<text class="lbl target-lbl" x="%.1f" y="%.1f">%s</text>`, chartW-padR+8, ly, html.EscapeString(t(c.Lang, "trend.target")))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

@@ -75,10 +75,11 @@ var text = map[string][2]string{
 	"asc":            {"tăng dần", "ascending"},
 	"desc":           {"giảm dần", "descending"},
 	"silence":        {"Đơn vị chưa báo cáo", "Not reporting"},
-	"silence.lead":   {"Đơn vị không gửi sự kiện nào cho chỉ tiêu trong", "Units that sent no event for an indicator in the last"},
+	"silence.lead":   {"Đơn vị không gửi sự kiện nào cho các chỉ tiêu phát sinh hằng ngày (hồ sơ, báo cáo, kiểm tra, định danh) trong", "Units that sent no event for an indicator counted day by day (dossiers, reports, inspections, e-ID) in the last"},
+	"silence.inds":   {"Chỉ tiêu không có sự kiện", "Indicators without events"},
 	"silence.days":   {"ngày qua", "days"},
 	"silence.none":   {"Tất cả đơn vị đều đã gửi số liệu.", "Every unit has reported."},
-	"silence.last":   {"Lần cuối", "Last event"},
+	"silence.last":   {"Sự kiện gần nhất", "Last event"},
 	"silence.never":  {"chưa bao giờ", "never"},
 	"silence.more":   {"và", "and"},
 	"silence.more2":  {"đơn vị khác", "more units"},
@@ -301,4 +302,15 @@ func measureValue(lang string, m catalog.Measure, v float64) string {
 		return "hạng " + num(lang, v, 0)
 	}
 	return num(lang, v, 1)
+}
+
+// period says what was counted in words: the engine writes "at D",
+// "A/B", "year Y", "year Y over Z", "year Y, sector S", "no report up to D".
+func period(lang, p string) string {
+	if lang == LangEN {
+		return strings.Replace(p, "/", " – ", 1)
+	}
+	r := strings.NewReplacer("no report up to ", "chưa có báo cáo đến ", "at ", "tại ngày ", "year ", "năm ", " over ", " so với năm ",
+		", sector ", ", ngành ", " only: growth needs two reported years", " (cần báo cáo của hai năm để tính tăng trưởng)", "/", " – ")
+	return r.Replace(p)
 }

@@ -142,8 +142,10 @@ type cardArg struct {
 var funcs = template.FuncMap{
 	"st":   func(p *page, s string) statusArg { return statusArg{p, s} },
 	"card": func(p *page, i indView) cardArg { return cardArg{p, i} },
-	"pct":  func(v float64) float64 { return v * 100 },
 }
+
+// Pct writes a 0–1 share as a number out of 100 with one decimal.
+func (p *page) Pct(v float64) string { return num(p.Lang, v*100, 1) }
 
 // Statuses are the statuses the counts are kept for, in order.
 func (p *page) Statuses() []string { return statuses }
@@ -188,7 +190,7 @@ var comparisonSigns = map[string]string{"gte": "≥ ", "gt": "> ", "lte": "≤ "
 func view(lang string, cat *catalog.Catalog, s scores.IndicatorScore) indView {
 	ind, _ := cat.Indicator(s.Code)
 	m := ind.Kind.Measure()
-	v := indView{Code: s.Code, Name: indName(lang, ind), Short: shortName(lang, s.Code), Status: s.Status, Period: s.Period, SortValue: "-1"}
+	v := indView{Code: s.Code, Name: indName(lang, ind), Short: shortName(lang, s.Code), Status: s.Status, Period: period(lang, s.Period), SortValue: "-1"}
 	if s.Value != nil {
 		v.Value = measureValue(lang, m, *s.Value)
 		v.SortValue = strconv.FormatFloat(*s.Value, 'g', 10, 64)

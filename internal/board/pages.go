@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -155,11 +157,12 @@ type silenceView struct {
 }
 
 type silentUnit struct {
-	Code, Name, URL, Level string
-	Inds                   []silentInd
+	Code, Name, URL, Level, Last string
+	Inds                         []silentInd
+	last                         time.Time
 }
 
-type silentInd struct{ Code, Short, Last string }
+type silentInd struct{ Code, Short string }
 
 // maxSilent caps the units listed in the panel; the rest are counted.
 const maxSilent = 12
@@ -172,6 +175,11 @@ func (b *Board) silence(ctx context.Context, p *page, q scores.Query, level regi
 	v := &silenceView{Days: s.Days, Since: s.Since}
 	index := map[string]int{}
 	for _, x := range s.Silent {
+		// Only indicators counted day by day: a stock (services) or a
+		// yearly report is not expected every month.
+		if ind, ok := b.cfg.Engine.Catalog.Indicator(x.Indicator); !ok || ind.Kind != catalog.KindFlowRatio {
+			continue
+		}
 		k, ok := index[x.Unit]
 		if !ok {
 			u, _ := b.cfg.Engine.Registry.Unit(x.Unit)
@@ -179,11 +187,24 @@ func (b *Board) silence(ctx context.Context, p *page, q scores.Query, level regi
 			index[x.Unit] = k
 			v.Units = append(v.Units, silentUnit{Code: x.Unit, Name: unitName(p.Lang, u), URL: p.Link("/units/" + x.Unit), Level: x.Level})
 		}
-		last := t(p.Lang, "silence.never")
-		if x.LastEvent != nil {
-			last = registry.DateOf(*x.LastEvent).String()
+		if x.LastEvent != nil && (v.Units[k].last.IsZero() || x.LastEvent.After(v.Units[k].last)) {
+			v.Units[k].last = *x.LastEvent
 		}
-		v.Units[k].Inds = append(v.Units[k].Inds, silentInd{Code: x.Indicator, Short: shortName(p.Lang, x.Indicator), Last: last})
+		v.Units[k].Inds = append(v.Units[k].Inds, silentInd{Code: x.Indicator, Short: shortName(p.Lang, x.Indicator)})
+	}
+	// Units silent on the most indicators first, then the longest silent.
+	sort.SliceStable(v.Units, func(i, j int) bool {
+		a, c := v.Units[i], v.Units[j]
+		if len(a.Inds) != len(c.Inds) {
+			return len(a.Inds) > len(c.Inds)
+		}
+		return a.last.Before(c.last)
+	})
+	for k := range v.Units {
+		v.Units[k].Last = t(p.Lang, "silence.never")
+		if !v.Units[k].last.IsZero() {
+			v.Units[k].Last = registry.DateOf(v.Units[k].last).String()
+		}
 	}
 	if len(v.Units) > maxSilent {
 		v.More = len(v.Units) - maxSilent

@@ -147,7 +147,7 @@ func provinceFixture(reg *registry.Registry, asOf registry.Date) []string {
 			for k := 0; k < 2; k++ {
 				ev(u.Code, "workfile.processed", day(d, 8+k), fmt.Sprintf(`{"workfile_id":"%s-%d","online":%t}`, u.Code, n, rng.Float64() < share))
 			}
-			if d.Day() == 1 {
+			if (d.Sub(start)/15)%2 == 0 {
 				ev(u.Code, "report.submitted", day(d, 14), fmt.Sprintf(`{"report_id":"%s-r%d","regime":"monthly","via_system":%t}`, u.Code, n, rng.Float64() < share+0.1))
 				if i%7 != 3 { // some units never inspect digitally or not: no data
 					ev(u.Code, "inspection.completed", day(d, 15), fmt.Sprintf(`{"inspection_id":"%s-i%d","digital":%t}`, u.Code, n, rng.Float64() < share))
