@@ -1,8 +1,11 @@
 package board_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -305,6 +308,8 @@ func TestBoardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("csv equals the API", func(t *testing.T) { checkCSV(t, base, q) })
+
 	t.Run("unit page equals the API and links to its events", func(t *testing.T) {
 		b.open(t, base+"/units/bg-vietyen"+q)
 		var u scores.UnitScore
@@ -337,6 +342,45 @@ func TestBoardInBrowser(t *testing.T) {
 		}
 		b.shoot(t, dir, "events")
 	})
+}
+
+// checkCSV reads /v1/scores as CSV and compares it with the JSON answer.
+func checkCSV(t *testing.T, base, q string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/scores"+q+"&level=commune", nil)
+	req.Header.Set("Accept", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") || !bytes.HasPrefix(body, []byte("\uFEFF")) {
+		t.Fatalf("CSV: %s, starts %q", res.Header.Get("Content-Type"), body[:min(len(body), 8)])
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lvl scores.LevelScores
+	getJSON(t, base+"/v1/scores"+q+"&level=commune", &lvl)
+	k := 1
+	for _, u := range lvl.Units {
+		for _, ind := range u.Indicators {
+			r := rows[k]
+			k++
+			v := ""
+			if ind.Value != nil {
+				v = strconv.FormatFloat(*ind.Value, 'f', -1, 64)
+			}
+			if r[0] != u.Unit || r[3] != ind.Code || r[6] != v || r[9] != ind.Status || r[11] != strconv.Itoa(u.Rank) {
+				t.Fatalf("CSV row %v, JSON %s %s %v %s rank %d", r, u.Unit, ind.Code, v, ind.Status, u.Rank)
+			}
+		}
+	}
+	if k != len(rows) {
+		t.Fatalf("CSV has %d rows, JSON %d unit-indicators", len(rows)-1, k-1)
+	}
 }
 
 // indRow is a row of a page's indicator table as a reader sees it.
