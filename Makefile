@@ -8,7 +8,7 @@ DEMO_SPEED ?= 168h
 
 .PHONY: demo test test-faults bench build deps vet clean
 
-## deps: install clickhouse-server and clickhouse-client (Debian) when missing
+## deps: install clickhouse-server, clickhouse-client and chromium (Debian) when missing
 deps:
 	@./scripts/ensure-deps.sh
 
@@ -18,6 +18,7 @@ build:
 
 ## demo: install what is missing, build, run everything with the simulated province
 demo: deps build
+	@echo "cds demo: the board (open in a browser) will be at http://$${CDS_HTTP_ADDR:-127.0.0.1:8080}/ once everything has started"
 	./$(BIN) up --simulate --sim-speed $(DEMO_SPEED) --data $(DATA)
 
 ## test: install what is missing, vet, run every test (real NATS and ClickHouse)

@@ -164,6 +164,9 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	if err := e.queries(ctx, base); err != nil {
 		return fmt.Errorf("score queries: %w", err)
 	}
+	if err := e.boardPages(ctx, base); err != nil {
+		return fmt.Errorf("board pages: %w", err)
+	}
 	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
 		e.figure("projector_rss_mb", rss, "MB")
 	}
