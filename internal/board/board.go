@@ -44,6 +44,10 @@ type Config struct {
 	// Trends draws the trend charts (EngineTrends, or one over the score
 	// history in ClickHouse).
 	Trends Trends
+	// Days answers a level's scores and the silence at a day (EngineTrends
+	// caches them exactly); nil means Trends if it can, else the engine
+	// uncached.
+	Days DayScores
 	// Freshness, when not nil, says how current the figures are.
 	Freshness func(context.Context) (Freshness, error)
 	// ReadTokens, when not empty, make the board ask for one on a sign-in
@@ -58,10 +62,42 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// levelAtReader is what EngineTrends adds to Trends: a level's scores at a
-// past day, cached. Other Trends fall back to the engine.
-type levelAtReader interface {
+// DayScores answers what the pages show for one day: a level's scores and
+// the units not reporting.
+type DayScores interface {
 	LevelAt(ctx context.Context, level registry.Level, milestone int, day registry.Date) (*scores.LevelScores, error)
+	SilenceAt(ctx context.Context, level registry.Level, day registry.Date, window int) (*scores.Silence, error)
+}
+
+// beginner is a DayScores or Trends that reads the state of the data once
+// per request (EngineTrends.Begin).
+type beginner interface {
+	Begin(ctx context.Context) (context.Context, error)
+}
+
+// begin prepares a request's context for the figures it reads.
+func (b *Board) begin(r *http.Request) (*http.Request, error) {
+	ctx := r.Context()
+	for _, x := range []any{b.cfg.Days, b.cfg.Trends} {
+		if bg, ok := x.(beginner); ok {
+			var err error
+			if ctx, err = bg.Begin(ctx); err != nil {
+				return r, err
+			}
+		}
+	}
+	return r.WithContext(ctx), nil
+}
+
+// engineDays is DayScores straight from the engine, without a cache.
+type engineDays struct{ e *scores.Engine }
+
+func (d engineDays) LevelAt(ctx context.Context, level registry.Level, milestone int, day registry.Date) (*scores.LevelScores, error) {
+	return d.e.Level(ctx, level, scores.Query{AsOf: day, Milestone: milestone})
+}
+
+func (d engineDays) SilenceAt(ctx context.Context, level registry.Level, day registry.Date, window int) (*scores.Silence, error) {
+	return d.e.Silence(ctx, scores.Query{AsOf: day}, window, level)
 }
 
 // Board is the board's HTTP handler.
@@ -94,6 +130,13 @@ func New(cfg Config) (*Board, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Days == nil {
+		if d, ok := cfg.Trends.(DayScores); ok {
+			cfg.Days = d
+		} else {
+			cfg.Days = engineDays{cfg.Engine}
+		}
 	}
 	b := &Board{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, assets: map[string]asset{}}
 	for _, tok := range cfg.ReadTokens {

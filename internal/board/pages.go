@@ -23,6 +23,10 @@ func (b *Board) home(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	}
+	if r, err = b.begin(r); err != nil {
+		b.fail(w, r, err)
+		return
+	}
 	if prm.level != "" && prm.level != string(registry.LevelProvince) {
 		b.league(w, r, prm)
 		return
@@ -40,11 +44,42 @@ func (b *Board) province(d registry.Date) (registry.Unit, bool) {
 	return registry.Unit{}, false
 }
 
-func (b *Board) resolveAsOf(q scores.Query) registry.Date {
+// resolve fills the defaults of a query as the engine does: as_of today,
+// the milestone the next one on or after as_of (else the last). An unknown
+// milestone is reported by the engine.
+func (b *Board) resolve(q scores.Query) scores.Query {
 	if q.AsOf.IsZero() {
-		return registry.DateOf(b.cfg.Now())
+		q.AsOf = registry.DateOf(b.cfg.Now())
 	}
-	return q.AsOf
+	if q.Milestone == 0 {
+		y, ok := b.cfg.Engine.Catalog.NextMilestone(q.AsOf)
+		if !ok {
+			ms := b.cfg.Engine.Catalog.Milestones()
+			y = ms[len(ms)-1]
+		}
+		q.Milestone = y
+	}
+	return q
+}
+
+// level returns the scores of a level for a resolved query.
+func (b *Board) level(ctx context.Context, level registry.Level, q scores.Query) (*scores.LevelScores, error) {
+	return b.cfg.Days.LevelAt(ctx, level, q.Milestone, q.AsOf)
+}
+
+// unitScore returns a unit's score for a resolved query; the unit must be
+// in force at q.AsOf.
+func (b *Board) unitScore(ctx context.Context, u registry.Unit, q scores.Query) (*scores.UnitScore, error) {
+	ls, err := b.level(ctx, u.Level, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ls.Units {
+		if s.Unit == u.Code {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", scores.ErrUnitNotInForce, u.Code)
 }
 
 type overviewView struct {
@@ -70,18 +105,18 @@ type countRow struct {
 func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 	ctx := r.Context()
 	e := b.cfg.Engine
-	prov, ok := b.province(b.resolveAsOf(prm.q))
+	q := b.resolve(prm.q)
+	asOf := q.AsOf
+	prov, ok := b.province(asOf)
 	if !ok {
 		b.fail(w, r, fmt.Errorf("%w: no province in force", scores.ErrUnknownUnit))
 		return
 	}
-	score, err := e.Unit(ctx, prov.Code, prm.q)
+	score, err := b.unitScore(ctx, prov, q)
 	if err != nil {
 		b.fail(w, r, err)
 		return
 	}
-	asOf, _ := registry.ParseDate(score.AsOf)
-	q := scores.Query{AsOf: asOf, Milestone: score.Milestone}
 	p := b.newPage(r, "province")
 	p.at(score.AsOf, score.Milestone)
 	p.Title = unitName(p.Lang, prov)
@@ -98,7 +133,7 @@ func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 		ov.Inds = append(ov.Inds, v)
 	}
 	for _, l := range p.Levels {
-		ls, err := e.Level(ctx, registry.Level(l), q)
+		ls, err := b.level(ctx, registry.Level(l), q)
 		if err != nil {
 			b.fail(w, r, err)
 			return
@@ -168,7 +203,7 @@ type silentInd struct{ Code, Short string }
 const maxSilent = 12
 
 func (b *Board) silence(ctx context.Context, p *page, q scores.Query, level registry.Level) (*silenceView, error) {
-	s, err := b.cfg.Engine.Silence(ctx, q, b.cfg.SilenceDays, level)
+	s, err := b.cfg.Days.SilenceAt(ctx, level, q.AsOf, b.cfg.SilenceDays)
 	if err != nil {
 		return nil, err
 	}
@@ -250,24 +285,19 @@ type rowView struct {
 func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 	ctx := r.Context()
 	e := b.cfg.Engine
-	ls, err := e.Level(ctx, registry.Level(prm.level), prm.q)
+	q := b.resolve(prm.q)
+	asOf := q.AsOf
+	ls, err := b.level(ctx, registry.Level(prm.level), q)
 	if err != nil {
 		b.fail(w, r, err)
 		return
 	}
-	asOf, _ := registry.ParseDate(ls.AsOf)
-	q := scores.Query{AsOf: asOf, Milestone: ls.Milestone}
 	p := b.newPage(r, "league")
 	p.at(ls.AsOf, ls.Milestone)
 	p.Level = prm.level
 	p.Title = t(p.Lang, "league") + ": " + levelWord(p.Lang, prm.level)
 	prev := PreviousMonthEnd(asOf)
-	var before *scores.LevelScores
-	if la, ok := b.cfg.Trends.(levelAtReader); ok {
-		before, err = la.LevelAt(ctx, registry.Level(prm.level), ls.Milestone, prev)
-	} else {
-		before, err = e.Level(ctx, registry.Level(prm.level), scores.Query{AsOf: prev, Milestone: ls.Milestone})
-	}
+	before, err := b.level(ctx, registry.Level(prm.level), scores.Query{AsOf: prev, Milestone: q.Milestone})
 	if err != nil {
 		b.fail(w, r, err)
 		return
@@ -426,16 +456,21 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
 	e := b.cfg.Engine
 	u, ok := e.Registry.Unit(r.PathValue("code"))
 	if !ok {
 		b.message(w, r, http.StatusNotFound, "notfound", "notfound.lead")
 		return
 	}
+	if r, err = b.begin(r); err != nil {
+		b.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
 	p := b.newPage(r, "unit")
 	p.Title = unitName(p.Lang, u)
-	asOf := b.resolveAsOf(prm.q)
+	q := b.resolve(prm.q)
+	asOf := q.AsOf
 	uv := unitView{Unit: u, Name: p.Title, ValidFrom: u.ValidFrom.String(), ValidTo: u.ValidTo.String()}
 	if !u.ValidTo.IsZero() {
 		uv.Ended = u.ValidTo.Before(asOf) || !u.InForce(asOf)
@@ -443,15 +478,16 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 			uv.Successor = &crumb{Name: unitName(p.Lang, succ), URL: p.Link("/units/" + succ.Code)}
 		}
 	}
-	score, err := e.Unit(ctx, u.Code, prm.q)
+	var score *scores.UnitScore
+	if u.InForce(asOf) {
+		score, err = b.unitScore(ctx, u, q)
+	} else {
+		err = scores.ErrUnitNotInForce
+	}
 	switch {
 	case errors.Is(err, scores.ErrUnitNotInForce):
 		uv.NotIn = true
-		ms := prm.q.Milestone
-		if ms == 0 {
-			ms, _ = e.Catalog.NextMilestone(asOf)
-		}
-		p.at(asOf.String(), ms)
+		p.at(asOf.String(), q.Milestone)
 		if !u.ValidTo.IsZero() {
 			uv.EndedURL = p.Link("/units/"+u.Code, "as_of", u.ValidTo.String())
 		}
@@ -459,7 +495,6 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	default:
-		asOf, _ = registry.ParseDate(score.AsOf)
 		p.at(score.AsOf, score.Milestone)
 		uv.Score = score
 		uv.Composite = num(p.Lang, score.Composite*100, 1)

@@ -52,7 +52,9 @@ func PreviousMonthEnd(d registry.Date) registry.Date {
 }
 
 // EngineTrends is Trends over a *scores.Engine: it scores the unit's whole
-// level at every day of the trend and keeps each level's scores per day.
+// level at every day of the trend and keeps each level's scores per day. It
+// also serves the board's other per-day figures (DayScores: a level's
+// scores and the silence at as_of) from the same cache.
 //
 // The cache stays exact without being thrown away at every projector
 // commit. A score at day d is a function of the events with occurred_at on
@@ -76,19 +78,22 @@ type EngineTrends struct {
 	use     uint64
 }
 
+// levelDay keys an entry: a level's scores at a day for a milestone, or
+// (window > 0) the silence of a level (all levels: "") at a day.
 type levelDay struct {
 	level     registry.Level
 	milestone int
 	day       registry.Date
+	window    int
 }
 
-// cached is one level's scores at a day, or a computation in progress
-// (done not yet closed).
+// cached is one entry, or a computation in progress (done not yet closed).
 type cached struct {
-	done   chan struct{}
-	scores *scores.LevelScores
-	err    error
-	used   uint64
+	done    chan struct{}
+	scores  *scores.LevelScores
+	silence *scores.Silence
+	err     error
+	used    uint64
 }
 
 // NewEngineTrends returns Trends over engine, checking ClickHouse db (the
@@ -132,8 +137,24 @@ func (t *EngineTrends) readMark(ctx context.Context) (string, uint64, error) {
 	return b.String(), seq, rows.Err()
 }
 
+// syncedKey marks a context whose request has synced the cache already.
+type syncedKey struct{ t *EngineTrends }
+
+// Begin syncs the cache with the commits once for a request: the calls
+// made with the context it returns read the commit markers no more. A page
+// that shows several figures then shows them as of one reading.
+func (t *EngineTrends) Begin(ctx context.Context) (context.Context, error) {
+	if err := t.sync(ctx); err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, syncedKey{t}, true), nil
+}
+
 // sync drops what the commits since the last call may have changed.
 func (t *EngineTrends) sync(ctx context.Context) error {
+	if ctx.Value(syncedKey{t}) != nil {
+		return nil
+	}
 	mark, seq, err := t.readMark(ctx)
 	if err != nil {
 		return err
@@ -177,22 +198,45 @@ func (t *EngineTrends) LevelAt(ctx context.Context, level registry.Level, milest
 	if err := t.sync(ctx); err != nil {
 		return nil, err
 	}
-	return t.levelAt(ctx, levelDay{level, milestone, day})
+	return t.levelAt(ctx, levelDay{level: level, milestone: milestone, day: day})
+}
+
+// SilenceAt returns the silence of level ("" for all) at day over window
+// days, from the cache when no commit since changed it: like a score at
+// day, it depends only on the events that occurred up to day.
+func (t *EngineTrends) SilenceAt(ctx context.Context, level registry.Level, day registry.Date, window int) (*scores.Silence, error) {
+	if err := t.sync(ctx); err != nil {
+		return nil, err
+	}
+	c, err := t.compute(ctx, levelDay{level: level, day: day, window: window})
+	if err != nil {
+		return nil, err
+	}
+	return c.silence, nil
 }
 
 func (t *EngineTrends) levelAt(ctx context.Context, k levelDay) (*scores.LevelScores, error) {
+	c, err := t.compute(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return c.scores, nil
+}
+
+// compute returns the entry for k, computing it once for concurrent callers.
+func (t *EngineTrends) compute(ctx context.Context, k levelDay) (*cached, error) {
 	t.mu.Lock()
 	t.use++
 	if c, ok := t.entries[k]; ok {
 		c.used = t.use
 		t.mu.Unlock()
-		return c.scores, nil
+		return c, nil
 	}
 	if f, ok := t.flights[k]; ok {
 		t.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.scores, f.err
+			return f, f.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -202,7 +246,11 @@ func (t *EngineTrends) levelAt(ctx context.Context, k levelDay) (*scores.LevelSc
 	mark := t.mark
 	t.mu.Unlock()
 
-	f.scores, f.err = t.engine.Level(ctx, k.level, scores.Query{AsOf: k.day, Milestone: k.milestone})
+	if k.window > 0 {
+		f.silence, f.err = t.engine.Silence(ctx, scores.Query{AsOf: k.day, Milestone: k.milestone}, k.window, k.level)
+	} else {
+		f.scores, f.err = t.engine.Level(ctx, k.level, scores.Query{AsOf: k.day, Milestone: k.milestone})
+	}
 	t.mu.Lock()
 	delete(t.flights, k)
 	// An entry computed while a sync dropped its day would be stale: keep
@@ -214,7 +262,7 @@ func (t *EngineTrends) levelAt(ctx context.Context, k levelDay) (*scores.LevelSc
 	}
 	t.mu.Unlock()
 	close(f.done)
-	return f.scores, f.err
+	return f, f.err
 }
 
 // evict removes the least recently used entries beyond MaxEntries; the
@@ -264,7 +312,7 @@ func (t *EngineTrends) UnitTrends(ctx context.Context, unit string, milestone in
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			levels[i], errs[i] = t.levelAt(ctx, levelDay{u.Level, milestone, d})
+			levels[i], errs[i] = t.levelAt(ctx, levelDay{level: u.Level, milestone: milestone, day: d})
 		}()
 	}
 	wg.Wait()
