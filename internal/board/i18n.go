@@ -108,7 +108,7 @@ var text = map[string][2]string{
 	"ev.data":        {"Dữ liệu", "Data"},
 	"page.prev":      {"← Trang trước", "← Previous page"},
 	"page.next":      {"Trang sau →", "Next page →"},
-	"page.of":        {"sự kiện, hiển thị", "events, showing"},
+	"page.of":        {"đang hiển thị", "showing"},
 	"wit":            {"Cần làm gì để đạt", "What it takes"},
 	"wit.rule":       {"Cách tính: với chỉ tiêu tính theo năm (hồ sơ, báo cáo, kiểm tra, định danh), số đã ghi nhận từ đầu năm được quy đổi theo số ngày đến thời hạn (31/12 hoặc hạn của mốc) để ước số còn phát sinh; “cần” là số tối thiểu trong đó phải đạt yêu cầu. Với chỉ tiêu tại thời điểm (dịch vụ, cơ quan), “cần” là số phải đạt thêm khi tổng giữ nguyên. Với số lượng, số liệu báo cáo và thứ hạng, “cần” là phần còn thiếu so với chỉ tiêu.", "The rule: for indicators counted per year (dossiers, reports, inspections, e-ID) the items so far this year are scaled by the days to the horizon (31 December, or the milestone's deadline) to estimate the items still to come; “need” is the fewest of them that must count. For indicators at a date (services, agencies), “need” is how many more must qualify with the total unchanged. For counts, reported figures and ranks, “need” is what is missing to the target."},
 	"wit.met":        {"Đã đạt chỉ tiêu.", "Target met."},
