@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -342,6 +344,9 @@ func TestBoardInBrowser(t *testing.T) {
 		}
 		b.shoot(t, dir, "events")
 	})
+
+	// Last: it changes the data.
+	t.Run("trend cache stays exact across a late event", func(t *testing.T) { checkTrendsExact(t, sys, asOf) })
 }
 
 // checkCSV reads /v1/scores as CSV and compares it with the JSON answer.
@@ -402,3 +407,73 @@ func checkIndicators(t *testing.T, unit string, rows []indRow, s scores.UnitScor
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// checkTrendsExact shows that EngineTrends stays exact across commits: a
+// late event from 2024 recomputes the days from its own on, and no other.
+func checkTrendsExact(t *testing.T, sys *app.System, asOf registry.Date) {
+	engine := &scores.Engine{Catalog: sys.Catalog, Registry: sys.Registry, Store: scores.NewStore(sys.CH.DB)}
+	tr := board.NewEngineTrends(engine, sys.CH.DB)
+	ctx := context.Background()
+	before, err := tr.UnitTrends(ctx, "bg-hiephoa", 2025, asOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := board.TrendDays(sys.Catalog.BaselineDate(), asOf)
+	if _, runs := tr.Stats(); runs != uint64(len(days)) {
+		t.Fatalf("%d computations for %d days", runs, len(days))
+	}
+	if _, err := tr.UnitTrends(ctx, "bg-hiephoa", 2025, asOf); err != nil {
+		t.Fatal(err)
+	}
+	if _, runs := tr.Stats(); runs != uint64(len(days)) {
+		t.Fatalf("no commit, yet %d computations for %d days", runs, len(days))
+	}
+	// Ten dossiers of Hiệp Hòa processed online in March 2024, reported late.
+	var late []string
+	for i := range 10 {
+		late = append(late, fmt.Sprintf(`{"id":"late-%d","type":"workfile.processed","v":1,"agency":"bg-hiephoa","occurred_at":"2024-03-1%dT09:00:00+07:00","data":{"workfile_id":"LATE-%d","online":true}}`, i, i, i))
+	}
+	publishAll(t, sys, late)
+	after, err := tr.UnitTrends(ctx, "bg-hiephoa", 2025, asOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for _, d := range days {
+		if !d.Before(registry.NewDate(2024, 3, 10)) {
+			changed++
+		}
+	}
+	if _, runs := tr.Stats(); runs != uint64(len(days)+changed) {
+		t.Fatalf("after a late event of 2024-03-10: %d computations, want %d (the %d days from 2024-03-31 on again)", runs, len(days)+changed, changed)
+	}
+	// Every day equals the engine's answer now, uncached.
+	for i, p := range after["HSCV"] {
+		ls, err := engine.Level(ctx, registry.LevelDistrict, scores.Query{AsOf: p.AsOf, Milestone: 2025})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range ls.Units {
+			if u.Unit != "bg-hiephoa" {
+				continue
+			}
+			for _, ind := range u.Indicators {
+				if ind.Code == "HSCV" && !sameOpt(ind.Value, p.Value) {
+					t.Fatalf("%s: cached %v, engine %v", p.AsOf, opt(p.Value), opt(ind.Value))
+				}
+			}
+		}
+		if p.AsOf == registry.NewDate(2024, 3, 31) && sameOpt(p.Value, before["HSCV"][i].Value) {
+			t.Fatalf("2024-03-31: the late dossiers did not change HSCV (%v)", opt(p.Value))
+		}
+	}
+}
+
+func sameOpt(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-9) }
+
+func opt(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

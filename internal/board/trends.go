@@ -76,6 +76,14 @@ type EngineTrends struct {
 	entries map[levelDay]*cached
 	flights map[levelDay]*cached
 	use     uint64
+	runs    uint64 // computations run
+}
+
+// Stats reports the entries held and the computations run so far.
+func (t *EngineTrends) Stats() (entries int, runs uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries), t.runs
 }
 
 // levelDay keys an entry: a level's scores at a day for a milestone, or
@@ -244,6 +252,7 @@ func (t *EngineTrends) compute(ctx context.Context, k levelDay) (*cached, error)
 	f := &cached{done: make(chan struct{})}
 	t.flights[k] = f
 	mark := t.mark
+	t.runs++
 	t.mu.Unlock()
 
 	if k.window > 0 {
