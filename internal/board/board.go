@@ -67,6 +67,7 @@ type Config struct {
 type DayScores interface {
 	LevelAt(ctx context.Context, level registry.Level, milestone int, day registry.Date) (*scores.LevelScores, error)
 	SilenceAt(ctx context.Context, level registry.Level, day registry.Date, window int) (*scores.Silence, error)
+	EventsAt(ctx context.Context, unit, indicator string, milestone int, day registry.Date, offset, limit int) (*scores.Drill, error)
 }
 
 // beginner is a DayScores or Trends that reads the state of the data once
@@ -94,6 +95,10 @@ type engineDays struct{ e *scores.Engine }
 
 func (d engineDays) LevelAt(ctx context.Context, level registry.Level, milestone int, day registry.Date) (*scores.LevelScores, error) {
 	return d.e.Level(ctx, level, scores.Query{AsOf: day, Milestone: milestone})
+}
+
+func (d engineDays) EventsAt(ctx context.Context, unit, indicator string, milestone int, day registry.Date, offset, limit int) (*scores.Drill, error) {
+	return d.e.Events(ctx, unit, indicator, scores.Query{AsOf: day, Milestone: milestone}, offset, limit)
 }
 
 func (d engineDays) SilenceAt(ctx context.Context, level registry.Level, day registry.Date, window int) (*scores.Silence, error) {

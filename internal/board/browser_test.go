@@ -469,7 +469,9 @@ func checkTrendsExact(t *testing.T, sys *app.System, asOf registry.Date) {
 	}
 }
 
-func sameOpt(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-9) }
+func sameOpt(a, b *float64) bool {
+	return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-9)
+}
 
 func opt(p *float64) any {
 	if p == nil {

@@ -561,7 +561,12 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 		b.message(w, r, http.StatusNotFound, "notfound", "notfound.lead")
 		return
 	}
-	d, err := e.Events(r.Context(), code, r.PathValue("indicator"), prm.q, prm.offset, drillPage)
+	if r, err = b.begin(r); err != nil {
+		b.fail(w, r, err)
+		return
+	}
+	q := b.resolve(prm.q)
+	d, err := b.cfg.Days.EventsAt(r.Context(), code, r.PathValue("indicator"), q.Milestone, q.AsOf, prm.offset, drillPage)
 	if err != nil {
 		b.fail(w, r, err)
 		return

@@ -86,13 +86,18 @@ func (t *EngineTrends) Stats() (entries int, runs uint64) {
 	return len(t.entries), t.runs
 }
 
-// levelDay keys an entry: a level's scores at a day for a milestone, or
-// (window > 0) the silence of a level (all levels: "") at a day.
+// levelDay keys an entry: a level's scores at a day for a milestone;
+// (window > 0) the silence of a level (all levels: "") at a day; or (unit
+// set) a page of the events behind a unit's indicator at a day.
 type levelDay struct {
 	level     registry.Level
 	milestone int
 	day       registry.Date
 	window    int
+	unit      string
+	indicator string
+	offset    int
+	limit     int
 }
 
 // cached is one entry, or a computation in progress (done not yet closed).
@@ -100,6 +105,7 @@ type cached struct {
 	done    chan struct{}
 	scores  *scores.LevelScores
 	silence *scores.Silence
+	drill   *scores.Drill
 	err     error
 	used    uint64
 }
@@ -223,6 +229,21 @@ func (t *EngineTrends) SilenceAt(ctx context.Context, level registry.Level, day 
 	return c.silence, nil
 }
 
+// EventsAt returns a page of the events behind a unit's indicator at day,
+// from the cache when no commit since changed them: the events that count
+// at day are those that occurred up to day, less those corrected since
+// (whose own day is then the one dropped).
+func (t *EngineTrends) EventsAt(ctx context.Context, unit, indicator string, milestone int, day registry.Date, offset, limit int) (*scores.Drill, error) {
+	if err := t.sync(ctx); err != nil {
+		return nil, err
+	}
+	c, err := t.compute(ctx, levelDay{unit: unit, indicator: indicator, milestone: milestone, day: day, offset: offset, limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	return c.drill, nil
+}
+
 func (t *EngineTrends) levelAt(ctx context.Context, k levelDay) (*scores.LevelScores, error) {
 	c, err := t.compute(ctx, k)
 	if err != nil {
@@ -255,9 +276,12 @@ func (t *EngineTrends) compute(ctx context.Context, k levelDay) (*cached, error)
 	t.runs++
 	t.mu.Unlock()
 
-	if k.window > 0 {
+	switch {
+	case k.unit != "":
+		f.drill, f.err = t.engine.Events(ctx, k.unit, k.indicator, scores.Query{AsOf: k.day, Milestone: k.milestone}, k.offset, k.limit)
+	case k.window > 0:
 		f.silence, f.err = t.engine.Silence(ctx, scores.Query{AsOf: k.day, Milestone: k.milestone}, k.window, k.level)
-	} else {
+	default:
 		f.scores, f.err = t.engine.Level(ctx, k.level, scores.Query{AsOf: k.day, Milestone: k.milestone})
 	}
 	t.mu.Lock()
