@@ -310,6 +310,21 @@ func TestBoardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("an ended unit shows its dates and successor", func(t *testing.T) {
+		b.open(t, base+"/units/bg-vietyen?as_of=2025-08-01&milestone=2025&lang=en")
+		notice := eval[string](t, b, `document.querySelector(".notice").textContent`)
+		succ := eval[string](t, b, `document.querySelector(".notice a").getAttribute("href")`)
+		if !strings.Contains(notice, "2025-06-30") || !strings.HasPrefix(succ, "/units/bg?") {
+			t.Fatalf("notice %q, successor link %q", notice, succ)
+		}
+		last := eval[string](t, b, `document.querySelector(".notice a.btn-link").getAttribute("href")`)
+		if !strings.Contains(last, "as_of=2025-06-30") {
+			t.Fatalf("no link to the unit's last day: %q", last)
+		}
+		b.open(t, base+"/units/bg-hiephoa"+q+"&lang=en")
+		b.shoot(t, dir, "unit-en")
+	})
+
 	t.Run("csv equals the API", func(t *testing.T) { checkCSV(t, base, q) })
 
 	t.Run("unit page equals the API and links to its events", func(t *testing.T) {

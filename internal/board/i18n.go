@@ -42,6 +42,7 @@ var text = map[string][2]string{
 	"csv":            {"Tải CSV", "Download CSV"},
 	"print":          {"In (A4)", "Print (A4)"},
 	"indicator":      {"Chỉ tiêu", "Indicator"},
+	"indicators":     {"Các chỉ tiêu", "Indicators"},
 	"value":          {"Kết quả", "Value"},
 	"target":         {"Chỉ tiêu", "Target"},
 	"expected":       {"Theo lộ trình", "Expected on the trajectory"},
@@ -180,6 +181,25 @@ var levelWords = map[string][2]string{
 
 func levelWord(lang, l string) string {
 	w, ok := levelWords[l]
+	if !ok {
+		return l
+	}
+	if lang == LangEN {
+		return w[1]
+	}
+	return w[0]
+}
+
+var levelOne = map[string][2]string{
+	"province":   {"Tỉnh", "Province"},
+	"department": {"Sở, ban, ngành", "Department"},
+	"district":   {"Huyện, thành phố", "District"},
+	"commune":    {"Xã, phường, thị trấn", "Commune"},
+}
+
+// levelSingular names the level of one unit.
+func levelSingular(lang, l string) string {
+	w, ok := levelOne[l]
 	if !ok {
 		return l
 	}

@@ -77,6 +77,9 @@ func (p *page) StatusIcon(s string) string { return statusIcons[s] }
 // LevelName names a level in the page's language.
 func (p *page) LevelName(l string) string { return levelWord(p.Lang, l) }
 
+// LevelOne names the level of one unit.
+func (p *page) LevelOne(l string) string { return levelSingular(p.Lang, l) }
+
 // Link is path with the carried parameters and kv (name, value pairs; an
 // empty value removes the name).
 func (p *page) Link(path string, kv ...string) string {
