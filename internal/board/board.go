@@ -380,9 +380,17 @@ func parseParams(r *http.Request) (params, error) {
 	return p, nil
 }
 
-// freshness reads the freshness figures for a page; a failure is logged
-// and the page says the lag is unknown.
-func (b *Board) freshness(ctx context.Context) *freshView {
+// freshness starts reading the freshness figures for a page, alongside
+// the page's own reads, and returns a func that waits for them.
+func (b *Board) freshness(ctx context.Context) func() *freshView {
+	done := make(chan *freshView, 1)
+	go func() { done <- b.readFreshness(ctx) }()
+	return func() *freshView { return <-done }
+}
+
+// readFreshness reads the freshness figures; a failure is logged and the
+// page says the lag is unknown.
+func (b *Board) readFreshness(ctx context.Context) *freshView {
 	if b.cfg.Freshness == nil {
 		return nil
 	}

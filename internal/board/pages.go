@@ -104,6 +104,7 @@ type countRow struct {
 
 func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 	ctx := r.Context()
+	fresh := b.freshness(ctx)
 	e := b.cfg.Engine
 	q := b.resolve(prm.q)
 	asOf := q.AsOf
@@ -144,7 +145,7 @@ func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 		b.fail(w, r, err)
 		return
 	}
-	p.Fresh = b.freshness(ctx)
+	p.Fresh = fresh()
 	p.Body = ov
 	p.CSV = p.Here("format", "csv")
 	if r.URL.Query().Get("format") == "csv" {
@@ -284,6 +285,7 @@ type rowView struct {
 
 func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 	ctx := r.Context()
+	fresh := b.freshness(ctx)
 	e := b.cfg.Engine
 	q := b.resolve(prm.q)
 	asOf := q.AsOf
@@ -340,7 +342,7 @@ func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 		b.fail(w, r, err)
 		return
 	}
-	p.Fresh = b.freshness(ctx)
+	p.Fresh = fresh()
 	p.Body = lv
 	p.CSV = p.Here("format", "csv")
 	if r.URL.Query().Get("format") == "csv" {
@@ -467,6 +469,7 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	fresh := b.freshness(ctx)
 	p := b.newPage(r, "unit")
 	p.Title = unitName(p.Lang, u)
 	q := b.resolve(prm.q)
@@ -521,7 +524,7 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Level = string(u.Level)
-	p.Fresh = b.freshness(ctx)
+	p.Fresh = fresh()
 	p.Body = uv
 	if len(uv.Inds) > 0 {
 		p.CSV = p.Here("format", "csv")
@@ -566,6 +569,7 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := b.resolve(prm.q)
+	fresh := b.freshness(r.Context())
 	d, err := b.cfg.Days.EventsAt(r.Context(), code, r.PathValue("indicator"), q.Milestone, q.AsOf, prm.offset, drillPage)
 	if err != nil {
 		b.fail(w, r, err)
@@ -591,7 +595,7 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 	if uint64(d.Offset+len(d.Events)) < d.Total {
 		dv.Next = p.Here("offset", strconv.Itoa(d.Offset+drillPage))
 	}
-	p.Fresh = b.freshness(r.Context())
+	p.Fresh = fresh()
 	p.Body = dv
 	p.CSV = p.Here("format", "csv")
 	if r.URL.Query().Get("format") == "csv" {
