@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -273,6 +274,36 @@ func TestBoardInBrowser(t *testing.T) {
 			t.Fatal("not a PDF")
 		}
 		if err := os.WriteFile(filepath.Join(dir, "league-district-a4.pdf"), pdf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The print stylesheet: no navigation or filters, table headers
+		// repeated on every page, status colours kept.
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+			t.Fatal(err)
+		}
+		got := eval[[]string](t, b, `[getComputedStyle(document.querySelector(".nav")).display, getComputedStyle(document.querySelector(".filters")).display,
+			getComputedStyle(document.querySelector("#league thead")).display, getComputedStyle(document.querySelector("#league .tag")).printColorAdjust]`)
+		if strings.Join(got, ",") != "none,none,table-header-group,exact" {
+			t.Fatalf("print styles: nav, filters, thead, tag colours = %v", got)
+		}
+		// A4 less the page's margins (210 mm − 2 × 10 mm) at 96 px per inch.
+		if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(718, 1060)); err != nil {
+			t.Fatal(err)
+		}
+		if w := eval[int](t, b, `document.querySelector("#league").scrollWidth`); w > 718 {
+			t.Fatalf("the district table is %d px wide in print, wider than A4's 718", w)
+		}
+		shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "league-district-print.png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 			t.Fatal(err)
 		}
 
