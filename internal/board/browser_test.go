@@ -338,6 +338,9 @@ func TestBoardInBrowser(t *testing.T) {
 			if aria := eval[string](t, b, `document.querySelector('#league thead a[href*="sort=HSCV"]').parentElement.getAttribute("aria-sort")`); aria != map[string]string{"asc": "ascending", "desc": "descending"}[want] {
 				t.Fatalf("aria-sort %q after sorting %s", aria, want)
 			}
+			if said := eval[string](t, b, `document.querySelector("#sorted .dir").textContent`); said != map[string]string{"asc": "tăng dần", "desc": "giảm dần"}[want] {
+				t.Fatalf("the page says it is sorted %q after sorting %s", said, want)
+			}
 		}
 	})
 

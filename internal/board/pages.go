@@ -267,7 +267,6 @@ type leagueView struct {
 
 type colView struct {
 	Key, Label, Title, URL, Aria string
-	Type                         string // num or text, for the script
 }
 
 type rowView struct {
@@ -309,8 +308,8 @@ func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 		lv.Sort, lv.Dir = "rank", "asc"
 	}
 	lv.Rows = leagueRows(p, e, ls, before)
-	sortCol := func(key, label, title, typ string) colView {
-		c := colView{Key: key, Label: label, Title: title, Type: typ, Aria: "none"}
+	sortCol := func(key, label, title string) colView {
+		c := colView{Key: key, Label: label, Title: title, Aria: "none"}
 		dir := "desc"
 		if key == "rank" || key == "name" {
 			dir = "asc"
@@ -322,13 +321,13 @@ func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 		c.URL = p.Here("sort", key, "dir", dir, "format", "")
 		return c
 	}
-	lv.RankCol = sortCol("rank", t(p.Lang, "rank"), "", "num")
-	lv.ChangeCol = sortCol("change", t(p.Lang, "rank.change.s"), t(p.Lang, "rank.change")+" ("+prev.String()+")", "num")
-	lv.NameCol = sortCol("name", t(p.Lang, "unit"), "", "text")
-	lv.CompCol = sortCol("composite", t(p.Lang, "composite"), "", "num")
+	lv.RankCol = sortCol("rank", t(p.Lang, "rank"), "")
+	lv.ChangeCol = sortCol("change", t(p.Lang, "rank.change.s"), t(p.Lang, "rank.change")+" ("+prev.String()+")")
+	lv.NameCol = sortCol("name", t(p.Lang, "unit"), "")
+	lv.CompCol = sortCol("composite", t(p.Lang, "composite"), "")
 	for _, ind := range e.Catalog.Indicators() {
 		if ind.AppliesTo(registry.Level(prm.level)) {
-			lv.Cols = append(lv.Cols, sortCol(ind.Code, shortName(p.Lang, ind.Code), indName(p.Lang, ind), "num"))
+			lv.Cols = append(lv.Cols, sortCol(ind.Code, shortName(p.Lang, ind.Code), indName(p.Lang, ind)))
 		}
 	}
 	sortRows(lv.Rows, lv.Sort, lv.Dir)

@@ -36,7 +36,10 @@
       url.searchParams.set("dir", dir);
       history.replaceState(null, "", url.pathname + url.search);
       var s = document.getElementById("sorted");
-      if (s) { s.firstElementChild && (s.querySelector("strong").textContent = a.textContent); }
+      if (s) {
+        s.querySelector("strong").textContent = a.textContent;
+        s.querySelector(".dir").textContent = s.getAttribute(dir === "asc" ? "data-asc" : "data-desc");
+      }
     });
   });
 })();
