@@ -5,6 +5,8 @@ DATA  ?= .data
 # Simulated time per real second in the demo: a week, so that 2025 (the
 # milestone) arrives after about 3.5 minutes. DEMO_SPEED=24h is cds's default pace.
 DEMO_SPEED ?= 168h
+# staticcheck, pinned; a version that knows Go 1.26.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: demo test test-faults bench build deps vet clean
 
@@ -21,9 +23,8 @@ demo: deps build
 	@echo "cds demo: the board (open in a browser) will be at http://$${CDS_HTTP_ADDR:-127.0.0.1:8080}/ once everything has started"
 	./$(BIN) up --simulate --sim-speed $(DEMO_SPEED) --data $(DATA)
 
-## test: install what is missing, vet, run every test (real NATS and ClickHouse)
-test: deps
-	$(GO) vet ./...
+## test: install what is missing, vet and staticcheck, run every test (real NATS and ClickHouse)
+test: deps vet
 	$(GO) test -count=1 ./...
 
 ## test-faults: the long fault-injection tests: the projector process killed with SIGKILL
@@ -35,8 +36,10 @@ test-faults: deps
 bench: deps build
 	./$(BIN) bench
 
+## vet: go vet and staticcheck
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 clean:
 	rm -rf bin

@@ -14,7 +14,7 @@ const (
 	ReasonMalformed      Reason = "malformed"        // not a JSON object, or a field of the wrong JSON type
 	ReasonMissingField   Reason = "missing_field"    // a required field is absent or empty
 	ReasonInvalidField   Reason = "invalid_field"    // a field is present but its value is not allowed
-	ReasonUnknownType    Reason = "unknown_type"     // type is not one of the event types of DESIGN §4
+	ReasonUnknownType    Reason = "unknown_type"     // type is not one of the event types of docs/design.md
 	ReasonUnknownVersion Reason = "unknown_version"  // v is not a schema version this build knows
 	ReasonUnknownField   Reason = "unknown_field"    // a field the schema does not have (often a typo)
 	ReasonFuture         Reason = "future"           // occurred_at too far in the future

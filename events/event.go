@@ -57,7 +57,7 @@ var (
 	}
 )
 
-// Event is a decoded, schema-valid event envelope (DESIGN §3).
+// Event is a decoded, schema-valid event envelope (docs/design.md, "The event envelope").
 type Event struct {
 	ID         string
 	Type       string

@@ -150,7 +150,7 @@ var (
 	money     = func(name string) Field { return Field{Name: name, Required: true, Min: 0, Max: 1e12} }
 )
 
-// typeTable declares every v1 event type of DESIGN §4, once.
+// typeTable declares every v1 event type (docs/design.md, "Event types"), once.
 var typeTable = []TypeSpec{
 	{
 		Name: "service.published", Version: 1, Entity: "service", Key: "service_code", Scope: ScopeAgency, Period: PeriodNone,

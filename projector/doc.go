@@ -117,7 +117,7 @@
 // failed inserts. ClickHouse down or slow: each failure is counted
 // (cds_projector_failures_total{stage}), Run waits with exponential backoff
 // (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W (a
-// failed write also costs a reload of the fold state from cds.events, since
+// failed write also costs a reload of the fold state from cds.fold_index, since
 // the reader had folded ahead of it); while it waits it consumes nothing, so it holds no more than the fold state: the
 // messages it had fetched are dropped and fetched again from W+1. NATS
 // restarted: the connection reconnects for ever; a delivery lost in between
@@ -150,7 +150,7 @@
 // A correction (supersedes) removes the event it supersedes (if the same
 // agency emitted it) and counts instead; a retraction (data null) only
 // removes. A correction that arrives before the event it corrects is held,
-// not dead-lettered: the fold remembers the superseded id (in cds.events, so
+// not dead-lettered: the fold remembers the superseded id (in cds.fold_index, so
 // also across restarts), and when the target arrives it is stored (its id is
 // then known) but never counts. Dead-lettering it instead would make the
 // outcome depend on arrival order, which agencies that resend their outbox

@@ -58,7 +58,7 @@ func usage(w io.Writer) {
 }
 
 // common registers the flags every command shares; environment variables
-// give their defaults (DESIGN §6).
+// give their defaults (docs/design.md, "Names, ports and commands").
 type common struct {
 	cfg      app.Config
 	logLevel string

@@ -113,6 +113,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/scores/{unit}", s.unitScore)
 	mux.HandleFunc("GET /v1/scores/{unit}/{indicator}/events", s.drill)
 	mux.HandleFunc("GET /v1/silence", s.silence)
+	mux.HandleFunc("GET /v1/schemas", s.eventTypes)
+	mux.HandleFunc("GET /v1/schemas/{type}", s.dataSchema)
+	mux.HandleFunc("GET /v1/openapi.json", s.openAPI)
 	if s.deps.Ingest != nil {
 		mux.Handle("POST /v1/events", s.deps.Ingest)
 	} else {
@@ -121,7 +124,7 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, POST /v1/events", r.Method, r.URL.Path)})
+		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, POST /v1/events", r.Method, r.URL.Path)})
 	}
 	mux.HandleFunc("/v1/", notFound)
 	if s.deps.Board != nil {

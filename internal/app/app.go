@@ -64,7 +64,7 @@ type Config struct {
 	Logger        *slog.Logger
 }
 
-// Defaults returns the addresses of DESIGN §6.
+// Defaults returns the addresses of docs/design.md, "Names, ports and commands".
 func Defaults() Config {
 	return Config{
 		DataDir:        ".data",

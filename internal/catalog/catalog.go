@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -91,32 +92,12 @@ func ValidCode(s string) bool {
 	return true
 }
 
-// validEventType reports whether s looks like an event type: dot-separated
-// words of [a-z0-9_], at least two.
-func validEventType(s string) bool {
-	words := strings.Split(s, ".")
-	if len(words) < 2 {
-		return false
-	}
-	for _, w := range words {
-		if w == "" {
-			return false
-		}
-		for i := 0; i < len(w); i++ {
-			c := w[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // Parse reads and validates a catalogue file (JSON). It checks the header
 // (version, source, baseline_date) and, per indicator: the code is unique and
 // well-formed; names are present; unit, kind, direction and comparisons are
 // known and agree with each other; levels are known; weight is present and
-// >= 0; feeds are event types; milestones have increasing years and
+// >= 0; some event type feeds it, and feeds, when the file lists them, are
+// those of the event table (they are derived from it); milestones have increasing years and
 // deadlines after the baseline date; every level the indicator applies to
 // has a target ("*" covers all) and targets fit the unit (ratios in 0–1,
 // ranks >= 1, counts >= 0). The error lists every problem found, each naming
@@ -160,6 +141,7 @@ func Parse(r io.Reader) (*Catalog, error) {
 		if prev, dup := c.index[ind.Code]; dup && ValidCode(ind.Code) {
 			p.add(ind.Code, n, "code", "duplicate of indicator #%d", prev)
 		}
+		ind.Feeds = feeds(ind, n, &p)
 		validateIndicator(ind, n, f.BaselineDate, &p)
 		c.index[ind.Code] = len(c.inds)
 		for _, t := range ind.Feeds {
@@ -171,6 +153,28 @@ func Parse(r io.Reader) (*Catalog, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// feeds returns the event types that feed ind, from the event table
+// (events.FeedingOf): the types of the entity whose state the indicator
+// counts, those that end it included. Which type feeds which indicator is a
+// rule of the code, stated once there; a catalogue file may still list
+// feeds, and then they must be the same.
+func feeds(ind Indicator, n int, p *problems) []string {
+	if !ValidCode(ind.Code) {
+		return ind.Feeds // the code is reported; nothing to look up
+	}
+	var want []string
+	if f, ok := events.FeedingOf(ind.Code); ok {
+		want = f.Types
+	}
+	if ind.Feeds != nil {
+		got := slices.Sorted(slices.Values(ind.Feeds))
+		if !slices.Equal(got, want) {
+			p.add(ind.Code, n, "feeds", "%v disagree with the event table, which feeds %s from %v: leave feeds out, they are derived", ind.Feeds, ind.Code, want)
+		}
+	}
+	return want
 }
 
 func decodeIndicator(raw json.RawMessage, n int, p *problems) (Indicator, bool) {
@@ -231,16 +235,8 @@ func validateIndicator(ind Indicator, n int, baseline registry.Date, p *problems
 	if ind.Weight < 0 || math.IsInf(ind.Weight, 0) {
 		add("weight", "%v is negative", ind.Weight)
 	}
-	if len(ind.Feeds) == 0 {
-		add("feeds", "none")
-	}
-	for k, t := range ind.Feeds {
-		switch {
-		case !validEventType(t):
-			add("feeds", "malformed event type %q", t)
-		case slices.Contains(ind.Feeds[:k], t):
-			add("feeds", "%q listed twice", t)
-		}
+	if len(ind.Feeds) == 0 && ValidCode(code) {
+		add("feeds", "no event type feeds %s (events/types.go)", code)
 	}
 	if len(ind.Milestones) == 0 {
 		add("milestones", "none")

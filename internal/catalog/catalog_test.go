@@ -106,9 +106,10 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate level", edit(func(d obj) { ind(d, 1)["levels"] = []any{"province", "province"} }), "DTI_RANK", "levels", "listed twice"},
 		{"missing weight", edit(func(d obj) { delete(ind(d, 0), "weight") }), "HSCV", "weight", "missing"},
 		{"negative weight", edit(func(d obj) { ind(d, 0)["weight"] = -1 }), "HSCV", "weight", "negative"},
-		{"no feeds", edit(func(d obj) { ind(d, 0)["feeds"] = []any{} }), "HSCV", "feeds", "none"},
-		{"malformed feed", edit(func(d obj) { ind(d, 0)["feeds"] = []any{"Workfile Processed"} }), "HSCV", "feeds", "malformed event type"},
-		{"duplicate feed", edit(func(d obj) { ind(d, 0)["feeds"] = []any{"a.b", "a.b"} }), "HSCV", "feeds", "listed twice"},
+		{"feeds empty", edit(func(d obj) { ind(d, 0)["feeds"] = []any{} }), "HSCV", "feeds", "disagree with the event table"},
+		{"feeds of another indicator", edit(func(d obj) { ind(d, 0)["feeds"] = []any{"report.submitted"} }), "HSCV", "feeds", "disagree with the event table, which feeds HSCV from [workfile.processed]"},
+		{"feeds incomplete", edit(func(d obj) { ind(d, 0)["code"] = "DNS"; ind(d, 0)["feeds"] = []any{"enterprise.registered"} }), "DNS", "feeds", "from [enterprise.closed enterprise.registered]"},
+		{"fed by no event type", edit(func(d obj) { ind(d, 0)["code"] = "HSCV_PAPER"; delete(ind(d, 0), "feeds") }), "HSCV_PAPER", "feeds", "no event type feeds HSCV_PAPER"},
 		{"no milestones", edit(func(d obj) { ind(d, 0)["milestones"] = []any{} }), "HSCV", "milestones", "none"},
 		{"years not increasing", edit(func(d obj) { ms(d, 0, 1)["year"] = 2025 }), "HSCV", "milestones[1].year", "2025 does not follow 2025"},
 		{"deadlines not increasing", edit(func(d obj) { ms(d, 0, 1)["deadline"] = "2025-12-31" }), "HSCV", "milestones[1].deadline", "not after the previous deadline"},
@@ -170,7 +171,7 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// The targets of DESIGN §5, per indicator and year, as level → target;
+// The targets of docs/design.md, "Indicators and targets", per indicator and year, as level → target;
 // "*" stands for every level the indicator applies to.
 func TestDefaultMatchesDesign(t *testing.T) {
 	all := []registry.Level{registry.LevelProvince, registry.LevelDepartment, registry.LevelDistrict, registry.LevelCommune}
@@ -205,7 +206,7 @@ func TestDefaultMatchesDesign(t *testing.T) {
 		{"KTS_GRDP", KindReportedRatio, Higher, prov, []string{"economy.grdp_reported"}, []target{one(2025, 0.25, Approx), one(2030, 0.35, Approx)}},
 		{"KTS_NGANH", KindReportedMinRatio, Higher, prov, []string{"economy.grdp_reported"}, []target{one(2025, 0.15, GTE), one(2030, 0.20, GTE)}},
 		{"NSLD", KindReportedGrowth, Higher, prov, []string{"economy.productivity_reported"}, []target{one(2025, 0.125, GT), one(2030, 0.135, GT)}},
-		{"DNS", KindCount, Higher, prov, []string{"enterprise.registered", "enterprise.closed"}, []target{one(2025, 800, GT), one(2030, 800, GT)}},
+		{"DNS", KindCount, Higher, prov, []string{"enterprise.closed", "enterprise.registered"}, []target{one(2025, 800, GT), one(2030, 800, GT)}},
 		{"DTI_RANK", KindRank, Lower, prov, []string{"dti.published"}, []target{one(2025, 15, LTE), one(2030, 10, LTE)}},
 	}
 	c := Default()
@@ -394,7 +395,7 @@ func TestForEventType(t *testing.T) {
 		}
 	}
 	if got := len(c.EventTypes()); got != 12 {
-		t.Errorf("%d event types feed indicators, want the 12 of DESIGN §4", got)
+		t.Errorf("%d event types feed indicators, want the 12 of docs/design.md, \"Event types\"", got)
 	}
 }
 

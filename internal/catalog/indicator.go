@@ -180,7 +180,8 @@ type Indicator struct {
 	Levels []registry.Level `json:"levels"`
 	// Weight is the indicator's weight in a unit's composite score.
 	Weight float64 `json:"weight"`
-	// Feeds are the event types the indicator is computed from.
+	// Feeds are the event types the indicator is computed from, taken from
+	// the event table (events.FeedingOf) when the catalogue is loaded.
 	Feeds      []string    `json:"feeds"`
 	Note       string      `json:"note,omitempty"`
 	Milestones []Milestone `json:"milestones"`

@@ -14,7 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// DefaultDatabase is the database of the contract (DESIGN §6).
+// DefaultDatabase is the database of the contract (docs/design.md, "Names, ports and commands").
 const DefaultDatabase = "cds"
 
 // Config says how to reach ClickHouse.

@@ -46,7 +46,7 @@ func TestEnsureCreatesFiles(t *testing.T) {
 		}
 	}
 
-	// The contract shape of credentials.json (DESIGN §6).
+	// The contract shape of credentials.json (docs/design.md, "Credentials").
 	var raw struct {
 		Agencies map[string]map[string]string `json:"agencies"`
 		Admin    map[string]string            `json:"admin"`

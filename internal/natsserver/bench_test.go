@@ -14,7 +14,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 )
 
-// event is a ~200-byte envelope, the size DESIGN §8 measures with.
+// event is a ~200-byte envelope, the size of the yardstick in docs/performance.md.
 const event = `{"id":"0193a1f4-5c2e-7d3a-9f00-1b2c3d4e5f60","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":"VY-2025-000123","online":true}}`
 
 const benchSubject = "cds.events.bg-vietyen.workfile.processed"

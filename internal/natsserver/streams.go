@@ -23,7 +23,8 @@ const (
 // (nats.go gives up after ~2 minutes by default), an HTTP client backing off. Duplicates that
 // come later, such as an agency replaying its outbox after an outage, reach the log and are
 // dropped by the projector, which must not count an id twice whatever the window
-// (DESIGN §3). A longer window costs memory: ~130-145 bytes of heap per id inside it
+// (docs/design.md, "The event envelope"). A longer window costs memory: ~130-145 bytes of heap
+// per id inside it
 // (BenchmarkDedupMemory), so rate x window x 140 B: at 1,000 events/s, 84 MB for 10 minutes
 // but 12 GB for 24 hours, and a restart re-reads the whole window to rebuild the table.
 // Real provincial load is far lower, but the simulator and cds bench publish thousands to

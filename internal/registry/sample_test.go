@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// The codes DESIGN §5 fixes; agency systems and acceptance tests use them.
+// The codes docs/design.md, "Organisation units", fixes; agency systems and acceptance tests use them.
 var (
 	fixedDepartments = []string{"bg-stttt", "bg-skhdt", "bg-syt", "bg-sgddt", "bg-stnmt",
 		"bg-snnptnt", "bg-sgtvt", "bg-sct", "bg-ctk", "bg-vpubnd"}

@@ -119,11 +119,10 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 	return d, nil
 }
 
-// query is a parameterised drill-down query.
+// query is a drill-down query.
 type query struct {
 	inner string // one row per natural key: its latest valid event
 	where string // filter on the latest event
-	args  []any
 }
 
 func drillQuery(table string, f events.Feeding, units []string, asOf registry.Date) query {

@@ -10,8 +10,8 @@ import (
 	"github.com/bacgiang/cds/events"
 )
 
-// Event is one generated event: the envelope of DESIGN §3 and the agency
-// whose NATS user publishes it.
+// Event is one generated event: the envelope (docs/design.md, "The event
+// envelope") and the agency whose NATS user publishes it.
 type Event struct {
 	ID   string
 	Type string

@@ -101,7 +101,7 @@ func (p *sender) run(ctx context.Context) {
 		var retryC <-chan time.Time
 		if len(waiting) > 0 {
 			next := slices.MinFunc(waiting, func(a, b *inflight) int { return a.due.Compare(b.due) }).due
-			retry.Reset(max(next.Sub(time.Now()), 0))
+			retry.Reset(max(time.Until(next), 0))
 			retryC = retry.C
 		}
 		var queue <-chan *Event
