@@ -10,7 +10,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: demo test test-faults bench build deps vet clean
 
-## deps: install clickhouse-server and clickhouse-client (Debian) when missing
+## deps: install clickhouse-server, clickhouse-client and chromium (Debian) when missing
 deps:
 	@./scripts/ensure-deps.sh
 
@@ -20,6 +20,7 @@ build:
 
 ## demo: install what is missing, build, run everything with the simulated province
 demo: deps build
+	@echo "cds demo: the board (open in a browser) will be at http://$${CDS_HTTP_ADDR:-127.0.0.1:8080}/ once everything has started"
 	./$(BIN) up --simulate --sim-speed $(DEMO_SPEED) --data $(DATA)
 
 ## test: install what is missing, vet and staticcheck, run every test (real NATS and ClickHouse)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what `make demo` and `make test` need on Debian: clickhouse-server
-# and clickhouse-client (18.16.1 in bookworm). Go must already be installed.
+# and clickhouse-client (18.16.1 in bookworm), and chromium, which the board's
+# tests drive headless (internal/board). Go must already be installed.
 set -eu
 
 if ! command -v go >/dev/null 2>&1; then
@@ -12,7 +13,14 @@ have_server() {
 	command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse ]
 }
 
-if have_server && command -v clickhouse-client >/dev/null 2>&1; then
+missing=""
+if ! have_server || ! command -v clickhouse-client >/dev/null 2>&1; then
+	missing="clickhouse-server clickhouse-client"
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+	missing="$missing chromium"
+fi
+if [ -z "$missing" ]; then
 	exit 0
 fi
 
@@ -21,13 +29,15 @@ if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then
 		SUDO="sudo"
 	else
-		echo "ensure-deps: clickhouse-server is missing and I am not root (no sudo): run as root: apt-get install -y clickhouse-server clickhouse-client" >&2
+		echo "ensure-deps:$missing missing and I am not root (no sudo): run as root: apt-get install -y$missing" >&2
 		exit 1
 	fi
 fi
 
-echo "ensure-deps: installing clickhouse-server and clickhouse-client with apt-get" >&2
+echo "ensure-deps: installing$missing with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+# shellcheck disable=SC2086 # the list is words
+$SUDO apt-get install -y -qq $missing >/dev/null
 have_server || { echo "ensure-deps: clickhouse-server still not found after apt-get" >&2; exit 1; }
+command -v chromium >/dev/null 2>&1 || { echo "ensure-deps: chromium still not found after apt-get" >&2; exit 1; }

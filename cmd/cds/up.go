@@ -51,6 +51,7 @@ func banner(sys *app.System) {
 	asOf := "2025-06-30"
 	fmt.Printf(`
 cds is up.
+  board        %[1]s/?milestone=2025&as_of=%[2]s   (open in a browser; &lang=en for English)
   API          %[1]s   (GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, POST /v1/events)
   scores       %[1]s/v1/scores?milestone=2025&level=district&as_of=%[2]s
   one unit     %[1]s/v1/scores/bg-vietyen?milestone=2025&as_of=%[2]s
@@ -73,8 +74,8 @@ func clickhouseHint(sys *app.System) string {
 	return hint
 }
 
-// reportSimulation prints, every 10 s, the simulated date and a scores URL
-// whose as_of matches it.
+// reportSimulation prints, every 10 s, the simulated date and the board's
+// URL whose as_of matches it.
 func reportSimulation(ctx context.Context, sys *app.System) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
@@ -84,7 +85,7 @@ func reportSimulation(ctx context.Context, sys *app.System) {
 			return
 		case <-t.C:
 			d := registry.DateOf(sys.Sim.Now())
-			fmt.Printf("simulated %s: %d events published, %d folded; http://%s/v1/scores?level=district&as_of=%s\n",
+			fmt.Printf("simulated %s: %d events published, %d folded; board http://%s/?as_of=%s\n",
 				d, sys.Sim.Published(), sys.Proj.Watermark(), sys.API.Addr(), d)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -58,6 +59,9 @@ type Deps struct {
 	Engine   *scores.Engine
 	Registry *registry.Registry
 	Catalog  *catalog.Catalog
+	// Board serves the pages for people (GET /, /units/…, /static/…,
+	// /signin; internal/board); nil leaves / to the JSON 404.
+	Board http.Handler
 	// Ingest handles POST /v1/events; nil answers 503.
 	Ingest http.Handler
 	// Health checks the dependencies for /healthz; nil means healthy.
@@ -119,9 +123,15 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, &Error{Code: CodeUnavailable, Message: "ingest is not enabled on this server"})
 		})
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, POST /v1/events", r.Method, r.URL.Path)})
-	})
+	}
+	mux.HandleFunc("/v1/", notFound)
+	if s.deps.Board != nil {
+		mux.Handle("/", s.deps.Board)
+	} else {
+		mux.HandleFunc("/", notFound)
+	}
 	return securityHeaders(s.readAuth(mux))
 }
 
@@ -232,6 +242,18 @@ func (s *Server) levelScores(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.translate(err))
 		return
 	}
+	if wantsCSV(r) {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Vary", "Accept")
+		if r.URL.Query().Get("format") == "csv" {
+			w.Header().Set("Content-Disposition", `attachment; filename="cds-scores-`+res.Level+"-"+res.AsOf+`.csv"`)
+		}
+		if err := board.LevelCSV(w, res, s.deps.Registry); err != nil {
+			s.log.Warn("scores csv", "err", err)
+		}
+		return
+	}
+	w.Header().Set("Vary", "Accept")
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -290,6 +312,33 @@ func (s *Server) silence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// wantsCSV reports whether the client asked for CSV: ?format=csv (for a
+// link) or an Accept header that prefers text/csv to JSON.
+func wantsCSV(r *http.Request) bool {
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "csv"
+	}
+	csvQ, jsonQ := -1.0, -1.0
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && k == "q" {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(mt)) {
+		case "text/csv":
+			csvQ = max(csvQ, q)
+		case "application/json", "*/*", "application/*":
+			jsonQ = max(jsonQ, q)
+		}
+	}
+	return csvQ > 0 && csvQ >= jsonQ
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {

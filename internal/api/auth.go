@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/bacgiang/cds/internal/authguard"
+	"github.com/bacgiang/cds/internal/board"
 )
 
 // readAuth protects the read side of the API. With no read tokens
@@ -16,7 +18,16 @@ import (
 //
 //   - GET /healthz, for load balancers and service managers, which rarely
 //     send credentials; it tells only whether the server works;
+//
 //   - POST /v1/events, which authenticates agencies with their own tokens.
+//
+//   - the board's sign-in page and its static assets (GET, POST /signin,
+//     GET /static/…), which show no figures.
+//
+// A person's browser cannot send a header: after sign-in the board keeps
+// the read token in an HttpOnly, SameSite=Strict cookie (board.CookieName),
+// which counts like the header for GET and HEAD. A page request without a
+// valid token is sent to the sign-in page; other requests get 401.
 //
 // That covers GET /v1/* and /metrics (Prometheus sends the token with its
 // authorization setting), and any route added later: closed unless listed
@@ -35,30 +46,51 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 	}
 	guard := authguard.New(s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openRoute(r) {
+		source := authguard.SourceOf(r)
+		signin := s.deps.Board != nil && r.URL.Path == "/signin" && r.Method == http.MethodPost
+		if openRoute(r, s.deps.Board != nil) && !signin {
 			next.ServeHTTP(w, r)
 			return
 		}
-		source := authguard.SourceOf(r)
 		if d := guard.Blocked(source); d > 0 {
 			w.Header().Set("Retry-After", authguard.RetryAfter(d))
 			writeError(w, &Error{Code: CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
 			return
 		}
-		if validReadToken(r, digests) {
+		if signin {
+			// The board checks the token of its sign-in form; a refusal
+			// (401) counts as a failed authentication of the address.
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			if sw.status == http.StatusUnauthorized {
+				guard.Fail(source, "read token (sign-in)")
+			}
+			return
+		}
+		if validReadToken(r, digests) || validCookie(r, digests) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if r.Header.Get("Authorization") != "" {
 			guard.Fail(source, "read token")
+		} else if _, err := r.Cookie(board.CookieName); err == nil {
+			guard.Fail(source, "read token (cookie)")
+		}
+		if s.deps.Board != nil && r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/metrics" {
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds-read"`)
 		writeError(w, &Error{Code: CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})
 	})
 }
 
-func openRoute(r *http.Request) bool {
+func openRoute(r *http.Request, hasBoard bool) bool {
 	switch {
+	case hasBoard && r.URL.Path == "/signin" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		return true
+	case hasBoard && strings.HasPrefix(r.URL.Path, "/static/") && r.Method == http.MethodGet:
+		return true
 	case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		return true
 	case r.URL.Path == "/v1/events" && r.Method == http.MethodPost:
@@ -69,8 +101,24 @@ func openRoute(r *http.Request) bool {
 
 func validReadToken(r *http.Request, digests [][sha256.Size]byte) bool {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return knownToken(token, digests)
+}
+
+// validCookie accepts the board's sign-in cookie for reading (GET, HEAD).
+func validCookie(r *http.Request, digests [][sha256.Size]byte) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	c, err := r.Cookie(board.CookieName)
+	return err == nil && knownToken(c.Value, digests)
+}
+
+func knownToken(token string, digests [][sha256.Size]byte) bool {
 	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if token == "" {
 		return false
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -79,4 +127,17 @@ func validReadToken(r *http.Request, digests [][sha256.Size]byte) bool {
 		ok |= subtle.ConstantTimeCompare(d[:], sum[:])
 	}
 	return ok == 1
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/bacgiang/cds/internal/api"
+	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/history"
@@ -163,8 +164,13 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		store := scores.NewStore(ch.DB)
 		registerStoreMetrics(s.Metrics, store)
 		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+		s.newHistory(engine)
+		brd, err := s.newBoard(engine, ch, nc)
+		if err != nil {
+			return err
+		}
 		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
-			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
+			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 			Health: func(ctx context.Context) error {
 				if err := s.Err(); err != nil {
 					return err
@@ -178,7 +184,10 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		}
 		s.API = srv
 		s.onClose(srv.Close)
-		s.startHistory(runCtx, engine)
+		if s.History != nil {
+			h := s.History
+			s.Go("history", func() error { return h.Run(runCtx) })
+		}
 	}
 	if parts.Simulate != nil {
 		creds, err := credentials.LoadFile(cfg.DataDir)
@@ -195,18 +204,46 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 	return nil
 }
 
-// startHistory starts the score-history refresher in the API process: it
-// scores with the same catalogue and registry as the API it answers next to
-// (so the history equals the API), and keeps the projector's process, whose
-// heap budget and CPU are tuned for the drain, free of scoring bursts.
-func (s *System) startHistory(runCtx context.Context, engine *scores.Engine) {
+// newHistory makes the score-history reader and, unless another process
+// keeps the history (Config.HistoryInterval < 0), its refresher, run in the
+// API process: it scores with the same catalogue and registry as the API it
+// answers next to (so the history equals the API), and keeps the
+// projector's process, whose heap budget and CPU are tuned for the drain,
+// free of scoring bursts.
+func (s *System) newHistory(engine *scores.Engine) {
 	s.HistoryReader = history.NewStore(s.CH.DB, engine)
 	if s.Config.HistoryInterval < 0 {
 		return
 	}
-	h := history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, s.Catalog, s.Registry, s.log.With("component", "history"), s.Metrics)
-	s.History = h
-	s.Go("history", func() error { return h.Run(runCtx) })
+	s.History = history.New(history.Config{Interval: s.Config.HistoryInterval}, s.CH.DB, s.Catalog, s.Registry, s.log.With("component", "history"), s.Metrics)
+}
+
+// newBoard makes the board's pages (internal/board): trends from the score
+// history (from the engine at every month-end until the refresher of this
+// process has written it once), each day's scores from the engine through
+// the board's exact per-day cache, freshness from ClickHouse and the stream.
+func (s *System) newBoard(engine *scores.Engine, ch *ClickHouse, nc *nats.Conn) (*board.Board, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("board: jetstream: %w", err)
+	}
+	streamLast := func(ctx context.Context) (uint64, error) {
+		st, err := js.Stream(ctx, natsserver.EventsStream)
+		if err != nil {
+			return 0, err
+		}
+		return st.CachedInfo().State.LastSeq, nil
+	}
+	et := board.NewEngineTrends(engine, ch.DB)
+	trends := board.Trends(et)
+	if s.History != nil {
+		trends = historyTrends{store: s.HistoryReader, refresher: s.History, fallback: et}
+	}
+	return board.New(board.Config{
+		Engine: engine, Trends: trends, Days: et,
+		Freshness:  board.ClickHouseFreshness(ch.DB, streamLast),
+		ReadTokens: s.Config.ReadTokens, Logger: s.log.With("component", "board"),
+	})
 }
 
 func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
@@ -289,4 +326,36 @@ func (s *System) WaitCaughtUp(ctx context.Context, js jetstream.JetStream) error
 		}
 	}
 	return nil
+}
+
+// historyTrends draws the board's trend charts from cds.score_history, kept
+// by the refresher of this process. Until it has completed its first
+// refresh (the table may still hold an older registry's or catalogue's
+// rows), it asks the engine instead. A process without a refresher draws
+// from the engine: it cannot know how current another process keeps the
+// table.
+type historyTrends struct {
+	store     *history.Store
+	refresher *history.Refresher
+	fallback  board.Trends
+}
+
+// UnitTrends implements board.Trends.
+func (t historyTrends) UnitTrends(ctx context.Context, unit string, milestone int, asOf registry.Date) (map[string][]board.TrendPoint, error) {
+	if !t.refresher.Ready() {
+		return t.fallback.UnitTrends(ctx, unit, milestone, asOf)
+	}
+	pts, err := t.store.UnitTrends(ctx, unit, milestone, asOf)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]board.TrendPoint, len(pts))
+	for code, ps := range pts {
+		tp := make([]board.TrendPoint, len(ps))
+		for i, p := range ps {
+			tp[i] = board.TrendPoint{AsOf: p.AsOf, Value: p.Value, Target: p.Target, Expected: p.Expected, Status: p.Status}
+		}
+		out[code] = tp
+	}
+	return out, nil
 }

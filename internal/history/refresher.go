@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,8 @@ type Refresher struct {
 	today   registry.Date
 	version uint64
 
+	ready atomic.Bool // a refresh has completed since New
+
 	errMu   sync.Mutex
 	lastErr error
 }
@@ -106,6 +109,10 @@ func (r *Refresher) Run(ctx context.Context) error {
 	}
 }
 
+// Ready reports whether a refresh has completed since New: from then on the
+// history holds every point of this process's catalogue and registry.
+func (r *Refresher) Ready() bool { return r.ready.Load() }
+
 // Err returns the error of the last refresh, nil when it succeeded.
 func (r *Refresher) Err() error {
 	r.errMu.Lock()
@@ -129,6 +136,7 @@ func (r *Refresher) Refresh(ctx context.Context) (Stats, error) {
 		r.m.failures.Inc()
 		return st, fmt.Errorf("refresh score history: %w", err)
 	}
+	r.ready.Store(true)
 	r.m.refreshes.Inc()
 	r.m.lastSuccess.SetToCurrentTime()
 	if st.Points > 0 {

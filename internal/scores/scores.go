@@ -55,6 +55,9 @@ type IndicatorScore struct {
 	Baseline    *float64 `json:"baseline,omitempty"` // value at the catalogue's baseline date
 	Period      string   `json:"period"`             // what was counted, e.g. "2025-01-01/2025-06-30", "at 2025-06-30", "year 2024"
 	Weight      float64  `json:"weight"`
+	// WhatItTakes is the distance to the target of an indicator not met
+	// (gap.go); absent when met or without a target.
+	WhatItTakes *Gap `json:"what_it_takes,omitempty"`
 }
 
 // UnitScore is the score of one unit.
@@ -197,6 +200,7 @@ func judge(ind catalog.Indicator, ms catalog.Milestone, level registry.Level, ba
 		Comparison: string(ms.Comparison), Period: now.period, Weight: ind.Weight, Status: StatusNoData,
 	}
 	if !now.ok {
+		s.WhatItTakes = whatItTakes(ind, ms, target, baselineDate, asOf, now, base)
 		return s
 	}
 	s.Numerator, s.Denominator, s.Value = ptr(now.num), ptr(now.den), ptr(round(now.value))
@@ -205,6 +209,7 @@ func judge(ind catalog.Indicator, ms catalog.Milestone, level registry.Level, ba
 		s.Status, s.Attainment = StatusMet, 1
 		return s
 	}
+	s.WhatItTakes = whatItTakes(ind, ms, target, baselineDate, asOf, now, base)
 	if !asOf.Before(ms.Deadline) {
 		s.Status = StatusOffTrack
 		return s
