@@ -67,11 +67,14 @@ func clickhouseHint(sys *app.System) string {
 		return fmt.Sprintf("%s (user %s, database %s)", sys.CH.DB.Addr, sys.CH.DB.User, sys.CH.DB.Name)
 	}
 	host, port := splitHostPort(sys.CH.Server.Addr())
-	hint := fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)
-	if sys.CH.Server.Managed() {
-		hint += fmt.Sprintf("\n               read-only analyst: --user analyst --password \"$(cat %s)\"", filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
+	if !sys.CH.Server.Managed() {
+		// The Debian service cds adopted keeps its own users.
+		return fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)
 	}
-	return hint
+	// The analyst's read-only user, its password kept off the command line
+	// (docs/operations.md, "Analysts").
+	return fmt.Sprintf("clickhouse-client --host %s --port %s --database %s   as the read-only user analyst:\n"+
+		"               password in %s (docs/operations.md, \"Analysts\")", host, port, sys.CH.DB.Name, filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
 }
 
 // reportSimulation prints, every 10 s, the simulated date and the board's
