@@ -72,9 +72,9 @@ func clickhouseHint(sys *app.System) string {
 		return fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)
 	}
 	// The analyst's read-only user, its password kept off the command line
-	// (docs/operations.md, "Analysts").
+	// (docs/operations.md, "Credentials and read access").
 	return fmt.Sprintf("clickhouse-client --host %s --port %s --database %s   as the read-only user analyst:\n"+
-		"               password in %s (docs/operations.md, \"Analysts\")", host, port, sys.CH.DB.Name, filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
+		"               password in %s (docs/operations.md, \"Credentials and read access\")", host, port, sys.CH.DB.Name, filepath.Join(sys.Config.DataDir, app.AnalystPasswordFile))
 }
 
 // reportSimulation prints, every 10 s, the simulated date and the board's
