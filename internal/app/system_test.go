@@ -21,8 +21,9 @@ import (
 	"github.com/bacgiang/cds/internal/scores"
 )
 
-// mustSystem runs NATS, projector and API against a fresh clickhouse-server.
-func mustSystem(tb testing.TB) *System {
+// mustSystem runs NATS, projector and API against a fresh clickhouse-server;
+// opts change the test's configuration before the start.
+func mustSystem(tb testing.TB, opts ...func(*Config)) *System {
 	tb.Helper()
 	ch := chtest.Start(tb)
 	cfg := Defaults()
@@ -32,6 +33,9 @@ func mustSystem(tb testing.TB) *System {
 	cfg.ClickHouseAddr = ch.Addr()
 	cfg.HistoryInterval = -1 // the score history is tested in internal/history
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sys, err := Start(ctx, cfg, Parts{NATS: true, Projector: true, API: true})
