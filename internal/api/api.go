@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -65,6 +66,10 @@ type Deps struct {
 	// Gatherer serves /metrics; nil means prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// DeadLetters serves GET /v1/dlq (dlq.go); nil answers 503.
+	DeadLetters DeadLetters
+	// AgencyOf maps an agency's HTTP token to its code, for GET /v1/dlq.
+	AgencyOf func(token string) (agency string, ok bool)
 }
 
 // Server is the HTTP API.
@@ -76,6 +81,8 @@ type Server struct {
 	ln   net.Listener
 	done chan error
 	once sync.Once
+
+	dlqGuard *authguard.Guard // failed tokens of GET /v1/dlq
 }
 
 // New returns a server; Start binds it.
@@ -87,7 +94,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Gatherer == nil {
 		deps.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, dlqGuard: authguard.New(deps.Logger)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -112,6 +119,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/schemas", s.eventTypes)
 	mux.HandleFunc("GET /v1/schemas/{type}", s.dataSchema)
 	mux.HandleFunc("GET /v1/openapi.json", s.openAPI)
+	mux.HandleFunc("GET /v1/dlq", s.dlq)
 	if s.deps.Ingest != nil {
 		mux.Handle("POST /v1/events", s.deps.Ingest)
 	} else {
@@ -120,7 +128,7 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, POST /v1/events", r.Method, r.URL.Path)})
+		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, /v1/dlq, POST /v1/events", r.Method, r.URL.Path)})
 	})
 	return securityHeaders(s.readAuth(mux))
 }

@@ -16,7 +16,8 @@ import (
 //
 //   - GET /healthz, for load balancers and service managers, which rarely
 //     send credentials; it tells only whether the server works;
-//   - POST /v1/events, which authenticates agencies with their own tokens.
+//   - POST /v1/events, which authenticates agencies with their own tokens;
+//   - GET /v1/dlq, which takes an agency's token or a read token (dlq.go).
 //
 // That covers GET /v1/* and /metrics (Prometheus sends the token with its
 // authorization setting), and any route added later: closed unless listed
@@ -63,6 +64,8 @@ func openRoute(r *http.Request) bool {
 		return true
 	case r.URL.Path == "/v1/events" && r.Method == http.MethodPost:
 		return true
+	case r.URL.Path == "/v1/dlq" && r.Method == http.MethodGet:
+		return true // dlq.go authenticates: an agency's token or a read token
 	}
 	return false
 }

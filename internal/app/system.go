@@ -149,9 +149,13 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 			return err
 		}
 		s.onClose(func(context.Context) error { nc.Close(); return nil })
-		in, err := s.newIngest(nc)
+		in, agencyOf, err := s.newIngest(nc)
 		if err != nil {
 			return err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
 		}
 		store := scores.NewStore(ch.DB)
 		registerStoreMetrics(s.Metrics, store)
@@ -160,6 +164,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in,
 			Health:   func(ctx context.Context) error { return health(ctx, ch, nc) },
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
+			DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
 		})
 		if err := srv.Start(); err != nil {
 			return err
