@@ -268,12 +268,13 @@ func (s *Server) drill(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	limit, err := intParam(r, "limit", 100)
+	limit, err := intParam(r, "limit", scores.DefaultDrillLimit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	res, err := s.deps.Engine.Events(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, offset, limit)
+	find := scores.Find{ID: r.URL.Query().Get("id"), Key: r.URL.Query().Get("key")}
+	res, err := s.deps.Engine.FindEvents(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, find, offset, limit)
 	if err != nil {
 		writeError(w, s.translate(err))
 		return
