@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,15 @@ const (
 	// HeaderSender is the agency that sent the event (its token or NATS
 	// user), which may differ from the agency the event names.
 	HeaderSender = "Cds-Sender"
+	// HeaderTruncated, when present, is the length of an event longer than
+	// MaxKeptBytes, of which only the first MaxKeptBytes are kept.
+	HeaderTruncated = "Cds-Truncated"
 )
+
+// MaxKeptBytes bounds the bytes a door refusal keeps of its event (the
+// largest valid event, docs/integrators.md), so that CDS_DLQ's per-subject
+// limit bounds its size too.
+const MaxKeptBytes = 64 << 10
 
 // Sources of door refusals.
 const (
@@ -42,9 +51,15 @@ type Door struct {
 // except Cds-Stream and Cds-Stream-Seq (there is no log position), plus
 // Cds-Source and Cds-Sender. Cds-Received-At is when it was refused. It has
 // no Nats-Msg-Id: every refusal is kept, within CDS_DLQ's limit per subject.
+// Of an event above MaxKeptBytes it keeps the first MaxKeptBytes, and
+// Cds-Truncated says how long it was.
 func RefusedAtDoor(data []byte, from Door, why Cause) *nats.Msg {
 	out := nats.NewMsg(SubjectPrefix + why.Reason + "." + subjectToken(from.Sender))
 	out.Data = data
+	if len(data) > MaxKeptBytes {
+		out.Data = data[:MaxKeptBytes]
+		out.Header.Set(HeaderTruncated, strconv.Itoa(len(data)))
+	}
 	for k, vs := range from.Header {
 		if strings.HasPrefix(k, "Nats-") {
 			k = HeaderOrigPrefix + k
