@@ -384,7 +384,7 @@ func jsonError(prefix string, err error) *Error {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
-			return errf(ReasonMalformed, strings.TrimSuffix(prefix, "."), "expected a JSON object, got %s", typeErr.Value)
+			return errf(ReasonMalformed, strings.TrimSuffix(prefix, "."), "expected a JSON object, got %s", describeValue(typeErr.Value))
 		}
 		want := "a different type"
 		if ref, ok := lookupField(field); ok {
@@ -392,7 +392,7 @@ func jsonError(prefix string, err error) *Error {
 		} else if top := topLevelKind(field); top != "" {
 			want = top
 		}
-		return errf(ReasonMalformed, prefix+field, "expected %s, got %s", want, typeErr.Value)
+		return errf(ReasonMalformed, prefix+field, "expected %s, got %s", want, describeValue(typeErr.Value))
 	case errors.As(err, &syntaxErr):
 		return errf(ReasonMalformed, "", "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -471,7 +471,11 @@ func (h *Handler) process(ctx context.Context, agency string, parts []part) (Res
 			if !errors.As(err, &ee) {
 				ee = &events.Error{Reason: events.ReasonMalformed, Msg: err.Error()}
 			}
+			if e == nil && len(p.data) <= h.cfg.MaxEventBytes {
+				res.ID = idOf(p.data)
+			}
 			res.reject(ee)
+			h.keepRefusal(agency, p, e, ee)
 			continue
 		}
 		if err := pub.publish(i, e, p.data); err != nil {

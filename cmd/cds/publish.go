@@ -19,7 +19,7 @@ func runPublish(ctx context.Context, args []string) error {
 	fs, c := newFlags("publish")
 	agency := fs.String("agency", "", "agency code to publish as (NATS user); required")
 	password := fs.String("password", env("CDS_NATS_PASSWORD", ""), "the agency's NATS password; default: from <data>/credentials.json (CDS_NATS_PASSWORD)")
-	noValidate := fs.Bool("no-validate", false, "send lines that fail local validation too (they go to the dead-letter stream); needs -subject")
+	noValidate := fs.Bool("no-validate", false, "send lines that fail local validation too (the server refuses them with an error PubAck and keeps them in the dead-letter stream, GET /v1/dlq); needs -subject")
 	subject := fs.String("subject", "", "publish every line to this subject instead of cds.events.<agency>.<type>")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: cds publish -agency <code> [flags] [file.ndjson]   (stdin when no file)")

@@ -88,8 +88,20 @@ func reportSimulation(ctx context.Context, sys *app.System) {
 			return
 		case <-t.C:
 			d := registry.DateOf(sys.Sim.Now())
-			fmt.Printf("simulated %s: %d events published, %d folded; board http://%s/?as_of=%s\n",
-				d, sys.Sim.Published(), sys.Proj.Watermark(), sys.API.Addr(), d)
+			fmt.Printf("simulated %s: %d events published, %d folded; board http://%s/?level=%s&as_of=%s\n",
+				d, sys.Sim.Published(), sys.Proj.Watermark(), sys.API.Addr(), levelWithUnits(sys.Registry, d), d)
 		}
 	}
+}
+
+// levelWithUnits is the level a demo link shows on day d: the districts
+// while they exist (they end on 2025-06-30, docs/design.md), then the
+// communes, so that the link always lists units.
+func levelWithUnits(reg *registry.Registry, d registry.Date) registry.Level {
+	for _, u := range reg.InForce(d) {
+		if u.Level == registry.LevelDistrict {
+			return registry.LevelDistrict
+		}
+	}
+	return registry.LevelCommune
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/registry"
@@ -69,6 +70,10 @@ type Deps struct {
 	// Gatherer serves /metrics; nil means prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// DeadLetters serves GET /v1/dlq (dlq.go); nil answers 503.
+	DeadLetters DeadLetters
+	// AgencyOf maps an agency's HTTP token to its code, for GET /v1/dlq.
+	AgencyOf func(token string) (agency string, ok bool)
 }
 
 // Server is the HTTP API.
@@ -80,6 +85,8 @@ type Server struct {
 	ln   net.Listener
 	done chan error
 	once sync.Once
+
+	dlqGuard *authguard.Guard // failed tokens of GET /v1/dlq
 }
 
 // New returns a server; Start binds it.
@@ -91,7 +98,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Gatherer == nil {
 		deps.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, dlqGuard: authguard.New(deps.Logger)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -116,6 +123,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/schemas", s.eventTypes)
 	mux.HandleFunc("GET /v1/schemas/{type}", s.dataSchema)
 	mux.HandleFunc("GET /v1/openapi.json", s.openAPI)
+	mux.HandleFunc("GET /v1/dlq", s.dlq)
 	if s.deps.Ingest != nil {
 		mux.Handle("POST /v1/events", s.deps.Ingest)
 	} else {
@@ -124,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 		})
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, POST /v1/events", r.Method, r.URL.Path)})
+		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, /v1/dlq, POST /v1/events", r.Method, r.URL.Path)})
 	}
 	mux.HandleFunc("/v1/", notFound)
 	if s.deps.Board != nil {
@@ -282,12 +290,13 @@ func (s *Server) drill(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	limit, err := intParam(r, "limit", 100)
+	limit, err := intParam(r, "limit", scores.DefaultDrillLimit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	res, err := s.deps.Engine.Events(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, offset, limit)
+	find := scores.Find{ID: r.URL.Query().Get("id"), Key: r.URL.Query().Get("key")}
+	res, err := s.deps.Engine.FindEvents(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, find, offset, limit)
 	if err != nil {
 		writeError(w, s.translate(err))
 		return

@@ -19,7 +19,9 @@ import (
 //   - GET /healthz, for load balancers and service managers, which rarely
 //     send credentials; it tells only whether the server works;
 //
-//   - POST /v1/events, which authenticates agencies with their own tokens.
+//   - POST /v1/events, which authenticates agencies with their own tokens;
+//
+//   - GET /v1/dlq, which takes an agency's token or a read token (dlq.go);
 //
 //   - the board's sign-in page and its static assets (GET, POST /signin,
 //     GET /static/…), which show no figures.
@@ -95,6 +97,8 @@ func openRoute(r *http.Request, hasBoard bool) bool {
 		return true
 	case r.URL.Path == "/v1/events" && r.Method == http.MethodPost:
 		return true
+	case r.URL.Path == "/v1/dlq" && r.Method == http.MethodGet:
+		return true // dlq.go authenticates: an agency's token or a read token
 	}
 	return false
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
@@ -137,6 +138,28 @@ func NATSLimits(c ingest.Config) natsserver.Limits {
 	return out
 }
 
+// EventCheck is the check of the NATS gate: an event published over NATS is
+// checked as ingest checks one sent over HTTP (decoded, its subject matching
+// its body, the rules with the registry), so that an invalid event is refused
+// before the log stores it and never uses up its id (docs/integrators.md).
+// maxFuture 0 means ingest's default.
+func EventCheck(reg *registry.Registry, maxFuture time.Duration) natsserver.Check {
+	if maxFuture <= 0 {
+		maxFuture = ingest.DefaultMaxFuture
+	}
+	rules := events.Rules{MaxFuture: maxFuture, Units: reg}
+	return func(subject string, data []byte) error {
+		e, err := events.Decode(data)
+		if err != nil {
+			return err
+		}
+		if err := events.CheckSubject(subject, e); err != nil {
+			return err
+		}
+		return rules.Check(e)
+	}
+}
+
 // StartNATS ensures the credentials of every agency of the registry, starts
 // the embedded JetStream server and creates or updates the streams.
 func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsserver.Server, error) {
@@ -153,6 +176,7 @@ func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsse
 		Hashes:     hashes,
 		ReportsFor: ReportsFor(reg),
 		Limits:     NATSLimits(cfg.Ingest),
+		Check:      EventCheck(reg, cfg.Ingest.MaxFuture),
 		Logger:     cfg.logger().With("component", "nats"),
 	})
 	if err != nil {

@@ -278,6 +278,9 @@ func TestOpenAPIAgainstRunningSystem(t *testing.T) {
 		{name: "drill page past the end", method: "GET", path: "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30&offset=50", want: 200},
 		{name: "drill unknown indicator", method: "GET", path: "/v1/scores/bg-vietyen/NOPE/events?as_of=2025-06-30", want: 404},
 		{name: "drill bad offset", method: "GET", path: "/v1/scores/bg-vietyen/HSCV/events?offset=-1", want: 400},
+		{name: "drill limit above the maximum", method: "GET", path: "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30&limit=1001", want: 400},
+		{name: "drill by id", method: "GET", path: "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30&id=oa-2", want: 200},
+		{name: "drill by key", method: "GET", path: "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30&key=bg-vietyen/VY-OA-2", want: 200},
 		{name: "silence", method: "GET", path: "/v1/silence?as_of=2025-06-30&days=30&level=district", want: 200},
 		{name: "silence bad days", method: "GET", path: "/v1/silence?days=0", want: 400},
 		{name: "schemas", method: "GET", path: "/v1/schemas", want: 200},
@@ -291,6 +294,10 @@ func TestOpenAPIAgainstRunningSystem(t *testing.T) {
 		{name: "post province figure from a district", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/json", body: `{"id":"oa-4","type":"dti.published","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-15T10:00:00+07:00","data":{"year":2024,"rank":1,"score":0.9}}`, want: 403},
 		{name: "post no token", method: "POST", path: "/v1/events", ctype: "application/json", body: wfBody, want: 401},
 		{name: "post form", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/x-www-form-urlencoded", body: wfBody, want: 415},
+		{name: "dlq of an agency", method: "GET", path: "/v1/dlq?limit=1", agency: "bg-vietyen", want: 200},
+		{name: "dlq of every agency", method: "GET", path: "/v1/dlq?reason=malformed", want: 200},
+		{name: "dlq limit above the maximum", method: "GET", path: "/v1/dlq?limit=501", agency: "bg-vietyen", want: 400},
+		{name: "dlq of another agency", method: "GET", path: "/v1/dlq?agency=bg-hiephoa", agency: "bg-vietyen", want: 403},
 	}
 	t.Run("routes", func(t *testing.T) {
 		for _, tc := range cases {

@@ -71,11 +71,14 @@ func TestProvinceFiguresOnlyFromReporters(t *testing.T) {
 	var natsIDs []string
 	for i, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
-			// NATS: the subject is the sender's own, so the server stores it;
-			// the projector refuses it.
+			// NATS: the subject is the sender's own, but the gate refuses
+			// the type, with reason and field, and dead-letters it.
 			id := fmt.Sprintf("nats-attack-%d", i)
 			natsIDs = append(natsIDs, id)
-			publish(t, agencyJS(t, sys, a.agency), "cds.events."+a.agency+"."+a.typ, event(id, a.typ, a.agency, a.body))
+			refusal := publishRefused(t, agencyJS(t, sys, a.agency), "cds.events."+a.agency+"."+a.typ, event(id, a.typ, a.agency, a.body))
+			if !strings.Contains(refusal.Description, "type: not_allowed") {
+				t.Errorf("NATS refusal %q: want type: not_allowed", refusal.Description)
+			}
 			// HTTP: refused at the door with 403 and the reason.
 			req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(event(fmt.Sprintf("http-attack-%d", i), a.typ, a.agency, a.body)))
 			req.Header.Set("Authorization", "Bearer "+creds.Agencies[a.agency].HTTPToken)

@@ -36,7 +36,8 @@ func fixture(tb testing.TB) []string {
 }
 
 // load publishes lines, each as the agency of its body, then a duplicate
-// without Nats-Msg-Id and an event whose body names another agency.
+// without Nats-Msg-Id and an event whose body names another agency (refused
+// by the gate).
 func load(tb testing.TB, sys *System, lines []string) {
 	tb.Helper()
 	conns := map[string]jetstream.JetStream{}
@@ -52,11 +53,13 @@ func load(tb testing.TB, sys *System, lines []string) {
 		}
 		publish(tb, js, "cds.events."+env.Agency+"."+env.Type, line)
 	}
-	vy := agencyJS(tb, sys, "bg-vietyen")
-	if _, err := vy.Publish(context.Background(), "cds.events.bg-vietyen.workfile.processed", []byte(lines[0])); err != nil {
+	var first struct{ Agency, Type string }
+	_ = json.Unmarshal([]byte(lines[0]), &first) // decoded above
+	if _, err := conns[first.Agency].Publish(context.Background(), "cds.events."+first.Agency+"."+first.Type, []byte(lines[0])); err != nil {
 		tb.Fatal(err)
 	}
-	publish(tb, vy, "cds.events.bg-vietyen.workfile.processed", wf("forged", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "X", true))
+	vy := agencyJS(tb, sys, "bg-vietyen")
+	publishRefused(tb, vy, "cds.events.bg-vietyen.workfile.processed", wf("forged", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "X", true))
 	waitCaughtUp(tb, sys)
 }
 

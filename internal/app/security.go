@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/deadletter"
 	"github.com/bacgiang/cds/internal/natsserver"
 )
 
@@ -128,7 +130,7 @@ func NotifyCredentials(ctx context.Context, cfg Config) (ReloadReply, string, er
 // newIngest returns the POST /v1/events handler, publishing over nc. Agency
 // tokens are checked against the hashes file as it is at each request, so
 // a revoked token fails from the next request on.
-func (s *System) newIngest(nc *nats.Conn) (*ingest.Handler, error) {
+func (s *System) newIngest(nc *nats.Conn) (*ingest.Handler, ingest.Authenticator, error) {
 	cfg := s.Config.Ingest
 	ackTimeout := cfg.AckTimeout
 	if ackTimeout <= 0 {
@@ -138,11 +140,35 @@ func (s *System) newIngest(nc *nats.Conn) (*ingest.Handler, error) {
 	// stay pending for ever and finally stall every publish.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(ackTimeout))
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	tokens, err := credentials.OpenLive(s.Config.DataDir, s.log.With("component", "credentials"))
 	if err != nil {
-		return nil, fmt.Errorf("http tokens: %w", err)
+		return nil, nil, fmt.Errorf("http tokens: %w", err)
 	}
-	return ingest.New(cfg, js, tokens.CheckHTTPToken, s.Registry, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics), nil
+	return ingest.New(cfg, js, tokens.CheckHTTPToken, s.Registry, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics), tokens.CheckHTTPToken, nil
+}
+
+// deadLetters opens CDS_DLQ at its first use, so that an API started before
+// the streams exist (a cluster whose projector starts later) still starts.
+type deadLetters struct {
+	js jetstream.JetStream
+	mu sync.Mutex
+	st *deadletter.Store
+}
+
+// Newest lists refused events for GET /v1/dlq.
+func (d *deadLetters) Newest(ctx context.Context, f deadletter.Filter, before uint64, limit int) ([]*deadletter.Letter, error) {
+	d.mu.Lock()
+	if d.st == nil {
+		st, err := deadletter.Open(ctx, d.js)
+		if err != nil {
+			d.mu.Unlock()
+			return nil, err
+		}
+		d.st = st
+	}
+	st := d.st
+	d.mu.Unlock()
+	return st.Newest(ctx, f, before, limit)
 }

@@ -197,19 +197,20 @@ func TestRefusedNeverCounted(t *testing.T) {
 		t.Error("published on another agency's subject")
 	}
 	cancel()
-	// Accepted into the log but dead-lettered: the body names the victim,
-	// the subject the attacker; a type mismatch; the future; an event of an
-	// agency outside the registry; not JSON.
-	publish(t, attacker, vy, wf("x-2", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-2", true))
-	publish(t, attacker, "cds.events.bg-vietyen.report.submitted", wf("x-3", "bg-vietyen", "2025-03-01T09:00:00+07:00", "X-3", true))
-	publish(t, attacker, vy, wf("x-4", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "X-4", true))
-	publish(t, attacker, vy, `{"id":"x-5","type":"workfile.processed"`)
+	// Refused at the gate with an error PubAck, not stored, dead-lettered:
+	// the body names the victim, the subject the attacker; a type
+	// mismatch; the future; an event of an agency outside the registry;
+	// not JSON.
+	publishRefused(t, attacker, vy, wf("x-2", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-2", true))
+	publishRefused(t, attacker, "cds.events.bg-vietyen.report.submitted", wf("x-3", "bg-vietyen", "2025-03-01T09:00:00+07:00", "X-3", true))
+	publishRefused(t, attacker, vy, wf("x-4", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "X-4", true))
+	publishRefused(t, attacker, vy, `{"id":"x-5","type":"workfile.processed"`)
 	outsider, err := credentials.Add(sys.Config.DataDir, "bg-outsider")
 	if err != nil {
 		t.Fatal(err)
 	}
 	outsiderJS := waitAgencyJS(t, sys, "bg-outsider", outsider.NATSPassword)
-	publish(t, outsiderJS, "cds.events.bg-outsider.workfile.processed", wf("x-6", "bg-outsider", "2025-03-01T09:00:00+07:00", "X-6", true))
+	publishRefused(t, outsiderJS, "cds.events.bg-outsider.workfile.processed", wf("x-6", "bg-outsider", "2025-03-01T09:00:00+07:00", "X-6", true))
 	// A reply subject on the victim's events: the reply subject lives in
 	// the attacker's own account, where the victim's subjects lead nowhere,
 	// so the PubAck is lost and nothing lands in the log (see
@@ -306,7 +307,10 @@ func TestRefusedNeverCounted(t *testing.T) {
 		}
 		reasons[key] = m.Header.Get(deadletter.HeaderReason)
 	}
-	want := map[string]string{"x-2": "subject_mismatch", "x-3": "subject_mismatch", "x-4": "future", "x-6": "unknown_agency"}
+	// The NATS refusals of the gate, and the HTTP refusals of ingest
+	// (h-3, h-5, h-6, h-7; not the requests refused for their token).
+	want := map[string]string{"x-2": "subject_mismatch", "x-3": "subject_mismatch", "x-4": "future", "x-6": "unknown_agency",
+		"h-3": "not_allowed", "h-5": "not_allowed", "h-6": "future", "h-7": "unknown_agency"}
 	for id, reason := range want {
 		if reasons[id] != reason {
 			t.Errorf("dead letter %s: reason %q, want %q (all: %v)", id, reasons[id], reason, reasons)

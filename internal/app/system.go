@@ -157,9 +157,13 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 			return err
 		}
 		s.onClose(func(context.Context) error { nc.Close(); return nil })
-		in, err := s.newIngest(nc)
+		in, agencyOf, err := s.newIngest(nc)
 		if err != nil {
 			return err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
 		}
 		store := scores.NewStore(ch.DB)
 		registerStoreMetrics(s.Metrics, store)
@@ -178,6 +182,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 				return health(ctx, ch, nc)
 			},
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
+			DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
 		})
 		if err := srv.Start(); err != nil {
 			return err

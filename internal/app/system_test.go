@@ -157,10 +157,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// A correction: HP-3 was in fact processed online.
 	publish(t, js, subj, strings.TrimSuffix(wf("hp-6", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", true), "}")+`,"supersedes":"hp-3"}`)
-	// Its subject names bg-hiephoa but the body another agency: dead-lettered.
-	publish(t, js, subj, wf("hp-7", "bg-vietyen", "2025-03-10T09:00:00+07:00", "X", true))
+	// Its subject names bg-hiephoa but the body another agency: refused by
+	// the gate and dead-lettered.
+	publishRefused(t, js, subj, wf("hp-7", "bg-vietyen", "2025-03-10T09:00:00+07:00", "X", true))
 	// Not JSON at all.
-	publish(t, js, subj, `not json`)
+	publishRefused(t, js, subj, `not json`)
 
 	// Over HTTP, as bg-vietyen, an NDJSON batch.
 	creds, _ := credentials.LoadFile(sys.Config.DataDir)

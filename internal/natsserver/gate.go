@@ -2,6 +2,7 @@ package natsserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,6 +14,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/time/rate"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/deadletter"
 )
 
 // Per-agency limits over NATS, the same defaults as over HTTP (ingest).
@@ -82,6 +86,7 @@ type gate struct {
 	nc     *nats.Conn
 	acks   *nats.Subscription
 	limits Limits
+	check  Check // nil: every message passes
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -97,7 +102,7 @@ type lane struct {
 }
 
 // startGate connects to ns in process as the gate user.
-func startGate(ns *server.Server, password string, limits Limits, log *slog.Logger) (*gate, error) {
+func startGate(ns *server.Server, password string, limits Limits, check Check, log *slog.Logger) (*gate, error) {
 	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(gateUser, password), nats.Name(gateUser),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil {
@@ -109,7 +114,7 @@ func startGate(ns *server.Server, password string, limits Limits, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: gate: %w", err)
 	}
-	g := &gate{nc: nc, limits: limits, log: log, lanes: map[string]*lane{}}
+	g := &gate{nc: nc, limits: limits, check: check, log: log, lanes: map[string]*lane{}}
 	g.acks, err = nc.Subscribe(gateReplyPrefix+">", g.relay)
 	if err == nil {
 		err = g.acks.SetPendingLimits(-1, -1)
@@ -183,7 +188,8 @@ func (g *gate) openLocked(agencies []string) error {
 	return g.nc.Flush()
 }
 
-// pass republishes m on its event subject if sender's bucket allows it.
+// pass republishes m on its event subject if sender's bucket allows it and
+// the event is valid.
 func (g *gate) pass(sender string, l *lane, m *nats.Msg) {
 	_, subject, ok := parseIngress(m.Subject)
 	if !ok {
@@ -192,6 +198,12 @@ func (g *gate) pass(sender string, l *lane, m *nats.Msg) {
 	if l.bucket != nil && !l.bucket.Allow() {
 		g.refuse(sender, l, m)
 		return
+	}
+	if g.check != nil {
+		if err := g.check(subject, m.Data); err != nil {
+			g.invalid(sender, subject, m, err)
+			return
+		}
 	}
 	out := nats.Msg{Subject: subject, Header: m.Header, Data: m.Data}
 	if m.Reply != "" {
@@ -225,6 +237,41 @@ func (g *gate) refuse(sender string, l *lane, m *nats.Msg) {
 	var r refusal
 	r.Error.Code = 429
 	r.Error.Description = fmt.Sprintf("rate limited: agency %s may publish %g events/s, bursts of %d; retry later", sender, lim.Rate, lim.Burst)
+	b, _ := json.Marshal(r) // a struct of strings and ints always marshals
+	if err := g.nc.Publish(m.Reply, b); err != nil {
+		g.log.Warn("nats gate: refusal", "agency", sender, "err", err)
+	}
+}
+
+// Check validates an event published on subject (cds.events.<agency>.<type>)
+// as ingest does: it returns nil, or why the event can never be valid
+// (an *events.Error names the reason and the field).
+type Check func(subject string, data []byte) error
+
+// invalid refuses an event that check rejected: it is not stored in the
+// log, so its id stays free for the corrected event (JetStream's duplicate
+// window would answer duplicate to it otherwise). The event is
+// dead-lettered, filed under its sender (GET /v1/dlq), and the publisher
+// gets an error PubAck (code 400) naming the reason and the field.
+func (g *gate) invalid(sender, subject string, m *nats.Msg, cause error) {
+	why := deadletter.Cause{Reason: string(events.ReasonMalformed), Err: cause}
+	var ee *events.Error
+	if errors.As(cause, &ee) {
+		why.Reason, why.Field = string(ee.Reason), ee.Field
+	}
+	letter := deadletter.RefusedAtDoor(m.Data, deadletter.Door{
+		Source: deadletter.SourceNATS, Sender: sender, Subject: subject, Header: m.Header, At: time.Now(),
+	}, why)
+	if err := g.nc.PublishMsg(letter); err != nil {
+		g.log.Warn("nats gate: dead-letter a refused event", "agency", sender, "subject", subject, "err", err)
+	}
+	g.log.Info("nats event refused at the gate: not stored", "agency", sender, "subject", subject, "reason", why.Reason, "field", why.Field)
+	if m.Reply == "" {
+		return
+	}
+	var r refusal
+	r.Error.Code = 400
+	r.Error.Description = fmt.Sprintf("%s: not stored (fix it and send it again with the same id; see GET /v1/dlq)", cause)
 	b, _ := json.Marshal(r) // a struct of strings and ints always marshals
 	if err := g.nc.Publish(m.Reply, b); err != nil {
 		g.log.Warn("nats gate: refusal", "agency", sender, "err", err)

@@ -52,9 +52,11 @@ var serviceGrants = map[string]grant{
 		subscribe: []string{"_INBOX.>"},
 	},
 	// The API publishes events on behalf of agencies that authenticated over HTTP, waits for
-	// their PubAcks, and reads stream state for /healthz and /metrics.
+	// their PubAcks, and reads stream state for /healthz and /metrics. It dead-letters the
+	// events it refuses and reads CDS_DLQ for GET /v1/dlq (no consumer, no delete).
 	credentials.ServiceAPI: {
-		publish:   []string{"cds.events.>", "$JS.API.INFO", "$JS.API.STREAM.INFO." + EventsStream},
+		publish: []string{"cds.events.>", "cds.dlq.>", "$JS.API.INFO", "$JS.API.STREAM.INFO." + EventsStream,
+			"$JS.API.STREAM.INFO." + DeadLetterStream, "$JS.API.STREAM.MSG.GET." + DeadLetterStream},
 		subscribe: []string{"_INBOX.>"},
 	},
 }
@@ -80,9 +82,10 @@ func streamAPI(stream string) []string {
 
 // gateGrant: the gate reads what agencies send and republishes it on the
 // events subjects; it relays the PubAcks to the reply subjects nats-server
-// made for the agencies, and answers there itself when it refuses.
+// made for the agencies, and answers there itself when it refuses; it
+// dead-letters the events it refuses as invalid.
 var gateGrant = grant{
-	publish:   []string{"cds.events.>", "_R_.>"},
+	publish:   []string{"cds.events.>", "_R_.>", "cds.dlq.>"},
 	subscribe: []string{IngressPrefix + ">", gateReplyPrefix + ">"},
 }
 

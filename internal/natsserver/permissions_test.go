@@ -192,11 +192,22 @@ func TestServiceUsers(t *testing.T) {
 	if _, err := apiJS.AccountInfo(ctx); err != nil {
 		t.Errorf("api account info: %v", err)
 	}
+	// It dead-letters the events it refuses and reads CDS_DLQ (GET /v1/dlq).
+	if err := api.Publish("cds.dlq.malformed.bg-vietyen", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if dlq, err := apiJS.Stream(ctx, DeadLetterStream); err != nil {
+		t.Errorf("api dead-letter stream info: %v", err)
+	} else if _, err := dlq.GetMsg(ctx, 1); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("api reads CDS_DLQ: %v", err)
+	}
 	api.noErrors(t)
 	for _, subject := range []string{
 		"$JS.API.CONSUMER.CREATE." + EventsStream + ".x",
 		"$JS.API.STREAM.DELETE." + EventsStream,
-		"cds.dlq.x",
+		"$JS.API.STREAM.DELETE." + DeadLetterStream,
+		"$JS.API.STREAM.MSG.DELETE." + DeadLetterStream,
+		"$JS.API.CONSUMER.CREATE." + DeadLetterStream,
 	} {
 		if err := api.PublishRequest(subject, api.NewRespInbox(), []byte(`{}`)); err != nil {
 			t.Fatal(err)

@@ -48,6 +48,10 @@ type Config struct {
 	// Limits bound what each agency may publish (gate.go); the zero value
 	// is the defaults, 100 events/s and bursts of 2,000 per agency.
 	Limits Limits
+	// Check, when set, validates each event an agency publishes before the
+	// log stores it (gate.go): an invalid event is refused with an error
+	// PubAck and dead-lettered, and its id stays free. Nil stores every event.
+	Check Check
 	// Logger receives the log of nats-server and of this package; nil discards it.
 	// Scope it yourself (e.g. With("component", "nats")).
 	Logger *slog.Logger
@@ -141,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, gatePassword: gatePassword, log: logger}
 	if cfg.Hashes != nil {
-		g, err := startGate(ns, gatePassword, cfg.Limits, logger)
+		g, err := startGate(ns, gatePassword, cfg.Limits, cfg.Check, logger)
 		if err == nil {
 			err = g.sync(agencies(cfg.Hashes))
 		}
