@@ -102,7 +102,7 @@ func NotifyCredentials(ctx context.Context, cfg Config) (ReloadReply, string, er
 	if err != nil {
 		return ReloadReply{}, url, fmt.Errorf("admin credentials: %w", err)
 	}
-	nc, err := nats.Connect(url, nats.Name("cds-agency"), nats.UserInfo(f.Admin.User, f.Admin.Password),
+	nc, err := connectDuringReload(ctx, url, nats.Name("cds-agency"), nats.UserInfo(f.Admin.User, f.Admin.Password),
 		nats.Timeout(2*time.Second), nats.NoReconnect())
 	if err != nil {
 		if errors.Is(err, nats.ErrNoServers) {
@@ -125,6 +125,31 @@ func NotifyCredentials(ctx context.Context, cfg Config) (ReloadReply, string, er
 		return r, url, fmt.Errorf("%w at %s: %s", ErrNotApplied, url, r.Error)
 	}
 	return r, url, nil
+}
+
+// reloadGrace is how long a refused connection is tried again: while
+// nats-server applies new users and accounts (a reload, which the
+// credentials watcher starts within 0.2 s of a change of the files), the
+// connection of a user that exists before and after can be refused
+// ("Authorization Violation") or closed in its handshake (a broken pipe).
+const reloadGrace = 3 * time.Second
+
+// connectDuringReload connects like nats.Connect, trying again for up to
+// reloadGrace while a server answers but refuses or drops the connection.
+// When no server listens it returns at once.
+func connectDuringReload(ctx context.Context, url string, opts ...nats.Option) (*nats.Conn, error) {
+	deadline := time.Now().Add(reloadGrace)
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil || errors.Is(err, nats.ErrNoServers) || time.Now().After(deadline) {
+			return nc, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // newIngest returns the POST /v1/events handler, publishing over nc. Agency
