@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -43,12 +42,11 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 			if !ind.AppliesTo(level) {
 				continue
 			}
-			switch ind.Kind {
-			case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
+			if ind.Kind.Reported() {
+				r = append(r, ind.Code)
+			} else {
 				o = append(o, ind.Code)
 				own[ind.Code] = true
-			default:
-				r = append(r, ind.Code)
 			}
 			if !containsString(codes, ind.Code) {
 				codes = append(codes, ind.Code)
