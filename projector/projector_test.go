@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/deadletter"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/natsserver"
@@ -263,7 +264,7 @@ func TestRepairBatchWithoutIndex(t *testing.T) {
 	// Its cells and an old-style marker: the row of unit CDS_EVENTS only.
 	c := newCellColumns(2)
 	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
-	c.add(fold.Row{Cell: fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
 	appendCells(t, old, c)
 	if err := old.Send(); err != nil {
 		t.Fatal(err)

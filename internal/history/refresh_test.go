@@ -114,7 +114,7 @@ func commit(tb testing.TB, db *chdb.DB, cells []cell) {
 			tb.Fatal(err)
 		}
 	}
-	if err := b.Append("#watermark", "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 0.0, 0.0, int64(1)); err != nil {
+	if err := b.Append(chdb.MarkerIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 0.0, 0.0, int64(1)); err != nil {
 		tb.Fatal(err)
 	}
 	if err := b.Send(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -68,12 +69,12 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	}
 	last := days[len(days)-1]
 	rows, err := s.db.Query(ctx, fmt.Sprintf(preloadSQL, strings.Join(lits, ", "), s.db.Table("rollup")),
-		watermarkIndicator, last.String(), set(codes))
+		chdb.MarkerIndicator, last.String(), set(codes))
 	if err != nil {
 		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
 	defer rows.Close()
-	marks := markSums{}
+	marks := chdb.Marks{}
 	for rows.Next() {
 		var ind, unit, dim string
 		var period uint16
@@ -82,8 +83,8 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 		if err := rows.Scan(&ind, &unit, &period, &dim, &bucket, &c.Num, &c.Den, &c.N); err != nil {
 			return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 		}
-		if ind == watermarkIndicator {
-			marks.add(unit, c)
+		if ind == chdb.MarkerIndicator {
+			marks.Add(unit, chdb.MarkSum{N: c.N, Num: c.Num, Den: c.Den})
 			continue
 		}
 		if bucket == 0 {
@@ -100,7 +101,7 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
-	m := marks.mark()
+	m := mark(marks.Key())
 	byDay := make(map[registry.Date]*snapshot, len(snaps))
 	for _, snap := range snaps {
 		snap.dropUnreported()
