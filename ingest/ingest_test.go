@@ -18,6 +18,7 @@ import (
 	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/eventtest"
+	"github.com/bacgiang/cds/internal/httpx"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -103,7 +104,7 @@ type answer struct {
 	status int
 	header http.Header
 	resp   ingest.Response
-	err    ingest.ErrorBody
+	err    httpx.Body
 	raw    string
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/board"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // readAuth protects the read side of the API. With no read tokens
@@ -54,7 +55,7 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 		}
 		if d := guard.Blocked(source); d > 0 {
 			w.Header().Set("Retry-After", authguard.RetryAfter(d))
-			writeError(w, &Error{Code: CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
 			return
 		}
 		if signin {
@@ -81,7 +82,7 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds-read"`)
-		writeError(w, &Error{Code: CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})
 	})
 }
 
@@ -100,11 +101,8 @@ func openRoute(r *http.Request, hasBoard bool) bool {
 }
 
 func validReadToken(r *http.Request, digests [][sha256.Size]byte) bool {
-	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return knownToken(token, digests)
+	token, ok := httpx.Bearer(r)
+	return ok && knownToken(token, digests)
 }
 
 // validCookie accepts the board's sign-in cookie for reading (GET, HEAD).
