@@ -61,6 +61,20 @@ func (m Marks) Key() string {
 	return b.String()
 }
 
+// watermarkSQL sums n over the marker rows: only the events stream's unit
+// carries n, the last stream sequence folded.
+const watermarkSQL = `SELECT toInt64(sum(n)) FROM %s WHERE indicator = ?`
+
+// Watermark returns the last stream sequence folded, as the commit markers
+// of cds.rollup say (0 before the first commit).
+func (db *DB) Watermark(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, fmt.Sprintf(watermarkSQL, db.Table("rollup")), MarkerIndicator).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read watermark: %w", err)
+	}
+	return uint64(max(n, 0)), nil
+}
+
 // markSQL reads the commit markers; they sort first in the table's key.
 const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE indicator = ? GROUP BY unit`
 
