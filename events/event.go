@@ -42,20 +42,26 @@ var (
 		}
 		return true
 	}
-	// agencyPattern is ^[a-z0-9-]{1,48}$.
-	agencyPattern pattern = func(s string) bool {
-		if len(s) == 0 || len(s) > 48 {
+)
+
+// MaxAgencyLen is the longest agency (organisation unit) code.
+const MaxAgencyLen = 48
+
+// ValidAgency reports whether s is a well-formed agency code, the code of an
+// organisation unit: ^[a-z0-9-]{1,48}$. The registry holds its units to the
+// same rule.
+func ValidAgency(s string) bool {
+	if len(s) == 0 || len(s) > MaxAgencyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
 			return false
 		}
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-		return true
 	}
-)
+	return true
+}
 
 // Event is a decoded, schema-valid event envelope (docs/design.md, "The event envelope").
 type Event struct {
@@ -129,7 +135,7 @@ func Decode(b []byte) (*Event, error) {
 	if e.Agency, err = requireString("agency", env.Agency); err != nil {
 		return nil, err
 	}
-	if !agencyPattern.MatchString(e.Agency) {
+	if !ValidAgency(e.Agency) {
 		return nil, errf(ReasonInvalidField, "agency", "expected an organisation-unit code of 1-48 characters a-z 0-9 -, got %q", clip(e.Agency))
 	}
 	ts, err := requireString("occurred_at", env.OccurredAt)

@@ -74,6 +74,9 @@ type Feed struct {
 	Num, Den  Term
 	Dim       string // payload field whose value splits the indicator (e.g. user_kind), optional
 	PerSector bool
+	// OfAgencies: the indicator is the share of the agencies in force whose
+	// numerator is positive; the denominator is theirs, not the events'.
+	OfAgencies bool
 }
 
 // TypeSpec declares one event type: its data schema, its natural key, and
@@ -189,7 +192,7 @@ var typeTable = []TypeSpec{
 	{
 		Name: "opendata.published", Version: 1, Entity: "dataset", Key: "dataset_id", Scope: ScopeAgency, Period: PeriodNone,
 		Fields: []Field{{Name: "dataset_id", Required: true}, {Name: "title", Required: true, MaxLen: 512}},
-		Feeds:  []Feed{{Indicator: "DLMO", Num: one, Den: Term{Doc: "0 (the denominator is the agencies in force)", eval: func(*Payload) float64 { return 0 }}}},
+		Feeds:  []Feed{{Indicator: "DLMO", Num: one, Den: Term{Doc: "0 (the denominator is the agencies in force)", eval: func(*Payload) float64 { return 0 }}, OfAgencies: true}},
 	},
 	{
 		Name: "enterprise.registered", Version: 1, Entity: "enterprise", Key: "enterprise_id", Scope: ScopeProvince, Period: PeriodNone, Emitters: EmitProvince,
@@ -290,6 +293,8 @@ type Feeding struct {
 	Period    PeriodRule
 	Types     []string
 	Removes   []string
+	// OfAgencies: the value is the share of agencies in force fed (Feed.OfAgencies).
+	OfAgencies bool
 }
 
 // FeedingOf returns how indicator is fed, or false when no type feeds it.
@@ -299,6 +304,7 @@ func FeedingOf(indicator string) (Feeding, bool) {
 		for _, feed := range t.Feeds {
 			if feed.Indicator == indicator {
 				f.Entity, f.Key, f.Scope, f.Period = t.Entity, t.Key, t.Scope, t.Period
+				f.OfAgencies = f.OfAgencies || feed.OfAgencies
 			}
 		}
 	}

@@ -26,14 +26,12 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +41,7 @@ import (
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/authguard"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // Defaults of Config.
@@ -219,27 +218,9 @@ type Response struct {
 	Results    []Result `json:"results"`
 }
 
-// Whole-request error codes.
-const (
-	CodeUnauthorized     = "unauthorized"
-	CodeRateLimited      = "rate_limited"
-	CodeUnsupportedMedia = "unsupported_media_type"
-	CodeTooLarge         = "too_large"
-	CodeInvalid          = "invalid"
-)
-
-// ErrorBody is the body of a whole-request refusal.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func (h *Handler) fail(w http.ResponseWriter, status int, code, msg string) {
-	var e ErrorBody
-	e.Error.Code, e.Error.Message = code, msg
-	h.writeJSON(w, status, e)
+// fail refuses the whole request with code (its status from httpx.Status).
+func (h *Handler) fail(w http.ResponseWriter, code, msg string) {
+	h.writeJSON(w, httpx.Status(code), httpx.Body{Error: httpx.Error{Code: code, Message: msg}})
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -249,7 +230,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.limits.enter(agency) {
 		w.Header().Set("Retry-After", "1")
-		h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("more than %d requests of %s in progress at once; wait for the answers before sending more", h.cfg.MaxInFlight, agency))
+		h.fail(w, httpx.CodeRateLimited, fmt.Sprintf("more than %d requests of %s in progress at once; wait for the answers before sending more", h.cfg.MaxInFlight, agency))
 		return
 	}
 	defer h.limits.leave(agency)
@@ -258,7 +239,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg := checkContentType(r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding")); msg != "" {
-		h.fail(w, http.StatusUnsupportedMediaType, CodeUnsupportedMedia, msg)
+		h.fail(w, httpx.CodeUnsupportedMedia, msg)
 		return
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
@@ -272,19 +253,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.tooLarge(w)
 			return
 		}
-		h.fail(w, http.StatusBadRequest, CodeInvalid, "reading the request body: "+err.Error())
+		h.fail(w, httpx.CodeInvalid, "reading the request body: "+err.Error())
 		return
 	}
 	parts, err := splitBody(body)
 	switch {
 	case err != nil:
-		h.fail(w, http.StatusBadRequest, CodeInvalid, err.Error())
+		h.fail(w, httpx.CodeInvalid, err.Error())
 		return
 	case len(parts) == 0:
-		h.fail(w, http.StatusBadRequest, CodeInvalid, "empty body: expected one JSON event or NDJSON (one event per line)")
+		h.fail(w, httpx.CodeInvalid, "empty body: expected one JSON event or NDJSON (one event per line)")
 		return
 	case len(parts) > h.cfg.MaxBatch:
-		h.fail(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("%d events in one request; the limit is %d: split the batch", len(parts), h.cfg.MaxBatch))
+		h.fail(w, httpx.CodeTooLarge, fmt.Sprintf("%d events in one request; the limit is %d: split the batch", len(parts), h.cfg.MaxBatch))
 		return
 	}
 	if d := h.limits.take(agency, len(parts), h.now()); d > 0 {
@@ -308,11 +289,10 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 
 // authenticate answers 401 unless the request carries the bearer token of an agency.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := httpx.Bearer(r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds"`)
-		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "missing Authorization: Bearer <agency token> (the http_token of the agency in credentials.json)")
+		h.fail(w, httpx.CodeUnauthorized, "missing Authorization: Bearer <agency token> (the http_token of the agency in credentials.json)")
 		return "", false
 	}
 	// Guessing tokens: past a budget of failures, an address's attempts are
@@ -320,14 +300,14 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (string, 
 	source := authguard.SourceOf(r)
 	if d := h.guard.Blocked(source); d > 0 {
 		w.Header().Set("Retry-After", authguard.RetryAfter(d))
-		h.fail(w, http.StatusTooManyRequests, CodeRateLimited, "too many failed authentications from this address: retry after "+authguard.RetryAfter(d)+" s")
+		h.fail(w, httpx.CodeRateLimited, "too many failed authentications from this address: retry after "+authguard.RetryAfter(d)+" s")
 		return "", false
 	}
 	agency, ok := h.auth(token)
 	if !ok {
 		h.guard.Fail(source, "agency token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds", error="invalid_token"`)
-		h.fail(w, http.StatusUnauthorized, CodeUnauthorized, "the bearer token is not valid (unknown, rotated or revoked): ask the operators for the agency's current http_token")
+		h.fail(w, httpx.CodeUnauthorized, "the bearer token is not valid (unknown, rotated or revoked): ask the operators for the agency's current http_token")
 		return "", false
 	}
 	return agency, true
@@ -338,11 +318,11 @@ func (h *Handler) rateLimited(w http.ResponseWriter, agency string, d time.Durat
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	h.log.Info("rate limited", "agency", agency, "retry_after_s", secs)
 	lim := h.cfg.LimitOf(agency)
-	h.fail(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, lim.Rate, lim.Burst, secs))
+	h.fail(w, httpx.CodeRateLimited, fmt.Sprintf("%s is above its rate of %g events/s (bursts up to %d): retry after %d s; nothing of this request was stored", agency, lim.Rate, lim.Burst, secs))
 }
 
 func (h *Handler) tooLarge(w http.ResponseWriter) {
-	h.fail(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body above %d bytes; send at most %d events of at most %d bytes each per request", h.cfg.MaxBodyBytes, h.cfg.MaxBatch, h.cfg.MaxEventBytes))
+	h.fail(w, httpx.CodeTooLarge, fmt.Sprintf("request body above %d bytes; send at most %d events of at most %d bytes each per request", h.cfg.MaxBodyBytes, h.cfg.MaxBatch, h.cfg.MaxEventBytes))
 }
 
 // publisher publishes the valid events of one request, then collects
@@ -566,8 +546,5 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	h.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	httpx.WriteJSON(w, status, v)
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/bacgiang/cds/ingest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
+	"github.com/bacgiang/cds/internal/httpx"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -102,7 +104,7 @@ type answer struct {
 	status int
 	header http.Header
 	resp   ingest.Response
-	err    ingest.ErrorBody
+	err    httpx.Body
 	raw    string
 }
 
@@ -159,8 +161,13 @@ func (fx *fixture) stored(tb testing.TB, seq uint64, subject, data string) {
 	}
 }
 
-func wf(id, agency, at string) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":"W-%s","online":true}}`, id, agency, at, id)
+// wf is an online workfile W-<id>.
+func wf(id, agency, at string) string { return eventtest.Workfile(id, agency, at, "W-"+id, true) }
+
+// enterprise is an event of a type only the province and the units that
+// report for it may send (events.EmitProvince).
+func enterprise(id, agency, at string) string {
+	return fmt.Sprintf(`{"id":%q,"type":"enterprise.registered","v":1,"agency":%q,"occurred_at":%q,"data":{"enterprise_id":"E-%s","digital":true}}`, id, agency, at, id)
 }
 
 const at = "2025-03-14T09:30:00+07:00"
@@ -217,8 +224,9 @@ func TestRefusals(t *testing.T) {
 		{name: "unknown agency", header: map[string]string{"Authorization": vy}, body: wf("c14", "bg-atlantis", at), wantStatus: 400, want: []want{{status: "rejected", reason: "unknown_agency", field: "agency"}}},
 		{name: "token of an agency not in the registry", header: fx.as(extraAgency), body: wf("c15", extraAgency, at), wantStatus: 400, want: []want{{status: "rejected", reason: "unknown_agency", field: "agency"}}},
 		{name: "another agency", header: map[string]string{"Authorization": vy}, body: wf("c16", "bg-hiephoa", at), wantStatus: 403, want: []want{{status: "rejected", reason: "not_allowed", field: "agency"}}},
-		{name: "reports for the province", header: fx.as("bg-stttt"), body: strings.Replace(wf("ok11", "bg", at), "workfile.processed", "workfile.processed", 1), wantStatus: 202, want: []want{{status: "accepted"}}},
+		{name: "reports for the province", header: fx.as("bg-stttt"), body: enterprise("ok11", "bg", at), wantStatus: 202, want: []want{{status: "accepted"}}},
 		{name: "the province for a department", header: fx.as("bg"), body: wf("c17", "bg-stttt", at), wantStatus: 403, want: []want{{status: "rejected", reason: "not_allowed", field: "agency"}}},
+		{name: "a province figure from a unit that does not report for it", header: map[string]string{"Authorization": vy}, body: enterprise("c19", "bg-vietyen", at), wantStatus: 403, want: []want{{status: "rejected", reason: "not_allowed", field: "type", msg: "does not report for the province"}}},
 		{name: "event too large", header: map[string]string{"Authorization": vy}, body: big + "\n" + wf("ok12", "bg-vietyen", at), wantStatus: 413, want: []want{{status: "rejected", reason: "too_large"}, {status: "accepted"}}},
 		{name: "body too large", header: map[string]string{"Authorization": vy}, body: strings.Repeat(" ", 4097), wantStatus: 413, wantCode: "too_large"},
 		{name: "batch too large", header: map[string]string{"Authorization": vy}, body: strings.Repeat("{}\n", 6), wantStatus: 413, wantCode: "too_large", wantMsg: "limit is 5"},

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 )
 
@@ -359,14 +360,14 @@ func (c *cellColumns) add(r fold.Row) {
 // marker appends the commit-marker rows that move the position from prev
 // to next: they add the differences, since SummingMergeTree sums the rows.
 // The row of unit stream holds the sequence (n) and the fingerprint of
-// cds.events; the row of unit stream + indexMarkerSuffix the fingerprint of
+// cds.events; the row of unit stream + chdb.MarkerIndexSuffix the fingerprint of
 // cds.fold_index, with n = 0 so that sum(n) over all marker rows stays the
-// sequence; the row of stream + lastMarkerSuffix the hash of the message at
-// the sequence (num) and that sequence (den); the row of stream + tokenMarkerSuffix counts one commit of
+// sequence; the row of stream + chdb.MarkerLastSuffix the hash of the message at
+// the sequence (num) and that sequence (den); the row of stream + chdb.MarkerLeaseSuffix counts one commit of
 // the lease token tok (see seal).
 func (c *cellColumns) marker(stream, tok string, prev, next position) {
 	c.add(fold.Row{
-		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream},
+		Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream},
 		Amount: fold.Amount{
 			N:   int64(next.seq) - int64(prev.seq),
 			Num: float64(next.rows) - float64(prev.rows),
@@ -374,7 +375,7 @@ func (c *cellColumns) marker(stream, tok string, prev, next position) {
 		},
 	})
 	c.add(fold.Row{
-		Cell: fold.Cell{Indicator: watermarkIndicator, Unit: stream + indexMarkerSuffix},
+		Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerIndexSuffix},
 		Amount: fold.Amount{
 			Num: float64(next.idxRows) - float64(prev.idxRows),
 			Den: float64(next.idxSum) - float64(prev.idxSum),
@@ -384,28 +385,21 @@ func (c *cellColumns) marker(stream, tok string, prev, next position) {
 	// batch committed by an older cds (no index rows) leaves this sum below
 	// the raw-row count.
 	c.add(fold.Row{
-		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + indexMarkerSuffix, Dim: indexedEventsDim},
+		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerIndexSuffix, Dim: chdb.MarkerIndexedEventsDim},
 		Amount: fold.Amount{Num: float64(next.rows) - float64(prev.rows)},
 	})
 	c.add(fold.Row{
-		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + lastMarkerSuffix},
+		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerLastSuffix},
 		Amount: fold.Amount{Num: float64(next.hash) - float64(prev.hash), Den: float64(next.hashSeq) - float64(prev.hashSeq)},
 	})
 	c.add(fold.Row{
-		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: stream + tokenMarkerSuffix, Dim: tok},
+		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerLeaseSuffix, Dim: tok},
 		Amount: fold.Amount{Num: 1},
 	})
 }
 
 // markerRows is the number of rows marker appends.
 const markerRows = 5
-
-// indexedEventsDim is the dim of the marker row that counts the raw rows of
-// batches that also wrote their index rows.
-const indexedEventsDim = "events"
-
-// indexMarkerSuffix names the marker row of cds.fold_index's fingerprint.
-const indexMarkerSuffix = "#fold_index"
 
 func (p *Projector) sendCells(ctx context.Context, c *cellColumns, seq uint64) error {
 	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("rollup", seq)))

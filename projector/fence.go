@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 )
 
@@ -28,14 +29,6 @@ var ErrPermanent = errors.New("projector: cannot go on")
 // projector's late commit, or a NATS reconnect after which the log must be
 // verified again.
 var errRecover = errors.New("projector: recovery needed")
-
-// tokenMarkerSuffix, lastMarkerSuffix name the marker rows of the lease
-// token of each commit (dim: the token, num: commits) and of the hash of
-// the last message folded (num: msgHash of the message at the watermark).
-const (
-	tokenMarkerSuffix = "#lease"
-	lastMarkerSuffix  = "#last"
-)
 
 // hashBits keeps msgHash exact in the Float64 marker column, and the
 // difference of two hashes too.
@@ -67,7 +60,7 @@ func (p *Projector) fence(what string) error {
 // token, for the tokens whose count is not zero.
 func (p *Projector) tokenSums(ctx context.Context) (map[string]float64, error) {
 	rows, err := p.db.Query(ctx, "SELECT dim, sum(num) FROM "+p.db.Table("rollup")+" WHERE indicator = ? AND unit = ? GROUP BY dim",
-		watermarkIndicator, p.cfg.Stream+tokenMarkerSuffix)
+		chdb.MarkerIndicator, p.cfg.Stream+chdb.MarkerLeaseSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("read lease markers: %w", err)
 	}
@@ -107,7 +100,7 @@ func (p *Projector) seal(ctx context.Context) (late string, err error) {
 		switch {
 		case tok == mine:
 		case slices.Contains(unsealed, tok) || (!p.sealedOnce.Load() && p.lease.unknownHistory()):
-			cols.add(fold.Row{Cell: fold.Cell{Indicator: watermarkIndicator, Unit: p.cfg.Stream + tokenMarkerSuffix, Dim: tok}, Amount: fold.Amount{Num: -n}})
+			cols.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: p.cfg.Stream + chdb.MarkerLeaseSuffix, Dim: tok}, Amount: fold.Amount{Num: -n}})
 		default:
 			return tok, nil
 		}

@@ -268,10 +268,6 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 	return false
 }
 
-func workfile(id, agency, at, wf string, online bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, wf, online)
-}
-
 const subj = "cds.events.bg-vietyen.workfile.processed"
 
 // hscv returns numerator and denominator of bg-vietyen's HSCV for 2025 up to

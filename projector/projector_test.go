@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/deadletter"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
@@ -25,13 +27,13 @@ import (
 func TestRestartKeepsDuplicatesOut(t *testing.T) {
 	h := newHarness(t)
 	for i := 0; i < 50; i++ {
-		h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%5 != 0), true)
+		h.publish(t, subj, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%5 != 0), true)
 	}
 	_, stop := h.run(t, 50)
 	stop()
 	// After the restart the projector knows the ids only from ClickHouse.
-	seq := h.publish(t, subj, workfile("e3", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W3", true), false)
-	seq = max(seq, h.publish(t, subj, workfile("e50", "bg-vietyen", "2025-03-02T10:00:00+07:00", "W50", true), true))
+	seq := h.publish(t, subj, eventtest.Workfile("e3", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W3", true), false)
+	seq = max(seq, h.publish(t, subj, eventtest.Workfile("e50", "bg-vietyen", "2025-03-02T10:00:00+07:00", "W50", true), true))
 	_, stop = h.run(t, seq)
 	defer stop()
 	if num, den, raw := h.hscv(t); num != 41 || den != 51 || raw != 51 {
@@ -44,7 +46,7 @@ func TestRestartKeepsDuplicatesOut(t *testing.T) {
 // projector and after a restart: it is never counted twice.
 func TestDuplicateBeyondWindow(t *testing.T) {
 	h := newHarnessOpts(t, harnessOpts{streams: natsserver.StreamConfig{DuplicateWindow: 100 * time.Millisecond}})
-	body := workfile("late-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W1", true)
+	body := eventtest.Workfile("late-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W1", true)
 	first := h.publish(t, subj, body, true)
 	r := h.start(t, Config{})
 	waitFor(t, 30*time.Second, "first fold", func() bool { return r.p.Watermark() >= first })
@@ -95,8 +97,8 @@ func TestCorrectionBeforeTarget(t *testing.T) {
 	seq := h.publish(t, subj, retr, true)
 	_, stop := h.run(t, seq)
 	stop()
-	h.publish(t, subj, workfile("t1", "bg-vietyen", at, "W1", false), true)
-	seq = h.publish(t, subj, workfile("t2", "bg-vietyen", at, "W2", true), true)
+	h.publish(t, subj, eventtest.Workfile("t1", "bg-vietyen", at, "W1", false), true)
+	seq = h.publish(t, subj, eventtest.Workfile("t2", "bg-vietyen", at, "W2", true), true)
 	_, stop = h.run(t, seq)
 	defer stop()
 	// Only c1 counts: online 1 of 1. t1 and t2 are stored (their ids are
@@ -112,7 +114,7 @@ func TestRecoveryDeletesUnfinishedBatch(t *testing.T) {
 	h := newHarness(t)
 	var seq uint64
 	for i := 0; i < 10; i++ {
-		seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+		seq = h.publish(t, subj, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
 	}
 	_, stop := h.run(t, 5)
 	stop()
@@ -154,7 +156,7 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 	txn := fold.New().Begin()
 	for s := from; s <= to; s++ {
 		i := s - 1
-		e, err := events.Decode([]byte(workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true)))
+		e, err := events.Decode([]byte(eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true)))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -186,7 +188,7 @@ func appendCells(tb testing.TB, b driver.Batch, c *cellColumns) {
 func (h *harness) publishWorkfiles(tb testing.TB, from, to int) uint64 {
 	var seq uint64
 	for i := from; i < to; i++ {
-		seq = h.publish(tb, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+		seq = h.publish(tb, subj, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
 	}
 	return seq
 }
@@ -263,13 +265,13 @@ func TestRepairBatchWithoutIndex(t *testing.T) {
 	// Its cells and an old-style marker: the row of unit CDS_EVENTS only.
 	c := newCellColumns(2)
 	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
-	c.add(fold.Row{Cell: fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
 	appendCells(t, old, c)
 	if err := old.Send(); err != nil {
 		t.Fatal(err)
 	}
 	// A duplicate of a forged event: the index does not know it.
-	last := h.publish(t, subj, workfile("e8", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W8", true), false)
+	last := h.publish(t, subj, eventtest.Workfile("e8", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W8", true), false)
 	r := h.start(t, Config{})
 	waitFor(t, 30*time.Second, "the refold", func() bool { return r.p.Watermark() >= max(seq, last) })
 	if got := metric(t, r.reg, "cds_projector_repairs_total", "reason", "fold_index_missing"); got != 1 {
@@ -396,7 +398,7 @@ func TestNoMarkerClearsOrphans(t *testing.T) {
 	h := newHarness(t)
 	var seq uint64
 	for i := 0; i < 5; i++ {
-		seq = h.publish(t, subj, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
+		seq = h.publish(t, subj, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), true), true)
 	}
 	forgeRaw(t, h, 1, 3)
 	b, err := h.db.PrepareBatch(context.Background(), "INSERT INTO cds.rollup (indicator, unit, period, dim, day, num, den, n)")
@@ -418,7 +420,7 @@ func TestNoMarkerClearsOrphans(t *testing.T) {
 
 func TestDeadLetterReasons(t *testing.T) {
 	h := newHarnessOpts(t, harnessOpts{streams: natsserver.StreamConfig{DuplicateWindow: 100 * time.Millisecond}})
-	ok := workfile("ok", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W", true)
+	ok := eventtest.Workfile("ok", "bg-vietyen", "2025-03-01T10:00:00+07:00", "W", true)
 	future := time.Now().Add(72 * time.Hour).Format(time.RFC3339)
 	tests := []struct {
 		subject, body, reason, field string

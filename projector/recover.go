@@ -12,10 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 )
-
-const watermarkIndicator = "#watermark"
 
 // seqModulus bounds each term of the raw-row fingerprint, so that the sum
 // stays an exact integer in the Float64 column of the marker rows up to
@@ -233,8 +232,8 @@ func (p *Projector) readPosition(ctx context.Context) (position, error) {
 	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
 		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?), " +
 		"sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?, ?)"
-	main, idx, last := p.cfg.Stream, p.cfg.Stream+indexMarkerSuffix, p.cfg.Stream+lastMarkerSuffix
-	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, indexedEventsDim, last, last, watermarkIndicator, main, idx, last).
+	main, idx, last := p.cfg.Stream, p.cfg.Stream+chdb.MarkerIndexSuffix, p.cfg.Stream+chdb.MarkerLastSuffix
+	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, chdb.MarkerIndexedEventsDim, last, last, chdb.MarkerIndicator, main, idx, last).
 		Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum, &indexed, &hash, &hashSeq)
 	if err != nil {
 		return position{}, fmt.Errorf("read watermark: %w", err)

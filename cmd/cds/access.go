@@ -9,26 +9,25 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/ingest"
-	"github.com/bacgiang/cds/internal/app"
 )
 
 // accessFlags registers the settings of who may do what: the read token of
 // the API and the ingest rate limit for the commands that serve HTTP, and
 // the analyst password (environment only) for all. Secrets are best passed
 // in the environment: command lines are visible to every user of the host.
-func accessFlags(fs *flag.FlagSet, cfg *app.Config, command string) {
+func (c *common) accessFlags(fs *flag.FlagSet, command string) {
+	cfg := &c.cfg
 	cfg.AnalystPassword = os.Getenv("CDS_ANALYST_PASSWORD")
 	if command != "up" && command != "serve" && command != "nats" {
 		return
 	}
-	cfg.Ingest.Rate = envNumber("CDS_INGEST_RATE", float64(ingest.DefaultRate))
+	cfg.Ingest.Rate = c.envNumber("CDS_INGEST_RATE", float64(ingest.DefaultRate))
 	fs.Float64Var(&cfg.Ingest.Rate, "ingest-rate", cfg.Ingest.Rate, "events per second per agency, over HTTP (POST /v1/events) and over NATS; negative = no limit (CDS_INGEST_RATE)")
-	cfg.Ingest.Burst = int(envNumber("CDS_INGEST_BURST", ingest.DefaultBurst))
+	cfg.Ingest.Burst = int(c.envNumber("CDS_INGEST_BURST", ingest.DefaultBurst))
 	fs.IntVar(&cfg.Ingest.Burst, "ingest-burst", cfg.Ingest.Burst, "events an agency may send at once after a pause, over HTTP (at least the batch limit 1000) and over NATS (CDS_INGEST_BURST)")
 	cfg.Ingest.Agencies = map[string]ingest.Limit{}
 	if err := (*agencyLimits)(&cfg.Ingest.Agencies).Set(os.Getenv("CDS_AGENCY_LIMITS")); err != nil {
-		fmt.Fprintf(os.Stderr, "CDS_AGENCY_LIMITS: %v\n", err)
-		os.Exit(2)
+		c.envErrs = append(c.envErrs, fmt.Errorf("CDS_AGENCY_LIMITS: %w", err))
 	}
 	fs.Var((*agencyLimits)(&cfg.Ingest.Agencies), "agency-limits", "per-agency `rates`, over HTTP and NATS: code=rate:burst separated by commas, e.g. bg-ctk=500:5000 (CDS_AGENCY_LIMITS)")
 	if command == "nats" {
@@ -92,29 +91,29 @@ func splitTokens(s string) []string {
 // envNumber returns the number in the environment variable key, or def when
 // it is unset. A value that is not a number stops the command, as a bad flag
 // value would.
-func envNumber(key string, def float64) float64 {
+func (c *common) envNumber(key string, def float64) float64 {
 	v, ok := os.LookupEnv(key)
 	if !ok || strings.TrimSpace(v) == "" {
 		return def
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cds: %s=%q is not a number\n", key, v)
-		os.Exit(2)
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q is not a number", key, v))
+		return def
 	}
 	return f
 }
 
 // envDuration is a duration from the environment (e.g. "6s"), or def.
-func envDuration(key string, def time.Duration) time.Duration {
+func (c *common) envDuration(key string, def time.Duration) time.Duration {
 	v, ok := os.LookupEnv(key)
 	if !ok || strings.TrimSpace(v) == "" {
 		return def
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cds: %s=%q is not a duration\n", key, v)
-		os.Exit(2)
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q is not a duration", key, v))
+		return def
 	}
 	return d
 }

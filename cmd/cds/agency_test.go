@@ -19,6 +19,7 @@ import (
 	"github.com/bacgiang/cds/internal/app"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // startSystem runs the embedded NATS server, the projector and the API on
@@ -90,7 +91,7 @@ func post(tb testing.TB, base, token, body string) int {
 }
 
 func event(id, agency string) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":%q,"online":true}}`, id, agency, id)
+	return eventtest.Workfile(id, agency, "2025-03-14T09:30:00+07:00", id, true)
 }
 
 // natsAgency connects as an agency system does; closed is closed when the

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/bacgiang/cds/internal/app"
@@ -19,10 +18,9 @@ type command struct {
 	run           func(ctx context.Context, args []string) error
 }
 
-var commands []command
-
-func init() {
-	commands = []command{
+// commands lists the subcommands in the order "cds help" shows them.
+func commands() []command {
+	return []command{
 		{"up", "everything in one process: NATS, ClickHouse (managed), projector, API; --simulate adds the simulated province", runUp},
 		{"nats", "the embedded NATS JetStream server alone", runNATS},
 		{"projector", "fold the event stream into ClickHouse", runProjector},
@@ -41,9 +39,13 @@ func run(ctx context.Context, args []string) error {
 		usage(os.Stdout)
 		return nil
 	}
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, args[1:])
+			err := c.run(ctx, args[1:])
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // -h: the flag set printed the usage
+			}
+			return err
 		}
 	}
 	usage(os.Stderr)
@@ -53,7 +55,7 @@ func run(ctx context.Context, args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: cds <command> [flags]   (cds <command> -h for its flags)")
 	fmt.Fprintln(w)
-	for _, c := range commands {
+	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 }
@@ -63,6 +65,9 @@ func usage(w io.Writer) {
 type common struct {
 	cfg      app.Config
 	logLevel string
+	// envErrs are the environment variables that did not parse; parse
+	// reports them, as it reports a bad flag value.
+	envErrs []error
 }
 
 func newFlags(name string) (*flag.FlagSet, *common) {
@@ -85,15 +90,15 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.cfg.MetricsAddr, "metrics", env("CDS_METRICS_ADDR", ""), "listen address of a /metrics endpoint of its own, e.g. 127.0.0.1:9464, for cds projector (the API serves /metrics too); empty = off (CDS_METRICS_ADDR)")
 	fs.StringVar(&c.cfg.PprofAddr, "pprof", env("CDS_PPROF", ""), "listen address of the Go profiler (/debug/pprof/); empty = off (CDS_PPROF)")
 	fs.StringVar(&c.logLevel, "log", env("CDS_LOG", "info"), "log level: debug, info, warn, error (CDS_LOG)")
-	accessFlags(fs, &c.cfg, name)
+	c.accessFlags(fs, name)
 	return fs, c
 }
 
 func (c *common) parse(fs *flag.FlagSet, args []string) error {
+	if err := errors.Join(c.envErrs...); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
 		return err
 	}
 	var lvl slog.Level
@@ -126,12 +131,4 @@ func serveUntilDone(ctx context.Context, sys *app.System) error {
 		sys.Close(cctx)
 		return sys.Err()
 	}
-}
-
-func splitHostPort(addr string) (string, string) {
-	i := strings.LastIndex(addr, ":")
-	if i < 0 {
-		return addr, ""
-	}
-	return addr[:i], addr[i+1:]
 }

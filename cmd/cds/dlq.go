@@ -55,10 +55,7 @@ func dlqConnect(ctx context.Context, c *common) (jetstream.JetStream, *deadlette
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("dlq: admin credentials: %w", err)
 	}
-	url := c.cfg.NATSURL
-	if url == "" {
-		url = "nats://" + c.cfg.NATSAddr
-	}
+	url := c.cfg.NATSClientURL()
 	nc, err := nats.Connect(url, nats.Name("cds-dlq"), nats.UserInfo(f.Admin.User, f.Admin.Password))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("dlq: connect %s as %s: %w", url, f.Admin.User, err)

@@ -9,10 +9,13 @@ import (
 	"syscall"
 )
 
+// main turns signals into a cancelled context, runs the command, and exits
+// non-zero with its error once everything it started has been closed.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cds:", err)
 		os.Exit(1)
 	}

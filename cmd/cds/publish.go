@@ -54,10 +54,7 @@ func runPublish(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	url := c.cfg.NATSURL
-	if url == "" {
-		url = "nats://" + c.cfg.NATSAddr
-	}
+	url := c.cfg.NATSClientURL()
 	nc, err := nats.Connect(url, nats.Name("cds-publish"), nats.UserInfo(*agency, *password), nats.CustomInboxPrefix("_INBOX."+*agency))
 	if err != nil {
 		return fmt.Errorf("connect %s as %s: %w", url, *agency, err)

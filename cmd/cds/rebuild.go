@@ -23,9 +23,7 @@ func runRebuild(ctx context.Context, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if c.cfg.NATSURL == "" {
-		c.cfg.NATSURL = "nats://" + c.cfg.NATSAddr
-	}
+	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	opts := app.RebuildOptions{FromSeq: *fromSeq, Force: *force}
 	if *fromDate != "" {
 		if *fromSeq != 0 {

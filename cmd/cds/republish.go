@@ -29,10 +29,7 @@ func runRepublish(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("republish: admin credentials: %w", err)
 	}
-	url := c.cfg.NATSURL
-	if url == "" {
-		url = "nats://" + c.cfg.NATSAddr
-	}
+	url := c.cfg.NATSClientURL()
 	nc, err := nats.Connect(url, nats.Name("cds-republish"), nats.UserInfo(f.Admin.User, f.Admin.Password))
 	if err != nil {
 		return fmt.Errorf("republish: connect %s as %s: %w", url, f.Admin.User, err)

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
-	"time"
 
 	"github.com/bacgiang/cds/internal/app"
 )
@@ -29,9 +27,9 @@ func runProjector(ctx context.Context, args []string) error {
 	// and a drain of 19,841 events/s; with 128, 253 MB but 14,741 events/s
 	// (the live heap besides the filter reaches about 95 MB there, and the
 	// garbage collector runs all the time near the limit).
-	memMB := fs.Int("memory-limit-mb", int(envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
+	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
 		"heap budget in MiB besides the Bloom filter of the fold index: the projector keeps the Go runtime's soft memory limit at it plus the filter's size, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
-	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
+	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -42,9 +40,7 @@ func runProjector(ctx context.Context, args []string) error {
 		// projector adds its Bloom filter, which grows with the log.
 		c.cfg.ProjectorHeap = int64(*memMB) << 20
 	}
-	if c.cfg.NATSURL == "" {
-		c.cfg.NATSURL = "nats://" + c.cfg.NATSAddr
-	}
+	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{Projector: true})
 	if err != nil {
 		return err
@@ -54,13 +50,11 @@ func runProjector(ctx context.Context, args []string) error {
 
 func runServe(ctx context.Context, args []string) error {
 	fs, c := newFlags("serve")
-	historyFlag(fs, &c.cfg)
+	c.historyFlag(fs)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if c.cfg.NATSURL == "" {
-		c.cfg.NATSURL = "nats://" + c.cfg.NATSAddr
-	}
+	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{API: true})
 	if err != nil {
 		return err
@@ -69,13 +63,9 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 // historyFlag registers --history-interval, for the commands that run the API.
-func historyFlag(fs *flag.FlagSet, cfg *app.Config) {
-	d, err := time.ParseDuration(env("CDS_HISTORY_INTERVAL", "0s"))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cds: CDS_HISTORY_INTERVAL: %v\n", err)
-		os.Exit(2)
-	}
-	fs.DurationVar(&cfg.HistoryInterval, "history-interval", d, "how often the score history (cds.score_history) is brought up to date; 0 = 10s; negative = not in this process (CDS_HISTORY_INTERVAL)")
+func (c *common) historyFlag(fs *flag.FlagSet) {
+	d := c.envDuration("CDS_HISTORY_INTERVAL", 0)
+	fs.DurationVar(&c.cfg.HistoryInterval, "history-interval", d, "how often the score history (cds.score_history) is brought up to date; 0 = 10s; negative = not in this process (CDS_HISTORY_INTERVAL)")
 }
 
 func credentialsPath(cfg app.Config) string { return cfg.DataDir + "/credentials.json" }

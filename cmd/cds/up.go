@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -17,7 +18,7 @@ func runUp(ctx context.Context, args []string) error {
 	simStart := fs.String("sim-start", "2021-06-11", "simulated start date (province time)")
 	simSpeed := fs.Duration("sim-speed", simulate.DefaultSpeed, "simulated time per real second")
 	simRate := fs.Float64("sim-rate", 1, "scale of the simulated event volume")
-	historyFlag(fs, &c.cfg)
+	c.historyFlag(fs)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -66,7 +67,10 @@ func clickhouseHint(sys *app.System) string {
 		// An external server: its address with any password masked.
 		return fmt.Sprintf("%s (user %s, database %s)", sys.CH.DB.Addr, sys.CH.DB.User, sys.CH.DB.Name)
 	}
-	host, port := splitHostPort(sys.CH.Server.Addr())
+	host, port, err := net.SplitHostPort(sys.CH.Server.Addr())
+	if err != nil {
+		return fmt.Sprintf("%s (database %s)", sys.CH.Server.Addr(), sys.CH.DB.Name)
+	}
 	if !sys.CH.Server.Managed() {
 		// The Debian service cds adopted keeps its own users.
 		return fmt.Sprintf("clickhouse-client --host %s --port %s --database %s", host, port, sys.CH.DB.Name)

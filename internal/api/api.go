@@ -20,6 +20,7 @@ import (
 	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/httpx"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -128,11 +129,11 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("POST /v1/events", s.deps.Ingest)
 	} else {
 		mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, &Error{Code: CodeUnavailable, Message: "ingest is not enabled on this server"})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeUnavailable, Message: "ingest is not enabled on this server"})
 		})
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, /v1/dlq, POST /v1/events", r.Method, r.URL.Path)})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeNotFound, Message: fmt.Sprintf("no route %s %s; see GET /v1/units, /v1/indicators, /v1/scores, /v1/scores/{unit}, /v1/scores/{unit}/{indicator}/events, /v1/silence, /v1/schemas, /v1/openapi.json, /v1/dlq, POST /v1/events", r.Method, r.URL.Path)})
 	}
 	mux.HandleFunc("/v1/", notFound)
 	if s.deps.Board != nil {
@@ -189,11 +190,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			// dependency fails (the text before the first colon).
 			s.log.Warn("health check failed", "err", err)
 			failing, _, _ := strings.Cut(err.Error(), ":")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "failing": failing})
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "failing": failing})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) units(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +205,7 @@ func (s *Server) units(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d, err := parseAsOf(q.Get("as_of"))
 		if err != nil {
-			writeError(w, err)
+			httpx.WriteError(w, err)
 			return
 		}
 		if d.IsZero() {
@@ -214,7 +215,7 @@ func (s *Server) units(w http.ResponseWriter, r *http.Request) {
 	}
 	if lv := q.Get("level"); lv != "" {
 		if !registry.Level(lv).Valid() {
-			writeError(w, &Error{Code: CodeInvalid, Message: fmt.Sprintf("level: expected one of %v, got %q", registry.Levels(), lv)})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("level: expected one of %v, got %q", registry.Levels(), lv)})
 			return
 		}
 		var f []registry.Unit
@@ -225,11 +226,11 @@ func (s *Server) units(w http.ResponseWriter, r *http.Request) {
 		}
 		list = f
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"registry": s.deps.Registry.Version(), "units": list})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"registry": s.deps.Registry.Version(), "units": list})
 }
 
 func (s *Server) indicators(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{
 		"version": s.deps.Catalog.Version(), "source": s.deps.Catalog.Source(),
 		"baseline_date": s.deps.Catalog.BaselineDate(), "indicators": s.deps.Catalog.Indicators(),
 	})
@@ -238,7 +239,7 @@ func (s *Server) indicators(w http.ResponseWriter, r *http.Request) {
 func (s *Server) levelScores(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	level := r.URL.Query().Get("level")
@@ -247,7 +248,7 @@ func (s *Server) levelScores(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.deps.Engine.Level(r.Context(), registry.Level(level), q)
 	if err != nil {
-		writeError(w, s.translate(err))
+		httpx.WriteError(w, s.translate(err))
 		return
 	}
 	if wantsCSV(r) {
@@ -262,65 +263,65 @@ func (s *Server) levelScores(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Vary", "Accept")
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) unitScore(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	res, err := s.deps.Engine.Unit(r.Context(), r.PathValue("unit"), q)
 	if err != nil {
-		writeError(w, s.translate(err))
+		httpx.WriteError(w, s.translate(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) drill(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	offset, err := intParam(r, "offset", 0)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	limit, err := intParam(r, "limit", scores.DefaultDrillLimit)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	find := scores.Find{ID: r.URL.Query().Get("id"), Key: r.URL.Query().Get("key")}
 	res, err := s.deps.Engine.FindEvents(r.Context(), r.PathValue("unit"), r.PathValue("indicator"), q, find, offset, limit)
 	if err != nil {
-		writeError(w, s.translate(err))
+		httpx.WriteError(w, s.translate(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) silence(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	days, err := intParam(r, "days", 30)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	res, err := s.deps.Engine.Silence(r.Context(), q, days, registry.Level(r.URL.Query().Get("level")))
 	if err != nil {
-		writeError(w, s.translate(err))
+		httpx.WriteError(w, s.translate(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }
 
 // wantsCSV reports whether the client asked for CSV: ?format=csv (for a
@@ -357,7 +358,7 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s: expected a whole number >= 0, got %q", name, v)}
+		return 0, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("%s: expected a whole number >= 0, got %q", name, v)}
 	}
 	return n, nil
 }
@@ -373,7 +374,7 @@ func parseQuery(r *http.Request) (scores.Query, error) {
 	if m := v.Get("milestone"); m != "" {
 		y, err := strconv.Atoi(m)
 		if err != nil {
-			return q, &Error{Code: CodeInvalid, Message: fmt.Sprintf("milestone: expected a year such as 2025, got %q", m)}
+			return q, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("milestone: expected a year such as 2025, got %q", m)}
 		}
 		q.Milestone = y
 	}
@@ -386,7 +387,7 @@ func parseAsOf(s string) (registry.Date, error) {
 	}
 	d, err := registry.ParseDate(s)
 	if err != nil {
-		return d, &Error{Code: CodeInvalid, Message: fmt.Sprintf("as_of: expected a date YYYY-MM-DD, got %q", s)}
+		return d, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("as_of: expected a date YYYY-MM-DD, got %q", s)}
 	}
 	return d, nil
 }
@@ -396,13 +397,13 @@ func parseAsOf(s string) (registry.Date, error) {
 func (s *Server) translate(err error) error {
 	switch {
 	case errors.Is(err, scores.ErrUnknownUnit):
-		return &Error{Code: CodeNotFound, Message: err.Error()}
+		return &httpx.Error{Code: httpx.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnitNotInForce):
-		return &Error{Code: CodeNotFound, Message: err.Error()}
+		return &httpx.Error{Code: httpx.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnknownIndicator):
-		return &Error{Code: CodeNotFound, Message: err.Error()}
+		return &httpx.Error{Code: httpx.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery):
-		return &Error{Code: CodeInvalid, Message: err.Error()}
+		return &httpx.Error{Code: httpx.CodeInvalid, Message: err.Error()}
 	}
 	s.log.Error("request failed", "err", err)
 	return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/board"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // readAuth protects the read side of the API. With no read tokens
@@ -56,7 +57,7 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 		}
 		if d := guard.Blocked(source); d > 0 {
 			w.Header().Set("Retry-After", authguard.RetryAfter(d))
-			writeError(w, &Error{Code: CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
 			return
 		}
 		if signin {
@@ -83,7 +84,7 @@ func (s *Server) readAuth(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cds-read"`)
-		writeError(w, &Error{Code: CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeUnauthorized, Message: "this server's read API needs Authorization: Bearer <read token> (CDS_READ_TOKEN of the server); agency tokens only send events"})
 	})
 }
 
@@ -104,11 +105,8 @@ func openRoute(r *http.Request, hasBoard bool) bool {
 }
 
 func validReadToken(r *http.Request, digests [][sha256.Size]byte) bool {
-	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return knownToken(token, digests)
+	token, ok := httpx.Bearer(r)
+	return ok && knownToken(token, digests)
 }
 
 // validCookie accepts the board's sign-in cookie for reading (GET, HEAD).

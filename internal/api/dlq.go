@@ -12,6 +12,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/deadletter"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // DeadLetters is what GET /v1/dlq reads: *deadletter.Store.
@@ -59,37 +60,37 @@ func (s *Server) dlq(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.deps.DeadLetters == nil {
-		writeError(w, &Error{Code: CodeUnavailable, Message: "the dead-letter listing is not enabled on this server"})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeUnavailable, Message: "the dead-letter listing is not enabled on this server"})
 		return
 	}
 	v := r.URL.Query()
 	f := deadletter.Filter{Agency: v.Get("agency"), Reason: v.Get("reason")}
 	if agency != "" {
 		if f.Agency != "" && f.Agency != agency {
-			writeError(w, &Error{Code: CodeForbidden, Message: fmt.Sprintf("an agency's token lists only its own refused events (%s)", agency)})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeForbidden, Message: fmt.Sprintf("an agency's token lists only its own refused events (%s)", agency)})
 			return
 		}
 		f.Agency = agency
 	}
 	limit, err := intParam(r, "limit", DLQDefaultLimit)
 	if err != nil {
-		writeError(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
 	if limit == 0 || limit > DLQMaxLimit {
-		writeError(w, &Error{Code: CodeInvalid, Message: fmt.Sprintf("limit: at most %d, at least 1; got %d", DLQMaxLimit, limit)})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("limit: at most %d, at least 1; got %d", DLQMaxLimit, limit)})
 		return
 	}
 	var before uint64
 	if b := v.Get("before"); b != "" {
 		if before, err = strconv.ParseUint(b, 10, 64); err != nil || before == 0 {
-			writeError(w, &Error{Code: CodeInvalid, Message: fmt.Sprintf("before: expected the seq of a dead letter (a whole number >= 1), got %q", b)})
+			httpx.WriteError(w, &httpx.Error{Code: httpx.CodeInvalid, Message: fmt.Sprintf("before: expected the seq of a dead letter (a whole number >= 1), got %q", b)})
 			return
 		}
 	}
 	letters, err := s.deps.DeadLetters.Newest(r.Context(), f, before, limit+1)
 	if err != nil {
-		writeError(w, s.translate(fmt.Errorf("list dead letters: %w", err)))
+		httpx.WriteError(w, s.translate(fmt.Errorf("list dead letters: %w", err)))
 		return
 	}
 	page := DeadLetterPage{Letters: make([]DeadLetter, 0, min(len(letters), limit))}
@@ -103,7 +104,7 @@ func (s *Server) dlq(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Letters = append(page.Letters, shownLetter(l))
 	}
-	writeJSON(w, http.StatusOK, page)
+	httpx.WriteJSON(w, http.StatusOK, page)
 }
 
 func shownLetter(l *deadletter.Letter) DeadLetter {
@@ -125,7 +126,7 @@ func (s *Server) dlqViewer(w http.ResponseWriter, r *http.Request) (string, bool
 	source := authguard.SourceOf(r)
 	if d := s.dlqGuard.Blocked(source); d > 0 {
 		w.Header().Set("Retry-After", authguard.RetryAfter(d))
-		writeError(w, &Error{Code: CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeRateLimited, Message: "too many failed authentications from this address: retry after " + authguard.RetryAfter(d) + " s"})
 		return "", false
 	}
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
@@ -148,7 +149,7 @@ func (s *Server) dlqViewer(w http.ResponseWriter, r *http.Request) (string, bool
 		s.dlqGuard.Fail(source, "dlq token")
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="cds"`)
-	writeError(w, &Error{Code: CodeUnauthorized, Message: "GET /v1/dlq needs Authorization: Bearer <the agency's http_token> (its own refused events) or <a read token> (every agency's)"})
+	httpx.WriteError(w, &httpx.Error{Code: httpx.CodeUnauthorized, Message: "GET /v1/dlq needs Authorization: Bearer <the agency's http_token> (its own refused events) or <a read token> (every agency's)"})
 	return "", false
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // openAPIBase is the OpenAPI 3.1 description of the HTTP API without the
@@ -53,7 +54,7 @@ var openAPI = sync.OnceValues(func() ([]byte, error) {
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	b, err := openAPI()
 	if err != nil {
-		writeError(w, s.translate(err))
+		httpx.WriteError(w, s.translate(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

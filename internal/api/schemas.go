@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/httpx"
 )
 
 // EventType describes one event type in GET /v1/schemas.
@@ -24,7 +25,7 @@ func (s *Server) eventTypes(w http.ResponseWriter, r *http.Request) {
 	for _, t := range types {
 		out = append(out, EventType{Type: t.Name, Version: t.Version, Feeds: t.FeedsOf(), Removes: t.Removes, Emitters: t.Emitters.String(), Schema: "/v1/schemas/" + t.Name})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"types": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"types": out})
 }
 
 func (s *Server) dataSchema(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +35,7 @@ func (s *Server) dataSchema(w http.ResponseWriter, r *http.Request) {
 		for _, t := range events.Types() {
 			names = append(names, t.Name)
 		}
-		writeError(w, &Error{Code: CodeNotFound, Message: fmt.Sprintf("unknown event type %q; expected one of %s", r.PathValue("type"), strings.Join(names, ", "))})
+		httpx.WriteError(w, &httpx.Error{Code: httpx.CodeNotFound, Message: fmt.Sprintf("unknown event type %q; expected one of %s", r.PathValue("type"), strings.Join(names, ", "))})
 		return
 	}
 	w.Header().Set("Content-Type", "application/schema+json; charset=utf-8")

@@ -91,6 +91,15 @@ func Defaults() Config {
 	}
 }
 
+// NATSClientURL is the NATS server a command connects to: NATSURL, else the
+// embedded server at NATSAddr.
+func (c Config) NATSClientURL() string {
+	if c.NATSURL != "" {
+		return c.NATSURL
+	}
+	return "nats://" + c.NATSAddr
+}
+
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)

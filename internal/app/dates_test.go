@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // TestDatesAndUnitsAtTheDoor sends, over NATS and over HTTP, an event dated
@@ -27,7 +28,7 @@ func TestDatesAndUnitsAtTheDoor(t *testing.T) {
 	}
 	const district = "bg-vietyen"
 	event := func(id, at string) string {
-		return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":true}}`, id, district, at, id)
+		return eventtest.Workfile(id, district, at, id, true)
 	}
 	tests := []struct {
 		name, at, wantReason string

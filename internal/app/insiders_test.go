@@ -24,6 +24,7 @@ import (
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -172,7 +173,7 @@ func TestAnalystStormKeepsServices(t *testing.T) {
 	sys, password := mustSystemAnalyst(t)
 	base := "http://" + sys.API.Addr()
 	js := agencyJS(t, sys, "bg-vietyen")
-	publish(t, js, "cds.events.bg-vietyen.workfile.processed", wf("s-0", "bg-vietyen", "2025-03-01T09:00:00+07:00", "S-0", true))
+	publish(t, js, "cds.events.bg-vietyen.workfile.processed", eventtest.Workfile("s-0", "bg-vietyen", "2025-03-01T09:00:00+07:00", "S-0", true))
 	waitCaughtUp(t, sys)
 
 	analyst, err := clickhouse.Open(&clickhouse.Options{
@@ -217,7 +218,7 @@ func TestAnalystStormKeepsServices(t *testing.T) {
 		}
 		requests++
 		if i == 1 { // and an event folded during the storm
-			publish(t, js, "cds.events.bg-vietyen.workfile.processed", wf("s-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "S-1", false))
+			publish(t, js, "cds.events.bg-vietyen.workfile.processed", eventtest.Workfile("s-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "S-1", false))
 		}
 	}
 	waitCaughtUp(t, sys)
@@ -263,14 +264,14 @@ func TestReplySubjectInjection(t *testing.T) {
 	for i, reply := range targets {
 		m := nats.NewMsg("cds.events.bg-vietyen.workfile.processed")
 		m.Reply = reply
-		m.Data = []byte(wf(fmt.Sprintf("r-%d", i), "bg-vietyen", "2025-03-02T09:00:00+07:00", fmt.Sprintf("R-%d", i), true))
+		m.Data = []byte(eventtest.Workfile(fmt.Sprintf("r-%d", i), "bg-vietyen", "2025-03-02T09:00:00+07:00", fmt.Sprintf("R-%d", i), true))
 		if err := attacker.PublishMsg(m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The control: a reply subject in its own inbox gets its PubAck.
 	ack, err := attacker.Request("cds.events.bg-vietyen.workfile.processed",
-		[]byte(wf("r-own", "bg-vietyen", "2025-03-02T09:00:00+07:00", "R-OWN", true)), 5*time.Second)
+		[]byte(eventtest.Workfile("r-own", "bg-vietyen", "2025-03-02T09:00:00+07:00", "R-OWN", true)), 5*time.Second)
 	if err != nil || !strings.Contains(string(ack.Data), `"stream":"CDS_EVENTS"`) {
 		t.Fatalf("PubAck in its own inbox: %v", err)
 	}
@@ -326,7 +327,7 @@ func TestNATSFlood(t *testing.T) {
 	victim := agencyJS(t, sys, "bg-hiephoa")
 	sendVictim := func(id string, online bool) time.Duration {
 		m := nats.NewMsg("cds.events.bg-hiephoa.workfile.processed")
-		m.Data = []byte(wf(id, "bg-hiephoa", "2025-03-03T09:00:00+07:00", "V-"+id, online))
+		m.Data = []byte(eventtest.Workfile(id, "bg-hiephoa", "2025-03-03T09:00:00+07:00", "V-"+id, online))
 		m.Header.Set(jetstream.MsgIDHeader, id)
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -370,7 +371,7 @@ func TestNATSFlood(t *testing.T) {
 			id := fmt.Sprintf("f-%d", i)
 			m.Header.Set(jetstream.MsgIDHeader, id)
 			if i%2 == 0 {
-				m.Data = []byte(wf(id, "bg-vietyen", "2025-03-03T09:00:00+07:00", "F-"+id, true))
+				m.Data = []byte(eventtest.Workfile(id, "bg-vietyen", "2025-03-03T09:00:00+07:00", "F-"+id, true))
 			} else {
 				m.Data = []byte(`{"junk":` + strconv.Itoa(i) + `}`)
 			}

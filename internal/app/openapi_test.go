@@ -16,6 +16,7 @@ import (
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // apiCase is one request to a running system and the status it must get.
@@ -255,7 +256,7 @@ func TestOpenAPIAgainstRunningSystem(t *testing.T) {
 		}
 	})
 
-	wfBody := wf("oa-1", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-1", true)
+	wfBody := eventtest.Workfile("oa-1", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-1", true)
 	cases := []apiCase{
 		{name: "health", method: "GET", path: "/healthz", want: 200},
 		{name: "metrics", method: "GET", path: "/metrics", want: 200},
@@ -286,11 +287,11 @@ func TestOpenAPIAgainstRunningSystem(t *testing.T) {
 		{name: "schemas", method: "GET", path: "/v1/schemas", want: 200},
 		{name: "schema", method: "GET", path: "/v1/schemas/economy.grdp_reported", want: 200},
 		{name: "schema unknown", method: "GET", path: "/v1/schemas/workfile.lost", want: 404},
-		{name: "post ndjson", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/x-ndjson", body: wfBody + "\n" + wf("oa-2", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-2", false) + "\n", want: 202},
+		{name: "post ndjson", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/x-ndjson", body: wfBody + "\n" + eventtest.Workfile("oa-2", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-2", false) + "\n", want: 202},
 		{name: "post duplicate", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/json", body: wfBody, want: 200},
 		{name: "post invalid event", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/json", body: strings.Replace(wfBody, `"online":true`, `"online":"yes"`, 1), want: 400},
 		{name: "post empty", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/json", body: "", want: 400},
-		{name: "post other agency", method: "POST", path: "/v1/events", agency: "bg-hiephoa", ctype: "application/json", body: wf("oa-3", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-3", true), want: 403},
+		{name: "post other agency", method: "POST", path: "/v1/events", agency: "bg-hiephoa", ctype: "application/json", body: eventtest.Workfile("oa-3", "bg-vietyen", "2025-03-15T10:00:00+07:00", "VY-OA-3", true), want: 403},
 		{name: "post province figure from a district", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/json", body: `{"id":"oa-4","type":"dti.published","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-15T10:00:00+07:00","data":{"year":2024,"rank":1,"score":0.9}}`, want: 403},
 		{name: "post no token", method: "POST", path: "/v1/events", ctype: "application/json", body: wfBody, want: 401},
 		{name: "post form", method: "POST", path: "/v1/events", agency: "bg-vietyen", ctype: "application/x-www-form-urlencoded", body: wfBody, want: 415},

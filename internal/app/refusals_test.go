@@ -16,6 +16,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/api"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // publishRefused publishes body as an agency does and returns the error
@@ -94,7 +95,7 @@ func TestRefusedEventKeepsItsID(t *testing.T) {
 	}
 	const subject = "cds.events.bg-vietyen.workfile.processed"
 	bad := func(id string) string {
-		return strings.Replace(wf(id, "bg-vietyen", "2025-03-01T09:00:00+07:00", "WF-"+id, true), `"online":true`, `"online":"yes"`, 1)
+		return strings.Replace(eventtest.Workfile(id, "bg-vietyen", "2025-03-01T09:00:00+07:00", "WF-"+id, true), `"online":true`, `"online":"yes"`, 1)
 	}
 	js := agencyJS(t, sys, "bg-vietyen")
 
@@ -106,7 +107,7 @@ func TestRefusedEventKeepsItsID(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	fixed := nats.NewMsg(subject)
-	fixed.Data = []byte(wf("n-1", "bg-vietyen", "2025-03-01T09:00:00+07:00", "WF-n-1", true))
+	fixed.Data = []byte(eventtest.Workfile("n-1", "bg-vietyen", "2025-03-01T09:00:00+07:00", "WF-n-1", true))
 	fixed.Header.Set(jetstream.MsgIDHeader, "n-1")
 	if ack, err := js.PublishMsg(ctx, fixed); err != nil || ack.Duplicate {
 		t.Fatalf("corrected n-1 over NATS: ack %+v, err %v; want stored, not a duplicate", ack, err)
@@ -119,7 +120,7 @@ func TestRefusedEventKeepsItsID(t *testing.T) {
 	if status != http.StatusBadRequest || strings.TrimSpace(answer) != want {
 		t.Errorf("POST bad h-1: %d %s\nwant 400 %s", status, answer, want)
 	}
-	status, answer = post(t, base, token, wf("h-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "WF-h-1", true))
+	status, answer = post(t, base, token, eventtest.Workfile("h-1", "bg-vietyen", "2025-03-01T10:00:00+07:00", "WF-h-1", true))
 	if status != http.StatusAccepted || !strings.Contains(answer, `"accepted":1`) {
 		t.Errorf("POST corrected h-1: %d %s, want 202 accepted", status, answer)
 	}

@@ -94,10 +94,7 @@ var (
 // started later reads the files); ErrNotApplied, that a server answered but
 // the change is not in force there.
 func NotifyCredentials(ctx context.Context, cfg Config) (ReloadReply, string, error) {
-	url := cfg.NATSURL
-	if url == "" {
-		url = "nats://" + cfg.NATSAddr
-	}
+	url := cfg.NATSClientURL()
 	f, err := credentials.LoadFile(cfg.DataDir)
 	if err != nil {
 		return ReloadReply{}, url, fmt.Errorf("admin credentials: %w", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/deadletter"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -180,9 +181,9 @@ func TestRefusedNeverCounted(t *testing.T) {
 
 	// Valid: one dossier of bg-hiephoa processed offline (HSCV 0/1), one of
 	// bg-vietyen online (1/1).
-	publish(t, victim, hp, wf("hp-ok", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "HP-OK", false))
+	publish(t, victim, hp, eventtest.Workfile("hp-ok", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "HP-OK", false))
 	attacker := agencyJS(t, sys, "bg-vietyen")
-	publish(t, attacker, vy, wf("vy-ok", "bg-vietyen", "2025-03-01T09:00:00+07:00", "VY-OK", true))
+	publish(t, attacker, vy, eventtest.Workfile("vy-ok", "bg-vietyen", "2025-03-01T09:00:00+07:00", "VY-OK", true))
 
 	// NATS: a wrong password is refused.
 	if _, err := nats.Connect(sys.NATSURL(), nats.UserInfo("bg-vietyen", creds.Agencies["bg-vietyen"].NATSPassword+"x")); !errors.Is(err, nats.ErrAuthorization) {
@@ -193,7 +194,7 @@ func TestRefusedNeverCounted(t *testing.T) {
 	}
 	// NATS: publishing on the victim's subject is a permissions violation; nothing is stored.
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	if _, err := attacker.Publish(short, hp, []byte(wf("x-1", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-1", true))); err == nil {
+	if _, err := attacker.Publish(short, hp, []byte(eventtest.Workfile("x-1", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-1", true))); err == nil {
 		t.Error("published on another agency's subject")
 	}
 	cancel()
@@ -201,23 +202,23 @@ func TestRefusedNeverCounted(t *testing.T) {
 	// the body names the victim, the subject the attacker; a type
 	// mismatch; the future; an event of an agency outside the registry;
 	// not JSON.
-	publishRefused(t, attacker, vy, wf("x-2", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-2", true))
-	publishRefused(t, attacker, "cds.events.bg-vietyen.report.submitted", wf("x-3", "bg-vietyen", "2025-03-01T09:00:00+07:00", "X-3", true))
-	publishRefused(t, attacker, vy, wf("x-4", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "X-4", true))
+	publishRefused(t, attacker, vy, eventtest.Workfile("x-2", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "X-2", true))
+	publishRefused(t, attacker, "cds.events.bg-vietyen.report.submitted", eventtest.Workfile("x-3", "bg-vietyen", "2025-03-01T09:00:00+07:00", "X-3", true))
+	publishRefused(t, attacker, vy, eventtest.Workfile("x-4", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "X-4", true))
 	publishRefused(t, attacker, vy, `{"id":"x-5","type":"workfile.processed"`)
 	outsider, err := credentials.Add(sys.Config.DataDir, "bg-outsider")
 	if err != nil {
 		t.Fatal(err)
 	}
 	outsiderJS := waitAgencyJS(t, sys, "bg-outsider", outsider.NATSPassword)
-	publishRefused(t, outsiderJS, "cds.events.bg-outsider.workfile.processed", wf("x-6", "bg-outsider", "2025-03-01T09:00:00+07:00", "X-6", true))
+	publishRefused(t, outsiderJS, "cds.events.bg-outsider.workfile.processed", eventtest.Workfile("x-6", "bg-outsider", "2025-03-01T09:00:00+07:00", "X-6", true))
 	// A reply subject on the victim's events: the reply subject lives in
 	// the attacker's own account, where the victim's subjects lead nowhere,
 	// so the PubAck is lost and nothing lands in the log (see
 	// TestReplySubjectInjection for the other targets).
 	m := nats.NewMsg(vy)
 	m.Reply = hp
-	m.Data = []byte(wf("x-7", "bg-vietyen", "2025-03-02T09:00:00+07:00", "X-7", true))
+	m.Data = []byte(eventtest.Workfile("x-7", "bg-vietyen", "2025-03-02T09:00:00+07:00", "X-7", true))
 	nc := attacker.Conn()
 	if err := nc.PublishMsg(m); err != nil {
 		t.Fatal(err)
@@ -242,12 +243,12 @@ func TestRefusedNeverCounted(t *testing.T) {
 		name, token, body string
 		want              int
 	}{
-		{"bad token", "forged", wf("h-1", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-1", true), 401},
-		{"NATS password as token", creds.Agencies["bg-vietyen"].NATSPassword, wf("h-2", "bg-vietyen", "2025-03-01T09:00:00+07:00", "H-2", true), 401},
-		{"another agency", creds.Agencies["bg-vietyen"].HTTPToken, wf("h-3", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-3", true), 403},
-		{"batch hiding one", creds.Agencies["bg-vietyen"].HTTPToken, wf("h-4", "bg-vietyen", "2025-03-03T09:00:00+07:00", "H-4", false) + "\n" + wf("h-5", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-5", true), 403},
-		{"far future", creds.Agencies["bg-vietyen"].HTTPToken, wf("h-6", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "H-6", true), 400},
-		{"unknown agency", creds.Agencies["bg-vietyen"].HTTPToken, wf("h-7", "bg-atlantis", "2025-03-01T09:00:00+07:00", "H-7", true), 400},
+		{"bad token", "forged", eventtest.Workfile("h-1", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-1", true), 401},
+		{"NATS password as token", creds.Agencies["bg-vietyen"].NATSPassword, eventtest.Workfile("h-2", "bg-vietyen", "2025-03-01T09:00:00+07:00", "H-2", true), 401},
+		{"another agency", creds.Agencies["bg-vietyen"].HTTPToken, eventtest.Workfile("h-3", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-3", true), 403},
+		{"batch hiding one", creds.Agencies["bg-vietyen"].HTTPToken, eventtest.Workfile("h-4", "bg-vietyen", "2025-03-03T09:00:00+07:00", "H-4", false) + "\n" + eventtest.Workfile("h-5", "bg-hiephoa", "2025-03-01T09:00:00+07:00", "H-5", true), 403},
+		{"far future", creds.Agencies["bg-vietyen"].HTTPToken, eventtest.Workfile("h-6", "bg-vietyen", time.Now().Add(72*time.Hour).Format(time.RFC3339), "H-6", true), 400},
+		{"unknown agency", creds.Agencies["bg-vietyen"].HTTPToken, eventtest.Workfile("h-7", "bg-atlantis", "2025-03-01T09:00:00+07:00", "H-7", true), 400},
 	} {
 		if got := postEvents(tt.token, tt.body); got != tt.want {
 			t.Errorf("POST %s: %d, want %d", tt.name, got, tt.want)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -93,10 +93,6 @@ func publish(tb testing.TB, js jetstream.JetStream, subject, body string) {
 	}
 }
 
-func wf(id, agency, at, workfile string, online bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, workfile, online)
-}
-
 func getJSON(tb testing.TB, url string, v any) int {
 	tb.Helper()
 	resp, err := http.Get(url)
@@ -145,27 +141,27 @@ func TestEndToEnd(t *testing.T) {
 	js := agencyJS(t, sys, "bg-hiephoa")
 	subj := "cds.events.bg-hiephoa.workfile.processed"
 
-	publish(t, js, subj, wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))
-	publish(t, js, subj, wf("hp-2", "bg-hiephoa", "2025-02-10T09:00:00+07:00", "HP-2", true))
-	publish(t, js, subj, wf("hp-3", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", false))
-	publish(t, js, subj, wf("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))  // another year
-	publish(t, js, subj, wf("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after the district was merged: refused
-	publish(t, js, subj, wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))  // JetStream drops it (Nats-Msg-Id)
+	publish(t, js, subj, eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))
+	publish(t, js, subj, eventtest.Workfile("hp-2", "bg-hiephoa", "2025-02-10T09:00:00+07:00", "HP-2", true))
+	publish(t, js, subj, eventtest.Workfile("hp-3", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", false))
+	publish(t, js, subj, eventtest.Workfile("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))  // another year
+	publish(t, js, subj, eventtest.Workfile("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after the district was merged: refused
+	publish(t, js, subj, eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))  // JetStream drops it (Nats-Msg-Id)
 	// The same id again without Nats-Msg-Id, as after the duplicate window: the projector drops it.
-	if _, err := js.Publish(context.Background(), subj, []byte(wf("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))); err != nil {
+	if _, err := js.Publish(context.Background(), subj, []byte(eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))); err != nil {
 		t.Fatal(err)
 	}
 	// A correction: HP-3 was in fact processed online.
-	publish(t, js, subj, strings.TrimSuffix(wf("hp-6", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", true), "}")+`,"supersedes":"hp-3"}`)
+	publish(t, js, subj, strings.TrimSuffix(eventtest.Workfile("hp-6", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", true), "}")+`,"supersedes":"hp-3"}`)
 	// Its subject names bg-hiephoa but the body another agency: refused by
 	// the gate and dead-lettered.
-	publishRefused(t, js, subj, wf("hp-7", "bg-vietyen", "2025-03-10T09:00:00+07:00", "X", true))
+	publishRefused(t, js, subj, eventtest.Workfile("hp-7", "bg-vietyen", "2025-03-10T09:00:00+07:00", "X", true))
 	// Not JSON at all.
 	publishRefused(t, js, subj, `not json`)
 
 	// Over HTTP, as bg-vietyen, an NDJSON batch.
 	creds, _ := credentials.LoadFile(sys.Config.DataDir)
-	body := wf("vy-1", "bg-vietyen", "2025-05-01T08:00:00+07:00", "VY-1", true) + "\n" + wf("vy-2", "bg-vietyen", "2025-05-02T08:00:00+07:00", "VY-2", false) + "\n"
+	body := eventtest.Workfile("vy-1", "bg-vietyen", "2025-05-01T08:00:00+07:00", "VY-1", true) + "\n" + eventtest.Workfile("vy-2", "bg-vietyen", "2025-05-02T08:00:00+07:00", "VY-2", false) + "\n"
 	req, _ := http.NewRequest("POST", base+"/v1/events", bytes.NewBufferString(body))
 	req.Header.Set("Authorization", "Bearer "+creds.Agencies["bg-vietyen"].HTTPToken)
 	resp, err := http.DefaultClient.Do(req)

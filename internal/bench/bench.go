@@ -181,9 +181,7 @@ func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
 // watermark reads the projector's committed position from ClickHouse.
 func (e *env) watermark(ctx context.Context) (uint64, error) {
-	var n int64
-	err := e.db.QueryRow(ctx, "SELECT toInt64(sum(n)) FROM "+e.db.Table("rollup")+" WHERE indicator = '#watermark'").Scan(&n)
-	return uint64(max(n, 0)), err
+	return e.db.Watermark(ctx)
 }
 
 func (e *env) waitWatermark(ctx context.Context, target uint64, every time.Duration, report func(uint64)) error {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -401,8 +402,8 @@ func (b *Board) readFreshness(ctx context.Context) *freshView {
 	}
 	v := &freshView{Lag: f.Lag()}
 	if !f.LastReceived.IsZero() {
-		v.Received = f.LastReceived.In(registry.Location()).Format("2006-01-02 15:04:05")
-		v.Occurred = f.LastOccurred.In(registry.Location()).Format("2006-01-02 15:04")
+		v.Received = f.LastReceived.In(events.Zone).Format("2006-01-02 15:04:05")
+		v.Occurred = f.LastOccurred.In(events.Zone).Format("2006-01-02 15:04")
 	}
 	return v
 }

@@ -34,10 +34,8 @@ func (f Freshness) Lag() int64 {
 	return int64(f.Stream - f.Folded)
 }
 
-// freshSQL reads the projector's position and the newest folded event; rows
-// above the position are an unfinished batch (projector/doc.go).
-const freshSQL = `SELECT toInt64(sum(n)) FROM %s WHERE indicator = '#watermark' AND unit = 'CDS_EVENTS'`
-
+// lastSQL reads the newest folded event, below the projector's position
+// (chdb.DB.Watermark): rows above it are an unfinished batch (projector/doc.go).
 const lastSQL = `SELECT toInt64(max(received_at)), toInt64(max(occurred_at)), count() FROM %s WHERE seq <= ?`
 
 // ClickHouseFreshness returns a Freshness reader over db; streamLast, when
@@ -48,11 +46,11 @@ func ClickHouseFreshness(db *chdb.DB, streamLast func(context.Context) (uint64, 
 	var seen Freshness
 	return func(ctx context.Context) (Freshness, error) {
 		var f Freshness
-		var folded int64
-		if err := db.QueryRow(ctx, fmt.Sprintf(freshSQL, db.Table("rollup"))).Scan(&folded); err != nil {
-			return f, fmt.Errorf("board freshness: watermark: %w", err)
+		folded, err := db.Watermark(ctx)
+		if err != nil {
+			return f, fmt.Errorf("board freshness: %w", err)
 		}
-		f.Folded = uint64(max(folded, 0))
+		f.Folded = folded
 		mu.Lock()
 		prev := seen
 		mu.Unlock()

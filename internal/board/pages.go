@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -583,7 +584,7 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 	p.Crumbs = []crumb{dv.Unit}
 	for _, ev := range d.Events {
 		dv.Events = append(dv.Events, evView{
-			At: ev.OccurredAt.In(registry.Location()).Format("2006-01-02 15:04"), ID: ev.ID, Type: ev.Type, Agency: ev.Agency, Key: ev.Key,
+			At: ev.OccurredAt.In(events.Zone).Format("2006-01-02 15:04"), ID: ev.ID, Type: ev.Type, Agency: ev.Agency, Key: ev.Key,
 			Contrib: num(p.Lang, ev.Numerator, 2) + " / " + num(p.Lang, ev.Denominator, 2), Data: string(ev.Data),
 		})
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,9 +114,6 @@ func NewEngineTrends(engine *scores.Engine, db *chdb.DB) *EngineTrends {
 	return &EngineTrends{engine: engine, db: db, entries: map[levelDay]*cached{}, flights: map[levelDay]*cached{}}
 }
 
-// markSQL sums the commit markers per marker unit, as scores.Store does.
-const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE indicator = '#watermark' GROUP BY unit ORDER BY unit`
-
 // changedSQL gives the earliest occurred_at among the events folded in a
 // range of stream sequences and the events they supersede.
 const changedSQL = `SELECT toInt64(min(occurred_at)), count() FROM %[1]s
@@ -129,26 +124,11 @@ WHERE (seq > ? AND seq <= ?)
 const eventsStream = "CDS_EVENTS"
 
 func (t *EngineTrends) readMark(ctx context.Context) (string, uint64, error) {
-	rows, err := t.db.Query(ctx, fmt.Sprintf(markSQL, t.db.Table("rollup")))
+	m, err := t.db.ReadMarks(ctx)
 	if err != nil {
-		return "", 0, fmt.Errorf("board trends: read commit markers: %w", err)
+		return "", 0, fmt.Errorf("board trends: %w", err)
 	}
-	defer rows.Close()
-	var b strings.Builder
-	var seq uint64
-	for rows.Next() {
-		var unit string
-		var n int64
-		var num, den float64
-		if err := rows.Scan(&unit, &n, &num, &den); err != nil {
-			return "", 0, fmt.Errorf("board trends: read commit markers: %w", err)
-		}
-		if unit == eventsStream && n > 0 {
-			seq = uint64(n)
-		}
-		fmt.Fprintf(&b, "%s %d %s %s;", unit, n, strconv.FormatFloat(num, 'g', -1, 64), strconv.FormatFloat(den, 'g', -1, 64))
-	}
-	return b.String(), seq, rows.Err()
+	return m.Key(), uint64(max(m[eventsStream].N, 0)), nil
 }
 
 // syncedKey marks a context whose request has synced the cache already.

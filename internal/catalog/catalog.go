@@ -142,6 +142,9 @@ func Parse(r io.Reader) (*Catalog, error) {
 			p.add(ind.Code, n, "code", "duplicate of indicator #%d", prev)
 		}
 		ind.Feeds = feeds(ind, n, &p)
+		if f, ok := events.FeedingOf(ind.Code); ok {
+			ind.OfAgencies = f.OfAgencies
+		}
 		validateIndicator(ind, n, f.BaselineDate, &p)
 		c.index[ind.Code] = len(c.inds)
 		for _, t := range ind.Feeds {

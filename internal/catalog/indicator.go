@@ -59,6 +59,17 @@ func (k Kind) Valid() bool { _, ok := measureOf[k]; return ok }
 // Measure returns the measure values of kind k are expressed in.
 func (k Kind) Measure() Measure { return measureOf[k] }
 
+// Reported reports whether values of kind k are figures a unit reports for a
+// year, rather than counted from its own events (flows, stocks, counts).
+// It is the one place that split is made.
+func (k Kind) Reported() bool {
+	switch k {
+	case KindFlowRatio, KindStockRatio, KindCount:
+		return false
+	}
+	return true
+}
+
 // A Direction says whether higher or lower values are better.
 type Direction string
 
@@ -182,7 +193,10 @@ type Indicator struct {
 	Weight float64 `json:"weight"`
 	// Feeds are the event types the indicator is computed from, taken from
 	// the event table (events.FeedingOf) when the catalogue is loaded.
-	Feeds      []string    `json:"feeds"`
+	Feeds []string `json:"feeds"`
+	// OfAgencies: the value is the share of agencies in force fed, from the
+	// event table (events.Feed.OfAgencies) when the catalogue is loaded.
+	OfAgencies bool        `json:"-"`
 	Note       string      `json:"note,omitempty"`
 	Milestones []Milestone `json:"milestones"`
 }

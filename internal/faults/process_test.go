@@ -6,9 +6,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,6 +132,8 @@ type proc struct {
 	log  string
 	done chan struct{}
 	err  error // how it ended, once done is closed
+	// metrics is the address of its /metrics endpoint (cds projector).
+	metrics string
 }
 
 // start runs cds with args; its stdout and stderr go to a file of its own.
@@ -169,12 +175,64 @@ const loadedLine = "fold state loaded"
 // killed one's successor waits this long before it takes over.
 const faultLeaseTTL = "2s"
 
-// startProjector runs cds projector with extra flags, logging at info level:
-// waitCaughtUp reads its loadedLine.
+// startProjector runs cds projector with extra flags, logging at info level
+// (waitCaughtUp reads its loadedLine) and serving /metrics (proc.metric).
 func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
-	args := append([]string{"projector", "--log", "info", "--lease-ttl", faultLeaseTTL}, e.common()...)
-	return e.start(tb, append(args, extra...)...)
+	metrics := freeAddr(tb)
+	args := append([]string{"projector", "--log", "info", "--lease-ttl", faultLeaseTTL, "--metrics", metrics}, e.common()...)
+	p := e.start(tb, append(args, extra...)...)
+	p.metrics = metrics
+	return p
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// metric returns the sum of the samples of the metric name that p serves
+// at /metrics, 0 when it has none.
+func (p *proc) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("read metrics: status %d, %v", resp.StatusCode, err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// active reports whether p runs and is the active projector
+// (cds_projector_active is 1).
+func (p *proc) active() bool {
+	v, err := p.metric("cds_projector_active")
+	return !p.exited() && err == nil && v == 1
 }
 
 // cleanEnv is the test's environment without CDS_* variables.

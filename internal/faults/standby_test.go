@@ -15,13 +15,6 @@ import (
 	"github.com/bacgiang/cds/projector/projtest"
 )
 
-// takenLine and lostLine are what cds projector logs when it becomes the
-// active projector and when it goes back to standby.
-const (
-	takenLine = "lease taken: active projector"
-	lostLine  = "lease lost"
-)
-
 // TestFaultTwoProjectors runs two cds projector processes at once against
 // one stream and database while a load is published; again and again the
 // active one is killed with SIGKILL (at random instants or in the middle of
@@ -54,17 +47,13 @@ func TestFaultTwoProjectors(t *testing.T) {
 
 	// Both started at once: one takes the lease, the other waits.
 	procs := []*proc{e.startProjector(t), e.startProjector(t)}
-	isActive := func(p *proc) bool {
-		out := p.output()
-		return !p.exited() && strings.Count(out, takenLine) > strings.Count(out, lostLine)
-	}
 	active := func() *proc {
 		var got *proc
 		deadline := time.Now().Add(30 * time.Second)
 		for got == nil {
 			n := 0
 			for _, p := range procs {
-				if isActive(p) {
+				if p.active() {
 					got = p
 					n++
 				}
@@ -99,7 +88,7 @@ func TestFaultTwoProjectors(t *testing.T) {
 		a.wait(t, 30*time.Second)
 		standby := procs[slices.Index(procs, a)^1]
 		procs[slices.Index(procs, a)] = e.startProjector(t) // the next standby
-		for !isActive(standby) {
+		for !standby.active() {
 			if time.Since(killed) > 15*time.Second {
 				t.Fatalf("kill %d: the standby did not take over within 15s:\n%s", i+1, standby.tail())
 			}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/bloom"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // BenchmarkApply folds batches of 10,000 new work dossiers, the common case.
 func BenchmarkApply(b *testing.B) {
 	evs := make([]*events.Event, 10000)
 	for i := range evs {
-		evs[i] = mustEvent(b, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
+		evs[i] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -34,7 +35,7 @@ func BenchmarkStateMemory(b *testing.B) {
 	const n = 200000
 	evs := make([]*events.Event, n)
 	for i := range evs {
-		evs[i] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%06d", i), i%3 == 0))
+		evs[i] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%06d", i), i%3 == 0))
 	}
 	for b.Loop() {
 		var m0, m1 runtime.MemStats
@@ -61,7 +62,7 @@ func BenchmarkStateMemory(b *testing.B) {
 func BenchmarkApplyIndexed(b *testing.B) {
 	evs := make([]*events.Event, 10000)
 	for i := range evs {
-		evs[i] = mustEvent(b, workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
+		evs[i] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("e%d", i), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("W%d", i), i%3 == 0))
 	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -103,7 +104,7 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 				for i := 0; i < n; i += batch {
 					for j := range evs {
 						k := i + j
-						evs[j] = mustEvent(b, workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", k), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%07d", k), k%3 == 0))
+						evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", k), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%07d", k), k%3 == 0))
 					}
 					if err := s.Provide(s.Lookups(evs), nil); err != nil {
 						b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 func mustEvent(tb testing.TB, js string) *events.Event {
@@ -20,18 +21,6 @@ func mustEvent(tb testing.TB, js string) *events.Event {
 		tb.Fatalf("decode %s: %v", js, err)
 	}
 	return e
-}
-
-func workfile(id, agency, at, wf string, online bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, wf, online)
-}
-
-func service(id, agency, at, code string, level int, mobile bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"service.published","v":1,"agency":%q,"occurred_at":%q,"data":{"service_code":%q,"level":%d,"mobile":%t}}`, id, agency, at, code, level, mobile)
-}
-
-func withdrawn(id, agency, at, code string) string {
-	return fmt.Sprintf(`{"id":%q,"type":"service.withdrawn","v":1,"agency":%q,"occurred_at":%q,"data":{"service_code":%q}}`, id, agency, at, code)
 }
 
 func retract(id, agency, at, sup string) string {
@@ -74,24 +63,24 @@ func TestFold(t *testing.T) {
 		{
 			name: "flow counts its year",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
-				workfile("b", "bg-vietyen", "2025-02-05T10:00:00+07:00", "W2", false),
-				workfile("c", "bg-vietyen", "2024-12-05T10:00:00+07:00", "W3", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("b", "bg-vietyen", "2025-02-05T10:00:00+07:00", "W2", false),
+				eventtest.Workfile("c", "bg-vietyen", "2024-12-05T10:00:00+07:00", "W3", true),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 2, 2}, "HSCV|bg-vietyen|2024|": {1, 1, 1}},
 		},
 		{
 			name: "event after as_of is not counted",
-			in:   []string{workfile("a", "bg-vietyen", "2025-07-05T10:00:00+07:00", "W1", true)},
+			in:   []string{eventtest.Workfile("a", "bg-vietyen", "2025-07-05T10:00:00+07:00", "W1", true)},
 			at:   "2025-06-30",
 			want: map[string]Amount{},
 		},
 		{
 			name: "duplicate id counted once",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
@@ -99,8 +88,8 @@ func TestFold(t *testing.T) {
 		{
 			name: "later event about the same workfile replaces",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
-				workfile("b", "bg-vietyen", "2025-03-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
+				eventtest.Workfile("b", "bg-vietyen", "2025-03-05T10:00:00+07:00", "W1", true),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
@@ -108,8 +97,8 @@ func TestFold(t *testing.T) {
 		{
 			name: "as of before the replacement sees the first state",
 			in: []string{
-				workfile("b", "bg-vietyen", "2025-03-05T10:00:00+07:00", "W1", true),
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
+				eventtest.Workfile("b", "bg-vietyen", "2025-03-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
 			},
 			at:   "2025-02-01",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {0, 1, 1}},
@@ -117,8 +106,8 @@ func TestFold(t *testing.T) {
 		{
 			name: "correction replaces",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
-				correct(workfile("b", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true), "a"),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
+				correct(eventtest.Workfile("b", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true), "a"),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
@@ -126,8 +115,8 @@ func TestFold(t *testing.T) {
 		{
 			name: "correction before the corrected event",
 			in: []string{
-				correct(workfile("b", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true), "a"),
-				workfile("a", "bg-vietyen", "2025-01-04T10:00:00+07:00", "W1", false),
+				correct(eventtest.Workfile("b", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true), "a"),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-04T10:00:00+07:00", "W1", false),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
@@ -135,8 +124,8 @@ func TestFold(t *testing.T) {
 		{
 			name: "retraction removes",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
-				workfile("b", "bg-vietyen", "2025-01-06T10:00:00+07:00", "W2", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("b", "bg-vietyen", "2025-01-06T10:00:00+07:00", "W2", true),
 				retract("c", "bg-vietyen", "2025-01-07T10:00:00+07:00", "a"),
 			},
 			at:   "2025-06-30",
@@ -145,7 +134,7 @@ func TestFold(t *testing.T) {
 		{
 			name: "another agency cannot retract",
 			in: []string{
-				workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
+				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
 				retract("c", "bg-hiephoa", "2025-01-07T10:00:00+07:00", "a"),
 			},
 			at:   "2025-06-30",
@@ -154,10 +143,10 @@ func TestFold(t *testing.T) {
 		{
 			name: "stock follows the latest state and withdrawal",
 			in: []string{
-				service("a", "bg-syt", "2022-01-05T10:00:00+07:00", "S1", 3, false),
-				service("b", "bg-syt", "2023-01-05T10:00:00+07:00", "S1", 4, true),
-				service("c", "bg-syt", "2023-01-05T10:00:00+07:00", "S2", 4, false),
-				withdrawn("d", "bg-syt", "2024-01-05T10:00:00+07:00", "S2"),
+				eventtest.Service("a", "bg-syt", "2022-01-05T10:00:00+07:00", "S1", 3, false),
+				eventtest.Service("b", "bg-syt", "2023-01-05T10:00:00+07:00", "S1", 4, true),
+				eventtest.Service("c", "bg-syt", "2023-01-05T10:00:00+07:00", "S2", 4, false),
+				eventtest.Withdrawn("d", "bg-syt", "2024-01-05T10:00:00+07:00", "S2"),
 			},
 			at:   "2025-06-30",
 			want: map[string]Amount{"DVC_L4|bg-syt|0|": {1, 1, 1}, "DVC_MOBILE|bg-syt|0|": {1, 1, 1}},
@@ -165,10 +154,10 @@ func TestFold(t *testing.T) {
 		{
 			name: "stock as of an earlier date",
 			in: []string{
-				withdrawn("d", "bg-syt", "2024-01-05T10:00:00+07:00", "S2"),
-				service("c", "bg-syt", "2023-01-05T10:00:00+07:00", "S2", 4, false),
-				service("b", "bg-syt", "2023-01-05T10:00:00+07:00", "S1", 4, true),
-				service("a", "bg-syt", "2022-01-05T10:00:00+07:00", "S1", 3, false),
+				eventtest.Withdrawn("d", "bg-syt", "2024-01-05T10:00:00+07:00", "S2"),
+				eventtest.Service("c", "bg-syt", "2023-01-05T10:00:00+07:00", "S2", 4, false),
+				eventtest.Service("b", "bg-syt", "2023-01-05T10:00:00+07:00", "S1", 4, true),
+				eventtest.Service("a", "bg-syt", "2022-01-05T10:00:00+07:00", "S1", 3, false),
 			},
 			at:   "2023-06-30",
 			want: map[string]Amount{"DVC_L4|bg-syt|0|": {2, 2, 2}, "DVC_MOBILE|bg-syt|0|": {1, 2, 2}},
@@ -195,10 +184,10 @@ func TestFold(t *testing.T) {
 func TestTxnDiscard(t *testing.T) {
 	s := New()
 	txn := s.Begin()
-	txn.Apply(mustEvent(t, workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true)))
+	txn.Apply(mustEvent(t, eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true)))
 	// Dropped without Commit: the State must not know the event.
 	txn = s.Begin()
-	if got := txn.Apply(mustEvent(t, workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true))); got != Applied {
+	if got := txn.Apply(mustEvent(t, eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true))); got != Applied {
 		t.Fatalf("after a dropped batch the event was %v, want Applied", got)
 	}
 	if len(txn.Rows()) != 1 {
@@ -211,12 +200,12 @@ func TestTxnDiscard(t *testing.T) {
 	if len(txn.Rows()) != 0 || len(txn.Index()) != 0 {
 		t.Fatalf("a new batch holds rows %v, index %v", txn.Rows(), txn.Index())
 	}
-	txn.Apply(mustEvent(t, workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true)))
+	txn.Apply(mustEvent(t, eventtest.Workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true)))
 	txn = s.Begin()
-	if got := txn.Apply(mustEvent(t, workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true))); got != Applied {
+	if got := txn.Apply(mustEvent(t, eventtest.Workfile("b", "bg-vietyen", "2025-01-05T11:00:00+07:00", "W2", true))); got != Applied {
 		t.Fatalf("after a dropped batch following a commit the event was %v, want Applied", got)
 	}
-	if got := txn.Apply(mustEvent(t, workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true))); got != Duplicate {
+	if got := txn.Apply(mustEvent(t, eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true))); got != Duplicate {
 		t.Fatalf("the committed event was %v, want Duplicate", got)
 	}
 }
@@ -268,17 +257,17 @@ func randomLog(rng *rand.Rand, n int) []string {
 		var js string
 		switch r := rng.IntN(10); {
 		case r < 4:
-			js = workfile(id, ag, at, fmt.Sprintf("W%d", rng.IntN(60)), rng.IntN(2) == 0)
+			js = eventtest.Workfile(id, ag, at, fmt.Sprintf("W%d", rng.IntN(60)), rng.IntN(2) == 0)
 		case r < 7:
-			js = service(id, ag, at, fmt.Sprintf("S%d", rng.IntN(15)), 1+rng.IntN(4), rng.IntN(2) == 0)
+			js = eventtest.Service(id, ag, at, fmt.Sprintf("S%d", rng.IntN(15)), 1+rng.IntN(4), rng.IntN(2) == 0)
 		case r < 8:
-			js = withdrawn(id, ag, at, fmt.Sprintf("S%d", rng.IntN(15)))
+			js = eventtest.Withdrawn(id, ag, at, fmt.Sprintf("S%d", rng.IntN(15)))
 		case r < 9 && len(ids) > 0:
 			js = retract(id, ag, at, ids[rng.IntN(len(ids))])
 		case len(ids) > 0:
-			js = correct(workfile(id, ag, at, fmt.Sprintf("W%d", rng.IntN(60)), rng.IntN(2) == 0), ids[rng.IntN(len(ids))])
+			js = correct(eventtest.Workfile(id, ag, at, fmt.Sprintf("W%d", rng.IntN(60)), rng.IntN(2) == 0), ids[rng.IntN(len(ids))])
 		default:
-			js = workfile(id, ag, at, "W0", true)
+			js = eventtest.Workfile(id, ag, at, "W0", true)
 		}
 		ids = append(ids, id)
 		log = append(log, js)

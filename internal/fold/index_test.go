@@ -7,6 +7,7 @@ import (
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/bloom"
+	"github.com/bacgiang/cds/internal/eventtest"
 )
 
 // indexStore keeps index rows by lookup, as cds.fold_index does, and
@@ -104,15 +105,15 @@ func TestIndexedMatchesNaive(t *testing.T) {
 func TestIndexedForgets(t *testing.T) {
 	s := NewIndexed(bloom.New(1024, 0.01), 0, 1)
 	x := &indexStore{rows: map[string][]IndexRow{}}
-	first := mustEvent(t, service("e1", "bg-syt", "2024-01-01T08:00:00+07:00", "S1", 4, true))
+	first := mustEvent(t, eventtest.Service("e1", "bg-syt", "2024-01-01T08:00:00+07:00", "S1", 4, true))
 	applyIndexed(t, s, x, []*events.Event{first})
 	for i := range 2*minCommitsPerGeneration + 1 {
-		applyIndexed(t, s, x, []*events.Event{mustEvent(t, workfile("w"+string(rune('a'+i)), "bg-syt", "2024-01-02T08:00:00+07:00", "W"+string(rune('a'+i)), true))})
+		applyIndexed(t, s, x, []*events.Event{mustEvent(t, eventtest.Workfile("w"+string(rune('a'+i)), "bg-syt", "2024-01-02T08:00:00+07:00", "W"+string(rune('a'+i)), true))})
 	}
 	if s.holdsID("e1") || s.holdsTimeline(first.Key()) {
 		t.Fatal("the first batch is still in memory after two generations")
 	}
-	again := mustEvent(t, service("e2", "bg-syt", "2024-02-01T08:00:00+07:00", "S1", 3, true))
+	again := mustEvent(t, eventtest.Service("e2", "bg-syt", "2024-02-01T08:00:00+07:00", "S1", 3, true))
 	need := s.Lookups([]*events.Event{first, again})
 	if !slices.Contains(need, LookupID("e1")) || !slices.Contains(need, LookupKey(first.Key())) {
 		t.Fatalf("lookups = %v: want the forgotten id and key", need)
@@ -139,11 +140,11 @@ func TestIndexedForgets(t *testing.T) {
 func TestApplyWithoutProvidePanics(t *testing.T) {
 	s := NewIndexed(bloom.New(1024, 0.01), 0, 1)
 	x := &indexStore{rows: map[string][]IndexRow{}}
-	e := mustEvent(t, workfile("w1", "bg-syt", "2024-01-02T08:00:00+07:00", "W1", true))
+	e := mustEvent(t, eventtest.Workfile("w1", "bg-syt", "2024-01-02T08:00:00+07:00", "W1", true))
 	applyIndexed(t, s, x, []*events.Event{e})
 	for i := range 2*minCommitsPerGeneration + 1 {
 		w := string(rune('a' + i))
-		applyIndexed(t, s, x, []*events.Event{mustEvent(t, workfile("w1"+w, "bg-syt", "2024-01-02T08:00:00+07:00", "W1"+w, true))})
+		applyIndexed(t, s, x, []*events.Event{mustEvent(t, eventtest.Workfile("w1"+w, "bg-syt", "2024-01-02T08:00:00+07:00", "W1"+w, true))})
 	}
 	defer func() {
 		if recover() == nil {

@@ -4,16 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
-
-// markSQL sums the projector's commit markers per marker unit (projector/doc.go).
-const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den)
-FROM %s WHERE indicator = '#watermark' GROUP BY unit ORDER BY unit`
 
 // fingerprintSQL fingerprints the cells of cds.rollup per month of day. Each
 // cell's num, den (scaled to thousandths and rounded) and n are multiplied by
@@ -26,7 +20,7 @@ FROM %s WHERE indicator = '#watermark' GROUP BY unit ORDER BY unit`
 const fingerprintSQL = `SELECT toString(toStartOfMonth(day)) AS month,
        sum(toInt64(round(num * 1000)) * w), sum(toInt64(round(den * 1000)) * w), sum(n * w)
 FROM (SELECT day, num, den, n, toInt64(cityHash64(indicator, unit, toString(period), dim) %% 2147483647) + 1 AS w
-      FROM %s WHERE indicator != '#watermark')
+      FROM %s WHERE indicator != ?)
 GROUP BY month`
 
 // fingerprint is what the cells of one month sum to under fingerprintSQL.
@@ -34,31 +28,17 @@ type fingerprint struct{ num, den, n int64 }
 
 // readMark returns the commit markers' sums as text: equal texts, same commits.
 func readMark(ctx context.Context, db *chdb.DB) (string, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(markSQL, db.Table("rollup")))
+	m, err := db.ReadMarks(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read commit markers: %w", err)
+		return "", err
 	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var unit string
-		var n int64
-		var num, den float64
-		if err := rows.Scan(&unit, &n, &num, &den); err != nil {
-			return "", fmt.Errorf("read commit markers: %w", err)
-		}
-		fmt.Fprintf(&b, "%s %d %s %s;", unit, n, strconv.FormatFloat(num, 'g', -1, 64), strconv.FormatFloat(den, 'g', -1, 64))
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("read commit markers: %w", err)
-	}
-	return b.String(), nil
+	return m.Key(), nil
 }
 
 // readFingerprints returns the fingerprint of the cells of each month, keyed
 // by the month's first day.
 func readFingerprints(ctx context.Context, db *chdb.DB) (map[registry.Date]fingerprint, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(fingerprintSQL, db.Table("rollup")))
+	rows, err := db.Query(ctx, fmt.Sprintf(fingerprintSQL, db.Table("rollup")), chdb.MarkerIndicator)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint cells: %w", err)
 	}

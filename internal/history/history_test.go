@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -173,7 +174,7 @@ func TestHistory(t *testing.T) {
 		// A dossier of bg-vietyen processed on paper in March 2024, reported
 		// now: HSCV of 2024 falls from 1/1 at every month-end from March on.
 		before := trendValue(t, sys, "bg-vietyen", "HSCV", "2024-03-31")
-		pub.publish(t, wf("late-1", "bg-vietyen", "2024-03-12T10:00:00+07:00", "LATE-1", false))
+		pub.publish(t, eventtest.Workfile("late-1", "bg-vietyen", "2024-03-12T10:00:00+07:00", "LATE-1", false))
 		eventually(t, changeShows, func() error {
 			for _, asOf := range []string{"2024-03-31", "2024-12-31"} {
 				if err := compareLevel(sys, asOf, 2025, "district"); err != nil {

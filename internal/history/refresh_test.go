@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
@@ -113,7 +114,7 @@ func commit(tb testing.TB, db *chdb.DB, cells []cell) {
 			tb.Fatal(err)
 		}
 	}
-	if err := b.Append("#watermark", "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 0.0, 0.0, int64(1)); err != nil {
+	if err := b.Append(chdb.MarkerIndicator, "CDS_EVENTS", uint16(0), "", time.Unix(0, 0).UTC(), 0.0, 0.0, int64(1)); err != nil {
 		tb.Fatal(err)
 	}
 	if err := b.Send(); err != nil {
@@ -156,7 +157,7 @@ func dates(tb testing.TB, db *chdb.DB) []string {
 func TestRefreshDetects(t *testing.T) {
 	db := mustDB(t)
 	ctx := context.Background()
-	now := time.Date(2022, 1, 15, 12, 0, 0, 0, registry.Location())
+	now := time.Date(2022, 1, 15, 12, 0, 0, 0, events.Zone)
 	r := newRefresher(db, &now)
 	commit(t, db, []cell{hscv("bg-vietyen", date("2021-09-10"), true)})
 
@@ -215,7 +216,7 @@ func TestRefreshDetects(t *testing.T) {
 	want := "2021-06-30,2021-07-31,2021-08-31,2021-09-30,2021-10-31,2021-11-30,2021-12-31,2022-01-16"
 	waitDates(t, db, want)
 	// A month later: the month-end passed is scored as well.
-	now = time.Date(2022, 2, 1, 9, 0, 0, 0, registry.Location())
+	now = time.Date(2022, 2, 1, 9, 0, 0, 0, events.Zone)
 	if st, err = r.Refresh(ctx); err != nil || st.Points != 2 || st.From != date("2022-01-31") {
 		t.Fatalf("refresh after a month-end: %+v, %v", st, err)
 	}
@@ -301,7 +302,7 @@ func BenchmarkFullRefresh(b *testing.B) {
 	if err := db.QueryRow(context.Background(), "SELECT count() FROM "+db.Table("rollup")).Scan(&n); err != nil {
 		b.Fatal(err)
 	}
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, registry.Location())
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, events.Zone)
 	b.ResetTimer()
 	for range b.N {
 		r := newRefresher(db, &now)

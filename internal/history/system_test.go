@@ -167,10 +167,6 @@ func getJSON(url string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func wf(id, agency, at, workfile string, online bool) string {
-	return fmt.Sprintf(`{"id":%q,"type":"workfile.processed","v":1,"agency":%q,"occurred_at":%q,"data":{"workfile_id":%q,"online":%t}}`, id, agency, at, workfile, online)
-}
-
 func sameFloat(a, b *float64) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil

@@ -3,16 +3,13 @@ package registry
 import (
 	"fmt"
 	"time"
+
+	"github.com/bacgiang/cds/events"
 )
 
-// zone is the province's time zone. Vietnam has kept UTC+7 without daylight
-// saving since 1975, so a fixed zone is exact for every date the registry
-// describes and needs no tzdata on the host.
-var zone = time.FixedZone("Asia/Ho_Chi_Minh", 7*60*60)
-
-// Location returns the province's time zone, Asia/Ho_Chi_Minh (UTC+7).
-// Calendar days, periods and deadlines are all reckoned in it.
-func Location() *time.Location { return zone }
+// zone is the province's time zone (events.Zone): calendar days, periods and
+// deadlines are all reckoned in it.
+var zone = events.Zone
 
 // DateLayout is the text form of a Date, as in registry and catalogue files.
 const DateLayout = "2006-01-02"

@@ -11,25 +11,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/bacgiang/cds/events"
 )
-
-// MaxCodeLen is the longest unit code allowed.
-const MaxCodeLen = 48
-
-// ValidCode reports whether s is a well-formed unit code: 1 to 48 characters
-// from [a-z0-9-].
-func ValidCode(s string) bool {
-	if len(s) == 0 || len(s) > MaxCodeLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
 
 // A Registry is a validated, read-only set of organisation units. It is safe
 // for concurrent use. Methods that return units return copies.
@@ -114,8 +98,8 @@ func build(f file) (*Registry, error) {
 	index := make(map[string]int, len(f.Units))
 	for i, u := range f.Units {
 		switch {
-		case !ValidCode(u.Code):
-			p.add(u.Code, i, "code", "malformed: want [a-z0-9-]{1,%d}", MaxCodeLen)
+		case !events.ValidAgency(u.Code):
+			p.add(u.Code, i, "code", "malformed: want [a-z0-9-]{1,%d}", events.MaxAgencyLen)
 		default:
 			if j, dup := index[u.Code]; dup {
 				p.add(u.Code, i, "code", "duplicate of unit #%d", j)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bacgiang/cds/events"
 )
 
 func mustDate(tb testing.TB, s string) Date {
@@ -334,7 +336,7 @@ func FuzzParse(f *testing.F) {
 		// A parsed registry answers every query without looping or panicking.
 		d := NewDate(2025, 7, 1)
 		for _, c := range r.Codes() {
-			if !ValidCode(c) {
+			if !events.ValidAgency(c) {
 				t.Fatalf("accepted malformed code %q", c)
 			}
 			r.AncestorsAt(c, d)

@@ -70,7 +70,7 @@ func TestSampleCommunes(t *testing.T) {
 	r := Sample()
 	perDistrict := map[string]int{}
 	for _, u := range r.Units() {
-		if !ValidCode(u.Code) {
+		if !events.ValidAgency(u.Code) {
 			t.Errorf("malformed code %q", u.Code)
 		}
 		if !utf8.ValidString(u.Name) || u.Name == "" || u.NameEN == "" {

@@ -112,11 +112,10 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 			continue
 		}
 		inds = append(inds, ind)
-		switch ind.Kind {
-		case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
-			own = append(own, ind.Code)
-		default:
+		if ind.Kind.Reported() {
 			reported = append(reported, ind.Code)
+		} else {
+			own = append(own, ind.Code)
 		}
 	}
 	// Both snapshots come from one scan of the cells (or from the cache).

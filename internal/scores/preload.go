@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -43,12 +43,11 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 			if !ind.AppliesTo(level) {
 				continue
 			}
-			switch ind.Kind {
-			case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
+			if ind.Kind.Reported() {
+				r = append(r, ind.Code)
+			} else {
 				o = append(o, ind.Code)
 				own[ind.Code] = true
-			default:
-				r = append(r, ind.Code)
 			}
 			if !containsString(codes, ind.Code) {
 				codes = append(codes, ind.Code)
@@ -70,12 +69,12 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	}
 	last := days[len(days)-1]
 	rows, err := s.db.Query(ctx, fmt.Sprintf(preloadSQL, strings.Join(lits, ", "), s.db.Table("rollup")),
-		watermarkIndicator, last.String(), set(codes))
+		chdb.MarkerIndicator, last.String(), set(codes))
 	if err != nil {
 		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
 	defer rows.Close()
-	marks := markSums{}
+	marks := chdb.Marks{}
 	for rows.Next() {
 		var ind, unit, dim string
 		var period uint16
@@ -84,8 +83,8 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 		if err := rows.Scan(&ind, &unit, &period, &dim, &bucket, &c.Num, &c.Den, &c.N); err != nil {
 			return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 		}
-		if ind == watermarkIndicator {
-			marks.add(unit, c)
+		if ind == chdb.MarkerIndicator {
+			marks.Add(unit, chdb.MarkSum{N: c.N, Num: c.Num, Den: c.Den})
 			continue
 		}
 		if bucket == 0 {
@@ -102,7 +101,7 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
-	m := marks.mark()
+	m := mark(marks.Key())
 	byDay := make(map[registry.Date]*snapshot, len(snaps))
 	for _, snap := range snaps {
 		snap.dropUnreported()

@@ -85,14 +85,13 @@ type figure struct {
 // (the province).
 func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencies []registry.Unit) figure {
 	day := snap.day
-	switch ind.Kind {
-	case catalog.KindFlowRatio, catalog.KindStockRatio, catalog.KindCount:
+	if !ind.Kind.Reported() {
 		period := "at " + day.String()
 		if ind.Kind == catalog.KindFlowRatio {
 			period = registry.NewDate(day.Year(), 1, 1).String() + "/" + day.String()
 		}
 		cells := snap.own[ind.Code]
-		if ind.Code == "DLMO" {
+		if ind.OfAgencies {
 			return agencyShare(cells, agencies, period)
 		}
 		var a fold.Amount
@@ -176,7 +175,7 @@ func minSector(parts map[string]fold.Amount) (string, fold.Amount, bool) {
 	return best, parts[best], found
 }
 
-// agencyShare is DLMO: agencies of the registry in force at as_of with at
+// agencyShare is an indicator OfAgencies (DLMO): agencies of the registry in force at as_of with at
 // least one open dataset published, over all agencies in force.
 func agencyShare(cells map[string]fold.Amount, agencies []registry.Unit, period string) figure {
 	f := figure{period: period}

@@ -3,8 +3,6 @@ package scores
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -17,10 +15,6 @@ import (
 
 // DefaultCacheSize is how many snapshot pairs a Store keeps.
 const DefaultCacheSize = 32
-
-// watermarkIndicator marks the projector's commit-marker rows of cds.rollup
-// (see projector/doc.go).
-const watermarkIndicator = "#watermark"
 
 // Store reads rollup cells from ClickHouse.
 //
@@ -75,33 +69,8 @@ type snapshot struct {
 // for unit CDS_EVENTS n is the last stream sequence folded, num and den the
 // projector's fingerprint of the raw rows (their number and a checksum of
 // their sequences); other marker units (CDS_EVENTS#fold_index) fingerprint
-// what else a commit wrote. Encoded as "unit n num den;…", sorted by unit.
+// what else a commit wrote. Encoded by chdb.Marks.Key, which owns the layout.
 type mark string
-
-// markSQL reads the commit markers; they sort first in the table's key.
-const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE indicator = ? GROUP BY unit`
-
-// markSums collects the sums of marker rows per unit.
-type markSums map[string]fold.Amount
-
-func (ms markSums) add(unit string, a fold.Amount) {
-	c := ms[unit]
-	ms[unit] = fold.Amount{Num: c.Num + a.Num, Den: c.Den + a.Den, N: c.N + a.N}
-}
-
-func (ms markSums) mark() mark {
-	units := make([]string, 0, len(ms))
-	for u := range ms {
-		units = append(units, u)
-	}
-	sort.Strings(units)
-	var b strings.Builder
-	for _, u := range units {
-		a := ms[u]
-		fmt.Fprintf(&b, "%s %d %s %s;", u, a.N, strconv.FormatFloat(a.Num, 'g', -1, 64), strconv.FormatFloat(a.Den, 'g', -1, 64))
-	}
-	return mark(b.String())
-}
 
 // cellsSQL reads two snapshots, at days lo <= hi, and the commit markers in
 // one scan, so that all three come from the same parts. Rows are grouped by
@@ -134,24 +103,11 @@ func set(codes []string) clickhouse.GroupSet {
 
 // readMark reads what the commit markers sum to now.
 func (s *Store) readMark(ctx context.Context) (mark, error) {
-	rows, err := s.db.Query(ctx, fmt.Sprintf(markSQL, s.db.Table("rollup")), watermarkIndicator)
+	m, err := s.db.ReadMarks(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read commit markers: %w", err)
+		return "", err
 	}
-	defer rows.Close()
-	ms := markSums{}
-	for rows.Next() {
-		var unit string
-		var a fold.Amount
-		if err := rows.Scan(&unit, &a.N, &a.Num, &a.Den); err != nil {
-			return "", fmt.Errorf("read commit markers: %w", err)
-		}
-		ms.add(unit, a)
-	}
-	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("read commit markers: %w", err)
-	}
-	return ms.mark(), nil
+	return mark(m.Key()), nil
 }
 
 // snapshots returns the snapshots at days a and b for the own and reported
@@ -191,12 +147,12 @@ func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reported
 		lo, hi = hi, lo
 	}
 	snapLo, snapHi := newSnapshot(lo), newSnapshot(hi)
-	marks := markSums{}
+	marks := chdb.Marks{}
 	fail := func(err error) ([2]*snapshot, mark, error) {
 		return [2]*snapshot{}, "", fmt.Errorf("read cells at %s and %s: %w", lo, hi, err)
 	}
 	rows, err := s.db.Query(ctx, fmt.Sprintf(cellsSQL, s.db.Table("rollup")),
-		lo.String(), watermarkIndicator, hi.String(),
+		lo.String(), chdb.MarkerIndicator, hi.String(),
 		set(ownCodes), lo.Year(), hi.Year(), set(reportedCodes), hi.Year())
 	if err != nil {
 		return fail(err)
@@ -217,8 +173,8 @@ func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reported
 			return fail(err)
 		}
 		switch {
-		case ind == watermarkIndicator:
-			marks.add(unit, c)
+		case ind == chdb.MarkerIndicator:
+			marks.Add(unit, chdb.MarkSum{N: c.N, Num: c.Num, Den: c.Den})
 		case own[ind]:
 			if uptoLo == 1 {
 				snapLo.addOwn(ind, unit, period, c)
@@ -237,9 +193,9 @@ func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reported
 	snapLo.dropUnreported()
 	snapHi.dropUnreported()
 	if a == lo {
-		return [2]*snapshot{snapLo, snapHi}, marks.mark(), nil
+		return [2]*snapshot{snapLo, snapHi}, mark(marks.Key()), nil
 	}
-	return [2]*snapshot{snapHi, snapLo}, marks.mark(), nil
+	return [2]*snapshot{snapHi, snapLo}, mark(marks.Key()), nil
 }
 
 func newSnapshot(day registry.Date) *snapshot {

@@ -50,10 +50,10 @@ func commit(tb testing.TB, db *chdb.DB, cells []fold.Row, prev, next pos) {
 		tb.Fatal(err)
 	}
 	cells = append(cells, fold.Row{
-		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS"},
+		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"},
 		Amount: fold.Amount{N: next.n - prev.n, Num: next.num - prev.num, Den: next.den - prev.den},
 	}, fold.Row{
-		Cell:   fold.Cell{Indicator: watermarkIndicator, Unit: "CDS_EVENTS#fold_index"},
+		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS" + chdb.MarkerIndexSuffix},
 		Amount: fold.Amount{Num: 2 * (next.num - prev.num), Den: 3 * (next.den - prev.den)},
 	})
 	for _, r := range cells {
@@ -170,7 +170,7 @@ func TestSnapshotsOneScan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (markSums{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}).mark(); m != want {
+		if want := mark((chdb.Marks{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}).Key()); m != want {
 			t.Errorf("%v: markers %q, want %q", days, m, want)
 		}
 		if now, err := s.readMark(context.Background()); err != nil || now != m {

@@ -227,11 +227,11 @@ func near(x, y float64) bool {
 
 // Watermark returns the sum of the commit markers of cds.rollup.
 func Watermark(ctx context.Context, db *chdb.DB) (uint64, error) {
-	var n int64
-	if err := db.QueryRow(ctx, "SELECT toInt64(sum(n)) FROM "+db.Table("rollup")+" WHERE indicator = '#watermark'").Scan(&n); err != nil {
-		return 0, fmt.Errorf("projtest: watermark: %w", err)
+	w, err := db.Watermark(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("projtest: %w", err)
 	}
-	return uint64(n), nil
+	return w, nil
 }
 
 // Snapshot is the content of the projections, for comparing a rebuild with

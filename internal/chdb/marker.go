@@ -1,0 +1,101 @@
+package chdb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The commit markers of cds.rollup are rows of one reserved indicator that
+// the projector (and cds rebuild) write in the same insert as the cells of a
+// commit; SummingMergeTree sums them like any cell (projector/doc.go). This
+// file is the one statement of their layout: the projector writes and reads
+// its position through these names, the scores cache keys snapshots on them.
+const (
+	// MarkerIndicator is the indicator of every marker row.
+	MarkerIndicator = "#watermark"
+	// MarkerIndexSuffix, appended to the stream name, is the unit of the
+	// marker rows fingerprinting cds.fold_index.
+	MarkerIndexSuffix = "#fold_index"
+	// MarkerIndexedEventsDim is the dim of the index marker row that counts
+	// the raw rows of batches that also wrote their index rows.
+	MarkerIndexedEventsDim = "events"
+	// MarkerLastSuffix, appended to the stream name, is the unit of the
+	// marker rows of the hash of the last message folded.
+	MarkerLastSuffix = "#last"
+	// MarkerLeaseSuffix, appended to the stream name, is the unit of the
+	// marker rows of each commit's lease token (dim: the token).
+	MarkerLeaseSuffix = "#lease"
+)
+
+// MarkSum is what the marker rows of one unit sum to.
+type MarkSum struct {
+	N        int64
+	Num, Den float64
+}
+
+// Marks are the marker sums per marker unit.
+type Marks map[string]MarkSum
+
+// Add adds one marker row (or partial sum) of unit.
+func (m Marks) Add(unit string, s MarkSum) {
+	c := m[unit]
+	m[unit] = MarkSum{N: c.N + s.N, Num: c.Num + s.Num, Den: c.Den + s.Den}
+}
+
+// Key encodes m as "unit n num den;…", sorted by unit: equal keys mean the
+// markers have not moved, so nothing was committed in between.
+func (m Marks) Key() string {
+	units := make([]string, 0, len(m))
+	for u := range m {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	var b strings.Builder
+	for _, u := range units {
+		s := m[u]
+		fmt.Fprintf(&b, "%s %d %s %s;", u, s.N, strconv.FormatFloat(s.Num, 'g', -1, 64), strconv.FormatFloat(s.Den, 'g', -1, 64))
+	}
+	return b.String()
+}
+
+// watermarkSQL sums n over the marker rows: only the events stream's unit
+// carries n, the last stream sequence folded.
+const watermarkSQL = `SELECT toInt64(sum(n)) FROM %s WHERE indicator = ?`
+
+// Watermark returns the last stream sequence folded, as the commit markers
+// of cds.rollup say (0 before the first commit).
+func (db *DB) Watermark(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, fmt.Sprintf(watermarkSQL, db.Table("rollup")), MarkerIndicator).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read watermark: %w", err)
+	}
+	return uint64(max(n, 0)), nil
+}
+
+// markSQL reads the commit markers; they sort first in the table's key.
+const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE indicator = ? GROUP BY unit`
+
+// ReadMarks reads what the commit markers of cds.rollup sum to now.
+func (db *DB) ReadMarks(ctx context.Context) (Marks, error) {
+	rows, err := db.Query(ctx, fmt.Sprintf(markSQL, db.Table("rollup")), MarkerIndicator)
+	if err != nil {
+		return nil, fmt.Errorf("read commit markers: %w", err)
+	}
+	defer rows.Close()
+	m := Marks{}
+	for rows.Next() {
+		var unit string
+		var s MarkSum
+		if err := rows.Scan(&unit, &s.N, &s.Num, &s.Den); err != nil {
+			return nil, fmt.Errorf("read commit markers: %w", err)
+		}
+		m.Add(unit, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read commit markers: %w", err)
+	}
+	return m, nil
+}
