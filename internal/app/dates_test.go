@@ -18,7 +18,8 @@ import (
 // district dated after it was merged away (2025-06-30), and a late report
 // of that district from a day it existed. The first two are refused with
 // too_early and unit_not_in_force on field occurred_at (400 over HTTP, a
-// dead letter over NATS); the late report is stored.
+// refusal at the NATS gate, kept as a dead letter); the late report is
+// stored.
 func TestDatesAndUnitsAtTheDoor(t *testing.T) {
 	sys := mustSystem(t)
 	base := "http://" + sys.API.Addr()
@@ -40,7 +41,12 @@ func TestDatesAndUnitsAtTheDoor(t *testing.T) {
 	js := agencyJS(t, sys, district)
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			publish(t, js, "cds.events."+district+".workfile.processed", event(fmt.Sprintf("nats-date-%d", i), tc.at))
+			subject := "cds.events." + district + ".workfile.processed"
+			if tc.wantReason == "" {
+				publish(t, js, subject, event(fmt.Sprintf("nats-date-%d", i), tc.at))
+			} else if e := publishRefused(t, js, subject, event(fmt.Sprintf("nats-date-%d", i), tc.at)); !strings.Contains(e.Description, tc.wantReason) {
+				t.Fatalf("NATS: refused with %q, want %s", e.Description, tc.wantReason)
+			}
 			req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", strings.NewReader(event(fmt.Sprintf("http-date-%d", i), tc.at)))
 			req.Header.Set("Authorization", "Bearer "+creds.Agencies[district].HTTPToken)
 			res, err := http.DefaultClient.Do(req)

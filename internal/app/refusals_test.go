@@ -38,6 +38,25 @@ func publishRefused(tb testing.TB, js jetstream.JetStream, subject, body string)
 	return apiErr
 }
 
+// publishFixture publishes a line of a fixture, which may hold events the
+// gate refuses (a district's event after 2025-06-30): stored or refused with
+// an error PubAck (400) are both fine; anything else fails the test.
+func publishFixture(tb testing.TB, js jetstream.JetStream, subject, body string) {
+	tb.Helper()
+	msg := nats.NewMsg(subject)
+	msg.Data = []byte(body)
+	if id := idIn(body); id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := js.PublishMsg(ctx, msg)
+	var apiErr *jetstream.APIError
+	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == 400) {
+		tb.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
 func idIn(body string) string {
 	var env struct{ ID string }
 	_ = json.Unmarshal([]byte(body), &env)

@@ -52,7 +52,7 @@ func load(tb testing.TB, sys *System, lines []string) {
 			js = agencyJS(tb, sys, env.Agency)
 			conns[env.Agency] = js
 		}
-		publish(tb, js, "cds.events."+env.Agency+"."+env.Type, line)
+		publishFixture(tb, js, "cds.events."+env.Agency+"."+env.Type, line)
 	}
 	var first struct{ Agency, Type string }
 	_ = json.Unmarshal([]byte(lines[0]), &first) // decoded above

@@ -144,9 +144,9 @@ func TestEndToEnd(t *testing.T) {
 	publish(t, js, subj, eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))
 	publish(t, js, subj, eventtest.Workfile("hp-2", "bg-hiephoa", "2025-02-10T09:00:00+07:00", "HP-2", true))
 	publish(t, js, subj, eventtest.Workfile("hp-3", "bg-hiephoa", "2025-03-10T09:00:00+07:00", "HP-3", false))
-	publish(t, js, subj, eventtest.Workfile("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))  // another year
-	publish(t, js, subj, eventtest.Workfile("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after the district was merged: refused
-	publish(t, js, subj, eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))  // JetStream drops it (Nats-Msg-Id)
+	publish(t, js, subj, eventtest.Workfile("hp-4", "bg-hiephoa", "2024-03-10T09:00:00+07:00", "HP-4", true))         // another year
+	publishRefused(t, js, subj, eventtest.Workfile("hp-5", "bg-hiephoa", "2025-07-10T09:00:00+07:00", "HP-5", false)) // after the district was merged: refused at the gate
+	publish(t, js, subj, eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))         // JetStream drops it (Nats-Msg-Id)
 	// The same id again without Nats-Msg-Id, as after the duplicate window: the projector drops it.
 	if _, err := js.Publish(context.Background(), subj, []byte(eventtest.Workfile("hp-1", "bg-hiephoa", "2025-01-10T09:00:00+07:00", "HP-1", true))); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,7 +121,10 @@ func (p *publisher) publish(tb testing.TB, lines ...string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := js.PublishMsg(ctx, msg)
 		cancel()
-		if err != nil {
+		// The fixture holds events the NATS gate refuses (a district's after
+		// 2025-06-30): an error PubAck (400) is their expected answer.
+		var apiErr *jetstream.APIError
+		if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == 400) {
 			tb.Fatalf("publish %s: %v", env.ID, err)
 		}
 	}

@@ -121,7 +121,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	watermark := m.watermark()
 	qb := drillQuery(table, feeding, units, asOf, find, &watermark)
 
-	reported := ind.Kind != catalog.KindFlowRatio && ind.Kind != catalog.KindStockRatio && ind.Kind != catalog.KindCount
+	reported := ind.Kind.Reported()
 	rows, err := e.Store.contributors(ctx, qb, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
