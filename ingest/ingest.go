@@ -155,10 +155,29 @@ type Handler struct {
 	rejections *prometheus.CounterVec
 }
 
-// New returns the ingest handler. known reports registry membership;
-// mayReport whether an agency may send events for a unit (itself, or units
-// it reports for). now may be nil (time.Now); reg may be nil.
-func New(cfg Config, js jetstream.JetStream, auth Authenticator, units events.Units, mayReport func(agency, unit string) bool, now func() time.Time, logger *slog.Logger, reg prometheus.Registerer) *Handler {
+// Deps are what the handler works with, as the API's Deps (one constructor
+// shape for every component: a Config with defaults, then Deps).
+type Deps struct {
+	// JetStream publishes accepted events into the log.
+	JetStream jetstream.JetStream
+	// Auth maps a bearer token to its agency.
+	Auth Authenticator
+	// Units is the registry the rules ask (events.Rules); nil accepts any
+	// agency and type.
+	Units events.Units
+	// MayReport reports whether an agency may send events for a unit
+	// (itself, or the units it reports for); nil allows only itself.
+	MayReport func(agency, unit string) bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger may be nil (no logs); Registerer may be nil (no metrics).
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// New returns the ingest handler.
+func New(cfg Config, deps Deps) *Handler {
+	now, logger := deps.Now, deps.Logger
 	if now == nil {
 		now = time.Now
 	}
@@ -166,7 +185,7 @@ func New(cfg Config, js jetstream.JetStream, auth Authenticator, units events.Un
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	h := &Handler{guard: authguard.New(logger), cfg: cfg, js: js, auth: auth, units: units, mayReport: mayReport, now: now, log: logger, limits: newLimiter(cfg),
+	h := &Handler{guard: authguard.New(logger), cfg: cfg, js: deps.JetStream, auth: deps.Auth, units: deps.Units, mayReport: deps.MayReport, now: now, log: logger, limits: newLimiter(cfg),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cds_ingest_requests_total", Help: "POST /v1/events requests, by HTTP status.",
 		}, []string{"status"}),
@@ -177,8 +196,8 @@ func New(cfg Config, js jetstream.JetStream, auth Authenticator, units events.Un
 			Name: "cds_ingest_rejected_events_total", Help: "Events refused over HTTP, by reason.",
 		}, []string{"reason"}),
 	}
-	if reg != nil {
-		reg.MustRegister(h.requests, h.events, h.rejections)
+	if deps.Registerer != nil {
+		deps.Registerer.MustRegister(h.requests, h.events, h.rejections)
 	}
 	return h
 }

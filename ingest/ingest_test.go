@@ -91,7 +91,7 @@ func newFixture(tb testing.TB, cfg ingest.Config) *fixture {
 	}
 	apiJS := connect(creds.Services[credentials.ServiceAPI])
 	clk := &clock{t: testNow}
-	h := ingest.New(cfg, apiJS, hashes.CheckHTTPToken, reg, reg.MayReportFor, clk.Now, nil, nil)
+	h := ingest.New(cfg, ingest.Deps{JetStream: apiJS, Auth: hashes.CheckHTTPToken, Units: reg, MayReport: reg.MayReportFor, Now: clk.Now})
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return &fixture{ns: ns, creds: creds, admin: admin, h: h, url: srv.URL, clock: clk}
@@ -432,12 +432,12 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	got := ingest.New(ingest.Config{}, nil, nil, nil, nil, nil, nil, nil).Config()
+	got := ingest.New(ingest.Config{}, ingest.Deps{}).Config()
 	if got.Rate != ingest.DefaultRate || got.Burst != 2000 || got.MaxBatch != 1000 || got.MaxEventBytes != 64<<10 ||
 		got.MaxBodyBytes != 8<<20 || got.MaxInFlight != 4 || got.AckTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", got)
 	}
-	if got := ingest.New(ingest.Config{MaxBatch: 5000, Burst: 10}, nil, nil, nil, nil, nil, nil, nil).Config(); got.Burst != 5000 {
+	if got := ingest.New(ingest.Config{MaxBatch: 5000, Burst: 10}, ingest.Deps{}).Config(); got.Burst != 5000 {
 		t.Errorf("burst %d below the batch size 5000", got.Burst)
 	}
 }

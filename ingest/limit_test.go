@@ -40,7 +40,7 @@ func TestLimitPerAgency(t *testing.T) {
 func TestGuessingTokensSlowed(t *testing.T) {
 	var logs bytes.Buffer
 	auth := func(token string) (string, bool) { return "bg-vietyen", token == "right-token" }
-	h := New(Config{}, nil, auth, nil, nil, nil, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	h := New(Config{}, Deps{Auth: auth, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	try := func(token string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(""))
 		req.RemoteAddr = "203.0.113.9:4000"

@@ -119,7 +119,7 @@ func (h *harness) start(tb testing.TB, cfg Config) *running {
 		cfg.RetryMax = 500 * time.Millisecond
 	}
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, h.js, h.db, h.units, nil, reg)
+	p, err := New(cfg, Deps{JetStream: h.js, DB: h.db, Units: h.units, Registerer: reg})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestTwoProjectors(t *testing.T) {
 	}
 
 	// A rebuild while a projector runs waits for the lease, then refuses.
-	rb, err := New(Config{LeaseTTL: time.Second}, h.js, h.db, h.units, nil, nil)
+	rb, err := New(Config{LeaseTTL: time.Second}, Deps{JetStream: h.js, DB: h.db, Units: h.units})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,17 +43,31 @@ type Projector struct {
 	reconnects  atomic.Uint64 // NATS reconnects seen by checkFenced
 }
 
-// New returns a projector. known reports whether an agency code is in the
-// registry (nil accepts any). reg may be nil.
-func New(cfg Config, js jetstream.JetStream, db *chdb.DB, units events.Units, logger *slog.Logger, reg prometheus.Registerer) (*Projector, error) {
+// Deps are what a projector works with (a Config with defaults, then Deps:
+// the constructor shape of every component).
+type Deps struct {
+	// JetStream reads the log and keeps the lease; DB is ClickHouse.
+	JetStream jetstream.JetStream
+	DB        *chdb.DB
+	// Units is the registry the rules ask (events.Rules); nil accepts any
+	// agency and type.
+	Units events.Units
+	// Logger may be nil (no logs); Registerer may be nil (no metrics).
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// New returns a projector; Run starts it.
+func New(cfg Config, deps Deps) (*Projector, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: js, db: db, units: units, log: logger, m: newMetrics(reg), qid: newQueryIDs(db.Name)}, nil
+	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB, units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
 }
 
 // Watermark returns the last stream sequence committed to ClickHouse.

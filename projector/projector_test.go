@@ -163,7 +163,7 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 		txn.ApplyAt(e, s)
 	}
 	c := newIndexColumns(txn.Index())
-	p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
+	p, err := New(Config{}, Deps{JetStream: h.js, DB: h.db, Units: h.units})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestDivergedLogStops(t *testing.T) {
 				}
 			}
 			reg := prometheus.NewRegistry()
-			p, err := New(Config{BatchWait: 20 * time.Millisecond}, h.js, h.db, h.units, nil, reg)
+			p, err := New(Config{BatchWait: 20 * time.Millisecond}, Deps{JetStream: h.js, DB: h.db, Units: h.units, Registerer: reg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -492,7 +492,7 @@ func TestDeadLetterReasons(t *testing.T) {
 		ack, err := h.js.PublishMsg(ctx, probe)
 		return err == nil && !ack.Duplicate
 	})
-	p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
+	p, err := New(Config{}, Deps{JetStream: h.js, DB: h.db, Units: h.units})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func TestRewindFromSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, from := range []uint64{last / 2, 1, last, last + 10} {
-		p, err := New(Config{}, h.js, h.db, h.units, nil, nil)
+		p, err := New(Config{}, Deps{JetStream: h.js, DB: h.db, Units: h.units})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -79,7 +79,7 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 		return RebuildStats{}, err
 	}
 	defer ch.Close()
-	p, err := projector.New(projector.Config{}, js, ch.DB, reg, cfg.logger().With("component", "rebuild"), nil)
+	p, err := projector.New(projector.Config{}, projector.Deps{JetStream: js, DB: ch.DB, Units: reg, Logger: cfg.logger().With("component", "rebuild")})
 	if err != nil {
 		return RebuildStats{}, err
 	}

@@ -61,7 +61,7 @@ func TestRepublishAfterLostLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, err := projector.New(projector.Config{BatchWait: 20 * time.Millisecond}, js, db, reg, nil, nil)
+	p, err := projector.New(projector.Config{BatchWait: 20 * time.Millisecond}, projector.Deps{JetStream: js, DB: db, Units: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestRepublishAfterLostLog(t *testing.T) {
 	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := projector.New(projector.Config{BatchWait: 20 * time.Millisecond}, js, db, reg, nil, nil)
+	p2, err := projector.New(projector.Config{BatchWait: 20 * time.Millisecond}, projector.Deps{JetStream: js, DB: db, Units: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,10 @@ func (s *System) newIngest(nc *nats.Conn) (*ingest.Handler, ingest.Authenticator
 	if err != nil {
 		return nil, nil, fmt.Errorf("http tokens: %w", err)
 	}
-	return ingest.New(cfg, js, tokens.CheckHTTPToken, s.Registry, s.Registry.MayReportFor, nil, s.log.With("component", "ingest"), s.Metrics), tokens.CheckHTTPToken, nil
+	return ingest.New(cfg, ingest.Deps{
+		JetStream: js, Auth: tokens.CheckHTTPToken, Units: s.Registry, MayReport: s.Registry.MayReportFor,
+		Logger: s.log.With("component", "ingest"), Registerer: s.Metrics,
+	}), tokens.CheckHTTPToken, nil
 }
 
 // deadLetters opens CDS_DLQ at its first use, so that an API started before

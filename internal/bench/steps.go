@@ -442,7 +442,7 @@ func (e *env) rebuild(ctx context.Context) error {
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	p, err := projector.New(projector.Config{NoDeadLetter: true}, e.js, e.db, e.reg, nil, nil)
+	p, err := projector.New(projector.Config{NoDeadLetter: true}, projector.Deps{JetStream: e.js, DB: e.db, Units: e.reg})
 	if err != nil {
 		return err
 	}
