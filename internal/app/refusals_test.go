@@ -23,14 +23,7 @@ import (
 // PubAck of the gate; it fails the test if the event was stored.
 func publishRefused(tb testing.TB, js jetstream.JetStream, subject, body string) *jetstream.APIError {
 	tb.Helper()
-	msg := nats.NewMsg(subject)
-	msg.Data = []byte(body)
-	if id := idIn(body); id != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, id)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ack, err := js.PublishMsg(ctx, msg)
+	ack, err := publishAsAgency(js, subject, body)
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
 		tb.Fatalf("publish %s: ack %+v, err %v; want an error PubAck", body, ack, err)
@@ -43,6 +36,16 @@ func publishRefused(tb testing.TB, js jetstream.JetStream, subject, body string)
 // an error PubAck (400) are both fine; anything else fails the test.
 func publishFixture(tb testing.TB, js jetstream.JetStream, subject, body string) {
 	tb.Helper()
+	_, err := publishAsAgency(js, subject, body)
+	var apiErr *jetstream.APIError
+	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == 400) {
+		tb.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+// publishAsAgency publishes body with its id as Nats-Msg-Id and waits for
+// the PubAck.
+func publishAsAgency(js jetstream.JetStream, subject, body string) (*jetstream.PubAck, error) {
 	msg := nats.NewMsg(subject)
 	msg.Data = []byte(body)
 	if id := idIn(body); id != "" {
@@ -50,11 +53,7 @@ func publishFixture(tb testing.TB, js jetstream.JetStream, subject, body string)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := js.PublishMsg(ctx, msg)
-	var apiErr *jetstream.APIError
-	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == 400) {
-		tb.Fatalf("publish %s: %v", subject, err)
-	}
+	return js.PublishMsg(ctx, msg)
 }
 
 func idIn(body string) string {

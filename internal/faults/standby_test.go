@@ -88,9 +88,12 @@ func TestFaultTwoProjectors(t *testing.T) {
 		a.wait(t, 30*time.Second)
 		standby := procs[slices.Index(procs, a)^1]
 		procs[slices.Index(procs, a)] = e.startProjector(t) // the next standby
-		for !standby.active() {
+		// The standby takes over, or the process just started in the
+		// killed one's place when it sees the lease expire first: either is
+		// one active projector.
+		for !standby.active() && !procs[slices.Index(procs, standby)^1].active() {
 			if time.Since(killed) > 15*time.Second {
-				t.Fatalf("kill %d: the standby did not take over within 15s:\n%s", i+1, standby.tail())
+				t.Fatalf("kill %d: no standby took over within 15s:\n%s\n---\n%s", i+1, standby.tail(), procs[slices.Index(procs, standby)^1].tail())
 			}
 			if standby.exited() {
 				t.Fatalf("kill %d: the standby exited: %v\n%s", i+1, standby.err, standby.tail())
@@ -98,7 +101,7 @@ func TestFaultTwoProjectors(t *testing.T) {
 			poll()
 		}
 		takeovers = append(takeovers, time.Since(killed))
-		t.Logf("kill %d: %s at watermark %d of %d; the standby took over after %s", i+1, what, e.watermark(t), e.lastSeq(t), time.Since(killed).Round(time.Millisecond))
+		t.Logf("kill %d: %s at watermark %d of %d; a standby took over after %s", i+1, what, e.watermark(t), e.lastSeq(t), time.Since(killed).Round(time.Millisecond))
 		if i == kills/2 {
 			// An operator's cds rebuild --force while the service runs.
 			code, out := e.run(t, append([]string{"rebuild", "--force"}, e.common()...)...)
