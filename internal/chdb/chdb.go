@@ -99,6 +99,9 @@ func (c Config) withDefaults() (Config, *clickhouse.Options, error) {
 	if c.Database == "" {
 		c.Database = DefaultDatabase
 	}
+	if !ValidDatabase(c.Database) {
+		return c, nil, fmt.Errorf("chdb: database %q: expected 1 to 64 letters, digits and underscores, not starting with a digit (the name is written into SQL as an identifier)", c.Database)
+	}
 	c.User = opts.Auth.Username
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
@@ -189,6 +192,22 @@ func (db *DB) Version() (string, error) {
 		return "", fmt.Errorf("clickhouse version: %w", err)
 	}
 	return fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch), nil
+}
+
+// ValidDatabase reports whether name may be a database of cds: 1 to 64 of
+// [A-Za-z0-9_], not starting with a digit. Open refuses any other name, so
+// that Table can put it between backticks without quoting.
+func ValidDatabase(name string) bool {
+	if len(name) == 0 || len(name) > 64 || '0' <= name[0] && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Table returns the qualified name of a table of the cds database.

@@ -147,3 +147,28 @@ func TestOpenWithPassword(t *testing.T) {
 		})
 	}
 }
+
+func TestValidDatabase(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"cds", true},
+		{"cds_bench_1x2y", true},
+		{"Cds2", true},
+		{"_x", true},
+		{"", false},
+		{"1cds", false},
+		{"cds-test", false},
+		{"cds`; DROP DATABASE system; --", false},
+		{"cds.events", false},
+		{strings.Repeat("a", 65), false},
+	} {
+		if got := ValidDatabase(tt.name); got != tt.want {
+			t.Errorf("ValidDatabase(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if _, err := Open(context.Background(), Config{Addr: "127.0.0.1:1", Database: "cds`x"}); err == nil || !strings.Contains(err.Error(), "database") {
+		t.Errorf("Open with a database name holding a backtick: %v, want a refusal naming the database", err)
+	}
+}
