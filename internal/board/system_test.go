@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,41 +15,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/app/apptest"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
 // mustSystem runs NATS, projector and API (with the board) against a fresh
-// clickhouse-server, as internal/app's tests do.
+// clickhouse-server.
 func mustSystem(tb testing.TB) *app.System {
 	tb.Helper()
-	ch := chtest.Start(tb)
-	cfg := app.Defaults()
-	cfg.DataDir = tb.TempDir()
-	cfg.NATSAddr = "127.0.0.1:-1"
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ClickHouseAddr = ch.Addr()
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sys, err := app.Start(ctx, cfg, app.Parts{NATS: true, Projector: true, API: true})
-	if err != nil {
-		tb.Fatalf("start system: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := sys.Close(context.Background()); err != nil {
-			tb.Errorf("close system: %v", err)
-		}
-	})
-	return sys
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	return apptest.Start(tb, slog.LevelWarn, nil)
 }
 
 // publishAll publishes every event as its agency, with the agency's own

@@ -77,14 +77,13 @@ type Cause struct {
 	Err    error
 }
 
-// New builds the dead letter of an event: its original bytes, under subject
-// cds.dlq.<reason>.<agency>, with the headers of the package doc. Its Nats-Msg-Id is
-// <stream>-<seq>, so that publishing it twice within CDS_DLQ's duplicate
-// window stores it once.
-func New(data []byte, from Origin, why Cause) *nats.Msg {
-	out := nats.NewMsg(Subject(why.Reason, from.Subject))
+// letter is a dead letter of data on subject: the event's own headers
+// (Nats-* ones renamed, so that JetStream does not act on them) and the
+// reason, error and field of why. New and RefusedAtDoor add where it came from.
+func letter(subject string, data []byte, header nats.Header, why Cause) *nats.Msg {
+	out := nats.NewMsg(subject)
 	out.Data = data
-	for k, vs := range from.Header {
+	for k, vs := range header {
 		if strings.HasPrefix(k, "Nats-") {
 			k = HeaderOrigPrefix + k
 		}
@@ -99,6 +98,15 @@ func New(data []byte, from Origin, why Cause) *nats.Msg {
 	if why.Field != "" {
 		out.Header.Set(HeaderField, why.Field)
 	}
+	return out
+}
+
+// New builds the dead letter of an event: its original bytes, under subject
+// cds.dlq.<reason>.<agency>, with the headers of the package doc. Its Nats-Msg-Id is
+// <stream>-<seq>, so that publishing it twice within CDS_DLQ's duplicate
+// window stores it once.
+func New(data []byte, from Origin, why Cause) *nats.Msg {
+	out := letter(Subject(why.Reason, from.Subject), data, from.Header, why)
 	out.Header.Set(HeaderSubject, from.Subject)
 	out.Header.Set(HeaderStream, from.Stream)
 	out.Header.Set(HeaderStreamSeq, strconv.FormatUint(from.Seq, 10))

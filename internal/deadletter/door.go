@@ -54,26 +54,13 @@ type Door struct {
 // Of an event above MaxKeptBytes it keeps the first MaxKeptBytes, and
 // Cds-Truncated says how long it was.
 func RefusedAtDoor(data []byte, from Door, why Cause) *nats.Msg {
-	out := nats.NewMsg(SubjectPrefix + why.Reason + "." + subjectToken(from.Sender))
-	out.Data = data
+	kept := data
 	if len(data) > MaxKeptBytes {
-		out.Data = data[:MaxKeptBytes]
+		kept = data[:MaxKeptBytes]
+	}
+	out := letter(SubjectPrefix+why.Reason+"."+subjectToken(from.Sender), kept, from.Header, why)
+	if len(data) > MaxKeptBytes {
 		out.Header.Set(HeaderTruncated, strconv.Itoa(len(data)))
-	}
-	for k, vs := range from.Header {
-		if strings.HasPrefix(k, "Nats-") {
-			k = HeaderOrigPrefix + k
-		}
-		for _, v := range vs {
-			out.Header.Add(k, v)
-		}
-	}
-	out.Header.Set(HeaderReason, why.Reason)
-	if why.Err != nil {
-		out.Header.Set(HeaderError, oneLine(why.Err.Error()))
-	}
-	if why.Field != "" {
-		out.Header.Set(HeaderField, why.Field)
 	}
 	subject := from.Subject
 	if subject == "" {

@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/app/apptest"
 	"github.com/bacgiang/cds/internal/credentials"
 )
 
@@ -36,36 +36,11 @@ const changeShows = 60 * time.Second
 // fresh clickhouse-server.
 func mustSystem(tb testing.TB) *app.System {
 	tb.Helper()
-	ch := chtest.Start(tb)
-	cfg := app.Defaults()
-	cfg.DataDir = tb.TempDir()
-	cfg.NATSAddr = "127.0.0.1:-1"
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ClickHouseAddr = ch.Addr()
-	cfg.HistoryInterval = refreshEvery
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sys, err := app.Start(ctx, cfg, app.Parts{NATS: true, Projector: true, API: true})
-	if err != nil {
-		tb.Fatalf("start system: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := sys.Close(context.Background()); err != nil {
-			tb.Errorf("close system: %v", err)
-		}
-	})
+	sys := apptest.Start(tb, slog.LevelInfo, func(cfg *app.Config) { cfg.HistoryInterval = refreshEvery })
 	if sys.History == nil {
 		tb.Fatal("the API process runs no history refresher")
 	}
 	return sys
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // fixture reads the province fixture of the app tests.
