@@ -98,9 +98,9 @@ type gate struct {
 	acks        *nats.Subscription
 	node        string // the token of this node's ingress subjects
 	replyPrefix string // gateReplyPrefix + node + "."
-	limits Limits
-	check  Check // nil: every message passes
-	log    *slog.Logger
+	limits      Limits
+	check       Check // nil: every message passes
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by sending agency

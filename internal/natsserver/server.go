@@ -78,12 +78,12 @@ type Config struct {
 
 // Server is a running embedded NATS JetStream server.
 type Server struct {
-	ns           *server.Server
-	base         *server.Options // the start options, cloned for each reload
-	reportsFor   map[string][]string
-	local        local
-	gate         *gate // nil without authentication
-	log          *slog.Logger
+	ns         *server.Server
+	base       *server.Options // the start options, cloned for each reload
+	reportsFor map[string][]string
+	local      local
+	gate       *gate // nil without authentication
+	log        *slog.Logger
 
 	reloadMu  sync.Mutex
 	closeOnce sync.Once
