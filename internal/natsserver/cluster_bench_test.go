@@ -61,7 +61,8 @@ func BenchmarkClusterPublish(b *testing.B) {
 // clean shutdown of its server, in this process) costs a publisher
 // connected to every node: the time until another node leads the stream
 // (elect-ms) and until the publisher, which retries every 500 ms with the
-// same Nats-Msg-Id, gets its next PubAck (gap-ms). Each round then starts
+// same Nats-Msg-Id (10 ms after a refusal such as "no responders"), gets
+// its next PubAck (gap-ms). Each round then starts
 // the stopped node again and waits until it has caught up (not timed):
 //
 //	go test -run x -bench ClusterFailover -benchtime 5x ./internal/natsserver/
@@ -89,6 +90,9 @@ func BenchmarkClusterFailover(b *testing.B) {
 			if ctx.Err() != nil {
 				b.Fatalf("publish %s: %v", id, err)
 			}
+			// No responders answers at once while no node leads the
+			// stream: a pause keeps the loop from starving the election.
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	for b.Loop() {

@@ -90,6 +90,9 @@ func (c *testCluster) start(i int) {
 		c.tb.Fatalf("start node %d: %v", i+1, err)
 	}
 	c.nodes[i] = s
+	// A node started again listens where it did, as a deployed one does:
+	// the clients' URL lists stay true.
+	c.cfgs[i].Addr = strings.TrimPrefix(s.ClientURL(), "nats://")
 }
 
 func (c *testCluster) stop(i int) {
@@ -110,11 +113,13 @@ func (c *testCluster) urls() string {
 	return strings.Join(out, ",")
 }
 
-// admin connects as the admin user to every running node.
+// admin connects as the admin user to the running nodes, and reconnects to
+// another when its node stops.
 func (c *testCluster) admin(tb testing.TB) *conn {
 	tb.Helper()
-	return mustConnect(tb, c.urls(), nats.UserInfo(c.creds.Admin.User, c.creds.Admin.Password), nats.MaxReconnects(-1),
-		nats.ReconnectWait(50*time.Millisecond))
+	reconnect := func(o *nats.Options) error { o.AllowReconnect = true; return nil }
+	return mustConnect(tb, c.urls(), nats.UserInfo(c.creds.Admin.User, c.creds.Admin.Password), reconnect,
+		nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 }
 
 // agency connects as agency code to node i only.
