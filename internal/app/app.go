@@ -240,7 +240,17 @@ func ensureLog(ctx context.Context, srv *natsserver.Server, cfg Config, replicas
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	cid, _ := nc.GetClientID()
+	defer func() {
+		// The credentials watch reloads the users next: the server must
+		// have let go of this connection (natsserver.Server.WaitGone).
+		nc.Close()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.WaitGone(wctx, cid); err != nil {
+			logger.Warn("setup connection", "err", err)
+		}
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
