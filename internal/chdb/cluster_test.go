@@ -89,3 +89,58 @@ func TestMigrateCluster(t *testing.T) {
 		t.Fatalf("truncate a replicated table: %v", err)
 	}
 }
+
+// TestReplicasFromZooKeeper: Replicas lists both replicas with their native
+// addresses, active; no quorum write is pending; EachActiveReplica reaches
+// both; once one is killed and its session has expired it is inactive and
+// skipped.
+func TestReplicasFromZooKeeper(t *testing.T) {
+	zk := zktest.Start(t)
+	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := db.Replicas(ctx, "rollup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Addr != c.Addrs()[0] && rs[1].Addr != c.Addrs()[0] {
+		t.Fatalf("replicas %+v, want r1 and r2 at %v", rs, c.Addrs())
+	}
+	for _, r := range rs {
+		if !r.Active {
+			t.Errorf("replica %+v inactive, want active", r)
+		}
+	}
+	if pending, err := db.QuorumPending(ctx, "rollup"); err != nil || pending {
+		t.Errorf("quorum pending %v, %v; want false", pending, err)
+	}
+	seen := 0
+	if err := db.EachActiveReplica(ctx, "rollup", func(*DB) error { seen++; return nil }); err != nil || seen != 2 {
+		t.Fatalf("each active replica: %d seen, %v; want 2", seen, err)
+	}
+
+	c.Kill(1)
+	if err := db.EachActiveReplica(ctx, "rollup", func(*DB) error { return nil }); err == nil {
+		t.Log("replica 2's session had already expired")
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		seen = 0
+		err := db.EachActiveReplica(ctx, "rollup", func(*DB) error { seen++; return nil })
+		if err == nil && seen == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("40 s after the kill: %d replicas seen, %v; want replica 2 inactive and skipped", seen, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
