@@ -43,7 +43,7 @@ type Config struct {
 	// Cluster names the ClickHouse cluster whose replicas Addr lists
 	// (a DSN with several hosts): Migrate creates the replicated engines on
 	// every one of them, and the projector's writes wait for a quorum
-	// (docs/replication.md). Empty: one server, plain MergeTree engines.
+	// (docs/projector.md, "Replicated ClickHouse"). Empty: one server, plain MergeTree engines.
 	Cluster     string
 	DialTimeout time.Duration // default 5s
 	ReadTimeout time.Duration // default 5m: the longest insert or mutation wait

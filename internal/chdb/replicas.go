@@ -139,3 +139,30 @@ func (db *DB) QuorumPending(ctx context.Context, table string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// RunningOnReplicas counts, on every replica that ZooKeeper lists as active
+// for table, the queries in system.processes whose id starts with prefix;
+// it fails while an active replica cannot be reached (its running INSERT
+// may still commit).
+func (db *DB) RunningOnReplicas(ctx context.Context, table, prefix string) (uint64, error) {
+	var total uint64
+	err := db.EachActiveReplica(ctx, table, func(r *DB) error {
+		var n uint64
+		if err := r.QueryRow(ctx, "SELECT count() FROM system.processes WHERE substring(query_id, 1, ?) = ?", uint64(len(prefix)), prefix).Scan(&n); err != nil {
+			return fmt.Errorf("look for running inserts: %w", err)
+		}
+		total += n
+		return nil
+	})
+	return total, err
+}
+
+// UnfinishedMutations counts the mutations of the given tables of db that
+// the connected server has not finished.
+func (db *DB) UnfinishedMutations(ctx context.Context, tables ...string) (uint64, error) {
+	var n uint64
+	if err := db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND has(?, table) AND is_done = 0", db.Name, tables).Scan(&n); err != nil {
+		return 0, fmt.Errorf("unfinished mutations on %s: %w", db.Addr, err)
+	}
+	return n, nil
+}

@@ -16,7 +16,7 @@ const QuorumTimeout = 60_000
 // and 0 (no quorum) for one server. A majority, because then any replica
 // set that can still write overlaps every acknowledged write: the
 // projector never sees an older watermark after a failover
-// (docs/replication.md).
+// (docs/projector.md, "Replicated ClickHouse").
 func (db *DB) Quorum() int { return db.quorum }
 
 // WriteContext returns ctx with the settings of a projector write: on a
