@@ -2,6 +2,8 @@ package chdb
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +144,40 @@ func TestReplicasFromZooKeeper(t *testing.T) {
 			t.Fatalf("40 s after the kill: %d replicas seen, %v; want replica 2 inactive and skipped", seen, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPinFailsOver: a pinned DB refuses calls before Repin, then talks to
+// the first replica; with that one killed, Repin moves it to the next; a
+// replica refused by usable is passed over.
+func TestPinFailsOver(t *testing.T) {
+	zk := zktest.Start(t)
+	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Pin()
+	defer p.Close()
+	if err := p.Ping(ctx); err == nil {
+		t.Fatal("a pinned DB answered before Repin")
+	}
+	addrs := c.Addrs()
+	if got, err := p.Repin(ctx, nil); err != nil || got != addrs[0] || p.Replica() != addrs[0] {
+		t.Fatalf("Repin = %q, %v (Replica %q); want the first replica %s", got, err, p.Replica(), addrs[0])
+	}
+	c.Kill(0)
+	if got, err := p.Repin(ctx, nil); err != nil || got != addrs[1] {
+		t.Fatalf("after killing replica 1, Repin = %q, %v; want %s", got, err, addrs[1])
+	}
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("ping through the pinned DB after failover: %v", err)
+	}
+	refuse := func(*DB) error { return errors.New("not this one") }
+	if _, err := p.Repin(ctx, refuse); err == nil || !strings.Contains(err.Error(), "no usable replica") {
+		t.Fatalf("Repin with every replica refused: %v, want no usable replica", err)
 	}
 }
