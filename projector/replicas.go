@@ -7,12 +7,8 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
-// replicaTables are the tables the projector writes; replicaBatchTables
-// those a recovery deletes the unfinished rows of.
-var (
-	replicaTables      = []string{"events", "fold_index", "rollup"}
-	replicaBatchTables = []string{"events", "fold_index"}
-)
+// replicaTables are the tables the projector writes.
+var replicaTables = []string{"events", "fold_index", "rollup"}
 
 // replicas runs first in every recovery on a cluster (doc.go, "Replicated
 // ClickHouse"): it chooses the replica the projector reads and writes
@@ -26,7 +22,7 @@ func (p *Projector) replicas(ctx context.Context) error {
 		return nil
 	}
 	addr, err := p.db.Repin(ctx, func(r *chdb.DB) error {
-		n, err := r.UnfinishedMutations(ctx, replicaBatchTables...)
+		n, err := r.PendingDeletes(ctx)
 		if err != nil {
 			return err
 		}

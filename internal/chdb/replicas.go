@@ -147,22 +147,9 @@ func (db *DB) QuorumPending(ctx context.Context, table string) (bool, error) {
 func (db *DB) RunningOnReplicas(ctx context.Context, table, prefix string) (uint64, error) {
 	var total uint64
 	err := db.EachActiveReplica(ctx, table, func(r *DB) error {
-		var n uint64
-		if err := r.QueryRow(ctx, "SELECT count() FROM system.processes WHERE substring(query_id, 1, ?) = ?", uint64(len(prefix)), prefix).Scan(&n); err != nil {
-			return fmt.Errorf("look for running inserts: %w", err)
-		}
+		n, err := r.RunningQueries(ctx, prefix)
 		total += n
-		return nil
+		return err
 	})
 	return total, err
-}
-
-// UnfinishedMutations counts the mutations of the given tables of db that
-// the connected server has not finished.
-func (db *DB) UnfinishedMutations(ctx context.Context, tables ...string) (uint64, error) {
-	var n uint64
-	if err := db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND has(?, table) AND is_done = 0", db.Name, tables).Scan(&n); err != nil {
-		return 0, fmt.Errorf("unfinished mutations on %s: %w", db.Addr, err)
-	}
-	return n, nil
 }
