@@ -67,7 +67,7 @@ func TestMigrateCluster(t *testing.T) {
 	}
 	defer first.Close()
 	for range 2 {
-		b, err := first.PrepareBatch(first.WriteContext(ctx), "INSERT INTO "+first.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
+		b, err := first.PrepareBatch(first.WriteContext(ctx, true), "INSERT INTO "+first.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +86,16 @@ func TestMigrateCluster(t *testing.T) {
 	var n int64
 	if err := second.QueryRow(second.ConsistentContext(ctx), "SELECT sum(n) FROM "+second.Table("rollup")).Scan(&n); err != nil || n != 10 {
 		t.Fatalf("replica 2 reads sum(n) = %d (%v), want 10: both identical blocks, written with quorum", n, err)
+	}
+	for _, r := range []*DB{first, second} {
+		var ptr, max uint64
+		if err := r.QueryRow(ctx, "SELECT log_pointer, log_max_index FROM system.replicas WHERE database = 'cds' AND table = 'rollup'").Scan(&ptr, &max); err != nil {
+			t.Fatal(err)
+		}
+		synced, err := r.Synced(ctx, "rollup", "events")
+		if err != nil || !synced {
+			t.Errorf("replica %s after quorum writes: synced %v (%v), log_pointer %d, log_max_index %d; want synced", r.Addr, synced, err, ptr, max)
+		}
 	}
 	if err := first.Exec(ctx, "TRUNCATE TABLE "+first.Table("rollup")); err != nil {
 		t.Fatalf("truncate a replicated table: %v", err)

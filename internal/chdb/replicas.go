@@ -153,3 +153,19 @@ func (db *DB) RunningOnReplicas(ctx context.Context, table, prefix string) (uint
 	})
 	return total, err
 }
+
+// Synced reports whether the connected replica holds every part of the
+// given tables that ZooKeeper knows of: it has copied the whole replication
+// log into its queue (log_pointer beyond log_max_index) and has no part
+// left to fetch (inserts_in_queue). A part whose only copy is on a replica
+// that is down keeps it unsynced until that replica returns. (Before the
+// table's first log entry has been copied, log_pointer and log_max_index
+// are both 0 as when the log is empty: that one entry is not waited for.)
+func (db *DB) Synced(ctx context.Context, tables ...string) (bool, error) {
+	var n uint64
+	q := "SELECT count() FROM system.replicas WHERE database = ? AND has(?, table) AND (inserts_in_queue > 0 OR log_pointer <= log_max_index AND NOT (log_pointer = 0 AND log_max_index = 0))"
+	if err := db.QueryRow(ctx, q, db.Name, tables).Scan(&n); err != nil {
+		return false, fmt.Errorf("replication queue of %s: %w", db.Addr, err)
+	}
+	return n == 0, nil
+}
