@@ -225,10 +225,10 @@
 //     write and every commit reached a majority, so any two overlap. The
 //     price: 2 replicas stop the commits while one is down; 3 tolerate one.
 //     Step 4's inserts into cds.events and cds.fold_index are not quorum
-//     writes: they may be deleted again by a recovery, and 18.16 does not
-//     mutate the last part written with a quorum (its merge predicate
-//     refuses it); a deletion of rows in such a part was seen to wait for
-//     ever.
+//     writes: their rows may have to be deleted by a recovery, and on 18.16
+//     an ALTER DELETE issued after a quorum write that timed out (a replica
+//     down) stays unfinished until the next quorum write into the table,
+//     which a recovery waiting for that deletion never makes.
 //   - One replica at a time. At every recovery the projector keeps its
 //     replica if it still answers, else picks the first replica of the DSN
 //     that answers and has no unfinished mutation of cds.events or
