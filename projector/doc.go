@@ -239,8 +239,10 @@
 //     (mutations are replicated asynchronously).
 //   - Quiesce on every replica, and catch up. Before it reads the markers,
 //     recovery waits until no commit is pending its quorum (ZooKeeper node
-//     quorum/status of cds.rollup: it may still become visible, and 18.16
-//     refuses the next quorum write meanwhile), until system.processes
+//     quorum/status of cds.rollup: it may still become visible, 18.16
+//     refuses the next quorum write meanwhile, and a TRUNCATE meanwhile
+//     would drop the part but leave the quorum pending for good, every
+//     later quorum write refused: seen on 18.16), until system.processes
 //     shows no INSERT of a projector on any replica that ZooKeeper lists as
 //     active (one that cannot be reached is waited for until its ZooKeeper
 //     session expires, 10 s with cds clickhouse: without its session it can
