@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -115,7 +112,10 @@ func clusterStatus(ctx context.Context, w io.Writer, c *common, runDir string) e
 	if len(h.Leases) == 0 {
 		fmt.Fprintln(w, "projector lease: none taken yet")
 	}
-	names := pidNames(runDir)
+	names := map[int]string{}
+	if runDir != "" {
+		names = cluster.PidNames(runDir)
+	}
 	for _, l := range h.Leases {
 		who := l.Holder
 		if n, ok := names[l.Pid()]; ok {
@@ -128,23 +128,4 @@ func clusterStatus(ctx context.Context, w io.Writer, c *common, runDir string) e
 		fmt.Fprintf(w, "projector lease %s: %s, epoch %d, renewed %s ago\n", l.Key, state, l.Epoch, l.Age.Round(time.Millisecond))
 	}
 	return nil
-}
-
-// pidNames maps the pids of the pid files NAME.pid in dir to their names.
-func pidNames(dir string) map[int]string {
-	out := map[int]string{}
-	if dir == "" {
-		return out
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			out[pid] = strings.TrimSuffix(filepath.Base(f), ".pid")
-		}
-	}
-	return out
 }
