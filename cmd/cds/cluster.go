@@ -1,131 +1,65 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"fmt"
-	"io"
 	"os"
-	"time"
+	"strconv"
+	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/bacgiang/cds/internal/cluster"
-	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
-const clusterUsage = `usage: cds cluster <action> [flags]
-
-  init     create the credentials of every agency of the registry, the admin
-           and the services in --data (credentials.json), as cds up does:
-           the processes of a cluster on one host then share them
-  status   the event stream's leader and replicas, each ClickHouse replica's
-           events and replication lag, the projector lease holder
-           (--nats: every server URL, --clickhouse: a DSN naming every replica;
-           --run DIR names holders after the pid files NAME.pid in DIR)
-
-deployments/cluster/local runs both; see docs/cluster.md.`
-
-// runCluster runs the helpers of deployments/cluster/local.
-func runCluster(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println(clusterUsage)
-		return nil
-	}
-	action := args[0]
-	fs, c := newFlags("cluster " + action)
-	runDir := fs.String("run", "", "status: directory of pid files NAME.pid, to name the lease holder")
-	if err := c.parse(fs, args[1:]); err != nil {
-		return err
-	}
-	switch action {
-	case "init":
-		reg, _, err := c.cfg.Domain()
-		if err != nil {
-			return err
-		}
-		if _, _, err := credentials.Ensure(c.cfg.DataDir, reg.Codes()); err != nil {
-			return fmt.Errorf("cluster init: %w", err)
-		}
-		return nil
-	case "status":
-		return clusterStatus(ctx, os.Stdout, c, *runDir)
-	}
-	return fmt.Errorf("cluster: unknown action %q (init, status)", action)
+// natsServerFlags registers the flags of the embedded NATS server's cluster
+// (cds nats, cds up): docs/operations.md, "A NATS cluster". After parse,
+// finish checks them into c.cfg.
+type natsServerFlags struct {
+	clusterName, clusterListen, routes string
 }
 
-func clusterStatus(ctx context.Context, w io.Writer, c *common, runDir string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := cluster.ConnectAdmin(c.cfg.NATSClientURL(), c.cfg.DataDir)
+func (c *common) natsServerFlags(fs *flag.FlagSet) *natsServerFlags {
+	f := &natsServerFlags{}
+	fs.StringVar(&c.cfg.NATSServerName, "server-name", env("CDS_NATS_SERVER_NAME", ""),
+		"name of this NATS server, unique in its cluster and kept across restarts; required with --routes (CDS_NATS_SERVER_NAME)")
+	fs.StringVar(&f.clusterName, "cluster-name", env("CDS_NATS_CLUSTER_NAME", ""),
+		"NATS cluster name, the same on every node; empty = "+natsserver.DefaultClusterName+" when clustered (CDS_NATS_CLUSTER_NAME)")
+	fs.StringVar(&f.clusterListen, "cluster-listen", env("CDS_NATS_CLUSTER_LISTEN", ""),
+		"host:port where this node accepts the other nodes' routes; setting it (or --routes) makes a cluster node (CDS_NATS_CLUSTER_LISTEN)")
+	fs.StringVar(&f.routes, "routes", env("CDS_NATS_ROUTES", ""),
+		"the cluster's route URLs, nats-route://host:port,… (this node's own may be in the list) (CDS_NATS_ROUTES)")
+	fs.IntVar(&c.cfg.NATSReplicas, "replicas", c.envInt("CDS_NATS_REPLICAS", 0),
+		"replicas of CDS_EVENTS, CDS_DLQ and the key-value buckets (1 to 5); 0 = 3 when clustered, else 1 (CDS_NATS_REPLICAS)")
+	fs.StringVar(&c.cfg.NATSSyncInterval, "sync-interval", env("CDS_NATS_SYNC_INTERVAL", ""),
+		`JetStream fsync: "always" (before every PubAck) or an interval such as 1s; empty = always when clustered, else 1s (CDS_NATS_SYNC_INTERVAL)`)
+	return f
+}
+
+// finish puts the cluster flags into c.cfg.
+func (f *natsServerFlags) finish(c *common) error {
+	routes, err := natsserver.ParseRoutes(f.routes)
 	if err != nil {
-		return err
+		return fmt.Errorf("-routes: %w", err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("cluster status: %w", err)
+	c.cfg.NATSCluster = natsserver.Cluster{Name: f.clusterName, Listen: f.clusterListen, Routes: routes}
+	if _, err := natsserver.Replicas(c.cfg.NATSReplicas, c.cfg.NATSCluster.Enabled()); err != nil {
+		return fmt.Errorf("-replicas: %w", err)
 	}
-	hosts, err := cluster.Hosts(c.cfg.ClickHouseAddr, c.cfg.ClickHousePassword)
-	if err != nil {
-		return err
-	}
-	h := cluster.Read(ctx, js, hosts)
-	if h.StreamErr != nil {
-		fmt.Fprintf(w, "NATS: %v\n", h.StreamErr)
-	} else {
-		s := h.Stream
-		leader := s.Leader
-		if leader == "" {
-			leader = "none (single server, or no quorum)"
-		}
-		fmt.Fprintf(w, "NATS stream %s: leader %s, %d messages, last sequence %d\n", s.Name, leader, s.Msgs, s.LastSeq)
-		for _, p := range s.Replicas {
-			state := "catching up"
-			switch {
-			case p.Offline:
-				state = "offline"
-			case p.Current:
-				state = "current"
-			}
-			fmt.Fprintf(w, "  replica %s: %s, lag %d, last seen %s ago\n", p.Name, state, p.Lag, p.Active.Round(time.Millisecond))
-		}
-	}
-	fmt.Fprintln(w, "ClickHouse replicas:")
-	for _, r := range h.Replicas {
-		if r.Err != nil {
-			fmt.Fprintf(w, "  %s: unreachable: %v\n", r.Addr, r.Err)
-			continue
-		}
-		repl := "not replicated"
-		if r.Replicated {
-			repl = fmt.Sprintf("replication queue %d, delay %s", r.Queue, r.Delay)
-			if r.Readonly {
-				repl += ", READ-ONLY (no ZooKeeper session)"
-			}
-		}
-		fmt.Fprintf(w, "  %s: %d events (%d distinct ids), watermark %d, %s\n", r.Addr, r.Events, r.Distinct, r.Watermark, repl)
-	}
-	if h.LeaseErr != nil {
-		fmt.Fprintf(w, "projector lease: %v\n", h.LeaseErr)
-		return nil
-	}
-	if len(h.Leases) == 0 {
-		fmt.Fprintln(w, "projector lease: none taken yet")
-	}
-	names := map[int]string{}
-	if runDir != "" {
-		names = cluster.PidNames(runDir)
-	}
-	for _, l := range h.Leases {
-		who := l.Holder
-		if n, ok := names[l.Pid()]; ok {
-			who = n + " (" + l.Holder + ")"
-		}
-		state := "held by " + who
-		if l.Released {
-			state = "released by " + who
-		}
-		fmt.Fprintf(w, "projector lease %s: %s, epoch %d, renewed %s ago\n", l.Key, state, l.Epoch, l.Age.Round(time.Millisecond))
+	if _, _, err := natsserver.ParseSyncInterval(c.cfg.NATSSyncInterval, true); err != nil {
+		return fmt.Errorf("-sync-interval: %w", err)
 	}
 	return nil
+}
+
+// envInt is a whole number from the environment, or def.
+func (c *common) envInt(key string, def int) int {
+	v, ok := os.LookupEnv(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q is not a whole number", key, v))
+		return def
+	}
+	return n
 }

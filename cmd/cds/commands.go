@@ -76,7 +76,7 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	c := &common{cfg: app.Defaults()}
 	d := c.cfg
 	fs.StringVar(&c.cfg.DataDir, "data", env("CDS_DATA_DIR", d.DataDir), "data directory: credentials, JetStream store, managed ClickHouse (CDS_DATA_DIR)")
-	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL; empty runs or uses the embedded one (CDS_NATS_URL)")
+	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL, or a comma-separated list of a cluster's (nats://a:4222,nats://b:4222): a client connects to any and reconnects to the others; empty runs or uses the embedded one (CDS_NATS_URL)")
 	fs.StringVar(&c.cfg.NATSAddr, "nats-listen", env("CDS_NATS_LISTEN", d.NATSAddr), "listen address of the embedded NATS server (CDS_NATS_LISTEN)")
 	fs.StringVar(&c.cfg.ClickHouseAddr, "clickhouse", env("CDS_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port, or a DSN clickhouse://user@host:port[,host:port]/database?secure=true (give the password in CDS_CLICKHOUSE_PASSWORD, not here: a command line is visible in ps); empty starts a managed clickhouse-server (CDS_CLICKHOUSE_ADDR)")
 	fs.StringVar(&c.cfg.ClickHouseCA, "clickhouse-ca", env("CDS_CLICKHOUSE_CA", ""), "PEM file of the certificate authorities of the ClickHouse server's TLS certificate; implies TLS (CDS_CLICKHOUSE_CA)")

@@ -10,7 +10,11 @@ import (
 
 func runNATS(ctx context.Context, args []string) error {
 	fs, c := newFlags("nats")
+	nf := c.natsServerFlags(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := nf.finish(c); err != nil {
 		return err
 	}
 	sys, err := app.Start(ctx, c.cfg, app.Parts{NATS: true})

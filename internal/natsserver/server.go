@@ -68,6 +68,13 @@ type Config struct {
 	// the event is in the OS page cache, safe if cds crashes but not if the machine loses
 	// power within the interval. 0 means DefaultSyncInterval.
 	SyncInterval time.Duration
+
+	// ServerName names the server (nats-server's server_name); "" lets
+	// nats-server pick a random one. A cluster node needs one, unique in
+	// the cluster and kept across restarts.
+	ServerName string
+	// Cluster, when enabled, makes the server a node of a NATS cluster.
+	Cluster Cluster
 }
 
 // Server is a running embedded NATS JetStream server.
@@ -111,6 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	opts := &server.Options{
+		ServerName:             cfg.ServerName,
 		Host:                   host,
 		Port:                   port,
 		NoSigs:                 true,
@@ -122,6 +130,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Users:                  us,
 		Accounts:               accounts,
 		// MaxPayload stays at the nats-server default, 1 MB: events are ~200 bytes to a few KB.
+	}
+	if err := cfg.Cluster.apply(opts, cfg.ServerName); err != nil {
+		return nil, err
 	}
 	base := opts.Clone()
 
@@ -159,8 +170,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.gate = g
 	}
-	logger.Info("nats server ready", "url", s.ClientURL(), "store", cfg.StoreDir,
-		"users", len(us), "sync_always", cfg.SyncAlways)
+	attrs := []any{"url", s.ClientURL(), "store", cfg.StoreDir, "users", len(us), "sync_always", cfg.SyncAlways}
+	if cfg.Cluster.Enabled() {
+		attrs = append(attrs, "server_name", ns.Name(), "cluster", opts.Cluster.Name,
+			"cluster_url", s.ClusterURL(), "routes", len(opts.Routes))
+	}
+	logger.Info("nats server ready", attrs...)
 	return s, nil
 }
 
@@ -204,6 +219,16 @@ func splitAddr(addr string) (string, int, error) {
 
 // ClientURL returns the URL clients connect to, with the real port when a free one was picked.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// ClusterURL returns the route URL of a cluster node (nats-route://host:port,
+// with the real port when a free one was picked), "" for a single server.
+func (s *Server) ClusterURL() string {
+	a := s.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return "nats-route://" + net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
+}
 
 // ReloadUsers replaces the users and their permissions while the server runs. Users that are
 // gone (revoked agencies) can no longer connect, and their open connections are closed; so are
