@@ -98,6 +98,15 @@ func (l Lease) Pid() int {
 	return pid
 }
 
+// Database returns the database named in the key (lease.<database>.<stream>).
+func (l Lease) Database() string {
+	parts := strings.Split(l.Key, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	return parts[1]
+}
+
 // Leases returns every key of the projector's lease bucket.
 func Leases(ctx context.Context, js jetstream.JetStream) ([]Lease, error) {
 	kv, err := js.KeyValue(ctx, projector.LeaseBucket)
