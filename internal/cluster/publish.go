@@ -27,7 +27,10 @@ type Publisher struct {
 	Retries int
 }
 
-// NewPublisher connects to each of urls with the given user.
+// NewPublisher connects to each of urls with the given user. Each
+// connection keeps to its own server (it ignores the servers the cluster
+// announces), so that the load goes through every URL and the failover is
+// the Publisher's.
 func NewPublisher(urls []string, user, password string) (*Publisher, error) {
 	p := &Publisher{Window: 1024, AckWait: 5 * time.Second}
 	for _, u := range urls {
@@ -36,6 +39,7 @@ func NewPublisher(urls []string, user, password string) (*Publisher, error) {
 			nats.UserInfo(user, password),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(200*time.Millisecond),
+			nats.IgnoreDiscoveredServers(),
 		)
 		if err != nil {
 			p.Close()
