@@ -39,7 +39,12 @@ type Config struct {
 	Password string
 	// CAFile, when set, is a PEM file of the certificate authorities that
 	// sign the server's certificate; it implies TLS.
-	CAFile      string
+	CAFile string
+	// Cluster names the ClickHouse cluster whose replicas Addr lists
+	// (a DSN with several hosts): Migrate creates the replicated engines on
+	// every one of them, and the projector's writes wait for a quorum
+	// (docs/replication.md). Empty: one server, plain MergeTree engines.
+	Cluster     string
 	DialTimeout time.Duration // default 5s
 	ReadTimeout time.Duration // default 5m: the longest insert or mutation wait
 	MaxConns    int           // default 8
