@@ -11,6 +11,7 @@ import (
 
 	"github.com/bacgiang/cds/internal/cluster"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
 const clusterUsage = `usage: cds cluster <action> [flags]
@@ -18,6 +19,8 @@ const clusterUsage = `usage: cds cluster <action> [flags]
   init     create the credentials of every agency of the registry, the admin
            and the services in --data (credentials.json), as cds up does:
            the processes of a cluster on one host then share them
+  wait     wait until the event stream has a leader and every replica of it
+           is current (--timeout), e.g. before starting the projectors
   status   the event stream's leader and replicas, each ClickHouse replica's
            events and replication lag, the projector lease holder
            (--nats: every server URL, --clickhouse: a DSN naming every replica;
@@ -34,6 +37,7 @@ func runCluster(ctx context.Context, args []string) error {
 	action := args[0]
 	fs, c := newFlags("cluster " + action)
 	runDir := fs.String("run", "", "status: directory of pid files NAME.pid, to name the lease holder")
+	timeout := fs.Duration("timeout", 2*time.Minute, "wait: how long to wait")
 	if err := c.parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -47,10 +51,46 @@ func runCluster(ctx context.Context, args []string) error {
 			return fmt.Errorf("cluster init: %w", err)
 		}
 		return nil
+	case "wait":
+		return clusterWait(ctx, c, *timeout)
 	case "status":
 		return clusterStatus(ctx, os.Stdout, c, *runDir)
 	}
-	return fmt.Errorf("cluster: unknown action %q (init, status)", action)
+	return fmt.Errorf("cluster: unknown action %q (init, wait, status)", action)
+}
+
+// clusterWait waits until the event stream is placed and led, with every
+// replica current.
+func clusterWait(ctx context.Context, c *common, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := cluster.ConnectAdmin(c.cfg.NATSClientURL(), c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("cluster wait: %w", err)
+	}
+	for {
+		// A request made while the cluster elects its leaders may get no
+		// answer at all: each attempt has a deadline of its own.
+		try, stop := context.WithTimeout(ctx, 5*time.Second)
+		s, err := cluster.StreamInfo(try, js, natsserver.EventsStream)
+		stop()
+		if err == nil && s.Leader != "" && len((cluster.Health{Stream: s}).Settled(0)) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("leader %q, followers %+v", s.Leader, s.Replicas)
+			}
+			return fmt.Errorf("cluster wait: stream %s not ready after %s: %w", natsserver.EventsStream, timeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func clusterStatus(ctx context.Context, w io.Writer, c *common, runDir string) error {
