@@ -200,6 +200,61 @@
 // Markers written by a cds that did not record the hash are checked by
 // length and first sequence only.
 //
+// # Replicated ClickHouse
+//
+// With a cluster name (chdb.Config.Cluster, --clickhouse-cluster) the
+// tables are ReplicatedMergeTree (and its Summing and Replacing forms) on
+// every replica of the DSN, sharing ZooKeeper, and the protocol above holds
+// with five changes (docs/projector.md, "Replicated ClickHouse"):
+//
+//   - No block deduplication. A replicated table drops an inserted block
+//     identical to a recent one; recovery's deletion and re-insertion of the
+//     same rows would vanish. Every write of the projector sets
+//     insert_deduplicate = 0: its own protocol already makes writes
+//     idempotent.
+//   - Quorum writes. Replication is asynchronous: a commit acknowledged by
+//     one replica that died before another fetched it would let a
+//     failed-over projector read an older watermark and fold the batch
+//     again, counted twice once the dead replica returns. Every write of
+//     the projector is a quorum write (insert_quorum = a majority of the
+//     DSN's replicas, chdb.DB.WriteContext), and the markers, the
+//     fingerprints and cds.fold_index are read with
+//     select_sequential_consistency = 1 (ConsistentContext): a replica
+//     that has not yet fetched every acknowledged write refuses the read
+//     instead of answering with an older state, and the read fails and is
+//     retried. A majority of replicas can still write and every write
+//     reached a majority, so any two overlap. The price: 2 replicas stop
+//     the projector's writes while one is down; 3 tolerate one down.
+//   - One replica at a time. At every recovery the projector keeps its
+//     replica if it still answers, else picks the first replica of the DSN
+//     that answers and has no unfinished mutation of cds.events or
+//     cds.fold_index (chdb.DB.Pin and Repin), and reads and writes through
+//     it alone until the next failure, which fails over to another. So it
+//     never reads a replica that has not yet applied a deletion of an
+//     unfinished batch (mutations are replicated asynchronously, and a
+//     replica that was down applies them when it returns).
+//   - Quiesce on every replica. Recovery waits until no quorum write into
+//     cds.events, cds.fold_index or cds.rollup is pending (its ZooKeeper
+//     node quorum/status: the part is on fewer replicas than the quorum and
+//     may still become visible; 18.16 also refuses the next quorum write
+//     into the table until then), and until system.processes shows no
+//     INSERT of a projector on any replica that ZooKeeper lists as active.
+//     An active replica that cannot be reached is waited for: either it
+//     answers again, or its ZooKeeper session expires (10 s, chserver) and
+//     with it any chance for its running INSERT to commit. A quorum write
+//     interrupted by the death of the replica that wrote it stays pending
+//     until that replica returns: the projector waits that long.
+//   - Deletions (ALTER DELETE of an unfinished batch) are replicated
+//     mutations: recovery waits for them on the replica it uses; the others
+//     apply them in their own time and are not used until they have.
+//     TRUNCATE (a repair, a rebuild) is replicated too.
+//
+// Everything else — markers, fingerprints, the lease and its token, the
+// log's hash — is unchanged: the markers live in cds.rollup, which is
+// replicated like the rest. Readers other than the projector (the API, the
+// score history, analysts) read any replica without those settings: a
+// replica serves a batch a moment after its quorum acknowledged it.
+//
 // # Failures that stop Run
 //
 // Run retries what time can cure and returns what it cannot: ErrDiverged;

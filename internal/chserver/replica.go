@@ -7,7 +7,7 @@ import (
 )
 
 // Replica makes a managed server one replica of a named ClickHouse cluster
-// whose replicated tables keep their metadata in ZooKeeper (docs/replication.md).
+// whose replicated tables keep their metadata in ZooKeeper (docs/projector.md, "Replicated ClickHouse").
 type Replica struct {
 	// Cluster names the cluster in remote_servers (the --clickhouse-cluster
 	// setting): a plain identifier.
@@ -95,7 +95,11 @@ func replicaConfig(r Replica) (nodes []node, macros []node) {
 		h, p, _ := splitAddr(z)
 		zk.kids = append(zk.kids, el("node", leaf("host", h), num("port", int64(p))))
 	}
-	zk.kids = append(zk.kids, num("session_timeout_ms", 30000))
+	// A killed replica stays "active" in ZooKeeper until its session
+	// expires; the projector waits that long before it trusts that the
+	// replica's writes are over (docs/projector.md, "Replicated ClickHouse"), hence 10 s rather
+	// than ClickHouse's 30 s.
+	zk.kids = append(zk.kids, num("session_timeout_ms", 10000))
 	shard := el("shard", leaf("internal_replication", "true"))
 	for _, h := range r.Hosts {
 		hh, p, _ := splitAddr(h)
