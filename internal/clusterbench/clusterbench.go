@@ -308,6 +308,9 @@ func (e *env) takeover(ctx context.Context, _ float64) error {
 		if time.Since(killed) > 2*time.Minute {
 			return fmt.Errorf("no takeover within 2 minutes (watermark %d, was %d)", w, before)
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.figure("projector_takeover_ms", ms(time.Since(killed)), "ms")
@@ -389,6 +392,9 @@ func (e *env) leaderFailover(ctx context.Context, _ float64) error {
 		if time.Since(restarted) > 3*time.Minute {
 			return fmt.Errorf("%s not current 3 minutes after its restart", leader)
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.figure("nats_node_restart_to_current_ms", ms(time.Since(restarted)), "ms")
@@ -447,6 +453,9 @@ func (e *env) replicaCatchUp(ctx context.Context, _ float64) error {
 		}
 		if time.Since(restarted) > 10*time.Minute {
 			return fmt.Errorf("%s did not catch up in 10 minutes: %+v vs %+v", name, b, a)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
