@@ -34,22 +34,16 @@ import (
 
 // Config says what to measure.
 type Config struct {
-	Local *cluster.Local // the running local cluster
-	// ClickHouseCluster is the cluster name the cluster's services use
-	// (--clickhouse-cluster); default "cds".
-	ClickHouseCluster string
-	Events            int    // messages of the drain load; default 200,000
-	Binary            string // the cds binary for the projector processes; default this executable
-	Out               io.Writer
-	Progress          io.Writer // progress lines; nil = none
+	Local    *cluster.Local // the running local cluster
+	Events   int            // messages of the drain load; default 200,000
+	Binary   string         // the cds binary for the single node's projector; default this executable
+	Out      io.Writer
+	Progress io.Writer // progress lines; nil = none
 }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Local == nil {
 		return c, errors.New("clusterbench: no cluster")
-	}
-	if c.ClickHouseCluster == "" {
-		c.ClickHouseCluster = "cds"
 	}
 	if c.Events == 0 {
 		c.Events = 200000
@@ -72,7 +66,6 @@ type env struct {
 	reg   *registry.Registry
 	creds *credentials.File
 	js    jetstream.JetStream // the cluster's, as admin
-	db    string              // the cluster database the bench's projectors fill
 	load  []*nats.Msg
 	procs []*exec.Cmd
 }
@@ -91,16 +84,16 @@ func (e *env) figure(name string, v float64, unit string) {
 	fmt.Fprintf(e.cfg.Out, "%s: %.0f %s\n", name, v, unit)
 }
 
-// Run measures and prints the figures. The cluster's own projectors are
-// stopped while it runs (their CPU would be measured with the bench's) and
-// started again at the end; the bench's projectors fill a database of
-// their own, dropped at the end.
+// Run measures and prints the figures. It drives the cluster's own
+// projectors (projector-a, projector-b) through the script, so the loads it
+// publishes end up in the cluster's database: run it on a cluster that can
+// be thrown away. Both projectors run again at the end.
 func Run(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
 	}
-	e := &env{cfg: cfg, reg: registry.Sample(), db: "cds_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	e := &env{cfg: cfg, reg: registry.Sample()}
 	if e.creds, err = credentials.LoadFile(cfg.Local.Dir); err != nil {
 		return fmt.Errorf("clusterbench: is the cluster up? %w", err)
 	}
@@ -129,7 +122,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	defer e.stopAll()
-	defer e.dropDatabase()
 
 	single, err := e.singleDrain(ctx)
 	if err != nil {
@@ -233,11 +225,20 @@ func (e *env) singleDrain(ctx context.Context) (float64, error) {
 	return drain, e.stop(p)
 }
 
-// clusterDrain publishes the load through the three NATS URLs, then times
-// one cds projector process (the cluster's flags) draining the whole
-// stream into the bench's database.
+// clusterDrain publishes the load through the three NATS URLs with the
+// cluster's projectors stopped, then times projector-a draining what the
+// stream holds beyond the database's watermark.
 func (e *env) clusterDrain(ctx context.Context, single float64) error {
 	e.progress("cluster: %d messages through %d URLs", len(e.load), len(e.cfg.Local.NATSURLs()))
+	db, err := e.open(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	from, err := db.Watermark(ctx)
+	if err != nil {
+		return err
+	}
 	pub, err := cluster.NewPublisher(e.cfg.Local.NATSURLs(), e.creds.Admin.User, e.creds.Admin.Password)
 	if err != nil {
 		return err
@@ -252,31 +253,24 @@ func (e *env) clusterDrain(ctx context.Context, single float64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.startProjector(ctx, "a"); err != nil {
-		return err
-	}
 	start = time.Now()
-	db, err := e.open(ctx, "")
-	if err != nil {
+	if err := e.cfg.Local.Start(ctx, cluster.Projectors[0]); err != nil {
 		return err
 	}
-	defer db.Close()
 	if err := waitWatermark(ctx, db, s.LastSeq, 15*time.Minute); err != nil {
 		return err
 	}
-	drain := rate(int(s.LastSeq), time.Since(start))
+	drain := rate(int(s.LastSeq-from), time.Since(start))
 	e.figure("cluster_drain_events_per_s", drain, "events/s")
 	e.figure("cluster_drain_vs_single", drain/single, "")
 	return nil
 }
 
-// takeover starts a standby beside the active projector of clusterDrain,
-// publishes a steady trickle, kills the active one with SIGKILL and times
-// until the standby holds the lease and the watermark moves again.
+// takeover starts projector-b beside the active projector-a, publishes a
+// steady trickle, kills the lease holder with SIGKILL and times until the
+// other holds the lease and the watermark moves again.
 func (e *env) takeover(ctx context.Context, _ float64) error {
-	active := e.procs[len(e.procs)-1]
-	standby, err := e.startProjector(ctx, "b")
-	if err != nil {
+	if err := e.cfg.Local.Start(ctx, cluster.Projectors[1]); err != nil {
 		return err
 	}
 	db, err := e.open(ctx, "")
@@ -284,26 +278,35 @@ func (e *env) takeover(ctx context.Context, _ float64) error {
 		return err
 	}
 	defer db.Close()
-	// The standby is up once it logs its wait; give it time to start.
+	// Give the standby time to start and wait for the lease.
 	time.Sleep(3 * time.Second)
 	stopTrickle := e.trickle(ctx, "takeover", 200)
 	defer stopTrickle()
 	time.Sleep(time.Second)
+	active := e.cfg.Local.NameOfPid(e.holder(ctx))
+	standby := cluster.Projectors[0]
+	if active == standby {
+		standby = cluster.Projectors[1]
+	} else if active != cluster.Projectors[1] {
+		return fmt.Errorf("the lease holder (pid %d) is neither %v", e.holder(ctx), cluster.Projectors)
+	}
+	standbyPid, err := e.cfg.Local.Pid(standby)
+	if err != nil {
+		return err
+	}
 	before, err := db.Watermark(ctx)
 	if err != nil {
 		return err
 	}
 	killed := time.Now()
-	if err := active.Process.Kill(); err != nil {
+	if err := e.cfg.Local.Kill(active); err != nil {
 		return err
 	}
-	e.progress("killed the active projector (pid %d) at watermark %d", active.Process.Pid, before)
+	e.progress("killed the active projector %s at watermark %d", active, before)
 	for {
 		w, err := db.Watermark(ctx)
-		if err == nil && w > before {
-			if holder := e.holder(ctx); holder == standby.Process.Pid {
-				break
-			}
+		if err == nil && w > before && e.holder(ctx) == standbyPid {
+			break
 		}
 		if time.Since(killed) > 2*time.Minute {
 			return fmt.Errorf("no takeover within 2 minutes (watermark %d, was %d)", w, before)
@@ -314,17 +317,17 @@ func (e *env) takeover(ctx context.Context, _ float64) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.figure("projector_takeover_ms", ms(time.Since(killed)), "ms")
-	return nil
+	return e.cfg.Local.Start(ctx, active)
 }
 
-// holder returns the pid of the bench database's lease holder, or 0.
+// holder returns the pid of the cds database's lease holder, or 0.
 func (e *env) holder(ctx context.Context) int {
 	leases, err := cluster.Leases(ctx, e.js)
 	if err != nil {
 		return 0
 	}
 	for _, l := range leases {
-		if l.Database() == e.db && !l.Released {
+		if l.Database() == chdb.DefaultDatabase && !l.Released {
 			return l.Pid()
 		}
 	}
@@ -446,8 +449,8 @@ func (e *env) replicaCatchUp(ctx context.Context, _ float64) error {
 		return err
 	}
 	for {
-		a := cluster.ReadReplica(ctx, e.host(hosts[0]))
-		b := cluster.ReadReplica(ctx, e.host(hosts[1]))
+		a := cluster.ReadReplica(ctx, hosts[0])
+		b := cluster.ReadReplica(ctx, hosts[1])
 		if a.Err == nil && b.Err == nil && a.Watermark == last && b.Watermark == last && a.Events == b.Events && b.Queue == 0 {
 			break
 		}
@@ -495,38 +498,12 @@ func (e *env) trickle(ctx context.Context, prefix string, n int) func() {
 	return func() { cancel(); <-done }
 }
 
-// host is the chdb configuration of one replica for the bench's database.
-func (e *env) host(c chdb.Config) chdb.Config {
-	c.Database = e.db
-	return c
-}
-
-// open connects to the bench's database on addr, or through every replica.
+// open connects to the cluster's database on addr, or through every replica.
 func (e *env) open(ctx context.Context, addr string) (*chdb.DB, error) {
 	if addr == "" {
 		addr = e.cfg.Local.ClickHouseDSN()
 	}
-	return chdb.Open(ctx, chdb.Config{Addr: addr, Database: e.db})
-}
-
-// startProjector runs cds projector on the cluster for the bench's
-// database, in a data directory of its own that shares the cluster's
-// credentials.
-func (e *env) startProjector(ctx context.Context, suffix string) (*exec.Cmd, error) {
-	dir := filepath.Join(e.cfg.Local.Dir, "bench-projector-"+suffix)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	for _, f := range []string{credentials.FileName, credentials.HashesFileName} {
-		link := filepath.Join(dir, f)
-		_ = os.Remove(link)
-		if err := os.Symlink(filepath.Join(e.cfg.Local.Dir, f), link); err != nil {
-			return nil, err
-		}
-	}
-	return e.start(ctx, "projector-"+suffix, "projector", "--nats", strings.Join(e.cfg.Local.NATSURLs(), ","),
-		"--clickhouse", e.cfg.Local.ClickHouseDSN(), "--clickhouse-cluster", e.cfg.ClickHouseCluster,
-		"--database", e.db, "--data", dir, "--log", "warn")
+	return chdb.Open(ctx, chdb.Config{Addr: addr})
 }
 
 // start runs the cds binary; its output goes to <cluster>/log/bench-NAME.log.
@@ -561,23 +538,6 @@ func (e *env) stop(p *exec.Cmd) error {
 func (e *env) stopAll() {
 	for _, p := range e.procs {
 		_ = e.stop(p)
-	}
-}
-
-// dropDatabase drops the bench's database on every replica.
-func (e *env) dropDatabase() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, h := range e.cfg.Local.ClickHouseHosts() {
-		db, err := chdb.Open(ctx, h)
-		if err != nil {
-			e.progress("drop %s on %s: %v", e.db, h.Addr, err)
-			continue
-		}
-		if err := db.Exec(ctx, "DROP DATABASE IF EXISTS `"+e.db+"`"); err != nil {
-			e.progress("drop %s on %s: %v", e.db, h.Addr, err)
-		}
-		db.Close()
 	}
 }
 
