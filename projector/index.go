@@ -82,16 +82,7 @@ func (p *Projector) insertIndex(ctx context.Context, c *indexColumns, last uint6
 	if c.rows() == 0 {
 		return nil
 	}
-	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("fold_index", last)))
-	b, err := p.db.PrepareBatch(qctx, "INSERT INTO "+p.db.Table("fold_index")+" (h, lookup, seq, v)")
-	if err != nil {
-		return fmt.Errorf("insert fold index: %w", err)
-	}
-	if err := appendColumns(b, []any{c.h, c.lookup, c.seq, c.val}); err != nil {
-		b.Abort()
-		return fmt.Errorf("insert fold index: %w", err)
-	}
-	if err := b.Send(); err != nil {
+	if err := p.db.InsertFoldIndex(ctx, p.qid.next("fold_index", last), c.h, c.lookup, c.seq, c.val); err != nil {
 		return fmt.Errorf("insert fold index: %w", err)
 	}
 	return nil
