@@ -22,7 +22,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "everything in one process: NATS, ClickHouse (managed), projector, API; --simulate adds the simulated province", runUp},
-		{"nats", "the embedded NATS JetStream server alone", runNATS},
+		{"nats", "the embedded NATS JetStream server alone (a cluster node with --routes); cds nats config prints the accounts and users for your own nats-server", runNATS},
 		{"clickhouse", "one clickhouse-server in the foreground (exec), optionally a replica of a cluster (--clickhouse-cluster)", runClickHouse},
 		{"projector", "fold the event stream into ClickHouse", runProjector},
 		{"serve", "the HTTP API: ingest (POST /v1/events) and queries", runServe},

@@ -24,6 +24,10 @@ func TestRunParses(t *testing.T) {
 		{name: "bad duration in the environment", args: []string{"serve"}, env: map[string]string{"CDS_HISTORY_INTERVAL": "soon"}, wantErr: `CDS_HISTORY_INTERVAL="soon" is not a duration`},
 		{name: "bad agency limits in the environment", args: []string{"nats"}, env: map[string]string{"CDS_AGENCY_LIMITS": "bg-ctk"}, wantErr: "CDS_AGENCY_LIMITS"},
 		{name: "bad log level", args: []string{"serve", "--log", "loud"}, wantErr: "-log"},
+		{name: "a route that is not nats-route", args: []string{"nats", "--routes", "http://a:6222"}, wantErr: "-routes"},
+		{name: "too many replicas", args: []string{"nats", "--replicas", "7"}, wantErr: "-replicas"},
+		{name: "bad sync interval", args: []string{"nats", "--sync-interval", "sometimes"}, wantErr: "-sync-interval"},
+		{name: "bad replicas in the environment", args: []string{"nats"}, env: map[string]string{"CDS_NATS_REPLICAS": "three"}, wantErr: `CDS_NATS_REPLICAS="three" is not a whole number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,5 +60,17 @@ func TestNATSClientURL(t *testing.T) {
 				t.Errorf("NATSClientURL() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestNATSConfig(t *testing.T) {
+	var out strings.Builder
+	if err := runNATSConfig(&out, []string{"--data", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"accounts {", `"AGENCY_bg-vietyen"`, `{ service: { account: CDS, subject: "cds.events.bg-ctk.>" } }`, `user: "cds-projector"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cds nats config lacks %s", want)
+		}
 	}
 }

@@ -3,12 +3,19 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
 func runNATS(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "config" {
+		return runNATSConfig(os.Stdout, args[1:])
+	}
 	fs, c := newFlags("nats")
 	nf := c.natsServerFlags(fs)
 	if err := c.parse(fs, args); err != nil {
@@ -23,6 +30,29 @@ func runNATS(ctx context.Context, args []string) error {
 	}
 	c.cfg.Logger.Info("embedded NATS JetStream running", "url", sys.NATSURL(), "credentials", credentialsPath(c.cfg))
 	return serveUntilDone(ctx, sys)
+}
+
+// runNATSConfig prints the accounts, users and permissions of the embedded
+// server as a nats-server configuration block, for operators who run their
+// own nats-server (docs/operations.md, "Your own nats-server"). Like cds
+// nats, it creates the credentials of the registry's agencies that have none.
+func runNATSConfig(w io.Writer, args []string) error {
+	fs, c := newFlags("nats config")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	reg, _, err := c.cfg.Domain()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	_, hashes, err := credentials.Ensure(c.cfg.DataDir, reg.Codes())
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return natsserver.WriteConfig(w, hashes, app.ReportsFor(reg))
 }
 
 func runProjector(ctx context.Context, args []string) error {

@@ -262,7 +262,9 @@ func ensureLog(ctx context.Context, srv *natsserver.Server, cfg Config, replicas
 	}
 	var logged time.Time
 	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// A request sent before the cluster has a JetStream leader gets no
+		// answer: a short timeout tries again soon.
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := ensure(actx)
 		cancel()
 		if err == nil {

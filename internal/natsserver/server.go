@@ -3,7 +3,6 @@ package natsserver
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -79,12 +78,12 @@ type Config struct {
 
 // Server is a running embedded NATS JetStream server.
 type Server struct {
-	ns           *server.Server
-	base         *server.Options // the start options, cloned for each reload
-	reportsFor   map[string][]string
-	gatePassword string
-	gate         *gate // nil without authentication
-	log          *slog.Logger
+	ns         *server.Server
+	base       *server.Options // the start options, cloned for each reload
+	reportsFor map[string][]string
+	local      local
+	gate       *gate // nil without authentication
+	log        *slog.Logger
 
 	reloadMu  sync.Mutex
 	closeOnce sync.Once
@@ -111,8 +110,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	gatePassword := rand.Text()
-	us, accounts, err := users(cfg.Hashes, cfg.ReportsFor, gatePassword)
+	loc := newLocal()
+	us, accounts, err := users(cfg.Hashes, cfg.ReportsFor, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +153,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("natsserver: JetStream is not enabled")
 	}
-	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, gatePassword: gatePassword, log: logger}
+	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, local: loc, log: logger}
 	if cfg.Hashes != nil {
-		g, err := startGate(ns, gatePassword, cfg.Limits, cfg.Check, logger)
+		g, err := startGate(ns, loc, cfg.Limits, cfg.Check, logger)
 		if err == nil {
 			err = g.sync(agencies(cfg.Hashes))
 		}
@@ -237,7 +236,7 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 	if h == nil {
 		return errors.New("natsserver: reload users: no credentials")
 	}
-	us, accounts, err := users(h, s.reportsFor, s.gatePassword)
+	us, accounts, err := users(h, s.reportsFor, s.local)
 	if err != nil {
 		return err
 	}
@@ -248,7 +247,7 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 			return err
 		}
 	}
-	if err := registerNewAccounts(s.ns, agencies(h), s.reportsFor); err != nil {
+	if err := registerNewAccounts(s.ns, s.local.node, agencies(h), s.reportsFor); err != nil {
 		return err
 	}
 	opts := s.base.Clone()
