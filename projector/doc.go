@@ -205,49 +205,56 @@
 // With a cluster name (chdb.Config.Cluster, --clickhouse-cluster) the
 // tables are ReplicatedMergeTree (and its Summing and Replacing forms) on
 // every replica of the DSN, sharing ZooKeeper, and the protocol above holds
-// with five changes (docs/projector.md, "Replicated ClickHouse"):
+// with these changes (docs/projector.md, "Replicated ClickHouse"):
 //
 //   - No block deduplication. A replicated table drops an inserted block
 //     identical to a recent one; recovery's deletion and re-insertion of the
 //     same rows would vanish. Every write of the projector sets
 //     insert_deduplicate = 0: its own protocol already makes writes
 //     idempotent.
-//   - Quorum writes. Replication is asynchronous: a commit acknowledged by
+//   - Quorum commits. Replication is asynchronous: a commit acknowledged by
 //     one replica that died before another fetched it would let a
 //     failed-over projector read an older watermark and fold the batch
-//     again, counted twice once the dead replica returns. Every write of
-//     the projector is a quorum write (insert_quorum = a majority of the
-//     DSN's replicas, chdb.DB.WriteContext), and the markers, the
-//     fingerprints and cds.fold_index are read with
-//     select_sequential_consistency = 1 (ConsistentContext): a replica
-//     that has not yet fetched every acknowledged write refuses the read
-//     instead of answering with an older state, and the read fails and is
-//     retried. A majority of replicas can still write and every write
-//     reached a majority, so any two overlap. The price: 2 replicas stop
-//     the projector's writes while one is down; 3 tolerate one down.
+//     again, counted twice once the dead replica returns (the replica test
+//     saw exactly that without this design). Step 5's insert into
+//     cds.rollup, and the seal, are quorum writes (insert_quorum = a
+//     majority of the DSN's replicas, chdb.DB.WriteContext), and every read
+//     of the projector uses select_sequential_consistency = 1: a replica
+//     that has not yet fetched every acknowledged commit refuses the read
+//     instead of answering with an older watermark. A majority can still
+//     write and every commit reached a majority, so any two overlap. The
+//     price: 2 replicas stop the commits while one is down; 3 tolerate one.
+//     Step 4's inserts into cds.events and cds.fold_index are not quorum
+//     writes: they may be deleted again by a recovery, and 18.16 does not
+//     mutate the last part written with a quorum (its merge predicate
+//     refuses it); a deletion of rows in such a part was seen to wait for
+//     ever.
 //   - One replica at a time. At every recovery the projector keeps its
 //     replica if it still answers, else picks the first replica of the DSN
 //     that answers and has no unfinished mutation of cds.events or
 //     cds.fold_index (chdb.DB.Pin and Repin), and reads and writes through
-//     it alone until the next failure, which fails over to another. So it
-//     never reads a replica that has not yet applied a deletion of an
-//     unfinished batch (mutations are replicated asynchronously, and a
-//     replica that was down applies them when it returns).
-//   - Quiesce on every replica. Recovery waits until no quorum write into
-//     cds.events, cds.fold_index or cds.rollup is pending (its ZooKeeper
-//     node quorum/status: the part is on fewer replicas than the quorum and
-//     may still become visible; 18.16 also refuses the next quorum write
-//     into the table until then), and until system.processes shows no
-//     INSERT of a projector on any replica that ZooKeeper lists as active.
-//     An active replica that cannot be reached is waited for: either it
-//     answers again, or its ZooKeeper session expires (10 s, chserver) and
-//     with it any chance for its running INSERT to commit. A quorum write
-//     interrupted by the death of the replica that wrote it stays pending
-//     until that replica returns: the projector waits that long.
+//     it alone until the next failure, which fails over to another. Its own
+//     writes are thus always visible to its reads, and it never reads a
+//     replica that has not yet applied a deletion of an unfinished batch
+//     (mutations are replicated asynchronously).
+//   - Quiesce on every replica, and catch up. Before it reads the markers,
+//     recovery waits until no commit is pending its quorum (ZooKeeper node
+//     quorum/status of cds.rollup: it may still become visible, and 18.16
+//     refuses the next quorum write meanwhile), until system.processes
+//     shows no INSERT of a projector on any replica that ZooKeeper lists as
+//     active (one that cannot be reached is waited for until its ZooKeeper
+//     session expires, 10 s with cds clickhouse: without its session it can
+//     commit nothing), and until its replica holds every part of the three
+//     tables that ZooKeeper knows of (chdb.DB.Synced: the whole replication
+//     log copied, no part left to fetch). Then the fingerprints of step 5
+//     compare what this replica holds with the markers, as on one server.
+//     A part whose only copy is on a replica that is down keeps the
+//     projector waiting until that replica returns.
 //   - Deletions (ALTER DELETE of an unfinished batch) are replicated
-//     mutations: recovery waits for them on the replica it uses; the others
-//     apply them in their own time and are not used until they have.
-//     TRUNCATE (a repair, a rebuild) is replicated too.
+//     mutations: recovery waits for them on its replica (polling
+//     system.mutations: 18.16 has no mutations_sync); the others apply them
+//     in their own time and are not chosen until they have. TRUNCATE (a
+//     repair, a rebuild) is replicated too.
 //
 // Everything else — markers, fingerprints, the lease and its token, the
 // log's hash — is unchanged: the markers live in cds.rollup, which is

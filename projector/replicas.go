@@ -7,26 +7,23 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
-// replicaTables are the tables the projector writes; replicaBatchTables
-// those a recovery deletes the unfinished rows of.
-var (
-	replicaTables      = []string{"events", "fold_index", "rollup"}
-	replicaBatchTables = []string{"events", "fold_index"}
-)
+// replicaTables are the tables the projector writes.
+var replicaTables = []string{"events", "fold_index", "rollup"}
 
 // replicas runs first in every recovery on a cluster (doc.go, "Replicated
 // ClickHouse"): it chooses the replica the projector reads and writes
 // through until its next failure (the current one if it still answers,
 // else the first of the DSN; never one with an unfinished deletion of a
-// batch), then waits until no write of a projector can still land: no
-// quorum write pending, no projector INSERT running on any replica that
+// batch), then waits until no write of a projector can still land and the
+// replica holds every part written so far: no commit pending its quorum,
+// no part left to fetch, no projector INSERT running on any replica that
 // ZooKeeper lists as active. On one server it does nothing.
 func (p *Projector) replicas(ctx context.Context) error {
 	if p.db.Cluster == "" {
 		return nil
 	}
 	addr, err := p.db.Repin(ctx, func(r *chdb.DB) error {
-		n, err := r.UnfinishedMutations(ctx, replicaBatchTables...)
+		n, err := r.PendingDeletes(ctx)
 		if err != nil {
 			return err
 		}
@@ -44,16 +41,22 @@ func (p *Projector) replicas(ctx context.Context) error {
 	}
 	prefix := insertPrefix(p.db.Name)
 	var last string
-	return p.await(ctx, "quorum writes and projector inserts on every active replica", quiesceLimit, func() (bool, error) {
-		for _, t := range replicaTables {
-			pending, err := p.db.QuorumPending(ctx, t)
-			if err != nil {
-				return false, err
-			}
-			if pending {
-				p.logOnce(&last, "waiting for a quorum write to reach its quorum", "table", t)
-				return false, nil
-			}
+	return p.await(ctx, "the replicas: pending commits, parts to fetch, running inserts", quiesceLimit, func() (bool, error) {
+		pending, err := p.db.QuorumPending(ctx, "rollup")
+		if err != nil {
+			return false, err
+		}
+		if pending {
+			p.logOnce(&last, "waiting for a commit (quorum write) to reach its quorum")
+			return false, nil
+		}
+		synced, err := p.db.Synced(ctx, replicaTables...)
+		if err != nil {
+			return false, err
+		}
+		if !synced {
+			p.logOnce(&last, "waiting for the replica to fetch every part of cds.events, cds.fold_index and cds.rollup")
+			return false, nil
 		}
 		n, err := p.db.RunningOnReplicas(ctx, "rollup", prefix)
 		switch {

@@ -44,7 +44,7 @@ type Config struct {
 	// ClickHouseCluster (--clickhouse-cluster / CDS_CLICKHOUSE_CLUSTER)
 	// names the ClickHouse cluster whose replicas the DSN lists: migrations
 	// create replicated tables on every one of them, and the projector
-	// writes with quorum (chdb.Config.Cluster). "" = one server.
+	// commits with a quorum (chdb.Config.Cluster). "" = one server.
 	ClickHouseCluster string
 	// ClickHousePassword (CDS_CLICKHOUSE_PASSWORD) is the password of the
 	// ClickHouse user; it wins over the DSN's. It is never printed.

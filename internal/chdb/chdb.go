@@ -52,7 +52,7 @@ type Config struct {
 	CAFile string
 	// Cluster names the ClickHouse cluster whose replicas Addr lists
 	// (a DSN with several hosts): Migrate creates the replicated engines on
-	// every one of them, and the projector's writes wait for a quorum
+	// every one of them, and the projector's commits wait for a quorum
 	// (docs/projector.md, "Replicated ClickHouse"). Empty: one server, plain MergeTree engines.
 	Cluster     string
 	DialTimeout time.Duration // default 5s

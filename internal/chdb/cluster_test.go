@@ -2,6 +2,8 @@ package chdb
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +67,7 @@ func TestMigrateCluster(t *testing.T) {
 	}
 	defer first.Close()
 	for range 2 {
-		b, err := first.PrepareBatch(first.WriteContext(ctx), "INSERT INTO "+first.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
+		b, err := first.PrepareBatch(first.WriteContext(ctx, true), "INSERT INTO "+first.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,6 +86,16 @@ func TestMigrateCluster(t *testing.T) {
 	var n int64
 	if err := second.QueryRow(second.ConsistentContext(ctx), "SELECT sum(n) FROM "+second.Table("rollup")).Scan(&n); err != nil || n != 10 {
 		t.Fatalf("replica 2 reads sum(n) = %d (%v), want 10: both identical blocks, written with quorum", n, err)
+	}
+	for _, r := range []*DB{first, second} {
+		var ptr, max uint64
+		if err := r.QueryRow(ctx, "SELECT log_pointer, log_max_index FROM system.replicas WHERE database = 'cds' AND table = 'rollup'").Scan(&ptr, &max); err != nil {
+			t.Fatal(err)
+		}
+		synced, err := r.Synced(ctx, "rollup", "events")
+		if err != nil || !synced {
+			t.Errorf("replica %s after quorum writes: synced %v (%v), log_pointer %d, log_max_index %d; want synced", r.Addr, synced, err, ptr, max)
+		}
 	}
 	if err := first.Exec(ctx, "TRUNCATE TABLE "+first.Table("rollup")); err != nil {
 		t.Fatalf("truncate a replicated table: %v", err)
@@ -142,5 +154,40 @@ func TestReplicasFromZooKeeper(t *testing.T) {
 			t.Fatalf("40 s after the kill: %d replicas seen, %v; want replica 2 inactive and skipped", seen, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPinFailsOver: a pinned DB refuses calls before Repin, then talks to
+// the first replica; with that one killed, Repin moves it to the next; a
+// replica refused by usable is passed over.
+func TestPinFailsOver(t *testing.T) {
+	zk := zktest.Start(t)
+	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := db.Pin()
+	defer p.Close()
+	if err := p.Ping(ctx); err == nil {
+		t.Fatal("a pinned DB answered before Repin")
+	}
+	addrs := c.Addrs()
+	if got, err := p.Repin(ctx, nil); err != nil || got != addrs[0] || p.Replica() != addrs[0] {
+		t.Fatalf("Repin = %q, %v (Replica %q); want the first replica %s", got, err, p.Replica(), addrs[0])
+	}
+	c.Kill(0)
+	if got, err := p.Repin(ctx, nil); err != nil || got != addrs[1] {
+		t.Fatalf("after killing replica 1, Repin = %q, %v; want %s", got, err, addrs[1])
+	}
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("ping through the pinned DB after failover: %v", err)
+	}
+	refuse := func(*DB) error { return errors.New("not this one") }
+	if _, err := p.Repin(ctx, refuse); err == nil || !strings.Contains(err.Error(), "no usable replica") {
+		t.Fatalf("Repin with every replica refused: %v, want no usable replica", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -13,8 +14,9 @@ import (
 
 // Pin returns a DB for the projector on a cluster: it talks to one replica
 // at a time, the one Repin chose, and only until the next Repin; its
-// batches (inserts) are quorum writes without deduplication (WriteContext)
-// and its queries read with sequential consistency (ConsistentContext).
+// batches (inserts) are not deduplicated and those into cds.rollup are
+// quorum writes (WriteContext), and its queries read with sequential
+// consistency (ConsistentContext).
 // Until the first Repin every call fails. Close closes the replica's
 // connection, not db. For one server (no Cluster) Pin returns db itself.
 // Docs: projector/doc.go, "Replicated ClickHouse".
@@ -157,7 +159,9 @@ func (pc *pinnedConn) PrepareBatch(ctx context.Context, query string, opts ...dr
 	if err != nil {
 		return nil, err
 	}
-	return c.Conn.PrepareBatch(pc.db.WriteContext(ctx), query, opts...)
+	// The commit point is the insert into cds.rollup (projector/doc.go).
+	commit := strings.HasPrefix(query, "INSERT INTO "+pc.db.Table("rollup")+" ")
+	return c.Conn.PrepareBatch(pc.db.WriteContext(ctx, commit), query, opts...)
 }
 
 func (pc *pinnedConn) Exec(ctx context.Context, query string, args ...any) error {

@@ -147,22 +147,25 @@ func (db *DB) QuorumPending(ctx context.Context, table string) (bool, error) {
 func (db *DB) RunningOnReplicas(ctx context.Context, table, prefix string) (uint64, error) {
 	var total uint64
 	err := db.EachActiveReplica(ctx, table, func(r *DB) error {
-		var n uint64
-		if err := r.QueryRow(ctx, "SELECT count() FROM system.processes WHERE substring(query_id, 1, ?) = ?", uint64(len(prefix)), prefix).Scan(&n); err != nil {
-			return fmt.Errorf("look for running inserts: %w", err)
-		}
+		n, err := r.RunningQueries(ctx, prefix)
 		total += n
-		return nil
+		return err
 	})
 	return total, err
 }
 
-// UnfinishedMutations counts the mutations of the given tables of db that
-// the connected server has not finished.
-func (db *DB) UnfinishedMutations(ctx context.Context, tables ...string) (uint64, error) {
+// Synced reports whether the connected replica holds every part of the
+// given tables that ZooKeeper knows of: it has copied the whole replication
+// log into its queue (log_pointer beyond log_max_index) and has no part
+// left to fetch (inserts_in_queue). A part whose only copy is on a replica
+// that is down keeps it unsynced until that replica returns. (Before the
+// table's first log entry has been copied, log_pointer and log_max_index
+// are both 0 as when the log is empty: that one entry is not waited for.)
+func (db *DB) Synced(ctx context.Context, tables ...string) (bool, error) {
 	var n uint64
-	if err := db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND has(?, table) AND is_done = 0", db.Name, tables).Scan(&n); err != nil {
-		return 0, fmt.Errorf("unfinished mutations on %s: %w", db.Addr, err)
+	q := "SELECT count() FROM system.replicas WHERE database = ? AND has(?, table) AND (inserts_in_queue > 0 OR log_pointer <= log_max_index AND NOT (log_pointer = 0 AND log_max_index = 0))"
+	if err := db.QueryRow(ctx, q, db.Name, tables).Scan(&n); err != nil {
+		return false, fmt.Errorf("replication queue of %s: %w", db.Addr, err)
 	}
-	return n, nil
+	return n == 0, nil
 }

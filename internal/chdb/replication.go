@@ -19,26 +19,30 @@ const QuorumTimeout = 60_000
 // (docs/projector.md, "Replicated ClickHouse").
 func (db *DB) Quorum() int { return db.quorum }
 
-// WriteContext returns ctx with the settings of a projector write: on a
-// cluster, a quorum write (insert_quorum = Quorum, insert_quorum_timeout =
-// QuorumTimeout) without block deduplication (insert_deduplicate = 0: the
-// projector deletes and writes again the same rows on recovery, which a
-// replicated table would otherwise drop as a duplicate block); on a server
-// that has it, insert_quorum_parallel = 0, so that quorum writes are
-// ordered and select_sequential_consistency holds (18.16 has neither the
-// setting nor parallel quorum writes). For one server ctx is returned as
-// it is. Query options already in ctx (a query id) are kept.
-func (db *DB) WriteContext(ctx context.Context) context.Context {
+// WriteContext returns ctx with the settings of a projector write on a
+// cluster: never block deduplication (insert_deduplicate = 0: the projector
+// deletes and writes again the same rows on recovery, which a replicated
+// table would otherwise drop as a duplicate block); and, for a commit (the
+// one-part insert into cds.rollup), a quorum write (insert_quorum = Quorum,
+// insert_quorum_timeout = QuorumTimeout, and insert_quorum_parallel = 0 on
+// a server that has it, so that quorum writes are ordered and
+// select_sequential_consistency holds; 18.16 has neither the setting nor
+// parallel quorum writes). cds.events and cds.fold_index are not written
+// with a quorum: ClickHouse 18.16 never mutates the last part written with
+// a quorum, so the deletion of an unfinished batch would wait for ever
+// (projector/doc.go, "Replicated ClickHouse"). For one server ctx is
+// returned as it is. Query options already in ctx (a query id) are kept.
+func (db *DB) WriteContext(ctx context.Context, commit bool) context.Context {
 	if db.Cluster == "" {
 		return ctx
 	}
-	s := clickhouse.Settings{
-		"insert_quorum":         db.Quorum(),
-		"insert_quorum_timeout": QuorumTimeout,
-		"insert_deduplicate":    0,
-	}
-	if db.quorumParallel {
-		s["insert_quorum_parallel"] = 0
+	s := clickhouse.Settings{"insert_deduplicate": 0}
+	if commit {
+		s["insert_quorum"] = db.Quorum()
+		s["insert_quorum_timeout"] = QuorumTimeout
+		if db.quorumParallel {
+			s["insert_quorum_parallel"] = 0
+		}
 	}
 	return clickhouse.Context(ctx, clickhouse.WithSettings(s))
 }

@@ -186,6 +186,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
 	}
+	if _, _, err := splitAddr(cfg.TCPAddr); err != nil {
+		return nil, fmt.Errorf("start clickhouse-server: tcp %w", err)
+	}
+	if _, _, err := splitAddr(cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("start clickhouse-server: http %w", err)
+	}
 	found, err := probe(ctx, cfg.TCPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
