@@ -19,7 +19,7 @@ func runBench(ctx context.Context, args []string) error {
 	rate := fs.Int("freshness-rate", 5000, "events/s of the steady load for the freshness figures")
 	dur := fs.Duration("freshness-for", 0, "how long the steady load lasts (0 = 10s)")
 	queries := fs.Int("queries", 200, "requests per score endpoint")
-	clusterDir := fs.String("cluster", "", "measure the running local cluster of deployments/cluster/local whose directory this is (.cluster) against a single node started in the same run, instead; run from the repository root")
+	clusterDir := fs.String("cluster", "", "measure the running local cluster of deployments/cluster/local whose directory this is (.cluster) against a single node started in the same run, instead: it publishes into the cluster's stream and kills and restarts its processes (docs/cluster.md, \"Figures\"); run from the repository root")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
