@@ -225,10 +225,10 @@
 //     write and every commit reached a majority, so any two overlap. The
 //     price: 2 replicas stop the commits while one is down; 3 tolerate one.
 //     Step 4's inserts into cds.events and cds.fold_index are not quorum
-//     writes: they may be deleted again by a recovery, and 18.16 does not
-//     mutate the last part written with a quorum (its merge predicate
-//     refuses it); a deletion of rows in such a part was seen to wait for
-//     ever.
+//     writes: their rows may have to be deleted by a recovery, and on 18.16
+//     an ALTER DELETE issued after a quorum write that timed out (a replica
+//     down) stays unfinished until the next quorum write into the table,
+//     which a recovery waiting for that deletion never makes.
 //   - One replica at a time. At every recovery the projector keeps its
 //     replica if it still answers, else picks the first replica of the DSN
 //     that answers and has no unfinished mutation of cds.events or
@@ -239,8 +239,10 @@
 //     (mutations are replicated asynchronously).
 //   - Quiesce on every replica, and catch up. Before it reads the markers,
 //     recovery waits until no commit is pending its quorum (ZooKeeper node
-//     quorum/status of cds.rollup: it may still become visible, and 18.16
-//     refuses the next quorum write meanwhile), until system.processes
+//     quorum/status of cds.rollup: it may still become visible, 18.16
+//     refuses the next quorum write meanwhile, and a TRUNCATE meanwhile
+//     would drop the part but leave the quorum pending for good, every
+//     later quorum write refused: seen on 18.16), until system.processes
 //     shows no INSERT of a projector on any replica that ZooKeeper lists as
 //     active (one that cannot be reached is waited for until its ZooKeeper
 //     session expires, 10 s with cds clickhouse: without its session it can

@@ -28,8 +28,9 @@ func (db *DB) Quorum() int { return db.quorum }
 // a server that has it, so that quorum writes are ordered and
 // select_sequential_consistency holds; 18.16 has neither the setting nor
 // parallel quorum writes). cds.events and cds.fold_index are not written
-// with a quorum: ClickHouse 18.16 never mutates the last part written with
-// a quorum, so the deletion of an unfinished batch would wait for ever
+// with a quorum: on 18.16 an ALTER DELETE issued after a quorum write that
+// timed out stays unfinished until the next quorum write into the table,
+// so the deletion of an unfinished batch could wait for ever
 // (projector/doc.go, "Replicated ClickHouse"). For one server ctx is
 // returned as it is. Query options already in ctx (a query id) are kept.
 func (db *DB) WriteContext(ctx context.Context, commit bool) context.Context {
