@@ -4,8 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/projector"
 )
 
 func TestRunParses(t *testing.T) {
@@ -72,5 +78,42 @@ func TestNATSConfig(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("cds nats config lacks %s", want)
 		}
+	}
+}
+
+// TestNATSStreams: cds nats streams creates the streams and the lease
+// bucket on a server it does not run, as the projector's user.
+func TestNATSStreams(t *testing.T) {
+	dir := t.TempDir()
+	_, h, err := credentials.Ensure(dir, []string{"bg-vietyen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := natsserver.Start(ctx, natsserver.Config{Addr: "127.0.0.1:-1", StoreDir: t.TempDir(), Hashes: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := runNATSStreams(ctx, []string{"--data", dir, "--nats", srv.ClientURL(), "--log", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := app.ConnectService(srv.ClientURL(), dir, credentials.ServiceProjector, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{natsserver.EventsStream, natsserver.DeadLetterStream, "KV_" + projector.LeaseBucket} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := runNATSStreams(ctx, []string{"--data", dir, "--nats", srv.ClientURL(), "--replicas", "9"}); err == nil {
+		t.Error("9 replicas accepted")
 	}
 }

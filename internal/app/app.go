@@ -238,26 +238,43 @@ func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsse
 }
 
 // ensureLog creates or updates the streams and the lease bucket through srv,
-// as the projector's service user. In a cluster it tries again until the
-// cluster can place them: the first node waits for the others.
+// as the projector's service user (EnsureLog).
 func ensureLog(ctx context.Context, srv *natsserver.Server, cfg Config, replicas int, logger *slog.Logger) error {
 	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	cid, _ := nc.GetClientID()
+	defer func() {
+		// The credentials watch reloads the users next: the server must
+		// have let go of this connection (natsserver.Server.WaitGone).
+		nc.Close()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.WaitGone(wctx, cid); err != nil {
+			logger.Warn("setup connection", "err", err)
+		}
+	}()
+	return EnsureLog(ctx, nc, cfg.DuplicateWindow, replicas, cfg.NATSCluster.Enabled(), logger)
+}
+
+// EnsureLog creates or updates CDS_EVENTS, CDS_DLQ and the projector's lease
+// bucket with replicas copies over nc (a user that may: the projector's or
+// the admin). With wait, it tries again until the cluster can place them
+// (a cluster that is still forming), or ctx ends.
+func EnsureLog(ctx context.Context, nc *nats.Conn, window time.Duration, replicas int, wait bool, logger *slog.Logger) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
 	ensure := func(ctx context.Context) error {
-		if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: cfg.DuplicateWindow, Replicas: replicas}); err != nil {
+		if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: window, Replicas: replicas}); err != nil {
 			return err
 		}
 		_, err := projector.EnsureLeaseBucket(ctx, js, replicas)
 		return err
 	}
-	if !cfg.NATSCluster.Enabled() {
+	if !wait {
 		return ensure(ctx)
 	}
 	var logged time.Time

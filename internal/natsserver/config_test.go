@@ -23,14 +23,15 @@ import (
 // and the permissions refuse what the embedded server's refuse.
 func TestWriteConfig(t *testing.T) {
 	dir := t.TempDir()
-	f, h, err := credentials.Ensure(dir, testAgencies)
+	f, _, err := credentials.Ensure(dir, testAgencies)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := credentials.Revoke(dir, "bg-tanyen"); err != nil {
 		t.Fatal(err)
 	}
-	if h, err = credentials.LoadHashes(dir); err != nil {
+	h, err := credentials.LoadHashes(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var block bytes.Buffer

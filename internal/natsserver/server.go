@@ -219,6 +219,23 @@ func splitAddr(addr string) (string, int, error) {
 // ClientURL returns the URL clients connect to, with the real port when a free one was picked.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
+// WaitGone waits until the server has dropped the client connection with id
+// cid (nats.Conn.GetClientID), which its client closed, or ctx ends.
+// nats-server checks every connection it still lists again at a reload of
+// the users, and logs an "authentication error" for one that is already
+// closing; a short-lived connection made just before a reload (the setup
+// connection of cds nats) waits here so as not to cause that false alarm.
+func (s *Server) WaitGone(ctx context.Context, cid uint64) error {
+	for s.ns.GetClient(cid) != nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsserver: connection %d still open: %w", cid, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // ClusterURL returns the route URL of a cluster node (nats-route://host:port,
 // with the real port when a free one was picked), "" for a single server.
 func (s *Server) ClusterURL() string {
