@@ -31,6 +31,7 @@ func commands() []command {
 		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
 		{"republish", "publish ClickHouse's events into the event log again, after the JetStream store was lost", runRepublish},
 		{"dlq", "dead letters: list, show, replay the events the projector refused", runDLQ},
+		{"cluster", "helpers of a cluster on one host: init its credentials, show its status (deployments/cluster/local)", runCluster},
 		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
 	}
 }
