@@ -173,14 +173,18 @@ func (p *Projector) acquire(ctx context.Context) error {
 func (p *Projector) runActive(ctx context.Context) error {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The lease is renewed until runActive returns, not only until ctx is
+	// cancelled: a shutdown finishes the batch in hand (consume, up to
+	// ShutdownGrace), and every write of it is fenced on the lease.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
 	kept := make(chan struct{})
 	go func() {
 		defer close(kept)
-		if err := p.lease.keep(actx, p.checkFenced); err != nil {
+		if err := p.lease.keep(kctx, p.checkFenced); err != nil {
 			cancel(err)
 		}
 	}()
-	defer func() { cancel(nil); <-kept }()
+	defer func() { stopKeeping(); <-kept }()
 	backoff := p.cfg.RetryMin
 	for {
 		if actx.Err() != nil {
