@@ -9,8 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector"
@@ -42,14 +41,7 @@ func TestRepublishAfterLostLog(t *testing.T) {
 	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	db, err := chdb.Open(ctx, chdb.Config{Addr: chtest.Start(t).Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := chdbtest.Migrated(t, "")
 	load := projtest.Generate(21, 6000, reg.Codes())
 	last, err := projtest.Publish(ctx, js, load.Msgs)
 	if err != nil {
