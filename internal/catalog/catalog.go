@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -290,15 +289,7 @@ func validateTargets(ind Indicator, m Milestone, field string, add func(field, f
 
 // Load reads and validates the catalogue file at path.
 func Load(path string) (*Catalog, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	c, err := Parse(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return fielderr.ReadFile("catalog", path, Parse)
 }
 
 //go:embed indicators.json

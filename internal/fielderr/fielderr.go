@@ -2,12 +2,15 @@
 // are named by a code (the indicator catalogue, the unit registry): each
 // problem names the item, by code and position, and the field; a parser
 // collects all of them in a List and returns them joined, so that one run
-// shows the author every problem of the file.
+// shows the author every problem of the file. ReadFile reads such a file.
 package fielderr
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 )
 
 // Max caps how many problems one List error lists.
@@ -57,4 +60,20 @@ func (l *List) Err(what string) error {
 		list = append(list[:Max:Max], fmt.Errorf("and %d more problems", len(l.errs)-Max))
 	}
 	return fmt.Errorf("%s:\n%w", what, errors.Join(list...))
+}
+
+// ReadFile reads the data file at path and parses it with parse. Its
+// errors name the package (pkg: "catalog") when the file cannot be read,
+// the file when it does not parse.
+func ReadFile[T any](pkg, path string, parse func(io.Reader) (T, error)) (T, error) {
+	var zero T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", pkg, err)
+	}
+	v, err := parse(bytes.NewReader(b))
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }

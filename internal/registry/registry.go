@@ -3,12 +3,10 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -183,15 +181,7 @@ func levelList() string {
 
 // Load reads and validates the registry file at path.
 func Load(path string) (*Registry, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	r, err := Parse(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
+	return fielderr.ReadFile("registry", path, Parse)
 }
 
 // Version returns the version string of the registry file.
