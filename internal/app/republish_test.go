@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector"
 	"github.com/bacgiang/cds/projector/projtest"
@@ -29,15 +27,7 @@ func TestRepublishAfterLostLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, ns.ClientURL())
 	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
