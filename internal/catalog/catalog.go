@@ -6,7 +6,6 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -75,14 +74,9 @@ func ValidCode(s string) bool {
 // ranks >= 1, counts >= 0). The error lists every problem found, each naming
 // the indicator and the field (see FieldError).
 func Parse(r io.Reader) (*Catalog, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var f file
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("catalog: decode: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("catalog: decode: unexpected data after the catalogue object")
+	if err := fielderr.Decode(r, &f, "catalog", "catalogue"); err != nil {
+		return nil, err
 	}
 	p := problems{Item: "indicator"}
 	if strings.TrimSpace(f.Version) == "" {

@@ -2,11 +2,13 @@
 // are named by a code (the indicator catalogue, the unit registry): each
 // problem names the item, by code and position, and the field; a parser
 // collects all of them in a List and returns them joined, so that one run
-// shows the author every problem of the file. ReadFile reads such a file.
+// shows the author every problem of the file. Decode and ReadFile read such
+// a file strictly.
 package fielderr
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,4 +78,19 @@ func ReadFile[T any](pkg, path string, parse func(io.Reader) (T, error)) (T, err
 		return zero, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, nil
+}
+
+// Decode decodes r, which must hold one JSON object and nothing after it,
+// into v, refusing fields v does not have. Its errors start with
+// "<pkg>: decode:"; what names the object ("catalogue").
+func Decode(r io.Reader, v any, pkg, what string) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: decode: %w", pkg, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: decode: unexpected data after the %s object", pkg, what)
+	}
+	return nil
 }

@@ -37,3 +37,21 @@ func TestListCapsProblems(t *testing.T) {
 		t.Errorf("error does not end with the count of the others: %q", msg[len(msg)-60:])
 	}
 }
+
+func TestDecodeIsStrict(t *testing.T) {
+	var v struct {
+		Version string `json:"version"`
+	}
+	if err := Decode(strings.NewReader(`{"version":"1"}`), &v, "registry", "registry"); err != nil || v.Version != "1" {
+		t.Fatalf("valid object: %v, %+v", err, v)
+	}
+	for in, want := range map[string]string{
+		`{"version":"1","extra":2}`: `registry: decode: json: unknown field "extra"`,
+		`{"version":"1"} {}`:        "registry: decode: unexpected data after the registry object",
+		`[1]`:                       "registry: decode: json: cannot unmarshal array",
+	} {
+		if err := Decode(strings.NewReader(in), &v, "registry", "registry"); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Decode(%s) = %v, want %q…", in, err, want)
+		}
+	}
+}

@@ -3,8 +3,6 @@
 package registry
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -45,14 +43,9 @@ type problems = fielderr.List
 // that no unit is its own ancestor or successor. The error lists every
 // problem found, each naming the unit and the field (see FieldError).
 func Parse(r io.Reader) (*Registry, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var f file
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("registry: decode: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("registry: decode: unexpected data after the registry object")
+	if err := fielderr.Decode(r, &f, "registry", "registry"); err != nil {
+		return nil, err
 	}
 	return build(f)
 }
