@@ -82,17 +82,7 @@ func (p *publisher) publish(tb testing.TB, lines ...string) {
 			tb.Fatalf("publish %s: %v", env.ID, err)
 		}
 	}
-	nc, err := app.ConnectService(p.sys.NATSURL(), p.sys.Config.DataDir, credentials.ServiceProjector, "test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.sys.WaitCaughtUp(ctx, js); err != nil {
-		tb.Fatalf("projector did not catch up: %v", err)
-	}
+	apptest.WaitCaughtUp(tb, p.sys)
 }
 
 // eventually polls check until it returns nil, failing the test with its
