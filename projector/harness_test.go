@@ -37,6 +37,8 @@ type harness struct {
 
 type harnessOpts struct {
 	streams natsserver.StreamConfig
+	// noClickHouse: the caller connects h.db (newReplicatedHarness).
+	noClickHouse bool
 }
 
 func newHarness(tb testing.TB) *harness { return newHarnessOpts(tb, harnessOpts{}) }
@@ -58,6 +60,9 @@ func newHarnessOpts(tb testing.TB, o harnessOpts) *harness {
 	h.nc, h.js = js.Conn(), js
 	if err := natsserver.EnsureStreams(ctx, js, o.streams); err != nil {
 		tb.Fatal(err)
+	}
+	if o.noClickHouse {
+		return h
 	}
 	h.ch = chtest.Start(tb)
 	db, err := chdb.Open(ctx, chdb.Config{Addr: h.ch.Addr(), ReadTimeout: 30 * time.Second})
