@@ -142,7 +142,7 @@ func (p *Projector) run(ctx context.Context) error {
 // acquire opens the lease and waits until this projector holds it.
 func (p *Projector) acquire(ctx context.Context) error {
 	if p.lease == nil {
-		l, err := openLease(ctx, p.js, leaseKey(p.db.Name, p.cfg.Stream), p.cfg.LeaseTTL, p.log)
+		l, err := openLease(ctx, p.js, p.cfg.Stream, leaseKey(p.db.Name, p.cfg.Stream), p.cfg.LeaseTTL, p.log)
 		if err != nil {
 			return err
 		}
