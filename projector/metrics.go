@@ -18,6 +18,7 @@ type metrics struct {
 	stateEvents prometheus.Gauge
 	stateItems  prometheus.Gauge
 	filterBytes prometheus.Gauge
+	stateLoaded prometheus.Gauge
 
 	active        prometheus.Gauge
 	takeovers     prometheus.Counter
@@ -80,6 +81,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		filterBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_filter_bytes", Help: "Size of the Bloom filter of the lookups in cds.fold_index.",
 		}),
+		stateLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_state_loaded", Help: "1 while the fold state of the committed position is loaded and the projector folds from it; 0 while it recovers, loads or waits as a standby.",
+		}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_active", Help: "1 while this projector holds the lease and folds, 0 while it waits as a standby.",
 		}),
@@ -111,7 +115,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.indexLookups, m.indexFetchTime,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.stateLoaded, m.indexLookups, m.indexFetchTime,
 			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m

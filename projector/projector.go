@@ -283,7 +283,7 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 	err = <-werr
 	if written != folded {
 		// The fold state holds batches that were not written.
-		p.loaded = false
+		p.unload()
 	}
 	switch {
 	case err != nil:

@@ -177,14 +177,8 @@ func EventCheck(reg *registry.Registry, maxFuture time.Duration) natsserver.Chec
 	}
 	rules := events.Rules{MaxFuture: maxFuture, Units: reg}
 	return func(subject string, data []byte) error {
-		e, err := events.Decode(data)
-		if err != nil {
-			return err
-		}
-		if err := events.CheckSubject(subject, e); err != nil {
-			return err
-		}
-		return rules.Check(e)
+		_, err := rules.CheckMessage(subject, data)
+		return err
 	}
 }
 

@@ -132,15 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	e.chAddr = cfg.ClickHouseAddr
 	if e.chAddr == "" {
-		tcp, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		httpAddr, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		srv, err := chserver.Start(ctx, chserver.Config{Dir: filepath.Join(e.dir, "clickhouse"), TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
+		srv, err := startClickHouse(ctx, filepath.Join(e.dir, "clickhouse"))
 		if err != nil {
 			return err
 		}
@@ -175,6 +167,20 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// startClickHouse starts a clickhouse-server of its own in dir, on free
+// ports.
+func startClickHouse(ctx context.Context, dir string) (*chserver.Server, error) {
+	tcp, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return chserver.Start(ctx, chserver.Config{Dir: dir, TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }

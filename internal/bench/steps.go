@@ -183,20 +183,17 @@ func (e *env) drainAndServe(ctx context.Context) error {
 // httpIngest posts NDJSON batches of 1000 events with agency tokens from 4
 // clients (each batch of another agency), and compares with direct
 // publishing.
-func (e *env) httpIngest(ctx context.Context, base string) error {
-	const clients = 4
-	n := min(e.cfg.Events/5, 200000)
-	n -= n % 1000
-	if n == 0 {
-		n = 1000
-	}
-	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+// ndjsonBatch is one POST /v1/events of the HTTP ingest step.
+type ndjsonBatch struct {
+	token string
+	body  []byte
+}
+
+// ndjsonBatches makes batches of 1000 generated events, at least n events
+// in all, each of one agency in turn.
+func (e *env) ndjsonBatches(n int) []ndjsonBatch {
 	gen := newGenerator(e.reg, 2)
-	type batch struct {
-		token string
-		body  []byte
-	}
-	var batches []batch
+	var batches []ndjsonBatch
 	for len(batches)*1000 < n {
 		agency := e.reg.Codes()[len(batches)%len(e.reg.Codes())]
 		var b bytes.Buffer
@@ -205,9 +202,38 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 			b.Write(ev.body)
 			b.WriteByte('\n')
 		}
-		batches = append(batches, batch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
+		batches = append(batches, ndjsonBatch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
 	}
-	work := make(chan batch)
+	return batches
+}
+
+// post sends b to the API at base; anything but 202 is an error.
+func (b ndjsonBatch) post(ctx context.Context, client *http.Client, base string) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+func (e *env) httpIngest(ctx context.Context, base string) error {
+	const clients = 4
+	n := min(e.cfg.Events/5, 200000)
+	n -= n % 1000
+	if n == 0 {
+		n = 1000
+	}
+	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+	batches := e.ndjsonBatches(n)
+	work := make(chan ndjsonBatch)
 	errs := make(chan error, clients)
 	var wg sync.WaitGroup
 	// One kept-alive connection per client (http.DefaultTransport keeps 2 per
@@ -220,18 +246,8 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
-				req.Header.Set("Authorization", "Bearer "+b.token)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				resp, err := client.Do(req)
-				if err != nil {
+				if err := b.post(ctx, client, base); err != nil {
 					errs <- err
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					errs <- fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
 					return
 				}
 			}
@@ -273,49 +289,11 @@ func (e *env) freshness(ctx context.Context) error {
 	e.progress("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
 	gen := newGenerator(e.reg, 3)
 	perTick := max(e.cfg.FreshnessRate/100, 1)
-	type sample struct {
-		seq uint64
-		at  time.Time
-	}
-	var (
-		mu      sync.Mutex
-		pending []sample
-		lat     []time.Duration
-		done    = make(chan struct{})
-		// publishingDone tells the poller to stop once nothing is pending.
-		publishingDone atomic.Bool
-	)
+	clock := &commitClock{}
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			w, err := e.watermark(ctx)
-			if err == nil {
-				mu.Lock()
-				now := time.Now()
-				k := 0
-				for _, s := range pending {
-					if s.seq <= w {
-						lat = append(lat, now.Sub(s.at))
-					} else {
-						pending[k] = s
-						k++
-					}
-				}
-				pending = pending[:k]
-				mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			mu.Lock()
-			left := len(pending)
-			mu.Unlock()
-			if left == 0 && ctx.Err() == nil && publishingDone.Load() {
-				return
-			}
-		}
+		clock.watch(ctx, e.watermark)
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -339,28 +317,94 @@ func (e *env) freshness(ctx context.Context) error {
 		go func(f jetstream.PubAckFuture, t0 time.Time) {
 			select {
 			case ack := <-f.Ok():
-				mu.Lock()
-				pending = append(pending, sample{seq: ack.Sequence, at: t0})
-				mu.Unlock()
+				clock.add(ack.Sequence, t0)
 			case <-f.Err():
 			}
 		}(last, t0)
 		e.last += uint64(perTick)
 	}
 	<-e.js.PublishAsyncComplete()
-	publishingDone.Store(true)
+	clock.published.Store(true)
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
 		return errors.New("projector did not catch up within a minute of the steady load")
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	lat := clock.latencies()
 	if len(lat) == 0 {
 		return errors.New("no samples")
 	}
 	e.figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
 	e.figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
 	return nil
+}
+
+// commitClock measures how long after its publish the projector's
+// watermark covers a message.
+type commitClock struct {
+	mu      sync.Mutex
+	pending []commitSample
+	lat     []time.Duration
+	// published tells watch to stop once nothing is pending.
+	published atomic.Bool
+}
+
+type commitSample struct {
+	seq uint64
+	at  time.Time
+}
+
+// add starts the clock of the message at seq, published at at.
+func (c *commitClock) add(seq uint64, at time.Time) {
+	c.mu.Lock()
+	c.pending = append(c.pending, commitSample{seq: seq, at: at})
+	c.mu.Unlock()
+}
+
+// watch reads the watermark every 2 ms and stops the clocks of the
+// messages it covers, until ctx ends, or publishing has ended and no
+// clock runs.
+func (c *commitClock) watch(ctx context.Context, watermark func(context.Context) (uint64, error)) {
+	for {
+		if w, err := watermark(ctx); err == nil {
+			c.covered(w, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		c.mu.Lock()
+		left := len(c.pending)
+		c.mu.Unlock()
+		if left == 0 && ctx.Err() == nil && c.published.Load() {
+			return
+		}
+	}
+}
+
+// covered stops the clocks of the messages up to seq w at now.
+func (c *commitClock) covered(w uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := 0
+	for _, s := range c.pending {
+		if s.seq <= w {
+			c.lat = append(c.lat, now.Sub(s.at))
+		} else {
+			c.pending[k] = s
+			k++
+		}
+	}
+	c.pending = c.pending[:k]
+}
+
+// latencies returns the times measured, shortest first.
+func (c *commitClock) latencies() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.Slice(c.lat, func(i, j int) bool { return c.lat[i] < c.lat[j] })
+	return c.lat
 }
 
 // cpuTime is the CPU time (user and system) this process has used.

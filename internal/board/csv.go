@@ -15,7 +15,7 @@ import (
 // show Vietnamese names as written.
 const bom = "\uFEFF"
 
-// ScoresCSVHeader are the columns of LevelCSV (DESIGN §9 names the first
+// ScoresCSVHeader are the columns of LevelCSV (docs/design.md, "HTTP API", names the first
 // twelve; the rest are additive).
 var ScoresCSVHeader = []string{"unit", "name", "level", "indicator", "numerator", "denominator", "value", "target",
 	"attainment", "status", "composite", "rank", "name_en", "expected", "milestone", "as_of", "of"}

@@ -452,6 +452,28 @@ type unitView struct {
 	NotIn     bool
 }
 
+// family links the unit's successor (when it has ended), its parent (also
+// a crumb of p) and its children at asOf.
+func (uv *unitView) family(p *page, reg *registry.Registry, asOf registry.Date) {
+	u := uv.Unit
+	if !u.ValidTo.IsZero() {
+		uv.Ended = u.ValidTo.Before(asOf) || !u.InForce(asOf)
+		if succ, ok := reg.Unit(u.Successor); ok {
+			uv.Successor = &crumb{Name: unitName(p.Lang, succ), URL: p.Link("/units/" + succ.Code)}
+		}
+	}
+	if pc, ok := reg.ParentAt(u.Code, asOf); ok {
+		pu, _ := reg.Unit(pc)
+		uv.Parent = &crumb{Name: unitName(p.Lang, pu), URL: p.Link("/units/" + pc)}
+		p.Crumbs = append(p.Crumbs, *uv.Parent)
+	}
+	for _, c := range reg.InForce(asOf) {
+		if pc, ok := reg.ParentAt(c.Code, asOf); ok && pc == u.Code {
+			uv.Children = append(uv.Children, crumb{Name: unitName(p.Lang, c), URL: p.Link("/units/" + c.Code)})
+		}
+	}
+}
+
 func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 	prm, err := parseParams(r)
 	if err != nil {
@@ -475,12 +497,6 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 	q := b.resolve(prm.q)
 	asOf := q.AsOf
 	uv := unitView{Unit: u, Name: p.Title, ValidFrom: u.ValidFrom.String(), ValidTo: u.ValidTo.String()}
-	if !u.ValidTo.IsZero() {
-		uv.Ended = u.ValidTo.Before(asOf) || !u.InForce(asOf)
-		if succ, ok := e.Registry.Unit(u.Successor); ok {
-			uv.Successor = &crumb{Name: unitName(p.Lang, succ), URL: p.Link("/units/" + succ.Code)}
-		}
-	}
 	var score *scores.UnitScore
 	if u.InForce(asOf) {
 		score, err = b.unitScore(ctx, u, q)
@@ -513,16 +529,7 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 			uv.Inds = append(uv.Inds, v)
 		}
 	}
-	if pc, ok := e.Registry.ParentAt(u.Code, asOf); ok {
-		pu, _ := e.Registry.Unit(pc)
-		uv.Parent = &crumb{Name: unitName(p.Lang, pu), URL: p.Link("/units/" + pc)}
-		p.Crumbs = append(p.Crumbs, *uv.Parent)
-	}
-	for _, c := range e.Registry.InForce(asOf) {
-		if pc, ok := e.Registry.ParentAt(c.Code, asOf); ok && pc == u.Code {
-			uv.Children = append(uv.Children, crumb{Name: unitName(p.Lang, c), URL: p.Link("/units/" + c.Code)})
-		}
-	}
+	uv.family(p, e.Registry, asOf)
 	p.Level = string(u.Level)
 	p.Fresh = fresh()
 	p.Body = uv

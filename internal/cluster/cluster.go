@@ -174,12 +174,6 @@ type Replica struct {
 	Readonly   bool          // lost its ZooKeeper session: refuses inserts
 }
 
-// Statements this package runs; each runs on ClickHouse 18.16 and current.
-const (
-	countEventsSQL = "SELECT count(), uniqExact(id) FROM %s"
-	replicaSQL     = "SELECT queue_size, absolute_delay, is_readonly FROM system.replicas WHERE database = ? AND table = 'events'"
-)
-
 // ReadReplica reads what the replica of cfg holds. A replica that cannot
 // be reached is reported in Replica.Err, not as an error.
 func ReadReplica(ctx context.Context, cfg chdb.Config) Replica {
@@ -192,35 +186,20 @@ func ReadReplica(ctx context.Context, cfg chdb.Config) Replica {
 		return r
 	}
 	defer db.Close()
-	if err := db.QueryRow(ctx, fmt.Sprintf(countEventsSQL, db.Table("events"))).Scan(&r.Events, &r.Distinct); err != nil {
-		r.Err = fmt.Errorf("count events on %s: %w", cfg.Addr, err)
+	if r.Events, r.Distinct, err = db.CountEvents(ctx); err != nil {
+		r.Err = fmt.Errorf("%s: %w", cfg.Addr, err)
 		return r
 	}
 	if r.Watermark, err = db.Watermark(ctx); err != nil {
 		r.Err = fmt.Errorf("watermark on %s: %w", cfg.Addr, err)
 		return r
 	}
-	rows, err := db.Query(ctx, replicaSQL, db.Name)
+	st, ok, err := db.ReadEventsReplication(ctx)
 	if err != nil {
-		r.Err = fmt.Errorf("system.replicas on %s: %w", cfg.Addr, err)
+		r.Err = fmt.Errorf("%s: %w", cfg.Addr, err)
 		return r
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			queue    uint32
-			delay    uint64
-			readonly uint8
-		)
-		if err := rows.Scan(&queue, &delay, &readonly); err != nil {
-			r.Err = fmt.Errorf("system.replicas on %s: %w", cfg.Addr, err)
-			return r
-		}
-		r.Replicated, r.Queue, r.Delay, r.Readonly = true, uint64(queue), time.Duration(delay)*time.Second, readonly != 0
-	}
-	if err := rows.Err(); err != nil {
-		r.Err = fmt.Errorf("system.replicas on %s: %w", cfg.Addr, err)
-	}
+	r.Replicated, r.Queue, r.Delay, r.Readonly = ok, st.Queue, st.Delay, st.Readonly
 	return r
 }
 
