@@ -59,8 +59,8 @@
 // Every statement of this protocol is a method of package chdb, which owns
 // the schema: the inserts of steps 4 and 5 (chdb/events.go, foldindex.go,
 // rollup.go), the marker reads (marker.go) and what recovery counts,
-// deletes, truncates and waits for (recovery.go). The running projector's
-// lookups in cds.fold_index by hash (index.go) are the one exception.
+// deletes, truncates and waits for (recovery.go), and the fold state's
+// loads and lookups in cds.fold_index by hash (foldindex.go).
 //
 // # Memory
 //

@@ -6,8 +6,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/bloom"
 	"github.com/bacgiang/cds/internal/fold"
@@ -116,50 +114,30 @@ func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
 // other lookups with the same hash are left out).
 func (p *Projector) fetchIndex(ctx context.Context, lookups []string) ([]fold.IndexRow, error) {
 	var out []fold.IndexRow
-	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE h IN ?"
 	for from := 0; from < len(lookups); from += lookupChunk {
 		chunk := lookups[from:min(from+lookupChunk, len(lookups))]
 		asked := make(map[string]struct{}, len(chunk))
-		hs := make([]any, len(chunk))
+		hs := make([]uint64, len(chunk))
 		for i, l := range chunk {
 			asked[l] = struct{}{}
 			hs[i] = fold.LookupHash([]byte(l))
 		}
-		err := p.scanIndex(ctx, q, []any{clickhouse.GroupSet{Value: hs}}, func(lookup string, r fold.IndexRow) {
-			if _, ok := asked[lookup]; ok {
-				out = append(out, r)
+		err := p.db.ScanFoldIndexByHash(ctx, hs, func(lookup, v string) error {
+			if _, ok := asked[lookup]; !ok {
+				return nil
 			}
+			r, err := fold.ParseRow(lookup, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
-}
-
-// scanIndex runs q, a SELECT of lookup and v from cds.fold_index, and
-// hands each row, parsed, to fn.
-func (p *Projector) scanIndex(ctx context.Context, q string, args []any, fn func(lookup string, r fold.IndexRow)) error {
-	rows, err := p.db.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var lookup, v string
-		if err := rows.Scan(&lookup, &v); err != nil {
-			return fmt.Errorf("read fold index: %w", err)
-		}
-		r, err := fold.ParseRow(lookup, v)
-		if err != nil {
-			return err
-		}
-		fn(lookup, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	return nil
 }
 
 // loadIndexed makes the indexed fold state of the committed position: a
@@ -177,20 +155,8 @@ func (p *Projector) loadIndexed(ctx context.Context, pos position) (*fold.State,
 	}
 	backlog := float64(last - min(last, pos.seq))
 	filter := bloom.New(max(int(1.25*(float64(pos.idxRows)+lookupsPerEvent*backlog)), 1<<20), indexFalsePositives)
-	rows, err := p.db.Query(ctx, "SELECT h FROM "+p.db.Table("fold_index"))
-	if err != nil {
-		return nil, fmt.Errorf("load fold index: %w", err)
-	}
-	defer rows.Close()
-	var h uint64
-	for rows.Next() {
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("load fold index: %w", err)
-		}
-		filter.Add(h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load fold index: %w", err)
+	if err := p.db.ScanFoldIndexHashes(ctx, filter.Add); err != nil {
+		return nil, err
 	}
 	return fold.NewIndexed(filter, int(pos.rows), p.cfg.FoldCache), nil
 }

@@ -65,6 +65,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // env is what the steps share.
 type env struct {
+	Printer
 	cfg     Config
 	dir     string
 	reg     *registry.Registry
@@ -80,27 +81,13 @@ type env struct {
 	last    uint64
 }
 
-func (e *env) progress(format string, args ...any) {
-	if e.cfg.Progress != nil {
-		fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", args...)
-	}
-}
-
-func (e *env) figure(name string, v float64, unit string) {
-	if unit == "" {
-		fmt.Fprintf(e.cfg.Out, "%s: %.2f\n", name, v)
-		return
-	}
-	fmt.Fprintf(e.cfg.Out, "%s: %.0f %s\n", name, v, unit)
-}
-
 // Run measures and prints the figures.
 func Run(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
 	}
-	e := &env{cfg: cfg, reg: registry.Sample()}
+	e := &env{cfg: cfg, reg: registry.Sample(), Printer: Printer{Name: "bench", Out: cfg.Out, Progress: cfg.Progress}}
 	e.dir = cfg.Dir
 	if e.dir == "" {
 		d, err := os.MkdirTemp("", "cds-bench-")

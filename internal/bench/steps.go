@@ -29,7 +29,7 @@ import (
 // publish generates and publishes the events in chunks of 100,000 (so that
 // 20M events do not have to be held in memory), timing only the publishing.
 func (e *env) publish(ctx context.Context) error {
-	e.progress("publishing %d events", e.cfg.Events)
+	e.Progressf("publishing %d events", e.cfg.Events)
 	gen := newGenerator(e.reg, 1)
 	var spent, cpu time.Duration
 	for done := 0; done < e.cfg.Events; {
@@ -56,19 +56,19 @@ func (e *env) publish(ctx context.Context) error {
 		cpu += cpuTime() - cpu0
 		done += len(chunk)
 		if done%1000000 == 0 {
-			e.progress("  published %d", done)
+			e.Progressf("  published %d", done)
 		}
 	}
 	e.pub = rate(e.cfg.Events, spent)
-	e.figure("publish_events_per_s", e.pub, "events/s")
+	e.Figure("publish_events_per_s", e.pub, "events/s")
 	e.pubCPU = perEvent(cpu, e.cfg.Events)
-	e.figure("publish_cpu_us_per_event", e.pubCPU, "")
+	e.Figure("publish_cpu_us_per_event", e.pubCPU, "")
 	e.last = uint64(e.cfg.Events)
 	return nil
 }
 
 func (e *env) rawRead(ctx context.Context) error {
-	e.progress("raw read (ordered consumer + decode)")
+	e.Progressf("raw read (ordered consumer + decode)")
 	cons, err := e.js.OrderedConsumer(ctx, natsserver.EventsStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (e *env) rawRead(ctx context.Context) error {
 		}
 	}
 	e.raw = rate(int(e.last), time.Since(start))
-	e.figure("raw_read_events_per_s", e.raw, "events/s")
+	e.Figure("raw_read_events_per_s", e.raw, "events/s")
 	return nil
 }
 
@@ -100,7 +100,7 @@ func (e *env) rawRead(ctx context.Context) error {
 // events, then the API in this process for ingest, freshness and queries,
 // then a rebuild.
 func (e *env) drainAndServe(ctx context.Context) error {
-	e.progress("projector drain (cds projector process)")
+	e.Progressf("projector drain (cds projector process)")
 	cmd := exec.CommandContext(ctx, e.cfg.Binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
 		"--database", e.dbName, "--data", e.dir, "--log", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -123,12 +123,12 @@ func (e *env) drainAndServe(ctx context.Context) error {
 		}
 	})
 	defer stop()
-	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.progress("  drained %d / %d", w, e.last) }); err != nil {
+	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.Progressf("  drained %d / %d", w, e.last) }); err != nil {
 		return err
 	}
 	drain := rate(int(e.last), time.Since(start))
-	e.figure("projector_drain_events_per_s", drain, "events/s")
-	e.figure("projector_vs_raw", drain/e.raw, "")
+	e.Figure("projector_drain_events_per_s", drain, "events/s")
+	e.Figure("projector_vs_raw", drain/e.raw, "")
 
 	// The API, in this process, against the same NATS and ClickHouse.
 	acfg := app.Defaults()
@@ -172,7 +172,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 		return fmt.Errorf("score history: %w", err)
 	}
 	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
-		e.figure("projector_rss_mb", rss, "MB")
+		e.Figure("projector_rss_mb", rss, "MB")
 	}
 	if err := stop(); err != nil {
 		return err
@@ -231,7 +231,7 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 	if n == 0 {
 		n = 1000
 	}
-	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+	e.Progressf("http ingest: %d events in NDJSON batches of 1000", n)
 	batches := e.ndjsonBatches(n)
 	work := make(chan ndjsonBatch)
 	errs := make(chan error, clients)
@@ -271,13 +271,13 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 	}
 	r := rate(len(batches)*1000, time.Since(start))
 	cpu := perEvent(cpuTime()-cpu0, len(batches)*1000)
-	e.figure("http_ingest_events_per_s", r, "events/s")
-	e.figure("http_ingest_vs_publish", r/e.pub, "")
+	e.Figure("http_ingest_events_per_s", r, "events/s")
+	e.Figure("http_ingest_vs_publish", r/e.pub, "")
 	// The CPU time of this process (JetStream server, API, clients) per
 	// event is steadier than the rates on a shared machine; the ratio is
 	// that of the rates when both are bound by CPU.
-	e.figure("http_ingest_cpu_us_per_event", cpu, "")
-	e.figure("http_ingest_vs_publish_cpu", e.pubCPU/cpu, "")
+	e.Figure("http_ingest_cpu_us_per_event", cpu, "")
+	e.Figure("http_ingest_vs_publish_cpu", e.pubCPU/cpu, "")
 	e.last += uint64(len(batches) * 1000)
 	return nil
 }
@@ -286,7 +286,7 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 // the time from publishing to the projector's commit, after which
 // /v1/scores reads the new cells (the commit makes them visible at once).
 func (e *env) freshness(ctx context.Context) error {
-	e.progress("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
+	e.Progressf("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
 	gen := newGenerator(e.reg, 3)
 	perTick := max(e.cfg.FreshnessRate/100, 1)
 	clock := &commitClock{}
@@ -334,8 +334,8 @@ func (e *env) freshness(ctx context.Context) error {
 	if len(lat) == 0 {
 		return errors.New("no samples")
 	}
-	e.figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
-	e.figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
+	e.Figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
+	e.Figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
 	return nil
 }
 
@@ -429,7 +429,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // before, so its snapshots are read from ClickHouse (what every request
 // costs just after a commit).
 func (e *env) queries(ctx context.Context, base string) error {
-	e.progress("score queries with %d events loaded", e.last)
+	e.Progressf("score queries with %d events loaded", e.last)
 	client := &http.Client{Timeout: time.Minute}
 	get := func(path string) (time.Duration, error) {
 		t0 := time.Now()
@@ -479,7 +479,7 @@ func (e *env) queries(ctx context.Context, base string) error {
 }
 
 func (e *env) rebuild(ctx context.Context) error {
-	e.progress("rebuild: drop the database, fold the whole stream again")
+	e.Progressf("rebuild: drop the database, fold the whole stream again")
 	if err := e.db.DropDatabase(ctx); err != nil {
 		return err
 	}
@@ -490,13 +490,13 @@ func (e *env) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.progress("  rebuilt %d / %d", done, total) })
+	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.Progressf("  rebuilt %d / %d", done, total) })
 	if err != nil {
 		return err
 	}
 	r := rate(int(st.Events), st.Duration)
-	e.figure("rebuild_events_per_s", r, "events/s")
-	e.figure("rebuild_vs_raw", r/e.raw, "")
+	e.Figure("rebuild_events_per_s", r, "events/s")
+	e.Figure("rebuild_vs_raw", r/e.raw, "")
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/bench"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/cluster"
@@ -62,26 +63,13 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 type env struct {
+	bench.Printer
 	cfg   Config
 	reg   *registry.Registry
 	creds *credentials.File
 	js    jetstream.JetStream // the cluster's, as admin
 	load  []*nats.Msg
 	procs []*exec.Cmd
-}
-
-func (e *env) progress(format string, args ...any) {
-	if e.cfg.Progress != nil {
-		fmt.Fprintf(e.cfg.Progress, "bench cluster: "+format+"\n", args...)
-	}
-}
-
-func (e *env) figure(name string, v float64, unit string) {
-	if unit == "" {
-		fmt.Fprintf(e.cfg.Out, "%s: %.2f\n", name, v)
-		return
-	}
-	fmt.Fprintf(e.cfg.Out, "%s: %.0f %s\n", name, v, unit)
 }
 
 // Run measures and prints the figures. It drives the cluster's own
@@ -93,7 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	e := &env{cfg: cfg, reg: registry.Sample()}
+	e := &env{cfg: cfg, reg: registry.Sample(), Printer: bench.Printer{Name: "bench cluster", Out: cfg.Out, Progress: cfg.Progress}}
 	if e.creds, err = credentials.LoadFile(cfg.Local.Dir); err != nil {
 		return fmt.Errorf("clusterbench: is the cluster up? %w", err)
 	}
@@ -117,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() {
 		for _, p := range cluster.Projectors {
 			if _, err := cfg.Local.Run(context.Background(), "start", p); err != nil {
-				e.progress("starting %s again: %v", p, err)
+				e.Progressf("starting %s again: %v", p, err)
 			}
 		}
 	}()
@@ -164,7 +152,7 @@ func messages(load *projtest.Load, prefix string) []*nats.Msg {
 // server with an R1 stream, one managed clickhouse-server), publishes the
 // load, and times one cds projector process draining it.
 func (e *env) singleDrain(ctx context.Context) (float64, error) {
-	e.progress("single node: %d messages", len(e.load))
+	e.Progressf("single node: %d messages", len(e.load))
 	dir, err := os.MkdirTemp("", "cds-bench-single-")
 	if err != nil {
 		return 0, err
@@ -205,7 +193,7 @@ func (e *env) singleDrain(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	single := rate(len(e.load), time.Since(start))
-	e.figure("single_publish_events_per_s", single, "events/s")
+	e.Figure("single_publish_events_per_s", single, "events/s")
 
 	db, err := chdb.Open(ctx, chdb.Config{Addr: srv.Addr()})
 	if err != nil {
@@ -221,7 +209,7 @@ func (e *env) singleDrain(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	drain := rate(int(last), time.Since(start))
-	e.figure("single_drain_events_per_s", drain, "events/s")
+	e.Figure("single_drain_events_per_s", drain, "events/s")
 	return drain, e.stop(p)
 }
 
@@ -229,7 +217,7 @@ func (e *env) singleDrain(ctx context.Context) (float64, error) {
 // cluster's projectors stopped, then times projector-a draining what the
 // stream holds beyond the database's watermark.
 func (e *env) clusterDrain(ctx context.Context, single float64) error {
-	e.progress("cluster: %d messages through %d URLs", len(e.load), len(e.cfg.Local.NATSURLs()))
+	e.Progressf("cluster: %d messages through %d URLs", len(e.load), len(e.cfg.Local.NATSURLs()))
 	db, err := e.open(ctx, "")
 	if err != nil {
 		return err
@@ -248,7 +236,7 @@ func (e *env) clusterDrain(ctx context.Context, single float64) error {
 	if _, err := pub.Publish(ctx, e.load, nil); err != nil {
 		return err
 	}
-	e.figure("cluster_publish_events_per_s", rate(len(e.load), time.Since(start)), "events/s")
+	e.Figure("cluster_publish_events_per_s", rate(len(e.load), time.Since(start)), "events/s")
 	s, err := cluster.StreamInfo(ctx, e.js, natsserver.EventsStream)
 	if err != nil {
 		return err
@@ -261,8 +249,8 @@ func (e *env) clusterDrain(ctx context.Context, single float64) error {
 		return err
 	}
 	drain := rate(int(s.LastSeq-from), time.Since(start))
-	e.figure("cluster_drain_events_per_s", drain, "events/s")
-	e.figure("cluster_drain_vs_single", drain/single, "")
+	e.Figure("cluster_drain_events_per_s", drain, "events/s")
+	e.Figure("cluster_drain_vs_single", drain/single, "")
 	return nil
 }
 
@@ -302,7 +290,7 @@ func (e *env) takeover(ctx context.Context, _ float64) error {
 	if err := e.cfg.Local.Kill(active); err != nil {
 		return err
 	}
-	e.progress("killed the active projector %s at watermark %d", active, before)
+	e.Progressf("killed the active projector %s at watermark %d", active, before)
 	for {
 		w, err := db.Watermark(ctx)
 		if err == nil && w > before && e.holder(ctx) == standbyPid {
@@ -316,7 +304,7 @@ func (e *env) takeover(ctx context.Context, _ float64) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.figure("projector_takeover_ms", ms(time.Since(killed)), "ms")
+	e.Figure("projector_takeover_ms", ms(time.Since(killed)), "ms")
 	return e.cfg.Local.Start(ctx, active)
 }
 
@@ -363,7 +351,7 @@ func (e *env) leaderFailover(ctx context.Context, _ float64) error {
 	if err := e.cfg.Local.Kill(leader); err != nil {
 		return err
 	}
-	e.progress("killed the stream leader %s", leader)
+	e.Progressf("killed the stream leader %s", leader)
 	var acked time.Duration
 	for i := 0; ; i++ {
 		if i == len(probe) {
@@ -377,8 +365,8 @@ func (e *env) leaderFailover(ctx context.Context, _ float64) error {
 		}
 		ns, err := cluster.StreamInfo(ctx, e.js, natsserver.EventsStream)
 		if err == nil && ns.Leader != "" && ns.Leader != leader {
-			e.figure("nats_leader_failover_ms", ms(acked), "ms")
-			e.figure("nats_new_leader_ms", ms(time.Since(killed)), "ms")
+			e.Figure("nats_leader_failover_ms", ms(acked), "ms")
+			e.Figure("nats_new_leader_ms", ms(time.Since(killed)), "ms")
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -400,7 +388,7 @@ func (e *env) leaderFailover(ctx context.Context, _ float64) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.figure("nats_node_restart_to_current_ms", ms(time.Since(restarted)), "ms")
+	e.Figure("nats_node_restart_to_current_ms", ms(time.Since(restarted)), "ms")
 	return nil
 }
 
@@ -431,7 +419,7 @@ func (e *env) replicaCatchUp(ctx context.Context, _ float64) error {
 	if err := e.cfg.Local.Kill(name); err != nil {
 		return err
 	}
-	e.progress("killed %s", name)
+	e.Progressf("killed %s", name)
 	behind := messages(projtest.Generate(uint64(time.Now().UnixNano()), e.cfg.Events/4, e.reg.Codes()), "catchup")
 	pub, err := cluster.NewPublisher(e.cfg.Local.NATSURLs(), e.creds.Admin.User, e.creds.Admin.Password)
 	if err != nil {
@@ -462,9 +450,9 @@ func (e *env) replicaCatchUp(ctx context.Context, _ float64) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.figure("clickhouse_replica_catchup_ms", ms(time.Since(restarted)), "ms")
-	e.figure("clickhouse_replica_down_ms", ms(restarted.Sub(killed)), "ms")
-	e.figure("clickhouse_replica_catchup_events", float64(len(behind)), "messages published while down")
+	e.Figure("clickhouse_replica_catchup_ms", ms(time.Since(restarted)), "ms")
+	e.Figure("clickhouse_replica_down_ms", ms(restarted.Sub(killed)), "ms")
+	e.Figure("clickhouse_replica_catchup_events", float64(len(behind)), "messages published while down")
 	return nil
 }
 
@@ -477,7 +465,7 @@ func (e *env) trickle(ctx context.Context, prefix string, n int) func() {
 		defer close(done)
 		pub, err := cluster.NewPublisher(e.cfg.Local.NATSURLs(), e.creds.Admin.User, e.creds.Admin.Password)
 		if err != nil {
-			e.progress("trickle: %v", err)
+			e.Progressf("trickle: %v", err)
 			return
 		}
 		defer pub.Close()
