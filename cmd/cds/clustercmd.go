@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/cluster"
@@ -59,20 +60,31 @@ func runCluster(ctx context.Context, args []string) error {
 	return fmt.Errorf("cluster: unknown action %q (init, wait, status)", action)
 }
 
+// adminJetStream connects to the servers of --nats as the admin of the
+// credentials in --data.
+func adminJetStream(c *common) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := cluster.ConnectAdmin(c.cfg.NATSClientURL(), c.cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
 // clusterWait waits until the event stream is placed and led, with every
 // replica current.
 func clusterWait(ctx context.Context, c *common, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := cluster.ConnectAdmin(c.cfg.NATSClientURL(), c.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := adminJetStream(c)
 	if err != nil {
 		return fmt.Errorf("cluster wait: %w", err)
 	}
+	defer nc.Close()
 	for {
 		// A request made while the cluster elects its leaders may get no
 		// answer at all: each attempt has a deadline of its own.
@@ -96,15 +108,11 @@ func clusterWait(ctx context.Context, c *common, timeout time.Duration) error {
 func clusterStatus(ctx context.Context, w io.Writer, c *common, runDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	nc, err := cluster.ConnectAdmin(c.cfg.NATSClientURL(), c.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	nc, js, err := adminJetStream(c)
 	if err != nil {
 		return fmt.Errorf("cluster status: %w", err)
 	}
+	defer nc.Close()
 	hosts, err := cluster.Hosts(c.cfg.ClickHouseAddr, c.cfg.ClickHousePassword)
 	if err != nil {
 		return err
