@@ -47,6 +47,20 @@ func writeRows(w io.Writer, rows [][]string) error {
 }
 
 // writeCSV answers rows as a CSV download.
+// respond answers with page p rendered by template name, or, when the
+// query asks for format=csv and rows is not nil, with rows as a CSV
+// attachment named file. A page with rows links to its CSV (p.CSV).
+func (b *Board) respond(w http.ResponseWriter, r *http.Request, p *page, name, file string, rows func() [][]string) {
+	if rows != nil {
+		p.CSV = p.Here("format", "csv")
+		if r.URL.Query().Get("format") == "csv" {
+			writeCSV(w, file, rows())
+			return
+		}
+	}
+	b.render(w, http.StatusOK, name, p)
+}
+
 func writeCSV(w http.ResponseWriter, filename string, rows [][]string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename}))

@@ -148,12 +148,7 @@ func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 	}
 	p.Fresh = fresh()
 	p.Body = ov
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
-		writeCSV(w, "cds-"+prov.Code+"-"+score.AsOf+".csv", indicatorRows(p, ov.Inds))
-		return
-	}
-	b.render(w, http.StatusOK, "overview", p)
+	b.respond(w, r, p, "overview", "cds-"+prov.Code+"-"+score.AsOf+".csv", func() [][]string { return indicatorRows(p, ov.Inds) })
 }
 
 // counts tallies the units of a level per indicator and status.
@@ -344,12 +339,7 @@ func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 	}
 	p.Fresh = fresh()
 	p.Body = lv
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
-		writeCSV(w, "cds-"+prm.level+"-"+ls.AsOf+".csv", leagueCSV(p, lv))
-		return
-	}
-	b.render(w, http.StatusOK, "league", p)
+	b.respond(w, r, p, "league", "cds-"+prm.level+"-"+ls.AsOf+".csv", func() [][]string { return leagueCSV(p, lv) })
 }
 
 // leagueRows makes the rows of a league table, with the rank change since
@@ -533,14 +523,11 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 	p.Level = string(u.Level)
 	p.Fresh = fresh()
 	p.Body = uv
+	var rows func() [][]string // no CSV for a unit without indicators
 	if len(uv.Inds) > 0 {
-		p.CSV = p.Here("format", "csv")
-		if r.URL.Query().Get("format") == "csv" {
-			writeCSV(w, "cds-"+u.Code+"-"+p.AsOf+".csv", indicatorRows(p, uv.Inds))
-			return
-		}
+		rows = func() [][]string { return indicatorRows(p, uv.Inds) }
 	}
-	b.render(w, http.StatusOK, "unit", p)
+	b.respond(w, r, p, "unit", "cds-"+u.Code+"-"+p.AsOf+".csv", rows)
 }
 
 type drillView struct {
@@ -604,17 +591,14 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Fresh = fresh()
 	p.Body = dv
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
+	b.respond(w, r, p, "drill", "cds-"+code+"-"+d.Indicator+"-"+d.AsOf+".csv", func() [][]string {
 		rows := [][]string{{"occurred_at", "id", "type", "agency", "key", "numerator", "denominator", "data"}}
 		for _, ev := range d.Events {
 			rows = append(rows, []string{ev.OccurredAt.Format("2006-01-02T15:04:05-07:00"), ev.ID, ev.Type, ev.Agency, ev.Key,
 				fmtFloat(ev.Numerator), fmtFloat(ev.Denominator), string(ev.Data)})
 		}
-		writeCSV(w, "cds-"+code+"-"+d.Indicator+"-"+d.AsOf+".csv", rows)
-		return
-	}
-	b.render(w, http.StatusOK, "drill", p)
+		return rows
+	})
 }
 
 func unitName(lang string, u registry.Unit) string {
