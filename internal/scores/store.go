@@ -18,20 +18,24 @@ const DefaultCacheSize = 32
 
 // Store reads rollup cells from ClickHouse.
 //
-// A snapshot sums every cell up to its day, and ClickHouse cannot skip cells
-// by day (day is the last column of the table's key), so reading one scans
-// the table: cells are bounded by units × days × indicators, about 0.7M rows
-// once every unit has events on every day, 25–50 ms on two cores. A Store
-// therefore reads the two snapshots a score needs in one scan, and keeps the
-// pairs it read keyed by what the commit markers of cds.rollup sum to: the
-// last stream sequence folded and the projector's fingerprints of the rows
-// it wrote (see projector/doc.go). Every commit moves them in the same
-// single-part insert as its cells, and the cells are a function of the
-// events folded, so an entry is exact for as long as the markers say what
-// they said when it was read. Each request reads the markers first (they
-// sort first in the table's key: one granule per part). This relies on the
-// projector (and cds rebuild) being the only writers of cds.rollup, as
-// projector/doc.go requires.
+// A snapshot sums every cell up to its day. day is the last column of
+// cds.rollup's key, so reading one from it scans the cells of every day;
+// a Store reads them from the table's two copies instead, the months before
+// the day's month summed and the days of that month (docs/design.md, "Score
+// snapshots"): a few percent of the rows. It reads the two snapshots a
+// score needs and the commit markers of cds.rollup and of each copy in one
+// query, uses the copies only when their markers agree with cds.rollup's,
+// and else scans cds.rollup (counted: ReadStats).
+//
+// It keeps the pairs it read keyed by what the commit markers of cds.rollup
+// sum to: the last stream sequence folded and the projector's fingerprints
+// of the rows it wrote (see projector/doc.go). Every commit moves them in
+// the same single-part insert as its cells, and the cells are a function of
+// the events folded, so an entry is exact for as long as the markers say
+// what they said when it was read. Each request reads the markers first
+// (they sort first in the table's key: one granule per part). This relies
+// on the projector (and cds rebuild) being the only writers of cds.rollup,
+// as projector/doc.go requires.
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
