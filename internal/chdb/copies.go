@@ -43,13 +43,13 @@ var ErrCopiesDisagree = errors.New("the copies of cds.rollup disagree with its c
 // only hi's holds, as in snapshotsSQL. The marker rows of rollup_days are
 // in month toStartOfMonth(0), which sorts first.
 const copySnapshotsSQL = `SELECT toUInt8(0) AS src, indicator, unit, toUInt16(0) AS period, '' AS dim, toUInt32(0) AS upto_lo,
-       sum(num) AS num, sum(den) AS den, toInt64(sum(n)) AS n
+       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[1]s
 WHERE indicator = ?
 GROUP BY indicator, unit
 UNION ALL
 SELECT toUInt8(1) AS src, indicator, unit, period, dim, toUInt32(month < toStartOfMonth(toDate(?))) AS upto_lo,
-       sum(num) AS num, sum(den) AS den, toInt64(sum(n)) AS n
+       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[2]s
 WHERE indicator = ?
    OR ((month < toStartOfMonth(toDate(?))
@@ -58,7 +58,7 @@ WHERE indicator = ?
 GROUP BY indicator, unit, period, dim, upto_lo
 UNION ALL
 SELECT toUInt8(2) AS src, indicator, unit, period, dim, toUInt32(day <= toDate(?)) AS upto_lo,
-       sum(num) AS num, sum(den) AS den, toInt64(sum(n)) AS n
+       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[3]s
 WHERE (month = toStartOfMonth(toDate(0)) AND indicator = ?)
    OR (month IN (toStartOfMonth(toDate(?)), toStartOfMonth(toDate(?))) AND day <= toDate(?) AND %[4]s)
@@ -130,11 +130,11 @@ func (m Marks) Same(o Marks) bool {
 
 // copyMarksSQL reads the commit markers of cds.rollup (src 0) and of each
 // copy in one query.
-const copyMarksSQL = `SELECT toUInt8(0) AS src, unit, toInt64(sum(n)) AS n, sum(num) AS num, sum(den) AS den FROM %[1]s WHERE indicator = ? GROUP BY unit
+const copyMarksSQL = `SELECT toUInt8(0) AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[1]s WHERE indicator = ? GROUP BY unit
 UNION ALL
-SELECT toUInt8(1) AS src, unit, toInt64(sum(n)) AS n, sum(num) AS num, sum(den) AS den FROM %[2]s WHERE indicator = ? GROUP BY unit
+SELECT toUInt8(1) AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[2]s WHERE indicator = ? GROUP BY unit
 UNION ALL
-SELECT toUInt8(2) AS src, unit, toInt64(sum(n)) AS n, sum(num) AS num, sum(den) AS den FROM %[3]s WHERE month = toStartOfMonth(toDate(0)) AND indicator = ? GROUP BY unit`
+SELECT toUInt8(2) AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[3]s WHERE month = toStartOfMonth(toDate(0)) AND indicator = ? GROUP BY unit`
 
 // CopiesAgree reports whether the commit markers of each copy of
 // cds.rollup sum to what cds.rollup's do, read in one query.
