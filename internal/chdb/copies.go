@@ -25,8 +25,8 @@ var copyFills = map[string]string{
 SELECT indicator, unit, period, dim, toStartOfMonth(day) AS month, sum(num), sum(den), sum(n)
 FROM %s WHERE %s GROUP BY indicator, unit, period, dim, month`,
 	"rollup_days": `INSERT INTO %s (month, indicator, unit, period, dim, day, num, den, n)
-SELECT toStartOfMonth(day), indicator, unit, period, dim, day, num, den, n
-FROM %s WHERE %s`,
+SELECT toStartOfMonth(day) AS month, indicator, unit, period, dim, day, sum(num), sum(den), sum(n)
+FROM %s WHERE %s GROUP BY month, indicator, unit, period, dim, day`,
 }
 
 // ErrCopiesDisagree is returned by SnapshotCopies when the commit markers
