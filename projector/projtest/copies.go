@@ -1,0 +1,74 @@
+package projtest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/fold"
+)
+
+// copyCellsSQL reads the cells of cds.rollup, or of one of its copies,
+// summed per cell and per the copy's grain (%s: the day's month or the
+// day), without the commit markers.
+const copyCellsSQL = `SELECT indicator, unit, period, dim, %s AS d, sum(num), sum(den), sum(n)
+FROM %s WHERE indicator != ? GROUP BY indicator, unit, period, dim, d`
+
+// CopyDiffs compares the copies of cds.rollup the scores read
+// (internal/chdb/copies.go) with cds.rollup: their commit markers must
+// agree, and the cells of cds.rollup_months must be those of cds.rollup
+// summed per month, those of cds.rollup_days those of cds.rollup (within
+// 1e-9). It returns the differences, the first limit of each copy.
+func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
+	agree, err := db.CopiesAgree(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projtest: %w", err)
+	}
+	if !agree {
+		return []string{"the commit markers of the copies of cds.rollup disagree with its own"}, nil
+	}
+	var out []string
+	for _, c := range []struct{ table, grain, copyGrain string }{
+		{"rollup_months", "toStartOfMonth(day)", "month"},
+		{"rollup_days", "day", "day"},
+	} {
+		want, err := copyCells(ctx, db, c.grain, "rollup")
+		if err != nil {
+			return nil, err
+		}
+		got, err := copyCells(ctx, db, c.copyGrain, c.table)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range DiffCells(got, want, limit) {
+			out = append(out, c.table+": "+d)
+		}
+	}
+	return out, nil
+}
+
+func copyCells(ctx context.Context, db *chdb.DB, grain, table string) (map[fold.Cell]events.Amount, error) {
+	rows, err := db.Query(ctx, fmt.Sprintf(copyCellsSQL, grain, db.Table(table)), chdb.MarkerIndicator)
+	if err != nil {
+		return nil, fmt.Errorf("projtest: read cells of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[fold.Cell]events.Amount{}
+	for rows.Next() {
+		var (
+			c   fold.Cell
+			day time.Time
+			a   events.Amount
+		)
+		if err := rows.Scan(&c.Indicator, &c.Unit, &c.Period, &c.Dim, &day, &a.Num, &a.Den, &a.N); err != nil {
+			return nil, fmt.Errorf("projtest: read cells of %s: %w", table, err)
+		}
+		c.Day = fold.DayNumber(time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC))
+		if a != (events.Amount{}) {
+			out[c] = a
+		}
+	}
+	return out, rows.Err()
+}
