@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
@@ -17,7 +19,8 @@ import (
 // with the scan of cds.rollup, on the same cells: every unit of the sample
 // registry, every own indicator of the default catalogue, a cell on one day
 // in three from 2021-06-11 to 2025-06-30 (about 0.4M rows), in commits of
-// 50,000 rows. Each iteration asks a different as_of.
+// 50,000 rows. Each iteration asks a different as_of. rows_read/op is what
+// ClickHouse read, from the query's progress packets.
 //
 //	go test -run '^$' -bench SnapshotRead -benchtime 40x ./internal/scores
 func BenchmarkSnapshotRead(b *testing.B) {
@@ -68,12 +71,16 @@ func BenchmarkSnapshotRead(b *testing.B) {
 	}{{"copies", NewStoreCache(db, 0)}, {"scan", NewStoreScan(db)}} {
 		b.Run(way.name, func(b *testing.B) {
 			base := cat.BaselineDate()
-			for i := 0; b.Loop(); i++ {
+			var read uint64
+			qctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
+			i := 0
+			for ; b.Loop(); i++ {
 				asOf := last.AddDays(-(i * 7 % 1400))
-				if _, _, err := way.store.read(ctx, asOf, base, own, reported); err != nil {
+				if _, _, err := way.store.read(qctx, asOf, base, own, reported); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(read)/float64(i), "rows_read/op")
 			if c, f := way.store.ReadStats(); f != 0 {
 				b.Fatalf("%d reads from the copies, %d fell back to the scan", c, f)
 			}
