@@ -31,7 +31,7 @@
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
 //     block into a table with no partitions: one part, all or nothing.
-//     This is the commit point. (The two materialized views on cds.rollup
+//     This is the commit point. (The materialized views on cds.rollup
 //     copy the block into the score copies, which are trusted only while
 //     their markers agree: docs/design.md, "Score snapshots".) The marker row adds
 //     the batch's advance to n, its raw-row count to num and the sum of
@@ -143,7 +143,7 @@
 // Assumptions: one batch's cells fit in one INSERT block
 // below ClickHouse's min_insert_block_size_rows (Config.BatchMax ≤ 200 000);
 // nothing but the projector and Rewind writes cds.events and cds.rollup, and
-// no materialized view reads cds.rollup but the two that feed its score
+// no materialized view reads cds.rollup but the three that feed its score
 // copies (a view's insert can fail after the part landed: the copies then
 // disagree with the markers until the recovery refills them, syncCopies).
 //

@@ -595,7 +595,7 @@ func TestRewindFromSeq(t *testing.T) {
 
 // TestRollupHasNoMaterializedView guards the commit point: an insert into
 // cds.rollup is atomic only while nothing else is written with it that the
-// recovery trusts. The only views reading it feed its two copies, which the
+// recovery trusts. The only views reading it feed its three copies, which the
 // scores trust only while their markers agree (internal/chdb/copies.go).
 func TestRollupHasNoMaterializedView(t *testing.T) {
 	h := newHarness(t)
@@ -605,7 +605,7 @@ func TestRollupHasNoMaterializedView(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(deps)
-	if want := []string{"rollup_days_view", "rollup_months_view"}; !slices.Equal(deps, want) {
+	if want := []string{"rollup_days_view", "rollup_months_view", "rollup_years_view"}; !slices.Equal(deps, want) {
 		t.Fatalf("materialized views read cds.rollup: %v, want only %v: the projector's commit would no longer be one atomic insert", deps, want)
 	}
 	var keys string
@@ -671,7 +671,7 @@ func TestRecoveryRefillsCopies(t *testing.T) {
 	}
 	sums := "SELECT round(toFloat64(sum(num) * 3 + sum(den) * 7 + sum(n)), 3) FROM cds.%s WHERE indicator != '#watermark'"
 	want := h.count(t, fmt.Sprintf(sums, "rollup"))
-	for _, tbl := range []string{"rollup_months", "rollup_days"} {
+	for _, tbl := range []string{"rollup_years", "rollup_months", "rollup_days"} {
 		if got := h.count(t, fmt.Sprintf(sums, tbl)); got != want {
 			t.Errorf("cells of %s sum to %v, cds.rollup's to %v", tbl, got, want)
 		}

@@ -59,8 +59,10 @@ func TestMigrateCluster(t *testing.T) {
 			{"units", "ReplicatedReplacingMergeTree"},
 			{"score_history", "ReplicatedReplacingMergeTree"},
 			{"cells", "View"},
+			{"rollup_years", "ReplicatedSummingMergeTree"},
 			{"rollup_months", "ReplicatedSummingMergeTree"},
 			{"rollup_days", "ReplicatedSummingMergeTree"},
+			{"rollup_years_view", "MaterializedView"},
 			{"rollup_months_view", "MaterializedView"},
 			{"rollup_days_view", "MaterializedView"},
 			{"schema_migrations", "MergeTree"},
@@ -118,7 +120,7 @@ func TestMigrateCluster(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond) // polling replication, not synchronisation
 		}
-		for _, tbl := range []string{"rollup_months", "rollup_days"} {
+		for _, tbl := range []string{"rollup_years", "rollup_months", "rollup_days"} {
 			if err := r.QueryRow(ctx, "SELECT sum(n) FROM "+r.Table(tbl)).Scan(&n); err != nil || n != 10 {
 				t.Errorf("replica %s: sum(n) of %s = %d (%v), want 10", r.Addr, tbl, n, err)
 			}

@@ -361,7 +361,7 @@ func TestCopiesDiverge(t *testing.T) {
 	if err := db.Truncate(ctx, "rollup"); err != nil {
 		t.Fatal(err)
 	}
-	for _, tbl := range []string{"rollup_months", "rollup_days"} {
+	for _, tbl := range []string{"rollup_years", "rollup_months", "rollup_days"} {
 		var n uint64
 		if err := db.QueryRow(ctx, "SELECT count() FROM "+db.Table(tbl)).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s after Truncate(rollup): %d rows (%v), want 0", tbl, n, err)

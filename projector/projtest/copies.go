@@ -18,9 +18,9 @@ FROM %s WHERE indicator != ? GROUP BY indicator, unit, period, dim, d`
 
 // CopyDiffs compares the copies of cds.rollup the scores read
 // (internal/chdb/copies.go) with cds.rollup: their commit markers must
-// agree, and the cells of cds.rollup_months must be those of cds.rollup
-// summed per month, those of cds.rollup_days those of cds.rollup (within
-// 1e-9). It returns the differences, the first limit of each copy.
+// agree, and the cells of cds.rollup_years and cds.rollup_months must be
+// those of cds.rollup summed per year and per month, those of
+// cds.rollup_days those of cds.rollup (within 1e-9). It returns the differences, the first limit of each copy.
 func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 	agree, err := db.CopiesAgree(ctx)
 	if err != nil {
@@ -31,6 +31,7 @@ func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 	}
 	var out []string
 	for _, c := range []struct{ table, grain, copyGrain string }{
+		{"rollup_years", "toStartOfYear(day)", "year"},
 		{"rollup_months", "toStartOfMonth(day)", "month"},
 		{"rollup_days", "day", "day"},
 	} {

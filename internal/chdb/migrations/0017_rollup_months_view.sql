@@ -4,6 +4,6 @@
 -- replica fetches does not fire it: the copies replicate themselves.
 -- Existing cells are copied by the projector's recovery.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_months_view TO {db}.rollup_months AS
-SELECT indicator, unit, period, dim, toStartOfMonth(day) AS month, sum(num) AS num, sum(den) AS den, sum(n) AS n
+SELECT toStartOfMonth(day) AS month, indicator, unit, period, dim, sum(num) AS num, sum(den) AS den, sum(n) AS n
 FROM {db}.rollup
-GROUP BY indicator, unit, period, dim, month
+GROUP BY month, indicator, unit, period, dim
