@@ -595,7 +595,7 @@ func TestRewindFromSeq(t *testing.T) {
 
 // TestRollupHasNoMaterializedView guards the commit point: an insert into
 // cds.rollup is atomic only while nothing else is written with it that the
-// recovery trusts. The only views reading it feed its three copies, which the
+// recovery trusts. The only views reading it feed its copy, cds.rollup_sums, which the
 // scores trust only while their markers agree (internal/chdb/copies.go).
 func TestRollupHasNoMaterializedView(t *testing.T) {
 	h := newHarness(t)
@@ -605,7 +605,7 @@ func TestRollupHasNoMaterializedView(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(deps)
-	if want := []string{"rollup_days_view", "rollup_months_view", "rollup_years_view"}; !slices.Equal(deps, want) {
+	if want := []string{"rollup_sums_view"}; !slices.Equal(deps, want) {
 		t.Fatalf("materialized views read cds.rollup: %v, want only %v: the projector's commit would no longer be one atomic insert", deps, want)
 	}
 	var keys string
@@ -658,22 +658,25 @@ func TestRecoveryRefillsCopies(t *testing.T) {
 	if agree, err := h.db.CopiesAgree(ctx); err != nil || !agree {
 		t.Fatalf("copies after the drain: agree %v (%v), want true", agree, err)
 	}
-	if err := h.db.Exec(ctx, "TRUNCATE TABLE cds.rollup_days"); err != nil {
+	if err := h.db.Exec(ctx, "ALTER TABLE cds.rollup_sums DELETE WHERE grain = 3"); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 30*time.Second, "the forged loss", func() bool {
+		return h.count(t, "SELECT toFloat64(count()) FROM system.mutations WHERE database='cds' AND is_done = 0") == 0
+	})
 	if agree, err := h.db.CopiesAgree(ctx); err != nil || agree {
-		t.Fatalf("copies after losing rollup_days: agree %v (%v), want false", agree, err)
+		t.Fatalf("copies after losing the days: agree %v (%v), want false", agree, err)
 	}
 	_, stop = h.run(t, last)
 	stop()
 	if agree, err := h.db.CopiesAgree(ctx); err != nil || !agree {
 		t.Fatalf("copies after the recovery: agree %v (%v), want true", agree, err)
 	}
-	sums := "SELECT round(toFloat64(sum(num) * 3 + sum(den) * 7 + sum(n)), 3) FROM cds.%s WHERE indicator != '#watermark'"
-	want := h.count(t, fmt.Sprintf(sums, "rollup"))
-	for _, tbl := range []string{"rollup_years", "rollup_months", "rollup_days"} {
-		if got := h.count(t, fmt.Sprintf(sums, tbl)); got != want {
-			t.Errorf("cells of %s sum to %v, cds.rollup's to %v", tbl, got, want)
+	sums := "SELECT round(toFloat64(sum(num) * 3 + sum(den) * 7 + sum(n)), 3) FROM cds.%s WHERE indicator != '#watermark' AND %s"
+	want := h.count(t, fmt.Sprintf(sums, "rollup", "1"))
+	for _, grain := range []string{"grain = 1", "grain = 2", "grain = 3"} {
+		if got := h.count(t, fmt.Sprintf(sums, "rollup_sums", grain)); got != want {
+			t.Errorf("cells of rollup_sums, %s, sum to %v, cds.rollup's to %v", grain, got, want)
 		}
 	}
 	h.check(t, load)

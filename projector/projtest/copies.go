@@ -10,11 +10,11 @@ import (
 	"github.com/bacgiang/cds/internal/fold"
 )
 
-// copyCellsSQL reads the cells of cds.rollup, or of one of its copies,
-// summed per cell and per the copy's grain (%s: the day's month or the
-// day), without the commit markers.
+// copyCellsSQL reads the cells of cds.rollup, or of one grain of
+// cds.rollup_sums, summed per cell and per bucket of the grain (%s: the
+// day's year or month, the day, or bucket), without the commit markers.
 const copyCellsSQL = `SELECT indicator, unit, period, dim, %s AS d, sum(num), sum(den), sum(n)
-FROM %s WHERE indicator != ? GROUP BY indicator, unit, period, dim, d`
+FROM %s WHERE indicator != ? AND %s GROUP BY indicator, unit, period, dim, d`
 
 // CopyDiffs compares the copies of cds.rollup the scores read
 // (internal/chdb/copies.go) with cds.rollup: their commit markers must
@@ -30,28 +30,28 @@ func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 		return []string{"the commit markers of the copies of cds.rollup disagree with its own"}, nil
 	}
 	var out []string
-	for _, c := range []struct{ table, grain, copyGrain string }{
-		{"rollup_years", "toStartOfYear(day)", "year"},
-		{"rollup_months", "toStartOfMonth(day)", "month"},
-		{"rollup_days", "day", "day"},
+	for _, c := range []struct{ name, bucket, grain string }{
+		{"years", "toStartOfYear(day)", "grain = 1"},
+		{"months", "toStartOfMonth(day)", "grain = 2"},
+		{"days", "day", "grain = 3"},
 	} {
-		want, err := copyCells(ctx, db, c.grain, "rollup")
+		want, err := copyCells(ctx, db, c.bucket, "rollup", "1")
 		if err != nil {
 			return nil, err
 		}
-		got, err := copyCells(ctx, db, c.copyGrain, c.table)
+		got, err := copyCells(ctx, db, "bucket", "rollup_sums", c.grain)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range DiffCells(got, want, limit) {
-			out = append(out, c.table+": "+d)
+			out = append(out, "rollup_sums "+c.name+": "+d)
 		}
 	}
 	return out, nil
 }
 
-func copyCells(ctx context.Context, db *chdb.DB, grain, table string) (map[fold.Cell]events.Amount, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(copyCellsSQL, grain, db.Table(table)), chdb.MarkerIndicator)
+func copyCells(ctx context.Context, db *chdb.DB, bucket, table, cond string) (map[fold.Cell]events.Amount, error) {
+	rows, err := db.Query(ctx, fmt.Sprintf(copyCellsSQL, bucket, db.Table(table), cond), chdb.MarkerIndicator)
 	if err != nil {
 		return nil, fmt.Errorf("projtest: read cells of %s: %w", table, err)
 	}
