@@ -143,9 +143,10 @@
 // Assumptions: one batch's cells fit in one INSERT block
 // below ClickHouse's min_insert_block_size_rows (Config.BatchMax ≤ 200 000);
 // nothing but the projector and Rewind writes cds.events and cds.rollup, and
-// no materialized view reads cds.rollup but the three that feed its score
-// copies (a view's insert can fail after the part landed: the copies then
-// disagree with the markers until the recovery refills them, syncCopies).
+// no materialized view reads cds.rollup but the one that feeds its score
+// copy, cds.rollup_sums (a view's insert can fail after the part landed:
+// the copy then disagrees with the markers until the recovery refills it,
+// syncCopies).
 //
 // # One active projector
 //

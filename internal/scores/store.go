@@ -20,12 +20,13 @@ const DefaultCacheSize = 32
 //
 // A snapshot sums every cell up to its day. day is the last column of
 // cds.rollup's key, so reading one from it scans the cells of every day;
-// a Store reads them from the table's two copies instead, the months before
-// the day's month summed and the days of that month (docs/design.md, "Score
-// snapshots"): a few percent of the rows. It reads the two snapshots a
-// score needs and the commit markers of cds.rollup and of each copy in one
-// query, uses the copies only when their markers agree with cds.rollup's,
-// and else scans cds.rollup (counted: ReadStats).
+// a Store reads them from its copy cds.rollup_sums instead: the years
+// before the day's year summed per year, the months of its year before its
+// month summed per month and the days of its month (docs/design.md, "Score
+// snapshots"), a small share of the rows. It reads the two snapshots a
+// score needs and the commit markers of cds.rollup and of each grain of the
+// copy in one query, uses the copy only when their markers agree with
+// cds.rollup's, and else scans cds.rollup (counted: ReadStats).
 //
 // It keeps the pairs it read keyed by what the commit markers of cds.rollup
 // sum to: the last stream sequence folded and the projector's fingerprints

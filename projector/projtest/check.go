@@ -23,7 +23,7 @@ type Report struct {
 	Cells     int      // cells compared
 	RawDiffs  []string // cells of cds.cells that differ from folding the rows of cds.events (first 10)
 	LoadDiffs []string // cells of cds.cells that differ from folding the load itself (first 10)
-	CopyDiffs []string // differences between cds.rollup and its copies (CopyDiffs)
+	CopyDiffs []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
 	Watermark uint64   // sum of the commit markers
 	LastSeq   uint64   // the stream's last sequence, as given to Check
 }

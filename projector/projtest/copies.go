@@ -16,11 +16,11 @@ import (
 const copyCellsSQL = `SELECT indicator, unit, period, dim, %s AS d, sum(num), sum(den), sum(n)
 FROM %s WHERE indicator != ? AND %s GROUP BY indicator, unit, period, dim, d`
 
-// CopyDiffs compares the copies of cds.rollup the scores read
-// (internal/chdb/copies.go) with cds.rollup: their commit markers must
-// agree, and the cells of cds.rollup_years and cds.rollup_months must be
-// those of cds.rollup summed per year and per month, those of
-// cds.rollup_days those of cds.rollup (within 1e-9). It returns the differences, the first limit of each copy.
+// CopyDiffs compares the copy of cds.rollup the scores read,
+// cds.rollup_sums (internal/chdb/copies.go), with cds.rollup: the commit
+// markers of each grain must agree, and the cells of grains 1, 2 and 3 must
+// be those of cds.rollup summed per year, per month and per day (within
+// 1e-9). It returns the differences, the first limit of each grain.
 func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 	agree, err := db.CopiesAgree(ctx)
 	if err != nil {
