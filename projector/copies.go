@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// syncCopies makes the pre-aggregated copies of cds.rollup that the scores
-// read (internal/chdb/copies.go) agree with it again when their commit
-// markers say they do not: after an upgrade that created them empty, a lost
-// part, or an INSERT whose cells reached cds.rollup but not a copy. It runs
-// in the recovery, after settle, while this projector is the only writer.
+// syncCopies makes the pre-aggregated copy of cds.rollup that the scores
+// read, cds.rollup_sums (internal/chdb/copies.go), agree with it again when
+// their commit markers say they do not: after an upgrade that created it
+// empty, a lost part, or an INSERT whose cells reached cds.rollup but not
+// the copy. It runs in the recovery, after settle, while this projector is
+// the only writer.
 // Until it has run, readers scan cds.rollup instead (docs/operations.md).
 func (p *Projector) syncCopies(ctx context.Context) error {
 	agree, err := p.db.CopiesAgree(ctx)
@@ -20,10 +21,10 @@ func (p *Projector) syncCopies(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	p.log.Warn("the copies of cds.rollup disagree with its commit markers: refilling them from cds.rollup")
+	p.log.Warn("the copies of cds.rollup disagree with its commit markers: refilling cds.rollup_sums from cds.rollup")
 	if err := p.db.RefillCopies(ctx); err != nil {
 		return err
 	}
-	p.log.Info("the copies of cds.rollup refilled", "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("cds.rollup_sums refilled", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
