@@ -3,33 +3,33 @@ package projector
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 	"unsafe"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/foldstore"
 )
 
 // The fold state of a running projector is indexed (fold.NewIndexed): what
-// it does not hold in memory it reads from cds.fold_index, which every batch
-// writes before its commit marker, like cds.events.
+// it does not hold in memory it reads from its local fold store (package
+// foldstore), a copy of cds.fold_index that the writer brings up to each
+// commit right after it lands. cds.fold_index, which every batch writes
+// before its commit marker like cds.events, stays the durable copy the
+// store is refilled from (syncStore).
 
-// indexFalsePositives is the rate of lookups the Bloom filter sends to
-// ClickHouse for nothing: below 1 in 100, about 1.3 bytes per lookup written
-// (a batch of 10,000 new events, about 30,000 checks, then reads a few
-// hundred granules of 256 rows).
-const indexFalsePositives = 0.01
-
-// lookupsPerEvent is about how many lookups an event writes (its id and its
-// key; corrections more): the filter is sized for the backlog.
-const lookupsPerEvent = 2.2
-
-// lookupChunk is the most lookups one SELECT asks for (the query text stays
-// far below ClickHouse's max_query_size of 256 KiB).
-const lookupChunk = 2000
+// storeMark is the foldstore.Mark of a position: what the store holds once
+// it reflects the commit of pos.
+func storeMark(pos position) foldstore.Mark {
+	m := foldstore.Mark{Seq: pos.seq, Rows: pos.idxRows, Sum: pos.idxSum}
+	if pos.hashSeq == pos.seq {
+		m.Hash = pos.hash
+	}
+	return m
+}
 
 // indexColumns holds cds.fold_index columns of a batch, appended
 // column-wise, and their fingerprint. Lookups and values share one byte
@@ -98,8 +98,8 @@ func (p *Projector) insertIndex(ctx context.Context, c *indexColumns, last uint6
 }
 
 // provide gives the fold state what it needs of the index for evs: a few
-// rounds of Lookups, a SELECT by lookup, Provide.
-func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
+// rounds of Lookups, reads from the local store, Provide.
+func (p *Projector) provide(evs []*events.Event) error {
 	for round := 0; ; round++ {
 		need := p.state.Lookups(evs)
 		if len(need) == 0 {
@@ -109,7 +109,7 @@ func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
 			return fmt.Errorf("fold index: lookups still needed after %d rounds: %d", round, len(need))
 		}
 		start := time.Now()
-		rows, err := p.fetchIndex(ctx, need)
+		rows, err := p.fetchIndex(need)
 		if err != nil {
 			return err
 		}
@@ -121,23 +121,17 @@ func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
 	}
 }
 
-// fetchIndex reads the index rows of lookups, by their hashes (rows of
-// other lookups with the same hash are left out).
-func (p *Projector) fetchIndex(ctx context.Context, lookups []string) ([]fold.IndexRow, error) {
+// fetchIndex reads the index rows of lookups from the local store.
+func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	var out []fold.IndexRow
-	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE h IN ?"
-	for from := 0; from < len(lookups); from += lookupChunk {
-		chunk := lookups[from:min(from+lookupChunk, len(lookups))]
-		asked := make(map[string]struct{}, len(chunk))
-		hs := make([]any, len(chunk))
-		for i, l := range chunk {
-			asked[l] = struct{}{}
-			hs[i] = fold.LookupHash([]byte(l))
-		}
-		err := p.scanIndex(ctx, q, []any{clickhouse.GroupSet{Value: hs}}, func(lookup string, r fold.IndexRow) {
-			if _, ok := asked[lookup]; ok {
-				out = append(out, r)
+	for _, l := range lookups {
+		err := p.store.Get(unsafe.Slice(unsafe.StringData(l), len(l)), func(v []byte) error {
+			r, err := fold.ParseRow(l, string(v))
+			if err != nil {
+				return err
 			}
+			out = append(out, r)
+			return nil
 		})
 		if err != nil {
 			return nil, err
@@ -171,35 +165,88 @@ func (p *Projector) scanIndex(ctx context.Context, q string, args []any, fn func
 	return nil
 }
 
-// loadIndexed makes the indexed fold state of the committed position: a
-// Bloom filter of every lookup in cds.fold_index (from the column of their
-// hashes) and nothing else in memory.
+// syncStore brings the local fold store to the commit of pos, from
+// cds.fold_index (from which recovery has deleted every row above pos):
 //
-// The filter is sized for the rows already written and those the messages
-// already in the stream will write, with a quarter more: a filter that
-// grows adds slices at a lower false-positive rate, which costs more memory
-// per lookup than sizing it right at start (each start sizes it again).
-func (p *Projector) loadIndexed(ctx context.Context, pos position) (*fold.State, error) {
-	last, err := p.streamLastSeq(ctx)
-	if err != nil {
-		return nil, err
+//   - at pos: nothing to do (a restart, most recoveries);
+//   - behind pos, and what it holds is what cds.fold_index holds up to its
+//     mark (same fingerprint of the rows up to its sequence, same message
+//     at that sequence in the log): the rows above its mark are added (a
+//     standby taking over, a write to the store that failed after its
+//     commit, the machine's crash losing its last writes);
+//   - otherwise (ahead of pos: the commit it reflects was lost or rewound;
+//     another history; emptied at open): it is emptied and refilled.
+func (p *Projector) syncStore(ctx context.Context, pos position) error {
+	want := storeMark(pos)
+	have := p.store.Mark()
+	if have == want || (have.Seq == want.Seq && have.Rows == want.Rows && have.Sum == want.Sum && (have.Hash == 0 || want.Hash == 0)) {
+		return nil
 	}
-	backlog := float64(last - min(last, pos.seq))
-	filter := bloom.New(max(int(1.25*(float64(pos.idxRows)+lookupsPerEvent*backlog)), 1<<20), indexFalsePositives)
-	rows, err := p.db.Query(ctx, "SELECT h FROM "+p.db.Table("fold_index"))
+	start := time.Now()
+	from := have.Seq
+	ok, err := p.storePrefix(ctx, have, pos)
 	if err != nil {
-		return nil, fmt.Errorf("load fold index: %w", err)
+		return err
 	}
-	defer rows.Close()
-	var h uint64
-	for rows.Next() {
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("load fold index: %w", err)
+	if !ok {
+		p.log.Info("fold store: not a copy of cds.fold_index below the watermark; refilling it", "store_seq", have.Seq, "seq", pos.seq)
+		if err := p.store.Reset(); err != nil {
+			return err
 		}
-		filter.Add(h)
+		from = 0
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load fold index: %w", err)
+	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE seq > ? AND seq <= ?"
+	var n int
+	err = p.store.Load(want, func(add func(foldstore.Row) error) error {
+		rows, err := p.db.Query(ctx, q, from, pos.seq)
+		if err != nil {
+			return fmt.Errorf("read fold index: %w", err)
+		}
+		defer rows.Close()
+		var r foldstore.Row
+		for rows.Next() {
+			if err := rows.Scan(&r.Lookup, &r.Value); err != nil {
+				return fmt.Errorf("read fold index: %w", err)
+			}
+			if err := add(r); err != nil {
+				return err
+			}
+			n++
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
 	}
-	return fold.NewIndexed(filter, int(pos.rows), p.cfg.FoldCache), nil
+	p.m.storeLoads.Inc()
+	p.log.Info("fold store filled from cds.fold_index", "from_seq", from, "seq", pos.seq, "rows", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// storePrefix reports whether a store at have holds what cds.fold_index
+// holds up to have.Seq, below pos: its rows counted as the markers count
+// them, and the log's message at have.Seq the one it folded.
+func (p *Projector) storePrefix(ctx context.Context, have foldstore.Mark, pos position) (bool, error) {
+	if have.Seq > pos.seq {
+		return false, nil
+	}
+	if have.Seq == 0 {
+		return have == foldstore.Mark{}, nil
+	}
+	if have.Seq == pos.seq || have.Hash == 0 {
+		return false, nil // same sequence, other rows; or a store that cannot be checked
+	}
+	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table("fold_index") + " WHERE seq <= ?"
+	var rows, sum uint64
+	if err := p.db.QueryRow(ctx, q, have.Seq).Scan(&rows, &sum); err != nil {
+		return false, fmt.Errorf("fingerprint cds.fold_index up to seq %d: %w", have.Seq, err)
+	}
+	if rows != have.Rows || sum != have.Sum {
+		return false, nil
+	}
+	hash, err := p.hashAt(ctx, have.Seq)
+	if err != nil {
+		return false, err
+	}
+	return hash == have.Hash, nil
 }

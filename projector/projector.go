@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/foldstore"
 )
 
 // Projector folds the stream into ClickHouse. Create it with New, run it
@@ -31,7 +34,7 @@ type Projector struct {
 	m     *metrics
 
 	state       *fold.State
-	filterBytes int                 // size of the state's Bloom filter when last seen
+	store       *foldstore.Store    // the local fold store, open from the first recovery to the end of Run
 	loaded      bool                // state matches pos
 	pos         position            // what the commit markers say, as last committed or read
 	lettered    map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
@@ -70,6 +73,38 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB, units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
 }
 
+// openStore opens the local fold store (Config.FoldDir) unless it is open.
+func (p *Projector) openStore() error {
+	if p.store != nil {
+		return nil
+	}
+	dir := ""
+	if p.cfg.FoldDir != "" {
+		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
+	}
+	s, err := foldstore.Open(foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log})
+	if err != nil {
+		return err
+	}
+	if s.WasReset() {
+		p.log.Warn("fold store: found unusable and emptied; it is refilled from cds.fold_index", "dir", dir)
+	}
+	p.store = s
+	return nil
+}
+
+// Close closes the local fold store; Run calls it when it returns, and
+// Rewind when it fails. It may be called more than once.
+func (p *Projector) Close() error {
+	if p.store == nil {
+		return nil
+	}
+	p.dropState() // the state reads the store
+	err := p.store.Close()
+	p.store = nil
+	return err
+}
+
 // Watermark returns the last stream sequence committed to ClickHouse.
 func (p *Projector) Watermark() uint64 {
 	p.posMu.RLock()
@@ -94,7 +129,13 @@ func (p *Projector) setPos(pos position) {
 // good, or ClickHouse refuses cds's schema or credentials (ErrPermanent).
 func (p *Projector) Run(ctx context.Context) error {
 	p.m.failed.Set(0)
+	if p.cfg.HeapBudget > 0 {
+		debug.SetMemoryLimit(p.cfg.HeapBudget)
+	}
 	err := p.run(ctx)
+	if cerr := p.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err != nil {
 		// The caller logs it: one ERROR line (cmd/cds exits with it).
 		p.m.failed.Set(1)

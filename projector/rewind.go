@@ -85,6 +85,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 		if err != nil && p.lease != nil {
 			p.lease.release(context.WithoutCancel(ctx))
 		}
+		if err != nil {
+			_ = p.Close()
+		}
 	}()
 	lctx, cancel := context.WithTimeout(ctx, 2*p.cfg.LeaseTTL+time.Second)
 	err = p.acquire(lctx)
@@ -169,11 +172,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 	if err := p.sendCells(ctx, marker, pos.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	st, err := p.loadIndexed(ctx, pos)
-	if err != nil {
+	if err := p.reload(ctx, pos); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	p.setState(st)
 	p.setPos(pos)
 	p.log.Info("projections rewound", "seq", pos.seq, "events", rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
 	return from, nil

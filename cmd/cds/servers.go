@@ -23,12 +23,11 @@ func runNATS(ctx context.Context, args []string) error {
 
 func runProjector(ctx context.Context, args []string) error {
 	fs, c := newFlags("projector")
-	// 160 MiB, measured at 20M events (Bloom filter 69 MB): peak RSS 258 MB
-	// and a drain of 19,841 events/s; with 128, 253 MB but 14,741 events/s
-	// (the live heap besides the filter reaches about 95 MB there, and the
-	// garbage collector runs all the time near the limit).
+	c.foldFlag(fs)
+	// 160 MiB: the fold state's heap is bounded (recent batches in memory,
+	// the rest in the local fold store, whose cache is outside the Go heap).
 	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
-		"heap budget in MiB besides the Bloom filter of the fold index: the projector keeps the Go runtime's soft memory limit at it plus the filter's size, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+		"heap budget in MiB: the projector keeps the Go runtime's soft memory limit at it, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
@@ -36,8 +35,7 @@ func runProjector(ctx context.Context, args []string) error {
 	}
 	if *memMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		// The fold state's memory is bounded (package fold, "The index"),
-		// so a soft limit keeps the process near its live heap; the
-		// projector adds its Bloom filter, which grows with the log.
+		// so a soft limit keeps the process near its live heap.
 		c.cfg.ProjectorHeap = int64(*memMB) << 20
 	}
 	c.cfg.NATSURL = c.cfg.NATSClientURL()
@@ -60,6 +58,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return serveUntilDone(ctx, sys)
+}
+
+// foldFlag registers --fold-dir, for the commands that run a projector.
+func (c *common) foldFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.cfg.FoldDir, "fold-dir", env("CDS_FOLD_DIR", ""), "directory of the projector's local fold store, a cache of cds.fold_index; empty = <data>/foldstate (CDS_FOLD_DIR)")
 }
 
 // historyFlag registers --history-interval, for the commands that run the API.

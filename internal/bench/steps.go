@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -442,7 +443,7 @@ func (e *env) rebuild(ctx context.Context) error {
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	p, err := projector.New(projector.Config{NoDeadLetter: true}, projector.Deps{JetStream: e.js, DB: e.db, Units: e.reg})
+	p, err := projector.New(projector.Config{NoDeadLetter: true, FoldDir: filepath.Join(e.dir, "rebuild-fold")}, projector.Deps{JetStream: e.js, DB: e.db, Units: e.reg})
 	if err != nil {
 		return err
 	}

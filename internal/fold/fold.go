@@ -29,7 +29,6 @@ import (
 	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 )
 
 // Cell identifies one rollup cell.
@@ -154,7 +153,7 @@ type State struct {
 	applied int               // distinct event ids applied
 
 	// Indexed states only.
-	index   *bloom.Filter      // every lookup written to the index; nil: all in memory
+	indexed bool               // false: all in memory
 	limit   int                // items of a generation before it is retired
 	commits int                // batches committed into cur
 	absent  map[id128]struct{} // lookups fetched for the next batch and not in the index
@@ -421,18 +420,14 @@ func (t *Txn) Commit() {
 		s.cur.keyOf[k] = v
 	}
 	for k, tl := range t.timelines {
-		if len(tl) == 0 && s.index == nil {
+		if len(tl) == 0 && !s.indexed {
 			delete(s.cur.timelines, k)
 			continue
 		}
 		s.cur.timelines[k] = tl
 	}
 	s.applied += t.applied
-	if s.index != nil {
-		for i := range t.index {
-			s.buf = t.index[i].AppendLookup(s.buf[:0])
-			s.index.Add(LookupHash(s.buf))
-		}
+	if s.indexed {
 		s.absent = nil
 		s.commits++
 		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {

@@ -7,23 +7,19 @@ import (
 	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 )
 
 // The index. An indexed State (NewIndexed) does not keep the whole folded
 // log in memory: every batch also writes index rows (Txn.Index) that a
-// store keeps by lookup (ClickHouse's cds.fold_index, ordered by its hash), and the State
-// keeps only
+// store keeps by lookup (the projector's local store, package foldstore,
+// whose durable copy is ClickHouse's cds.fold_index), and the State keeps
+// only the ids, superseded marks and timelines touched by recent batches
+// (two generations of at least limit items each), which also covers the
+// batches written but not yet committed.
 //
-//   - a Bloom filter of every lookup written, a few bits each: an event whose
-//     id, key and superseded mark were never written, the common case, needs
-//     nothing more;
-//   - the ids, superseded marks and timelines touched by recent batches (two
-//     generations of at least limit items each), which also covers the
-//     batches written but not yet committed.
-//
-// Before a batch is applied, Lookups names what the State may have written
-// and does not hold, and Provide hands it the index rows found for them.
+// Before a batch is applied, Lookups names what the State does not hold,
+// and Provide hands it the index rows found for them (none, for a lookup
+// never written: most of them).
 //
 // Lookups are strings: LookupID(id) → the key of the timeline the event
 // entered (IndexRow.Key, "" for none); LookupKey(key) → one row per entry
@@ -82,8 +78,8 @@ func LookupSuperseded(agency, id string) string {
 	return string(appendLookup(nil, KindSuperseded, agency, id))
 }
 
-// LookupHash is the hash of a lookup in the State's Bloom filter: cityHash64,
-// as ClickHouse's cityHash64(lookup) computes it.
+// LookupHash is the hash of a lookup by which cds.fold_index is ordered:
+// cityHash64, as ClickHouse's cityHash64(lookup) computes it.
 func LookupHash(l []byte) uint64 { return city.CH64(l) }
 
 // lookup writes a lookup into the State's scratch buffer and returns it;
@@ -93,15 +89,10 @@ func (s *State) lookup(kind byte, agency, name string) []byte {
 	return s.buf
 }
 
-// resolved reports whether the index certainly has no row for the lookup:
-// never written (the filter says so), or fetched for this batch and not
-// found.
+// resolved reports whether the index is known to have no row for the
+// lookup: it was fetched for this batch and not found.
 func (s *State) resolved(kind byte, agency, name string) bool {
-	l := s.lookup(kind, agency, name)
-	if !s.index.Has(LookupHash(l)) {
-		return true
-	}
-	_, ok := s.absent[s.digestBytes(l)]
+	_, ok := s.absent[s.digestBytes(s.lookup(kind, agency, name))]
 	return ok
 }
 
@@ -118,27 +109,18 @@ func notProvided(kind byte, agency, name string) string {
 // the fold of D+1, dropped anyway, still reads only written rows).
 const minCommitsPerGeneration = 2
 
-// NewIndexed returns a State backed by an index whose lookups are all in
-// filter (cityHash64 of each lookup string, as written), after applied
-// distinct event ids. It keeps in memory the items (ids, superseded marks,
+// NewIndexed returns a State backed by an index, after applied distinct
+// event ids. It keeps in memory the items (ids, superseded marks,
 // timelines) of at least the last minCommitsPerGeneration batches and of
 // generations of limit items.
-func NewIndexed(filter *bloom.Filter, applied, limit int) *State {
+func NewIndexed(applied, limit int) *State {
 	s := New()
-	s.index, s.limit, s.applied = filter, max(limit, 1), applied
+	s.indexed, s.limit, s.applied = true, max(limit, 1), applied
 	return s
 }
 
-// FilterBytes returns the size of an indexed State's Bloom filter.
-func (s *State) FilterBytes() int {
-	if s.index == nil {
-		return 0
-	}
-	return s.index.Bytes()
-}
-
 // Indexed reports whether the State relies on an index.
-func (s *State) Indexed() bool { return s.index != nil }
+func (s *State) Indexed() bool { return s.indexed }
 
 // InMemory returns the number of ids, superseded marks and timelines the
 // State holds in memory.
@@ -155,17 +137,10 @@ func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
 
 // known returns what the generations hold at d; else, for an indexed
 // State, the zero V once the index is known to have no row for the lookup
-// (a programming error otherwise: the lookup was not provided). Everything
-// the generations hold was written to the index or fetched from it, so a
-// lookup the Bloom filter rules out is not held either: for a new event,
-// most of them, one probe of the filter replaces two of the generations.
+// (a programming error otherwise: the lookup was not provided).
 func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
-	if s.index != nil && !s.index.Has(LookupHash(s.lookup(kind, agency, name))) {
-		var zero V
-		return zero, false
-	}
 	v, ok := held(cur, prev, d)
-	if !ok && s.index != nil && !s.resolved(kind, agency, name) {
+	if !ok && s.indexed && !s.resolved(kind, agency, name) {
 		panic(notProvided(kind, agency, name))
 	}
 	return v, ok
@@ -191,14 +166,13 @@ func (s *State) timeline(k id128, key string) timeline {
 // timeline of the key its target entered, known once the target's id is
 // provided). A State made by New never needs any.
 func (s *State) Lookups(evs []*events.Event) []string {
-	if s.index == nil {
+	if !s.indexed {
 		return nil
 	}
 	var out []string
 	seen := map[string]struct{}{}
-	// The filter first: what it rules out is neither written nor held.
 	need := func(held func() bool, kind byte, agency, name string) {
-		if s.resolved(kind, agency, name) || held() {
+		if held() || s.resolved(kind, agency, name) {
 			return
 		}
 		l := string(s.lookup(kind, agency, name))
@@ -247,7 +221,7 @@ func (s *State) holdsTimeline(key string) bool {
 // until the next Commit. Rows may repeat (a part written twice): each
 // distinct row counts once.
 func (s *State) Provide(lookups []string, rows []IndexRow) error {
-	if s.index == nil {
+	if !s.indexed {
 		return nil
 	}
 	asked := make(map[string][]IndexRow, len(lookups))

@@ -1,0 +1,424 @@
+// Package foldstore keeps the projector's fold index on local disk: an
+// embedded LSM (Pebble) of index rows by lookup, and the ClickHouse commit
+// (Mark) they reflect. It is a cache of cds.fold_index, never ahead of it.
+package foldstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Mark is the ClickHouse commit a store reflects: the last stream sequence
+// folded, the fingerprint of the index rows up to it (their number and
+// their sum of seq mod 2^20, as the commit markers of cds.rollup count
+// them), and the hash of the message at Seq (0 when unknown).
+type Mark struct {
+	Seq, Rows, Sum, Hash uint64
+}
+
+// Options says where a store lives and how much memory it may use.
+type Options struct {
+	// Dir is the store's directory, created if missing; "" keeps the store
+	// in memory (it starts empty at every Open).
+	Dir string
+	// Identity names what the store is a copy of (a database and a
+	// stream): a store written under another identity is emptied at Open.
+	Identity string
+	// CacheBytes is the size of the block cache; default 32 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of a memtable; default 16 MiB.
+	MemTableBytes uint64
+	// Logger receives Pebble's messages (nil: none).
+	Logger *slog.Logger
+}
+
+// Store is the local fold index. It is safe for concurrent use: a reader
+// may Get while a writer Writes.
+type Store struct {
+	opts  Options
+	db    *pebble.DB
+	lock  *pebble.Lock // the directory's lock, held from Open to Close
+	mem   vfs.FS       // the file system of an in-memory store
+	mu    sync.Mutex
+	mark  Mark
+	reset bool // Open found the store unusable and emptied it
+}
+
+// ErrMarkMismatch is returned by Write when the store does not reflect the
+// commit the batch continues: a write was lost, or the store was reset.
+var ErrMarkMismatch = errors.New("foldstore: the store is not at the commit the batch continues")
+
+// markKey holds the store's Mark and identity. Lookups start with a letter
+// (fold's "i:", "k:", "s:"), so no lookup sorts before or equals it.
+var markKey = []byte("\x00mark")
+
+// metaVersion is the version of the mark record's layout (and of the
+// values' encoding): a store of another version is emptied.
+const metaVersion = 1
+
+// Open opens the store in opts.Dir, creating it if missing. It fails if
+// another process has it open. A store that Pebble cannot open (a damaged
+// directory), that was left in the middle of a Load, or that holds another
+// identity or layout is emptied (WasReset reports it): the caller refills
+// it from the durable copy.
+func Open(opts Options) (*Store, error) {
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 32 << 20
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = 16 << 20
+	}
+	s := &Store{opts: opts}
+	if opts.Dir == "" {
+		s.mem = vfs.NewMem()
+	} else {
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("fold store: %w", err)
+		}
+		lock, err := pebble.LockDirectory(opts.Dir, vfs.Default)
+		if err != nil {
+			return nil, fmt.Errorf("fold store: %s is in use (another projector on this host with the same --fold-dir?): %w", opts.Dir, err)
+		}
+		s.lock = lock
+	}
+	if err := s.open(); err != nil {
+		if opts.Dir == "" {
+			return nil, err
+		}
+		s.logger().Warn("fold store: cannot open; emptying it", "dir", opts.Dir, "err", err)
+		if err := s.recreate(); err != nil {
+			s.unlock()
+			return nil, err
+		}
+		s.reset = true
+		return s, nil
+	}
+	m, ok, err := s.readMark()
+	if err == nil && !ok {
+		m, err = Mark{}, s.writeMark(Mark{}, false, pebble.Sync) // a new store
+	}
+	if err != nil {
+		s.logger().Warn("fold store: unusable; emptying it", "dir", opts.Dir, "err", err)
+		if err := s.recreate(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		s.reset = true
+		return s, nil
+	}
+	s.mark = m
+	return s, nil
+}
+
+func (s *Store) logger() *slog.Logger {
+	if s.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.opts.Logger
+}
+
+func (s *Store) open() error {
+	cache := pebble.NewCache(s.opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: s.opts.MemTableBytes,
+		Logger:       pebbleLogger{s.logger()},
+		// Absent lookups, most of them, are answered by the tables' Bloom
+		// filters without reading a data block.
+		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
+	}
+	dir := s.opts.Dir
+	if s.mem != nil {
+		po.FS, dir = s.mem, "fold"
+	} else {
+		po.Lock = s.lock
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return fmt.Errorf("fold store: open %s: %w", dir, err)
+	}
+	s.db = db
+	return nil
+}
+
+// recreate deletes the store's files but its lock and opens an empty
+// store.
+func (s *Store) recreate() error {
+	if s.db != nil {
+		_ = s.db.Close() // its files go anyway
+		s.db = nil
+	}
+	if s.mem != nil {
+		s.mem = vfs.NewMem()
+	} else {
+		entries, err := os.ReadDir(s.opts.Dir)
+		if err != nil {
+			return fmt.Errorf("fold store: empty %s: %w", s.opts.Dir, err)
+		}
+		for _, e := range entries {
+			if e.Name() == lockFile {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(s.opts.Dir, e.Name())); err != nil {
+				return fmt.Errorf("fold store: empty %s: %w", s.opts.Dir, err)
+			}
+		}
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	s.mark = Mark{}
+	return s.writeMark(Mark{}, false, pebble.Sync)
+}
+
+// WasReset reports whether Open found the store unusable (damaged, left in
+// the middle of a Load, another identity) and emptied it.
+func (s *Store) WasReset() bool { return s.reset }
+
+// Mark returns the commit the store reflects.
+func (s *Store) Mark() Mark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mark
+}
+
+// Reset empties the store: its Mark becomes zero.
+func (s *Store) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recreate()
+}
+
+// Get calls fn with each value stored for lookup, in the order written.
+// The bytes are valid only during the call.
+func (s *Store) Get(lookup []byte, fn func(v []byte) error) error {
+	v, closer, err := s.db.Get(lookup)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fold store: get %q: %w", lookup, err)
+	}
+	defer closer.Close()
+	for len(v) > 0 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < n {
+			return fmt.Errorf("fold store: get %q: damaged value", lookup)
+		}
+		if err := fn(v[k : k+int(n)]); err != nil {
+			return err
+		}
+		v = v[k+int(n):]
+	}
+	return nil
+}
+
+// Write adds the rows of one committed batch (lookups[i] has value
+// vals[i]) and moves the store from prev to next, in one atomic write.
+// It returns ErrMarkMismatch, writing nothing, unless the store is at prev.
+// The write is not synced: a crash of the machine may lose the last
+// writes, which leaves the store behind, never ahead.
+func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
+	if len(lookups) != len(vals) {
+		return fmt.Errorf("fold store: %d lookups and %d values", len(lookups), len(vals))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mark != prev {
+		return fmt.Errorf("%w: at seq %d, the batch continues seq %d", ErrMarkMismatch, s.mark.Seq, prev.Seq)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var buf []byte
+	for i, l := range lookups {
+		buf = appendValue(buf[:0], vals[i])
+		if err := b.Merge([]byte(l), buf, nil); err != nil {
+			return fmt.Errorf("fold store: write: %w", err)
+		}
+	}
+	if err := b.Set(markKey, encodeMark(next, false, s.opts.Identity), nil); err != nil {
+		return fmt.Errorf("fold store: write: %w", err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("fold store: write: %w", err)
+	}
+	s.mark = next
+	return nil
+}
+
+// Row is one row for Load.
+type Row struct{ Lookup, Value string }
+
+// loadChunk is the most rows one write of Load holds.
+const loadChunk = 50000
+
+// Load adds rows to the store and moves it to next: to fill it from the
+// durable copy, with every row above the store's Mark up to next. rows
+// calls add with each row. A Load interrupted (an error, a crash) leaves
+// the store marked unfinished: the next Open empties it.
+func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writeMark(s.mark, true, pebble.Sync); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	var buf []byte
+	add := func(r Row) error {
+		buf = appendValue(buf[:0], r.Value)
+		if err := b.Merge([]byte(r.Lookup), buf, nil); err != nil {
+			return fmt.Errorf("fold store: load: %w", err)
+		}
+		if b.Count() < loadChunk {
+			return nil
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("fold store: load: %w", err)
+		}
+		_ = b.Close()
+		b = s.db.NewBatch()
+		return nil
+	}
+	err := rows(add)
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	_ = b.Close()
+	if err != nil {
+		return fmt.Errorf("fold store: load: %w", err)
+	}
+	if err := s.writeMark(next, false, pebble.Sync); err != nil {
+		return err
+	}
+	s.mark = next
+	return nil
+}
+
+// DiskBytes returns the size of the store's files.
+func (s *Store) DiskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+// lockFile is the name of Pebble's lock file in the store's directory.
+const lockFile = "LOCK"
+
+// Close closes the store and releases its directory. It may be called
+// more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+		s.db = nil
+	}
+	s.unlock()
+	if err != nil {
+		return fmt.Errorf("fold store: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) unlock() {
+	if s.lock != nil {
+		_ = s.lock.Close()
+		s.lock = nil
+	}
+}
+
+func (s *Store) readMark() (Mark, bool, error) {
+	v, closer, err := s.db.Get(markKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		// A store without a mark holds nothing it could vouch for.
+		if it, ierr := s.db.NewIter(nil); ierr == nil {
+			empty := !it.First()
+			_ = it.Close()
+			if !empty {
+				return Mark{}, false, errors.New("fold store: rows without a mark")
+			}
+		}
+		return Mark{}, false, nil
+	}
+	if err != nil {
+		return Mark{}, false, fmt.Errorf("fold store: read mark: %w", err)
+	}
+	defer closer.Close()
+	m, loading, id, err := decodeMark(v)
+	switch {
+	case err != nil:
+		return Mark{}, false, err
+	case loading:
+		return Mark{}, false, errors.New("fold store: a load was interrupted")
+	case id != s.opts.Identity:
+		return Mark{}, false, fmt.Errorf("fold store: holds %q, not %q", id, s.opts.Identity)
+	}
+	return m, true, nil
+}
+
+func (s *Store) writeMark(m Mark, loading bool, wo *pebble.WriteOptions) error {
+	if err := s.db.Set(markKey, encodeMark(m, loading, s.opts.Identity), wo); err != nil {
+		return fmt.Errorf("fold store: write mark: %w", err)
+	}
+	return nil
+}
+
+// encodeMark lays out the mark record: version, loading flag, the four
+// numbers, then the identity.
+func encodeMark(m Mark, loading bool, identity string) []byte {
+	b := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(identity))
+	b = append(b, metaVersion, 0)
+	if loading {
+		b[1] = 1
+	}
+	for _, x := range []uint64{m.Seq, m.Rows, m.Sum, m.Hash} {
+		b = binary.AppendUvarint(b, x)
+	}
+	return append(b, identity...)
+}
+
+func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
+	if len(b) < 2 || b[0] != metaVersion || b[1] > 1 {
+		return Mark{}, false, "", fmt.Errorf("fold store: mark of an unknown layout %x", b[:min(len(b), 2)])
+	}
+	loading, b = b[1] == 1, b[2:]
+	for _, x := range []*uint64{&m.Seq, &m.Rows, &m.Sum, &m.Hash} {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return Mark{}, false, "", errors.New("fold store: damaged mark")
+		}
+		*x, b = v, b[n:]
+	}
+	return m, loading, string(b), nil
+}
+
+// appendValue appends v with its length: the values of a lookup are
+// concatenated by Pebble's default merger.
+func appendValue(b []byte, v string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+// pebbleLogger sends Pebble's messages to slog. Fatalf panics, as Pebble
+// expects of it.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Warn("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble: " + msg)
+	panic("pebble: " + msg)
+}
