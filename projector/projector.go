@@ -33,17 +33,17 @@ type Projector struct {
 	units events.Units
 	m     *metrics
 
-	state       *fold.State
-	store       *foldstore.Store    // the local fold store, open from the first recovery to the end of Run
-	loaded      bool                // state matches pos
-	pos         position            // what the commit markers say, as last committed or read
-	lettered    map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
-	qid         queryIDs
-	posMu       sync.RWMutex
-	lastLag     atomic.Int64  // unix nanoseconds of the last lag update
-	lease       *lease        // opened by the first Run or Rewind
-	sealedOnce  atomic.Bool   // the markers of earlier lease holders are sealed (seal)
-	reconnects  atomic.Uint64 // NATS reconnects seen by checkFenced
+	state      *fold.State
+	store      *foldstore.Store    // the local fold store, open from the first recovery to the end of Run
+	loaded     bool                // state matches pos
+	pos        position            // what the commit markers say, as last committed or read
+	lettered   map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
+	qid        queryIDs
+	posMu      sync.RWMutex
+	lastLag    atomic.Int64  // unix nanoseconds of the last lag update
+	lease      *lease        // opened by the first Run or Rewind
+	sealedOnce atomic.Bool   // the markers of earlier lease holders are sealed (seal)
+	reconnects atomic.Uint64 // NATS reconnects seen by checkFenced
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
