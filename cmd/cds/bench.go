@@ -13,9 +13,10 @@ func runBench(ctx context.Context, args []string) error {
 	rate := fs.Int("freshness-rate", 5000, "events/s of the steady load for the freshness figures")
 	dur := fs.Duration("freshness-for", 0, "how long the steady load lasts (0 = 10s)")
 	queries := fs.Int("queries", 200, "requests per score endpoint")
+	baseline := fs.String("baseline", "", "another cds binary whose projector drains the same queue first, for a before/after pair in one run")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	return bench.Run(ctx, bench.Config{Events: *n, ClickHouseAddr: c.cfg.ClickHouseAddr, FreshnessRate: *rate, FreshnessFor: *dur,
-		Queries: *queries, Out: os.Stdout, Progress: os.Stderr})
+		Queries: *queries, Baseline: *baseline, Out: os.Stdout, Progress: os.Stderr})
 }
