@@ -33,7 +33,9 @@ type Options struct {
 	// Identity names what the store is a copy of (a database and a
 	// stream): a store written under another identity is emptied at Open.
 	Identity string
-	// CacheBytes is the size of the block cache; default 32 MiB.
+	// CacheBytes is the size of the block cache; default 64 MiB. It holds
+	// the tables' index and filter blocks, which every lookup reads: with
+	// 32 MiB, 1M events' blocks (about 5 MB) missed it at every lookup.
 	CacheBytes int64
 	// MemTableBytes is the size of a memtable; default 16 MiB.
 	MemTableBytes uint64
@@ -72,7 +74,7 @@ const metaVersion = 1
 // it from the durable copy.
 func Open(opts Options) (*Store, error) {
 	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = 32 << 20
+		opts.CacheBytes = 64 << 20
 	}
 	if opts.MemTableBytes == 0 {
 		opts.MemTableBytes = 16 << 20
