@@ -14,6 +14,14 @@ type Contribution struct {
 	Num, Den  float64
 }
 
+// Amount is what a rollup cell holds, or a change to it: the contributions
+// of the states counted in it, summed, and their number (docs/design.md,
+// "Folding").
+type Amount struct {
+	Num, Den float64
+	N        int64 // number of states counted
+}
+
 // Key returns the natural key of the entity the event is about, e.g.
 // "workfile/bg-vietyen/VY-2025-000123" or "grdp/2024". Events with the same
 // key describe the same entity; the latest one by occurred_at is its state.

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
@@ -20,38 +19,29 @@ import (
 // rawRows holds the cds.events columns of a batch, appended column-wise, and
 // their fingerprint.
 type rawRows struct {
-	id, typ, agency, supersedes, data []string
-	v, retraction                     []uint8
-	occurredAt, receivedAt            []time.Time
-	seq                               []uint64
-	sum                               uint64 // of seq mod seqModulus
+	chdb.EventColumns
+	sum uint64 // of seq mod seqModulus
 }
 
-func (r *rawRows) grow(n int) {
-	r.id, r.typ, r.agency = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.supersedes, r.data = make([]string, 0, n), make([]string, 0, n)
-	r.v, r.retraction = make([]uint8, 0, n), make([]uint8, 0, n)
-	r.occurredAt, r.receivedAt = make([]time.Time, 0, n), make([]time.Time, 0, n)
-	r.seq = make([]uint64, 0, n)
-}
+func (r *rawRows) grow(n int) { r.Grow(n) }
 
 func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
-	r.id = append(r.id, e.ID)
-	r.typ = append(r.typ, e.Type)
-	r.v = append(r.v, uint8(e.V))
-	r.agency = append(r.agency, e.Agency)
-	r.occurredAt = append(r.occurredAt, e.OccurredAt)
-	r.supersedes = append(r.supersedes, e.Supersedes)
+	r.ID = append(r.ID, e.ID)
+	r.Type = append(r.Type, e.Type)
+	r.V = append(r.V, uint8(e.V))
+	r.Agency = append(r.Agency, e.Agency)
+	r.OccurredAt = append(r.OccurredAt, e.OccurredAt)
+	r.Supersedes = append(r.Supersedes, e.Supersedes)
 	var retraction uint8
 	if e.Retraction() {
 		retraction = 1
 	}
-	r.retraction = append(r.retraction, retraction)
+	r.Retraction = append(r.Retraction, retraction)
 	// The string shares e.Data's bytes, which Decode copied for the event
 	// and nothing writes after: no copy per row.
-	r.data = append(r.data, unsafe.String(unsafe.SliceData(e.Data), len(e.Data)))
-	r.seq = append(r.seq, seq)
-	r.receivedAt = append(r.receivedAt, received)
+	r.Data = append(r.Data, unsafe.String(unsafe.SliceData(e.Data), len(e.Data)))
+	r.Seq = append(r.Seq, seq)
+	r.ReceivedAt = append(r.ReceivedAt, received)
 	r.sum += seq % seqModulus
 }
 
@@ -65,7 +55,7 @@ type prepared struct {
 	dlq         []jetstream.PubAckFuture
 	raw         rawRows
 	index       *indexColumns
-	cells       *cellColumns
+	cells       cellColumns
 	prev, next  position
 	applied     int
 	duplicates  int
@@ -148,9 +138,9 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	}
 	b.index = newIndexColumns(txn.Index())
 	b.next = position{
-		seq: b.last, rows: pos.rows + uint64(len(b.raw.id)), sum: pos.sum + b.raw.sum,
+		seq: b.last, rows: pos.rows + uint64(b.raw.Len()), sum: pos.sum + b.raw.sum,
 		idxRows: pos.idxRows + uint64(b.index.rows()), idxSum: pos.idxSum + b.index.sum,
-		indexed: pos.indexed + uint64(len(b.raw.id)),
+		indexed: pos.indexed + uint64(b.raw.Len()),
 		hash:    msgHash(lastMsg.Subject(), lastMsg.Data()), hashSeq: b.last,
 	}
 	rows := txn.Rows()
@@ -317,50 +307,25 @@ func (p *Projector) check(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*even
 	return e, nil
 }
 
-const insertEvents = "INSERT INTO %s (id, type, v, agency, occurred_at, supersedes, retraction, data, seq, received_at)"
-
 // insertRaw writes the raw rows of a batch. The insert may span partitions
 // and half-succeed: recovery deletes rows above the watermark.
 func (p *Projector) insertRaw(ctx context.Context, r *rawRows, last uint64) error {
-	if len(r.id) == 0 {
+	if r.Len() == 0 {
 		return nil
 	}
-	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("events", last)))
-	b, err := p.db.PrepareBatch(qctx, fmt.Sprintf(insertEvents, p.db.Table("events")))
-	if err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	if err := appendColumns(b, []any{r.id, r.typ, r.v, r.agency, r.occurredAt, r.supersedes, r.retraction, r.data, r.seq, r.receivedAt}); err != nil {
-		b.Abort()
-		return fmt.Errorf("insert events: %w", err)
-	}
-	if err := b.Send(); err != nil {
+	if err := p.db.InsertEvents(ctx, p.qid.next("events", last), &r.EventColumns); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
 }
 
 // cellColumns holds cds.rollup columns, appended column-wise.
-type cellColumns struct {
-	indicator, unit, dim []string
-	period               []uint16
-	day                  []time.Time
-	num, den             []float64
-	n                    []int64
-}
+type cellColumns struct{ *chdb.RollupColumns }
 
-func newCellColumns(n int) *cellColumns {
-	return &cellColumns{
-		indicator: make([]string, 0, n), unit: make([]string, 0, n), dim: make([]string, 0, n),
-		period: make([]uint16, 0, n), day: make([]time.Time, 0, n),
-		num: make([]float64, 0, n), den: make([]float64, 0, n), n: make([]int64, 0, n),
-	}
-}
+func newCellColumns(n int) cellColumns { return cellColumns{chdb.NewRollupColumns(n)} }
 
-func (c *cellColumns) add(r fold.Row) {
-	c.indicator, c.unit, c.dim = append(c.indicator, r.Indicator), append(c.unit, r.Unit), append(c.dim, r.Dim)
-	c.period, c.day = append(c.period, r.Period), append(c.day, fold.DayTime(r.Day))
-	c.num, c.den, c.n = append(c.num, r.Num), append(c.den, r.Den), append(c.n, r.N)
+func (c cellColumns) add(r fold.Row) {
+	c.Add(r.Indicator, r.Unit, r.Period, r.Dim, fold.DayTime(r.Day), r.Amount)
 }
 
 // marker appends the commit-marker rows that move the position from prev
@@ -371,10 +336,10 @@ func (c *cellColumns) add(r fold.Row) {
 // sequence; the row of stream + chdb.MarkerLastSuffix the hash of the message at
 // the sequence (num) and that sequence (den); the row of stream + chdb.MarkerLeaseSuffix counts one commit of
 // the lease token tok (see seal).
-func (c *cellColumns) marker(stream, tok string, prev, next position) {
+func (c cellColumns) marker(stream, tok string, prev, next position) {
 	c.add(fold.Row{
 		Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream},
-		Amount: fold.Amount{
+		Amount: events.Amount{
 			N:   int64(next.seq) - int64(prev.seq),
 			Num: float64(next.rows) - float64(prev.rows),
 			Den: float64(next.sum) - float64(prev.sum),
@@ -382,7 +347,7 @@ func (c *cellColumns) marker(stream, tok string, prev, next position) {
 	})
 	c.add(fold.Row{
 		Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerIndexSuffix},
-		Amount: fold.Amount{
+		Amount: events.Amount{
 			Num: float64(next.idxRows) - float64(prev.idxRows),
 			Den: float64(next.idxSum) - float64(prev.idxSum),
 		},
@@ -392,32 +357,23 @@ func (c *cellColumns) marker(stream, tok string, prev, next position) {
 	// the raw-row count.
 	c.add(fold.Row{
 		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerIndexSuffix, Dim: chdb.MarkerIndexedEventsDim},
-		Amount: fold.Amount{Num: float64(next.rows) - float64(prev.rows)},
+		Amount: events.Amount{Num: float64(next.rows) - float64(prev.rows)},
 	})
 	c.add(fold.Row{
 		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerLastSuffix},
-		Amount: fold.Amount{Num: float64(next.hash) - float64(prev.hash), Den: float64(next.hashSeq) - float64(prev.hashSeq)},
+		Amount: events.Amount{Num: float64(next.hash) - float64(prev.hash), Den: float64(next.hashSeq) - float64(prev.hashSeq)},
 	})
 	c.add(fold.Row{
 		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: stream + chdb.MarkerLeaseSuffix, Dim: tok},
-		Amount: fold.Amount{Num: 1},
+		Amount: events.Amount{Num: 1},
 	})
 }
 
 // markerRows is the number of rows marker appends.
 const markerRows = 5
 
-func (p *Projector) sendCells(ctx context.Context, c *cellColumns, seq uint64) error {
-	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("rollup", seq)))
-	b, err := p.db.PrepareBatch(qctx, "INSERT INTO "+p.db.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
-	if err != nil {
-		return fmt.Errorf("insert rollup: %w", err)
-	}
-	if err := appendColumns(b, []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n}); err != nil {
-		b.Abort()
-		return fmt.Errorf("insert rollup: %w", err)
-	}
-	if err := b.Send(); err != nil {
+func (p *Projector) sendCells(ctx context.Context, c cellColumns, seq uint64) error {
+	if err := p.db.InsertRollup(ctx, p.qid.next("rollup", seq), c.RollupColumns); err != nil {
 		return fmt.Errorf("insert rollup: %w", err)
 	}
 	return nil

@@ -43,7 +43,7 @@ func BenchmarkBuildBatch(b *testing.B) {
 		for _, r := range rows {
 			cells.add(r)
 		}
-		cells.marker("CDS_EVENTS", "1@bench", position{}, position{seq: uint64(len(evs)), rows: uint64(len(raw.id)), sum: raw.sum})
+		cells.marker("CDS_EVENTS", "1@bench", position{}, position{seq: uint64(len(evs)), rows: uint64(raw.Len()), sum: raw.sum})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }

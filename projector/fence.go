@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
 )
@@ -59,24 +60,7 @@ func (p *Projector) fence(what string) error {
 // tokenSums returns the commits counted by the marker rows of each lease
 // token, for the tokens whose count is not zero.
 func (p *Projector) tokenSums(ctx context.Context) (map[string]float64, error) {
-	rows, err := p.db.Query(ctx, "SELECT dim, sum(num) FROM "+p.db.Table("rollup")+" WHERE indicator = ? AND unit = ? GROUP BY dim",
-		chdb.MarkerIndicator, p.cfg.Stream+chdb.MarkerLeaseSuffix)
-	if err != nil {
-		return nil, fmt.Errorf("read lease markers: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var tok string
-		var n float64
-		if err := rows.Scan(&tok, &n); err != nil {
-			return nil, fmt.Errorf("read lease markers: %w", err)
-		}
-		if n != 0 {
-			out[tok] = n
-		}
-	}
-	return out, rows.Err()
+	return p.db.LeaseSums(ctx, p.cfg.Stream)
 }
 
 // seal makes the commit count of every earlier lease holder zero, once per
@@ -100,12 +84,12 @@ func (p *Projector) seal(ctx context.Context) (late string, err error) {
 		switch {
 		case tok == mine:
 		case slices.Contains(unsealed, tok) || (!p.sealedOnce.Load() && p.lease.unknownHistory()):
-			cols.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: p.cfg.Stream + chdb.MarkerLeaseSuffix, Dim: tok}, Amount: fold.Amount{Num: -n}})
+			cols.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: p.cfg.Stream + chdb.MarkerLeaseSuffix, Dim: tok}, Amount: events.Amount{Num: -n}})
 		default:
 			return tok, nil
 		}
 	}
-	if len(cols.unit) > 0 {
+	if cols.Len() > 0 {
 		if err := p.fence("the seal of earlier lease holders"); err != nil {
 			return "", err
 		}

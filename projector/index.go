@@ -3,11 +3,8 @@ package projector
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 	"unsafe"
-
-	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/fold"
@@ -82,16 +79,7 @@ func (p *Projector) insertIndex(ctx context.Context, c *indexColumns, last uint6
 	if c.rows() == 0 {
 		return nil
 	}
-	qctx := clickhouse.Context(ctx, clickhouse.WithQueryID(p.qid.next("fold_index", last)))
-	b, err := p.db.PrepareBatch(qctx, "INSERT INTO "+p.db.Table("fold_index")+" (h, lookup, seq, v)")
-	if err != nil {
-		return fmt.Errorf("insert fold index: %w", err)
-	}
-	if err := appendColumns(b, []any{c.h, c.lookup, c.seq, c.val}); err != nil {
-		b.Abort()
-		return fmt.Errorf("insert fold index: %w", err)
-	}
-	if err := b.Send(); err != nil {
+	if err := p.db.InsertFoldIndex(ctx, p.qid.next("fold_index", last), c.h, c.lookup, c.seq, c.val); err != nil {
 		return fmt.Errorf("insert fold index: %w", err)
 	}
 	return nil
@@ -140,31 +128,6 @@ func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	return out, nil
 }
 
-// scanIndex runs q, a SELECT of lookup and v from cds.fold_index, and
-// hands each row, parsed, to fn.
-func (p *Projector) scanIndex(ctx context.Context, q string, args []any, fn func(lookup string, r fold.IndexRow)) error {
-	rows, err := p.db.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var lookup, v string
-		if err := rows.Scan(&lookup, &v); err != nil {
-			return fmt.Errorf("read fold index: %w", err)
-		}
-		r, err := fold.ParseRow(lookup, v)
-		if err != nil {
-			return err
-		}
-		fn(lookup, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	return nil
-}
-
 // syncStore brings the local fold store to the commit of pos, from
 // cds.fold_index (from which recovery has deleted every row above pos):
 //
@@ -195,25 +158,12 @@ func (p *Projector) syncStore(ctx context.Context, pos position) error {
 		}
 		from = 0
 	}
-	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE seq > ? AND seq <= ?"
 	var n int
 	err = p.store.Load(want, func(add func(foldstore.Row) error) error {
-		rows, err := p.db.Query(ctx, q, from, pos.seq)
-		if err != nil {
-			return fmt.Errorf("read fold index: %w", err)
-		}
-		defer rows.Close()
-		var r foldstore.Row
-		for rows.Next() {
-			if err := rows.Scan(&r.Lookup, &r.Value); err != nil {
-				return fmt.Errorf("read fold index: %w", err)
-			}
-			if err := add(r); err != nil {
-				return err
-			}
+		return p.db.ScanFoldIndexSeqs(ctx, from, pos.seq, func(lookup, v string) error {
 			n++
-		}
-		return rows.Err()
+			return add(foldstore.Row{Lookup: lookup, Value: v})
+		})
 	})
 	if err != nil {
 		return err
@@ -236,10 +186,9 @@ func (p *Projector) storePrefix(ctx context.Context, have foldstore.Mark, pos po
 	if have.Seq == pos.seq || have.Hash == 0 {
 		return false, nil // same sequence, other rows; or a store that cannot be checked
 	}
-	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table("fold_index") + " WHERE seq <= ?"
-	var rows, sum uint64
-	if err := p.db.QueryRow(ctx, q, have.Seq).Scan(&rows, &sum); err != nil {
-		return false, fmt.Errorf("fingerprint cds.fold_index up to seq %d: %w", have.Seq, err)
+	rows, sum, err := p.db.FoldIndexFingerprintUpTo(ctx, have.Seq, seqModulus)
+	if err != nil {
+		return false, err
 	}
 	if rows != have.Rows || sum != have.Sum {
 		return false, nil

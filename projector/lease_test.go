@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
@@ -153,7 +154,7 @@ func TestTwoProjectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCellColumns(1 + markerRows)
-	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 5, Den: 5, N: 5}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: events.Amount{Num: 5, Den: 5, N: 5}})
 	c.marker("CDS_EVENTS", "1@fenced-out", position{}, position{})
 	appendCells(t, late, c)
 	if err := late.Send(); err != nil {

@@ -174,9 +174,9 @@ func forgeIndex(tb testing.TB, h *harness, from, to uint64) (rows, sum uint64) {
 }
 
 // appendCells appends the rows of c to an INSERT into cds.rollup.
-func appendCells(tb testing.TB, b driver.Batch, c *cellColumns) {
+func appendCells(tb testing.TB, b driver.Batch, c cellColumns) {
 	tb.Helper()
-	for i, col := range []any{c.indicator, c.unit, c.period, c.dim, c.day, c.num, c.den, c.n} {
+	for i, col := range []any{c.Indicator, c.Unit, c.Period, c.Dim, c.Day, c.Num, c.Den, c.N} {
 		if err := b.Column(i).Append(col); err != nil {
 			tb.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestRecoveryWaitsForRunningInsert(t *testing.T) {
 	}
 	// Its cells and the markers of a batch of 2 raw rows (seq w+1 and w+2).
 	c := newCellColumns(1 + markerRows)
-	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: events.Amount{Num: 2, Den: 2, N: 2}})
 	// The dead projector held the lease before r: its token is history.
 	hw, err := r.p.hashAt(context.Background(), w)
 	if err != nil {
@@ -264,8 +264,8 @@ func TestRepairBatchWithoutIndex(t *testing.T) {
 	}
 	// Its cells and an old-style marker: the row of unit CDS_EVENTS only.
 	c := newCellColumns(2)
-	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: fold.Amount{Num: 2, Den: 2, N: 2}})
-	c.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"}, Amount: fold.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: "HSCV", Unit: "bg-vietyen", Period: 2025, Day: fold.DayNumber(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))}, Amount: events.Amount{Num: 2, Den: 2, N: 2}})
+	c.add(fold.Row{Cell: fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"}, Amount: events.Amount{N: 2, Num: 2, Den: float64(2*w + 3)}})
 	appendCells(t, old, c)
 	if err := old.Send(); err != nil {
 		t.Fatal(err)

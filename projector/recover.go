@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -195,13 +194,12 @@ func (p *Projector) settle(ctx context.Context, verify bool) (position, error) {
 // this one, can still land after the markers are read.
 func (p *Projector) quiesce(ctx context.Context) error {
 	prefix := insertPrefix(p.db.Name)
-	q := "SELECT count() FROM system.processes WHERE substring(query_id, 1, " + strconv.Itoa(len(prefix)) + ") = ?"
 	start := time.Now()
 	first := true
 	err := p.await(ctx, "inserts of an earlier attempt to leave system.processes", quiesceLimit, func() (bool, error) {
-		var n uint64
-		if err := p.db.QueryRow(ctx, q, prefix).Scan(&n); err != nil {
-			return false, fmt.Errorf("look for running inserts: %w", err)
+		n, err := p.db.RunningQueries(ctx, prefix)
+		if err != nil {
+			return false, err
 		}
 		if n != 0 && first {
 			p.log.Info("waiting for the inserts of an earlier attempt to finish", "running", n)
@@ -219,24 +217,16 @@ func (p *Projector) quiesce(ctx context.Context) error {
 }
 
 func (p *Projector) readPosition(ctx context.Context) (position, error) {
-	var (
-		seq, idxN                                          int64
-		rows, sum, idxRows, idxSum, indexed, hash, hashSeq float64
-	)
-	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
-		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?), " +
-		"sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + p.db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?, ?)"
-	main, idx, last := p.cfg.Stream, p.cfg.Stream+chdb.MarkerIndexSuffix, p.cfg.Stream+chdb.MarkerLastSuffix
-	err := p.db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, chdb.MarkerIndexedEventsDim, last, last, chdb.MarkerIndicator, main, idx, last).
-		Scan(&seq, &rows, &sum, &idxN, &idxRows, &idxSum, &indexed, &hash, &hashSeq)
+	m, err := p.db.ReadStreamMarks(ctx, p.cfg.Stream)
 	if err != nil {
-		return position{}, fmt.Errorf("read watermark: %w", err)
+		return position{}, err
 	}
-	if seq < 0 || idxN != 0 || !whole(rows) || !whole(sum) || !whole(idxRows) || !whole(idxSum) || !whole(indexed) || !whole(hash) || !whole(hashSeq) {
+	if m.Seq < 0 || m.IdxN != 0 || !whole(m.Rows) || !whole(m.Sum) || !whole(m.IdxRows) || !whole(m.IdxSum) || !whole(m.Indexed) || !whole(m.Hash) || !whole(m.HashSeq) {
 		return position{}, fmt.Errorf("read watermark: markers in cds.rollup sum to seq %d, rows %v, fingerprint %v, index seq %d, rows %v, fingerprint %v, indexed rows %v, last message %v at %v",
-			seq, rows, sum, idxN, idxRows, idxSum, indexed, hash, hashSeq)
+			m.Seq, m.Rows, m.Sum, m.IdxN, m.IdxRows, m.IdxSum, m.Indexed, m.Hash, m.HashSeq)
 	}
-	return position{seq: uint64(seq), rows: uint64(rows), sum: uint64(sum), idxRows: uint64(idxRows), idxSum: uint64(idxSum), indexed: uint64(indexed), hash: uint64(hash), hashSeq: uint64(hashSeq)}, nil
+	return position{seq: uint64(m.Seq), rows: uint64(m.Rows), sum: uint64(m.Sum), idxRows: uint64(m.IdxRows), idxSum: uint64(m.IdxSum),
+		indexed: uint64(m.Indexed), hash: uint64(m.Hash), hashSeq: uint64(m.HashSeq)}, nil
 }
 
 func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
@@ -244,11 +234,7 @@ func whole(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
 // fingerprint counts the rows of a table written by batches (events or
 // fold_index) and sums their seq mod seqModulus.
 func (p *Projector) fingerprint(ctx context.Context, table string) (rows, sum uint64, err error) {
-	q := "SELECT count(), toUInt64(sum(seq % " + strconv.Itoa(seqModulus) + ")) FROM " + p.db.Table(table)
-	if err := p.db.QueryRow(ctx, q).Scan(&rows, &sum); err != nil {
-		return 0, 0, fmt.Errorf("fingerprint cds.%s: %w", table, err)
-	}
-	return rows, sum, nil
+	return p.db.Fingerprint(ctx, table, seqModulus)
 }
 
 // confirmBehind makes sure the log does not hold sequence seq before the
@@ -292,11 +278,9 @@ func (p *Projector) repair(ctx context.Context, reason string) (position, error)
 // clear empties the projections when either holds rows although no batch
 // is committed.
 func (p *Projector) clear(ctx context.Context) error {
-	var n uint64
-	q := "SELECT (SELECT count() FROM " + p.db.Table("rollup") + ") + (SELECT count() FROM " + p.db.Table("events") +
-		") + (SELECT count() FROM " + p.db.Table("fold_index") + ")"
-	if err := p.db.QueryRow(ctx, q).Scan(&n); err != nil {
-		return fmt.Errorf("count projections: %w", err)
+	n, err := p.db.CountProjections(ctx)
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return nil
@@ -320,8 +304,8 @@ func (p *Projector) truncate(ctx context.Context) error {
 		return err
 	}
 	for _, t := range []string{"rollup", "events", "fold_index"} {
-		if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table(t)); err != nil {
-			return fmt.Errorf("truncate %s: %w", t, err)
+		if err := p.db.Truncate(ctx, t); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -330,10 +314,10 @@ func (p *Projector) truncate(ctx context.Context) error {
 // deleteAbove removes the raw and index rows of an unfinished batch (seq
 // above mark) and waits until the mutations have finished.
 func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
-	for _, table := range batchTables {
-		var n uint64
-		if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table(table)+" WHERE seq > ?", mark).Scan(&n); err != nil {
-			return fmt.Errorf("count unfinished rows of %s: %w", table, err)
+	for _, table := range chdb.BatchTables() {
+		n, err := p.db.CountAbove(ctx, table, mark)
+		if err != nil {
+			return err
 		}
 		if n == 0 {
 			continue
@@ -342,19 +326,15 @@ func (p *Projector) deleteAbove(ctx context.Context, mark uint64) error {
 			return err
 		}
 		p.log.Info("deleting rows of an unfinished batch", "table", table, "rows", n, "seq", mark)
-		if err := p.db.Exec(ctx, "ALTER TABLE "+p.db.Table(table)+" DELETE WHERE seq > "+strconv.FormatUint(mark, 10)); err != nil {
-			return fmt.Errorf("delete unfinished rows of %s: %w", table, err)
+		if err := p.db.DeleteAbove(ctx, table, mark); err != nil {
+			return err
 		}
 	}
 	return p.await(ctx, "the deletion of an unfinished batch (a mutation)", mutationLimit, func() (bool, error) {
-		var left uint64
-		if err := p.db.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table IN ('events', 'fold_index') AND is_done = 0", p.db.Name).Scan(&left); err != nil {
-			return false, fmt.Errorf("wait for delete: %w", err)
+		left, err := p.db.PendingDeletes(ctx)
+		if err != nil {
+			return false, err
 		}
 		return left == 0, nil
 	})
 }
-
-// batchTables are the tables each batch writes before its commit marker,
-// with the stream sequence of each row in column seq.
-var batchTables = []string{"events", "fold_index"}

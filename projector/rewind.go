@@ -22,13 +22,12 @@ var rewindChunk = 200000 // a variable for the tests
 // memory stays bounded; the rows of a key are all in one range. It returns
 // the number of cell rows sent.
 func (p *Projector) replayIndex(ctx context.Context, send func([]fold.Row) error) (int, error) {
-	var total uint64
-	if err := p.db.QueryRow(ctx, "SELECT count() FROM "+p.db.Table("fold_index")).Scan(&total); err != nil {
-		return 0, fmt.Errorf("count fold index: %w", err)
+	total, err := p.db.Count(ctx, "fold_index")
+	if err != nil {
+		return 0, err
 	}
 	ranges := total/uint64(rewindChunk) + 1
 	step := ^uint64(0)/ranges + 1
-	q := "SELECT lookup, v FROM " + p.db.Table("fold_index") + " WHERE h >= ? AND h <= ? AND substring(lookup, 1, 2) = 'k:'"
 	rp := fold.NewReplay()
 	sent := 0
 	flush := func(limit int) error {
@@ -50,8 +49,13 @@ func (p *Projector) replayIndex(ctx context.Context, send func([]fold.Row) error
 			hi = ^uint64(0)
 		}
 		keys := map[string][]fold.IndexRow{}
-		err := p.scanIndex(ctx, q, []any{lo, hi}, func(lookup string, r fold.IndexRow) {
+		err := p.db.ScanFoldIndexKeys(ctx, lo, hi, func(lookup, v string) error {
+			r, err := fold.ParseRow(lookup, v)
+			if err != nil {
+				return err
+			}
 			keys[lookup] = append(keys[lookup], r)
+			return nil
 		})
 		if err != nil {
 			return sent, err
@@ -129,8 +133,8 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 		return 1, nil
 	}
 	start := time.Now()
-	if err := p.db.Exec(ctx, "TRUNCATE TABLE "+p.db.Table("rollup")); err != nil {
-		return 0, fmt.Errorf("rewind: truncate rollup: %w", err)
+	if err := p.db.Truncate(ctx, "rollup"); err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	p.dropState() // before the replay, which needs memory of its own
 	if err := p.deleteAbove(ctx, from-1); err != nil {

@@ -66,7 +66,9 @@ type Deps struct {
 	Board http.Handler
 	// Ingest handles POST /v1/events; nil answers 503.
 	Ingest http.Handler
-	// Health checks the dependencies for /healthz; nil means healthy.
+	// Health checks the dependencies for /healthz; nil means healthy. Each
+	// failing dependency is an error "<name>: <cause>", several joined with
+	// errors.Join; /healthz shows only the names.
 	Health func(ctx context.Context) error
 	// Gatherer serves /metrics; nil means prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
@@ -187,14 +189,29 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := s.deps.Health(ctx); err != nil {
 			// The cause goes to the log; anonymous callers learn only which
-			// dependency fails (the text before the first colon).
+			// dependencies fail.
 			s.log.Warn("health check failed", "err", err)
-			failing, _, _ := strings.Cut(err.Error(), ":")
-			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "failing": failing})
+			httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "failing": failingNames(err)})
 			return
 		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// failingNames names the dependencies an error of Deps.Health reports: the
+// text before the first colon of err, or of each error errors.Join joined
+// into it, separated by commas ("clickhouse,nats").
+func failingNames(err error) string {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	names := make([]string, 0, len(errs))
+	for _, e := range errs {
+		name, _, _ := strings.Cut(e.Error(), ":")
+		names = append(names, name)
+	}
+	return strings.Join(names, ",")
 }
 
 func (s *Server) units(w http.ResponseWriter, r *http.Request) {

@@ -24,73 +24,54 @@ func LoadReference(ctx context.Context, db *chdb.DB, cat *catalog.Catalog, reg *
 }
 
 func loadOnce(ctx context.Context, db *chdb.DB, kind, version string, now time.Time, insert func() error) error {
-	var n uint64
-	if err := db.QueryRow(ctx, "SELECT count() FROM "+db.Table("reference_loads")+" WHERE kind = ? AND version = ?", kind, version).Scan(&n); err != nil {
+	loaded, err := db.Loaded(ctx, kind, version)
+	if err != nil {
 		return fmt.Errorf("load %s %s: %w", kind, version, err)
 	}
-	if n == 0 {
+	if !loaded {
 		if err := insert(); err != nil {
 			return fmt.Errorf("load %s %s: %w", kind, version, err)
 		}
 	}
-	b, err := db.PrepareBatch(ctx, "INSERT INTO "+db.Table("reference_loads")+" (kind, version, loaded_at)")
-	if err != nil {
+	if err := db.RecordLoad(ctx, kind, version, now); err != nil {
 		return fmt.Errorf("record %s load: %w", kind, err)
 	}
-	if err := b.Append(kind, version, now); err != nil {
-		return fmt.Errorf("record %s load: %w", kind, err)
-	}
-	return b.Send()
+	return nil
 }
 
 func insertCatalog(ctx context.Context, db *chdb.DB, cat *catalog.Catalog, now time.Time) error {
-	b, err := db.PrepareBatch(ctx, "INSERT INTO "+db.Table("indicators")+" (catalog_version, code, name_vi, name_en, unit, kind, direction, weight, levels, feeds, loaded_at)")
-	if err != nil {
-		return err
-	}
+	var inds []chdb.IndicatorRow
 	for _, ind := range cat.Indicators() {
 		levels := make([]string, len(ind.Levels))
 		for i, l := range ind.Levels {
 			levels[i] = string(l)
 		}
-		if err := b.Append(cat.Version(), ind.Code, ind.NameVI, ind.NameEN, string(ind.Unit), string(ind.Kind), string(ind.Direction), ind.Weight, levels, ind.Feeds, now); err != nil {
-			b.Abort()
-			return err
-		}
+		inds = append(inds, chdb.IndicatorRow{CatalogVersion: cat.Version(), Code: ind.Code, NameVI: ind.NameVI, NameEN: ind.NameEN,
+			Unit: string(ind.Unit), Kind: string(ind.Kind), Direction: string(ind.Direction), Weight: ind.Weight, Levels: levels, Feeds: ind.Feeds, LoadedAt: now})
 	}
-	if err := b.Send(); err != nil {
+	if err := db.InsertIndicators(ctx, inds); err != nil {
 		return err
 	}
-	b, err = db.PrepareBatch(ctx, "INSERT INTO "+db.Table("targets")+" (catalog_version, indicator, year, deadline, level, target, comparison, tolerance, direction, loaded_at)")
-	if err != nil {
-		return err
-	}
+	var targets []chdb.TargetRow
 	for _, t := range cat.TargetRows() {
-		if err := b.Append(cat.Version(), t.Indicator, uint16(t.Year), civil(t.Deadline), string(t.Level), t.Target, string(t.Comparison), t.Tolerance, string(t.Direction), now); err != nil {
-			b.Abort()
-			return err
-		}
+		targets = append(targets, chdb.TargetRow{CatalogVersion: cat.Version(), Indicator: t.Indicator, Year: uint16(t.Year), Deadline: civil(t.Deadline),
+			Level: string(t.Level), Target: t.Target, Comparison: string(t.Comparison), Tolerance: t.Tolerance, Direction: string(t.Direction), LoadedAt: now})
 	}
-	return b.Send()
+	return db.InsertTargets(ctx, targets)
 }
 
 func insertUnits(ctx context.Context, db *chdb.DB, reg *registry.Registry, now time.Time) error {
-	b, err := db.PrepareBatch(ctx, "INSERT INTO "+db.Table("units")+" (registry_version, code, name, name_en, level, parent, valid_from, valid_to, successor, loaded_at)")
-	if err != nil {
-		return err
-	}
+	var units []chdb.UnitRow
 	for _, u := range reg.Units() {
 		var to *time.Time
 		if !u.ValidTo.IsZero() {
 			t := civil(u.ValidTo)
 			to = &t
 		}
-		if err := b.Append(reg.Version(), u.Code, u.Name, u.NameEN, string(u.Level), u.Parent, civil(u.ValidFrom), to, u.Successor, now); err != nil {
-			b.Abort()
-			return err
-		}
+		units = append(units, chdb.UnitRow{RegistryVersion: reg.Version(), Code: u.Code, Name: u.Name, NameEN: u.NameEN, Level: string(u.Level),
+			Parent: u.Parent, ValidFrom: civil(u.ValidFrom), ValidTo: to, Successor: u.Successor, LoadedAt: now})
 	}
-	return b.Send()
+	return db.InsertUnits(ctx, units)
 }
 
 // civil is a calendar date as clickhouse-go writes a Date: 00:00 UTC.

@@ -23,11 +23,6 @@ import (
 // duplicate window. progress, if not nil, is called after each window of
 // publishes with the number published so far. It returns that number.
 func Republish(ctx context.Context, db *chdb.DB, js jetstream.JetStream, progress func(n int)) (int, error) {
-	rows, err := db.Query(ctx, "SELECT id, type, v, agency, toUnixTimestamp(occurred_at), supersedes, data FROM "+db.Table("events")+" ORDER BY seq")
-	if err != nil {
-		return 0, fmt.Errorf("republish: read cds.events: %w", err)
-	}
-	defer rows.Close()
 	const window = 4096
 	var pending []jetstream.PubAckFuture
 	wait := func() error {
@@ -35,52 +30,45 @@ func Republish(ctx context.Context, db *chdb.DB, js jetstream.JetStream, progres
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				return fmt.Errorf("republish: %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+				return fmt.Errorf("%s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(time.Minute):
-				return fmt.Errorf("republish: no PubAck for %s after a minute", f.Msg().Header.Get(jetstream.MsgIDHeader))
+				return fmt.Errorf("no PubAck for %s after a minute", f.Msg().Header.Get(jetstream.MsgIDHeader))
 			}
 		}
 		pending = pending[:0]
 		return nil
 	}
 	n := 0
-	for rows.Next() {
-		var (
-			id, typ, agency, supersedes, data string
-			v                                 uint8
-			at                                uint32
-		)
-		if err := rows.Scan(&id, &typ, &v, &agency, &at, &supersedes, &data); err != nil {
-			return n, fmt.Errorf("republish: read cds.events: %w", err)
+	err := db.ScanEvents(ctx, func(e chdb.StoredEvent) error {
+		m := nats.NewMsg(events.Subject(e.Agency, e.Type))
+		var err error
+		if m.Data, err = envelope(e.ID, e.Type, e.V, e.Agency, e.OccurredAt, e.Supersedes, e.Data); err != nil {
+			return err
 		}
-		m := nats.NewMsg(events.Subject(agency, typ))
-		m.Data, err = envelope(id, typ, v, agency, time.Unix(int64(at), 0), supersedes, data)
-		if err != nil {
-			return n, err
-		}
-		m.Header.Set(jetstream.MsgIDHeader, id)
+		m.Header.Set(jetstream.MsgIDHeader, e.ID)
 		f, err := js.PublishMsgAsync(m)
 		if err != nil {
-			return n, fmt.Errorf("republish: %s: %w", id, err)
+			return fmt.Errorf("%s: %w", e.ID, err)
 		}
 		pending = append(pending, f)
 		n++
 		if len(pending) == window {
 			if err := wait(); err != nil {
-				return n, err
+				return err
 			}
 			if progress != nil {
 				progress(n)
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("republish: read cds.events: %w", err)
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("republish: %w", err)
 	}
 	if err := wait(); err != nil {
-		return n, err
+		return n, fmt.Errorf("republish: %w", err)
 	}
 	if progress != nil {
 		progress(n)
@@ -88,7 +76,7 @@ func Republish(ctx context.Context, db *chdb.DB, js jetstream.JetStream, progres
 	return n, nil
 }
 
-// envelope writes an event's JSON as DESIGN §3 has it.
+// envelope writes an event's JSON as docs/design.md ("The event envelope") has it.
 func envelope(id, typ string, v uint8, agency string, at time.Time, supersedes, data string) ([]byte, error) {
 	if strings.TrimSpace(data) == "" {
 		data = "null"
@@ -104,7 +92,7 @@ func envelope(id, typ string, v uint8, agency string, at time.Time, supersedes, 
 	}{id, typ, v, agency, at.In(events.Zone).Format(time.RFC3339), supersedes, json.RawMessage(data)}
 	b, err := json.Marshal(e)
 	if err != nil {
-		return nil, fmt.Errorf("republish: event %s: %w", id, err)
+		return nil, fmt.Errorf("event %s: %w", id, err)
 	}
 	return b, nil
 }

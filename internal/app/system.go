@@ -176,10 +176,7 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 			Health: func(ctx context.Context) error {
-				if err := s.Err(); err != nil {
-					return err
-				}
-				return health(ctx, ch, nc)
+				return errors.Join(s.Err(), health(ctx, ch, nc))
 			},
 			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 			DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
@@ -251,14 +248,17 @@ func (s *System) newBoard(engine *scores.Engine, ch *ClickHouse, nc *nats.Conn) 
 	})
 }
 
+// health checks ClickHouse and NATS, both every time: the error names each
+// that fails (errors.Join), so /healthz lists them all.
 func health(ctx context.Context, ch *ClickHouse, nc *nats.Conn) error {
+	var errs []error
 	if err := ch.DB.Ping(ctx); err != nil {
-		return fmt.Errorf("clickhouse: %w", err)
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
 	}
 	if !nc.IsConnected() {
-		return fmt.Errorf("nats: %s", nc.Status())
+		errs = append(errs, fmt.Errorf("nats: %s", nc.Status()))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Go runs f, the component name, until the System closes. An error from

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer func() {
-		_ = e.db.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+e.dbName+"`")
+		_ = e.db.DropDatabase(context.Background())
 		e.db.Close()
 	}()
 	if _, err := e.db.Migrate(ctx); err != nil {

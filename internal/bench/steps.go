@@ -424,7 +424,7 @@ func (e *env) queries(ctx context.Context, base string) error {
 
 func (e *env) rebuild(ctx context.Context) error {
 	e.progress("rebuild: drop the database, fold the whole stream again")
-	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
+	if err := e.db.DropDatabase(ctx); err != nil {
 		return err
 	}
 	if _, err := e.db.Migrate(ctx); err != nil {

@@ -34,10 +34,6 @@ func (f Freshness) Lag() int64 {
 	return int64(f.Stream - f.Folded)
 }
 
-// lastSQL reads the newest folded event, below the projector's position
-// (chdb.DB.Watermark): rows above it are an unfinished batch (projector/doc.go).
-const lastSQL = `SELECT toInt64(max(received_at)), toInt64(max(occurred_at)), count() FROM %s WHERE seq <= ?`
-
 // ClickHouseFreshness returns a Freshness reader over db; streamLast, when
 // not nil, gives the event stream's last sequence (JetStream stream info).
 func ClickHouseFreshness(db *chdb.DB, streamLast func(context.Context) (uint64, error)) func(context.Context) (Freshness, error) {
@@ -57,13 +53,12 @@ func ClickHouseFreshness(db *chdb.DB, streamLast func(context.Context) (uint64, 
 		if prev.Folded == f.Folded && f.Folded > 0 {
 			f.LastReceived, f.LastOccurred = prev.LastReceived, prev.LastOccurred
 		} else {
-			var rec, occ int64
-			var n uint64
-			if err := db.QueryRow(ctx, fmt.Sprintf(lastSQL, db.Table("events")), f.Folded).Scan(&rec, &occ, &n); err != nil {
-				return f, fmt.Errorf("board freshness: last event: %w", err)
+			rec, occ, ok, err := db.LastFolded(ctx, f.Folded)
+			if err != nil {
+				return f, fmt.Errorf("board freshness: %w", err)
 			}
-			if n > 0 {
-				f.LastReceived, f.LastOccurred = time.Unix(rec, 0), time.Unix(occ, 0)
+			if ok {
+				f.LastReceived, f.LastOccurred = rec, occ
 			}
 			mu.Lock()
 			seen = f

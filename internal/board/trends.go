@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
@@ -114,21 +113,12 @@ func NewEngineTrends(engine *scores.Engine, db *chdb.DB) *EngineTrends {
 	return &EngineTrends{engine: engine, db: db, entries: map[levelDay]*cached{}, flights: map[levelDay]*cached{}}
 }
 
-// changedSQL gives the earliest occurred_at among the events folded in a
-// range of stream sequences and the events they supersede.
-const changedSQL = `SELECT toInt64(min(occurred_at)), count() FROM %[1]s
-WHERE (seq > ? AND seq <= ?)
-   OR id IN (SELECT supersedes FROM %[1]s WHERE seq > ? AND seq <= ? AND supersedes != '')`
-
-// eventsStream is the marker unit whose n is the last stream sequence folded.
-const eventsStream = "CDS_EVENTS"
-
 func (t *EngineTrends) readMark(ctx context.Context) (string, uint64, error) {
 	m, err := t.db.ReadMarks(ctx)
 	if err != nil {
 		return "", 0, fmt.Errorf("board trends: %w", err)
 	}
-	return m.Key(), uint64(max(m[eventsStream].N, 0)), nil
+	return m.Key(), m.Watermark(), nil
 }
 
 // syncedKey marks a context whose request has synced the cache already.
@@ -161,15 +151,14 @@ func (t *EngineTrends) sync(ctx context.Context) error {
 	}
 	drop := registry.Date{} // zero: everything
 	if seq > from && from > 0 {
-		var minAt int64
-		var n uint64
-		if err := t.db.QueryRow(ctx, fmt.Sprintf(changedSQL, t.db.Table("events")), from, seq, from, seq).Scan(&minAt, &n); err != nil {
-			return fmt.Errorf("board trends: events since %d: %w", from, err)
+		at, ok, err := t.db.EarliestChanged(ctx, from, seq)
+		if err != nil {
+			return fmt.Errorf("board trends: %w", err)
 		}
-		if n == 0 {
+		if !ok {
 			drop = registry.NewDate(9999, 12, 31) // nothing folded changed a score
 		} else {
-			drop = registry.DateOf(time.Unix(minAt, 0))
+			drop = registry.DateOf(at)
 		}
 	}
 	t.mu.Lock()

@@ -1,5 +1,15 @@
-// Package chdb opens ClickHouse connections for cds and owns its schema: the
-// numbered migrations that create database cds, the raw events and the rollups.
+// Package chdb opens ClickHouse connections for cds and owns its schema and
+// every statement against its tables: the numbered migrations that create
+// database cds, the commit-marker layout (marker.go), and one typed method
+// per statement, grouped by table or concern: events.go (cds.events),
+// rollup.go (cells of cds.rollup), drill.go (the drill-down over
+// cds.events), recovery.go (the projector's recovery and rewind),
+// foldindex.go, history.go (the score history), reference.go (catalogue and
+// registry). Values are bound as parameters; the few that cannot be are
+// written by Literal, which quotes by type. Table names are fixed in the
+// code and the database name is checked where it enters (Open).
+// The exception: the running projector's lookups in cds.fold_index by hash
+// stay in projector/index.go for now.
 //
 // The SQL runs on ClickHouse 18.16 (Debian's package) and on current releases:
 // native protocol only, no LowCardinality, no DateTime64, no TTL.

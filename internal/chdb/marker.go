@@ -99,3 +99,67 @@ func (db *DB) ReadMarks(ctx context.Context) (Marks, error) {
 	}
 	return m, nil
 }
+
+// Watermark is the last stream sequence folded, as m says: the sum of n
+// over the marker units, as DB.Watermark reads it (only the stream's unit
+// carries n).
+func (m Marks) Watermark() uint64 {
+	var n int64
+	for _, s := range m {
+		n += s.N
+	}
+	return uint64(max(n, 0))
+}
+
+// StreamMarks is what the marker rows of one stream sum to, as the
+// projector writes them (projector/batch.go, cellColumns.marker): unsigned
+// sums kept in Float64 columns, which the projector checks are whole.
+type StreamMarks struct {
+	Seq     int64   // the stream unit's n: the last sequence folded
+	Rows    float64 // the stream unit's num: raw rows of cds.events
+	Sum     float64 // the stream unit's den: their seq fingerprint
+	IdxN    int64   // the index unit's n: always 0
+	IdxRows float64 // rows of cds.fold_index (the index unit, dim '')
+	IdxSum  float64 // their seq fingerprint
+	Indexed float64 // raw rows of batches that wrote index rows (dim MarkerIndexedEventsDim)
+	Hash    float64 // the last unit's num: the hash of the last message folded
+	HashSeq float64 // the last unit's den: the sequence that hash is of
+}
+
+// ReadStreamMarks reads the commit markers of stream in one query.
+func (db *DB) ReadStreamMarks(ctx context.Context, stream string) (StreamMarks, error) {
+	q := "SELECT toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ?), sumIf(den, unit = ?), " +
+		"toInt64(sumIf(n, unit = ?)), sumIf(num, unit = ? AND dim = ''), sumIf(den, unit = ? AND dim = ''), sumIf(num, unit = ? AND dim = ?), " +
+		"sumIf(num, unit = ?), sumIf(den, unit = ?) FROM " + db.Table("rollup") + " WHERE indicator = ? AND unit IN (?, ?, ?)"
+	main, idx, last := stream, stream+MarkerIndexSuffix, stream+MarkerLastSuffix
+	var m StreamMarks
+	err := db.QueryRow(ctx, q, main, main, main, idx, idx, idx, idx, MarkerIndexedEventsDim, last, last, MarkerIndicator, main, idx, last).
+		Scan(&m.Seq, &m.Rows, &m.Sum, &m.IdxN, &m.IdxRows, &m.IdxSum, &m.Indexed, &m.Hash, &m.HashSeq)
+	if err != nil {
+		return StreamMarks{}, fmt.Errorf("read watermark: %w", err)
+	}
+	return m, nil
+}
+
+// LeaseSums returns the commits counted by the lease marker rows of stream
+// per lease token, for the tokens whose count is not zero.
+func (db *DB) LeaseSums(ctx context.Context, stream string) (map[string]float64, error) {
+	rows, err := db.Query(ctx, "SELECT dim, sum(num) FROM "+db.Table("rollup")+" WHERE indicator = ? AND unit = ? GROUP BY dim",
+		MarkerIndicator, stream+MarkerLeaseSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("read lease markers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var tok string
+		var n float64
+		if err := rows.Scan(&tok, &n); err != nil {
+			return nil, fmt.Errorf("read lease markers: %w", err)
+		}
+		if n != 0 {
+			out[tok] = n
+		}
+	}
+	return out, rows.Err()
+}

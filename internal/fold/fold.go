@@ -40,16 +40,10 @@ type Cell struct {
 	Day       int32 // days since 1970-01-01 of the province-time date
 }
 
-// Amount is what a cell holds, or a change to it.
-type Amount struct {
-	Num, Den float64
-	N        int64 // number of states counted
-}
-
 // Row is a change to one rollup cell.
 type Row struct {
 	Cell
-	Amount
+	events.Amount
 }
 
 // Outcome says what Apply did with an event.
@@ -216,7 +210,7 @@ type Txn struct {
 	keyOf      map[id128]string
 	superseded map[id128]struct{}
 	timelines  map[id128]timeline
-	cells      map[Cell]Amount
+	cells      map[Cell]events.Amount
 	index      []IndexRow
 	applied    int
 	duplicates int
@@ -237,7 +231,7 @@ func (s *State) Begin() *Txn {
 		keyOf:      make(map[id128]string),
 		superseded: make(map[id128]struct{}),
 		timelines:  make(map[id128]timeline),
-		cells:      make(map[Cell]Amount),
+		cells:      make(map[Cell]events.Amount),
 	}
 }
 

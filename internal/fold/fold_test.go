@@ -30,8 +30,8 @@ func retract(id, agency, at, sup string) string {
 func correct(js, sup string) string { return js[:len(js)-1] + fmt.Sprintf(`,"supersedes":%q}`, sup) }
 
 // sums folds rows into totals per (indicator, unit, period, dim) up to day d.
-func sumsAt(rows []Row, d int32) map[string]Amount {
-	out := map[string]Amount{}
+func sumsAt(rows []Row, d int32) map[string]events.Amount {
+	out := map[string]events.Amount{}
 	for _, r := range rows {
 		if r.Day > d {
 			continue
@@ -58,7 +58,7 @@ func TestFold(t *testing.T) {
 		name string
 		in   []string
 		at   string
-		want map[string]Amount
+		want map[string]events.Amount
 	}{
 		{
 			name: "flow counts its year",
@@ -68,13 +68,13 @@ func TestFold(t *testing.T) {
 				eventtest.Workfile("c", "bg-vietyen", "2024-12-05T10:00:00+07:00", "W3", true),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 2, 2}, "HSCV|bg-vietyen|2024|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 2, N: 2}, "HSCV|bg-vietyen|2024|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "event after as_of is not counted",
 			in:   []string{eventtest.Workfile("a", "bg-vietyen", "2025-07-05T10:00:00+07:00", "W1", true)},
 			at:   "2025-06-30",
-			want: map[string]Amount{},
+			want: map[string]events.Amount{},
 		},
 		{
 			name: "duplicate id counted once",
@@ -83,7 +83,7 @@ func TestFold(t *testing.T) {
 				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "later event about the same workfile replaces",
@@ -92,7 +92,7 @@ func TestFold(t *testing.T) {
 				eventtest.Workfile("b", "bg-vietyen", "2025-03-05T10:00:00+07:00", "W1", true),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "as of before the replacement sees the first state",
@@ -101,7 +101,7 @@ func TestFold(t *testing.T) {
 				eventtest.Workfile("a", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", false),
 			},
 			at:   "2025-02-01",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {0, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 0, Den: 1, N: 1}},
 		},
 		{
 			name: "correction replaces",
@@ -110,7 +110,7 @@ func TestFold(t *testing.T) {
 				correct(eventtest.Workfile("b", "bg-vietyen", "2025-01-05T10:00:00+07:00", "W1", true), "a"),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "correction before the corrected event",
@@ -119,7 +119,7 @@ func TestFold(t *testing.T) {
 				eventtest.Workfile("a", "bg-vietyen", "2025-01-04T10:00:00+07:00", "W1", false),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "retraction removes",
@@ -129,7 +129,7 @@ func TestFold(t *testing.T) {
 				retract("c", "bg-vietyen", "2025-01-07T10:00:00+07:00", "a"),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "another agency cannot retract",
@@ -138,7 +138,7 @@ func TestFold(t *testing.T) {
 				retract("c", "bg-hiephoa", "2025-01-07T10:00:00+07:00", "a"),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"HSCV|bg-vietyen|2025|": {1, 1, 1}},
+			want: map[string]events.Amount{"HSCV|bg-vietyen|2025|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "stock follows the latest state and withdrawal",
@@ -149,7 +149,7 @@ func TestFold(t *testing.T) {
 				eventtest.Withdrawn("d", "bg-syt", "2024-01-05T10:00:00+07:00", "S2"),
 			},
 			at:   "2025-06-30",
-			want: map[string]Amount{"DVC_L4|bg-syt|0|": {1, 1, 1}, "DVC_MOBILE|bg-syt|0|": {1, 1, 1}},
+			want: map[string]events.Amount{"DVC_L4|bg-syt|0|": {Num: 1, Den: 1, N: 1}, "DVC_MOBILE|bg-syt|0|": {Num: 1, Den: 1, N: 1}},
 		},
 		{
 			name: "stock as of an earlier date",
@@ -160,7 +160,7 @@ func TestFold(t *testing.T) {
 				eventtest.Service("a", "bg-syt", "2022-01-05T10:00:00+07:00", "S1", 3, false),
 			},
 			at:   "2023-06-30",
-			want: map[string]Amount{"DVC_L4|bg-syt|0|": {2, 2, 2}, "DVC_MOBILE|bg-syt|0|": {1, 2, 2}},
+			want: map[string]events.Amount{"DVC_L4|bg-syt|0|": {Num: 2, Den: 2, N: 2}, "DVC_MOBILE|bg-syt|0|": {Num: 1, Den: 2, N: 2}},
 		},
 	}
 	for _, tt := range tests {
@@ -279,7 +279,7 @@ func randomLog(rng *rand.Rand, n int) []string {
 }
 
 // naive recomputes, for each check day, the sums straight from the definitions.
-func naive(t *testing.T, log []string) map[string]map[string]Amount {
+func naive(t *testing.T, log []string) map[string]map[string]events.Amount {
 	byID := map[string]*events.Event{}
 	var evs []*events.Event
 	for _, js := range log {
@@ -290,7 +290,7 @@ func naive(t *testing.T, log []string) map[string]map[string]Amount {
 		byID[e.ID] = e
 		evs = append(evs, e)
 	}
-	out := map[string]map[string]Amount{}
+	out := map[string]map[string]events.Amount{}
 	for _, d := range checkDays {
 		dn := day(d)
 		latest := map[string]*events.Event{}
@@ -313,7 +313,7 @@ func naive(t *testing.T, log []string) map[string]map[string]Amount {
 				latest[k] = e
 			}
 		}
-		sums := map[string]Amount{}
+		sums := map[string]events.Amount{}
 		for _, e := range latest {
 			for _, c := range e.Contributions() {
 				k := fmt.Sprintf("%s|%s|%d|%s", c.Indicator, e.Agency, e.Period(), c.Dim)
@@ -329,7 +329,7 @@ func naive(t *testing.T, log []string) map[string]map[string]Amount {
 	return out
 }
 
-func sameAmounts(a, b map[string]Amount) bool {
+func sameAmounts(a, b map[string]events.Amount) bool {
 	if len(a) != len(b) {
 		return false
 	}

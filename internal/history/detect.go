@@ -9,22 +9,9 @@ import (
 	"github.com/bacgiang/cds/internal/registry"
 )
 
-// fingerprintSQL fingerprints the cells of cds.rollup per month of day. Each
-// cell's num, den (scaled to thousandths and rounded) and n are multiplied by
-// a hash of its key and summed in Int64, which wraps: the sums are linear in
-// the cells, so a merge of rows does not change them, and a change of any
-// cell changes them (unless two changes cancel under the weights, which the
-// hash makes unlikely). Rounding thousandths of a merged sum can differ from
-// the sum of rounded parts for figures with more decimals; that costs a
-// needless recomputation, never a missed one.
-const fingerprintSQL = `SELECT toString(toStartOfMonth(day)) AS month,
-       sum(toInt64(round(num * 1000)) * w), sum(toInt64(round(den * 1000)) * w), sum(n * w)
-FROM (SELECT day, num, den, n, toInt64(cityHash64(indicator, unit, toString(period), dim) %% 2147483647) + 1 AS w
-      FROM %s WHERE indicator != ?)
-GROUP BY month`
-
-// fingerprint is what the cells of one month sum to under fingerprintSQL.
-type fingerprint struct{ num, den, n int64 }
+// fingerprint is what the cells of one month sum to (chdb.DB.MonthPrints):
+// a change of any cell of the month changes it.
+type fingerprint = chdb.MonthPrint
 
 // readMark returns the commit markers' sums as text: equal texts, same commits.
 func readMark(ctx context.Context, db *chdb.DB) (string, error) {
@@ -38,26 +25,17 @@ func readMark(ctx context.Context, db *chdb.DB) (string, error) {
 // readFingerprints returns the fingerprint of the cells of each month, keyed
 // by the month's first day.
 func readFingerprints(ctx context.Context, db *chdb.DB) (map[registry.Date]fingerprint, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(fingerprintSQL, db.Table("rollup")), chdb.MarkerIndicator)
+	prints, err := db.MonthPrints(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fingerprint cells: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[registry.Date]fingerprint{}
-	for rows.Next() {
-		var month string
-		var f fingerprint
-		if err := rows.Scan(&month, &f.num, &f.den, &f.n); err != nil {
-			return nil, fmt.Errorf("fingerprint cells: %w", err)
-		}
+	out := make(map[registry.Date]fingerprint, len(prints))
+	for month, f := range prints {
 		d, err := registry.ParseDate(month)
 		if err != nil {
 			return nil, fmt.Errorf("fingerprint cells: month %q: %w", month, err)
 		}
 		out[d] = f
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("fingerprint cells: %w", err)
 	}
 	return out, nil
 }

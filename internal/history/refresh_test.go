@@ -51,18 +51,18 @@ func TestPoints(t *testing.T) {
 
 func TestFirstChange(t *testing.T) {
 	jan, feb, mar := date("2024-01-01"), date("2024-02-01"), date("2024-03-01")
-	base := map[registry.Date]fingerprint{jan: {1, 2, 3}, feb: {4, 5, 6}}
+	base := map[registry.Date]fingerprint{jan: {Num: 1, Den: 2, N: 3}, feb: {Num: 4, Den: 5, N: 6}}
 	tests := []struct {
 		name   string
 		now    map[registry.Date]fingerprint
 		want   registry.Date
 		wantOK bool
 	}{
-		{"same", map[registry.Date]fingerprint{jan: {1, 2, 3}, feb: {4, 5, 6}}, registry.Date{}, false},
-		{"a month changed", map[registry.Date]fingerprint{jan: {1, 2, 3}, feb: {4, 5, 7}}, feb, true},
-		{"a month added", map[registry.Date]fingerprint{jan: {1, 2, 3}, feb: {4, 5, 6}, mar: {1, 1, 1}}, mar, true},
-		{"a month emptied", map[registry.Date]fingerprint{feb: {4, 5, 6}}, jan, true},
-		{"two changed", map[registry.Date]fingerprint{jan: {0, 2, 3}, feb: {4, 5, 7}}, jan, true},
+		{"same", map[registry.Date]fingerprint{jan: {Num: 1, Den: 2, N: 3}, feb: {Num: 4, Den: 5, N: 6}}, registry.Date{}, false},
+		{"a month changed", map[registry.Date]fingerprint{jan: {Num: 1, Den: 2, N: 3}, feb: {Num: 4, Den: 5, N: 7}}, feb, true},
+		{"a month added", map[registry.Date]fingerprint{jan: {Num: 1, Den: 2, N: 3}, feb: {Num: 4, Den: 5, N: 6}, mar: {Num: 1, Den: 1, N: 1}}, mar, true},
+		{"a month emptied", map[registry.Date]fingerprint{feb: {Num: 4, Den: 5, N: 6}}, jan, true},
+		{"two changed", map[registry.Date]fingerprint{jan: {Num: 0, Den: 2, N: 3}, feb: {Num: 4, Den: 5, N: 7}}, jan, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

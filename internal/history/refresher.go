@@ -190,25 +190,14 @@ func (r *Refresher) refresh(ctx context.Context) (Stats, error) {
 	}
 	if !r.done {
 		// Every key was just written at version: older rows are superseded or gone.
-		if err := r.deleteWhere(ctx, fmt.Sprintf("version < %d", version)); err != nil {
+		if err := r.db.DeleteHistoryBelow(ctx, version); err != nil {
 			return st, err
 		}
 	} else if r.today != today && !isMonthEnd(r.today) {
-		if err := r.deleteWhere(ctx, "as_of = toDate('"+r.today.String()+"')"); err != nil {
+		if err := r.db.DeleteHistoryAt(ctx, r.today.String()); err != nil {
 			return st, err
 		}
 	}
 	r.done, r.mark, r.months, r.today, r.version = true, mark, months, today, version
 	return st, nil
-}
-
-// deleteWhere deletes rows of both tables with an ALTER … DELETE mutation
-// (ClickHouse applies it in the background).
-func (r *Refresher) deleteWhere(ctx context.Context, cond string) error {
-	for _, t := range []string{"score_history", "score_history_units"} {
-		if err := r.db.Exec(ctx, "ALTER TABLE "+r.db.Table(t)+" DELETE WHERE "+cond); err != nil {
-			return fmt.Errorf("delete score history rows where %s: %w", cond, err)
-		}
-	}
-	return nil
 }

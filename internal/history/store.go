@@ -30,12 +30,6 @@ func NewStore(db *chdb.DB, engine *scores.Engine) *Store {
 	return &Store{db: db, engine: engine}
 }
 
-// trendSQL reads the latest version of a unit's rows up to a date.
-const trendSQL = `SELECT indicator, toString(as_of), value, target, expected, status
-FROM %s FINAL
-WHERE milestone = ? AND level = ? AND unit = ? AND as_of <= toDate(?)
-ORDER BY indicator, as_of`
-
 // UnitTrends returns, per indicator code, the month-end points (from the catalogue baseline to asOf, plus asOf) of unit's scores for milestone.
 //
 // The month-ends come from cds.score_history; the point at asOf too when the
@@ -46,20 +40,15 @@ func (s *Store) UnitTrends(ctx context.Context, unit string, milestone int, asOf
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", scores.ErrUnknownUnit, unit)
 	}
-	rows, err := s.db.Query(ctx, fmt.Sprintf(trendSQL, s.db.Table("score_history")), uint16(milestone), string(u.Level), unit, asOf.String())
+	rows, err := s.db.HistoryTrend(ctx, uint16(milestone), string(u.Level), unit, asOf.String())
 	if err != nil {
 		return nil, fmt.Errorf("read score history of %s: %w", unit, err)
 	}
-	defer rows.Close()
 	out := map[string][]Point{}
 	haveAsOf := false
-	for rows.Next() {
-		var code, day string
-		var p Point
-		if err := rows.Scan(&code, &day, &p.Value, &p.Target, &p.Expected, &p.Status); err != nil {
-			return nil, fmt.Errorf("read score history of %s: %w", unit, err)
-		}
-		if p.AsOf, err = registry.ParseDate(day); err != nil {
+	for _, r := range rows {
+		p := Point{Value: r.Value, Target: r.Target, Expected: r.Expected, Status: r.Status}
+		if p.AsOf, err = registry.ParseDate(r.AsOf); err != nil {
 			return nil, fmt.Errorf("read score history of %s: %w", unit, err)
 		}
 		// Skip an earlier "today" whose deletion has not run yet.
@@ -67,10 +56,7 @@ func (s *Store) UnitTrends(ctx context.Context, unit string, milestone int, asOf
 			continue
 		}
 		haveAsOf = haveAsOf || p.AsOf == asOf
-		out[code] = append(out[code], p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read score history of %s: %w", unit, err)
+		out[r.Indicator] = append(out[r.Indicator], p)
 	}
 	if haveAsOf {
 		return out, nil

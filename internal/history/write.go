@@ -7,15 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
-)
-
-const (
-	historyColumns = "as_of, milestone, unit, level, indicator, kind, numerator, denominator, value, target, expected, baseline, attainment, status, weight, period, catalog_version, registry_version, version, computed_at"
-	unitColumns    = "as_of, milestone, unit, name, level, composite, rank, ranked, met, on_track, at_risk, off_track, no_data, catalog_version, registry_version, version, computed_at"
 )
 
 // flushRows bounds the rows held before an insert: each insert is one part
@@ -101,7 +95,7 @@ type writer struct {
 	ctx            context.Context
 	version        uint64
 	at             time.Time
-	hist, units    driver.Batch
+	batch          *chdb.HistoryBatch
 	pending        int
 	rows, unitRows int
 }
@@ -112,46 +106,43 @@ func (w *writer) add(ls *scores.LevelScores) error {
 		w.abort()
 		return fmt.Errorf("insert score history: %w", err)
 	}
-	milestone, units := ls.Milestone, ls.Units
-	if w.hist == nil {
-		if w.hist, err = w.r.db.PrepareBatch(w.ctx, "INSERT INTO "+w.r.db.Table("score_history")+" ("+historyColumns+")"); err != nil {
-			return fmt.Errorf("insert score history: %w", err)
-		}
-		if w.units, err = w.r.db.PrepareBatch(w.ctx, "INSERT INTO "+w.r.db.Table("score_history_units")+" ("+unitColumns+")"); err != nil {
-			w.abort()
-			return fmt.Errorf("insert score history units: %w", err)
+	if w.batch == nil {
+		if w.batch, err = w.r.db.NewHistoryBatch(w.ctx); err != nil {
+			return err
 		}
 	}
 	cat, reg := w.r.engine.Catalog.Version(), w.r.engine.Registry.Version()
-	asOf := dateValue(d)
-	for _, u := range units {
-		var counts [5]uint16
+	asOf, milestone := dateValue(d), uint16(ls.Milestone)
+	for _, u := range ls.Units {
+		row := chdb.HistoryUnitRow{AsOf: asOf, Milestone: milestone, Unit: u.Unit, Name: u.Name, Level: u.Level,
+			Composite: u.Composite, Rank: uint32(u.Rank), Ranked: uint32(u.Of),
+			CatalogVersion: cat, RegistryVersion: reg, Version: w.version, ComputedAt: w.at}
 		for _, ind := range u.Indicators {
-			if err := w.hist.Append(asOf, uint16(milestone), u.Unit, u.Level, ind.Code, ind.Kind,
-				ind.Numerator, ind.Denominator, ind.Value, ind.Target, ind.Expected, ind.Baseline,
-				ind.Attainment, ind.Status, ind.Weight, ind.Period, cat, reg, w.version, w.at); err != nil {
+			if err := w.batch.AddIndicator(chdb.HistoryRow{AsOf: asOf, Milestone: milestone, Unit: u.Unit, Level: u.Level, Indicator: ind.Code, Kind: ind.Kind,
+				Numerator: ind.Numerator, Denominator: ind.Denominator, Value: ind.Value, Target: ind.Target, Expected: ind.Expected, Baseline: ind.Baseline,
+				Attainment: ind.Attainment, Status: ind.Status, Weight: ind.Weight, Period: ind.Period,
+				CatalogVersion: cat, RegistryVersion: reg, Version: w.version, ComputedAt: w.at}); err != nil {
 				w.abort()
-				return fmt.Errorf("insert score history: %w", err)
+				return err
 			}
 			switch ind.Status {
 			case scores.StatusMet:
-				counts[0]++
+				row.Met++
 			case scores.StatusOnTrack:
-				counts[1]++
+				row.OnTrack++
 			case scores.StatusAtRisk:
-				counts[2]++
+				row.AtRisk++
 			case scores.StatusOffTrack:
-				counts[3]++
+				row.OffTrack++
 			case scores.StatusNoData:
-				counts[4]++
+				row.NoData++
 			}
 			w.rows++
 			w.pending++
 		}
-		if err := w.units.Append(asOf, uint16(milestone), u.Unit, u.Name, u.Level, u.Composite, uint32(u.Rank), uint32(u.Of),
-			counts[0], counts[1], counts[2], counts[3], counts[4], cat, reg, w.version, w.at); err != nil {
+		if err := w.batch.AddUnit(row); err != nil {
 			w.abort()
-			return fmt.Errorf("insert score history units: %w", err)
+			return err
 		}
 		w.unitRows++
 	}
@@ -165,29 +156,19 @@ func (w *writer) add(ls *scores.LevelScores) error {
 // units'. A failure leaves rows of this version behind, which the next
 // refresh (from the same state) writes again at a higher version.
 func (w *writer) flush() error {
-	if w.hist == nil {
+	if w.batch == nil {
 		return nil
 	}
-	hist, units := w.hist, w.units
-	w.hist, w.units, w.pending = nil, nil, 0
-	if err := hist.Send(); err != nil {
-		units.Abort()
-		return fmt.Errorf("insert score history: %w", err)
-	}
-	if err := units.Send(); err != nil {
-		return fmt.Errorf("insert score history units: %w", err)
-	}
-	return nil
+	b := w.batch
+	w.batch, w.pending = nil, 0
+	return b.Send()
 }
 
 func (w *writer) abort() {
-	if w.hist != nil {
-		w.hist.Abort()
+	if w.batch != nil {
+		w.batch.Abort()
 	}
-	if w.units != nil {
-		w.units.Abort()
-	}
-	w.hist, w.units = nil, nil
+	w.batch = nil
 }
 
 // dateValue is d as a value for a Date column, which takes the UTC day of a time.

@@ -10,11 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
-	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -116,13 +114,12 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	if u.Parent != "" {
 		units = e.ownUnits(u, asOf)
 	}
-	table := e.Store.db.Table("events")
-	d.SQL = inline(drillQuery(table, feeding, units, asOf, find, nil).text())
-	watermark := m.watermark()
-	qb := drillQuery(table, feeding, units, asOf, find, &watermark)
+	filter := drillFilter(feeding, units, asOf, find)
+	d.SQL = e.Store.db.DrillSQL(filter)
+	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.Store.contributors(ctx, qb, reported, d.Offset, d.Limit)
+	rows, err := e.Store.contributors(ctx, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +127,8 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.Store.count(ctx, qb); err != nil {
-		return nil, err
+	} else if d.Total, err = e.Store.db.DrillCount(ctx, filter); err != nil {
+		return nil, fmt.Errorf("drill-down count: %w", err)
 	}
 	for _, r := range rows {
 		ev, err := events.Restore(r.ID, r.Type, r.Agency, r.OccurredAt, r.Supersedes, r.Data)
@@ -161,7 +158,7 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 	for try := 1; ; try++ {
 		m, err := e.Store.readMark(ctx)
 		if err != nil {
-			return nil, "", err
+			return nil, mark{}, err
 		}
 		at := *e
 		at.Store = &Store{db: e.Store.db, cache: e.Store.cache, pinned: &m}
@@ -170,177 +167,48 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 		}
 		score, err := at.Unit(ctx, unit, q)
 		if err != nil {
-			return nil, "", err
+			return nil, mark{}, err
 		}
 		again, err := e.Store.readMark(ctx)
 		if err != nil {
-			return nil, "", err
+			return nil, mark{}, err
 		}
 		if again == m {
 			return score, m, nil
 		}
 		if try == maxSnapshotTries {
-			return nil, "", fmt.Errorf("drill-down: %d commits came in while reading the score; try again", try)
+			return nil, mark{}, fmt.Errorf("drill-down: %d commits came in while reading the score; try again", try)
 		}
 	}
 }
 
-// watermark is the last stream sequence folded at m: the sum of n over the
-// marker units (projector/doc.go: the index markers add 0).
-func (m mark) watermark() uint64 {
-	var w uint64
-	for _, entry := range strings.Split(string(m), ";") {
-		f := strings.Fields(entry)
-		if len(f) < 2 {
-			continue
-		}
-		if n, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-			w += n
-		}
+// drillFilter selects the events feeding f (chdb.DrillFilter): for a flow
+// the keys whose state falls in asOf's year, for a stock the keys not
+// ended. units nil: every unit's events.
+func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find) chdb.DrillFilter {
+	q := chdb.DrillFilter{
+		Types: f.Types, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
+		Units: units, AsOf: asOf.String(), ID: find.ID, Key: find.Key,
 	}
-	return w
-}
-
-// query is a drill-down query, with ? placeholders and their arguments in
-// order.
-type query struct {
-	inner     string // one row per natural key: its latest valid event
-	innerArgs []any
-	where     string // filter on the latest event
-	whereArgs []any
-}
-
-// drillQuery builds the query of the events feeding f. A non-nil upTo
-// keeps the events of cds.events folded up to that stream sequence (the
-// committed snapshot); the SQL shown to analysts has none.
-func drillQuery(table string, f events.Feeding, units []string, asOf registry.Date, find Find, upTo *uint64) query {
-	var q query
-	keyExpr := "visitParamExtractString(data, ?)"
-	if f.KeyIsNumber() {
-		keyExpr = "toString(visitParamExtractUInt(data, ?))"
-	}
-	if f.Scope == events.ScopeAgency {
-		keyExpr = "concat(agency, '/', " + keyExpr + ")"
-	}
-	q.innerArgs = append(q.innerArgs, f.Key)
-	// Aliases differ from the columns: an alias named like a column would
-	// replace it inside the other aggregates.
-	latest := func(col string) string { return "argMax(" + col + ", (occurred_at, cityHash64(id))) AS ev_" + col }
-	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT %s AS key, %s, %s, %s, max(occurred_at) AS at, %s, %s\n", keyExpr,
-		latest("id"), latest("type"), latest("agency"), latest("supersedes"), latest("data"))
-	fmt.Fprintf(&b, "  FROM %s\n  WHERE type IN ? AND retraction = 0 AND toDate(occurred_at) <= toDate(?)\n", table)
-	q.innerArgs = append(q.innerArgs, set(f.Types), asOf.String())
-	if units != nil {
-		b.WriteString("    AND agency IN ?\n")
-		q.innerArgs = append(q.innerArgs, set(units))
-	}
-	if upTo != nil {
-		b.WriteString("    AND seq <= ?\n")
-		q.innerArgs = append(q.innerArgs, *upTo)
-	}
-	fmt.Fprintf(&b, "    AND (agency, id) NOT IN (SELECT agency, supersedes FROM %s WHERE supersedes != ''", table)
-	if upTo != nil {
-		b.WriteString(" AND seq <= ?")
-		q.innerArgs = append(q.innerArgs, *upTo)
-	}
-	b.WriteString(")\n  GROUP BY key")
-	q.inner = b.String()
 	switch {
 	case f.Period == events.PeriodOccurred:
-		q.where = "toYear(at) = ?"
-		q.whereArgs = append(q.whereArgs, asOf.Year())
-	case f.Period == events.PeriodNone && len(f.Removes) > 0:
-		q.where = "ev_type NOT IN ?"
-		q.whereArgs = append(q.whereArgs, set(f.Removes))
-	default:
-		q.where = "1"
-	}
-	if find.ID != "" {
-		q.where += " AND ev_id = ?"
-		q.whereArgs = append(q.whereArgs, find.ID)
-	}
-	if find.Key != "" {
-		q.where += " AND key = ?"
-		q.whereArgs = append(q.whereArgs, find.Key)
+		q.Year = asOf.Year()
+	case f.Period == events.PeriodNone:
+		q.Removes = f.Removes
 	}
 	return q
 }
 
-// args returns the arguments of the query's placeholders, in order.
-func (q query) args() []any { return append(append([]any(nil), q.innerArgs...), q.whereArgs...) }
-
-// text returns the listing query and its arguments.
-func (q query) text() (string, []any) {
-	return "SELECT ev_id AS id, ev_type AS type, ev_agency AS agency, at AS occurred_at, ev_supersedes AS supersedes, key, ev_data AS data FROM (\n" +
-		q.inner + "\n) WHERE " + q.where + "\nORDER BY occurred_at, id", q.args()
-}
-
-// inline renders a query with its arguments written in, for analysts to
-// run as it is. The drill-down's SQL has no ? but its placeholders.
-func inline(sql string, args []any) string {
-	var b strings.Builder
-	i := 0
-	for _, r := range sql {
-		if r != '?' || i >= len(args) {
-			b.WriteRune(r)
-			continue
-		}
-		b.WriteString(literal(args[i]))
-		i++
-	}
-	return b.String()
-}
-
-// literal writes v as ClickHouse SQL.
-func literal(v any) string {
-	switch x := v.(type) {
-	case string:
-		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'"
-	case int:
-		return strconv.Itoa(x)
-	case uint64:
-		return strconv.FormatUint(x, 10)
-	case clickhouse.GroupSet:
-		q := make([]string, len(x.Value))
-		for i, v := range x.Value {
-			q[i] = literal(v)
-		}
-		return "(" + strings.Join(q, ", ") + ")"
-	}
-	return fmt.Sprint(v)
-}
-
-func (s *Store) contributors(ctx context.Context, q query, all bool, offset, limit int) ([]Contributor, error) {
-	sql, args := q.text()
-	if !all {
-		sql += "\nLIMIT ?, ?"
-		args = append(args, offset, limit)
-	}
-	rows, err := s.db.Query(ctx, sql, args...)
+func (s *Store) contributors(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
+	rows, err := s.db.DrillRows(ctx, f, all, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("drill-down: %w", err)
 	}
-	defer rows.Close()
-	var out []Contributor
-	for rows.Next() {
-		var c Contributor
-		var data string
-		if err := rows.Scan(&c.ID, &c.Type, &c.Agency, &c.OccurredAt, &c.Supersedes, &c.Key, &data); err != nil {
-			return nil, fmt.Errorf("drill-down: %w", err)
-		}
-		c.Data = json.RawMessage(data)
-		out = append(out, c)
+	out := make([]Contributor, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
 	}
-	return out, rows.Err()
-}
-
-func (s *Store) count(ctx context.Context, q query) (uint64, error) {
-	var n uint64
-	if err := s.db.QueryRow(ctx, "SELECT count() FROM (\n"+q.inner+"\n) WHERE "+q.where, q.args()...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("drill-down count: %w", err)
-	}
-	return n, nil
+	return out, nil
 }
 
 // latestReports keeps the report of the latest year <= year (two years for a
@@ -373,10 +241,10 @@ func page(rows []Contributor, offset, limit int) []Contributor {
 // minPart is the part (sector) of ev with the smallest ratio, chosen by the
 // same rule as the score (minSector).
 func minPart(ev *events.Event, indicator string) (num, den float64) {
-	parts := map[string]fold.Amount{}
+	parts := map[string]events.Amount{}
 	for _, c := range ev.Contributions() {
 		if c.Indicator == indicator {
-			parts[c.Dim] = fold.Amount{Num: c.Num, Den: c.Den, N: 1}
+			parts[c.Dim] = events.Amount{Num: c.Num, Den: c.Den, N: 1}
 		}
 	}
 	_, c, _ := minSector(parts)

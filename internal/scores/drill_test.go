@@ -10,7 +10,6 @@ import (
 
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -40,7 +39,7 @@ func TestDrillOneCommit(t *testing.T) {
 
 	insertRaw(t, db, 1, "w-1", "W1", "2025-03-01")
 	insertRaw(t, db, 2, "w-2", "W2", "2025-03-02")
-	commit(t, db, []fold.Row{
+	commit(t, db, []testCell{
 		cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 1, 1),
 		cell("HSCV", "bg-vietyen", 2025, "", "2025-03-02", 1, 1, 1),
 	}, pos{}, pos{n: 2, num: 2, den: 3})
@@ -98,20 +97,8 @@ func TestDrillOneCommit(t *testing.T) {
 	}
 
 	// Once the batch commits, its event is listed with the score.
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-03", 1, 1, 1)}, pos{n: 2, num: 2, den: 3}, pos{n: 3, num: 3, den: 6})
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-03", 1, 1, 1)}, pos{n: 2, num: 2, den: 3}, pos{n: 3, num: 3, den: 6})
 	if d, err = e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 10); err != nil || d.Total != 3 || *d.Score.Denominator != 3 {
 		t.Errorf("after the commit: %+v, %v; want 3 events and a score of 3", d, err)
-	}
-}
-
-func TestMarkWatermark(t *testing.T) {
-	for m, want := range map[mark]uint64{
-		"":                   0,
-		"CDS_EVENTS 42 3 9;": 42,
-		"CDS_EVENTS 42 3 9;CDS_EVENTS#fold_index 0 6 27;": 42,
-	} {
-		if got := m.watermark(); got != want {
-			t.Errorf("%q.watermark() = %d, want %d", m, got, want)
-		}
 	}
 }

@@ -7,19 +7,8 @@ import (
 	"strings"
 
 	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
-
-// preloadSQL reads the cells up to the last of several days in one scan,
-// each summed into the bucket of the first day on or after its own: the
-// snapshot at the i-th day is then the sum of buckets 1..i. The commit
-// markers come with them, as in cellsSQL.
-const preloadSQL = `SELECT indicator, unit, period, dim, arrayFirstIndex(x -> x >= day, [%s]) AS bucket,
-       sum(num), sum(den), toInt64(sum(n))
-FROM %s
-WHERE indicator = ? OR (day <= toDate(?) AND indicator IN ?)
-GROUP BY indicator, unit, period, dim, bucket`
 
 // Preloaded returns an Engine that scores each of dates (for any level and
 // milestone) from snapshots read in one scan of the cells, as they were at
@@ -64,44 +53,23 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	lits := make([]string, len(days))
 	snaps := make([]*snapshot, len(days))
 	for i, d := range days {
-		lits[i] = "toDate('" + d.String() + "')"
+		lits[i] = d.String()
 		snaps[i] = newSnapshot(d)
 	}
 	last := days[len(days)-1]
-	rows, err := s.db.Query(ctx, fmt.Sprintf(preloadSQL, strings.Join(lits, ", "), s.db.Table("rollup")),
-		chdb.MarkerIndicator, last.String(), set(codes))
+	marks, err := s.db.BucketCells(ctx, lits, codes, func(c chdb.SnapshotCell, bucket int) {
+		for _, snap := range snaps[bucket-1:] {
+			if own[c.Indicator] {
+				snap.addOwn(c.Indicator, c.Unit, c.Period, c.Amount)
+			} else {
+				snap.addReported(c.Indicator, c.Period, c.Dim, c.Amount)
+			}
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
 	}
-	defer rows.Close()
-	marks := chdb.Marks{}
-	for rows.Next() {
-		var ind, unit, dim string
-		var period uint16
-		var bucket uint32
-		var c fold.Amount
-		if err := rows.Scan(&ind, &unit, &period, &dim, &bucket, &c.Num, &c.Den, &c.N); err != nil {
-			return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
-		}
-		if ind == chdb.MarkerIndicator {
-			marks.Add(unit, chdb.MarkSum{N: c.N, Num: c.Num, Den: c.Den})
-			continue
-		}
-		if bucket == 0 {
-			continue
-		}
-		for _, snap := range snaps[bucket-1:] {
-			if own[ind] {
-				snap.addOwn(ind, unit, period, c)
-			} else {
-				snap.addReported(ind, period, dim, c)
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("preload cells up to %s: %w", last, err)
-	}
-	m := mark(marks.Key())
+	m := markOf(marks)
 	byDay := make(map[registry.Date]*snapshot, len(snaps))
 	for _, snap := range snaps {
 		snap.dropUnreported()

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -94,7 +94,7 @@ func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencie
 		if ind.OfAgencies {
 			return agencyShare(cells, agencies, period)
 		}
-		var a fold.Amount
+		var a events.Amount
 		for u, c := range cells {
 			if own == nil || own[u] {
 				a.Num, a.Den, a.N = a.Num+c.Num, a.Den+c.Den, a.N+c.N
@@ -141,7 +141,7 @@ func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencie
 			f.value, f.ok = cur/prev-1, true
 		}
 	case catalog.KindRank:
-		var a fold.Amount
+		var a events.Amount
 		for _, c := range years[y] {
 			a.Num, a.N = a.Num+c.Num, a.N+c.N
 		}
@@ -155,7 +155,7 @@ func compute(ind catalog.Indicator, own map[string]bool, snap *snapshot, agencie
 // minSector returns the part with the smallest ratio num/den (parts with no
 // denominator are skipped; ties go to the first name in order), as
 // KTS_NGANH is scored.
-func minSector(parts map[string]fold.Amount) (string, fold.Amount, bool) {
+func minSector(parts map[string]events.Amount) (string, events.Amount, bool) {
 	names := make([]string, 0, len(parts))
 	for d := range parts {
 		names = append(names, d)
@@ -177,7 +177,7 @@ func minSector(parts map[string]fold.Amount) (string, fold.Amount, bool) {
 
 // agencyShare is an indicator OfAgencies (DLMO): agencies of the registry in force at as_of with at
 // least one open dataset published, over all agencies in force.
-func agencyShare(cells map[string]fold.Amount, agencies []registry.Unit, period string) figure {
+func agencyShare(cells map[string]events.Amount, agencies []registry.Unit, period string) figure {
 	f := figure{period: period}
 	for _, u := range agencies {
 		f.den++
@@ -303,7 +303,7 @@ func rankAll(units []*UnitScore) {
 	}
 }
 
-func latestYears(years map[int]map[string]fold.Amount, n int) []int {
+func latestYears(years map[int]map[string]events.Amount, n int) []int {
 	out := make([]int, 0, len(years))
 	for y := range years {
 		out = append(out, y)
@@ -315,7 +315,7 @@ func latestYears(years map[int]map[string]fold.Amount, n int) []int {
 	return out
 }
 
-func sumNum(dims map[string]fold.Amount) float64 {
+func sumNum(dims map[string]events.Amount) float64 {
 	var s float64
 	for _, c := range dims {
 		s += c.Num

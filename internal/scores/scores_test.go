@@ -3,8 +3,8 @@ package scores
 import (
 	"testing"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -81,8 +81,8 @@ func TestCompute(t *testing.T) {
 	vy, _ := reg.Unit("bg-vietyen")
 	snap := &snapshot{
 		day: date("2025-06-30"),
-		own: map[string]map[string]fold.Amount{"HSCV": {"bg-vietyen": {Num: 8, Den: 10, N: 10}, "bg-hiephoa": {Num: 1, Den: 10, N: 10}}},
-		reported: map[string]map[int]map[string]fold.Amount{
+		own: map[string]map[string]events.Amount{"HSCV": {"bg-vietyen": {Num: 8, Den: 10, N: 10}, "bg-hiephoa": {Num: 1, Den: 10, N: 10}}},
+		reported: map[string]map[int]map[string]events.Amount{
 			"NSLD":      {2023: {"": {Num: 100, Den: 1, N: 1}}, 2024: {"": {Num: 113, Den: 1, N: 1}}, 2021: {"": {Num: 50, Den: 1, N: 1}}},
 			"KTS_NGANH": {2024: {"health": {Num: 20, Den: 100, N: 1}, "transport": {Num: 5, Den: 50, N: 1}}},
 		},

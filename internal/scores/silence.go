@@ -29,8 +29,6 @@ type Silence struct {
 	Silent []Silent `json:"silent"`
 }
 
-const lastSQL = `SELECT agency, type, max(occurred_at) FROM %s WHERE toDate(occurred_at) <= toDate(?) GROUP BY agency, type`
-
 // Silence reports silent units; level filters the units when not empty.
 func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.Level) (*Silence, error) {
 	if days < 1 {
@@ -43,25 +41,8 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 	if err != nil {
 		return nil, err
 	}
-	rows, err := e.Store.db.Query(ctx, fmt.Sprintf(lastSQL, e.Store.db.Table("events")), q.AsOf.String())
+	last, err := e.Store.db.LastEvents(ctx, q.AsOf.String()) // agency → type → last occurred_at
 	if err != nil {
-		return nil, fmt.Errorf("silence: %w", err)
-	}
-	last := map[string]map[string]time.Time{} // agency → type → last occurred_at
-	for rows.Next() {
-		var agency, typ string
-		var at time.Time
-		if err := rows.Scan(&agency, &typ, &at); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("silence: %w", err)
-		}
-		if last[agency] == nil {
-			last[agency] = map[string]time.Time{}
-		}
-		last[agency][typ] = at
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("silence: %w", err)
 	}
 	since := q.AsOf.AddDays(1 - days)

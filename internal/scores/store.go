@@ -6,10 +6,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -59,55 +57,29 @@ type snapshot struct {
 	day registry.Date
 	// own holds, per indicator and unit, the stock at day and the flow of
 	// day's calendar year up to day.
-	own map[string]map[string]fold.Amount
+	own map[string]map[string]events.Amount
 	// reported holds, per indicator, reported year and dimension, the figures
 	// known at day, for years up to day's year, summed over units.
-	reported map[string]map[int]map[string]fold.Amount
+	reported map[string]map[int]map[string]events.Amount
 }
 
-// mark is what the commit-marker rows of cds.rollup sum to, per marker unit:
-// for unit CDS_EVENTS n is the last stream sequence folded, num and den the
-// projector's fingerprint of the raw rows (their number and a checksum of
-// their sequences); other marker units (CDS_EVENTS#fold_index) fingerprint
-// what else a commit wrote. Encoded by chdb.Marks.Key, which owns the layout.
-type mark string
-
-// cellsSQL reads two snapshots, at days lo <= hi, and the commit markers in
-// one scan, so that all three come from the same parts. Rows are grouped by
-// cell without the day, split at lo: bucket 1 holds the days up to lo,
-// bucket 0 the days after lo up to hi. The snapshot at lo is bucket 1; the
-// one at hi is both. Own indicators need the stock (period 0) and the flows
-// of the two days' years; reported ones every year up to hi's. The marker
-// rows (day 0000-00-00, period 0) are read whatever their day.
-const cellsSQL = `SELECT indicator, unit, period, dim, day <= ? AS upto_lo,
-       sum(num), sum(den), toInt64(sum(n))
-FROM %s
-WHERE indicator = ?
-   OR (day <= ? AND ((indicator IN ? AND period IN (0, ?, ?))
-                     OR (indicator IN ? AND period > 0 AND period <= ?)))
-GROUP BY indicator, unit, period, dim, upto_lo`
-
-// set binds a list for IN; a plain slice would bind as an Array literal.
-// An empty list binds as a list of the empty string, which no indicator
-// code is.
-func set(codes []string) clickhouse.GroupSet {
-	vs := make([]any, len(codes))
-	for i, c := range codes {
-		vs[i] = c
-	}
-	if len(vs) == 0 {
-		vs = []any{""}
-	}
-	return clickhouse.GroupSet{Value: vs}
+// mark is what the commit-marker rows of cds.rollup sum to, as
+// chdb.Marks.Key encodes them (chdb owns the layout), and the last stream
+// sequence folded that they say: equal marks, same commits.
+type mark struct {
+	key       string
+	watermark uint64
 }
+
+func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermark()} }
 
 // readMark reads what the commit markers sum to now.
 func (s *Store) readMark(ctx context.Context) (mark, error) {
 	m, err := s.db.ReadMarks(ctx)
 	if err != nil {
-		return "", err
+		return mark{}, err
 	}
-	return mark(m.Key()), nil
+	return markOf(m), nil
 }
 
 // snapshots returns the snapshots at days a and b for the own and reported
@@ -140,97 +112,77 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	return pair[0], pair[1], nil
 }
 
-// read runs cellsSQL: the snapshots at a and b and the markers they go with.
+// read reads the snapshots at a and b and the markers they go with, in
+// one scan (chdb.DB.SnapshotCells).
 func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) ([2]*snapshot, mark, error) {
 	lo, hi := a, b
 	if hi.Before(lo) {
 		lo, hi = hi, lo
 	}
 	snapLo, snapHi := newSnapshot(lo), newSnapshot(hi)
-	marks := chdb.Marks{}
-	fail := func(err error) ([2]*snapshot, mark, error) {
-		return [2]*snapshot{}, "", fmt.Errorf("read cells at %s and %s: %w", lo, hi, err)
-	}
-	rows, err := s.db.Query(ctx, fmt.Sprintf(cellsSQL, s.db.Table("rollup")),
-		lo.String(), chdb.MarkerIndicator, hi.String(),
-		set(ownCodes), lo.Year(), hi.Year(), set(reportedCodes), hi.Year())
-	if err != nil {
-		return fail(err)
-	}
-	defer rows.Close()
 	own := make(map[string]bool, len(ownCodes))
 	for _, c := range ownCodes {
 		own[c] = true
 	}
 	// Reported figures are summed over units first and kept only where the
 	// sum of n is positive (a retracted report leaves n = 0).
-	for rows.Next() {
-		var ind, unit, dim string
-		var period uint16
-		var uptoLo uint8
-		var c fold.Amount
-		if err := rows.Scan(&ind, &unit, &period, &dim, &uptoLo, &c.Num, &c.Den, &c.N); err != nil {
-			return fail(err)
-		}
-		switch {
-		case ind == chdb.MarkerIndicator:
-			marks.Add(unit, chdb.MarkSum{N: c.N, Num: c.Num, Den: c.Den})
-		case own[ind]:
-			if uptoLo == 1 {
-				snapLo.addOwn(ind, unit, period, c)
+	marks, err := s.db.SnapshotCells(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, func(c chdb.SnapshotCell, uptoLo bool) {
+		if own[c.Indicator] {
+			if uptoLo {
+				snapLo.addOwn(c.Indicator, c.Unit, c.Period, c.Amount)
 			}
-			snapHi.addOwn(ind, unit, period, c)
-		default:
-			if uptoLo == 1 {
-				snapLo.addReported(ind, period, dim, c)
-			}
-			snapHi.addReported(ind, period, dim, c)
+			snapHi.addOwn(c.Indicator, c.Unit, c.Period, c.Amount)
+			return
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
+		if uptoLo {
+			snapLo.addReported(c.Indicator, c.Period, c.Dim, c.Amount)
+		}
+		snapHi.addReported(c.Indicator, c.Period, c.Dim, c.Amount)
+	})
+	if err != nil {
+		return [2]*snapshot{}, mark{}, fmt.Errorf("read cells at %s and %s: %w", lo, hi, err)
 	}
 	snapLo.dropUnreported()
 	snapHi.dropUnreported()
 	if a == lo {
-		return [2]*snapshot{snapLo, snapHi}, mark(marks.Key()), nil
+		return [2]*snapshot{snapLo, snapHi}, markOf(marks), nil
 	}
-	return [2]*snapshot{snapHi, snapLo}, mark(marks.Key()), nil
+	return [2]*snapshot{snapHi, snapLo}, markOf(marks), nil
 }
 
 func newSnapshot(day registry.Date) *snapshot {
-	return &snapshot{day: day, own: map[string]map[string]fold.Amount{}, reported: map[string]map[int]map[string]fold.Amount{}}
+	return &snapshot{day: day, own: map[string]map[string]events.Amount{}, reported: map[string]map[int]map[string]events.Amount{}}
 }
 
 // addOwn adds a cell of an own indicator: the stock, or the flow of the
 // snapshot's year.
-func (s *snapshot) addOwn(ind, unit string, period uint16, c fold.Amount) {
+func (s *snapshot) addOwn(ind, unit string, period uint16, c events.Amount) {
 	if period != 0 && int(period) != s.day.Year() {
 		return
 	}
 	if s.own[ind] == nil {
-		s.own[ind] = map[string]fold.Amount{}
+		s.own[ind] = map[string]events.Amount{}
 	}
 	a := s.own[ind][unit]
-	s.own[ind][unit] = fold.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
+	s.own[ind][unit] = events.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
 }
 
 // addReported adds a cell of a reported indicator for a year up to the
 // snapshot's year, summed over units.
-func (s *snapshot) addReported(ind string, period uint16, dim string, c fold.Amount) {
+func (s *snapshot) addReported(ind string, period uint16, dim string, c events.Amount) {
 	if period == 0 || int(period) > s.day.Year() {
 		return
 	}
 	years := s.reported[ind]
 	if years == nil {
-		years = map[int]map[string]fold.Amount{}
+		years = map[int]map[string]events.Amount{}
 		s.reported[ind] = years
 	}
 	if years[int(period)] == nil {
-		years[int(period)] = map[string]fold.Amount{}
+		years[int(period)] = map[string]events.Amount{}
 	}
 	a := years[int(period)][dim]
-	years[int(period)][dim] = fold.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
+	years[int(period)][dim] = events.Amount{Num: a.Num + c.Num, Den: a.Den + c.Den, N: a.N + c.N}
 }
 
 // dropUnreported removes reported figures whose states sum to zero: no

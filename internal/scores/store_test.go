@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
-	"github.com/bacgiang/cds/internal/fold"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -39,38 +39,34 @@ type pos struct {
 	num, den float64
 }
 
+// testCell is one row of cds.rollup.
+type testCell struct {
+	indicator, unit, dim string
+	period               uint16
+	day                  time.Time
+	events.Amount
+}
+
 // commit writes cells and the commit markers that move the position from
 // prev to next in one insert, as the projector does: the marker of the log
 // and one of the fold index (n = 0).
-func commit(tb testing.TB, db *chdb.DB, cells []fold.Row, prev, next pos) {
+func commit(tb testing.TB, db *chdb.DB, cells []testCell, prev, next pos) {
 	tb.Helper()
-	ctx := context.Background()
-	b, err := db.PrepareBatch(ctx, "INSERT INTO "+db.Table("rollup")+" (indicator, unit, period, dim, day, num, den, n)")
-	if err != nil {
-		tb.Fatal(err)
+	cols := chdb.NewRollupColumns(len(cells) + 2)
+	for _, c := range cells {
+		cols.Add(c.indicator, c.unit, c.period, c.dim, c.day, c.Amount)
 	}
-	cells = append(cells, fold.Row{
-		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS"},
-		Amount: fold.Amount{N: next.n - prev.n, Num: next.num - prev.num, Den: next.den - prev.den},
-	}, fold.Row{
-		Cell:   fold.Cell{Indicator: chdb.MarkerIndicator, Unit: "CDS_EVENTS" + chdb.MarkerIndexSuffix},
-		Amount: fold.Amount{Num: 2 * (next.num - prev.num), Den: 3 * (next.den - prev.den)},
-	})
-	for _, r := range cells {
-		if err := b.Append(r.Indicator, r.Unit, r.Period, r.Dim, fold.DayTime(r.Day), r.Num, r.Den, r.N); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
+	cols.Add(chdb.MarkerIndicator, "CDS_EVENTS", 0, "", time.Unix(0, 0).UTC(), events.Amount{N: next.n - prev.n, Num: next.num - prev.num, Den: next.den - prev.den})
+	cols.Add(chdb.MarkerIndicator, "CDS_EVENTS"+chdb.MarkerIndexSuffix, 0, "", time.Unix(0, 0).UTC(), events.Amount{Num: 2 * (next.num - prev.num), Den: 3 * (next.den - prev.den)})
+	if err := db.InsertRollup(context.Background(), "", cols); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-func cell(ind, unit string, period uint16, dim, day string, num, den float64, n int64) fold.Row {
-	return fold.Row{
-		Cell:   fold.Cell{Indicator: ind, Unit: unit, Period: period, Dim: dim, Day: fold.DayNumber(date(day).Start())},
-		Amount: fold.Amount{Num: num, Den: den, N: n},
-	}
+func cell(ind, unit string, period uint16, dim, day string, num, den float64, n int64) testCell {
+	d := date(day)
+	return testCell{indicator: ind, unit: unit, period: period, dim: dim,
+		day: time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), Amount: events.Amount{Num: num, Den: den, N: n}}
 }
 
 // Reference queries: one per snapshot day, as the store read them before it
@@ -89,38 +85,38 @@ func refSnapshot(tb testing.TB, db *chdb.DB, day registry.Date, own, reported []
 	tb.Helper()
 	ctx := context.Background()
 	snap := newSnapshot(day)
-	rows, err := db.Query(ctx, fmt.Sprintf(refOwnSQL, db.Table("rollup")), set(own), day.String(), day.Year())
+	rows, err := db.Query(ctx, fmt.Sprintf(refOwnSQL, db.Table("rollup")), chdb.Set(own), day.String(), day.Year())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for rows.Next() {
 		var ind, unit string
-		var a fold.Amount
+		var a events.Amount
 		if err := rows.Scan(&ind, &unit, &a.Num, &a.Den, &a.N); err != nil {
 			tb.Fatal(err)
 		}
 		if snap.own[ind] == nil {
-			snap.own[ind] = map[string]fold.Amount{}
+			snap.own[ind] = map[string]events.Amount{}
 		}
 		snap.own[ind][unit] = a
 	}
 	rows.Close()
-	rows, err = db.Query(ctx, fmt.Sprintf(refReportedSQL, db.Table("rollup")), set(reported), day.String(), day.Year())
+	rows, err = db.Query(ctx, fmt.Sprintf(refReportedSQL, db.Table("rollup")), chdb.Set(reported), day.String(), day.Year())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for rows.Next() {
 		var ind, dim string
 		var period uint16
-		var a fold.Amount
+		var a events.Amount
 		if err := rows.Scan(&ind, &period, &dim, &a.Num, &a.Den, &a.N); err != nil {
 			tb.Fatal(err)
 		}
 		if snap.reported[ind] == nil {
-			snap.reported[ind] = map[int]map[string]fold.Amount{}
+			snap.reported[ind] = map[int]map[string]events.Amount{}
 		}
 		if snap.reported[ind][int(period)] == nil {
-			snap.reported[ind][int(period)] = map[string]fold.Amount{}
+			snap.reported[ind][int(period)] = map[string]events.Amount{}
 		}
 		snap.reported[ind][int(period)][dim] = a
 	}
@@ -138,7 +134,7 @@ func TestSnapshotsOneScan(t *testing.T) {
 	sectors := []string{"", "health", "transport"}
 	var at pos
 	for part := 0; part < 5; part++ {
-		var cells []fold.Row
+		var cells []testCell
 		for i := 0; i < 400; i++ {
 			day := registry.NewDate(2021, 1, 1).AddDays(rng.IntN(5 * 365))
 			u := units[rng.IntN(len(units))]
@@ -170,11 +166,11 @@ func TestSnapshotsOneScan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := mark((chdb.Marks{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}).Key()); m != want {
-			t.Errorf("%v: markers %q, want %q", days, m, want)
+		if want := markOf(chdb.Marks{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}); m != want {
+			t.Errorf("%v: markers %v, want %v", days, m, want)
 		}
 		if now, err := s.readMark(context.Background()); err != nil || now != m {
-			t.Errorf("markers now %q (%v), want %q", now, err, m)
+			t.Errorf("markers now %v (%v), want %v", now, err, m)
 		}
 		for i, day := range []registry.Date{a, b} {
 			want := refSnapshot(t, db, day, own, reported)
@@ -211,7 +207,7 @@ func TestCacheFollowsCommits(t *testing.T) {
 	db := rollupDB(t)
 	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 4)}
 	m1 := pos{n: 10, num: 10, den: 55}
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2)}, pos{}, m1)
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2)}, pos{}, m1)
 	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 1 || den != 2 {
 		t.Fatalf("HSCV %v/%v, want 1/2", num, den)
 	}
@@ -223,7 +219,7 @@ func TestCacheFollowsCommits(t *testing.T) {
 	}
 
 	m2 := pos{n: 15, num: 13, den: 92}
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-04-01", 1, 1, 1)}, m1, m2)
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-04-01", 1, 1, 1)}, m1, m2)
 	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 2 || den != 3 {
 		t.Fatalf("HSCV after a commit %v/%v, want 2/3", num, den)
 	}
@@ -233,7 +229,7 @@ func TestCacheFollowsCommits(t *testing.T) {
 	if err := db.Exec(context.Background(), "TRUNCATE TABLE "+db.Table("rollup")); err != nil {
 		t.Fatal(err)
 	}
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 0, 3, 3)}, pos{}, pos{n: 15, num: 14, den: 108})
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 0, 3, 3)}, pos{}, pos{n: 15, num: 14, den: 108})
 	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 0 || den != 3 {
 		t.Fatalf("HSCV after a rebuild %v/%v, want 0/3", num, den)
 	}
@@ -244,7 +240,7 @@ func TestCacheFollowsCommits(t *testing.T) {
 func TestCacheBounded(t *testing.T) {
 	db := rollupDB(t)
 	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 3)}
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 1, 1, 1)}, pos{}, pos{n: 1, num: 1, den: 1})
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 1, 1, 1)}, pos{}, pos{n: 1, num: 1, den: 1})
 	for d := 1; d <= 10; d++ {
 		hscv(t, e, "bg-vietyen", fmt.Sprintf("2025-02-%02d", d))
 	}
@@ -263,7 +259,7 @@ func TestCacheBounded(t *testing.T) {
 func TestCacheConcurrent(t *testing.T) {
 	db := rollupDB(t)
 	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
-	commit(t, db, []fold.Row{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 3, 4, 4)}, pos{}, pos{n: 4, num: 4, den: 10})
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-01-02", 3, 4, 4)}, pos{}, pos{n: 4, num: 4, den: 10})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -116,19 +116,19 @@ func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Repor
 }
 
 // Cells returns cds.cells aggregated per cell.
-func Cells(ctx context.Context, db *chdb.DB) (map[fold.Cell]fold.Amount, error) {
+func Cells(ctx context.Context, db *chdb.DB) (map[fold.Cell]events.Amount, error) {
 	rows, err := db.Query(ctx, "SELECT indicator, unit, period, dim, day, sum(num), sum(den), sum(n) FROM "+db.Table("cells")+
 		" GROUP BY indicator, unit, period, dim, day")
 	if err != nil {
 		return nil, fmt.Errorf("projtest: read cells: %w", err)
 	}
 	defer rows.Close()
-	out := map[fold.Cell]fold.Amount{}
+	out := map[fold.Cell]events.Amount{}
 	for rows.Next() {
 		var (
 			c   fold.Cell
 			day time.Time
-			a   fold.Amount
+			a   events.Amount
 		)
 		if err := rows.Scan(&c.Indicator, &c.Unit, &c.Period, &c.Dim, &day, &a.Num, &a.Den, &a.N); err != nil {
 			return nil, fmt.Errorf("projtest: read cells: %w", err)
@@ -141,7 +141,7 @@ func Cells(ctx context.Context, db *chdb.DB) (map[fold.Cell]fold.Amount, error) 
 
 // FoldRaw folds every row of cds.events with a fresh fold.State and returns
 // the cells: the recomputation the rollup must equal.
-func FoldRaw(ctx context.Context, db *chdb.DB) (map[fold.Cell]fold.Amount, error) {
+func FoldRaw(ctx context.Context, db *chdb.DB) (map[fold.Cell]events.Amount, error) {
 	rows, err := db.Query(ctx, "SELECT id, type, agency, occurred_at, supersedes, data FROM "+db.Table("events"))
 	if err != nil {
 		return nil, fmt.Errorf("projtest: read events: %w", err)
@@ -169,7 +169,7 @@ func FoldRaw(ctx context.Context, db *chdb.DB) (map[fold.Cell]fold.Amount, error
 }
 
 // FoldLoad folds the valid events of a load, in load order.
-func FoldLoad(load *Load) (map[fold.Cell]fold.Amount, error) {
+func FoldLoad(load *Load) (map[fold.Cell]events.Amount, error) {
 	txn := fold.New().Begin()
 	for _, m := range load.Msgs {
 		if m.Kind != Valid {
@@ -184,8 +184,8 @@ func FoldLoad(load *Load) (map[fold.Cell]fold.Amount, error) {
 	return cellMap(txn.Rows()), nil
 }
 
-func cellMap(rows []fold.Row) map[fold.Cell]fold.Amount {
-	out := make(map[fold.Cell]fold.Amount, len(rows))
+func cellMap(rows []fold.Row) map[fold.Cell]events.Amount {
+	out := make(map[fold.Cell]events.Amount, len(rows))
 	for _, r := range rows {
 		a := out[r.Cell]
 		a.Num, a.Den, a.N = a.Num+r.Num, a.Den+r.Den, a.N+r.N
@@ -197,7 +197,7 @@ func cellMap(rows []fold.Row) map[fold.Cell]fold.Amount {
 // DiffCells lists up to limit cells where a and b differ by more than 1e-9
 // (relative to the larger value when it exceeds 1). A missing cell counts
 // as zero.
-func DiffCells(a, b map[fold.Cell]fold.Amount, limit int) []string {
+func DiffCells(a, b map[fold.Cell]events.Amount, limit int) []string {
 	var out []string
 	cmp := func(c fold.Cell) {
 		x, y := a[c], b[c]
@@ -238,7 +238,7 @@ func Watermark(ctx context.Context, db *chdb.DB) (uint64, error) {
 // the live projection row for row.
 type Snapshot struct {
 	Events    []string // every row of cds.events as text, in seq order
-	Cells     map[fold.Cell]fold.Amount
+	Cells     map[fold.Cell]events.Amount
 	Watermark uint64
 }
 

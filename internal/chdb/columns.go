@@ -1,4 +1,4 @@
-package projector
+package chdb
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// appendColumns appends whole columns, in the INSERT's column order, to b.
+// AppendColumns appends whole columns, in the INSERT's column order, to b.
 // A []string column first gets the room for all of its bytes: ch-go's String
 // column keeps them in one buffer that grows by about a quarter at a time,
 // which for a batch's data column allocates about five times its size and
 // copies it four times (measured: a quarter of the projector's allocations).
-func appendColumns(b driver.Batch, cols []any) error {
+func AppendColumns(b driver.Batch, cols []any) error {
 	room := b.Columns()
 	for i, c := range cols {
 		if ss, ok := c.([]string); ok && i < len(room) {
