@@ -94,8 +94,9 @@
 //
 // Whatever the state of the store, the fold reads what ClickHouse
 // committed. A repair, a rewind and cds rebuild empty it with the
-// projections; a projector that cannot open it (another process holds it)
-// fails at start.
+// projections; a projector that finds it held by another process of its
+// host (a frozen former holder of the lease) uses one in memory instead,
+// filled from cds.fold_index.
 //
 // Every INSERT runs under a query id "cds-projector/<database>/…".
 //

@@ -82,7 +82,16 @@ func (p *Projector) openStore() error {
 	if p.cfg.FoldDir != "" {
 		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
 	}
-	s, err := foldstore.Open(foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log})
+	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log}
+	s, err := foldstore.Open(opts)
+	if errors.Is(err, foldstore.ErrInUse) {
+		// Another projector of this host holds it: one that lost the
+		// lease while frozen, or a second one given the same directory.
+		// A store in memory, filled from cds.fold_index, serves as well.
+		p.log.Warn("fold store in use by another process: using one in memory, filled from cds.fold_index", "dir", dir)
+		opts.Dir = ""
+		s, err = foldstore.Open(opts)
+	}
 	if err != nil {
 		return err
 	}

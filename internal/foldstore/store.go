@@ -55,6 +55,9 @@ type Store struct {
 	reset bool // Open found the store unusable and emptied it
 }
 
+// ErrInUse is returned by Open when another process has the store open.
+var ErrInUse = errors.New("foldstore: the store is in use by another process")
+
 // ErrMarkMismatch is returned by Write when the store does not reflect the
 // commit the batch continues: a write was lost, or the store was reset.
 var ErrMarkMismatch = errors.New("foldstore: the store is not at the commit the batch continues")
@@ -88,7 +91,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		lock, err := pebble.LockDirectory(opts.Dir, vfs.Default)
 		if err != nil {
-			return nil, fmt.Errorf("fold store: %s is in use (another projector on this host with the same --fold-dir?): %w", opts.Dir, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrInUse, opts.Dir, err)
 		}
 		s.lock = lock
 	}

@@ -219,9 +219,11 @@ func TestOpenRefusesAStoreInUse(t *testing.T) {
 	if err := s.Write(Mark{}, Mark{Seq: 1, Rows: 1, Sum: 1}, []string{"i:a"}, []string{"K"}); err != nil {
 		t.Fatal(err)
 	}
-	if other, err := Open(Options{Dir: dir, Identity: "x"}); err == nil {
-		_ = other.Close()
-		t.Fatal("second Open: no error")
+	if other, err := Open(Options{Dir: dir, Identity: "x"}); !errors.Is(err, ErrInUse) {
+		if err == nil {
+			_ = other.Close()
+		}
+		t.Fatalf("second Open: %v, want ErrInUse", err)
 	}
 	if !slices.Equal(values(t, s, "i:a"), []string{"K"}) {
 		t.Fatal("the store in use lost its rows")
