@@ -2,8 +2,17 @@ package foldstore
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuTime is the CPU time of this process, with Pebble's compactions.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // BenchmarkBatchCycle is the store's work for one batch of 10,000 new
 // events after 1M: three absent lookups per event (its id, its key, a
@@ -34,6 +43,7 @@ func BenchmarkBatchCycle(b *testing.B) {
 	for range 100 {
 		write()
 	}
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range batch {
@@ -46,7 +56,7 @@ func BenchmarkBatchCycle(b *testing.B) {
 		}
 		write()
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*batch), "µs/event")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*batch), "cpu-µs/event")
 	m := s.db.Metrics()
 	b.Logf("filter %+v cache hits %d misses %d tablecache %+v", m.Filter, m.BlockCache.Hits, m.BlockCache.Misses, m.FileCache)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -140,7 +141,7 @@ func (s *Store) open() error {
 		Logger:       pebbleLogger{s.logger()},
 		// Absent lookups, most of them, are answered by the tables' Bloom
 		// filters without reading a data block.
-		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
+		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10), Compression: noCompression}},
 	}
 	dir := s.opts.Dir
 	if s.mem != nil {
@@ -409,6 +410,11 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 func appendValue(b []byte, v string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
 }
+
+// noCompression leaves the tables' blocks as they are: the store is a
+// cache of small rows, and compressing and decompressing them was a large
+// part of its CPU time (the projector's scarcest resource).
+func noCompression() *sstable.CompressionProfile { return sstable.NoCompression }
 
 // pebbleLogger sends Pebble's messages to slog. Fatalf panics, as Pebble
 // expects of it.
