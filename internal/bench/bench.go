@@ -34,7 +34,10 @@ type Config struct {
 	// same queue first (then the projections are emptied): its figures are
 	// printed with the prefix baseline_, and projector_drain_vs_baseline
 	// compares the two in one run.
-	Baseline      string
+	Baseline string
+	// DrainOnly stops after the drain (and its baseline): no API steps, no
+	// rebuild.
+	DrainOnly     bool
 	FreshnessRate int // events/s of the steady load, default 5000
 	FreshnessFor  time.Duration
 	Queries       int // score queries per endpoint, default 200

@@ -117,6 +117,12 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	if e.baseDrain > 0 {
 		e.figure("projector_drain_vs_baseline", f.rate/e.baseDrain, "")
 	}
+	if e.cfg.DrainOnly {
+		if rss, err := peakRSS(cmd.Process.Pid); err == nil {
+			e.figure("projector_rss_mb", rss, "MB")
+		}
+		return stop()
+	}
 
 	// The API, in this process, against the same NATS and ClickHouse.
 	acfg := app.Defaults()
