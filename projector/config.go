@@ -55,7 +55,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Consumer = "cds-projector"
 	}
 	// Batches of 10,000 and generations of 50,000 items bound the live heap
-	// besides the Bloom filter (three batches in flight, two generations):
+	// (three batches in flight, two generations):
 	// with 20,000 and 100,000 it was about 145 MB at 9M events, at the soft
 	// limit that cds projector sets (HeapBudget), and the garbage collector
 	// took about 70% of the projector's CPU; with these, 47 MB idle at 5M

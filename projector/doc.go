@@ -147,8 +147,8 @@
 // failed inserts. ClickHouse down or slow: each failure is counted
 // (cds_projector_failures_total{stage}), Run waits with exponential backoff
 // (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W (a
-// failed write also costs a reload of the fold state from cds.fold_index, since
-// the reader had folded ahead of it); while it waits it consumes nothing, so it holds no more than the fold state: the
+// failed write also drops the fold state in memory, since the reader had
+// folded ahead of it; the local store is at W); while it waits it consumes nothing, so it holds no more than the fold state: the
 // messages it had fetched are dropped and fetched again from W+1. NATS
 // restarted: the connection reconnects for ever; a delivery lost in between
 // is a hole (step 1); acks lost are redeliveries. Lag is

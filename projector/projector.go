@@ -288,7 +288,8 @@ func leaseCause(ctx, actx context.Context) error {
 // writes batch N to ClickHouse and acks it. The reader commits each batch's
 // fold transaction in memory as soon as it is folded, on top of the batches
 // not yet written; if any of them is not written, the fold state is marked
-// not loaded and recovery reloads it from ClickHouse. The pull requests ask
+// not loaded and recovery makes it again (its local store is at the last
+// batch written). The pull requests ask
 // for BatchMax messages, so at most about 3 × BatchMax messages are
 // unacknowledged (the batch being written, the one folded and waiting, the
 // one being filled) below the consumer's MaxAckPending of 4 × BatchMax.
