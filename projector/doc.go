@@ -227,6 +227,70 @@
 // Markers written by a cds that did not record the hash are checked by
 // length and first sequence only.
 //
+// # Replicated ClickHouse
+//
+// With a cluster name (chdb.Config.Cluster, --clickhouse-cluster) the
+// tables are ReplicatedMergeTree (and its Summing and Replacing forms) on
+// every replica of the DSN, sharing ZooKeeper, and the protocol above holds
+// with these changes (docs/projector.md, "Replicated ClickHouse"):
+//
+//   - No block deduplication. A replicated table drops an inserted block
+//     identical to a recent one; recovery's deletion and re-insertion of the
+//     same rows would vanish. Every write of the projector sets
+//     insert_deduplicate = 0: its own protocol already makes writes
+//     idempotent.
+//   - Quorum commits. Replication is asynchronous: a commit acknowledged by
+//     one replica that died before another fetched it would let a
+//     failed-over projector read an older watermark and fold the batch
+//     again, counted twice once the dead replica returns (the replica test
+//     saw exactly that without this design). Step 5's insert into
+//     cds.rollup, and the seal, are quorum writes (insert_quorum = a
+//     majority of the DSN's replicas, chdb.DB.WriteContext), and every read
+//     of the projector uses select_sequential_consistency = 1: a replica
+//     that has not yet fetched every acknowledged commit refuses the read
+//     instead of answering with an older watermark. A majority can still
+//     write and every commit reached a majority, so any two overlap. The
+//     price: 2 replicas stop the commits while one is down; 3 tolerate one.
+//     Step 4's inserts into cds.events and cds.fold_index are not quorum
+//     writes: their rows may have to be deleted by a recovery, and on 18.16
+//     an ALTER DELETE issued after a quorum write that timed out (a replica
+//     down) stays unfinished until the next quorum write into the table,
+//     which a recovery waiting for that deletion never makes.
+//   - One replica at a time. At every recovery the projector keeps its
+//     replica if it still answers, else picks the first replica of the DSN
+//     that answers and has no unfinished mutation of cds.events or
+//     cds.fold_index (chdb.DB.Pin and Repin), and reads and writes through
+//     it alone until the next failure, which fails over to another. Its own
+//     writes are thus always visible to its reads, and it never reads a
+//     replica that has not yet applied a deletion of an unfinished batch
+//     (mutations are replicated asynchronously).
+//   - Quiesce on every replica, and catch up. Before it reads the markers,
+//     recovery waits until no commit is pending its quorum (ZooKeeper node
+//     quorum/status of cds.rollup: it may still become visible, 18.16
+//     refuses the next quorum write meanwhile, and a TRUNCATE meanwhile
+//     would drop the part but leave the quorum pending for good, every
+//     later quorum write refused: seen on 18.16), until system.processes
+//     shows no INSERT of a projector on any replica that ZooKeeper lists as
+//     active (one that cannot be reached is waited for until its ZooKeeper
+//     session expires, 10 s with cds clickhouse: without its session it can
+//     commit nothing), and until its replica holds every part of the three
+//     tables that ZooKeeper knows of (chdb.DB.Synced: the whole replication
+//     log copied, no part left to fetch). Then the fingerprints of step 5
+//     compare what this replica holds with the markers, as on one server.
+//     A part whose only copy is on a replica that is down keeps the
+//     projector waiting until that replica returns.
+//   - Deletions (ALTER DELETE of an unfinished batch) are replicated
+//     mutations: recovery waits for them on its replica (polling
+//     system.mutations: 18.16 has no mutations_sync); the others apply them
+//     in their own time and are not chosen until they have. TRUNCATE (a
+//     repair, a rebuild) is replicated too.
+//
+// Everything else — markers, fingerprints, the lease and its token, the
+// log's hash — is unchanged: the markers live in cds.rollup, which is
+// replicated like the rest. Readers other than the projector (the API, the
+// score history, analysts) read any replica without those settings: a
+// replica serves a batch a moment after its quorum acknowledged it.
+//
 // # Failures that stop Run
 //
 // Run retries what time can cure and returns what it cannot: ErrDiverged;

@@ -36,6 +36,8 @@ type harness struct {
 
 type harnessOpts struct {
 	streams natsserver.StreamConfig
+	// noClickHouse: the caller connects h.db (newReplicatedHarness).
+	noClickHouse bool
 }
 
 func newHarness(tb testing.TB) *harness { return newHarnessOpts(tb, harnessOpts{}) }
@@ -66,6 +68,9 @@ func newHarnessOpts(tb testing.TB, o harnessOpts) *harness {
 	h.js = js
 	if err := natsserver.EnsureStreams(ctx, js, o.streams); err != nil {
 		tb.Fatal(err)
+	}
+	if o.noClickHouse {
+		return h
 	}
 	h.ch = chtest.Start(tb)
 	db, err := chdb.Open(ctx, chdb.Config{Addr: h.ch.Addr(), ReadTimeout: 30 * time.Second})

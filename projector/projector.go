@@ -44,6 +44,7 @@ type Projector struct {
 	lease      *lease        // opened by the first Run or Rewind
 	sealedOnce atomic.Bool   // the markers of earlier lease holders are sealed (seal)
 	reconnects atomic.Uint64 // NATS reconnects seen by checkFenced
+	replica    string        // on a cluster, the replica db is pinned to (replicas)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -70,7 +71,7 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB, units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
+	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
 }
 
 // openStore opens the local fold store (Config.FoldDir) unless it is open.
@@ -137,6 +138,9 @@ func (p *Projector) setPos(pos position) {
 // and ClickHouse diverged (ErrDiverged), the NATS connection is closed for
 // good, or ClickHouse refuses cds's schema or credentials (ErrPermanent).
 func (p *Projector) Run(ctx context.Context) error {
+	if p.db.Cluster != "" {
+		defer p.db.Close() // the pinned replica's connection (replicas)
+	}
 	p.m.failed.Set(0)
 	if p.cfg.HeapBudget > 0 {
 		debug.SetMemoryLimit(p.cfg.HeapBudget)

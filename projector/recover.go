@@ -118,6 +118,9 @@ func (p *Projector) stateMetrics() {
 // it deletes the raw rows of an unfinished batch, and refolds from the log
 // when the projections disagree with their markers.
 func (p *Projector) settle(ctx context.Context, verify bool) (position, error) {
+	if err := p.replicas(ctx); err != nil {
+		return position{}, err
+	}
 	if err := p.quiesce(ctx); err != nil {
 		return position{}, err
 	}

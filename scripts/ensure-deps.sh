@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what `make demo` and `make test` need on Debian: clickhouse-server
-# and clickhouse-client (18.16.1 in bookworm), and chromium, which the board's
-# tests drive headless (internal/board). Go must already be installed.
+# and clickhouse-client (18.16.1 in bookworm), chromium, which the board's
+# tests drive headless (internal/board), and zookeeper (3.8 in bookworm),
+# which replicated ClickHouse needs (the replica tests start one:
+# internal/zktest). Go must already be installed.
 set -eu
 
 if ! command -v go >/dev/null 2>&1; then
@@ -19,6 +21,12 @@ if ! have_server || ! command -v clickhouse-client >/dev/null 2>&1; then
 fi
 if ! command -v chromium >/dev/null 2>&1; then
 	missing="$missing chromium"
+fi
+have_zookeeper() {
+	[ -f /usr/share/java/zookeeper.jar ]
+}
+if ! have_zookeeper; then
+	missing="$missing zookeeper"
 fi
 if [ -z "$missing" ]; then
 	exit 0
@@ -41,3 +49,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq $missing >/dev/null
 have_server || { echo "ensure-deps: clickhouse-server still not found after apt-get" >&2; exit 1; }
 command -v chromium >/dev/null 2>&1 || { echo "ensure-deps: chromium still not found after apt-get" >&2; exit 1; }
+have_zookeeper || { echo "ensure-deps: zookeeper still not found after apt-get (/usr/share/java/zookeeper.jar)" >&2; exit 1; }

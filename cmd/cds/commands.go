@@ -23,6 +23,7 @@ func commands() []command {
 	return []command{
 		{"up", "everything in one process: NATS, ClickHouse (managed), projector, API; --simulate adds the simulated province", runUp},
 		{"nats", "the embedded NATS JetStream server alone", runNATS},
+		{"clickhouse", "one clickhouse-server in the foreground (exec), optionally a replica of a cluster (--clickhouse-cluster)", runClickHouse},
 		{"projector", "fold the event stream into ClickHouse", runProjector},
 		{"serve", "the HTTP API: ingest (POST /v1/events) and queries", runServe},
 		{"publish", "publish NDJSON events from a file or stdin as an agency", runPublish},
@@ -82,6 +83,7 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.cfg.ClickHouseTCP, "clickhouse-tcp", env("CDS_CLICKHOUSE_TCP", d.ClickHouseTCP), "native address of the managed clickhouse-server (CDS_CLICKHOUSE_TCP)")
 	fs.StringVar(&c.cfg.ClickHouseHTTP, "clickhouse-http", env("CDS_CLICKHOUSE_HTTP", d.ClickHouseHTTP), "HTTP address of the managed clickhouse-server (CDS_CLICKHOUSE_HTTP)")
 	fs.StringVar(&c.cfg.ClickHouseDB, "database", env("CDS_CLICKHOUSE_DB", ""), "ClickHouse database; empty = the DSN's, else cds (CDS_CLICKHOUSE_DB)")
+	fs.StringVar(&c.cfg.ClickHouseCluster, "clickhouse-cluster", env("CDS_CLICKHOUSE_CLUSTER", ""), "name of the ClickHouse cluster whose replicas --clickhouse lists (host:port,host:port): migrations create replicated tables on each, the projector's commits wait for a quorum; empty = one server (CDS_CLICKHOUSE_CLUSTER)")
 	c.cfg.ClickHousePassword = os.Getenv("CDS_CLICKHOUSE_PASSWORD")
 	fs.StringVar(&c.cfg.HTTPAddr, "http", env("CDS_HTTP_ADDR", d.HTTPAddr), "HTTP API listen address (CDS_HTTP_ADDR)")
 	fs.StringVar(&c.cfg.UnitsPath, "units", env("CDS_UNITS", ""), "organisation-unit registry file; empty = shipped Bắc Giang sample (CDS_UNITS)")

@@ -40,6 +40,11 @@ type Config struct {
 	ClickHouseTCP  string // managed server native address
 	ClickHouseHTTP string // managed server HTTP address
 	ClickHouseDB   string // database; "" = the DSN's, else cds
+	// ClickHouseCluster (--clickhouse-cluster / CDS_CLICKHOUSE_CLUSTER)
+	// names the ClickHouse cluster whose replicas the DSN lists: migrations
+	// create replicated tables on every one of them, and the projector
+	// commits with a quorum (chdb.Config.Cluster). "" = one server.
+	ClickHouseCluster string
 	// ClickHousePassword (CDS_CLICKHOUSE_PASSWORD) is the password of the
 	// ClickHouse user; it wins over the DSN's. It is never printed.
 	ClickHousePassword string
@@ -290,7 +295,7 @@ func OpenClickHouse(ctx context.Context, cfg Config, managed bool) (*ClickHouse,
 	if addr == "" {
 		addr = cfg.ClickHouseTCP
 	}
-	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB, Password: cfg.ClickHousePassword, CAFile: cfg.ClickHouseCA})
+	db, err := chdb.Open(ctx, chdb.Config{Addr: addr, Database: cfg.ClickHouseDB, Password: cfg.ClickHousePassword, CAFile: cfg.ClickHouseCA, Cluster: cfg.ClickHouseCluster})
 	if err != nil {
 		ch.Close()
 		return nil, err

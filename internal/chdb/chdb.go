@@ -49,7 +49,12 @@ type Config struct {
 	Password string
 	// CAFile, when set, is a PEM file of the certificate authorities that
 	// sign the server's certificate; it implies TLS.
-	CAFile      string
+	CAFile string
+	// Cluster names the ClickHouse cluster whose replicas Addr lists
+	// (a DSN with several hosts): Migrate creates the replicated engines on
+	// every one of them, and the projector's commits wait for a quorum
+	// (docs/projector.md, "Replicated ClickHouse"). Empty: one server, plain MergeTree engines.
+	Cluster     string
 	DialTimeout time.Duration // default 5s
 	ReadTimeout time.Duration // default 5m: the longest insert or mutation wait
 	MaxConns    int           // default 8
@@ -157,6 +162,13 @@ type DB struct {
 	Addr string
 	// User is the ClickHouse user.
 	User string
+	// Cluster is Config.Cluster: "" for one server.
+	Cluster string
+
+	opts *clickhouse.Options // to connect to one host of the DSN (OpenHost)
+	// quorumParallel: the server knows insert_quorum_parallel (WriteContext).
+	quorumParallel bool
+	quorum         int // Quorum: a majority of the DSN's hosts, 0 for one server
 }
 
 // authCodes are ClickHouse's error codes for a refused login: unknown user
@@ -192,7 +204,38 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		return nil, fmt.Errorf("ping clickhouse %s as %q: %w", addr, cfg.User, err)
 	}
-	return &DB{Conn: conn, Name: cfg.Database, Addr: addr, User: cfg.User}, nil
+	db := &DB{Conn: conn, Name: cfg.Database, Addr: addr, User: cfg.User, Cluster: cfg.Cluster, opts: opts}
+	if db.Cluster != "" {
+		db.quorum = len(opts.Addr)/2 + 1
+		if err := db.detectQuorumParallel(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Hosts returns the native addresses (host:port) the configuration names:
+// the replicas of a cluster, in the DSN's order.
+func (db *DB) Hosts() []string { return slices.Clone(db.opts.Addr) }
+
+// OpenHost connects to host alone (one of Hosts), with db's user, password,
+// TLS and timeouts, and pings it; the caller closes it. It serves what must
+// be done on every replica: DDL, and looking at each one's running queries
+// and mutations.
+func (db *DB) OpenHost(ctx context.Context, host string) (*DB, error) {
+	opts := *db.opts
+	opts.Addr = []string{host}
+	opts.MaxOpenConns, opts.MaxIdleConns = 2, 2
+	conn, err := clickhouse.Open(&opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse replica %s: %w", host, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse replica %s: %w", host, err)
+	}
+	return &DB{Conn: conn, Name: db.Name, Addr: host, User: db.User, Cluster: db.Cluster, opts: &opts, quorumParallel: db.quorumParallel, quorum: db.quorum}, nil
 }
 
 // Version returns the server's version, e.g. "18.16.1".

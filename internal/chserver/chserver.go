@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,16 @@ type Config struct {
 	// max_memory_usage_for_all_queries; 18.16 has no server-wide
 	// max_server_memory_usage). Default DefaultMaxMemoryUsage.
 	MaxMemoryUsage int64
+	// ServiceUser, if non-empty, defines the user the cds services connect
+	// as (cds clickhouse names it "cds"), with the default user's rights.
+	// With ServicePassword it may connect from any address and only the
+	// password's SHA-256 is written to disk; without, from localhost only.
+	ServiceUser     string
+	ServicePassword string
+	// Replica, when set, makes the server a replica of a ClickHouse cluster
+	// (ZooKeeper, remote_servers, the {shard} and {replica} macros and the
+	// interserver HTTP port).
+	Replica *Replica
 	// NoAdopt makes Start fail with ErrAddrInUse instead of adopting a
 	// ClickHouse server that already listens on TCPAddr. Tests set it so
 	// that they never share a server by accident.
@@ -103,6 +114,16 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !identifier.MatchString(c.AnalystUser) || c.AnalystUser == "default" {
 		return c, fmt.Errorf("config: analyst user %q: want a plain identifier other than default", c.AnalystUser)
+	}
+	if c.ServiceUser != "" && (!identifier.MatchString(c.ServiceUser) || c.ServiceUser == "default" || c.ServiceUser == c.AnalystUser) {
+		return c, fmt.Errorf("config: service user %q: want a plain identifier other than default and the analyst user", c.ServiceUser)
+	}
+	if c.Replica != nil {
+		r, err := c.Replica.withDefaults(c.TCPAddr)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		c.Replica = &r
 	}
 	if c.MaxMemoryUsage == 0 {
 		c.MaxMemoryUsage = DefaultMaxMemoryUsage
@@ -165,15 +186,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
 	}
-	tcpHost, tcpPort, err := splitAddr(cfg.TCPAddr)
-	if err != nil {
+	if _, _, err := splitAddr(cfg.TCPAddr); err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: tcp %w", err)
 	}
-	httpHost, httpPort, err := splitAddr(cfg.HTTPAddr)
-	if err != nil {
+	if _, _, err := splitAddr(cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: http %w", err)
 	}
-
 	found, err := probe(ctx, cfg.TCPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
@@ -188,27 +206,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return &Server{addr: cfg.TCPAddr, httpAddr: cfg.HTTPAddr, logger: cfg.Logger}, nil
 	}
-	if cfg.Dir == "" {
-		return nil, errors.New("start clickhouse-server: config: Dir is required")
-	}
-
-	bin, args, err := findBinary(cfg.Binary)
-	if err != nil {
-		return nil, fmt.Errorf("start clickhouse-server: %w", err)
-	}
-	root, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("start clickhouse-server: %w", err)
-	}
-	files := layout{root: filepath.Clean(root)}
-	hosts := []string{tcpHost}
-	if httpHost != tcpHost {
-		hosts = append(hosts, httpHost)
-	}
 	id := newServerID()
-	if err := prepare(files, cfg, id, hosts, tcpPort, httpPort); err != nil {
+	files, argv, err := configure(cfg, id)
+	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
 	}
+	bin, args := argv[0], argv[1:]
 
 	s := &Server{
 		addr:     cfg.TCPAddr,
@@ -224,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start clickhouse-server: %w", err)
 	}
-	s.cmd = exec.Command(bin, append(args, "--config-file="+files.config())...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = files.root
 	s.cmd.Stdout = console
 	s.cmd.Stderr = console
@@ -246,6 +249,62 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Foreground writes the configuration of cfg (which names no running
+// server: nothing is adopted) and returns the command line that runs
+// clickhouse-server with it, for a caller that execs it in its own place
+// (cds clickhouse), so that the process id is the server's.
+func Foreground(cfg Config) ([]string, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse-server: %w", err)
+	}
+	_, argv, err := configure(cfg, newServerID())
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse-server: %w", err)
+	}
+	return argv, nil
+}
+
+// configure finds the binary, creates the directory tree of cfg.Dir and
+// writes config.xml and users.xml for the start named id. It returns the
+// layout and the command line (binary first).
+func configure(cfg Config, id string) (layout, []string, error) {
+	tcpHost, tcpPort, err := splitAddr(cfg.TCPAddr)
+	if err != nil {
+		return layout{}, nil, fmt.Errorf("tcp %w", err)
+	}
+	httpHost, httpPort, err := splitAddr(cfg.HTTPAddr)
+	if err != nil {
+		return layout{}, nil, fmt.Errorf("http %w", err)
+	}
+	if cfg.Dir == "" {
+		return layout{}, nil, errors.New("config: Dir is required")
+	}
+	bin, args, err := findBinary(cfg.Binary)
+	if err != nil {
+		return layout{}, nil, err
+	}
+	root, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return layout{}, nil, err
+	}
+	files := layout{root: filepath.Clean(root)}
+	hosts := []string{tcpHost}
+	if httpHost != tcpHost {
+		hosts = append(hosts, httpHost)
+	}
+	if cfg.Replica != nil {
+		if h, _, _ := splitAddr(cfg.Replica.InterserverAddr); !slices.Contains(hosts, h) && !slices.Contains(hosts, "0.0.0.0") {
+			hosts = append(hosts, h)
+		}
+	}
+	if err := prepare(files, cfg, id, hosts, tcpPort, httpPort); err != nil {
+		return layout{}, nil, err
+	}
+	argv := append([]string{bin}, args...)
+	return files, append(argv, "--config-file="+files.config()), nil
+}
+
 // prepare creates the directory tree and writes config.xml and users.xml.
 func prepare(files layout, cfg Config, id string, hosts []string, tcpPort, httpPort int) error {
 	for _, d := range []string{files.data(), files.tmp(), files.userFiles(), files.formatSchema(), files.logDir()} {
@@ -253,11 +312,11 @@ func prepare(files layout, cfg Config, id string, hosts []string, tcpPort, httpP
 			return err
 		}
 	}
-	if err := os.WriteFile(files.config(), serverConfig(files, id, hosts, tcpPort, httpPort), 0o640); err != nil {
+	if err := os.WriteFile(files.config(), serverConfig(files, id, hosts, tcpPort, httpPort, cfg.Replica), 0o640); err != nil {
 		return err
 	}
 	// users.xml holds a password hash: owner only.
-	if err := os.WriteFile(files.users(), usersConfig(cfg.MaxMemoryUsage, cfg.AnalystUser, cfg.AnalystPassword), 0o600); err != nil {
+	if err := os.WriteFile(files.users(), usersConfig(cfg.MaxMemoryUsage, cfg.AnalystUser, cfg.AnalystPassword, cfg.ServiceUser, cfg.ServicePassword), 0o600); err != nil {
 		return err
 	}
 	return os.Chmod(files.users(), 0o600) // WriteFile keeps the mode of an existing file

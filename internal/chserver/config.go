@@ -65,15 +65,16 @@ func (l layout) consoleLog() string   { return l.root + "/log/console.log" }
 
 // serverConfig renders config.xml, written against ClickHouse 18.16.
 //
-// Left out on purpose: interserver_http_port (no replication; without it the
-// server opens no third port, so servers never collide on it),
-// remote_servers, zookeeper, dictionaries and query_log.
+// Without a Replica, left out on purpose: interserver_http_port (without it
+// the server opens no third port, so servers never collide on it),
+// remote_servers and zookeeper; with one, replicaConfig adds them. Always
+// left out: dictionaries and query_log.
 // max_server_memory_usage does not exist in 18.16; memory is capped per user
 // profile in users.xml instead.
 //
 // The macro serverIDMacro carries id, so that Start can tell its own child
 // from another server that took the port first.
-func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort int) []byte {
+func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort int, replica *Replica) []byte {
 	root := el("yandex",
 		el("logger",
 			leaf("level", "warning"),
@@ -108,8 +109,14 @@ func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort i
 		// JetStream, so the 50 GB drop guard only gets in the way.
 		num("max_table_size_to_drop", 0),
 		num("max_partition_size_to_drop", 0),
-		el("macros", leaf(serverIDMacro, id)),
 	)
+	macros := el("macros", leaf(serverIDMacro, id))
+	if replica != nil {
+		nodes, m := replicaConfig(*replica)
+		root.kids = append(root.kids, nodes...)
+		macros.kids = append(macros.kids, m...)
+	}
+	root.kids = append(root.kids, macros)
 	return document(root)
 }
 
@@ -124,9 +131,10 @@ const analystProfile = "cds_analyst"
 const analystDatabase = "cds"
 
 // usersConfig renders users.xml: the default user without a password,
-// reachable from localhost only, and, if password is non-empty, a read-only
-// analyst user.
-func usersConfig(maxMemory int64, analyst, password string) []byte {
+// reachable from localhost only; if password is non-empty, a read-only
+// analyst user; and, if service is non-empty, the services' user (see
+// Config.ServiceUser).
+func usersConfig(maxMemory int64, analyst, password, service, servicePassword string) []byte {
 	localhost := el("networks", leaf("ip", "::1"), leaf("ip", "127.0.0.1"))
 	common := []node{
 		num("max_memory_usage", maxMemory),
@@ -156,6 +164,20 @@ func usersConfig(maxMemory int64, analyst, password string) []byte {
 			leaf("profile", analystProfile),
 			leaf("quota", analystQuota),
 			el("allow_databases", leaf("database", analystDatabase)),
+		))
+	}
+	if service != "" {
+		auth, networks := leaf("password", ""), localhost
+		if servicePassword != "" {
+			sum := sha256.Sum256([]byte(servicePassword))
+			auth = leaf("password_sha256_hex", hex.EncodeToString(sum[:]))
+			networks = el("networks", leaf("ip", "::/0"))
+		}
+		users.kids = append(users.kids, el(service,
+			auth,
+			networks,
+			leaf("profile", "default"),
+			leaf("quota", "default"),
 		))
 	}
 	root := el("yandex",
