@@ -258,14 +258,6 @@ func (p *Projector) confirmBehind(ctx context.Context, seq uint64) error {
 	return fmt.Errorf("stream %s reported last seq %d but holds seq %d; retrying", p.cfg.Stream, s.CachedInfo().State.LastSeq, seq)
 }
 
-func (p *Projector) streamLastSeq(ctx context.Context) (uint64, error) {
-	s, err := p.js.Stream(ctx, p.cfg.Stream)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
-	}
-	return s.CachedInfo().State.LastSeq, nil
-}
-
 // repair empties the projections so that they are refolded from the log.
 func (p *Projector) repair(ctx context.Context, reason string) (position, error) {
 	if err := p.fence("a repair"); err != nil {
