@@ -8,7 +8,7 @@ DEMO_SPEED ?= 168h
 # staticcheck, pinned; a version that knows Go 1.26.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: demo test test-faults bench build deps vet clean
+.PHONY: demo test test-faults test-cluster bench build deps vet clean
 
 ## deps: install clickhouse-server, clickhouse-client and chromium (Debian) when missing
 deps:
@@ -32,6 +32,13 @@ test: deps vet
 ## the active one killed 8 times; rebuild at that scale (about 3-5 min)
 test-faults: deps
 	CDS_FAULTS=1 $(GO) test -count=1 -run '^TestFault' -timeout 30m -v ./internal/faults/
+
+## test-cluster: the local cluster (deployments/cluster/local) brought up on the fixed
+## ports of docs/cluster.md, two loads of 100k events through its three NATS URLs while
+## a NATS node, a ClickHouse replica, the active projector and then the stream leader
+## are killed with SIGKILL; every replica checked exact; the cluster brought down
+test-cluster: deps build
+	CDS_CLUSTER=1 $(GO) test -count=1 -run '^TestCluster$$' -timeout 40m -v ./internal/clustertest/
 
 ## bench: measure publish, raw read, projector drain and rebuild rates
 bench: deps build

@@ -109,6 +109,19 @@ func Decode(b []byte) (*Event, error) {
 	if err := strictUnmarshal(b, &env); err != nil {
 		return nil, jsonError("", err)
 	}
+	e, err := decodeHeader(&env)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeData(e, env.Data); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// decodeHeader checks the envelope's fields other than data, in the order
+// the contract lists them (docs/design.md, "The event envelope").
+func decodeHeader(env *envelope) (*Event, error) {
 	e := &Event{}
 	var err error
 	if e.ID, err = requireString("id", env.ID); err != nil {
@@ -154,31 +167,38 @@ func Decode(b []byte) (*Event, error) {
 			return nil, errf(ReasonInvalidField, "supersedes", "an event cannot supersede itself")
 		}
 	}
-	data := bytes.TrimSpace(env.Data)
+	return e, nil
+}
+
+// decodeData checks data against e's type and keeps it canonical in e; a
+// null data is a retraction, which needs supersedes.
+func decodeData(e *Event, raw json.RawMessage) error {
+	spec := e.Spec
+	data := bytes.TrimSpace(raw)
 	switch {
 	case len(data) == 0:
-		return nil, errf(ReasonMissingField, "data", "required: an object with %s (or null for a retraction with supersedes)", strings.Join(spec.fieldNames(), ", "))
+		return errf(ReasonMissingField, "data", "required: an object with %s (or null for a retraction with supersedes)", strings.Join(spec.fieldNames(), ", "))
 	case bytes.Equal(data, []byte("null")):
 		if e.Supersedes == "" {
-			return nil, errf(ReasonInvalidField, "data", "null is allowed only for a retraction, which needs supersedes")
+			return errf(ReasonInvalidField, "data", "null is allowed only for a retraction, which needs supersedes")
 		}
-		return e, nil
+		return nil
 	case data[0] != '{':
-		return nil, errf(ReasonMalformed, "data", "expected an object with %s", strings.Join(spec.fieldNames(), ", "))
+		return errf(ReasonMalformed, "data", "expected an object with %s", strings.Join(spec.fieldNames(), ", "))
 	}
 	p := new(Payload)
 	if err := strictUnmarshal(data, p); err != nil {
-		return nil, jsonError("data.", err)
+		return jsonError("data.", err)
 	}
 	if err := spec.check(p); err != nil {
-		return nil, err
+		return err
 	}
 	// Stored canonical, as the fold reads it: ClickHouse's visitParamExtract*
 	// functions (18.16 has no JSONExtract) need JSON without whitespace
 	// outside strings, and must find the values the decoder found.
 	e.Payload = p
 	e.Data = spec.appendData(make([]byte, 0, len(data)), p)
-	return e, nil
+	return nil
 }
 
 // Units is what the rules ask of the registry of organisation units.
@@ -222,6 +242,24 @@ type Rules struct {
 	// an event of a day after it was merged away (or before it was
 	// created) is refused with ReasonNotInForce.
 	Units Units
+}
+
+// CheckMessage decodes data, a message published on subject, and checks it
+// as every door does (the NATS gate, the projector, cds dlq replay): its
+// schema (Decode), its subject against its body (CheckSubject), then r.
+// Every error is an *Error.
+func (r Rules) CheckMessage(subject string, data []byte) (*Event, error) {
+	e, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckSubject(subject, e); err != nil {
+		return nil, err
+	}
+	if err := r.Check(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Check applies the context checks to a decoded event.

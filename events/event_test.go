@@ -359,3 +359,31 @@ func TestDecodeRefusesInvalidUTF8(t *testing.T) {
 		t.Fatalf("Decode of invalid UTF-8 = %v, want malformed", err)
 	}
 }
+
+// TestCheckMessage: a message is checked in the doors' order: its schema,
+// then its subject, then the rules.
+func TestCheckMessage(t *testing.T) {
+	const body = `{"id":"e1","type":"workfile.processed","v":1,"agency":"bg-vietyen","occurred_at":"2025-03-14T09:30:00+07:00","data":{"workfile_id":"W","online":true}}`
+	now := func() time.Time { return time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC) }
+	rules := Rules{Now: now, MaxFuture: time.Hour}
+	if e, err := rules.CheckMessage("cds.events.bg-vietyen.workfile.processed", []byte(body)); err != nil || e.ID != "e1" {
+		t.Fatalf("valid message: %v, %v", e, err)
+	}
+	for _, tt := range []struct {
+		name, subject, body string
+		rules               Rules
+		wantReason          Reason
+	}{
+		{"schema first", "cds.other", `{"id":"e1"}`, rules, ReasonMissingField},
+		{"then the subject", "cds.events.bg-hiephoa.workfile.processed", body, rules, ReasonSubject},
+		{"then the rules", "cds.events.bg-vietyen.workfile.processed", body, Rules{Now: func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) }, MaxFuture: time.Hour}, ReasonFuture},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := tt.rules.CheckMessage(tt.subject, []byte(tt.body))
+			var ee *Error
+			if e != nil || !errors.As(err, &ee) || ee.Reason != tt.wantReason {
+				t.Errorf("CheckMessage = %v, %v; want reason %s", e, err, tt.wantReason)
+			}
+		})
+	}
+}

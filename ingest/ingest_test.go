@@ -20,6 +20,7 @@ import (
 	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/httpx"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -74,16 +75,7 @@ func newFixture(tb testing.TB, cfg ingest.Config) *fixture {
 	}
 	tb.Cleanup(func() { ns.Close() })
 	connect := func(u credentials.NATSUser) jetstream.JetStream {
-		nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(u.User, u.Password), nats.MaxReconnects(-1))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return js
+		return natstest.JetStream(tb, ns.ClientURL(), nats.UserInfo(u.User, u.Password), nats.MaxReconnects(-1))
 	}
 	admin := connect(creds.Admin)
 	if err := natsserver.EnsureStreams(ctx, admin, natsserver.StreamConfig{}); err != nil {

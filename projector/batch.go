@@ -110,16 +110,9 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 		b.last, want, lastMsg = seq, seq+1, msg
 		e, err := checked[i].e, checked[i].err
 		if err != nil {
-			reason := reasonOf(err)
-			b.refused[reason]++
-			if _, done := p.lettered[seq]; done || p.cfg.NoDeadLetter {
-				continue
-			}
-			f, err := p.deadLetter(msg, meta, err, reason)
-			if err != nil {
+			if err := p.refuse(b, msg, meta, err); err != nil {
 				return nil, err
 			}
-			b.dlq = append(b.dlq, f)
 			continue
 		}
 		if txn.ApplyAt(e, seq) == fold.Applied {
@@ -136,6 +129,32 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 		}
 		return b, nil // only redeliveries of committed messages: ack them again
 	}
+	p.complete(b, txn, lastMsg)
+	return b, gap
+}
+
+// refuse counts a refused message of b and dead-letters it, unless it was
+// dead-lettered before (a redelivery after a failed write) or dead letters
+// are off.
+func (p *Projector) refuse(b *prepared, msg jetstream.Msg, meta *jetstream.MsgMetadata, why error) error {
+	reason := reasonOf(why)
+	b.refused[reason]++
+	if _, done := p.lettered[meta.Sequence.Stream]; done || p.cfg.NoDeadLetter {
+		return nil
+	}
+	f, err := p.deadLetter(msg, meta, why, reason)
+	if err != nil {
+		return err
+	}
+	b.dlq = append(b.dlq, f)
+	return nil
+}
+
+// complete gives b the rows txn wrote (index rows, cells) and the commit
+// marker that moves the position from b.prev to b.next (lastMsg is the
+// message at b.last), then commits txn in memory.
+func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) {
+	pos := b.prev
 	b.index = newIndexColumns(txn.Index())
 	b.next = position{
 		seq: b.last, rows: pos.rows + uint64(b.raw.Len()), sum: pos.sum + b.raw.sum,
@@ -157,7 +176,6 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 			delete(p.lettered, s)
 		}
 	}
-	return b, gap
 }
 
 // checked is a message's metadata and its event, or why it is invalid.
@@ -293,18 +311,8 @@ func (p *Projector) lost(ctx context.Context, next, got uint64) (uint64, error) 
 // the future" is when the stream stored the message, so a replay decides the
 // same way.
 func (p *Projector) check(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*events.Event, error) {
-	e, err := events.Decode(msg.Data())
-	if err != nil {
-		return nil, err
-	}
-	if err := events.CheckSubject(msg.Subject(), e); err != nil {
-		return nil, err
-	}
 	rules := events.Rules{Now: func() time.Time { return meta.Timestamp }, MaxFuture: p.cfg.MaxFuture, Units: p.units}
-	if err := rules.Check(e); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return rules.CheckMessage(msg.Subject(), msg.Data())
 }
 
 // insertRaw writes the raw rows of a batch. The insert may span partitions

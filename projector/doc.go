@@ -58,6 +58,12 @@
 // marker adds its own advance, computed from the end of the batch before
 // it, so a batch is committed only on top of the one before it.
 //
+// Every statement of this protocol is a method of package chdb, which owns
+// the schema: the inserts of steps 4 and 5 (chdb/events.go, foldindex.go,
+// rollup.go), the marker reads (marker.go) and what recovery counts,
+// deletes, truncates and waits for (recovery.go), and the fold state's
+// loads and lookups in cds.fold_index by hash (foldindex.go).
+//
 // # Memory
 //
 // The fold state does not hold the log. cds.fold_index (ordered by h, the

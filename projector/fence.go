@@ -193,7 +193,10 @@ func (p *Projector) permanent(err error) error {
 	if errors.As(err, &ex) && slices.Contains(permanentCodes, ex.Code) {
 		return fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) && p.Watermark() > 0 {
+		// With something folded, recovery's log check calls a missing
+		// stream ErrDiverged first; before anything is folded, the stream
+		// may not be placed yet (a NATS cluster forming): retried.
 		return fmt.Errorf("%w: %v", ErrPermanent, err)
 	}
 	return nil

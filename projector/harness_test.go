@@ -17,6 +17,7 @@ import (
 	"github.com/bacgiang/cds/internal/chserver"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
 )
@@ -55,17 +56,8 @@ func newHarnessOpts(tb testing.TB, o harnessOpts) *harness {
 	h.ns = ns
 	h.natsAddr = strings.TrimPrefix(ns.ClientURL(), "nats://")
 	tb.Cleanup(func() { h.ns.Close() })
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h.nc = nc
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h.js = js
+	js := natstest.JetStream(tb, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	h.nc, h.js = js.Conn(), js
 	if err := natsserver.EnsureStreams(ctx, js, o.streams); err != nil {
 		tb.Fatal(err)
 	}

@@ -82,16 +82,35 @@ func leaseKey(database, stream string) string {
 	return "lease." + clean(database) + "." + clean(stream)
 }
 
-// openLease creates the bucket if needed (one history entry, file storage).
-func openLease(ctx context.Context, js jetstream.JetStream, key string, ttl time.Duration, logger *slog.Logger) (*lease, error) {
+// openLease opens the lease bucket, creating it if needed with the replica
+// count of the stream it guards (so a replicated log gets a replicated
+// lease), and raising a bucket with fewer replicas to it.
+func openLease(ctx context.Context, js jetstream.JetStream, stream, key string, ttl time.Duration, logger *slog.Logger) (*lease, error) {
+	replicas := 1
+	if st, err := js.Stream(ctx, stream); err == nil {
+		replicas = max(st.CachedInfo().Config.Replicas, 1)
+	}
+	kv, err := EnsureLeaseBucket(ctx, js, replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &lease{kv: kv, key: key, holder: newHolderID(), ttl: ttl, poll: max(ttl/8, 10*time.Millisecond), log: logger}, nil
+}
+
+// EnsureLeaseBucket creates the lease bucket LeaseBucket (one history
+// entry, file storage) with replicas copies, or raises an existing bucket
+// with fewer replicas to replicas; it never lowers them.
+func EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "cds projector lease: the one active projector per database and stream",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	}
 	kv, err := js.KeyValue(ctx, LeaseBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      LeaseBucket,
-			Description: "cds projector lease: the one active projector per database and stream",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-		})
+		kv, err = js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(ctx, LeaseBucket)
 		}
@@ -99,7 +118,20 @@ func openLease(ctx context.Context, js jetstream.JetStream, key string, ttl time
 	if err != nil {
 		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
 	}
-	return &lease{kv: kv, key: key, holder: newHolderID(), ttl: ttl, poll: max(ttl/8, 10*time.Millisecond), log: logger}, nil
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return kv, nil
+	}
+	if have := bs.StreamInfo().Config.Replicas; have < cfg.Replicas {
+		if kv, err = js.UpdateKeyValue(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("lease bucket %s: from %d to %d replicas: %w", LeaseBucket, have, cfg.Replicas, err)
+		}
+	}
+	return kv, nil
 }
 
 // token returns the token of the lease held, "" if none.

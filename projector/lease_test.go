@@ -21,11 +21,11 @@ func TestLeaseExpiry(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	const ttl = time.Second
-	a, err := openLease(ctx, h.js, leaseKey("cds", "CDS_EVENTS"), ttl, slog.New(slog.DiscardHandler))
+	a, err := openLease(ctx, h.js, "CDS_EVENTS", leaseKey("cds", "CDS_EVENTS"), ttl, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := openLease(ctx, h.js, leaseKey("cds", "CDS_EVENTS"), ttl, slog.New(slog.DiscardHandler))
+	b, err := openLease(ctx, h.js, "CDS_EVENTS", leaseKey("cds", "CDS_EVENTS"), ttl, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

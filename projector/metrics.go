@@ -19,6 +19,7 @@ type metrics struct {
 	stateItems  prometheus.Gauge
 	storeBytes  prometheus.Gauge
 	storeLoads  prometheus.Counter
+	stateLoaded prometheus.Gauge
 
 	active        prometheus.Gauge
 	takeovers     prometheus.Counter
@@ -84,6 +85,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		storeLoads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_fold_store_loads_total", Help: "Times the local fold store was filled from cds.fold_index (it was behind the commit markers, emptied, or not a copy of them).",
 		}),
+		stateLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_state_loaded", Help: "1 while the fold state of the committed position is loaded and the projector folds from it; 0 while it recovers, loads or waits as a standby.",
+		}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_active", Help: "1 while this projector holds the lease and folds, 0 while it waits as a standby.",
 		}),
@@ -115,7 +119,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.indexLookups, m.indexFetchTime,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.stateLoaded, m.indexLookups, m.indexFetchTime,
 			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m

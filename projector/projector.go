@@ -192,7 +192,7 @@ func (p *Projector) run(ctx context.Context) error {
 // acquire opens the lease and waits until this projector holds it.
 func (p *Projector) acquire(ctx context.Context) error {
 	if p.lease == nil {
-		l, err := openLease(ctx, p.js, leaseKey(p.db.Name, p.cfg.Stream), p.cfg.LeaseTTL, p.log)
+		l, err := openLease(ctx, p.js, p.cfg.Stream, leaseKey(p.db.Name, p.cfg.Stream), p.cfg.LeaseTTL, p.log)
 		if err != nil {
 			return err
 		}
@@ -223,14 +223,18 @@ func (p *Projector) acquire(ctx context.Context) error {
 func (p *Projector) runActive(ctx context.Context) error {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The lease is renewed until runActive returns, not only until ctx is
+	// cancelled: a shutdown finishes the batch in hand (consume, up to
+	// ShutdownGrace), and every write of it is fenced on the lease.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
 	kept := make(chan struct{})
 	go func() {
 		defer close(kept)
-		if err := p.lease.keep(actx, p.checkFenced); err != nil {
+		if err := p.lease.keep(kctx, p.checkFenced); err != nil {
 			cancel(err)
 		}
 	}()
-	defer func() { cancel(nil); <-kept }()
+	defer func() { stopKeeping(); <-kept }()
 	backoff := p.cfg.RetryMin
 	for {
 		if actx.Err() != nil {
@@ -330,7 +334,7 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 	err = <-werr
 	if written != folded {
 		// The fold state holds batches that were not written.
-		p.loaded = false
+		p.unload()
 	}
 	switch {
 	case err != nil:

@@ -612,3 +612,28 @@ func TestRollupHasNoMaterializedView(t *testing.T) {
 		t.Fatalf("cds.rollup is partitioned by %s: a commit could span parts", keys)
 	}
 }
+
+// TestWaitsForTheStream: a projector started before its stream exists (a
+// NATS cluster still placing it) retries instead of exiting, and folds the
+// stream once it is there.
+func TestWaitsForTheStream(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := h.js.DeleteStream(ctx, natsserver.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{})
+	waitFor(t, 30*time.Second, "failed attempts without the stream", func() bool {
+		return metric(t, r.reg, "cds_projector_failures_total", "stage", "recover") >= 2
+	})
+	if err := natsserver.EnsureStreams(ctx, h.js, natsserver.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	load := projtest.Generate(9, 2000, registry.Sample().Codes())
+	last, err := projtest.Publish(ctx, h.js, load.Msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the stream folded", func() bool { return r.p.Watermark() == last })
+	h.check(t, load)
+}

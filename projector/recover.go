@@ -43,7 +43,7 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, err
 	}
 	if p.loaded && pos != p.pos {
-		p.loaded = false // an insert reported as failed did land, or another writer ran: reload
+		p.unload() // an insert reported as failed did land, or another writer ran: reload
 	}
 	if !p.loaded {
 		if err := p.reload(ctx, pos); err != nil {
@@ -96,11 +96,20 @@ func (p *Projector) reload(ctx context.Context, pos position) error {
 // dropState forgets the fold state in memory (the next recovery makes
 // another); the local store stays, at the commit it reflects.
 func (p *Projector) dropState() {
-	p.state, p.loaded = nil, false
+	p.state = nil
+	p.unload()
+}
+
+// unload marks the fold state as not the committed position's: the next
+// recovery reloads it.
+func (p *Projector) unload() {
+	p.loaded = false
+	p.m.stateLoaded.Set(0)
 }
 
 func (p *Projector) setState(st *fold.State) {
 	p.state, p.loaded = st, true
+	p.m.stateLoaded.Set(1)
 	p.stateMetrics()
 }
 

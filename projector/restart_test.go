@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector/projtest"
 )
@@ -23,15 +23,7 @@ func loadInBackground(tb testing.TB, h *harness, load *projtest.Load) func() uin
 		err  error
 	}
 	// The agencies' own connection, as in production.
-	nc, err := nats.Connect("nats://"+h.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := natstest.JetStream(tb, "nats://"+h.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	done := make(chan result, 1)
 	go func() {
 		last, err := projtest.Publish(ctx, js, load.Msgs)

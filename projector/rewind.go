@@ -93,26 +93,11 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 			_ = p.Close()
 		}
 	}()
-	lctx, cancel := context.WithTimeout(ctx, 2*p.cfg.LeaseTTL+time.Second)
-	err = p.acquire(lctx)
-	cancel()
+	stopKeeping, err := p.rewindLease(ctx)
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("rewind: another projector holds the lease %s (held by %s): stop it first", p.lease.key, p.lease.lastHolder())
-		}
-		return 0, fmt.Errorf("rewind: %w", err)
+		return 0, err
 	}
-	// Renewed while rewinding (deleting rows and replaying the index take
-	// minutes at scale); Run then keeps it.
-	kctx, stopKeeping := context.WithCancel(ctx)
-	kept := make(chan struct{})
-	go func() {
-		defer close(kept)
-		if err := p.lease.keep(kctx, nil); err != nil {
-			p.log.Warn("rewind: lease lost", "err", err)
-		}
-	}()
-	defer func() { stopKeeping(); <-kept }()
+	defer stopKeeping()
 	// The log is not verified: refolding from it is what an operator
 	// chooses when it diverged from ClickHouse.
 	pos, err := p.settle(ctx, false)
@@ -140,23 +125,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 	if err := p.deleteAbove(ctx, from-1); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	rows, sum, err := p.fingerprint(ctx, "events")
-	if err != nil {
+	if pos, err = p.keptPosition(ctx, from-1); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	idxRows, idxSum, err := p.fingerprint(ctx, "fold_index")
-	if err != nil {
-		return 0, fmt.Errorf("rewind: %w", err)
-	}
-	hash, err := p.hashAt(ctx, from-1)
-	if err != nil {
-		return 0, fmt.Errorf("rewind: %w", err)
-	}
-	var hashSeq uint64
-	if hash != 0 {
-		hashSeq = from - 1
-	}
-	pos = position{seq: from - 1, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum, indexed: rows, hash: hash, hashSeq: hashSeq}
 	cells, err := p.replayIndex(ctx, func(c []fold.Row) error {
 		cols := newCellColumns(len(c))
 		for _, r := range c {
@@ -180,8 +151,54 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
 	p.setPos(pos)
-	p.log.Info("projections rewound", "seq", pos.seq, "events", rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("projections rewound", "seq", pos.seq, "events", pos.rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
 	return from, nil
+}
+
+// rewindLease takes the lease for Rewind, waiting up to twice
+// Config.LeaseTTL, and keeps renewing it until stop is called (deleting
+// rows and replaying the index take minutes at scale); Run then keeps it.
+func (p *Projector) rewindLease(ctx context.Context) (stop func(), err error) {
+	lctx, cancel := context.WithTimeout(ctx, 2*p.cfg.LeaseTTL+time.Second)
+	err = p.acquire(lctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("rewind: another projector holds the lease %s (held by %s): stop it first", p.lease.key, p.lease.lastHolder())
+		}
+		return nil, fmt.Errorf("rewind: %w", err)
+	}
+	kctx, stopKeeping := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		if err := p.lease.keep(kctx, nil); err != nil {
+			p.log.Warn("rewind: lease lost", "err", err)
+		}
+	}()
+	return func() { stopKeeping(); <-kept }, nil
+}
+
+// keptPosition is the position of the rows kept up to seq: their
+// fingerprints, and the hash of the message at seq if the log holds it.
+func (p *Projector) keptPosition(ctx context.Context, seq uint64) (position, error) {
+	rows, sum, err := p.fingerprint(ctx, "events")
+	if err != nil {
+		return position{}, err
+	}
+	idxRows, idxSum, err := p.fingerprint(ctx, "fold_index")
+	if err != nil {
+		return position{}, err
+	}
+	hash, err := p.hashAt(ctx, seq)
+	if err != nil {
+		return position{}, err
+	}
+	var hashSeq uint64
+	if hash != 0 {
+		hashSeq = seq
+	}
+	return position{seq: seq, rows: rows, sum: sum, idxRows: idxRows, idxSum: idxSum, indexed: rows, hash: hash, hashSeq: hashSeq}, nil
 }
 
 // hashAt returns msgHash of the message at seq, 0 if the log has none.

@@ -78,11 +78,20 @@ func agencyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	code := codes[0]
 	_, inRegistry := reg.Unit(code)
+	if !inRegistry && action == "add" && !*force {
+		return fmt.Errorf("agency add: %q is not an organisation unit of the registry (%s): its events would be refused as unknown_agency. Add the unit to the registry file (--units) first, or pass --force to create its credentials now", code, registryName(c.cfg.UnitsPath))
+	}
+	if err := changeAgency(action, dir, code, stdout, stderr); err != nil {
+		return err
+	}
+	return notify(ctx, c.cfg, stderr)
+}
+
+// changeAgency adds, rotates or revokes the credentials of agency code in
+// dir, printing the new secrets (stdout) or what happened (stderr).
+func changeAgency(action, dir, code string, stdout, stderr io.Writer) error {
 	switch action {
 	case "add":
-		if !inRegistry && !*force {
-			return fmt.Errorf("agency add: %q is not an organisation unit of the registry (%s): its events would be refused as unknown_agency. Add the unit to the registry file (--units) first, or pass --force to create its credentials now", code, registryName(c.cfg.UnitsPath))
-		}
 		s, err := credentials.Add(dir, code)
 		if errors.Is(err, credentials.ErrExists) {
 			return fmt.Errorf("agency add: %q already has credentials; to replace them: cds agency rotate %s", code, code)
@@ -116,7 +125,7 @@ func agencyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	default:
 		return fmt.Errorf("agency: unknown action %q (cds agency -h)", action)
 	}
-	return notify(ctx, c.cfg, stderr)
+	return nil
 }
 
 // notify asks the running NATS server to apply the change now.

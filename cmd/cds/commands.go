@@ -22,7 +22,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "everything in one process: NATS, ClickHouse (managed), projector, API; --simulate adds the simulated province", runUp},
-		{"nats", "the embedded NATS JetStream server alone", runNATS},
+		{"nats", "the embedded NATS JetStream server alone (a cluster node with --routes); cds nats config prints the accounts and users for your own nats-server", runNATS},
 		{"clickhouse", "one clickhouse-server in the foreground (exec), optionally a replica of a cluster (--clickhouse-cluster)", runClickHouse},
 		{"projector", "fold the event stream into ClickHouse", runProjector},
 		{"serve", "the HTTP API: ingest (POST /v1/events) and queries", runServe},
@@ -31,6 +31,7 @@ func commands() []command {
 		{"rebuild", "drop the projections and recompute them from the event log", runRebuild},
 		{"republish", "publish ClickHouse's events into the event log again, after the JetStream store was lost", runRepublish},
 		{"dlq", "dead letters: list, show, replay the events the projector refused", runDLQ},
+		{"cluster", "helpers of a cluster on one host: init its credentials, show its status (deployments/cluster/local)", runCluster},
 		{"bench", "measure raw read, projector drain and rebuild rates on a fresh embedded setup", runBench},
 	}
 }
@@ -76,7 +77,7 @@ func newFlags(name string) (*flag.FlagSet, *common) {
 	c := &common{cfg: app.Defaults()}
 	d := c.cfg
 	fs.StringVar(&c.cfg.DataDir, "data", env("CDS_DATA_DIR", d.DataDir), "data directory: credentials, JetStream store, managed ClickHouse (CDS_DATA_DIR)")
-	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL; empty runs or uses the embedded one (CDS_NATS_URL)")
+	fs.StringVar(&c.cfg.NATSURL, "nats", env("CDS_NATS_URL", ""), "NATS server URL, or a comma-separated list of a cluster's (nats://a:4222,nats://b:4222): a client connects to any and reconnects to the others; empty runs or uses the embedded one (CDS_NATS_URL)")
 	fs.StringVar(&c.cfg.NATSAddr, "nats-listen", env("CDS_NATS_LISTEN", d.NATSAddr), "listen address of the embedded NATS server (CDS_NATS_LISTEN)")
 	fs.StringVar(&c.cfg.ClickHouseAddr, "clickhouse", env("CDS_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port, or a DSN clickhouse://user@host:port[,host:port]/database?secure=true (give the password in CDS_CLICKHOUSE_PASSWORD, not here: a command line is visible in ps); empty starts a managed clickhouse-server (CDS_CLICKHOUSE_ADDR)")
 	fs.StringVar(&c.cfg.ClickHouseCA, "clickhouse-ca", env("CDS_CLICKHOUSE_CA", ""), "PEM file of the certificate authorities of the ClickHouse server's TLS certificate; implies TLS (CDS_CLICKHOUSE_CA)")

@@ -4,8 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/projector"
 )
 
 func TestRunParses(t *testing.T) {
@@ -24,6 +30,10 @@ func TestRunParses(t *testing.T) {
 		{name: "bad duration in the environment", args: []string{"serve"}, env: map[string]string{"CDS_HISTORY_INTERVAL": "soon"}, wantErr: `CDS_HISTORY_INTERVAL="soon" is not a duration`},
 		{name: "bad agency limits in the environment", args: []string{"nats"}, env: map[string]string{"CDS_AGENCY_LIMITS": "bg-ctk"}, wantErr: "CDS_AGENCY_LIMITS"},
 		{name: "bad log level", args: []string{"serve", "--log", "loud"}, wantErr: "-log"},
+		{name: "a route that is not nats-route", args: []string{"nats", "--routes", "http://a:6222"}, wantErr: "-routes"},
+		{name: "too many replicas", args: []string{"nats", "--replicas", "7"}, wantErr: "-replicas"},
+		{name: "bad sync interval", args: []string{"nats", "--sync-interval", "sometimes"}, wantErr: "-sync-interval"},
+		{name: "bad replicas in the environment", args: []string{"nats"}, env: map[string]string{"CDS_NATS_REPLICAS": "three"}, wantErr: `CDS_NATS_REPLICAS="three" is not a whole number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,5 +66,54 @@ func TestNATSClientURL(t *testing.T) {
 				t.Errorf("NATSClientURL() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestNATSConfig(t *testing.T) {
+	var out strings.Builder
+	if err := runNATSConfig(&out, []string{"--data", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"accounts {", `"AGENCY_bg-vietyen"`, `{ service: { account: CDS, subject: "cds.events.bg-ctk.>" } }`, `user: "cds-projector"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cds nats config lacks %s", want)
+		}
+	}
+}
+
+// TestNATSStreams: cds nats streams creates the streams and the lease
+// bucket on a server it does not run, as the projector's user.
+func TestNATSStreams(t *testing.T) {
+	dir := t.TempDir()
+	_, h, err := credentials.Ensure(dir, []string{"bg-vietyen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := natsserver.Start(ctx, natsserver.Config{Addr: "127.0.0.1:-1", StoreDir: t.TempDir(), Hashes: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := runNATSStreams(ctx, []string{"--data", dir, "--nats", srv.ClientURL(), "--log", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := app.ConnectService(srv.ClientURL(), dir, credentials.ServiceProjector, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{natsserver.EventsStream, natsserver.DeadLetterStream, "KV_" + projector.LeaseBucket} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := runNATSStreams(ctx, []string{"--data", dir, "--nats", srv.ClientURL(), "--replicas", "9"}); err == nil {
+		t.Error("9 replicas accepted")
 	}
 }

@@ -219,15 +219,10 @@ func dlqReplay(ctx context.Context, args []string) error {
 // validator checks an event as the projector does, against the registry
 // and the clock of now.
 func validator(units events.Units) func(subject string, data []byte) error {
+	rules := events.Rules{Units: units}
 	return func(subject string, data []byte) error {
-		e, err := events.Decode(data)
-		if err != nil {
-			return err
-		}
-		if err := events.CheckSubject(subject, e); err != nil {
-			return err
-		}
-		return events.Rules{Units: units}.Check(e)
+		_, err := rules.CheckMessage(subject, data)
+		return err
 	}
 }
 

@@ -64,11 +64,26 @@ func runPublish(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var (
-		futures            []jetstream.PubAckFuture
-		invalid, published int
-		dups, failed       int
-	)
+	futures, invalid, err := publishLines(js, in, *subject, *noValidate)
+	if err != nil {
+		return err
+	}
+	published, dups, failed, err := awaitAcks(ctx, futures)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("published: %d (duplicates: %d), failed: %d, invalid: %d\n", published, dups, failed, invalid)
+	if failed > 0 || invalid > 0 {
+		return fmt.Errorf("%d events not published", failed+invalid)
+	}
+	return nil
+}
+
+// publishLines publishes each non-empty line of in, an event, to its
+// subject (or to subject when set) with Nats-Msg-Id = its id. A line that
+// does not decode is reported on stderr and counted in invalid, unless
+// noValidate, when it is sent as it is.
+func publishLines(js jetstream.JetStream, in io.Reader, subject string, noValidate bool) (futures []jetstream.PubAckFuture, invalid int, err error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	line := 0
@@ -79,12 +94,12 @@ func runPublish(ctx context.Context, args []string) error {
 			continue
 		}
 		e, err := events.Decode(b)
-		if err != nil && !*noValidate {
+		if err != nil && !noValidate {
 			invalid++
 			fmt.Fprintf(os.Stderr, "line %d: %v\n", line, err)
 			continue
 		}
-		msg := nats.NewMsg(*subject)
+		msg := nats.NewMsg(subject)
 		if msg.Subject == "" {
 			msg.Subject = e.Subject()
 		}
@@ -94,13 +109,16 @@ func runPublish(ctx context.Context, args []string) error {
 		}
 		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
-			return fmt.Errorf("line %d: publish: %w", line, err)
+			return nil, invalid, fmt.Errorf("line %d: publish: %w", line, err)
 		}
 		futures = append(futures, f)
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
+	return futures, invalid, sc.Err()
+}
+
+// awaitAcks waits up to 30 s for the acknowledgements of futures and
+// counts them; a refusal is reported on stderr.
+func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) (published, dups, failed int, err error) {
 	deadline := time.After(30 * time.Second)
 	for _, f := range futures {
 		select {
@@ -113,14 +131,10 @@ func runPublish(ctx context.Context, args []string) error {
 			failed++
 			fmt.Fprintf(os.Stderr, "%s: %v\n", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
 		case <-deadline:
-			return fmt.Errorf("publish: timed out waiting for acknowledgements")
+			return published, dups, failed, fmt.Errorf("publish: timed out waiting for acknowledgements")
 		case <-ctx.Done():
-			return ctx.Err()
+			return published, dups, failed, ctx.Err()
 		}
 	}
-	fmt.Printf("published: %d (duplicates: %d), failed: %d, invalid: %d\n", published, dups, failed, invalid)
-	if failed > 0 || invalid > 0 {
-		return fmt.Errorf("%d events not published", failed+invalid)
-	}
-	return nil
+	return published, dups, failed, nil
 }

@@ -3,14 +3,28 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 
 	"github.com/bacgiang/cds/internal/app"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/natsserver"
 )
 
 func runNATS(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "config" {
+		return runNATSConfig(os.Stdout, args[1:])
+	}
+	if len(args) > 0 && args[0] == "streams" {
+		return runNATSStreams(ctx, args[1:])
+	}
 	fs, c := newFlags("nats")
+	nf := c.natsServerFlags(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := nf.finish(c); err != nil {
 		return err
 	}
 	sys, err := app.Start(ctx, c.cfg, app.Parts{NATS: true})
@@ -19,6 +33,50 @@ func runNATS(ctx context.Context, args []string) error {
 	}
 	c.cfg.Logger.Info("embedded NATS JetStream running", "url", sys.NATSURL(), "credentials", credentialsPath(c.cfg))
 	return serveUntilDone(ctx, sys)
+}
+
+// runNATSConfig prints the accounts, users and permissions of the embedded
+// server as a nats-server configuration block, for operators who run their
+// own nats-server (docs/operations.md, "Your own nats-server"). Like cds
+// nats, it creates the credentials of the registry's agencies that have none.
+func runNATSConfig(w io.Writer, args []string) error {
+	fs, c := newFlags("nats config")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	reg, _, err := c.cfg.Domain()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	_, hashes, err := credentials.Ensure(c.cfg.DataDir, reg.Codes())
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return natsserver.WriteConfig(w, hashes, app.ReportsFor(reg))
+}
+
+// runNATSStreams creates or updates the streams and the lease bucket on the
+// NATS server or cluster of --nats, as the projector's user: for a
+// nats-server that cds does not run (docs/operations.md, "Your own
+// nats-server"). It waits until the cluster can place them.
+func runNATSStreams(ctx context.Context, args []string) error {
+	fs, c := newFlags("nats streams")
+	replicas := fs.Int("replicas", c.envInt("CDS_NATS_REPLICAS", 1), "replicas of CDS_EVENTS, CDS_DLQ and the key-value buckets, 1 to 5 (CDS_NATS_REPLICAS)")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *replicas < 1 || *replicas > natsserver.MaxReplicas {
+		return fmt.Errorf("-replicas %d: expected 1 to %d", *replicas, natsserver.MaxReplicas)
+	}
+	nc, err := app.ConnectService(c.cfg.NATSClientURL(), c.cfg.DataDir, credentials.ServiceProjector, "cds-streams")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return app.EnsureLog(ctx, nc, c.cfg.DuplicateWindow, *replicas, true, c.cfg.Logger)
 }
 
 func runProjector(ctx context.Context, args []string) error {

@@ -20,7 +20,11 @@ func runUp(ctx context.Context, args []string) error {
 	simSpeed := fs.Duration("sim-speed", simulate.DefaultSpeed, "simulated time per real second")
 	simRate := fs.Float64("sim-rate", 1, "scale of the simulated event volume")
 	c.historyFlag(fs)
+	nf := c.natsServerFlags(fs)
 	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if err := nf.finish(c); err != nil {
 		return err
 	}
 	parts := app.Parts{NATS: c.cfg.NATSURL == "", Projector: true, API: true, ManagedClickHouse: true}

@@ -28,6 +28,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/natsserver"
 	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/projector"
 )
 
 // Config holds the settings shared by the cds subcommands. Flags and
@@ -85,7 +86,20 @@ type Config struct {
 	// projector keeps its lease before a standby takes over (see
 	// projector.Config.LeaseTTL); 0 = the projector's default.
 	ProjectorLeaseTTL time.Duration
-	Logger            *slog.Logger
+	// NATSServerName (--server-name / CDS_NATS_SERVER_NAME) names the
+	// embedded server; a cluster node needs one, unique in the cluster.
+	NATSServerName string
+	// NATSCluster (--cluster-name, --cluster-listen, --routes) makes the
+	// embedded server a node of a NATS cluster.
+	NATSCluster natsserver.Cluster
+	// NATSReplicas (--replicas / CDS_NATS_REPLICAS) is the replica count of
+	// CDS_EVENTS, CDS_DLQ and the key-value buckets: 0 = 3 in a cluster, else 1.
+	NATSReplicas int
+	// NATSSyncInterval (--sync-interval / CDS_NATS_SYNC_INTERVAL) is
+	// "always" (fsync before every PubAck) or a duration: "" = always in a
+	// cluster, else natsserver.DefaultSyncInterval.
+	NATSSyncInterval string
+	Logger           *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".
@@ -175,20 +189,29 @@ func EventCheck(reg *registry.Registry, maxFuture time.Duration) natsserver.Chec
 	}
 	rules := events.Rules{MaxFuture: maxFuture, Units: reg}
 	return func(subject string, data []byte) error {
-		e, err := events.Decode(data)
-		if err != nil {
-			return err
-		}
-		if err := events.CheckSubject(subject, e); err != nil {
-			return err
-		}
-		return rules.Check(e)
+		_, err := rules.CheckMessage(subject, data)
+		return err
 	}
 }
 
 // StartNATS ensures the credentials of every agency of the registry, starts
-// the embedded JetStream server and creates or updates the streams.
+// the embedded JetStream server and creates or updates the streams and the
+// projector's lease bucket with the replica count. A cluster node waits
+// there until the cluster has a JetStream leader and enough nodes for the
+// replicas (ctx bounds the wait).
 func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsserver.Server, error) {
+	clustered := cfg.NATSCluster.Enabled()
+	replicas, err := natsserver.Replicas(cfg.NATSReplicas, clustered)
+	if err != nil {
+		return nil, err
+	}
+	if replicas > 1 && !clustered {
+		return nil, fmt.Errorf("nats: %d replicas need a cluster (--routes, --cluster-listen); a single server keeps 1", replicas)
+	}
+	syncAlways, syncInterval, err := natsserver.ParseSyncInterval(cfg.NATSSyncInterval, clustered)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -196,34 +219,91 @@ func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsse
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
+	logger := cfg.logger().With("component", "nats")
 	srv, err := natsserver.Start(ctx, natsserver.Config{
-		Addr:       cfg.NATSAddr,
-		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
-		Hashes:     hashes,
-		ReportsFor: ReportsFor(reg),
-		Limits:     NATSLimits(cfg.Ingest),
-		Check:      EventCheck(reg, cfg.Ingest.MaxFuture),
-		Logger:     cfg.logger().With("component", "nats"),
+		Addr:         cfg.NATSAddr,
+		StoreDir:     filepath.Join(cfg.DataDir, "nats"),
+		Hashes:       hashes,
+		ReportsFor:   ReportsFor(reg),
+		Limits:       NATSLimits(cfg.Ingest),
+		Check:        EventCheck(reg, cfg.Ingest.MaxFuture),
+		Logger:       logger,
+		SyncAlways:   syncAlways,
+		SyncInterval: syncInterval,
+		ServerName:   cfg.NATSServerName,
+		Cluster:      cfg.NATSCluster,
 	})
 	if err != nil {
 		return nil, err
 	}
-	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		srv.Close()
-		return nil, err
-	}
-	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: cfg.DuplicateWindow}); err != nil {
+	if err := ensureLog(ctx, srv, cfg, replicas, logger); err != nil {
 		srv.Close()
 		return nil, err
 	}
 	return srv, nil
+}
+
+// ensureLog creates or updates the streams and the lease bucket through srv,
+// as the projector's service user (EnsureLog).
+func ensureLog(ctx context.Context, srv *natsserver.Server, cfg Config, replicas int, logger *slog.Logger) error {
+	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
+	if err != nil {
+		return err
+	}
+	cid, _ := nc.GetClientID()
+	defer func() {
+		// The credentials watch reloads the users next: the server must
+		// have let go of this connection (natsserver.Server.WaitGone).
+		nc.Close()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.WaitGone(wctx, cid); err != nil {
+			logger.Warn("setup connection", "err", err)
+		}
+	}()
+	return EnsureLog(ctx, nc, cfg.DuplicateWindow, replicas, cfg.NATSCluster.Enabled(), logger)
+}
+
+// EnsureLog creates or updates CDS_EVENTS, CDS_DLQ and the projector's lease
+// bucket with replicas copies over nc (a user that may: the projector's or
+// the admin). With wait, it tries again until the cluster can place them
+// (a cluster that is still forming), or ctx ends.
+func EnsureLog(ctx context.Context, nc *nats.Conn, window time.Duration, replicas int, wait bool, logger *slog.Logger) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ensure := func(ctx context.Context) error {
+		if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{DuplicateWindow: window, Replicas: replicas}); err != nil {
+			return err
+		}
+		_, err := projector.EnsureLeaseBucket(ctx, js, replicas)
+		return err
+	}
+	if !wait {
+		return ensure(ctx)
+	}
+	var logged time.Time
+	for {
+		// A request sent before the cluster has a JetStream leader gets no
+		// answer: a short timeout tries again soon.
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := ensure(actx)
+		cancel()
+		if err == nil {
+			logger.Info("nats streams ready", "replicas", replicas)
+			return nil
+		}
+		if time.Since(logged) >= 10*time.Second {
+			logged = time.Now()
+			logger.Warn("waiting for the JetStream cluster to place the streams (a quorum of nodes must be up)", "replicas", replicas, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nats: streams with %d replicas: %w (last error: %v)", replicas, ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // ConnectService connects to NATS as one of the service users whose secret

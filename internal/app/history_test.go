@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/internal/board"
+	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -23,7 +24,7 @@ func TestBoardTrendsFromHistory(t *testing.T) {
 	if sys.History == nil || sys.HistoryReader == nil {
 		t.Fatal("no refresher in the API process")
 	}
-	load(t, sys, fixture(t))
+	load(t, sys, eventtest.Province())
 	engine := &scores.Engine{Catalog: sys.Catalog, Registry: sys.Registry, Store: scores.NewStore(sys.CH.DB)}
 	fromEngine := board.NewEngineTrends(engine, sys.CH.DB)
 	fromHistory := historyTrends{store: sys.HistoryReader, refresher: sys.History, fallback: fromEngine}

@@ -26,6 +26,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/scores"
 )
 
@@ -453,16 +454,7 @@ func adminJS(tb testing.TB, sys *System) jetstream.JetStream {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(sys.NATSURL(), nats.UserInfo(f.Admin.User, f.Admin.Password))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(tb, sys.NATSURL(), nats.UserInfo(f.Admin.User, f.Admin.Password))
 }
 
 // rssBytes is the resident memory of this process (Linux).

@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/projector"
 	"github.com/bacgiang/cds/projector/projtest"
@@ -30,26 +27,11 @@ func TestRepublishAfterLostLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, ns.ClientURL())
 	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	db, err := chdb.Open(ctx, chdb.Config{Addr: chtest.Start(t).Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := chdbtest.Migrated(t, "")
 	load := projtest.Generate(21, 6000, reg.Codes())
 	last, err := projtest.Publish(ctx, js, load.Msgs)
 	if err != nil {

@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,24 +15,6 @@ import (
 	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/scores"
 )
-
-// fixture reads testdata/province.ndjson: every indicator, a correction, a
-// retraction, events in another year and after 2025-06-30, a withdrawal, a
-// closure, reported figures with a corrected report.
-func fixture(tb testing.TB) []string {
-	tb.Helper()
-	f, err := os.Open("testdata/province.ndjson")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return lines
-}
 
 // load publishes lines, each as the agency of its body, then a duplicate
 // without Nats-Msg-Id and an event whose body names another agency (refused
@@ -88,7 +68,7 @@ func mustGet(tb testing.TB, url string, want int, v any) {
 // TestScoresEndToEnd publishes the fixture once and checks each feature
 // of the score API against it, one subtest per feature.
 func TestScoresEndToEnd(t *testing.T) {
-	lines := fixture(t)
+	lines := eventtest.Province()
 	sys := mustSystem(t)
 	load(t, sys, lines)
 	base := "http://" + sys.API.Addr()
@@ -245,7 +225,7 @@ WHERE toYear(at) = 2025`, "cds.", sys.CH.DB.Table(""))
 // TestScoresIndependentOfOrder publishes the fixture forwards into one
 // system and backwards into another: every answer must be the same.
 func TestScoresIndependentOfOrder(t *testing.T) {
-	lines := fixture(t)
+	lines := eventtest.Province()
 	a, b := mustSystem(t), mustSystem(t)
 	load(t, a, lines)
 	rev := slices.Clone(lines)

@@ -105,17 +105,9 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		return err
 	}
 	if parts.NATS {
-		srv, err := StartNATS(ctx, cfg, s.Registry)
-		if err != nil {
+		if err := s.startNATS(ctx, runCtx); err != nil {
 			return err
 		}
-		s.NATS = srv
-		s.onClose(func(context.Context) error { return srv.Close() })
-		s.Metrics.MustRegister(newRefusedCollector(srv))
-		if err := s.watchCredentials(runCtx, srv); err != nil {
-			return err
-		}
-		s.log.Info("nats listening", "url", srv.ClientURL())
 	} else if cfg.NATSURL == "" {
 		return errors.New("no NATS: give --nats (CDS_NATS_URL) or run the embedded server")
 	}
@@ -135,74 +127,118 @@ func (s *System) start(ctx, runCtx context.Context, parts Parts) error {
 		s.log.Info("clickhouse", "addr", ch.Server.Addr(), "managed", ch.Server.Managed())
 	}
 	if parts.Projector {
-		nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceProjector, "cds-projector")
-		if err != nil {
+		if err := s.startProjector(runCtx, ch); err != nil {
 			return err
 		}
-		s.onClose(func(context.Context) error { nc.Close(); return nil })
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL, FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
-		if err != nil {
-			return err
-		}
-		s.Proj = p
-		s.Go("projector", func() error { return p.Run(runCtx) })
 	}
 	if parts.API {
-		nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api")
-		if err != nil {
+		if err := s.startAPI(runCtx, ch); err != nil {
 			return err
-		}
-		s.onClose(func(context.Context) error { nc.Close(); return nil })
-		in, agencyOf, err := s.newIngest(nc)
-		if err != nil {
-			return err
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return fmt.Errorf("jetstream: %w", err)
-		}
-		store := scores.NewStore(ch.DB)
-		registerStoreMetrics(s.Metrics, store)
-		engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
-		s.newHistory(engine)
-		brd, err := s.newBoard(engine, ch, nc)
-		if err != nil {
-			return err
-		}
-		srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
-			Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
-			Health: func(ctx context.Context) error {
-				return errors.Join(s.Err(), health(ctx, ch, nc))
-			},
-			Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
-			DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
-		})
-		if err := srv.Start(); err != nil {
-			return err
-		}
-		s.API = srv
-		s.onClose(srv.Close)
-		if s.History != nil {
-			h := s.History
-			s.Go("history", func() error { return h.Run(runCtx) })
 		}
 	}
 	if parts.Simulate != nil {
-		creds, err := credentials.LoadFile(cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("simulator: %w", err)
-		}
-		sim, err := simulate.New(*parts.Simulate, s.Registry, creds, s.NATSURL(), s.log)
-		if err != nil {
-			return err
-		}
-		s.Sim = sim
-		s.Go("simulator", func() error { return sim.Run(runCtx) })
+		return s.startSimulator(runCtx, *parts.Simulate)
 	}
+	return nil
+}
+
+// startNATS starts the embedded NATS server and watches the credentials
+// files for changes.
+func (s *System) startNATS(ctx, runCtx context.Context) error {
+	cfg := s.Config
+	srv, err := StartNATS(ctx, cfg, s.Registry)
+	if err != nil {
+		return err
+	}
+	s.NATS = srv
+	s.onClose(func(context.Context) error { return srv.Close() })
+	s.Metrics.MustRegister(newRefusedCollector(srv))
+	if err := s.watchCredentials(runCtx, srv); err != nil {
+		return err
+	}
+	s.log.Info("nats listening", "url", srv.ClientURL())
+	return nil
+}
+
+// startProjector runs the projector over ch.
+func (s *System) startProjector(runCtx context.Context, ch *ClickHouse) error {
+	cfg := s.Config
+	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceProjector, "cds-projector")
+	if err != nil {
+		return err
+	}
+	s.onClose(func(context.Context) error { nc.Close(); return nil })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL, FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
+	if err != nil {
+		return err
+	}
+	s.Proj = p
+	s.Go("projector", func() error { return p.Run(runCtx) })
+	return nil
+}
+
+// startAPI serves the HTTP API, the board and the ingest over ch, and runs
+// the score-history refresher when this process keeps it.
+func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
+	cfg := s.Config
+	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api")
+	if err != nil {
+		return err
+	}
+	s.onClose(func(context.Context) error { nc.Close(); return nil })
+	in, agencyOf, err := s.newIngest(nc)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	store := scores.NewStore(ch.DB)
+	registerStoreMetrics(s.Metrics, store)
+	engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+	s.newHistory(engine)
+	brd, err := s.newBoard(engine, ch, nc)
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
+		Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
+		Health: func(ctx context.Context) error {
+			return errors.Join(s.Err(), health(ctx, ch, nc))
+		},
+		Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
+		DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
+	})
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	s.API = srv
+	s.onClose(srv.Close)
+	if s.History != nil {
+		h := s.History
+		s.Go("history", func() error { return h.Run(runCtx) })
+	}
+	return nil
+}
+
+// startSimulator runs the simulated province.
+func (s *System) startSimulator(runCtx context.Context, sc simulate.Config) error {
+	cfg := s.Config
+	creds, err := credentials.LoadFile(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	sim, err := simulate.New(sc, s.Registry, creds, s.NATSURL(), s.log)
+	if err != nil {
+		return err
+	}
+	s.Sim = sim
+	s.Go("simulator", func() error { return sim.Run(runCtx) })
 	return nil
 }
 

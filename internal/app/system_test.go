@@ -18,6 +18,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/eventtest"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/scores"
 )
 
@@ -65,16 +66,7 @@ func agencyJS(tb testing.TB, sys *System, agency string) jetstream.JetStream {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(sys.NATSURL(), nats.UserInfo(agency, f.Agencies[agency].NATSPassword), nats.CustomInboxPrefix("_INBOX."+agency))
-	if err != nil {
-		tb.Fatalf("connect as %s: %v", agency, err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(tb, sys.NATSURL(), nats.UserInfo(agency, f.Agencies[agency].NATSPassword), nats.CustomInboxPrefix("_INBOX."+agency))
 }
 
 func publish(tb testing.TB, js jetstream.JetStream, subject, body string) {

@@ -73,6 +73,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // env is what the steps share.
 type env struct {
+	Printer
 	cfg     Config
 	dir     string
 	reg     *registry.Registry
@@ -92,27 +93,13 @@ type env struct {
 	drainRate, baseDrain float64
 }
 
-func (e *env) progress(format string, args ...any) {
-	if e.cfg.Progress != nil {
-		fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", args...)
-	}
-}
-
-func (e *env) figure(name string, v float64, unit string) {
-	if unit == "" {
-		fmt.Fprintf(e.cfg.Out, "%s: %.2f\n", name, v)
-		return
-	}
-	fmt.Fprintf(e.cfg.Out, "%s: %.0f %s\n", name, v, unit)
-}
-
 // Run measures and prints the figures.
 func Run(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
 	}
-	e := &env{cfg: cfg, reg: registry.Sample()}
+	e := &env{cfg: cfg, reg: registry.Sample(), Printer: Printer{Name: "bench", Out: cfg.Out, Progress: cfg.Progress}}
 	e.dir = cfg.Dir
 	if e.dir == "" {
 		d, err := os.MkdirTemp("", "cds-bench-")
@@ -144,15 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	e.chAddr = cfg.ClickHouseAddr
 	if e.chAddr == "" {
-		tcp, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		httpAddr, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		srv, err := chserver.Start(ctx, chserver.Config{Dir: filepath.Join(e.dir, "clickhouse"), TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
+		srv, err := startClickHouse(ctx, filepath.Join(e.dir, "clickhouse"))
 		if err != nil {
 			return err
 		}
@@ -187,6 +166,20 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// startClickHouse starts a clickhouse-server of its own in dir, on free
+// ports.
+func startClickHouse(ctx context.Context, dir string) (*chserver.Server, error) {
+	tcp, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return chserver.Start(ctx, chserver.Config{Dir: dir, TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }

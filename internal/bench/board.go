@@ -22,7 +22,7 @@ import (
 //   - warm: the same request again and again;
 //   - bytes: the size of the page.
 func (e *env) boardPages(ctx context.Context, base string) error {
-	e.progress("board pages with %d events loaded", e.last)
+	e.Progressf("board pages with %d events loaded", e.last)
 	client := &http.Client{Timeout: 5 * time.Minute}
 	get := func(path string) (time.Duration, int, error) {
 		t0 := time.Now()

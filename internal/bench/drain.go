@@ -99,7 +99,7 @@ func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFi
 			break
 		}
 		if now.Sub(report) > 2*time.Second {
-			e.progress("  drained %d / %d", w, n)
+			e.Progressf("  drained %d / %d", w, n)
 			report = now
 		}
 		select {
@@ -115,29 +115,29 @@ func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFi
 
 // report prints a drain's figures, their names prefixed.
 func (e *env) reportDrain(prefix string, f drainFigures) {
-	e.figure(prefix+"projector_drain_events_per_s", f.rate, "events/s")
-	e.figure(prefix+"projector_vs_raw", f.rate/e.raw, "")
-	e.figure(prefix+"projector_drain_first_tenth_events_per_s", f.first, "events/s")
-	e.figure(prefix+"projector_drain_last_fifth_events_per_s", f.last, "events/s")
+	e.Figure(prefix+"projector_drain_events_per_s", f.rate, "events/s")
+	e.Figure(prefix+"projector_vs_raw", f.rate/e.raw, "")
+	e.Figure(prefix+"projector_drain_first_tenth_events_per_s", f.first, "events/s")
+	e.Figure(prefix+"projector_drain_last_fifth_events_per_s", f.last, "events/s")
 	if f.first > 0 {
-		e.figure(prefix+"projector_drain_last_vs_first", f.last/f.first, "")
+		e.Figure(prefix+"projector_drain_last_vs_first", f.last/f.first, "")
 	}
 	e.cpuFigures(prefix+"drain", f.cpu)
 }
 
 func (e *env) cpuFigures(step string, c cpuShare) {
-	e.figure(step+"_cpu_us_per_event_projector", c.projector, "")
+	e.Figure(step+"_cpu_us_per_event_projector", c.projector, "")
 	if e.chPID != 0 {
-		e.figure(step+"_cpu_us_per_event_clickhouse", c.clickhouse, "")
+		e.Figure(step+"_cpu_us_per_event_clickhouse", c.clickhouse, "")
 	}
-	e.figure(step+"_cpu_us_per_event_nats", c.nats, "")
+	e.Figure(step+"_cpu_us_per_event_nats", c.nats, "")
 }
 
 // baselineDrain drains the queue with the baseline binary, stops it and
 // empties the projections (and the local fold store) for the drain
 // measured next.
 func (e *env) baselineDrain(ctx context.Context) error {
-	e.progress("projector drain with the baseline %s", e.cfg.Baseline)
+	e.Progressf("projector drain with the baseline %s", e.cfg.Baseline)
 	p, f, err := e.drain(ctx, e.cfg.Baseline)
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -148,7 +148,7 @@ func (e *env) baselineDrain(ctx context.Context) error {
 	}
 	e.reportDrain("baseline_", f)
 	if rssErr == nil {
-		e.figure("baseline_projector_rss_mb", rss, "MB")
+		e.Figure("baseline_projector_rss_mb", rss, "MB")
 	}
 	e.baseDrain = f.rate
 	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {

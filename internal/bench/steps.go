@@ -29,7 +29,7 @@ import (
 // publish generates and publishes the events in chunks of 100,000 (so that
 // 20M events do not have to be held in memory), timing only the publishing.
 func (e *env) publish(ctx context.Context) error {
-	e.progress("publishing %d events", e.cfg.Events)
+	e.Progressf("publishing %d events", e.cfg.Events)
 	gen := newGenerator(e.reg, 1)
 	var spent, cpu time.Duration
 	for done := 0; done < e.cfg.Events; {
@@ -56,19 +56,19 @@ func (e *env) publish(ctx context.Context) error {
 		cpu += cpuTime() - cpu0
 		done += len(chunk)
 		if done%1000000 == 0 {
-			e.progress("  published %d", done)
+			e.Progressf("  published %d", done)
 		}
 	}
 	e.pub = rate(e.cfg.Events, spent)
-	e.figure("publish_events_per_s", e.pub, "events/s")
+	e.Figure("publish_events_per_s", e.pub, "events/s")
 	e.pubCPU = perEvent(cpu, e.cfg.Events)
-	e.figure("publish_cpu_us_per_event", e.pubCPU, "")
+	e.Figure("publish_cpu_us_per_event", e.pubCPU, "")
 	e.last = uint64(e.cfg.Events)
 	return nil
 }
 
 func (e *env) rawRead(ctx context.Context) error {
-	e.progress("raw read (ordered consumer + decode)")
+	e.Progressf("raw read (ordered consumer + decode)")
 	cons, err := e.js.OrderedConsumer(ctx, natsserver.EventsStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (e *env) rawRead(ctx context.Context) error {
 		}
 	}
 	e.raw = rate(int(e.last), time.Since(start))
-	e.figure("raw_read_events_per_s", e.raw, "events/s")
+	e.Figure("raw_read_events_per_s", e.raw, "events/s")
 	return nil
 }
 
@@ -105,7 +105,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 			return err
 		}
 	}
-	e.progress("projector drain (cds projector process)")
+	e.Progressf("projector drain (cds projector process)")
 	p, f, err := e.drain(ctx, e.cfg.Binary)
 	if err != nil {
 		return err
@@ -115,11 +115,11 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	e.reportDrain("", f)
 	e.drainRate = f.rate
 	if e.baseDrain > 0 {
-		e.figure("projector_drain_vs_baseline", f.rate/e.baseDrain, "")
+		e.Figure("projector_drain_vs_baseline", f.rate/e.baseDrain, "")
 	}
 	if e.cfg.DrainOnly {
 		if rss, err := peakRSS(cmd.Process.Pid); err == nil {
-			e.figure("projector_rss_mb", rss, "MB")
+			e.Figure("projector_rss_mb", rss, "MB")
 		}
 		return stop()
 	}
@@ -166,7 +166,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 		return fmt.Errorf("score history: %w", err)
 	}
 	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
-		e.figure("projector_rss_mb", rss, "MB")
+		e.Figure("projector_rss_mb", rss, "MB")
 	}
 	if err := stop(); err != nil {
 		return err
@@ -177,20 +177,17 @@ func (e *env) drainAndServe(ctx context.Context) error {
 // httpIngest posts NDJSON batches of 1000 events with agency tokens from 4
 // clients (each batch of another agency), and compares with direct
 // publishing.
-func (e *env) httpIngest(ctx context.Context, base string) error {
-	const clients = 4
-	n := min(e.cfg.Events/5, 200000)
-	n -= n % 1000
-	if n == 0 {
-		n = 1000
-	}
-	e.progress("http ingest: %d events in NDJSON batches of 1000", n)
+// ndjsonBatch is one POST /v1/events of the HTTP ingest step.
+type ndjsonBatch struct {
+	token string
+	body  []byte
+}
+
+// ndjsonBatches makes batches of 1000 generated events, at least n events
+// in all, each of one agency in turn.
+func (e *env) ndjsonBatches(n int) []ndjsonBatch {
 	gen := newGenerator(e.reg, 2)
-	type batch struct {
-		token string
-		body  []byte
-	}
-	var batches []batch
+	var batches []ndjsonBatch
 	for len(batches)*1000 < n {
 		agency := e.reg.Codes()[len(batches)%len(e.reg.Codes())]
 		var b bytes.Buffer
@@ -199,9 +196,38 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 			b.Write(ev.body)
 			b.WriteByte('\n')
 		}
-		batches = append(batches, batch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
+		batches = append(batches, ndjsonBatch{token: e.creds.Agencies[agency].HTTPToken, body: b.Bytes()})
 	}
-	work := make(chan batch)
+	return batches
+}
+
+// post sends b to the API at base; anything but 202 is an error.
+func (b ndjsonBatch) post(ctx context.Context, client *http.Client, base string) error {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+func (e *env) httpIngest(ctx context.Context, base string) error {
+	const clients = 4
+	n := min(e.cfg.Events/5, 200000)
+	n -= n % 1000
+	if n == 0 {
+		n = 1000
+	}
+	e.Progressf("http ingest: %d events in NDJSON batches of 1000", n)
+	batches := e.ndjsonBatches(n)
+	work := make(chan ndjsonBatch)
 	errs := make(chan error, clients)
 	var wg sync.WaitGroup
 	// One kept-alive connection per client (http.DefaultTransport keeps 2 per
@@ -214,18 +240,8 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 		go func() {
 			defer wg.Done()
 			for b := range work {
-				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(b.body))
-				req.Header.Set("Authorization", "Bearer "+b.token)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				resp, err := client.Do(req)
-				if err != nil {
+				if err := b.post(ctx, client, base); err != nil {
 					errs <- err
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					errs <- fmt.Errorf("status %d: %.300s", resp.StatusCode, body)
 					return
 				}
 			}
@@ -249,13 +265,13 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 	}
 	r := rate(len(batches)*1000, time.Since(start))
 	cpu := perEvent(cpuTime()-cpu0, len(batches)*1000)
-	e.figure("http_ingest_events_per_s", r, "events/s")
-	e.figure("http_ingest_vs_publish", r/e.pub, "")
+	e.Figure("http_ingest_events_per_s", r, "events/s")
+	e.Figure("http_ingest_vs_publish", r/e.pub, "")
 	// The CPU time of this process (JetStream server, API, clients) per
 	// event is steadier than the rates on a shared machine; the ratio is
 	// that of the rates when both are bound by CPU.
-	e.figure("http_ingest_cpu_us_per_event", cpu, "")
-	e.figure("http_ingest_vs_publish_cpu", e.pubCPU/cpu, "")
+	e.Figure("http_ingest_cpu_us_per_event", cpu, "")
+	e.Figure("http_ingest_vs_publish_cpu", e.pubCPU/cpu, "")
 	e.last += uint64(len(batches) * 1000)
 	return nil
 }
@@ -264,52 +280,14 @@ func (e *env) httpIngest(ctx context.Context, base string) error {
 // the time from publishing to the projector's commit, after which
 // /v1/scores reads the new cells (the commit makes them visible at once).
 func (e *env) freshness(ctx context.Context) error {
-	e.progress("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
+	e.Progressf("freshness at %d events/s for %s", e.cfg.FreshnessRate, e.cfg.FreshnessFor)
 	gen := newGenerator(e.reg, 3)
 	perTick := max(e.cfg.FreshnessRate/100, 1)
-	type sample struct {
-		seq uint64
-		at  time.Time
-	}
-	var (
-		mu      sync.Mutex
-		pending []sample
-		lat     []time.Duration
-		done    = make(chan struct{})
-		// publishingDone tells the poller to stop once nothing is pending.
-		publishingDone atomic.Bool
-	)
+	clock := &commitClock{}
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			w, err := e.watermark(ctx)
-			if err == nil {
-				mu.Lock()
-				now := time.Now()
-				k := 0
-				for _, s := range pending {
-					if s.seq <= w {
-						lat = append(lat, now.Sub(s.at))
-					} else {
-						pending[k] = s
-						k++
-					}
-				}
-				pending = pending[:k]
-				mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			mu.Lock()
-			left := len(pending)
-			mu.Unlock()
-			if left == 0 && ctx.Err() == nil && publishingDone.Load() {
-				return
-			}
-		}
+		clock.watch(ctx, e.watermark)
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -333,28 +311,94 @@ func (e *env) freshness(ctx context.Context) error {
 		go func(f jetstream.PubAckFuture, t0 time.Time) {
 			select {
 			case ack := <-f.Ok():
-				mu.Lock()
-				pending = append(pending, sample{seq: ack.Sequence, at: t0})
-				mu.Unlock()
+				clock.add(ack.Sequence, t0)
 			case <-f.Err():
 			}
 		}(last, t0)
 		e.last += uint64(perTick)
 	}
 	<-e.js.PublishAsyncComplete()
-	publishingDone.Store(true)
+	clock.published.Store(true)
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
 		return errors.New("projector did not catch up within a minute of the steady load")
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	lat := clock.latencies()
 	if len(lat) == 0 {
 		return errors.New("no samples")
 	}
-	e.figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
-	e.figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
+	e.Figure("freshness_p50_ms", ms(lat[len(lat)/2]), "ms")
+	e.Figure("freshness_p99_ms", ms(lat[len(lat)*99/100]), "ms")
 	return nil
+}
+
+// commitClock measures how long after its publish the projector's
+// watermark covers a message.
+type commitClock struct {
+	mu      sync.Mutex
+	pending []commitSample
+	lat     []time.Duration
+	// published tells watch to stop once nothing is pending.
+	published atomic.Bool
+}
+
+type commitSample struct {
+	seq uint64
+	at  time.Time
+}
+
+// add starts the clock of the message at seq, published at at.
+func (c *commitClock) add(seq uint64, at time.Time) {
+	c.mu.Lock()
+	c.pending = append(c.pending, commitSample{seq: seq, at: at})
+	c.mu.Unlock()
+}
+
+// watch reads the watermark every 2 ms and stops the clocks of the
+// messages it covers, until ctx ends, or publishing has ended and no
+// clock runs.
+func (c *commitClock) watch(ctx context.Context, watermark func(context.Context) (uint64, error)) {
+	for {
+		if w, err := watermark(ctx); err == nil {
+			c.covered(w, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		c.mu.Lock()
+		left := len(c.pending)
+		c.mu.Unlock()
+		if left == 0 && ctx.Err() == nil && c.published.Load() {
+			return
+		}
+	}
+}
+
+// covered stops the clocks of the messages up to seq w at now.
+func (c *commitClock) covered(w uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := 0
+	for _, s := range c.pending {
+		if s.seq <= w {
+			c.lat = append(c.lat, now.Sub(s.at))
+		} else {
+			c.pending[k] = s
+			k++
+		}
+	}
+	c.pending = c.pending[:k]
+}
+
+// latencies returns the times measured, shortest first.
+func (c *commitClock) latencies() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.Slice(c.lat, func(i, j int) bool { return c.lat[i] < c.lat[j] })
+	return c.lat
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
@@ -379,7 +423,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // before, so its snapshots are read from ClickHouse (what every request
 // costs just after a commit).
 func (e *env) queries(ctx context.Context, base string) error {
-	e.progress("score queries with %d events loaded", e.last)
+	e.Progressf("score queries with %d events loaded", e.last)
 	client := &http.Client{Timeout: time.Minute}
 	get := func(path string) (time.Duration, error) {
 		t0 := time.Now()
@@ -429,7 +473,7 @@ func (e *env) queries(ctx context.Context, base string) error {
 }
 
 func (e *env) rebuild(ctx context.Context) error {
-	e.progress("rebuild: drop the database, fold the whole stream again")
+	e.Progressf("rebuild: drop the database, fold the whole stream again")
 	if err := e.db.DropDatabase(ctx); err != nil {
 		return err
 	}
@@ -442,21 +486,21 @@ func (e *env) rebuild(ctx context.Context) error {
 	}
 	defer p.Close()
 	cpu0 := e.cpuNow(0)
-	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.progress("  rebuilt %d / %d", done, total) })
+	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.Progressf("  rebuilt %d / %d", done, total) })
 	if err != nil {
 		return err
 	}
 	cpu := e.cpuNow(0).since(cpu0, int(st.Events))
 	r := rate(int(st.Events), st.Duration)
-	e.figure("rebuild_events_per_s", r, "events/s")
-	e.figure("rebuild_vs_raw", r/e.raw, "")
+	e.Figure("rebuild_events_per_s", r, "events/s")
+	e.Figure("rebuild_vs_raw", r/e.raw, "")
 	if e.drainRate > 0 {
-		e.figure("rebuild_vs_drain", r/e.drainRate, "")
+		e.Figure("rebuild_vs_drain", r/e.drainRate, "")
 	}
 	// The projector runs in this process, with the NATS server.
-	e.figure("rebuild_cpu_us_per_event_projector_and_nats", cpu.nats, "")
+	e.Figure("rebuild_cpu_us_per_event_projector_and_nats", cpu.nats, "")
 	if e.chPID != 0 {
-		e.figure("rebuild_cpu_us_per_event_clickhouse", cpu.clickhouse, "")
+		e.Figure("rebuild_cpu_us_per_event_clickhouse", cpu.clickhouse, "")
 	}
 	return nil
 }

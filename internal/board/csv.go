@@ -15,7 +15,7 @@ import (
 // show Vietnamese names as written.
 const bom = "\uFEFF"
 
-// ScoresCSVHeader are the columns of LevelCSV (DESIGN §9 names the first
+// ScoresCSVHeader are the columns of LevelCSV (docs/design.md, "HTTP API", names the first
 // twelve; the rest are additive).
 var ScoresCSVHeader = []string{"unit", "name", "level", "indicator", "numerator", "denominator", "value", "target",
 	"attainment", "status", "composite", "rank", "name_en", "expected", "milestone", "as_of", "of"}
@@ -47,6 +47,20 @@ func writeRows(w io.Writer, rows [][]string) error {
 }
 
 // writeCSV answers rows as a CSV download.
+// respond answers with page p rendered by template name, or, when the
+// query asks for format=csv and rows is not nil, with rows as a CSV
+// attachment named file. A page with rows links to its CSV (p.CSV).
+func (b *Board) respond(w http.ResponseWriter, r *http.Request, p *page, name, file string, rows func() [][]string) {
+	if rows != nil {
+		p.CSV = p.Here("format", "csv")
+		if r.URL.Query().Get("format") == "csv" {
+			writeCSV(w, file, rows())
+			return
+		}
+	}
+	b.render(w, http.StatusOK, name, p)
+}
+
 func writeCSV(w http.ResponseWriter, filename string, rows [][]string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": filename}))

@@ -83,24 +83,19 @@ func (p *page) LevelOne(l string) string { return levelSingular(p.Lang, l) }
 // Link is path with the carried parameters and kv (name, value pairs; an
 // empty value removes the name).
 func (p *page) Link(path string, kv ...string) string {
-	v := url.Values{}
-	for k, vs := range p.keep {
-		v[k] = vs
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			v.Del(kv[i])
-		} else {
-			v.Set(kv[i], kv[i+1])
-		}
-	}
-	return url2(path, v)
+	return url2(path, withPairs(p.keep, kv))
 }
 
 // Here is this page with its query changed by kv.
 func (p *page) Here(kv ...string) string {
+	return url2(p.Path, withPairs(p.query, kv))
+}
+
+// withPairs is a copy of base with kv applied: name, value pairs, an empty
+// value removing the name.
+func withPairs(base url.Values, kv []string) url.Values {
 	v := url.Values{}
-	for k, vs := range p.query {
+	for k, vs := range base {
 		v[k] = vs
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -110,7 +105,7 @@ func (p *page) Here(kv ...string) string {
 			v.Set(kv[i], kv[i+1])
 		}
 	}
-	return url2(p.Path, v)
+	return v
 }
 
 // OtherLang is this page in the other language.

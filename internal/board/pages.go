@@ -148,12 +148,7 @@ func (b *Board) overview(w http.ResponseWriter, r *http.Request, prm params) {
 	}
 	p.Fresh = fresh()
 	p.Body = ov
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
-		writeCSV(w, "cds-"+prov.Code+"-"+score.AsOf+".csv", indicatorRows(p, ov.Inds))
-		return
-	}
-	b.render(w, http.StatusOK, "overview", p)
+	b.respond(w, r, p, "overview", "cds-"+prov.Code+"-"+score.AsOf+".csv", func() [][]string { return indicatorRows(p, ov.Inds) })
 }
 
 // counts tallies the units of a level per indicator and status.
@@ -344,12 +339,7 @@ func (b *Board) league(w http.ResponseWriter, r *http.Request, prm params) {
 	}
 	p.Fresh = fresh()
 	p.Body = lv
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
-		writeCSV(w, "cds-"+prm.level+"-"+ls.AsOf+".csv", leagueCSV(p, lv))
-		return
-	}
-	b.render(w, http.StatusOK, "league", p)
+	b.respond(w, r, p, "league", "cds-"+prm.level+"-"+ls.AsOf+".csv", func() [][]string { return leagueCSV(p, lv) })
 }
 
 // leagueRows makes the rows of a league table, with the rank change since
@@ -452,6 +442,28 @@ type unitView struct {
 	NotIn     bool
 }
 
+// family links the unit's successor (when it has ended), its parent (also
+// a crumb of p) and its children at asOf.
+func (uv *unitView) family(p *page, reg *registry.Registry, asOf registry.Date) {
+	u := uv.Unit
+	if !u.ValidTo.IsZero() {
+		uv.Ended = u.ValidTo.Before(asOf) || !u.InForce(asOf)
+		if succ, ok := reg.Unit(u.Successor); ok {
+			uv.Successor = &crumb{Name: unitName(p.Lang, succ), URL: p.Link("/units/" + succ.Code)}
+		}
+	}
+	if pc, ok := reg.ParentAt(u.Code, asOf); ok {
+		pu, _ := reg.Unit(pc)
+		uv.Parent = &crumb{Name: unitName(p.Lang, pu), URL: p.Link("/units/" + pc)}
+		p.Crumbs = append(p.Crumbs, *uv.Parent)
+	}
+	for _, c := range reg.InForce(asOf) {
+		if pc, ok := reg.ParentAt(c.Code, asOf); ok && pc == u.Code {
+			uv.Children = append(uv.Children, crumb{Name: unitName(p.Lang, c), URL: p.Link("/units/" + c.Code)})
+		}
+	}
+}
+
 func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 	prm, err := parseParams(r)
 	if err != nil {
@@ -475,12 +487,6 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 	q := b.resolve(prm.q)
 	asOf := q.AsOf
 	uv := unitView{Unit: u, Name: p.Title, ValidFrom: u.ValidFrom.String(), ValidTo: u.ValidTo.String()}
-	if !u.ValidTo.IsZero() {
-		uv.Ended = u.ValidTo.Before(asOf) || !u.InForce(asOf)
-		if succ, ok := e.Registry.Unit(u.Successor); ok {
-			uv.Successor = &crumb{Name: unitName(p.Lang, succ), URL: p.Link("/units/" + succ.Code)}
-		}
-	}
 	var score *scores.UnitScore
 	if u.InForce(asOf) {
 		score, err = b.unitScore(ctx, u, q)
@@ -513,27 +519,15 @@ func (b *Board) unit(w http.ResponseWriter, r *http.Request) {
 			uv.Inds = append(uv.Inds, v)
 		}
 	}
-	if pc, ok := e.Registry.ParentAt(u.Code, asOf); ok {
-		pu, _ := e.Registry.Unit(pc)
-		uv.Parent = &crumb{Name: unitName(p.Lang, pu), URL: p.Link("/units/" + pc)}
-		p.Crumbs = append(p.Crumbs, *uv.Parent)
-	}
-	for _, c := range e.Registry.InForce(asOf) {
-		if pc, ok := e.Registry.ParentAt(c.Code, asOf); ok && pc == u.Code {
-			uv.Children = append(uv.Children, crumb{Name: unitName(p.Lang, c), URL: p.Link("/units/" + c.Code)})
-		}
-	}
+	uv.family(p, e.Registry, asOf)
 	p.Level = string(u.Level)
 	p.Fresh = fresh()
 	p.Body = uv
+	var rows func() [][]string // no CSV for a unit without indicators
 	if len(uv.Inds) > 0 {
-		p.CSV = p.Here("format", "csv")
-		if r.URL.Query().Get("format") == "csv" {
-			writeCSV(w, "cds-"+u.Code+"-"+p.AsOf+".csv", indicatorRows(p, uv.Inds))
-			return
-		}
+		rows = func() [][]string { return indicatorRows(p, uv.Inds) }
 	}
-	b.render(w, http.StatusOK, "unit", p)
+	b.respond(w, r, p, "unit", "cds-"+u.Code+"-"+p.AsOf+".csv", rows)
 }
 
 type drillView struct {
@@ -597,17 +591,14 @@ func (b *Board) drill(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Fresh = fresh()
 	p.Body = dv
-	p.CSV = p.Here("format", "csv")
-	if r.URL.Query().Get("format") == "csv" {
+	b.respond(w, r, p, "drill", "cds-"+code+"-"+d.Indicator+"-"+d.AsOf+".csv", func() [][]string {
 		rows := [][]string{{"occurred_at", "id", "type", "agency", "key", "numerator", "denominator", "data"}}
 		for _, ev := range d.Events {
 			rows = append(rows, []string{ev.OccurredAt.Format("2006-01-02T15:04:05-07:00"), ev.ID, ev.Type, ev.Agency, ev.Key,
 				fmtFloat(ev.Numerator), fmtFloat(ev.Denominator), string(ev.Data)})
 		}
-		writeCSV(w, "cds-"+code+"-"+d.Indicator+"-"+d.AsOf+".csv", rows)
-		return
-	}
-	b.render(w, http.StatusOK, "drill", p)
+		return rows
+	})
 }
 
 func unitName(lang string, u registry.Unit) string {

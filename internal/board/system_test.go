@@ -74,15 +74,7 @@ func publishAll(tb testing.TB, sys *app.System, lines []string) {
 			tb.Fatal("publish: no ack")
 		}
 	}
-	nc, err := app.ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if err := sys.WaitCaughtUp(ctx, js); err != nil {
-		tb.Fatalf("projector did not catch up: %v (watermark %d)", err, sys.Proj.Watermark())
-	}
+	apptest.WaitCaughtUp(tb, sys)
 }
 
 // provinceFixture makes a deterministic province: every department,

@@ -6,16 +6,15 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/fielderr"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -41,41 +40,13 @@ type file struct {
 	Indicators   []json.RawMessage `json:"indicators"`
 }
 
-// A FieldError is one problem found in a catalogue file: which indicator (by
-// code, and by position) and which field. Parse returns every problem it
-// finds, joined; use errors.As to get the first.
-type FieldError struct {
-	Indicator string // the indicator's code as written, possibly empty
-	Index     int    // position of the indicator in the file, from 0; -1 for the file itself
-	Field     string // JSON field, e.g. "milestones[1].targets"
-	Msg       string
-}
+// A FieldError is one problem found in the file: which indicator (by code,
+// and by position) and which field. Parse returns every problem it finds,
+// joined; use errors.As to get the first.
+type FieldError = fielderr.Error
 
-func (e *FieldError) Error() string {
-	if e.Index < 0 {
-		return fmt.Sprintf("%s: %s", e.Field, e.Msg)
-	}
-	return fmt.Sprintf("indicator %q (#%d): %s: %s", e.Indicator, e.Index, e.Field, e.Msg)
-}
-
-const maxProblems = 25
-
-type problems []error
-
-func (p *problems) add(code string, index int, field, format string, args ...any) {
-	*p = append(*p, &FieldError{Indicator: code, Index: index, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p problems) err() error {
-	if len(p) == 0 {
-		return nil
-	}
-	list := p
-	if len(list) > maxProblems {
-		list = append(list[:maxProblems:maxProblems], fmt.Errorf("and %d more problems", len(p)-maxProblems))
-	}
-	return fmt.Errorf("catalog: invalid catalogue:\n%w", errors.Join(list...))
-}
+// problems collects the problems of a file.
+type problems = fielderr.List
 
 // ValidCode reports whether s is a well-formed indicator code: an upper-case
 // letter followed by up to 31 of [A-Z0-9_].
@@ -103,27 +74,22 @@ func ValidCode(s string) bool {
 // ranks >= 1, counts >= 0). The error lists every problem found, each naming
 // the indicator and the field (see FieldError).
 func Parse(r io.Reader) (*Catalog, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var f file
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("catalog: decode: %w", err)
+	if err := fielderr.Decode(r, &f, "catalog", "catalogue"); err != nil {
+		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("catalog: decode: unexpected data after the catalogue object")
-	}
-	var p problems
+	p := problems{Item: "indicator"}
 	if strings.TrimSpace(f.Version) == "" {
-		p.add("", -1, "version", "missing")
+		p.Add("", -1, "version", "missing")
 	}
 	if strings.TrimSpace(f.Source) == "" {
-		p.add("", -1, "source", "missing")
+		p.Add("", -1, "source", "missing")
 	}
 	if f.BaselineDate.IsZero() {
-		p.add("", -1, "baseline_date", "missing")
+		p.Add("", -1, "baseline_date", "missing")
 	}
 	if len(f.Indicators) == 0 {
-		p.add("", -1, "indicators", "no indicators")
+		p.Add("", -1, "indicators", "no indicators")
 	}
 	c := &Catalog{
 		version:  f.Version,
@@ -139,7 +105,7 @@ func Parse(r io.Reader) (*Catalog, error) {
 			continue
 		}
 		if prev, dup := c.index[ind.Code]; dup && ValidCode(ind.Code) {
-			p.add(ind.Code, n, "code", "duplicate of indicator #%d", prev)
+			p.Add(ind.Code, n, "code", "duplicate of indicator #%d", prev)
 		}
 		ind.Feeds = feeds(ind, n, &p)
 		if f, ok := events.FeedingOf(ind.Code); ok {
@@ -152,7 +118,7 @@ func Parse(r io.Reader) (*Catalog, error) {
 		}
 		c.inds = append(c.inds, ind)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err("catalog: invalid catalogue"); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -174,7 +140,7 @@ func feeds(ind Indicator, n int, p *problems) []string {
 	if ind.Feeds != nil {
 		got := slices.Sorted(slices.Values(ind.Feeds))
 		if !slices.Equal(got, want) {
-			p.add(ind.Code, n, "feeds", "%v disagree with the event table, which feeds %s from %v: leave feeds out, they are derived", ind.Feeds, ind.Code, want)
+			p.Add(ind.Code, n, "feeds", "%v disagree with the event table, which feeds %s from %v: leave feeds out, they are derived", ind.Feeds, ind.Code, want)
 		}
 	}
 	return want
@@ -189,21 +155,21 @@ func decodeIndicator(raw json.RawMessage, n int, p *problems) (Indicator, bool) 
 			Code string `json:"code"`
 		}
 		_ = json.Unmarshal(raw, &peek)
-		p.add(peek.Code, n, "(json)", "%v", err)
+		p.Add(peek.Code, n, "(json)", "%v", err)
 		return Indicator{}, false
 	}
 	var presence struct {
 		Weight *float64 `json:"weight"`
 	}
 	if json.Unmarshal(raw, &presence) == nil && presence.Weight == nil {
-		p.add(ind.Code, n, "weight", "missing (write 0 to leave the indicator out of composites)")
+		p.Add(ind.Code, n, "weight", "missing (write 0 to leave the indicator out of composites)")
 	}
 	return ind, true
 }
 
 func validateIndicator(ind Indicator, n int, baseline registry.Date, p *problems) {
 	code := ind.Code
-	add := func(field, format string, args ...any) { p.add(code, n, field, format, args...) }
+	add := func(field, format string, args ...any) { p.Add(code, n, field, format, args...) }
 	if !ValidCode(code) {
 		add("code", "malformed: want [A-Z][A-Z0-9_]{0,31}")
 	}
@@ -317,15 +283,7 @@ func validateTargets(ind Indicator, m Milestone, field string, add func(field, f
 
 // Load reads and validates the catalogue file at path.
 func Load(path string) (*Catalog, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	c, err := Parse(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return fielderr.ReadFile("catalog", path, Parse)
 }
 
 //go:embed indicators.json

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bacgiang/cds/internal/fielderr/fieldertest"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -82,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name      string
 		in        string
-		wantInd   string // FieldError.Indicator of the first problem; "-" for a non-field error
+		wantInd   string // FieldError.Code of the first problem; "-" for a non-field error
 		wantField string
 		wantMsg   string
 	}{
@@ -130,25 +131,7 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse succeeded: %d indicators", len(c.Indicators()))
 			}
-			if !strings.HasPrefix(err.Error(), "catalog: ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
-			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("error %q does not contain %q", err, tt.wantMsg)
-			}
-			var fe *FieldError
-			if tt.wantInd == "-" {
-				if errors.As(err, &fe) {
-					t.Errorf("got FieldError %v, want a decode error", fe)
-				}
-				return
-			}
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %q is not a *FieldError", err)
-			}
-			if fe.Indicator != tt.wantInd || fe.Field != tt.wantField {
-				t.Errorf("FieldError names indicator %q field %q, want %q %q", fe.Indicator, fe.Field, tt.wantInd, tt.wantField)
-			}
+			fieldertest.CheckParseError(t, err, "catalog: ", tt.wantMsg, tt.wantInd, tt.wantField)
 		})
 	}
 }

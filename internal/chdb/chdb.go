@@ -5,7 +5,7 @@
 // rollup.go (cells of cds.rollup), drill.go (the drill-down over
 // cds.events), recovery.go (the projector's recovery and rewind),
 // foldindex.go, history.go (the score history), reference.go (catalogue and
-// registry). Values are bound as parameters; the few that cannot be are
+// registry), status.go (cds cluster status). Values are bound as parameters; the few that cannot be are
 // written by Literal, which quotes by type. Table names are fixed in the
 // code and the database name is checked where it enters (Open).
 // The exception: the running projector's lookups in cds.fold_index by hash

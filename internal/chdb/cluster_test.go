@@ -11,21 +11,30 @@ import (
 	"github.com/bacgiang/cds/internal/zkserver/zktest"
 )
 
+// openTwoReplicas starts ZooKeeper and two replicas of cluster cds_test for
+// t, and opens database cds on both; the context lasts two minutes and
+// everything ends with t.
+func openTwoReplicas(t *testing.T) (context.Context, *chtest.Cluster, *DB) {
+	t.Helper()
+	zk := zktest.Start(t)
+	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return ctx, c, db
+}
+
 // TestMigrateCluster: with a cluster name, every table of every migration
 // is created replicated on each replica of the DSN (views too), a second
 // Migrate applies nothing, and a quorum write without deduplication on one
 // replica is read, with sequential consistency, on the other: the settings
 // of WriteContext and ConsistentContext are ones 18.16 accepts.
 func TestMigrateCluster(t *testing.T) {
-	zk := zktest.Start(t)
-	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, c, db := openTwoReplicas(t)
 	if db.Quorum() != 2 {
 		t.Errorf("quorum of 2 replicas = %d, want 2", db.Quorum())
 	}
@@ -107,15 +116,7 @@ func TestMigrateCluster(t *testing.T) {
 // both; once one is killed and its session has expired it is inactive and
 // skipped.
 func TestReplicasFromZooKeeper(t *testing.T) {
-	zk := zktest.Start(t)
-	c := chtest.StartCluster(t, zk.Addr(), "cds_test", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	db, err := Open(ctx, Config{Addr: c.DSN("cds"), Cluster: c.Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ctx, c, db := openTwoReplicas(t)
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

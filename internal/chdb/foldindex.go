@@ -24,7 +24,13 @@ func (db *DB) InsertFoldIndex(ctx context.Context, queryID string, h []uint64, l
 // (lookup "k:…") of cds.fold_index whose hash is in [lo, hi], stopping at
 // fn's first error.
 func (db *DB) ScanFoldIndexKeys(ctx context.Context, lo, hi uint64, fn func(lookup, v string) error) error {
-	rows, err := db.Query(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE h >= ? AND h <= ? AND substring(lookup, 1, 2) = 'k:'", lo, hi)
+	return db.scanFoldIndex(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE h >= ? AND h <= ? AND substring(lookup, 1, 2) = 'k:'", []any{lo, hi}, fn)
+}
+
+// scanFoldIndex runs q, a SELECT of lookup and v from cds.fold_index, and
+// hands each row to fn, stopping at fn's first error.
+func (db *DB) scanFoldIndex(ctx context.Context, q string, args []any, fn func(lookup, v string) error) error {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read fold index: %w", err)
 	}
@@ -48,24 +54,7 @@ func (db *DB) ScanFoldIndexKeys(ctx context.Context, lo, hi uint64, fn func(look
 // cds.fold_index written by stream sequences in (from, to], stopping at
 // fn's first error.
 func (db *DB) ScanFoldIndexSeqs(ctx context.Context, from, to uint64, fn func(lookup, v string) error) error {
-	rows, err := db.Query(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE seq > ? AND seq <= ?", from, to)
-	if err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var lookup, v string
-		if err := rows.Scan(&lookup, &v); err != nil {
-			return fmt.Errorf("read fold index: %w", err)
-		}
-		if err := fn(lookup, v); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read fold index: %w", err)
-	}
-	return nil
+	return db.scanFoldIndex(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE seq > ? AND seq <= ?", []any{from, to}, fn)
 }
 
 // FoldIndexFingerprintUpTo counts the rows of cds.fold_index written by

@@ -83,6 +83,12 @@ func TestRecoveryStatements(t *testing.T) {
 	if err := db.InsertEvents(ctx, "cds-test/recovery/1", &c); err != nil {
 		t.Fatal(err)
 	}
+	if rows, distinct, err := db.CountEvents(ctx); err != nil || rows != 5 || distinct != 5 {
+		t.Fatalf("count events: %d rows, %d distinct, %v; want 5, 5", rows, distinct, err)
+	}
+	if _, ok, err := db.ReadEventsReplication(ctx); err != nil || ok {
+		t.Fatalf("replication of a plain table: ok %t, %v; want not replicated", ok, err)
+	}
 	if rows, sum, err := db.Fingerprint(ctx, "events", 4); err != nil || rows != 5 || sum != 1+2+3+0+1 {
 		t.Fatalf("fingerprint: %d rows, sum %d, %v; want 5, 7", rows, sum, err)
 	}

@@ -35,15 +35,37 @@ func Ensure(dataDir string, agencies []string) (*File, *Hashes, error) {
 	}
 	defer unlock()
 
-	var f File
-	fileRaw, err := readJSON(filepath.Join(dataDir, FileName), &f)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	f, fileRaw, h, hashesRaw, err := readFiles(dataDir)
+	if err != nil {
 		return nil, nil, err
 	}
-	var h Hashes
-	hashesRaw, err := readJSON(filepath.Join(dataDir, HashesFileName), &h)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := ensureSecrets(f, h, agencies); err != nil {
 		return nil, nil, err
+	}
+	if err := h.validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := writeJSONIfChanged(filepath.Join(dataDir, FileName), fileRaw, f); err != nil {
+		return nil, nil, err
+	}
+	if err := writeJSONIfChanged(filepath.Join(dataDir, HashesFileName), hashesRaw, h); err != nil {
+		return nil, nil, err
+	}
+	h.index()
+	return f, h, nil
+}
+
+// readFiles reads both files of dataDir, either of which may be missing,
+// and returns them with their raw bytes (to rewrite only what changed).
+func readFiles(dataDir string) (f *File, fileRaw []byte, h *Hashes, hashesRaw []byte, err error) {
+	f, h = &File{}, &Hashes{}
+	fileRaw, err = readJSON(filepath.Join(dataDir, FileName), f)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, nil, err
+	}
+	hashesRaw, err = readJSON(filepath.Join(dataDir, HashesFileName), h)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, nil, err
 	}
 	if f.Agencies == nil {
 		f.Agencies = make(map[string]AgencySecret)
@@ -58,18 +80,23 @@ func Ensure(dataDir string, agencies []string) (*File, *Hashes, error) {
 		h.Services = make(map[string]HashedUser)
 	}
 	h.normalize()
+	return f, fileRaw, h, hashesRaw, nil
+}
 
+// ensureSecrets gives the admin, every service and every agency of
+// agencies not revoked a secret and its hash, keeping those they have:
+// the plaintext file wins where both know one.
+func ensureSecrets(f *File, h *Hashes, agencies []string) error {
 	if err := ensureUser(&f.Admin, &h.Admin, AdminUser); err != nil {
-		return nil, nil, err
+		return err
 	}
 	for _, s := range services {
 		fu, hu := f.Services[s], h.Services[s]
 		if err := ensureUser(&fu, &hu, ServiceUser(s)); err != nil {
-			return nil, nil, err
+			return err
 		}
 		f.Services[s], h.Services[s] = fu, hu
 	}
-
 	for code, secret := range f.Agencies {
 		if h.IsRevoked(code) {
 			delete(f.Agencies, code)
@@ -80,7 +107,7 @@ func Ensure(dataDir string, agencies []string) (*File, *Hashes, error) {
 		}
 		ah, err := hashAgency(secret)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		h.Agencies[code] = ah
 	}
@@ -90,22 +117,11 @@ func Ensure(dataDir string, agencies []string) (*File, *Hashes, error) {
 		}
 		secret, ah, err := newAgencySecret()
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		f.Agencies[code], h.Agencies[code] = secret, ah
 	}
-
-	if err := h.validate(); err != nil {
-		return nil, nil, err
-	}
-	if err := writeJSONIfChanged(filepath.Join(dataDir, FileName), fileRaw, &f); err != nil {
-		return nil, nil, err
-	}
-	if err := writeJSONIfChanged(filepath.Join(dataDir, HashesFileName), hashesRaw, &h); err != nil {
-		return nil, nil, err
-	}
-	h.index()
-	return &f, &h, nil
+	return nil
 }
 
 // ensureUser fills in a non-agency user. A known plaintext password is (re)hashed when the

@@ -14,6 +14,7 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/deadletter"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 )
 
 func mustJetStream(tb testing.TB) jetstream.JetStream {
@@ -25,15 +26,7 @@ func mustJetStream(tb testing.TB) jetstream.JetStream {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ns.Close() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := natstest.JetStream(tb, ns.ClientURL())
 	if err := natsserver.EnsureStreams(ctx, js, natsserver.StreamConfig{}); err != nil {
 		tb.Fatal(err)
 	}

@@ -167,16 +167,12 @@ func (e *env) start(tb testing.TB, args ...string) *proc {
 	return p
 }
 
-// loadedLine is what cds projector logs (at info level) once its fold state
-// is loaded, after which it handles signals.
-const loadedLine = "fold state loaded"
-
 // faultLeaseTTL is the lease TTL of the projectors of the fault tests: a
 // killed one's successor waits this long before it takes over.
 const faultLeaseTTL = "2s"
 
 // startProjector runs cds projector with extra flags, logging at info level
-// (waitCaughtUp reads its loadedLine) and serving /metrics (proc.metric).
+// and serving /metrics (proc.metric, which waitCaughtUp reads).
 func (e *env) startProjector(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
 	metrics := freeAddr(tb)
@@ -311,22 +307,29 @@ func (e *env) lastSeq(tb testing.TB) uint64 {
 	return s.CachedInfo().State.LastSeq
 }
 
-// waitCaughtUp polls the watermark until it reaches the stream's last
-// sequence and p has loaded its fold state, failing if p exits first.
+// waitCaughtUp polls p's metrics until its fold state is loaded
+// (cds_projector_state_loaded) and its watermark
+// (cds_projector_watermark_seq) reaches the stream's last sequence,
+// failing if p exits first. Once p serves /metrics it handles signals.
 func (e *env) waitCaughtUp(tb testing.TB, p *proc, timeout time.Duration) {
 	tb.Helper()
 	last := e.lastSeq(tb)
 	deadline := time.Now().Add(timeout)
-	// The watermark may be there already (the killed projector's last
-	// commit landed): wait for this process to have loaded its state too, or
-	// a SIGTERM could reach it before it handles signals and kill it.
-	for e.watermark(tb) < last || !strings.Contains(p.output(), loadedLine) {
+	for {
+		// The watermark in ClickHouse may be there already (the killed
+		// projector's last commit landed): this process's own gauges say
+		// that it has recovered and loaded its state too.
+		loaded, lerr := p.metric("cds_projector_state_loaded")
+		w, werr := p.metric("cds_projector_watermark_seq")
+		if lerr == nil && werr == nil && loaded == 1 && w >= float64(last) {
+			return
+		}
 		if p.exited() {
 			tb.Fatalf("projector exited before catching up: %v\n%s", p.err, p.tail())
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("watermark %d, want %d after %s; %q logged: %t\n%s",
-				e.watermark(tb), last, timeout, loadedLine, strings.Contains(p.output(), loadedLine), p.tail())
+			tb.Fatalf("after %s: cds_projector_state_loaded %v (%v), cds_projector_watermark_seq %v (%v), want 1 and %d\n%s",
+				timeout, loaded, lerr, w, werr, last, p.tail())
 		}
 		poll()
 	}

@@ -104,7 +104,7 @@ func compareLevel(sys *app.System, asOf string, milestone int, level string) err
 func TestHistory(t *testing.T) {
 	sys := mustSystem(t)
 	pub := &publisher{sys: sys, conns: map[string]jetstream.JetStream{}}
-	pub.publish(t, fixture(t)...)
+	pub.publish(t, eventtest.Province()...)
 	today := registry.DateOf(time.Now()).String()
 	levels := []string{"province", "department", "district", "commune"}
 

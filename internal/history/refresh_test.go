@@ -11,7 +11,7 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -75,21 +75,7 @@ func TestFirstChange(t *testing.T) {
 }
 
 // mustDB returns a migrated database on a fresh clickhouse-server.
-func mustDB(tb testing.TB) *chdb.DB {
-	tb.Helper()
-	srv := chtest.Start(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := chdb.Open(ctx, chdb.Config{Addr: srv.Addr()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func mustDB(tb testing.TB) *chdb.DB { return chdbtest.Migrated(tb, "") }
 
 // cell is a row of cds.rollup.
 type cell struct {

@@ -1,7 +1,6 @@
 package history_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,24 +38,6 @@ func mustSystem(tb testing.TB) *app.System {
 		tb.Fatal("the API process runs no history refresher")
 	}
 	return sys
-}
-
-// fixture reads the province fixture of the app tests.
-func fixture(tb testing.TB) []string {
-	tb.Helper()
-	f, err := os.Open("../app/testdata/province.ndjson")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) != "" {
-			lines = append(lines, sc.Text())
-		}
-	}
-	return lines
 }
 
 // publisher publishes events over NATS, each as the agency of its body.
@@ -103,17 +82,7 @@ func (p *publisher) publish(tb testing.TB, lines ...string) {
 			tb.Fatalf("publish %s: %v", env.ID, err)
 		}
 	}
-	nc, err := app.ConnectService(p.sys.NATSURL(), p.sys.Config.DataDir, credentials.ServiceProjector, "test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.sys.WaitCaughtUp(ctx, js); err != nil {
-		tb.Fatalf("projector did not catch up: %v", err)
-	}
+	apptest.WaitCaughtUp(tb, p.sys)
 }
 
 // eventually polls check until it returns nil, failing the test with its

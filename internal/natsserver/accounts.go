@@ -11,8 +11,11 @@ import (
 // Every agency is a NATS account of its own (docs/security.md, "The gate"). Its user publishes cds.events.<agency>.> in that account; a
 // service import carries each message to the cds account (the global
 // account $G, where the streams, the services and the operators are) on
-// cds.ingress.<sender>.<agency>.>, where the gate (gate.go) applies the
-// agency's limit and republishes it on cds.events.<agency>.>.
+// cds.ingress.<node>.<sender>.<agency>.>, where the gate (gate.go) applies
+// the agency's limit and republishes it on cds.events.<agency>.>. <node> is
+// a token each server makes at start: in a cluster every node's imports
+// lead to its own gate, so each message passes exactly one gate, the one of
+// the node its publisher is connected to.
 //
 // The reply subject an agency sets lives in its own account: nats-server
 // replaces it with a one-time _R_ subject of the cds account that leads back
@@ -21,7 +24,7 @@ import (
 // the agency's own subjects, where its own limit applies.
 
 // IngressPrefix starts the subjects on which agencies' messages reach the
-// cds account: cds.ingress.<sender>.<agency>.<type>. No user of the cds
+// cds account: cds.ingress.<node>.<sender>.<agency>.<type>. No user of the cds
 // account may publish there; only the service imports of the agency
 // accounts lead there.
 const IngressPrefix = "cds.ingress."
@@ -64,16 +67,17 @@ func cdsAccount() (*server.Account, error) {
 
 // newAgencyAccount returns the account of agency code, whose user publishes
 // for code and for the agencies of others (aggregating units). Its
-// messages reach the cds account under code as the sender.
-func newAgencyAccount(cds *server.Account, code string, others []string) (*server.Account, error) {
+// messages reach the cds account under code as the sender, on the ingress
+// subjects of node.
+func newAgencyAccount(cds *server.Account, node, code string, others []string) (*server.Account, error) {
 	acc := server.NewAccount(agencyAccount(code))
-	return acc, addImports(acc, cds, code, others)
+	return acc, addImports(acc, cds, node, code, others)
 }
 
-func addImports(acc, cds *server.Account, code string, others []string) error {
+func addImports(acc, cds *server.Account, node, code string, others []string) error {
 	for _, x := range append([]string{code}, others...) {
 		from := "cds.events." + x + ".>"
-		if err := acc.AddServiceImport(cds, from, ingressSubject(code, x)+".>"); err != nil {
+		if err := acc.AddServiceImport(cds, from, ingressSubject(node, code, x)+".>"); err != nil {
 			return fmt.Errorf("natsserver: account of %s: import %s: %w", code, from, err)
 		}
 	}
@@ -85,7 +89,7 @@ func addImports(acc, cds *server.Account, code string, others []string) error {
 // imports of the accounts it finds, but starts no import of an account it
 // creates (nats-server 2.15, configureAccounts), so an agency added while
 // the server runs would publish into nothing.
-func registerNewAccounts(ns *server.Server, codes []string, reportsFor map[string][]string) error {
+func registerNewAccounts(ns *server.Server, node string, codes []string, reportsFor map[string][]string) error {
 	for _, code := range codes {
 		name := agencyAccount(code)
 		if _, err := ns.LookupAccount(name); err == nil {
@@ -95,24 +99,28 @@ func registerNewAccounts(ns *server.Server, codes []string, reportsFor map[strin
 		if err != nil {
 			return fmt.Errorf("natsserver: account of %s: %w", code, err)
 		}
-		if err := addImports(acc, ns.GlobalAccount(), code, reportsFor[code]); err != nil {
+		if err := addImports(acc, ns.GlobalAccount(), node, code, reportsFor[code]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ingressSubject is the prefix of the messages sender publishes for agency,
-// as they reach the cds account.
-func ingressSubject(sender, agency string) string {
-	return IngressPrefix + sender + "." + agency
+// ingressSubject is the prefix of the messages sender publishes for agency
+// through node, as they reach the cds account.
+func ingressSubject(node, sender, agency string) string {
+	return IngressPrefix + node + "." + sender + "." + agency
 }
 
-// parseIngress splits cds.ingress.<sender>.<agency>.<type> into the sender
-// and the event subject cds.events.<agency>.<type>.
+// parseIngress splits cds.ingress.<node>.<sender>.<agency>.<type> into the
+// sender and the event subject cds.events.<agency>.<type>.
 func parseIngress(subject string) (sender, eventSubject string, ok bool) {
 	rest, ok := strings.CutPrefix(subject, IngressPrefix)
 	if !ok {
+		return "", "", false
+	}
+	node, rest, ok := strings.Cut(rest, ".")
+	if !ok || node == "" {
 		return "", "", false
 	}
 	sender, rest, ok = strings.Cut(rest, ".")

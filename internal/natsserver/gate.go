@@ -81,13 +81,26 @@ const (
 //
 // nats-server lets no client publish with a reply subject of its service
 // imports (_R_.…), so the gate publishes with its own reply subject,
-// gateReplyPrefix + the original one, and relays the PubAck that arrives there.
+// replyPrefix + the original one, and relays the PubAck that arrives there.
+//
+// In a cluster every node runs a gate (docs/operations.md, "A NATS
+// cluster"). The agency accounts of a node lead to its own gate's ingress
+// subjects (cds.ingress.<node>.…, accounts.go), so each message passes
+// exactly one gate, the one of the node its publisher is connected to, and
+// an agency's limit holds per node: a connection (nats.go keeps one server
+// at a time) gets the agency's rate; an agency connected to k nodes at
+// once may send up to k times it. Each gate's reply prefix is its own too,
+// so a PubAck comes back only to the gate that sent the message on, which
+// alone can reach the agency's reply subject (a service-import reply of its
+// node).
 type gate struct {
-	nc     *nats.Conn
-	acks   *nats.Subscription
-	limits Limits
-	check  Check // nil: every message passes
-	log    *slog.Logger
+	nc          *nats.Conn
+	acks        *nats.Subscription
+	node        string // the token of this node's ingress subjects
+	replyPrefix string // gateReplyPrefix + node + "."
+	limits      Limits
+	check       Check // nil: every message passes
+	log         *slog.Logger
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by sending agency
@@ -101,9 +114,9 @@ type lane struct {
 	logged  time.Time // last refusal logged; only the lane's goroutine uses it
 }
 
-// startGate connects to ns in process as the gate user.
-func startGate(ns *server.Server, password string, limits Limits, check Check, log *slog.Logger) (*gate, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(gateUser, password), nats.Name(gateUser),
+// startGate connects to ns in process as the gate user of loc.
+func startGate(ns *server.Server, loc local, limits Limits, check Check, log *slog.Logger) (*gate, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(gateUser, loc.gatePassword), nats.Name(gateUser),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil {
 				log.Warn("nats gate: messages dropped", "subject", sub.Subject, "err", err)
@@ -114,8 +127,9 @@ func startGate(ns *server.Server, password string, limits Limits, check Check, l
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: gate: %w", err)
 	}
-	g := &gate{nc: nc, limits: limits, check: check, log: log, lanes: map[string]*lane{}}
-	g.acks, err = nc.Subscribe(gateReplyPrefix+">", g.relay)
+	g := &gate{nc: nc, limits: limits, check: check, log: log, lanes: map[string]*lane{},
+		node: loc.node, replyPrefix: gateReplyPrefix + loc.node + "."}
+	g.acks, err = nc.Subscribe(g.replyPrefix+">", g.relay)
 	if err == nil {
 		err = g.acks.SetPendingLimits(-1, -1)
 	}
@@ -127,12 +141,12 @@ func startGate(ns *server.Server, password string, limits Limits, check Check, l
 }
 
 // gateReplyPrefix starts the reply subjects of the messages the gate
-// republishes: _GATE.<the reply subject of the agency's message>.
+// republishes: _GATE.<node>.<the reply subject of the agency's message>.
 const gateReplyPrefix = "_GATE."
 
 // relay sends a PubAck on to the reply subject of the agency's message.
 func (g *gate) relay(m *nats.Msg) {
-	to, ok := strings.CutPrefix(m.Subject, gateReplyPrefix)
+	to, ok := strings.CutPrefix(m.Subject, g.replyPrefix)
 	if !ok || to == "" {
 		return
 	}
@@ -175,7 +189,7 @@ func (g *gate) openLocked(agencies []string) error {
 		if lim := g.limits.of(code); lim.Rate > 0 {
 			l.bucket = rate.NewLimiter(rate.Limit(lim.Rate), lim.Burst)
 		}
-		sub, err := g.nc.Subscribe(ingressSubject(code, ">"), func(m *nats.Msg) { g.pass(code, l, m) })
+		sub, err := g.nc.Subscribe(ingressSubject(g.node, code, ">"), func(m *nats.Msg) { g.pass(code, l, m) })
 		if err != nil {
 			return fmt.Errorf("natsserver: gate: lane of %s: %w", code, err)
 		}
@@ -207,7 +221,7 @@ func (g *gate) pass(sender string, l *lane, m *nats.Msg) {
 	}
 	out := nats.Msg{Subject: subject, Header: m.Header, Data: m.Data}
 	if m.Reply != "" {
-		out.Reply = gateReplyPrefix + m.Reply
+		out.Reply = g.replyPrefix + m.Reply
 	}
 	if err := g.nc.PublishMsg(&out); err != nil {
 		g.log.Warn("nats gate: republish", "agency", sender, "subject", subject, "err", err)

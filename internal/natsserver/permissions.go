@@ -1,6 +1,7 @@
 package natsserver
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -93,11 +94,24 @@ var gateGrant = grant{
 // made at each start and never leaves the process.
 const gateUser = "cds-nats-gate"
 
+// local is what is particular to one server of a cluster: its gate's
+// password, made at each start and never leaving the process, and the
+// token of its ingress subjects (accounts.go).
+type local struct {
+	gatePassword string
+	node         string
+}
+
+func newLocal() local {
+	return local{gatePassword: rand.Text(), node: strings.ToLower(rand.Text()[:12])}
+}
+
 // users turns hashes into nats-server users and accounts: the admin, the
-// services and the gate (with password gatePassword) in the cds account, one
-// account per agency that is not revoked. reportsFor adds publish subjects
-// for aggregating agencies. A nil h means no authentication at all.
-func users(h *credentials.Hashes, reportsFor map[string][]string, gatePassword string) ([]*server.User, []*server.Account, error) {
+// services and the gate of loc in the cds account, one account per agency
+// that is not revoked, its imports leading to loc's gate. reportsFor adds
+// publish subjects for aggregating agencies. A nil h means no
+// authentication at all.
+func users(h *credentials.Hashes, reportsFor map[string][]string, loc local) ([]*server.User, []*server.Account, error) {
 	if h == nil {
 		return nil, nil, nil
 	}
@@ -119,7 +133,7 @@ func users(h *credentials.Hashes, reportsFor map[string][]string, gatePassword s
 
 	out := []*server.User{
 		{Username: h.Admin.User, Password: h.Admin.PasswordBcrypt},
-		{Username: gateUser, Password: gatePassword, Permissions: gateGrant.permissions("")},
+		{Username: gateUser, Password: loc.gatePassword, Permissions: gateGrant.permissions("")},
 	}
 	for _, name := range slices.Sorted(maps.Keys(h.Services)) {
 		g, ok := serviceGrants[name]
@@ -140,7 +154,7 @@ func users(h *credentials.Hashes, reportsFor map[string][]string, gatePassword s
 		for _, x := range reportsFor[code] { // an aggregating unit also publishes as x
 			perms.Publish.Allow = append(perms.Publish.Allow, agencyGrant.permissions(x).Publish.Allow...)
 		}
-		acc, err := newAgencyAccount(cds, code, reportsFor[code])
+		acc, err := newAgencyAccount(cds, loc.node, code, reportsFor[code])
 		if err != nil {
 			return nil, nil, err
 		}

@@ -277,7 +277,7 @@ func TestServiceUsers(t *testing.T) {
 func TestUsersTable(t *testing.T) {
 	h := mustHashes(t)
 	h.Revoked = []string{"bg-tanyen"}
-	us, accounts, err := users(h, map[string][]string{"bg-ctk": {"bg-yenthe", "bg-vietyen"}}, "made at start")
+	us, accounts, err := users(h, map[string][]string{"bg-ctk": {"bg-yenthe", "bg-vietyen"}}, local{gatePassword: "made at start", node: "n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,11 +329,11 @@ func TestUsersTable(t *testing.T) {
 		t.Errorf("%d accounts, first %s; want $G and one per agency that is not revoked", len(accounts), accounts[0].Name)
 	}
 
-	if _, _, err := users(h, map[string][]string{"bg-ctk": {"bg-*"}}, "x"); !errors.Is(err, credentials.ErrInvalidAgency) {
+	if _, _, err := users(h, map[string][]string{"bg-ctk": {"bg-*"}}, local{gatePassword: "x", node: "n"}); !errors.Is(err, credentials.ErrInvalidAgency) {
 		t.Errorf("wildcard reports-for: error = %v", err)
 	}
 	h.Services["simulator"] = h.Services["api"]
-	if _, _, err := users(h, nil, "x"); err == nil {
+	if _, _, err := users(h, nil, local{gatePassword: "x", node: "n"}); err == nil {
 		t.Error("a service without a grant was accepted")
 	}
 }

@@ -3,7 +3,6 @@ package natsserver
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -62,22 +61,33 @@ type Config struct {
 	// ~2,700-3,100 events/s for a publisher that waits for each PubAck (~12,000-22,000
 	// without) and ~3,000-7,200/s with 4,000 in flight (~130,000-175,000 without). Production
 	// load (hundreds of agencies, well under 100 events/s) fits easily; the simulator and
-	// cds bench do not, which is why it is off by default.
+	// cds bench do not, which is why it is off by default on a single server. In a
+	// cluster cds nats turns it on unless told otherwise (--sync-interval): there a
+	// PubAck waits for two nodes anyway, and a publisher with many events in flight
+	// cost no more than the noise of the measurement, while one waiting for each PubAck
+	// ran at 0.16-0.18x (BenchmarkClusterPublish).
 	SyncAlways bool
 	// SyncInterval is how often JetStream fsyncs when SyncAlways is off; a PubAck then means
 	// the event is in the OS page cache, safe if cds crashes but not if the machine loses
 	// power within the interval. 0 means DefaultSyncInterval.
 	SyncInterval time.Duration
+
+	// ServerName names the server (nats-server's server_name); "" lets
+	// nats-server pick a random one. A cluster node needs one, unique in
+	// the cluster and kept across restarts.
+	ServerName string
+	// Cluster, when enabled, makes the server a node of a NATS cluster.
+	Cluster Cluster
 }
 
 // Server is a running embedded NATS JetStream server.
 type Server struct {
-	ns           *server.Server
-	base         *server.Options // the start options, cloned for each reload
-	reportsFor   map[string][]string
-	gatePassword string
-	gate         *gate // nil without authentication
-	log          *slog.Logger
+	ns         *server.Server
+	base       *server.Options // the start options, cloned for each reload
+	reportsFor map[string][]string
+	local      local
+	gate       *gate // nil without authentication
+	log        *slog.Logger
 
 	reloadMu  sync.Mutex
 	closeOnce sync.Once
@@ -104,13 +114,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	gatePassword := rand.Text()
-	us, accounts, err := users(cfg.Hashes, cfg.ReportsFor, gatePassword)
+	loc := newLocal()
+	us, accounts, err := users(cfg.Hashes, cfg.ReportsFor, loc)
 	if err != nil {
 		return nil, err
 	}
 
 	opts := &server.Options{
+		ServerName:             cfg.ServerName,
 		Host:                   host,
 		Port:                   port,
 		NoSigs:                 true,
@@ -122,6 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Users:                  us,
 		Accounts:               accounts,
 		// MaxPayload stays at the nats-server default, 1 MB: events are ~200 bytes to a few KB.
+	}
+	if err := cfg.Cluster.apply(opts, cfg.ServerName); err != nil {
+		return nil, err
 	}
 	base := opts.Clone()
 
@@ -143,9 +157,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("natsserver: JetStream is not enabled")
 	}
-	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, gatePassword: gatePassword, log: logger}
+	s := &Server{ns: ns, base: base, reportsFor: cfg.ReportsFor, local: loc, log: logger}
 	if cfg.Hashes != nil {
-		g, err := startGate(ns, gatePassword, cfg.Limits, cfg.Check, logger)
+		g, err := startGate(ns, loc, cfg.Limits, cfg.Check, logger)
 		if err == nil {
 			err = g.sync(agencies(cfg.Hashes))
 		}
@@ -159,8 +173,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.gate = g
 	}
-	logger.Info("nats server ready", "url", s.ClientURL(), "store", cfg.StoreDir,
-		"users", len(us), "sync_always", cfg.SyncAlways)
+	attrs := []any{"url", s.ClientURL(), "store", cfg.StoreDir, "users", len(us), "sync_always", cfg.SyncAlways}
+	if cfg.Cluster.Enabled() {
+		attrs = append(attrs, "server_name", ns.Name(), "cluster", opts.Cluster.Name,
+			"cluster_url", s.ClusterURL(), "routes", len(opts.Routes))
+	}
+	logger.Info("nats server ready", attrs...)
 	return s, nil
 }
 
@@ -205,6 +223,33 @@ func splitAddr(addr string) (string, int, error) {
 // ClientURL returns the URL clients connect to, with the real port when a free one was picked.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
+// WaitGone waits until the server has dropped the client connection with id
+// cid (nats.Conn.GetClientID), which its client closed, or ctx ends.
+// nats-server checks every connection it still lists again at a reload of
+// the users, and logs an "authentication error" for one that is already
+// closing; a short-lived connection made just before a reload (the setup
+// connection of cds nats) waits here so as not to cause that false alarm.
+func (s *Server) WaitGone(ctx context.Context, cid uint64) error {
+	for s.ns.GetClient(cid) != nil {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsserver: connection %d still open: %w", cid, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ClusterURL returns the route URL of a cluster node (nats-route://host:port,
+// with the real port when a free one was picked), "" for a single server.
+func (s *Server) ClusterURL() string {
+	a := s.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return "nats-route://" + net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
+}
+
 // ReloadUsers replaces the users and their permissions while the server runs. Users that are
 // gone (revoked agencies) can no longer connect, and their open connections are closed; so are
 // those of users whose password changed. The ReportsFor of Start still applies.
@@ -212,7 +257,7 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 	if h == nil {
 		return errors.New("natsserver: reload users: no credentials")
 	}
-	us, accounts, err := users(h, s.reportsFor, s.gatePassword)
+	us, accounts, err := users(h, s.reportsFor, s.local)
 	if err != nil {
 		return err
 	}
@@ -223,7 +268,7 @@ func (s *Server) ReloadUsers(h *credentials.Hashes) error {
 			return err
 		}
 	}
-	if err := registerNewAccounts(s.ns, agencies(h), s.reportsFor); err != nil {
+	if err := registerNewAccounts(s.ns, s.local.node, agencies(h), s.reportsFor); err != nil {
 		return err
 	}
 	opts := s.base.Clone()

@@ -418,3 +418,26 @@ func TestReloadUsersRevokes(t *testing.T) {
 		t.Error("ReloadUsers(nil) succeeded")
 	}
 }
+
+// TestWaitGone: WaitGone returns once the server has dropped a connection
+// its client closed, and waits while it is open.
+func TestWaitGone(t *testing.T) {
+	fx := newFixture(t, nil)
+	c := fx.admin(t)
+	cid, err := c.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(testContext(t), 100*time.Millisecond)
+	defer cancel()
+	if err := fx.srv.WaitGone(short, cid); err == nil {
+		t.Fatal("WaitGone returned while the connection is open")
+	}
+	c.Close()
+	if err := fx.srv.WaitGone(testContext(t), cid); err != nil {
+		t.Fatal(err)
+	}
+	if fx.srv.Inner().GetClient(cid) != nil {
+		t.Error("the server still lists the connection")
+	}
+}

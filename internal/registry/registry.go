@@ -3,16 +3,13 @@
 package registry
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/fielderr"
 )
 
 // A Registry is a validated, read-only set of organisation units. It is safe
@@ -31,42 +28,13 @@ type file struct {
 	Units   []Unit `json:"units"`
 }
 
-// A FieldError is one problem found in a registry file: which unit (by code,
-// and by position when the code itself is the problem) and which field.
-// Parse returns every problem it finds, joined; use errors.As to get the first.
-type FieldError struct {
-	Unit  string // the unit's code as written, possibly empty or malformed
-	Index int    // position of the unit in the file, from 0; -1 for the file itself
-	Field string // JSON field name, e.g. "parent"
-	Msg   string
-}
+// A FieldError is one problem found in the file: which unit (by code,
+// and by position) and which field. Parse returns every problem it finds,
+// joined; use errors.As to get the first.
+type FieldError = fielderr.Error
 
-func (e *FieldError) Error() string {
-	if e.Index < 0 {
-		return fmt.Sprintf("%s: %s", e.Field, e.Msg)
-	}
-	return fmt.Sprintf("unit %q (#%d): %s: %s", e.Unit, e.Index, e.Field, e.Msg)
-}
-
-// maxProblems caps how many problems one Parse error lists.
-const maxProblems = 25
-
-type problems []error
-
-func (p *problems) add(unit string, index int, field, format string, args ...any) {
-	*p = append(*p, &FieldError{Unit: unit, Index: index, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p problems) err() error {
-	if len(p) == 0 {
-		return nil
-	}
-	list := p
-	if len(list) > maxProblems {
-		list = append(list[:maxProblems:maxProblems], fmt.Errorf("and %d more problems", len(p)-maxProblems))
-	}
-	return fmt.Errorf("registry: invalid registry:\n%w", errors.Join(list...))
-}
+// problems collects the problems of a file.
+type problems = fielderr.List
 
 // Parse reads and validates a registry file (JSON). It checks that the
 // version is set; that every code is unique and well-formed; that levels are
@@ -75,34 +43,29 @@ func (p problems) err() error {
 // that no unit is its own ancestor or successor. The error lists every
 // problem found, each naming the unit and the field (see FieldError).
 func Parse(r io.Reader) (*Registry, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var f file
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("registry: decode: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("registry: decode: unexpected data after the registry object")
+	if err := fielderr.Decode(r, &f, "registry", "registry"); err != nil {
+		return nil, err
 	}
 	return build(f)
 }
 
 func build(f file) (*Registry, error) {
-	var p problems
+	p := problems{Item: "unit"}
 	if strings.TrimSpace(f.Version) == "" {
-		p.add("", -1, "version", "missing")
+		p.Add("", -1, "version", "missing")
 	}
 	if len(f.Units) == 0 {
-		p.add("", -1, "units", "no units")
+		p.Add("", -1, "units", "no units")
 	}
 	index := make(map[string]int, len(f.Units))
 	for i, u := range f.Units {
 		switch {
 		case !events.ValidAgency(u.Code):
-			p.add(u.Code, i, "code", "malformed: want [a-z0-9-]{1,%d}", events.MaxAgencyLen)
+			p.Add(u.Code, i, "code", "malformed: want [a-z0-9-]{1,%d}", events.MaxAgencyLen)
 		default:
 			if j, dup := index[u.Code]; dup {
-				p.add(u.Code, i, "code", "duplicate of unit #%d", j)
+				p.Add(u.Code, i, "code", "duplicate of unit #%d", j)
 			} else {
 				index[u.Code] = i
 			}
@@ -110,17 +73,17 @@ func build(f file) (*Registry, error) {
 	}
 	for i, u := range f.Units {
 		if strings.TrimSpace(u.Name) == "" {
-			p.add(u.Code, i, "name", "missing")
+			p.Add(u.Code, i, "name", "missing")
 		}
 		if !u.Level.Valid() {
-			p.add(u.Code, i, "level", "unknown level %q: want one of %s", u.Level, levelList())
+			p.Add(u.Code, i, "level", "unknown level %q: want one of %s", u.Level, levelList())
 		}
 		checkRef := func(field, ref string) {
 			switch _, ok := index[ref]; {
 			case ref == u.Code:
-				p.add(u.Code, i, field, "refers to the unit itself")
+				p.Add(u.Code, i, field, "refers to the unit itself")
 			case !ok:
-				p.add(u.Code, i, field, "unknown unit %q", ref)
+				p.Add(u.Code, i, field, "unknown unit %q", ref)
 			}
 		}
 		if u.Parent != "" {
@@ -132,25 +95,25 @@ func build(f file) (*Registry, error) {
 		seen := make(map[string]bool, len(u.ReportsFor))
 		for _, ref := range u.ReportsFor {
 			if seen[ref] {
-				p.add(u.Code, i, "reports_for", "%q listed twice", ref)
+				p.Add(u.Code, i, "reports_for", "%q listed twice", ref)
 				continue
 			}
 			seen[ref] = true
 			checkRef("reports_for", ref)
 		}
 		if u.ValidFrom.IsZero() {
-			p.add(u.Code, i, "valid_from", "missing")
+			p.Add(u.Code, i, "valid_from", "missing")
 		}
 		if !u.ValidTo.IsZero() && u.ValidTo.Before(u.ValidFrom) {
-			p.add(u.Code, i, "valid_to", "%s is before valid_from %s", u.ValidTo, u.ValidFrom)
+			p.Add(u.Code, i, "valid_to", "%s is before valid_from %s", u.ValidTo, u.ValidFrom)
 		}
 	}
-	if len(p) == 0 {
+	if p.Len() == 0 {
 		// Cycles are looked for only once every reference resolves.
 		checkCycles(f.Units, index, "parent", func(u Unit) string { return u.Parent }, &p)
 		checkCycles(f.Units, index, "successor", func(u Unit) string { return u.Successor }, &p)
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err("registry: invalid registry"); err != nil {
 		return nil, err
 	}
 	units := make([]Unit, len(f.Units))
@@ -193,7 +156,7 @@ func checkCycles(units []Unit, index map[string]int, field string, next func(Uni
 				}
 			}
 			chain = append(chain, units[i].Code)
-			p.add(units[i].Code, i, field, "cycle %s", strings.Join(chain, " → "))
+			p.Add(units[i].Code, i, field, "cycle %s", strings.Join(chain, " → "))
 		}
 		for _, j := range path {
 			state[j] = done
@@ -211,15 +174,7 @@ func levelList() string {
 
 // Load reads and validates the registry file at path.
 func Load(path string) (*Registry, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	r, err := Parse(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
+	return fielderr.ReadFile("registry", path, Parse)
 }
 
 // Version returns the version string of the registry file.

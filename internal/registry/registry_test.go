@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/fielderr/fieldertest"
 )
 
 func mustDate(tb testing.TB, s string) Date {
@@ -75,7 +76,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name      string
 		in        string
-		wantUnit  string // FieldError.Unit of the first problem; "-" for a non-field error
+		wantUnit  string // FieldError.Code of the first problem; "-" for a non-field error
 		wantField string
 		wantMsg   string
 	}{
@@ -107,25 +108,7 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse succeeded: %v", r.Codes())
 			}
-			if !strings.HasPrefix(err.Error(), "registry: ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
-			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("error %q does not contain %q", err, tt.wantMsg)
-			}
-			var fe *FieldError
-			if tt.wantUnit == "-" {
-				if errors.As(err, &fe) {
-					t.Errorf("got FieldError %v, want a decode error", fe)
-				}
-				return
-			}
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %q is not a *FieldError", err)
-			}
-			if fe.Unit != tt.wantUnit || fe.Field != tt.wantField {
-				t.Errorf("FieldError names unit %q field %q, want unit %q field %q", fe.Unit, fe.Field, tt.wantUnit, tt.wantField)
-			}
+			fieldertest.CheckParseError(t, err, "registry: ", tt.wantMsg, tt.wantUnit, tt.wantField)
 		})
 	}
 }

@@ -12,26 +12,12 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
 // rollupDB is a migrated database on a throwaway ClickHouse server.
-func rollupDB(tb testing.TB) *chdb.DB {
-	tb.Helper()
-	srv := chtest.Start(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := chdb.Open(ctx, chdb.Config{Addr: srv.Addr(), Database: "cds_scores_test"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func rollupDB(tb testing.TB) *chdb.DB { return chdbtest.Migrated(tb, "cds_scores_test") }
 
 // pos is a projector position: stream sequence and raw-row fingerprint.
 type pos struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/internal/natsserver/natstest"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -107,16 +108,7 @@ func (p *province) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.cfg.Addr = u.Host
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(p.creds.Admin.User, p.creds.Admin.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.srv, p.js = srv, js
+	p.srv, p.js = srv, natstest.JetStream(t, srv.ClientURL(), nats.UserInfo(p.creds.Admin.User, p.creds.Admin.Password))
 }
 
 func (p *province) ensureStreams(t *testing.T) {

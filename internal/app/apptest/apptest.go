@@ -11,6 +11,8 @@ import (
 
 	"github.com/bacgiang/cds/internal/app"
 	"github.com/bacgiang/cds/internal/chserver/chtest"
+	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Start runs NATS, projector and API on free ports, in tb.TempDir(), against
@@ -45,6 +47,26 @@ func Start(tb testing.TB, level slog.Level, configure func(*app.Config)) *app.Sy
 
 // testWriter sends logs to the test's log.
 type testWriter struct{ tb testing.TB }
+
+// WaitCaughtUp waits up to two minutes until sys's projector has folded
+// every message of the stream.
+func WaitCaughtUp(tb testing.TB, sys *app.System) {
+	tb.Helper()
+	nc, err := app.ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := sys.WaitCaughtUp(ctx, js); err != nil {
+		tb.Fatalf("projector did not catch up: %v (watermark %d)", err, sys.Proj.Watermark())
+	}
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Log(strings.TrimSpace(string(p)))
