@@ -112,18 +112,16 @@ func (p *Projector) provide(evs []*events.Event) error {
 // fetchIndex reads the index rows of lookups from the local store.
 func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	var out []fold.IndexRow
-	for _, l := range lookups {
-		err := p.store.Get(unsafe.Slice(unsafe.StringData(l), len(l)), func(v []byte) error {
-			r, err := fold.ParseRow(l, string(v))
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
+	err := p.store.Get(lookups, func(i int, v []byte) error {
+		r, err := fold.ParseRow(lookups[i], string(v))
 		if err != nil {
-			return nil, err
+			return err
 		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

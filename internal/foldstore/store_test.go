@@ -21,7 +21,7 @@ func mustOpen(tb testing.TB, dir, identity string) *Store {
 func values(tb testing.TB, s *Store, lookup string) []string {
 	tb.Helper()
 	var out []string
-	if err := s.Get([]byte(lookup), func(v []byte) error { out = append(out, string(v)); return nil }); err != nil {
+	if err := s.Get([]string{lookup}, func(_ int, v []byte) error { out = append(out, string(v)); return nil }); err != nil {
 		tb.Fatal(err)
 	}
 	return out
@@ -68,6 +68,33 @@ func TestWriteGetReopen(t *testing.T) {
 	check(again)
 	if again.DiskBytes() == 0 {
 		t.Error("DiskBytes is 0")
+	}
+}
+
+// TestGetSharedRecords reads, in one Get, lookups kept in one record (an
+// event id's row and its superseded marks), repeated, absent, in any
+// order: each value goes to each lookup it belongs to, and only there.
+func TestGetSharedRecords(t *testing.T) {
+	s := mustOpen(t, "", "x")
+	lookups := []string{"i:a/1", "s:x/a/1", "s:y/a/1", "s:x/b", "k:a/1"}
+	vals := []string{"K", "", "", "", "+a"}
+	if err := s.Write(Mark{}, Mark{Seq: 1, Rows: 5, Sum: 1}, lookups, vals); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(Mark{Seq: 1, Rows: 5, Sum: 1}, Mark{Seq: 2, Rows: 6, Sum: 3}, []string{"k:a/1"}, []string{"-a"}); err != nil {
+		t.Fatal(err)
+	}
+	ask := []string{"s:y/a/1", "i:a/1", "s:z/a/1", "k:a/1", "i:b", "s:x/b", "i:a/1", "s:x/a/1", "i:none", "s:x/none"}
+	got := make([][]string, len(ask))
+	err := s.Get(ask, func(i int, v []byte) error { got[i] = append(got[i], string(v)); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{""}, {"K"}, nil, {"+a", "-a"}, nil, {""}, {"K"}, {""}, nil, nil}
+	for i := range ask {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("%s: %q, want %q", ask[i], got[i], want[i])
+		}
 	}
 }
 
