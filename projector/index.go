@@ -106,7 +106,24 @@ func (p *Projector) provide(evs []*events.Event) error {
 		}
 		p.m.indexLookups.Add(float64(len(need)))
 		p.m.indexFetchTime.Observe(time.Since(start).Seconds())
+		// What an event needs is provided in the first round, but for a
+		// correction, which then needs the timeline its target entered:
+		// the next rounds look at the corrections only.
+		if round == 0 {
+			evs = corrections(evs)
+		}
 	}
+}
+
+// corrections returns the events of evs that supersede another.
+func corrections(evs []*events.Event) []*events.Event {
+	var out []*events.Event
+	for _, e := range evs {
+		if e.Supersedes != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // fetchIndex reads the index rows of lookups from the local store.

@@ -69,8 +69,9 @@ type Config struct {
 	// ClickHouse's read-only user "analyst"; empty keeps the one in
 	// <data>/clickhouse-analyst.password, or creates a random one there.
 	AnalystPassword string
-	// ProjectorHeap (cds projector --memory-limit-mb), when positive, is the
-	// projector's heap budget: the projector sets the Go runtime's soft
+	// ProjectorHeap (cds projector --memory-limit-mb, less the local fold
+	// store's cache and memtables), when positive, is the projector's heap
+	// budget: the projector sets the Go runtime's soft
 	// memory limit to it (see projector.Config.HeapBudget). Zero leaves the
 	// runtime alone.
 	ProjectorHeap int64

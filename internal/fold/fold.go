@@ -147,13 +147,13 @@ type State struct {
 	applied int               // distinct event ids applied
 
 	// Indexed states only.
-	indexed bool               // false: all in memory
-	limit   int                // items of a generation before it is retired
-	commits int                // batches committed into cur
-	absent  map[id128]struct{} // lookups fetched for the next batch and not in the index
-	buf     []byte             // scratch for lookups
-	spare   Txn                // the maps and index rows of the last committed batch, emptied, for the next
-	h1, h2  maphash.Hash       // for digests of byte strings and pairs
+	indexed bool                      // false: all in memory
+	limit   int                       // items of a generation before it is retired
+	commits int                       // batches committed into cur
+	absent  map[lookupDigest]struct{} // lookups fetched for the next batch and not in the index
+	buf     []byte                    // scratch for lookups
+	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
+	h1, h2  maphash.Hash              // for digests of byte strings and pairs
 }
 
 // New returns an empty State that holds the whole folded log in memory.
@@ -174,10 +174,6 @@ func (s *State) Len() int { return s.applied }
 
 func (s *State) digest(v string) id128 {
 	return id128{maphash.String(s.s1, v), maphash.String(s.s2, v)}
-}
-
-func (s *State) digestBytes(v []byte) id128 {
-	return id128{maphash.Bytes(s.s1, v), maphash.Bytes(s.s2, v)}
 }
 
 // digestPair is the digest of a superseded mark: agency and event id.

@@ -3,6 +3,7 @@ package fold
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/go-faster/city"
 
@@ -90,10 +91,19 @@ func (s *State) lookup(kind byte, agency, name string) []byte {
 }
 
 // resolved reports whether the index is known to have no row for the
-// lookup: it was fetched for this batch and not found.
-func (s *State) resolved(kind byte, agency, name string) bool {
-	_, ok := s.absent[s.digestBytes(s.lookup(kind, agency, name))]
+// lookup of kind whose digest is d: it was fetched for this batch and not
+// found.
+func (s *State) resolved(kind byte, d id128) bool {
+	_, ok := s.absent[lookupDigest{d, kind}]
 	return ok
+}
+
+// lookupDigest names a lookup in the absent set: the digest the
+// generations key it by (of the id, the superseded mark's pair, the key),
+// and its kind.
+type lookupDigest struct {
+	d    id128
+	kind byte
 }
 
 func notProvided(kind byte, agency, name string) string {
@@ -140,7 +150,7 @@ func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
 // (a programming error otherwise: the lookup was not provided).
 func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
 	v, ok := held(cur, prev, d)
-	if !ok && s.indexed && !s.resolved(kind, agency, name) {
+	if !ok && s.indexed && !s.resolved(kind, d) {
 		panic(notProvided(kind, agency, name))
 	}
 	return v, ok
@@ -171,8 +181,8 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	}
 	var out []string
 	seen := map[string]struct{}{}
-	need := func(held func() bool, kind byte, agency, name string) {
-		if held() || s.resolved(kind, agency, name) {
+	need := func(kind byte, d id128, agency, name string) {
+		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
 		}
 		l := string(s.lookup(kind, agency, name))
@@ -182,37 +192,37 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		}
 	}
 	for _, e := range evs {
-		need(func() bool { return s.holdsID(e.ID) }, KindID, "", e.ID)
-		need(func() bool { return s.holdsSuperseded(e.Agency, e.ID) }, KindSuperseded, e.Agency, e.ID)
+		need(KindID, s.digest(e.ID), "", e.ID)
+		need(KindSuperseded, s.digestPair(e.Agency, e.ID), e.Agency, e.ID)
 		if !e.Retraction() {
 			if key := e.Key(); key != "" {
-				need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+				need(KindKey, s.digest(key), "", key)
 			}
 		}
 		if e.Supersedes == "" {
 			continue
 		}
-		need(func() bool { return s.holdsID(e.Supersedes) }, KindID, "", e.Supersedes)
-		if key, ok := s.heldKey(e.Supersedes); ok && key != "" {
-			need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+		d := s.digest(e.Supersedes)
+		need(KindID, d, "", e.Supersedes)
+		if key, ok := held(s.cur.keyOf, s.prev.keyOf, d); ok && key != "" {
+			need(KindKey, s.digest(key), "", key)
 		}
 	}
 	return out
 }
 
-func (s *State) heldKey(id string) (string, bool) {
-	return held(s.cur.keyOf, s.prev.keyOf, s.digest(id))
-}
-
-func (s *State) holdsID(id string) bool { _, ok := s.heldKey(id); return ok }
-
-func (s *State) holdsSuperseded(agency, id string) bool {
-	_, ok := held(s.cur.superseded, s.prev.superseded, s.digestPair(agency, id))
-	return ok
-}
-
-func (s *State) holdsTimeline(key string) bool {
-	_, ok := held(s.cur.timelines, s.prev.timelines, s.digest(key))
+// holds reports whether the generations hold the item of kind whose digest
+// is d.
+func (s *State) holds(kind byte, d id128) bool {
+	var ok bool
+	switch kind {
+	case KindID:
+		_, ok = held(s.cur.keyOf, s.prev.keyOf, d)
+	case KindSuperseded:
+		_, ok = held(s.cur.superseded, s.prev.superseded, d)
+	default:
+		_, ok = held(s.cur.timelines, s.prev.timelines, d)
+	}
 	return ok
 }
 
@@ -237,7 +247,7 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 		asked[l] = append(rs, r)
 	}
 	if s.absent == nil {
-		s.absent = map[id128]struct{}{}
+		s.absent = map[lookupDigest]struct{}{}
 	}
 	for l, rs := range asked {
 		if len(l) < 2 || l[1] != ':' {
@@ -251,8 +261,14 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 				return err
 			}
 			s.cur.timelines[s.digest(name)] = tl // empty: known to have no entry
-		case len(rs) == 0:
-			s.absent[s.digestBytes([]byte(l))] = struct{}{}
+		case len(rs) == 0 && kind == KindID:
+			s.absent[lookupDigest{s.digest(name), kind}] = struct{}{}
+		case len(rs) == 0 && kind == KindSuperseded:
+			agency, id, ok := strings.Cut(name, "/")
+			if !ok {
+				return fmt.Errorf("fold index: malformed lookup %q: no agency", l)
+			}
+			s.absent[lookupDigest{s.digestPair(agency, id), kind}] = struct{}{}
 		case kind == KindID:
 			s.cur.keyOf[s.digest(name)] = rs[0].Key
 		case kind == KindSuperseded:

@@ -109,7 +109,7 @@ func TestIndexedForgets(t *testing.T) {
 	for i := range 2*minCommitsPerGeneration + 1 {
 		applyIndexed(t, s, x, []*events.Event{mustEvent(t, eventtest.Workfile("w"+string(rune('a'+i)), "bg-syt", "2024-01-02T08:00:00+07:00", "W"+string(rune('a'+i)), true))})
 	}
-	if s.holdsID("e1") || s.holdsTimeline(first.Key()) {
+	if s.holds(KindID, s.digest("e1")) || s.holds(KindKey, s.digest(first.Key())) {
 		t.Fatal("the first batch is still in memory after two generations")
 	}
 	again := mustEvent(t, eventtest.Service("e2", "bg-syt", "2024-02-01T08:00:00+07:00", "S1", 3, true))

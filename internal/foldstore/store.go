@@ -38,14 +38,35 @@ type Options struct {
 	// Identity names what the store is a copy of (a database and a
 	// stream): a store written under another identity is emptied at Open.
 	Identity string
-	// CacheBytes is the size of the block cache; default 64 MiB. It holds
+	// CacheBytes is the size of the block cache; default DefaultCacheBytes. It holds
 	// the tables' index and filter blocks, which every lookup reads: with
 	// 32 MiB, 1M events' blocks (about 5 MB) missed it at every lookup.
 	CacheBytes int64
-	// MemTableBytes is the size of a memtable; default 16 MiB.
+	// MemTableBytes is the size of a memtable; default
+	// DefaultMemTableBytes.
 	MemTableBytes uint64
 	// Logger receives Pebble's messages (nil: none).
 	Logger *slog.Logger
+}
+
+// The defaults of Options.
+const (
+	DefaultCacheBytes    = 64 << 20
+	DefaultMemTableBytes = 16 << 20
+)
+
+// Memory returns about the most memory a store opened with o takes outside
+// the Go heap (Pebble allocates its cache and memtables itself): the block
+// cache and two memtables (one written, one flushed).
+func (o Options) Memory() int64 {
+	cache, mem := o.CacheBytes, int64(o.MemTableBytes)
+	if cache <= 0 {
+		cache = DefaultCacheBytes
+	}
+	if mem == 0 {
+		mem = DefaultMemTableBytes
+	}
+	return cache + 2*mem
 }
 
 // Store is the local fold index. It is safe for concurrent use: a reader
@@ -82,10 +103,10 @@ const metaVersion = 2
 // it from the durable copy.
 func Open(opts Options) (*Store, error) {
 	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = 64 << 20
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = 16 << 20
+		opts.MemTableBytes = DefaultMemTableBytes
 	}
 	s := &Store{opts: opts}
 	if opts.Dir == "" {
