@@ -77,10 +77,13 @@
 // fingerprint of cds.fold_index, the hash of the message at the watermark).
 // Memory holds two generations of the items recent batches touched
 // (Config.FoldCache items each, spanning at least 2 batches, so everything
-// of the batches not yet written stays in memory); every other lookup of a
-// batch is one read of the store, answered for an absent lookup (most) by
-// the Bloom filters of its tables, a few bits per lookup on disk and in its
-// block cache, none on the Go heap. See package fold, "The index".
+// of the batches not yet written stays in memory); the other lookups of a
+// batch are read from the store in key order with one iterator (an event
+// id's row and its superseded marks share one record), answered for an
+// absent lookup (most) by the Bloom filters of its tables, a few bits per
+// lookup on disk and in its block cache, none on the Go heap. The cache and
+// memtables (96 MiB) come out of cds projector's --memory-limit-mb. See
+// package fold, "The index".
 //
 // The store is a cache, never ahead of ClickHouse: the writer adds a
 // batch's rows and moves its mark in one write of the store after the

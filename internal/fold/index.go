@@ -179,8 +179,10 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	if !s.indexed {
 		return nil
 	}
-	var out []string
-	seen := map[string]struct{}{}
+	// Most events need three lookups (id, superseded mark, key) in the
+	// first round: room for them up front, not grown map by map.
+	out := make([]string, 0, 3*len(evs))
+	seen := make(map[string]struct{}, 3*len(evs))
 	need := func(kind byte, d id128, agency, name string) {
 		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
