@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/api"
 	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/history"
 	"github.com/bacgiang/cds/internal/natsserver"
@@ -213,6 +215,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 		},
 		Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 		DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
+		Admission: admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots)}, s.Metrics),
 	})
 	if err := srv.Start(); err != nil {
 		return err
@@ -224,6 +227,14 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 		s.Go("history", func() error { return h.Run(runCtx) })
 	}
 	return nil
+}
+
+// readSlots is Config.ReadSlots, 0 meaning half the ClickHouse pool.
+func readSlots(n int) int {
+	if n > 0 {
+		return n
+	}
+	return max(1, chdb.DefaultMaxConns/2)
 }
 
 // startSimulator runs the simulated province.

@@ -19,6 +19,11 @@ import (
 // ErrUnknownIndicator is returned for an indicator code not in the catalogue.
 var ErrUnknownIndicator = errors.New("scores: unknown indicator")
 
+// ErrRetry is returned by FindEvents when commits kept coming in while it
+// read the score (maxSnapshotTries times): the same request may succeed a
+// moment later.
+var ErrRetry = errors.New("scores: commits kept coming in while reading; try again")
+
 // Contributor is one event that counts in a value at as_of: the current state
 // of its natural key.
 type Contributor struct {
@@ -177,7 +182,7 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 			return score, m, nil
 		}
 		if try == maxSnapshotTries {
-			return nil, mark{}, fmt.Errorf("drill-down: %d commits came in while reading the score; try again", try)
+			return nil, mark{}, fmt.Errorf("drill-down: %w (%d tries)", ErrRetry, try)
 		}
 	}
 }
