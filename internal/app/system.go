@@ -55,6 +55,9 @@ type System struct {
 	// run here, or Config.HistoryInterval is negative); HistoryReader reads it.
 	History       *history.Refresher
 	HistoryReader *history.Store
+	// Admission bounds the API's requests that read ClickHouse at once
+	// (nil when the API does not run here).
+	Admission *admission.Controller
 
 	log     *slog.Logger
 	closers []func(context.Context) error
@@ -208,6 +211,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	if err != nil {
 		return err
 	}
+	s.Admission = admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots)}, s.Metrics)
 	srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 		Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 		Health: func(ctx context.Context) error {
@@ -215,7 +219,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 		},
 		Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 		DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
-		Admission: admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots)}, s.Metrics),
+		Admission: s.Admission,
 	})
 	if err := srv.Start(); err != nil {
 		return err

@@ -321,7 +321,7 @@ func (b *Board) Busy(w http.ResponseWriter, r *http.Request) {
 // the reader's (400/404), anything else is logged and not shown.
 func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, scores.ErrUnknownUnit), errors.Is(err, scores.ErrUnknownIndicator):
+	case errors.Is(err, scores.ErrUnknownUnit), errors.Is(err, scores.ErrUnitNotInForce), errors.Is(err, scores.ErrUnknownIndicator):
 		b.message(w, r, http.StatusNotFound, "notfound", "notfound.lead")
 	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery), errors.Is(err, errBadParam):
 		p := b.newPage(r, "error")
