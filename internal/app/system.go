@@ -205,7 +205,8 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	}
 	store := scores.NewStore(ch.DB)
 	registerStoreMetrics(s.Metrics, store)
-	engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+	engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store, Drills: scores.NewDrillCache(0)}
+	registerDrillMetrics(s.Metrics, engine.Drills)
 	s.newHistory(engine)
 	brd, err := s.newBoard(engine, ch, nc)
 	if err != nil {
