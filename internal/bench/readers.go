@@ -164,17 +164,25 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) (time.
 }
 
 func get(ctx context.Context, client *http.Client, url string) (int, []byte, error) {
+	code, body, _, err := getRetry(ctx, client, url)
+	return code, body, err
+}
+
+// getRetry is get that also returns the answer's Retry-After (0 when
+// none).
+func getRetry(ctx context.Context, client *http.Client, url string) (int, []byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, body, time.Duration(secs) * time.Second, err
 }
 
 // p99 is the 99th percentile of ds (sorted in place).
@@ -210,7 +218,8 @@ var readerMix = []string{
 // projector folds them (so the caches valid until the next commit keep
 // being renewed). Figures: requests/s, p50/p99 of the answers served
 // (200), errors (a 5xx but 503, or a transport error) and 503s (shed with
-// Retry-After: the API's admission control).
+// Retry-After: the API's admission control; the reader waits that long, as
+// a client should, before its next request).
 func (e *env) mixedReaders(ctx context.Context, base string) error {
 	e.Progressf("%d mixed readers for %s while %d events/s flow", e.cfg.Readers, e.cfg.ReadersFor, readersRate)
 	ctx, cancel := context.WithCancel(ctx)
@@ -239,8 +248,9 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 			for time.Now().Before(end) {
 				path := readerMix[rng.IntN(len(readerMix))]
 				t0 := time.Now()
-				code, body, err := get(ctx, client, base+path)
+				code, body, retry, err := getRetry(ctx, client, base+path)
 				d := time.Since(t0)
+				var pause time.Duration
 				mu.Lock()
 				switch {
 				case err != nil || code >= 500 && code != http.StatusServiceUnavailable:
@@ -250,6 +260,9 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 					}
 				case code == http.StatusServiceUnavailable:
 					shed++
+					// A client that honours Retry-After waits before it
+					// asks again.
+					pause = retry
 				case code == http.StatusOK:
 					lat = append(lat, d)
 				default:
@@ -259,6 +272,7 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 					}
 				}
 				mu.Unlock()
+				time.Sleep(min(pause, time.Until(end)))
 			}
 		}()
 	}
