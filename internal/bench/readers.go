@@ -111,6 +111,11 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 				}
 				cold = append(cold, d)
 			}
+			// The first request at as_of reads the page; the next ones are
+			// the warm ones.
+			if _, err := getJSON(ctx, client, base+drillPath(unit, drillAsOf, pg.offset), nil); err != nil {
+				return err
+			}
 			for i := 0; i < reps*5; i++ {
 				d, err := getJSON(ctx, client, base+drillPath(unit, drillAsOf, pg.offset), nil)
 				if err != nil {
