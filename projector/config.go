@@ -8,7 +8,7 @@ import (
 // Config tunes the projector. The zero value is usable.
 type Config struct {
 	Stream    string        // default CDS_EVENTS
-	Consumer  string        // durable consumer name, default cds-projector
+	Consumer  string        // durable consumer name, default ConsumerName(the database)
 	BatchMax  int           // events per batch, default 10000
 	BatchWait time.Duration // longest wait to fill a batch after its first event, default 200ms
 	AckWait   time.Duration // consumer AckWait, default 5m (above the longest write)
@@ -47,9 +47,6 @@ type Config struct {
 func (c Config) withDefaults() (Config, error) {
 	if c.Stream == "" {
 		c.Stream = "CDS_EVENTS"
-	}
-	if c.Consumer == "" {
-		c.Consumer = "cds-projector"
 	}
 	// Batches of 10,000 and generations of 50,000 items bound the live heap
 	// besides the Bloom filter (three batches in flight, two generations):
@@ -90,4 +87,19 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("projector config: BatchMax %d: expected 1 to 200000", c.BatchMax)
 	}
 	return c, nil
+}
+
+// ConsumerName is the durable consumer of the projector of a database:
+// cds-projector for the default database cds, cds-projector-<database>
+// for another (database names are letters, digits and underscores:
+// chdb.ValidDatabase). Each database has its own, as it has its own lease:
+// recovery deletes and recreates its consumer, so two databases folding
+// one stream (a second database rebuilt beside the live one, a database
+// per province) must not share one (docs/projector.md, "Active and
+// standby").
+func ConsumerName(database string) string {
+	if database == "" || database == "cds" {
+		return "cds-projector"
+	}
+	return "cds-projector-" + database
 }

@@ -64,6 +64,9 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = ConsumerName(deps.DB.Name)
+	}
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -57,11 +57,6 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 	if err != nil {
 		return RebuildStats{}, err
 	}
-	if !opts.Force {
-		if err := projectorStopped(ctx, js); err != nil {
-			return RebuildStats{}, err
-		}
-	}
 	st, err := js.Stream(ctx, natsserver.EventsStream)
 	if err != nil {
 		return RebuildStats{}, fmt.Errorf("rebuild: %w", err)
@@ -79,6 +74,11 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 		return RebuildStats{}, err
 	}
 	defer ch.Close()
+	if !opts.Force {
+		if err := projectorStopped(ctx, js, ch.DB.Name); err != nil {
+			return RebuildStats{}, err
+		}
+	}
 	p, err := projector.New(projector.Config{}, projector.Deps{JetStream: js, DB: ch.DB, Units: reg, Logger: cfg.logger().With("component", "rebuild")})
 	if err != nil {
 		return RebuildStats{}, err
@@ -97,9 +97,10 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 	return stats, nil
 }
 
-// projectorStopped fails when a client pulls from the projector's consumer.
-func projectorStopped(ctx context.Context, js jetstream.JetStream) error {
-	c, err := js.Consumer(ctx, natsserver.EventsStream, "cds-projector")
+// projectorStopped fails when a client pulls from the consumer of the
+// projector of database.
+func projectorStopped(ctx context.Context, js jetstream.JetStream, database string) error {
+	c, err := js.Consumer(ctx, natsserver.EventsStream, projector.ConsumerName(database))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
 	}

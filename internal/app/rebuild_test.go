@@ -126,6 +126,16 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if _, err := Rebuild(ctx, e.cfg, false, RebuildOptions{}); err == nil || !strings.Contains(err.Error(), "running") {
 		t.Fatalf("Rebuild while the projector runs: %v, want a refusal", err)
 	}
+	// Another database has its own consumer: its rebuild runs beside the
+	// live projector, whose consumer it leaves alone.
+	other := e.cfg
+	other.ClickHouseDB = "cds_other"
+	if st, err := Rebuild(ctx, other, false, RebuildOptions{}); err != nil || st.Events != last {
+		t.Fatalf("Rebuild of another database while the projector of cds runs: %+v, %v; want %d events", st, err, last)
+	}
+	if _, err := Rebuild(ctx, e.cfg, false, RebuildOptions{}); err == nil || !strings.Contains(err.Error(), "running") {
+		t.Fatalf("Rebuild of cds after that of another database: %v, want a refusal (the live projector still pulls)", err)
+	}
 	e.stopProjector(t)
 	live := e.snapshot(t)
 	if live.Watermark != last || len(live.Events) == 0 {

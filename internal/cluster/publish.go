@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bacgiang/cds/internal/pubacks"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -111,20 +112,5 @@ func (p *Publisher) window(ctx context.Context, js jetstream.JetStream, msgs []*
 		}
 		futures = append(futures, f)
 	}
-	var last uint64
-	timeout := time.NewTimer(p.AckWait)
-	defer timeout.Stop()
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			last = max(last, ack.Sequence)
-		case err := <-f.Err():
-			return 0, err
-		case <-timeout.C:
-			return 0, errors.New("no acknowledgement in time")
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	return last, nil
+	return pubacks.Await(ctx, futures, p.AckWait)
 }

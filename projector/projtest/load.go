@@ -5,7 +5,6 @@ package projtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/pubacks"
 )
 
 // Kind says what the projector must do with a message of a load.
@@ -322,19 +322,5 @@ func publishWindow(ctx context.Context, js jetstream.JetStream, msgs []Msg) (uin
 		}
 		futures = append(futures, f)
 	}
-	var last uint64
-	timeout := time.After(10 * time.Second)
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			last = max(last, ack.Sequence)
-		case err := <-f.Err():
-			return 0, err
-		case <-timeout:
-			return 0, errors.New("publish: no acknowledgement in 10s")
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	return last, nil
+	return pubacks.Await(ctx, futures, 10*time.Second)
 }
