@@ -123,8 +123,13 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 				}
 				warm = append(warm, d)
 			}
-			e.Figure("drill_page_"+name+"_"+pg.name+"_cold_p99_ms", ms(p99(cold)), "ms")
-			e.Figure("drill_page_"+name+"_"+pg.name+"_warm_p99_ms", ms(p99(warm)), "ms")
+			for _, f := range []struct {
+				name string
+				lat  []time.Duration
+			}{{"cold", cold}, {"warm", warm}} {
+				e.Figure("drill_page_"+name+"_"+pg.name+"_"+f.name+"_p50_ms", ms(pct(f.lat, 50)), "ms")
+				e.Figure("drill_page_"+name+"_"+pg.name+"_"+f.name+"_p99_ms", ms(p99(f.lat)), "ms")
+			}
 		}
 	}
 	return nil
