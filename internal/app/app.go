@@ -100,7 +100,14 @@ type Config struct {
 	// "always" (fsync before every PubAck) or a duration: "" = always in a
 	// cluster, else natsserver.DefaultSyncInterval.
 	NATSSyncInterval string
-	Logger           *slog.Logger
+	// ReadSlots (--read-slots / CDS_READ_SLOTS) is how many requests of the
+	// API may read ClickHouse at once (internal/admission); more wait a
+	// moment in a queue, then are answered 503 with Retry-After. 0 = half
+	// of the ClickHouse connection pool (chdb.DefaultMaxConns): a board
+	// page may hold two or three connections, and the projector and the
+	// score-history refresher share the pool.
+	ReadSlots int
+	Logger    *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".

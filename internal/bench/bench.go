@@ -41,8 +41,12 @@ type Config struct {
 	FreshnessRate int // events/s of the steady load, default 5000
 	FreshnessFor  time.Duration
 	Queries       int // score queries per endpoint, default 200
-	Out           io.Writer
-	Progress      io.Writer // progress lines; nil = none
+	// Readers read the API at once for ReadersFor in the mixed-readers
+	// step (readers.go); default 32 for 30s.
+	Readers    int
+	ReadersFor time.Duration
+	Out        io.Writer
+	Progress   io.Writer // progress lines; nil = none
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -64,6 +68,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Queries == 0 {
 		c.Queries = 200
+	}
+	if c.Readers == 0 {
+		c.Readers = 32
+	}
+	if c.ReadersFor == 0 {
+		c.ReadersFor = 30 * time.Second
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout

@@ -162,6 +162,12 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	if err := e.boardPages(ctx, base); err != nil {
 		return fmt.Errorf("board pages: %w", err)
 	}
+	if err := e.drillPages(ctx, base); err != nil {
+		return fmt.Errorf("drill-down pages: %w", err)
+	}
+	if err := e.mixedReaders(ctx, base); err != nil {
+		return fmt.Errorf("mixed readers: %w", err)
+	}
 	if err := e.historyRefresh(ctx); err != nil {
 		return fmt.Errorf("score history: %w", err)
 	}
