@@ -36,9 +36,9 @@ type drillQuery struct {
 	// key is the natural key's expression, with one placeholder (the
 	// key field); from, the FROM and WHERE of the valid events read, with
 	// fromArgs.
-	key      string
-	from     string
-	fromArgs []any
+	key       string
+	from      string
+	fromArgs  []any
 	where     string // filter on the latest event
 	whereArgs []any
 }
