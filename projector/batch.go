@@ -81,7 +81,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 			valid = append(valid, checked[i].e)
 		}
 	}
-	if err := p.provide(ctx, valid); err != nil {
+	if err := p.provide(valid); err != nil {
 		return nil, err
 	}
 	txn := p.state.Begin()
@@ -247,6 +247,12 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		}
 		p.m.writeTime.Observe(time.Since(start).Seconds())
 		p.setPos(b.next)
+		// The local store follows the commit, never precedes it: if this
+		// write fails, the store is behind and recovery adds the batch
+		// from cds.fold_index (syncStore).
+		if err := p.store.Write(storeMark(b.prev), storeMark(b.next), b.index.lookup, b.index.val); err != nil {
+			return err
+		}
 		deadLtr := 0
 		for r, n := range b.refused {
 			p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))

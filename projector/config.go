@@ -24,12 +24,15 @@ type Config struct {
 	// the state keeps two generations, each spanning at least 2 batches.
 	// Default 50000.
 	FoldCache int
+	// FoldDir is the directory of the local fold store (package foldstore,
+	// a subdirectory per database and stream): a cache of cds.fold_index
+	// that a restart finds at the commit it left. "" keeps the store in
+	// memory, refilled from cds.fold_index at every start.
+	FoldDir string
 	// HeapBudget, when positive, makes the projector set the Go runtime's
-	// soft memory limit (debug.SetMemoryLimit) to HeapBudget plus the size
-	// of its Bloom filter, whenever the filter is made or grows: the rest of
-	// its memory is bounded, the filter grows with the log (about 2 bytes
-	// per lookup written). It changes a process-wide setting: for a process
-	// that runs the projector alone (cds projector). Zero: leave it alone.
+	// soft memory limit (debug.SetMemoryLimit) to HeapBudget. It changes a
+	// process-wide setting: for a process that runs the projector alone
+	// (cds projector). Zero: leave it alone.
 	HeapBudget int64
 	// LeaseTTL is how long a projector that stopped renewing the lease
 	// (killed, frozen, cut off from NATS) keeps it: a standby takes over
@@ -49,7 +52,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Stream = "CDS_EVENTS"
 	}
 	// Batches of 10,000 and generations of 50,000 items bound the live heap
-	// besides the Bloom filter (three batches in flight, two generations):
+	// (three batches in flight, two generations):
 	// with 20,000 and 100,000 it was about 145 MB at 9M events, at the soft
 	// limit that cds projector sets (HeapBudget), and the garbage collector
 	// took about 70% of the projector's CPU; with these, 47 MB idle at 5M

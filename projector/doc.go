@@ -20,8 +20,8 @@
 //     ids, timeline changes, rollup cell deltas. An id seen before folds to
 //     nothing, for ever, not only inside the JetStream window. The fold
 //     state is indexed (see "Memory" below): before folding, it reads from
-//     cds.fold_index what the batch needs of the ids, superseded marks and
-//     timelines it no longer holds in memory.
+//     its local fold store what the batch needs of the ids, superseded
+//     marks and timelines it no longer holds in memory.
 //  3. The batch's invalid events are dead-lettered (see below) and their
 //     PubAcks awaited.
 //  4. Raw rows of the batch are inserted into cds.events with their seq,
@@ -44,7 +44,9 @@
 //     the batch's last sequence (unit CDS_EVENTS#last, see "The log and
 //     ClickHouse") and one commit of the lease token (unit CDS_EVENTS#lease,
 //     see "One active projector").
-//  6. Only then is the last message acked.
+//  6. The batch's index rows are written to the local fold store, with the
+//     commit they bring it to (see "Memory"); then the last message is
+//     acked.
 //
 // Steps 1–3 (the reader) and 4–6 (the writer) run as two stages: while the
 // writer writes batch N, the reader cuts, decodes and folds batch N+1 on top
@@ -53,8 +55,8 @@
 // batches not yet written; the writer writes them strictly in order and
 // stops at the first failure. Whenever a batch folded in memory was not
 // written (a failed write, or one abandoned at shutdown), the state is
-// marked not loaded and recovery reloads it (its Bloom filter) from
-// cds.fold_index. Each batch's
+// marked not loaded and recovery makes it again (the local store is at the
+// last commit written). Each batch's
 // marker adds its own advance, computed from the end of the batch before
 // it, so a batch is committed only on top of the one before it.
 //
@@ -67,17 +69,45 @@
 // # Memory
 //
 // The fold state does not hold the log. cds.fold_index (ordered by h, the
-// cityHash64 of the lookup; granules of 256 rows) holds, per applied event id, the key of the timeline it
-// entered; per natural key, its entries added and removed; per superseded
-// id, a mark. The state keeps a Bloom filter of every lookup written (about
-// 2 bytes each at 1 false "maybe" in 100, loaded at start from the column h
-// and sized for the backlog), and two generations of the items recent
-// batches touched (Config.FoldCache items each, spanning at least 2
-// batches, so everything of the batches not yet written stays in memory).
-// A new id with a new key, most events, needs no read; a key, id or mark
-// the filter cannot rule out and memory does not hold is read from
-// cds.fold_index by h, in one or two rounds of SELECTs per batch (a
-// correction needs the key of its target first). See package fold, "The index".
+// cityHash64 of the lookup) holds, per applied event id, the key of the
+// timeline it entered; per natural key, its entries added and removed; per
+// superseded id, a mark. It is the durable copy. The projector reads a
+// local copy of it: the fold store (package foldstore), an embedded LSM
+// (Pebble) in Config.FoldDir (cds projector --fold-dir, default
+// <data>/foldstate/<database>.<stream>), which holds the index rows by
+// lookup and the commit they reflect (its mark: the watermark and the
+// fingerprint of cds.fold_index, the hash of the message at the watermark).
+// Memory holds two generations of the items recent batches touched
+// (Config.FoldCache items each, spanning at least 2 batches, so everything
+// of the batches not yet written stays in memory); the other lookups of a
+// batch are read from the store in key order with one iterator (an event
+// id's row and its superseded marks share one record), answered for an
+// absent lookup (most) by the Bloom filters of its tables, a few bits per
+// lookup on disk and in its block cache, none on the Go heap. The cache and
+// memtables (96 MiB) come out of cds projector's --memory-limit-mb. See
+// package fold, "The index".
+//
+// The store is a cache, never ahead of ClickHouse: the writer adds a
+// batch's rows and moves its mark in one write of the store after the
+// batch's commit (step 6), refused unless the store is at the commit before.
+// Recovery, whenever it makes the fold state again, compares the store's
+// mark with the markers:
+//
+//   - equal: used as it is (a restart; no read of cds.fold_index);
+//   - behind (a standby on another host, a store write that failed, a crash
+//     of the machine losing its last unsynced writes), and cds.fold_index
+//     up to the store's watermark has the fingerprint the store recorded
+//     and the log holds there the message it folded: the rows above its
+//     watermark are added from cds.fold_index;
+//   - otherwise (ahead: ClickHouse lost or rewound the commit it reflects;
+//     another history; damaged, or left in the middle of a fill): emptied
+//     and filled from cds.fold_index.
+//
+// Whatever the state of the store, the fold reads what ClickHouse
+// committed. A repair, a rewind and cds rebuild empty it with the
+// projections; a projector that finds it held by another process of its
+// host (a frozen former holder of the lease) uses one in memory instead,
+// filled from cds.fold_index.
 //
 // Every INSERT runs under a query id "cds-projector/<database>/…".
 //
@@ -128,8 +158,8 @@
 // failed inserts. ClickHouse down or slow: each failure is counted
 // (cds_projector_failures_total{stage}), Run waits with exponential backoff
 // (cds_projector_backoff_seconds, 0.5 s to 30 s) and recovers from W (a
-// failed write also costs a reload of the fold state from cds.fold_index, since
-// the reader had folded ahead of it); while it waits it consumes nothing, so it holds no more than the fold state: the
+// failed write also drops the fold state in memory, since the reader had
+// folded ahead of it; the local store is at W); while it waits it consumes nothing, so it holds no more than the fold state: the
 // messages it had fetched are dropped and fetched again from W+1. NATS
 // restarted: the connection reconnects for ever; a delivery lost in between
 // is a hole (step 1); acks lost are redeliveries. Lag is

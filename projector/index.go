@@ -7,27 +7,26 @@ import (
 	"unsafe"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/foldstore"
 )
 
 // The fold state of a running projector is indexed (fold.NewIndexed): what
-// it does not hold in memory it reads from cds.fold_index, which every batch
-// writes before its commit marker, like cds.events.
+// it does not hold in memory it reads from its local fold store (package
+// foldstore), a copy of cds.fold_index that the writer brings up to each
+// commit right after it lands. cds.fold_index, which every batch writes
+// before its commit marker like cds.events, stays the durable copy the
+// store is refilled from (syncStore).
 
-// indexFalsePositives is the rate of lookups the Bloom filter sends to
-// ClickHouse for nothing: below 1 in 100, about 1.3 bytes per lookup written
-// (a batch of 10,000 new events, about 30,000 checks, then reads a few
-// hundred granules of 256 rows).
-const indexFalsePositives = 0.01
-
-// lookupsPerEvent is about how many lookups an event writes (its id and its
-// key; corrections more): the filter is sized for the backlog.
-const lookupsPerEvent = 2.2
-
-// lookupChunk is the most lookups one SELECT asks for (the query text stays
-// far below ClickHouse's max_query_size of 256 KiB).
-const lookupChunk = 2000
+// storeMark is the foldstore.Mark of a position: what the store holds once
+// it reflects the commit of pos.
+func storeMark(pos position) foldstore.Mark {
+	m := foldstore.Mark{Seq: pos.seq, Rows: pos.idxRows, Sum: pos.idxSum}
+	if pos.hashSeq == pos.seq {
+		m.Hash = pos.hash
+	}
+	return m
+}
 
 // indexColumns holds cds.fold_index columns of a batch, appended
 // column-wise, and their fingerprint. Lookups and values share one byte
@@ -87,8 +86,8 @@ func (p *Projector) insertIndex(ctx context.Context, c *indexColumns, last uint6
 }
 
 // provide gives the fold state what it needs of the index for evs: a few
-// rounds of Lookups, a SELECT by lookup, Provide.
-func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
+// rounds of Lookups, reads from the local store, Provide.
+func (p *Projector) provide(evs []*events.Event) error {
 	for round := 0; ; round++ {
 		need := p.state.Lookups(evs)
 		if len(need) == 0 {
@@ -98,7 +97,7 @@ func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
 			return fmt.Errorf("fold index: lookups still needed after %d rounds: %d", round, len(need))
 		}
 		start := time.Now()
-		rows, err := p.fetchIndex(ctx, need)
+		rows, err := p.fetchIndex(need)
 		if err != nil {
 			return err
 		}
@@ -107,56 +106,111 @@ func (p *Projector) provide(ctx context.Context, evs []*events.Event) error {
 		}
 		p.m.indexLookups.Add(float64(len(need)))
 		p.m.indexFetchTime.Observe(time.Since(start).Seconds())
+		// What an event needs is provided in the first round, but for a
+		// correction, which then needs the timeline its target entered:
+		// the next rounds look at the corrections only.
+		if round == 0 {
+			evs = corrections(evs)
+		}
 	}
 }
 
-// fetchIndex reads the index rows of lookups, by their hashes (rows of
-// other lookups with the same hash are left out).
-func (p *Projector) fetchIndex(ctx context.Context, lookups []string) ([]fold.IndexRow, error) {
+// corrections returns the events of evs that supersede another.
+func corrections(evs []*events.Event) []*events.Event {
+	var out []*events.Event
+	for _, e := range evs {
+		if e.Supersedes != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// fetchIndex reads the index rows of lookups from the local store.
+func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	var out []fold.IndexRow
-	for from := 0; from < len(lookups); from += lookupChunk {
-		chunk := lookups[from:min(from+lookupChunk, len(lookups))]
-		asked := make(map[string]struct{}, len(chunk))
-		hs := make([]uint64, len(chunk))
-		for i, l := range chunk {
-			asked[l] = struct{}{}
-			hs[i] = fold.LookupHash([]byte(l))
-		}
-		err := p.db.ScanFoldIndexByHash(ctx, hs, func(lookup, v string) error {
-			if _, ok := asked[lookup]; !ok {
-				return nil
-			}
-			r, err := fold.ParseRow(lookup, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
+	err := p.store.Get(lookups, func(i int, v []byte) error {
+		r, err := fold.ParseRow(lookups[i], string(v))
 		if err != nil {
-			return nil, err
+			return err
 		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// loadIndexed makes the indexed fold state of the committed position: a
-// Bloom filter of every lookup in cds.fold_index (from the column of their
-// hashes) and nothing else in memory.
+// syncStore brings the local fold store to the commit of pos, from
+// cds.fold_index (from which recovery has deleted every row above pos):
 //
-// The filter is sized for the rows already written and those the messages
-// already in the stream will write, with a quarter more: a filter that
-// grows adds slices at a lower false-positive rate, which costs more memory
-// per lookup than sizing it right at start (each start sizes it again).
-func (p *Projector) loadIndexed(ctx context.Context, pos position) (*fold.State, error) {
-	last, err := p.streamLastSeq(ctx)
+//   - at pos: nothing to do (a restart, most recoveries);
+//   - behind pos, and what it holds is what cds.fold_index holds up to its
+//     mark (same fingerprint of the rows up to its sequence, same message
+//     at that sequence in the log): the rows above its mark are added (a
+//     standby taking over, a write to the store that failed after its
+//     commit, the machine's crash losing its last writes);
+//   - otherwise (ahead of pos: the commit it reflects was lost or rewound;
+//     another history; emptied at open): it is emptied and refilled.
+func (p *Projector) syncStore(ctx context.Context, pos position) error {
+	want := storeMark(pos)
+	have := p.store.Mark()
+	if have == want || (have.Seq == want.Seq && have.Rows == want.Rows && have.Sum == want.Sum && (have.Hash == 0 || want.Hash == 0)) {
+		return nil
+	}
+	start := time.Now()
+	from := have.Seq
+	ok, err := p.storePrefix(ctx, have, pos)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	backlog := float64(last - min(last, pos.seq))
-	filter := bloom.New(max(int(1.25*(float64(pos.idxRows)+lookupsPerEvent*backlog)), 1<<20), indexFalsePositives)
-	if err := p.db.ScanFoldIndexHashes(ctx, filter.Add); err != nil {
-		return nil, err
+	if !ok {
+		p.log.Info("fold store: not a copy of cds.fold_index below the watermark; refilling it", "store_seq", have.Seq, "seq", pos.seq)
+		if err := p.store.Reset(); err != nil {
+			return err
+		}
+		from = 0
 	}
-	return fold.NewIndexed(filter, int(pos.rows), p.cfg.FoldCache), nil
+	var n int
+	err = p.store.Load(want, func(add func(foldstore.Row) error) error {
+		return p.db.ScanFoldIndexSeqs(ctx, from, pos.seq, func(lookup, v string) error {
+			n++
+			return add(foldstore.Row{Lookup: lookup, Value: v})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	p.m.storeLoads.Inc()
+	p.log.Info("fold store filled from cds.fold_index", "from_seq", from, "seq", pos.seq, "rows", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// storePrefix reports whether a store at have holds what cds.fold_index
+// holds up to have.Seq, below pos: its rows counted as the markers count
+// them, and the log's message at have.Seq the one it folded.
+func (p *Projector) storePrefix(ctx context.Context, have foldstore.Mark, pos position) (bool, error) {
+	if have.Seq > pos.seq {
+		return false, nil
+	}
+	if have.Seq == 0 {
+		return have == foldstore.Mark{}, nil
+	}
+	if have.Seq == pos.seq || have.Hash == 0 {
+		return false, nil // same sequence, other rows; or a store that cannot be checked
+	}
+	rows, sum, err := p.db.FoldIndexFingerprintUpTo(ctx, have.Seq, seqModulus)
+	if err != nil {
+		return false, err
+	}
+	if rows != have.Rows || sum != have.Sum {
+		return false, nil
+	}
+	hash, err := p.hashAt(ctx, have.Seq)
+	if err != nil {
+		return false, err
+	}
+	return hash == have.Hash, nil
 }

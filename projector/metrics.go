@@ -17,7 +17,8 @@ type metrics struct {
 	repairs     *prometheus.CounterVec
 	stateEvents prometheus.Gauge
 	stateItems  prometheus.Gauge
-	filterBytes prometheus.Gauge
+	storeBytes  prometheus.Gauge
+	storeLoads  prometheus.Counter
 	stateLoaded prometheus.Gauge
 
 	active        prometheus.Gauge
@@ -73,13 +74,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cds_projector_repairs_total", Help: "Times the projections disagreed with their commit markers or with the log and were refolded from the log, by reason (raw_rows_mismatch, fold_index_mismatch, fold_index_missing, fenced_commit).",
 		}, []string{"reason"}),
 		stateEvents: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cds_projector_state_events", Help: "Distinct event ids folded (the fold state holds most of them in cds.fold_index, not in memory).",
+			Name: "cds_projector_state_events", Help: "Distinct event ids folded (the fold state holds most of them in its local store, not in memory).",
 		}),
 		stateItems: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_memory_items", Help: "Event ids, superseded marks and timelines the fold state holds in memory (recent batches).",
 		}),
-		filterBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cds_projector_state_filter_bytes", Help: "Size of the Bloom filter of the lookups in cds.fold_index.",
+		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cds_projector_fold_store_bytes", Help: "Disk space of the local fold store (the copy of cds.fold_index the fold state reads), updated at each recovery.",
+		}),
+		storeLoads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_fold_store_loads_total", Help: "Times the local fold store was filled from cds.fold_index (it was behind the commit markers, emptied, or not a copy of them).",
 		}),
 		stateLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_state_loaded", Help: "1 while the fold state of the committed position is loaded and the projector folds from it; 0 while it recovers, loads or waits as a standby.",
@@ -106,16 +110,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cds_projector_waiting_seconds", Help: "How long the projector has been waiting for what (inserts of an earlier attempt to finish, a mutation, a dead letter's PubAck); 0 when it is not. Each wait is bounded and logged every 10 s.",
 		}, []string{"what"}),
 		indexLookups: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cds_projector_index_lookups_total", Help: "Lookups read from cds.fold_index (ids, keys and superseded marks not in memory that the Bloom filter could not rule out).",
+			Name: "cds_projector_index_lookups_total", Help: "Lookups read from the local fold store (ids, keys and superseded marks not in memory).",
 		}),
 		indexFetchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "cds_projector_index_fetch_seconds", Help: "Time of one round of reads from cds.fold_index.",
+			Name: "cds_projector_index_fetch_seconds", Help: "Time of one round of reads from the local fold store.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.filterBytes, m.stateLoaded, m.indexLookups, m.indexFetchTime,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.stateLoaded, m.indexLookups, m.indexFetchTime,
 			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/fold"
+	"github.com/bacgiang/cds/internal/foldstore"
 )
 
 // Projector folds the stream into ClickHouse. Create it with New, run it
@@ -30,18 +33,18 @@ type Projector struct {
 	units events.Units
 	m     *metrics
 
-	state       *fold.State
-	filterBytes int                 // size of the state's Bloom filter when last seen
-	loaded      bool                // state matches pos
-	pos         position            // what the commit markers say, as last committed or read
-	lettered    map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
-	qid         queryIDs
-	posMu       sync.RWMutex
-	lastLag     atomic.Int64  // unix nanoseconds of the last lag update
-	lease       *lease        // opened by the first Run or Rewind
-	sealedOnce  atomic.Bool   // the markers of earlier lease holders are sealed (seal)
-	reconnects  atomic.Uint64 // NATS reconnects seen by checkFenced
-	replica     string        // on a cluster, the replica db is pinned to (replicas)
+	state      *fold.State
+	store      *foldstore.Store    // the local fold store, open from the first recovery to the end of Run
+	loaded     bool                // state matches pos
+	pos        position            // what the commit markers say, as last committed or read
+	lettered   map[uint64]struct{} // stream sequences above pos.seq that CDS_DLQ already holds
+	qid        queryIDs
+	posMu      sync.RWMutex
+	lastLag    atomic.Int64  // unix nanoseconds of the last lag update
+	lease      *lease        // opened by the first Run or Rewind
+	sealedOnce atomic.Bool   // the markers of earlier lease holders are sealed (seal)
+	reconnects atomic.Uint64 // NATS reconnects seen by checkFenced
+	replica    string        // on a cluster, the replica db is pinned to (replicas)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -74,6 +77,47 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
 }
 
+// openStore opens the local fold store (Config.FoldDir) unless it is open.
+func (p *Projector) openStore() error {
+	if p.store != nil {
+		return nil
+	}
+	dir := ""
+	if p.cfg.FoldDir != "" {
+		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
+	}
+	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log}
+	s, err := foldstore.Open(opts)
+	if errors.Is(err, foldstore.ErrInUse) {
+		// Another projector of this host holds it: one that lost the
+		// lease while frozen, or a second one given the same directory.
+		// A store in memory, filled from cds.fold_index, serves as well.
+		p.log.Warn("fold store in use by another process: using one in memory, filled from cds.fold_index", "dir", dir)
+		opts.Dir = ""
+		s, err = foldstore.Open(opts)
+	}
+	if err != nil {
+		return err
+	}
+	if s.WasReset() {
+		p.log.Warn("fold store: found unusable and emptied; it is refilled from cds.fold_index", "dir", dir)
+	}
+	p.store = s
+	return nil
+}
+
+// Close closes the local fold store; Run calls it when it returns, and
+// Rewind when it fails. It may be called more than once.
+func (p *Projector) Close() error {
+	if p.store == nil {
+		return nil
+	}
+	p.dropState() // the state reads the store
+	err := p.store.Close()
+	p.store = nil
+	return err
+}
+
 // Watermark returns the last stream sequence committed to ClickHouse.
 func (p *Projector) Watermark() uint64 {
 	p.posMu.RLock()
@@ -101,7 +145,13 @@ func (p *Projector) Run(ctx context.Context) error {
 		defer p.db.Close() // the pinned replica's connection (replicas)
 	}
 	p.m.failed.Set(0)
+	if p.cfg.HeapBudget > 0 {
+		debug.SetMemoryLimit(p.cfg.HeapBudget)
+	}
 	err := p.run(ctx)
+	if cerr := p.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err != nil {
 		// The caller logs it: one ERROR line (cmd/cds exits with it).
 		p.m.failed.Set(1)
@@ -249,7 +299,8 @@ func leaseCause(ctx, actx context.Context) error {
 // writes batch N to ClickHouse and acks it. The reader commits each batch's
 // fold transaction in memory as soon as it is folded, on top of the batches
 // not yet written; if any of them is not written, the fold state is marked
-// not loaded and recovery reloads it from ClickHouse. The pull requests ask
+// not loaded and recovery makes it again (its local store is at the last
+// batch written). The pull requests ask
 // for BatchMax messages, so at most about 3 × BatchMax messages are
 // unacknowledged (the batch being written, the one folded and waiting, the
 // one being filled) below the consumer's MaxAckPending of 4 × BatchMax.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,21 +78,26 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// reload makes the fold state of the committed position: its local store
+// brought to pos (syncStore), nothing in memory.
 func (p *Projector) reload(ctx context.Context, pos position) error {
 	start := time.Now()
 	p.dropState()
-	st, err := p.loadIndexed(ctx, pos)
-	if err != nil {
+	if err := p.openStore(); err != nil {
 		return err
 	}
+	if err := p.syncStore(ctx, pos); err != nil {
+		return err
+	}
+	st := fold.NewIndexed(int(pos.rows), p.cfg.FoldCache)
 	p.setState(st)
+	p.m.storeBytes.Set(float64(p.store.DiskBytes()))
 	p.log.Info("fold state loaded", "events", st.Len(), "index_rows", pos.idxRows, "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// dropState lets the garbage collector have the fold state before another is
-// loaded: two Bloom filters at once would hold twice the largest part of the
-// projector's memory (a reload after a failure, or a rewind).
+// dropState forgets the fold state in memory (the next recovery makes
+// another); the local store stays, at the commit it reflects.
 func (p *Projector) dropState() {
 	p.state = nil
 	p.unload()
@@ -109,24 +113,14 @@ func (p *Projector) unload() {
 func (p *Projector) setState(st *fold.State) {
 	p.state, p.loaded = st, true
 	p.m.stateLoaded.Set(1)
-	p.filterBytes = 0
 	p.stateMetrics()
 }
 
-// stateMetrics updates the fold state's gauges, and the soft memory limit
-// when the Bloom filter has grown (Config.HeapBudget).
+// stateMetrics updates the fold state's gauges.
 func (p *Projector) stateMetrics() {
 	st := p.state
 	p.m.stateEvents.Set(float64(st.Len()))
 	p.m.stateItems.Set(float64(st.InMemory()))
-	fb := st.FilterBytes()
-	p.m.filterBytes.Set(float64(fb))
-	if fb != p.filterBytes {
-		p.filterBytes = fb
-		if p.cfg.HeapBudget > 0 {
-			debug.SetMemoryLimit(p.cfg.HeapBudget + int64(fb))
-		}
-	}
 }
 
 // settle waits until no INSERT of a projector of this database is running
@@ -276,14 +270,6 @@ func (p *Projector) confirmBehind(ctx context.Context, seq uint64) error {
 	return fmt.Errorf("stream %s reported last seq %d but holds seq %d; retrying", p.cfg.Stream, s.CachedInfo().State.LastSeq, seq)
 }
 
-func (p *Projector) streamLastSeq(ctx context.Context) (uint64, error) {
-	s, err := p.js.Stream(ctx, p.cfg.Stream)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", p.cfg.Stream, err)
-	}
-	return s.CachedInfo().State.LastSeq, nil
-}
-
 // repair empties the projections so that they are refolded from the log.
 func (p *Projector) repair(ctx context.Context, reason string) (position, error) {
 	if err := p.fence("a repair"); err != nil {
@@ -313,11 +299,17 @@ func (p *Projector) clear(ctx context.Context) error {
 	return p.truncate(ctx)
 }
 
-// truncate empties cds.rollup, then cds.events and cds.fold_index.
-// Whenever it stops, the markers are gone first, which the next recovery
-// reads as "nothing committed".
+// truncate empties the local fold store, then cds.rollup, cds.events and
+// cds.fold_index. Whenever it stops, the markers are gone first, which the
+// next recovery reads as "nothing committed".
 func (p *Projector) truncate(ctx context.Context) error {
 	p.dropState()
+	if err := p.openStore(); err != nil {
+		return err
+	}
+	if err := p.store.Reset(); err != nil {
+		return err
+	}
 	for _, t := range []string{"rollup", "events", "fold_index"} {
 		if err := p.db.Truncate(ctx, t); err != nil {
 			return err

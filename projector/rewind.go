@@ -89,6 +89,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 		if err != nil && p.lease != nil {
 			p.lease.release(context.WithoutCancel(ctx))
 		}
+		if err != nil {
+			_ = p.Close()
+		}
 	}()
 	stopKeeping, err := p.rewindLease(ctx)
 	if err != nil {
@@ -144,11 +147,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 	if err := p.sendCells(ctx, marker, pos.seq); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	st, err := p.loadIndexed(ctx, pos)
-	if err != nil {
+	if err := p.reload(ctx, pos); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
-	p.setState(st)
 	p.setPos(pos)
 	p.log.Info("projections rewound", "seq", pos.seq, "events", pos.rows, "cells", cells, "took", time.Since(start).Round(time.Millisecond))
 	return from, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/bacgiang/cds/internal/bench"
 	"github.com/bacgiang/cds/internal/cluster"
@@ -19,6 +20,10 @@ func runBench(ctx context.Context, args []string) error {
 	rate := fs.Int("freshness-rate", 5000, "events/s of the steady load for the freshness figures")
 	dur := fs.Duration("freshness-for", 0, "how long the steady load lasts (0 = 10s)")
 	queries := fs.Int("queries", 200, "requests per score endpoint")
+	baseline := fs.String("baseline", "", "another cds binary whose projector drains the same queue first, for a before/after pair in one run")
+	drainOnly := fs.Bool("drain-only", false, "stop after the drain: no HTTP ingest, freshness, queries, pages or rebuild")
+	readers := fs.Int("readers", 32, "concurrent readers of the mixed-readers step")
+	readersFor := fs.Duration("readers-for", 30*time.Second, "how long the mixed readers read")
 	clusterDir := fs.String("cluster", "", "measure the running local cluster of deployments/cluster/local whose directory this is (.cluster) against a single node started in the same run, instead: it publishes into the cluster's stream and kills and restarts its processes (docs/cluster.md, \"Figures\"); run from the repository root")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -33,7 +38,7 @@ func runBench(ctx context.Context, args []string) error {
 		return benchCluster(ctx, *clusterDir, events)
 	}
 	return bench.Run(ctx, bench.Config{Events: *n, ClickHouseAddr: c.cfg.ClickHouseAddr, FreshnessRate: *rate, FreshnessFor: *dur,
-		Queries: *queries, Out: os.Stdout, Progress: os.Stderr})
+		Queries: *queries, Baseline: *baseline, DrainOnly: *drainOnly, Readers: *readers, ReadersFor: *readersFor, Out: os.Stdout, Progress: os.Stderr})
 }
 
 // benchCluster runs the cluster figures of docs/cluster.md, "Figures":

@@ -12,6 +12,7 @@ import (
 
 func runRebuild(ctx context.Context, args []string) error {
 	fs, c := newFlags("rebuild")
+	c.foldFlag(fs)
 	fromSeq := fs.Uint64("from-seq", 0, "refold the log from this stream sequence; the raw events below it are kept (0 = everything)")
 	fromDate := fs.String("from-date", "", "refold from the first event the log stored on or after this date, YYYY-MM-DD in province time")
 	force := fs.Bool("force", false, "do not check that the projector is stopped")

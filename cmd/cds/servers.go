@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/bacgiang/cds/internal/app"
 	"github.com/bacgiang/cds/internal/credentials"
+	"github.com/bacgiang/cds/internal/foldstore"
 	"github.com/bacgiang/cds/internal/natsserver"
 )
 
@@ -79,14 +81,19 @@ func runNATSStreams(ctx context.Context, args []string) error {
 	return app.EnsureLog(ctx, nc, c.cfg.DuplicateWindow, *replicas, true, c.cfg.Logger)
 }
 
+// minProjectorHeap is the least Go heap a projector's memory budget must
+// leave: three batches of 10,000 events in flight and two generations of
+// the fold state.
+const minProjectorHeap = 64 << 20
+
 func runProjector(ctx context.Context, args []string) error {
 	fs, c := newFlags("projector")
-	// 160 MiB, measured at 20M events (Bloom filter 69 MB): peak RSS 258 MB
-	// and a drain of 19,841 events/s; with 128, 253 MB but 14,741 events/s
-	// (the live heap besides the filter reaches about 95 MB there, and the
-	// garbage collector runs all the time near the limit).
-	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 160)),
-		"heap budget in MiB besides the Bloom filter of the fold index: the projector keeps the Go runtime's soft memory limit at it plus the filter's size, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+	c.foldFlag(fs)
+	// 256 MiB for the process: the local fold store's cache and memtables
+	// (outside the Go heap) and a bounded fold state (recent batches in
+	// memory, the rest in the store).
+	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 256)),
+		"memory budget in MiB: the local fold store's block cache and memtables ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) come out of it, and the projector keeps the Go runtime's soft memory limit at the rest, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
@@ -94,9 +101,13 @@ func runProjector(ctx context.Context, args []string) error {
 	}
 	if *memMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		// The fold state's memory is bounded (package fold, "The index"),
-		// so a soft limit keeps the process near its live heap; the
-		// projector adds its Bloom filter, which grows with the log.
-		c.cfg.ProjectorHeap = int64(*memMB) << 20
+		// so a soft limit keeps the process near its live heap.
+		store := foldstore.Options{}.Memory()
+		if int64(*memMB)<<20 < store+minProjectorHeap {
+			return fmt.Errorf("--memory-limit-mb=%d: want at least %d (the fold store takes %d MiB, the Go heap at least %d)",
+				*memMB, (store+minProjectorHeap)>>20, store>>20, minProjectorHeap>>20)
+		}
+		c.cfg.ProjectorHeap = int64(*memMB)<<20 - store
 	}
 	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{Projector: true})
@@ -118,6 +129,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return serveUntilDone(ctx, sys)
+}
+
+// foldFlag registers --fold-dir, for the commands that run a projector.
+func (c *common) foldFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.cfg.FoldDir, "fold-dir", env("CDS_FOLD_DIR", ""), "directory of the projector's local fold store, a cache of cds.fold_index; empty = <data>/foldstate (CDS_FOLD_DIR)")
 }
 
 // historyFlag registers --history-interval, for the commands that run the API.

@@ -14,6 +14,7 @@ import (
 
 func runUp(ctx context.Context, args []string) error {
 	fs, c := newFlags("up")
+	c.foldFlag(fs)
 	sim := fs.Bool("simulate", false, "run the simulated province: every unit publishes events over NATS with its own credentials")
 	simStart := fs.String("sim-start", "2021-06-11", "simulated start date (province time)")
 	simSpeed := fs.Duration("sim-speed", simulate.DefaultSpeed, "simulated time per real second")

@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/authguard"
 	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/httpx"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -77,6 +79,9 @@ type Deps struct {
 	DeadLetters DeadLetters
 	// AgencyOf maps an agency's HTTP token to its code, for GET /v1/dlq.
 	AgencyOf func(token string) (agency string, ok bool)
+	// Admission, when not nil, bounds the requests that read ClickHouse
+	// at once (admit.go); nil admits every request at once.
+	Admission *admission.Controller
 }
 
 // Server is the HTTP API.
@@ -143,7 +148,7 @@ func (s *Server) Handler() http.Handler {
 	} else {
 		mux.HandleFunc("/", notFound)
 	}
-	return securityHeaders(s.readAuth(mux))
+	return securityHeaders(s.readAuth(s.admit(mux)))
 }
 
 // Start binds the address (errors surface here) and serves in the background.
@@ -421,6 +426,9 @@ func (s *Server) translate(err error) error {
 		return &httpx.Error{Code: httpx.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery):
 		return &httpx.Error{Code: httpx.CodeInvalid, Message: err.Error()}
+	case chdb.Busy(err), errors.Is(err, scores.ErrRetry):
+		s.log.Warn("request shed: clickhouse busy", "err", err)
+		return &httpx.Error{Code: httpx.CodeUnavailable, RetryAfter: 1, Message: "the score store is busy; try again after Retry-After seconds"}
 	}
 	s.log.Error("request failed", "err", err)
 	return err

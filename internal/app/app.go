@@ -69,11 +69,15 @@ type Config struct {
 	// ClickHouse's read-only user "analyst"; empty keeps the one in
 	// <data>/clickhouse-analyst.password, or creates a random one there.
 	AnalystPassword string
-	// ProjectorHeap (cds projector --memory-limit-mb), when positive, is the
-	// projector's heap budget besides its Bloom filter: the projector sets the
-	// Go runtime's soft memory limit to it plus the filter's size (see
-	// projector.Config.HeapBudget). Zero leaves the runtime alone.
+	// ProjectorHeap (cds projector --memory-limit-mb, less the local fold
+	// store's cache and memtables), when positive, is the projector's heap
+	// budget: the projector sets the Go runtime's soft
+	// memory limit to it (see projector.Config.HeapBudget). Zero leaves the
+	// runtime alone.
 	ProjectorHeap int64
+	// FoldDir (--fold-dir / CDS_FOLD_DIR) is where the projector keeps its
+	// local fold store (projector.Config.FoldDir); "" = <data>/foldstate.
+	FoldDir string
 	// HistoryInterval (--history-interval / CDS_HISTORY_INTERVAL) is how
 	// often the API process refreshes the score history (package history):
 	// 0 = history.DefaultInterval; negative = no refresher in this process
@@ -96,7 +100,14 @@ type Config struct {
 	// "always" (fsync before every PubAck) or a duration: "" = always in a
 	// cluster, else natsserver.DefaultSyncInterval.
 	NATSSyncInterval string
-	Logger           *slog.Logger
+	// ReadSlots (--read-slots / CDS_READ_SLOTS) is how many requests of the
+	// API may read ClickHouse at once (internal/admission); more wait a
+	// moment in a queue, then are answered 503 with Retry-After. 0 = half
+	// of the ClickHouse connection pool (chdb.DefaultMaxConns): a board
+	// page may hold two or three connections, and the projector and the
+	// score-history refresher share the pool.
+	ReadSlots int
+	Logger    *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".
@@ -108,6 +119,15 @@ func Defaults() Config {
 		ClickHouseHTTP: chserver.DefaultHTTPAddr,
 		HTTPAddr:       "127.0.0.1:8080",
 	}
+}
+
+// FoldStoreDir is the directory of the projector's local fold store:
+// FoldDir, else <data>/foldstate.
+func (c Config) FoldStoreDir() string {
+	if c.FoldDir != "" {
+		return c.FoldDir
+	}
+	return filepath.Join(c.DataDir, "foldstate")
 }
 
 // NATSClientURL is the NATS server a command connects to: NATSURL, else the

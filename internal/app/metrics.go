@@ -80,6 +80,16 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 	)
 }
 
+// registerDrillMetrics exports the drill-down cache (scores.DrillCache).
+func registerDrillMetrics(reg prometheus.Registerer, c *scores.DrillCache) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_cache_hits_total", Help: "Drill-down pages and totals answered from the cache (valid until the next commit)."},
+			func() float64 { _, h, _ := c.Stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_cache_misses_total", Help: "Drill-down pages and totals read from cds.events."},
+			func() float64 { _, _, m := c.Stats(); return float64(m) }),
+	)
+}
+
 // refusedCollector exports the messages the NATS gate refused, per agency,
 // for being above the agency's limit (docs/security.md).
 type refusedCollector struct {

@@ -79,10 +79,14 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 			return RebuildStats{}, err
 		}
 	}
-	p, err := projector.New(projector.Config{}, projector.Deps{JetStream: js, DB: ch.DB, Units: reg, Logger: cfg.logger().With("component", "rebuild")})
+	// The projector's local fold store is rewound with the projections
+	// (emptied by a rebuild from the start), and filled as the log is
+	// refolded.
+	p, err := projector.New(projector.Config{FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: reg, Logger: cfg.logger().With("component", "rebuild")})
 	if err != nil {
 		return RebuildStats{}, err
 	}
+	defer p.Close()
 	if from, err = p.Rewind(ctx, from); err != nil {
 		return RebuildStats{}, fmt.Errorf("rebuild: %w", err)
 	}

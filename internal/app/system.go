@@ -14,9 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/api"
 	"github.com/bacgiang/cds/internal/board"
 	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/history"
 	"github.com/bacgiang/cds/internal/natsserver"
@@ -53,6 +55,9 @@ type System struct {
 	// run here, or Config.HistoryInterval is negative); HistoryReader reads it.
 	History       *history.Refresher
 	HistoryReader *history.Store
+	// Admission bounds the API's requests that read ClickHouse at once
+	// (nil when the API does not run here).
+	Admission *admission.Controller
 
 	log     *slog.Logger
 	closers []func(context.Context) error
@@ -172,7 +177,7 @@ func (s *System) startProjector(runCtx context.Context, ch *ClickHouse) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
+	p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL, FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
 	if err != nil {
 		return err
 	}
@@ -200,12 +205,14 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	}
 	store := scores.NewStore(ch.DB)
 	registerStoreMetrics(s.Metrics, store)
-	engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store}
+	engine := &scores.Engine{Catalog: s.Catalog, Registry: s.Registry, Store: store, Drills: scores.NewDrillCache(0)}
+	registerDrillMetrics(s.Metrics, engine.Drills)
 	s.newHistory(engine)
 	brd, err := s.newBoard(engine, ch, nc)
 	if err != nil {
 		return err
 	}
+	s.Admission = admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots)}, s.Metrics)
 	srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 		Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 		Health: func(ctx context.Context) error {
@@ -213,6 +220,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 		},
 		Gatherer: s.Metrics, Logger: s.log.With("component", "api"),
 		DeadLetters: &deadLetters{js: js}, AgencyOf: agencyOf,
+		Admission: s.Admission,
 	})
 	if err := srv.Start(); err != nil {
 		return err
@@ -224,6 +232,14 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 		s.Go("history", func() error { return h.Run(runCtx) })
 	}
 	return nil
+}
+
+// readSlots is Config.ReadSlots, 0 meaning half the ClickHouse pool.
+func readSlots(n int) int {
+	if n > 0 {
+		return n
+	}
+	return max(1, chdb.DefaultMaxConns/2)
 }
 
 // startSimulator runs the simulated province.

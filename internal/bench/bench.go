@@ -30,11 +30,23 @@ type Config struct {
 	ClickHouseAddr string // external ClickHouse; empty starts a managed one on free ports
 	Dir            string // working directory; empty = a temporary one, removed after
 	Binary         string // the cds binary for the projector process; default this executable
-	FreshnessRate  int    // events/s of the steady load, default 5000
-	FreshnessFor   time.Duration
-	Queries        int // score queries per endpoint, default 200
-	Out            io.Writer
-	Progress       io.Writer // progress lines; nil = none
+	// Baseline, when set, is another cds binary whose projector drains the
+	// same queue first (then the projections are emptied): its figures are
+	// printed with the prefix baseline_, and projector_drain_vs_baseline
+	// compares the two in one run.
+	Baseline string
+	// DrainOnly stops after the drain (and its baseline): no API steps, no
+	// rebuild.
+	DrainOnly     bool
+	FreshnessRate int // events/s of the steady load, default 5000
+	FreshnessFor  time.Duration
+	Queries       int // score queries per endpoint, default 200
+	// Readers read the API at once for ReadersFor in the mixed-readers
+	// step (readers.go); default 32 for 30s.
+	Readers    int
+	ReadersFor time.Duration
+	Out        io.Writer
+	Progress   io.Writer // progress lines; nil = none
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -56,6 +68,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Queries == 0 {
 		c.Queries = 200
+	}
+	if c.Readers == 0 {
+		c.Readers = 32
+	}
+	if c.ReadersFor == 0 {
+		c.ReadersFor = 30 * time.Second
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout
@@ -79,6 +97,10 @@ type env struct {
 	pub     float64
 	pubCPU  float64 // µs of this process's CPU time per published event
 	last    uint64
+	chPID   int // the managed ClickHouse's process; 0 for an external one
+	// drainRate and baseDrain are the drain rates of the binary measured
+	// and of the baseline (0 without one).
+	drainRate, baseDrain float64
 }
 
 // Run measures and prints the figures.
@@ -124,7 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer srv.Close()
-		e.chAddr = srv.Addr()
+		e.chAddr, e.chPID = srv.Addr(), srv.PID()
 	}
 	e.dbName = "cds_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	if e.db, err = chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: e.dbName}); err != nil {

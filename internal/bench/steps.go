@@ -8,7 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,35 +100,29 @@ func (e *env) rawRead(ctx context.Context) error {
 // events, then the API in this process for ingest, freshness and queries,
 // then a rebuild.
 func (e *env) drainAndServe(ctx context.Context) error {
-	e.Progressf("projector drain (cds projector process)")
-	cmd := exec.CommandContext(ctx, e.cfg.Binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
-		"--database", e.dbName, "--data", e.dir, "--log", "warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// stop runs once: the deferred call after the explicit one must not
-	// wait a minute for an exit already received.
-	stop := sync.OnceValue(func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-			return nil
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			return errors.New("projector did not stop on SIGTERM")
+	if e.cfg.Baseline != "" {
+		if err := e.baselineDrain(ctx); err != nil {
+			return err
 		}
-	})
-	defer stop()
-	if err := e.waitWatermark(ctx, e.last, 5*time.Millisecond, func(w uint64) { e.Progressf("  drained %d / %d", w, e.last) }); err != nil {
+	}
+	e.Progressf("projector drain (cds projector process)")
+	p, f, err := e.drain(ctx, e.cfg.Binary)
+	if err != nil {
 		return err
 	}
-	drain := rate(int(e.last), time.Since(start))
-	e.Figure("projector_drain_events_per_s", drain, "events/s")
-	e.Figure("projector_vs_raw", drain/e.raw, "")
+	cmd, stop := p.cmd, p.stop
+	defer stop()
+	e.reportDrain("", f)
+	e.drainRate = f.rate
+	if e.baseDrain > 0 {
+		e.Figure("projector_drain_vs_baseline", f.rate/e.baseDrain, "")
+	}
+	if e.cfg.DrainOnly {
+		if rss, err := peakRSS(cmd.Process.Pid); err == nil {
+			e.Figure("projector_rss_mb", rss, "MB")
+		}
+		return stop()
+	}
 
 	// The API, in this process, against the same NATS and ClickHouse.
 	acfg := app.Defaults()
@@ -170,6 +164,12 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	}
 	if err := e.boardPages(ctx, base); err != nil {
 		return fmt.Errorf("board pages: %w", err)
+	}
+	if err := e.drillPages(ctx, base); err != nil {
+		return fmt.Errorf("drill-down pages: %w", err)
+	}
+	if err := e.mixedReaders(ctx, base); err != nil {
+		return fmt.Errorf("mixed readers: %w", err)
 	}
 	if err := e.historyRefresh(ctx); err != nil {
 		return fmt.Errorf("score history: %w", err)
@@ -489,17 +489,28 @@ func (e *env) rebuild(ctx context.Context) error {
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	p, err := projector.New(projector.Config{NoDeadLetter: true}, projector.Deps{JetStream: e.js, DB: e.db, Units: e.reg})
+	p, err := projector.New(projector.Config{NoDeadLetter: true, FoldDir: filepath.Join(e.dir, "rebuild-fold")}, projector.Deps{JetStream: e.js, DB: e.db, Units: e.reg})
 	if err != nil {
 		return err
 	}
+	defer p.Close()
+	cpu0 := e.cpuNow(0)
 	st, err := app.Drain(ctx, p, e.last, func(done, total uint64) { e.Progressf("  rebuilt %d / %d", done, total) })
 	if err != nil {
 		return err
 	}
+	cpu := e.cpuNow(0).since(cpu0, int(st.Events))
 	r := rate(int(st.Events), st.Duration)
 	e.Figure("rebuild_events_per_s", r, "events/s")
 	e.Figure("rebuild_vs_raw", r/e.raw, "")
+	if e.drainRate > 0 {
+		e.Figure("rebuild_vs_drain", r/e.drainRate, "")
+	}
+	// The projector runs in this process, with the NATS server.
+	e.Figure("rebuild_cpu_us_per_event_projector_and_nats", cpu.nats, "")
+	if e.chPID != 0 {
+		e.Figure("rebuild_cpu_us_per_event_clickhouse", cpu.clickhouse, "")
+	}
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
 )
@@ -309,16 +310,26 @@ func (b *Board) message(w http.ResponseWriter, r *http.Request, status int, titl
 
 type messageView struct{ Lead string }
 
+// Busy answers 503 with a page that asks the reader to reload in a few
+// seconds: the server's read slots were all taken (internal/admission),
+// or ClickHouse's connections. The caller sets Retry-After.
+func (b *Board) Busy(w http.ResponseWriter, r *http.Request) {
+	b.message(w, r, http.StatusServiceUnavailable, "busy", "busy.lead")
+}
+
 // fail answers an error of the engine: bad parameters and unknown units are
 // the reader's (400/404), anything else is logged and not shown.
 func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, scores.ErrUnknownUnit), errors.Is(err, scores.ErrUnknownIndicator):
+	case errors.Is(err, scores.ErrUnknownUnit), errors.Is(err, scores.ErrUnitNotInForce), errors.Is(err, scores.ErrUnknownIndicator):
 		b.message(w, r, http.StatusNotFound, "notfound", "notfound.lead")
 	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery), errors.Is(err, errBadParam):
 		p := b.newPage(r, "error")
 		p.Body = messageView{Lead: err.Error()}
 		b.render(w, http.StatusBadRequest, "message", p)
+	case chdb.Busy(err), errors.Is(err, scores.ErrRetry):
+		w.Header().Set("Retry-After", "1")
+		b.Busy(w, r)
 	default:
 		b.log.Error("board: request failed", "path", r.URL.Path, "err", err)
 		b.message(w, r, http.StatusInternalServerError, "error", "error.lead")

@@ -121,6 +121,8 @@ var text = map[string][2]string{
 	"notfound.lead":  {"Không có trang hoặc đơn vị này.", "There is no such page or unit."},
 	"error":          {"Có lỗi", "Something went wrong"},
 	"error.lead":     {"Không lấy được số liệu. Hãy thử lại sau ít phút.", "The figures could not be read. Try again in a few minutes."},
+	"busy":           {"Máy chủ đang bận", "The server is busy"},
+	"busy.lead":      {"Có nhiều người đang xem số liệu cùng lúc. Hãy tải lại trang sau vài giây.", "Many people are reading the figures at once. Reload the page in a few seconds."},
 	"nodata":         {"chưa có số liệu", "no data"},
 	"of":             {"trên", "of"},
 	"api":            {"Dữ liệu dạng JSON", "The same as JSON"},

@@ -125,7 +125,7 @@ func (c Config) withDefaults() (Config, *clickhouse.Options, error) {
 		c.ReadTimeout = 5 * time.Minute
 	}
 	if c.MaxConns == 0 {
-		c.MaxConns = 8
+		c.MaxConns = DefaultMaxConns
 	}
 	// The session's database is "system", which every server has (the cds
 	// database may not exist yet: Migrate creates it) and every user may

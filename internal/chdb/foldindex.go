@@ -3,12 +3,12 @@ package chdb
 import (
 	"context"
 	"fmt"
-
-	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // The statements against cds.fold_index (migrations/0010_fold_index.sql)
-// that the projector's batches, state loads, lookups and rewinds run.
+// that the projector's batches, rewinds and local fold store run. The
+// running projector reads its lookups from its local store (package
+// foldstore), which it fills from here.
 
 // InsertFoldIndex writes index rows, given column-wise (h: the hash of
 // lookup), into cds.fold_index in one INSERT under queryID. Nothing is
@@ -25,39 +25,6 @@ func (db *DB) InsertFoldIndex(ctx context.Context, queryID string, h []uint64, l
 // fn's first error.
 func (db *DB) ScanFoldIndexKeys(ctx context.Context, lo, hi uint64, fn func(lookup, v string) error) error {
 	return db.scanFoldIndex(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE h >= ? AND h <= ? AND substring(lookup, 1, 2) = 'k:'", []any{lo, hi}, fn)
-}
-
-// ScanFoldIndexByHash hands fn the lookup and value of every row of
-// cds.fold_index whose hash is one of hs (rows of other lookups with the
-// same hash included: the caller keeps those it asked for), stopping at
-// fn's first error.
-func (db *DB) ScanFoldIndexByHash(ctx context.Context, hs []uint64, fn func(lookup, v string) error) error {
-	set := make([]any, len(hs))
-	for i, h := range hs {
-		set[i] = h
-	}
-	return db.scanFoldIndex(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE h IN ?", []any{clickhouse.GroupSet{Value: set}}, fn)
-}
-
-// ScanFoldIndexHashes hands fn the hash of every row of cds.fold_index
-// (the column the projector's Bloom filter is loaded from).
-func (db *DB) ScanFoldIndexHashes(ctx context.Context, fn func(h uint64)) error {
-	rows, err := db.Query(ctx, "SELECT h FROM "+db.Table("fold_index"))
-	if err != nil {
-		return fmt.Errorf("load fold index: %w", err)
-	}
-	defer rows.Close()
-	var h uint64
-	for rows.Next() {
-		if err := rows.Scan(&h); err != nil {
-			return fmt.Errorf("load fold index: %w", err)
-		}
-		fn(h)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load fold index: %w", err)
-	}
-	return nil
 }
 
 // scanFoldIndex runs q, a SELECT of lookup and v from cds.fold_index, and
@@ -81,4 +48,22 @@ func (db *DB) scanFoldIndex(ctx context.Context, q string, args []any, fn func(l
 		return fmt.Errorf("read fold index: %w", err)
 	}
 	return nil
+}
+
+// ScanFoldIndexSeqs hands fn the lookup and value of every row of
+// cds.fold_index written by stream sequences in (from, to], stopping at
+// fn's first error.
+func (db *DB) ScanFoldIndexSeqs(ctx context.Context, from, to uint64, fn func(lookup, v string) error) error {
+	return db.scanFoldIndex(ctx, "SELECT lookup, v FROM "+db.Table("fold_index")+" WHERE seq > ? AND seq <= ?", []any{from, to}, fn)
+}
+
+// FoldIndexFingerprintUpTo counts the rows of cds.fold_index written by
+// stream sequences up to seq and sums their seq mod modulus (as
+// Fingerprint does for the whole table).
+func (db *DB) FoldIndexFingerprintUpTo(ctx context.Context, seq, modulus uint64) (rows, sum uint64, err error) {
+	q := "SELECT count(), toUInt64(sum(seq % ?)) FROM " + db.Table("fold_index") + " WHERE seq <= ?"
+	if err := db.QueryRow(ctx, q, modulus, seq).Scan(&rows, &sum); err != nil {
+		return 0, 0, fmt.Errorf("fingerprint cds.fold_index up to seq %d: %w", seq, err)
+	}
+	return rows, sum, nil
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
-// TestFoldIndexStatements writes index rows and reads them back the three
-// ways the projector does: by hash (rows of another lookup with the same
-// hash come too), every hash, and the key rows of a hash range.
+// TestFoldIndexStatements writes index rows and reads them back the ways
+// the projector does: by sequence range (the local fold store's fills),
+// the fingerprint up to a sequence, and the key rows of a hash range.
 func TestFoldIndexStatements(t *testing.T) {
 	srv := chtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -37,21 +37,20 @@ func TestFoldIndexStatements(t *testing.T) {
 
 	var got []string
 	collect := func(l, v string) error { got = append(got, l+"="+v); return nil }
-	if err := db.ScanFoldIndexByHash(ctx, []uint64{7, 8}, collect); err != nil {
+	if err := db.ScanFoldIndexSeqs(ctx, 1, 3, collect); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(got)
-	if want := []string{"i:a=va", "i:b=vb"}; !slices.Equal(got, want) {
-		t.Errorf("by hash 7, 8: %v, want %v", got, want)
+	if want := []string{"i:b=vb", "k:x=vx"}; !slices.Equal(got, want) {
+		t.Errorf("seqs (1, 3]: %v, want %v", got, want)
 	}
 
-	var hs []uint64
-	if err := db.ScanFoldIndexHashes(ctx, func(h uint64) { hs = append(hs, h) }); err != nil {
+	rows, sum, err := db.FoldIndexFingerprintUpTo(ctx, 2, 100)
+	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(hs)
-	if want := []uint64{7, 7, 9}; !slices.Equal(hs, want) {
-		t.Errorf("hashes: %v, want %v", hs, want)
+	if rows != 2 || sum != 3 {
+		t.Errorf("fingerprint up to 2: %d rows, sum %d; want 2, 3", rows, sum)
 	}
 
 	got = nil

@@ -74,8 +74,15 @@ func TestFaultKillProjector(t *testing.T) {
 	e.waitCaughtUp(t, final, 5*time.Minute)
 	// A killed process takes its counters with it: its repairs are known
 	// from its log only. The last start's are read from its metric.
+	// The commit is visible in ClickHouse a moment before the process has
+	// its answer and sets the metric: poll it.
+	last := e.lastSeq(t)
 	w, err := final.metric("cds_projector_watermark_seq")
-	if last := e.lastSeq(t); err != nil || w != float64(last) {
+	for deadline := time.Now().Add(10 * time.Second); (err != nil || w != float64(last)) && time.Now().Before(deadline); {
+		poll()
+		w, err = final.metric("cds_projector_watermark_seq")
+	}
+	if err != nil || w != float64(last) {
 		t.Fatalf("cds_projector_watermark_seq %v (%v), want the last seq %d", w, err, last)
 	}
 	if n, err := final.metric("cds_projector_repairs_total"); err != nil || n > 0 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 	"github.com/bacgiang/cds/internal/eventtest"
 )
 
@@ -56,9 +55,9 @@ func BenchmarkStateMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkApplyIndexed is BenchmarkApply for an indexed State whose filter
-// holds 1M earlier events: Lookups (only the filter's false positives need
-// fetching) and Apply.
+// BenchmarkApplyIndexed is BenchmarkApply for an indexed State after 1M
+// earlier events: Lookups, Provide (every lookup absent, as for new
+// events) and Apply.
 func BenchmarkApplyIndexed(b *testing.B) {
 	evs := make([]*events.Event, 10000)
 	for i := range evs {
@@ -67,11 +66,7 @@ func BenchmarkApplyIndexed(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		filter := bloom.New(3000000, 0.001)
-		for j := range 3000000 {
-			filter.Add(uint64(j) * 0x9e3779b97f4a7c15)
-		}
-		s := NewIndexed(filter, 1000000, 100000)
+		s := NewIndexed(1000000, 100000)
 		b.StartTimer()
 		if err := s.Provide(s.Lookups(evs), nil); err != nil {
 			b.Fatal(err)
@@ -88,9 +83,8 @@ func BenchmarkApplyIndexed(b *testing.B) {
 
 // BenchmarkIndexedStateMemory reports the heap an indexed State keeps
 // after folding 200k and 1M new work dossiers in batches of 10,000 (its
-// generations hold 50,000 items, the projector's defaults): the Bloom
-// filter, sized for the events as the projector sizes it, grows with the
-// log; the rest does not.
+// generations hold 50,000 items, the projector's defaults): it does not
+// grow with the log.
 func BenchmarkIndexedStateMemory(b *testing.B) {
 	for _, n := range []int{200000, 1000000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -98,7 +92,7 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 				var m0, m1 runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&m0)
-				s := NewIndexed(bloom.New(int(1.25*2.2*float64(n)), 0.01), 0, 50000)
+				s := NewIndexed(0, 50000)
 				const batch = 10000
 				evs := make([]*events.Event, batch)
 				for i := 0; i < n; i += batch {
@@ -119,7 +113,6 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&m1)
 				b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/1e6, "heap-MB")
-				b.ReportMetric(float64(s.FilterBytes())/1e6, "filter-MB")
 				b.ReportMetric(float64(s.InMemory()), "items")
 				runtime.KeepAlive(s)
 			}

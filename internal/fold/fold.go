@@ -29,7 +29,6 @@ import (
 	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 )
 
 // Cell identifies one rollup cell.
@@ -148,13 +147,13 @@ type State struct {
 	applied int               // distinct event ids applied
 
 	// Indexed states only.
-	index   *bloom.Filter      // every lookup written to the index; nil: all in memory
-	limit   int                // items of a generation before it is retired
-	commits int                // batches committed into cur
-	absent  map[id128]struct{} // lookups fetched for the next batch and not in the index
-	buf     []byte             // scratch for lookups
-	spare   Txn                // the maps and index rows of the last committed batch, emptied, for the next
-	h1, h2  maphash.Hash       // for digests of byte strings and pairs
+	indexed bool                      // false: all in memory
+	limit   int                       // items of a generation before it is retired
+	commits int                       // batches committed into cur
+	absent  map[lookupDigest]struct{} // lookups fetched for the next batch and not in the index
+	buf     []byte                    // scratch for lookups
+	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
+	h1, h2  maphash.Hash              // for digests of byte strings and pairs
 }
 
 // New returns an empty State that holds the whole folded log in memory.
@@ -175,10 +174,6 @@ func (s *State) Len() int { return s.applied }
 
 func (s *State) digest(v string) id128 {
 	return id128{maphash.String(s.s1, v), maphash.String(s.s2, v)}
-}
-
-func (s *State) digestBytes(v []byte) id128 {
-	return id128{maphash.Bytes(s.s1, v), maphash.Bytes(s.s2, v)}
 }
 
 // digestPair is the digest of a superseded mark: agency and event id.
@@ -415,18 +410,14 @@ func (t *Txn) Commit() {
 		s.cur.keyOf[k] = v
 	}
 	for k, tl := range t.timelines {
-		if len(tl) == 0 && s.index == nil {
+		if len(tl) == 0 && !s.indexed {
 			delete(s.cur.timelines, k)
 			continue
 		}
 		s.cur.timelines[k] = tl
 	}
 	s.applied += t.applied
-	if s.index != nil {
-		for i := range t.index {
-			s.buf = t.index[i].AppendLookup(s.buf[:0])
-			s.index.Add(LookupHash(s.buf))
-		}
+	if s.indexed {
 		s.absent = nil
 		s.commits++
 		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {

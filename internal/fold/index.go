@@ -3,27 +3,24 @@ package fold
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 )
 
 // The index. An indexed State (NewIndexed) does not keep the whole folded
 // log in memory: every batch also writes index rows (Txn.Index) that a
-// store keeps by lookup (ClickHouse's cds.fold_index, ordered by its hash), and the State
-// keeps only
+// store keeps by lookup (the projector's local store, package foldstore,
+// whose durable copy is ClickHouse's cds.fold_index), and the State keeps
+// only the ids, superseded marks and timelines touched by recent batches
+// (two generations of at least limit items each), which also covers the
+// batches written but not yet committed.
 //
-//   - a Bloom filter of every lookup written, a few bits each: an event whose
-//     id, key and superseded mark were never written, the common case, needs
-//     nothing more;
-//   - the ids, superseded marks and timelines touched by recent batches (two
-//     generations of at least limit items each), which also covers the
-//     batches written but not yet committed.
-//
-// Before a batch is applied, Lookups names what the State may have written
-// and does not hold, and Provide hands it the index rows found for them.
+// Before a batch is applied, Lookups names what the State does not hold,
+// and Provide hands it the index rows found for them (none, for a lookup
+// never written: most of them).
 //
 // Lookups are strings: LookupID(id) → the key of the timeline the event
 // entered (IndexRow.Key, "" for none); LookupKey(key) → one row per entry
@@ -82,8 +79,8 @@ func LookupSuperseded(agency, id string) string {
 	return string(appendLookup(nil, KindSuperseded, agency, id))
 }
 
-// LookupHash is the hash of a lookup in the State's Bloom filter: cityHash64,
-// as ClickHouse's cityHash64(lookup) computes it.
+// LookupHash is the hash of a lookup by which cds.fold_index is ordered:
+// cityHash64, as ClickHouse's cityHash64(lookup) computes it.
 func LookupHash(l []byte) uint64 { return city.CH64(l) }
 
 // lookup writes a lookup into the State's scratch buffer and returns it;
@@ -93,16 +90,20 @@ func (s *State) lookup(kind byte, agency, name string) []byte {
 	return s.buf
 }
 
-// resolved reports whether the index certainly has no row for the lookup:
-// never written (the filter says so), or fetched for this batch and not
+// resolved reports whether the index is known to have no row for the
+// lookup of kind whose digest is d: it was fetched for this batch and not
 // found.
-func (s *State) resolved(kind byte, agency, name string) bool {
-	l := s.lookup(kind, agency, name)
-	if !s.index.Has(LookupHash(l)) {
-		return true
-	}
-	_, ok := s.absent[s.digestBytes(l)]
+func (s *State) resolved(kind byte, d id128) bool {
+	_, ok := s.absent[lookupDigest{d, kind}]
 	return ok
+}
+
+// lookupDigest names a lookup in the absent set: the digest the
+// generations key it by (of the id, the superseded mark's pair, the key),
+// and its kind.
+type lookupDigest struct {
+	d    id128
+	kind byte
 }
 
 func notProvided(kind byte, agency, name string) string {
@@ -118,27 +119,18 @@ func notProvided(kind byte, agency, name string) string {
 // the fold of D+1, dropped anyway, still reads only written rows).
 const minCommitsPerGeneration = 2
 
-// NewIndexed returns a State backed by an index whose lookups are all in
-// filter (cityHash64 of each lookup string, as written), after applied
-// distinct event ids. It keeps in memory the items (ids, superseded marks,
+// NewIndexed returns a State backed by an index, after applied distinct
+// event ids. It keeps in memory the items (ids, superseded marks,
 // timelines) of at least the last minCommitsPerGeneration batches and of
 // generations of limit items.
-func NewIndexed(filter *bloom.Filter, applied, limit int) *State {
+func NewIndexed(applied, limit int) *State {
 	s := New()
-	s.index, s.limit, s.applied = filter, max(limit, 1), applied
+	s.indexed, s.limit, s.applied = true, max(limit, 1), applied
 	return s
 }
 
-// FilterBytes returns the size of an indexed State's Bloom filter.
-func (s *State) FilterBytes() int {
-	if s.index == nil {
-		return 0
-	}
-	return s.index.Bytes()
-}
-
 // Indexed reports whether the State relies on an index.
-func (s *State) Indexed() bool { return s.index != nil }
+func (s *State) Indexed() bool { return s.indexed }
 
 // InMemory returns the number of ids, superseded marks and timelines the
 // State holds in memory.
@@ -155,17 +147,10 @@ func held[V any](cur, prev map[id128]V, d id128) (V, bool) {
 
 // known returns what the generations hold at d; else, for an indexed
 // State, the zero V once the index is known to have no row for the lookup
-// (a programming error otherwise: the lookup was not provided). Everything
-// the generations hold was written to the index or fetched from it, so a
-// lookup the Bloom filter rules out is not held either: for a new event,
-// most of them, one probe of the filter replaces two of the generations.
+// (a programming error otherwise: the lookup was not provided).
 func known[V any](s *State, cur, prev map[id128]V, d id128, kind byte, agency, name string) (V, bool) {
-	if s.index != nil && !s.index.Has(LookupHash(s.lookup(kind, agency, name))) {
-		var zero V
-		return zero, false
-	}
 	v, ok := held(cur, prev, d)
-	if !ok && s.index != nil && !s.resolved(kind, agency, name) {
+	if !ok && s.indexed && !s.resolved(kind, d) {
 		panic(notProvided(kind, agency, name))
 	}
 	return v, ok
@@ -191,14 +176,15 @@ func (s *State) timeline(k id128, key string) timeline {
 // timeline of the key its target entered, known once the target's id is
 // provided). A State made by New never needs any.
 func (s *State) Lookups(evs []*events.Event) []string {
-	if s.index == nil {
+	if !s.indexed {
 		return nil
 	}
-	var out []string
-	seen := map[string]struct{}{}
-	// The filter first: what it rules out is neither written nor held.
-	need := func(held func() bool, kind byte, agency, name string) {
-		if s.resolved(kind, agency, name) || held() {
+	// Most events need three lookups (id, superseded mark, key) in the
+	// first round: room for them up front, not grown map by map.
+	out := make([]string, 0, 3*len(evs))
+	seen := make(map[string]struct{}, 3*len(evs))
+	need := func(kind byte, d id128, agency, name string) {
+		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
 		}
 		l := string(s.lookup(kind, agency, name))
@@ -208,37 +194,37 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		}
 	}
 	for _, e := range evs {
-		need(func() bool { return s.holdsID(e.ID) }, KindID, "", e.ID)
-		need(func() bool { return s.holdsSuperseded(e.Agency, e.ID) }, KindSuperseded, e.Agency, e.ID)
+		need(KindID, s.digest(e.ID), "", e.ID)
+		need(KindSuperseded, s.digestPair(e.Agency, e.ID), e.Agency, e.ID)
 		if !e.Retraction() {
 			if key := e.Key(); key != "" {
-				need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+				need(KindKey, s.digest(key), "", key)
 			}
 		}
 		if e.Supersedes == "" {
 			continue
 		}
-		need(func() bool { return s.holdsID(e.Supersedes) }, KindID, "", e.Supersedes)
-		if key, ok := s.heldKey(e.Supersedes); ok && key != "" {
-			need(func() bool { return s.holdsTimeline(key) }, KindKey, "", key)
+		d := s.digest(e.Supersedes)
+		need(KindID, d, "", e.Supersedes)
+		if key, ok := held(s.cur.keyOf, s.prev.keyOf, d); ok && key != "" {
+			need(KindKey, s.digest(key), "", key)
 		}
 	}
 	return out
 }
 
-func (s *State) heldKey(id string) (string, bool) {
-	return held(s.cur.keyOf, s.prev.keyOf, s.digest(id))
-}
-
-func (s *State) holdsID(id string) bool { _, ok := s.heldKey(id); return ok }
-
-func (s *State) holdsSuperseded(agency, id string) bool {
-	_, ok := held(s.cur.superseded, s.prev.superseded, s.digestPair(agency, id))
-	return ok
-}
-
-func (s *State) holdsTimeline(key string) bool {
-	_, ok := held(s.cur.timelines, s.prev.timelines, s.digest(key))
+// holds reports whether the generations hold the item of kind whose digest
+// is d.
+func (s *State) holds(kind byte, d id128) bool {
+	var ok bool
+	switch kind {
+	case KindID:
+		_, ok = held(s.cur.keyOf, s.prev.keyOf, d)
+	case KindSuperseded:
+		_, ok = held(s.cur.superseded, s.prev.superseded, d)
+	default:
+		_, ok = held(s.cur.timelines, s.prev.timelines, d)
+	}
 	return ok
 }
 
@@ -247,7 +233,7 @@ func (s *State) holdsTimeline(key string) bool {
 // until the next Commit. Rows may repeat (a part written twice): each
 // distinct row counts once.
 func (s *State) Provide(lookups []string, rows []IndexRow) error {
-	if s.index == nil {
+	if !s.indexed {
 		return nil
 	}
 	asked := make(map[string][]IndexRow, len(lookups))
@@ -263,7 +249,7 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 		asked[l] = append(rs, r)
 	}
 	if s.absent == nil {
-		s.absent = map[id128]struct{}{}
+		s.absent = map[lookupDigest]struct{}{}
 	}
 	for l, rs := range asked {
 		if len(l) < 2 || l[1] != ':' {
@@ -277,8 +263,14 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 				return err
 			}
 			s.cur.timelines[s.digest(name)] = tl // empty: known to have no entry
-		case len(rs) == 0:
-			s.absent[s.digestBytes([]byte(l))] = struct{}{}
+		case len(rs) == 0 && kind == KindID:
+			s.absent[lookupDigest{s.digest(name), kind}] = struct{}{}
+		case len(rs) == 0 && kind == KindSuperseded:
+			agency, id, ok := strings.Cut(name, "/")
+			if !ok {
+				return fmt.Errorf("fold index: malformed lookup %q: no agency", l)
+			}
+			s.absent[lookupDigest{s.digestPair(agency, id), kind}] = struct{}{}
 		case kind == KindID:
 			s.cur.keyOf[s.digest(name)] = rs[0].Key
 		case kind == KindSuperseded:

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/bloom"
 	"github.com/bacgiang/cds/internal/eventtest"
 )
 
@@ -80,7 +79,7 @@ func TestIndexedMatchesNaive(t *testing.T) {
 		for round := 0; round < 4; round++ {
 			order := append([]string(nil), log...)
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-			s := NewIndexed(bloom.New(16, 0.5), 0, 1)
+			s := NewIndexed(0, 1)
 			x := &indexStore{rows: map[string][]IndexRow{}, lag: 2, double: round%2 == 1}
 			var rows []Row
 			for i := 0; i < len(order); {
@@ -103,14 +102,14 @@ func TestIndexedMatchesNaive(t *testing.T) {
 // TestIndexedForgets checks that an indexed State lets old batches go, and
 // that without their index rows it would not know them: it asks for them.
 func TestIndexedForgets(t *testing.T) {
-	s := NewIndexed(bloom.New(1024, 0.01), 0, 1)
+	s := NewIndexed(0, 1)
 	x := &indexStore{rows: map[string][]IndexRow{}}
 	first := mustEvent(t, eventtest.Service("e1", "bg-syt", "2024-01-01T08:00:00+07:00", "S1", 4, true))
 	applyIndexed(t, s, x, []*events.Event{first})
 	for i := range 2*minCommitsPerGeneration + 1 {
 		applyIndexed(t, s, x, []*events.Event{mustEvent(t, eventtest.Workfile("w"+string(rune('a'+i)), "bg-syt", "2024-01-02T08:00:00+07:00", "W"+string(rune('a'+i)), true))})
 	}
-	if s.holdsID("e1") || s.holdsTimeline(first.Key()) {
+	if s.holds(KindID, s.digest("e1")) || s.holds(KindKey, s.digest(first.Key())) {
 		t.Fatal("the first batch is still in memory after two generations")
 	}
 	again := mustEvent(t, eventtest.Service("e2", "bg-syt", "2024-02-01T08:00:00+07:00", "S1", 3, true))
@@ -138,7 +137,7 @@ func TestIndexedForgets(t *testing.T) {
 }
 
 func TestApplyWithoutProvidePanics(t *testing.T) {
-	s := NewIndexed(bloom.New(1024, 0.01), 0, 1)
+	s := NewIndexed(0, 1)
 	x := &indexStore{rows: map[string][]IndexRow{}}
 	e := mustEvent(t, eventtest.Workfile("w1", "bg-syt", "2024-01-02T08:00:00+07:00", "W1", true))
 	applyIndexed(t, s, x, []*events.Event{e})

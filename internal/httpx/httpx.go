@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -48,6 +49,9 @@ func Status(code string) int {
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when > 0, is sent as the Retry-After header (seconds):
+	// how long a client should wait before it asks again.
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -70,6 +74,9 @@ func ErrorBody(err error) (Body, int) {
 // WriteError answers with err (ErrorBody).
 func WriteError(w http.ResponseWriter, err error) {
 	body, status := ErrorBody(err)
+	if body.Error.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(body.Error.RetryAfter))
+	}
 	WriteJSON(w, status, body)
 }
 

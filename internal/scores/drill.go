@@ -19,6 +19,11 @@ import (
 // ErrUnknownIndicator is returned for an indicator code not in the catalogue.
 var ErrUnknownIndicator = errors.New("scores: unknown indicator")
 
+// ErrRetry is returned by FindEvents when commits kept coming in while it
+// read the score (maxSnapshotTries times): the same request may succeed a
+// moment later.
+var ErrRetry = errors.New("scores: commits kept coming in while reading; try again")
+
 // Contributor is one event that counts in a value at as_of: the current state
 // of its natural key.
 type Contributor struct {
@@ -119,7 +124,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.Store.contributors(ctx, filter, reported, d.Offset, d.Limit)
+	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +132,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.Store.db.DrillCount(ctx, filter); err != nil {
+	} else if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
 		return nil, fmt.Errorf("drill-down count: %w", err)
 	}
 	for _, r := range rows {
@@ -177,7 +182,7 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 			return score, m, nil
 		}
 		if try == maxSnapshotTries {
-			return nil, mark{}, fmt.Errorf("drill-down: %d commits came in while reading the score; try again", try)
+			return nil, mark{}, fmt.Errorf("drill-down: %w (%d tries)", ErrRetry, try)
 		}
 	}
 }
@@ -199,8 +204,15 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 	return q
 }
 
-func (s *Store) contributors(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
-	rows, err := s.db.DrillRows(ctx, f, all, offset, limit)
+// contributors lists the events of f read at m (all, or limit from
+// offset), from e.Drills when it has them. The rows are shared with the
+// cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
+	key := drillKey(m, f, all, offset, limit)
+	if c, ok := e.Drills.get(key); ok {
+		return c.rows, nil
+	}
+	rows, err := e.Store.db.DrillRows(ctx, f, all, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("drill-down: %w", err)
 	}
@@ -208,7 +220,23 @@ func (s *Store) contributors(ctx context.Context, f chdb.DrillFilter, all bool, 
 	for _, r := range rows {
 		out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
 	}
+	e.Drills.put(key, drillEntry{rows: out})
 	return out, nil
+}
+
+// drillCount counts the events of f read at m, from e.Drills when it has
+// the count.
+func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
+	key := drillKey(m, f, true, -1, -1)
+	if c, ok := e.Drills.get(key); ok {
+		return c.total, nil
+	}
+	n, err := e.Store.db.DrillCount(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	e.Drills.put(key, drillEntry{total: n})
+	return n, nil
 }
 
 // latestReports keeps the report of the latest year <= year (two years for a

@@ -2,6 +2,7 @@ package scores
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,11 +31,32 @@ func insertRaw(tb testing.TB, db *chdb.DB, seq uint64, id, workfile, day string)
 // TestDrillOneCommit: the page lists only the events of the committed
 // snapshot its score comes from (raw rows of a batch not yet committed are
 // left out); id= and key= find one event; a limit above the maximum is an
-// error naming it; the SQL shown runs as it is.
+// error naming it; the SQL shown runs as it is. It holds with the
+// drill-down cache (whose entries the commit leaves behind) and without.
 func TestDrillOneCommit(t *testing.T) {
+	t.Run("uncached", func(t *testing.T) { testDrillOneCommit(t, nil) })
+	t.Run("cached", func(t *testing.T) {
+		c := NewDrillCache(3) // smaller than the requests: entries are evicted
+		testDrillOneCommit(t, c)
+		if _, hits, misses := c.Stats(); hits == 0 || misses == 0 {
+			t.Errorf("drill cache: %d hits, %d misses; want both", hits, misses)
+		}
+	})
+}
+
+func mustJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+func testDrillOneCommit(t *testing.T, drills *DrillCache) {
 	db := rollupDB(t)
 	ctx := context.Background()
-	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db), Drills: drills}
 	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
 
 	insertRaw(t, db, 1, "w-1", "W1", "2025-03-01")
@@ -49,6 +71,9 @@ func TestDrillOneCommit(t *testing.T) {
 	d, err := e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, err := e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 0); err != nil || mustJSON(t, again) != mustJSON(t, d) {
+		t.Fatalf("the same request again: %s, %v; want %s", mustJSON(t, again), err, mustJSON(t, d))
 	}
 	if d.Score.Denominator == nil || *d.Score.Denominator != 2 || d.Total != 2 || len(d.Events) != 2 || d.Limit != DefaultDrillLimit {
 		t.Fatalf("drill %+v (score %+v): want 2 events, total 2, score of 2, limit %d", d, d.Score, DefaultDrillLimit)

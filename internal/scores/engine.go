@@ -17,6 +17,9 @@ type Engine struct {
 	Store    *Store
 	// Now gives the default as_of; nil means time.Now.
 	Now func() time.Time
+	// Drills, when not nil, keeps drill-down pages and totals by commit
+	// (drillcache.go).
+	Drills *DrillCache
 }
 
 // Query selects what to score.

@@ -1,0 +1,338 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// The drill-downs the read figures ask for: a district's and the
+// province's, of the indicator most events feed.
+const (
+	drillIndicator = "HSCV"
+	drillDistrict  = "bg-vietyen"
+	drillProvince  = "bg"
+	drillAsOf      = "2025-06-30"
+	// readersRate is the steady rate of events published while the mixed
+	// readers run (events/s).
+	readersRate = 1000
+)
+
+// drillPages measures a page of 100 events of the drill-down, for the
+// district and the province, first and deep (90% into the list):
+//
+//   - drill_query_*_before/after: the listing query alone on the same
+//     data, as it was before issue 14 (chdb.DB.BaselineDrillRows: every
+//     event of the types, data through the aggregation) and as it is
+//     (chdb.DB.DrillRows: the year's events, data read for the page);
+//   - drill_page_*_cold: the API's answer (score, count, page) at an as_of
+//     not asked before, so nothing comes from a cache: what the first
+//     request after a commit costs;
+//   - drill_page_*_warm: the same request again (the page and its total
+//     from the drill-down cache, until the next commit).
+func (e *env) drillPages(ctx context.Context, base string) error {
+	e.Progressf("drill-down pages with %d events loaded", e.last)
+	client := &http.Client{Timeout: 5 * time.Minute}
+	// The query before issue 14 reads every event of the types: a few
+	// runs of it; the API's answers: more.
+	const baselineRuns = 3
+	reps := max(min(e.cfg.Queries/10, 20), 3)
+	f, ok := events.FeedingOf(drillIndicator)
+	if !ok {
+		return fmt.Errorf("no event type feeds %s", drillIndicator)
+	}
+	asOf, _ := registry.ParseDate(drillAsOf)
+	for _, unit := range []string{drillDistrict, drillProvince} {
+		var total struct {
+			Total int `json:"total"`
+		}
+		if _, err := getJSON(ctx, client, base+drillPath(unit, drillAsOf, 0), &total); err != nil {
+			return err
+		}
+		deep := total.Total * 9 / 10 / 100 * 100
+		filter := chdb.DrillFilter{Types: f.Types, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
+			AsOf: drillAsOf, Year: asOf.Year()}
+		if u, _ := e.reg.Unit(unit); u.Parent != "" {
+			filter.Units = ownUnits(e.reg, unit, asOf)
+		}
+		name := "district"
+		if unit == drillProvince {
+			name = "province"
+		}
+		e.Figure("drill_"+name+"_total", float64(total.Total), "events")
+		for _, pg := range []struct {
+			name   string
+			offset int
+		}{{"first", 0}, {"deep", deep}} {
+			var before, after []time.Duration
+			for i := 0; i < baselineRuns; i++ {
+				t0 := time.Now()
+				old, err := e.db.BaselineDrillRows(ctx, filter, pg.offset, 100)
+				if err != nil {
+					return fmt.Errorf("baseline drill query: %w", err)
+				}
+				t1 := time.Now()
+				cur, err := e.db.DrillRows(ctx, filter, false, pg.offset, 100)
+				if err != nil {
+					return fmt.Errorf("drill query: %w", err)
+				}
+				before, after = append(before, t1.Sub(t0)), append(after, time.Since(t1))
+				if fmt.Sprint(old) != fmt.Sprint(cur) {
+					return fmt.Errorf("drill query of %s at offset %d: the two queries differ", unit, pg.offset)
+				}
+			}
+			prefix := "drill_query_" + name + "_" + pg.name
+			e.Figure(prefix+"_before_p99_ms", ms(p99(before)), "ms")
+			e.Figure(prefix+"_after_p99_ms", ms(p99(after)), "ms")
+			e.Figure(prefix+"_after_vs_before", ms(p99(before))/ms(p99(after)), "")
+			var cold, warm []time.Duration
+			for i := 0; i < reps; i++ {
+				// Days of June 2025 before as_of: the same year, a new request.
+				day := asOf.AddDays(-1 - i%29).String()
+				d, err := getJSON(ctx, client, base+drillPath(unit, day, pg.offset), nil)
+				if err != nil {
+					return err
+				}
+				cold = append(cold, d)
+			}
+			// The first request at as_of reads the page; the next ones are
+			// the warm ones.
+			if _, err := getJSON(ctx, client, base+drillPath(unit, drillAsOf, pg.offset), nil); err != nil {
+				return err
+			}
+			for i := 0; i < reps*5; i++ {
+				d, err := getJSON(ctx, client, base+drillPath(unit, drillAsOf, pg.offset), nil)
+				if err != nil {
+					return err
+				}
+				warm = append(warm, d)
+			}
+			for _, f := range []struct {
+				name string
+				lat  []time.Duration
+			}{{"cold", cold}, {"warm", warm}} {
+				e.Figure("drill_page_"+name+"_"+pg.name+"_"+f.name+"_p50_ms", ms(pct(f.lat, 50)), "ms")
+				e.Figure("drill_page_"+name+"_"+pg.name+"_"+f.name+"_p99_ms", ms(p99(f.lat)), "ms")
+			}
+		}
+	}
+	return nil
+}
+
+// ownUnits are the units whose events count for unit at d, as
+// scores.Engine counts them: itself and its predecessors no longer in force.
+func ownUnits(reg *registry.Registry, unit string, d registry.Date) []string {
+	out := []string{unit}
+	for i := 0; i < len(out); i++ {
+		for _, p := range reg.Predecessors(out[i]) {
+			if pu, ok := reg.Unit(p); ok && !pu.InForce(d) && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func drillPath(unit, asOf string, offset int) string {
+	return "/v1/scores/" + unit + "/" + drillIndicator + "/events?milestone=2025&limit=100&as_of=" + asOf + "&offset=" + strconv.Itoa(offset)
+}
+
+// getJSON GETs url, decoding the body into v when not nil; anything but
+// 200 is an error.
+func getJSON(ctx context.Context, client *http.Client, url string, v any) (time.Duration, error) {
+	t0 := time.Now()
+	code, body, err := get(ctx, client, url)
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: status %d: %.300s", url, code, body)
+	}
+	d := time.Since(t0)
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			return 0, fmt.Errorf("GET %s: %w", url, err)
+		}
+	}
+	return d, nil
+}
+
+func get(ctx context.Context, client *http.Client, url string) (int, []byte, error) {
+	code, body, _, err := getRetry(ctx, client, url)
+	return code, body, err
+}
+
+// getRetry is get that also returns the answer's Retry-After (0 when
+// none).
+func getRetry(ctx context.Context, client *http.Client, url string) (int, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, body, time.Duration(secs) * time.Second, err
+}
+
+// p99 is the 99th percentile of ds (sorted in place).
+func p99(ds []time.Duration) time.Duration { return pct(ds, 99) }
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(len(ds)*p/100, len(ds)-1)]
+}
+
+// readerMix is what the mixed readers ask for, as a busy morning would:
+// league tables, unit scores, drill-downs (the province's too, and pages
+// further in), silence and the units.
+var readerMix = []string{
+	"/v1/scores?level=commune&milestone=2025&as_of=2025-06-30",
+	"/v1/scores?level=district&milestone=2025&as_of=2025-06-30",
+	"/v1/scores/bg-vietyen?milestone=2025&as_of=2025-06-30",
+	"/v1/scores/bg-hiephoa?milestone=2025&as_of=2025-06-30",
+	"/v1/scores/bg?milestone=2025&as_of=2025-06-30",
+	"/v1/scores/bg-vietyen/HSCV/events?milestone=2025&as_of=2025-06-30",
+	"/v1/scores/bg-vietyen/HSCV/events?milestone=2025&as_of=2025-06-30&offset=500",
+	"/v1/scores/bg/HSCV/events?milestone=2025&as_of=2025-06-30",
+	"/v1/silence?as_of=2025-06-30",
+	"/v1/units?as_of=2025-06-30",
+}
+
+// mixedReaders runs Config.Readers readers for Config.ReadersFor against
+// the API, each asking for the requests of readerMix in a random order
+// one after the other, while events are published at readersRate and the
+// projector folds them (so the caches valid until the next commit keep
+// being renewed). Figures: requests/s, p50/p99 of the answers served
+// (200), errors (a 5xx but 503, or a transport error) and 503s (shed with
+// Retry-After: the API's admission control; the reader waits that long, as
+// a client should, before its next request).
+func (e *env) mixedReaders(ctx context.Context, base string) error {
+	e.Progressf("%d mixed readers for %s while %d events/s flow", e.cfg.Readers, e.cfg.ReadersFor, readersRate)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pubErr := make(chan error, 1)
+	var published int
+	go func() { pubErr <- e.publishSteady(ctx, readersRate, &published) }()
+
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: e.cfg.Readers}}
+	defer client.CloseIdleConnections()
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		errs     int
+		shed     int
+		firstErr string
+	)
+	end := time.Now().Add(e.cfg.ReadersFor)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for r := 0; r < e.cfg.Readers; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for time.Now().Before(end) {
+				path := readerMix[rng.IntN(len(readerMix))]
+				t0 := time.Now()
+				code, body, retry, err := getRetry(ctx, client, base+path)
+				d := time.Since(t0)
+				var pause time.Duration
+				mu.Lock()
+				switch {
+				case err != nil || code >= 500 && code != http.StatusServiceUnavailable:
+					errs++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("GET %s: %d %v %.200s", path, code, err, body)
+					}
+				case code == http.StatusServiceUnavailable:
+					shed++
+					// A client that honours Retry-After waits before it
+					// asks again.
+					pause = retry
+				case code == http.StatusOK:
+					lat = append(lat, d)
+				default:
+					errs++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("GET %s: %d %.200s", path, code, body)
+					}
+				}
+				mu.Unlock()
+				time.Sleep(min(pause, time.Until(end)))
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	cancel()
+	if err := <-pubErr; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("publishing meanwhile: %w", err)
+	}
+	e.last += uint64(published)
+	if err := e.waitWatermark(context.Background(), e.last, 10*time.Millisecond, nil); err != nil {
+		return err
+	}
+	e.Figure("readers", float64(e.cfg.Readers), "readers")
+	e.Figure("readers_requests_per_s", rate(len(lat)+errs+shed, took), "requests/s")
+	e.Figure("readers_p50_ms", ms(pct(lat, 50)), "ms")
+	e.Figure("readers_p99_ms", ms(pct(lat, 99)), "ms")
+	e.Figure("readers_errors", float64(errs), "requests")
+	e.Figure("readers_503", float64(shed), "requests")
+	e.Figure("readers_events_published", float64(published), "events")
+	if firstErr != "" {
+		e.Progressf("  first error: %s", firstErr)
+	}
+	return nil
+}
+
+// publishSteady publishes generated events at rate per second, in ticks
+// of 10 ms, until ctx ends; *n counts the events acknowledged.
+func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
+	gen := newGenerator(e.reg, 5)
+	perTick := max(rate/100, 1)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	now := time.Date(2025, 6, 2, 9, 0, 0, 0, events.Zone)
+	for {
+		select {
+		case <-ctx.Done():
+			<-e.js.PublishAsyncComplete()
+			return ctx.Err()
+		case <-tick.C:
+		}
+		for i := 0; i < perTick; i++ {
+			ev := gen.next("", now)
+			m := nats.NewMsg(events.Subject(ev.agency, ev.typ))
+			m.Data = ev.body
+			m.Header.Set(jetstream.MsgIDHeader, ev.id)
+			if _, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
+				return err
+			}
+			*n++
+		}
+	}
+}

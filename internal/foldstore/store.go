@@ -1,0 +1,593 @@
+// Package foldstore keeps the projector's fold index on local disk: an
+// embedded LSM (Pebble) of index rows by lookup, and the ClickHouse commit
+// (Mark) they reflect. It is a cache of cds.fold_index, never ahead of it.
+package foldstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Mark is the ClickHouse commit a store reflects: the last stream sequence
+// folded, the fingerprint of the index rows up to it (their number and
+// their sum of seq mod 2^20, as the commit markers of cds.rollup count
+// them), and the hash of the message at Seq (0 when unknown).
+type Mark struct {
+	Seq, Rows, Sum, Hash uint64
+}
+
+// Options says where a store lives and how much memory it may use.
+type Options struct {
+	// Dir is the store's directory, created if missing; "" keeps the store
+	// in memory (it starts empty at every Open).
+	Dir string
+	// Identity names what the store is a copy of (a database and a
+	// stream): a store written under another identity is emptied at Open.
+	Identity string
+	// CacheBytes is the size of the block cache; default DefaultCacheBytes. It holds
+	// the tables' index and filter blocks, which every lookup reads: with
+	// 32 MiB, 1M events' blocks (about 5 MB) missed it at every lookup.
+	CacheBytes int64
+	// MemTableBytes is the size of a memtable; default
+	// DefaultMemTableBytes.
+	MemTableBytes uint64
+	// Logger receives Pebble's messages (nil: none).
+	Logger *slog.Logger
+}
+
+// The defaults of Options.
+const (
+	DefaultCacheBytes    = 64 << 20
+	DefaultMemTableBytes = 16 << 20
+)
+
+// Memory returns about the most memory a store opened with o takes outside
+// the Go heap (Pebble allocates its cache and memtables itself): the block
+// cache and two memtables (one written, one flushed).
+func (o Options) Memory() int64 {
+	cache, mem := o.CacheBytes, int64(o.MemTableBytes)
+	if cache <= 0 {
+		cache = DefaultCacheBytes
+	}
+	if mem == 0 {
+		mem = DefaultMemTableBytes
+	}
+	return cache + 2*mem
+}
+
+// Store is the local fold index. It is safe for concurrent use: a reader
+// may Get while a writer Writes.
+type Store struct {
+	opts  Options
+	db    *pebble.DB
+	lock  *pebble.Lock // the directory's lock, held from Open to Close
+	mem   vfs.FS       // the file system of an in-memory store
+	mu    sync.Mutex
+	mark  Mark
+	reset bool // Open found the store unusable and emptied it
+}
+
+// ErrInUse is returned by Open when another process has the store open.
+var ErrInUse = errors.New("foldstore: the store is in use by another process")
+
+// ErrMarkMismatch is returned by Write when the store does not reflect the
+// commit the batch continues: a write was lost, or the store was reset.
+var ErrMarkMismatch = errors.New("foldstore: the store is not at the commit the batch continues")
+
+// markKey holds the store's Mark and identity. Lookups start with a letter
+// (fold's "i:", "k:", "s:"), so no lookup sorts before or equals it.
+var markKey = []byte("\x00mark")
+
+// metaVersion is the version of the mark record's layout (and of the
+// values' encoding): a store of another version is emptied.
+const metaVersion = 2
+
+// Open opens the store in opts.Dir, creating it if missing. It fails if
+// another process has it open. A store that Pebble cannot open (a damaged
+// directory), that was left in the middle of a Load, or that holds another
+// identity or layout is emptied (WasReset reports it): the caller refills
+// it from the durable copy.
+func Open(opts Options) (*Store, error) {
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = DefaultMemTableBytes
+	}
+	s := &Store{opts: opts}
+	if opts.Dir == "" {
+		s.mem = vfs.NewMem()
+	} else {
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("fold store: %w", err)
+		}
+		lock, err := pebble.LockDirectory(opts.Dir, vfs.Default)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInUse, opts.Dir, err)
+		}
+		s.lock = lock
+	}
+	if err := s.open(); err != nil {
+		if opts.Dir == "" {
+			return nil, err
+		}
+		s.logger().Warn("fold store: cannot open; emptying it", "dir", opts.Dir, "err", err)
+		if err := s.recreate(); err != nil {
+			s.unlock()
+			return nil, err
+		}
+		s.reset = true
+		return s, nil
+	}
+	m, ok, err := s.readMark()
+	if err == nil && !ok {
+		m, err = Mark{}, s.writeMark(Mark{}, false, pebble.Sync) // a new store
+	}
+	if err != nil {
+		s.logger().Warn("fold store: unusable; emptying it", "dir", opts.Dir, "err", err)
+		if err := s.recreate(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		s.reset = true
+		return s, nil
+	}
+	s.mark = m
+	return s, nil
+}
+
+func (s *Store) logger() *slog.Logger {
+	if s.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.opts.Logger
+}
+
+func (s *Store) open() error {
+	cache := pebble.NewCache(s.opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: s.opts.MemTableBytes,
+		Logger:       pebbleLogger{s.logger()},
+		// Absent lookups, most of them, are answered by the tables' Bloom
+		// filters without reading a data block. Blocks of 16 KiB keep the
+		// index blocks, which every lookup reads with the filters, a
+		// quarter of their size with the default 4 KiB (at 20M events the
+		// filters and indexes must fit the cache).
+		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10), Compression: noCompression, BlockSize: 16 << 10}},
+		// A base level of 256 MB instead of 64 puts fewer levels between the
+		// memtables and the last one: each row is rewritten fewer times
+		// (BenchmarkBatchCycle: about 8.6 → 7 CPU µs per event). Compactions
+		// are the store's largest cost.
+		LBaseMaxBytes: 256 << 20,
+		// A compaction into the base level when 8 memtables have been
+		// flushed, not 4: it rewrites the base level's tables that the new
+		// rows overlap (new keys land all over it), so twice the rows per
+		// compaction is about half the rewriting, for a few more filters
+		// checked per lookup (BenchmarkBatchCycle: 9.5 → 6.7 and 8.2 → 5.6
+		// CPU µs per event in two pairs; 16 did no better).
+		L0CompactionThreshold: 8,
+		L0StopWritesThreshold: 24,
+	}
+	// No compactions triggered by reads: the lookups that find something
+	// are few and spread over the whole key space.
+	po.Experimental.ReadSamplingMultiplier = -1
+	dir := s.opts.Dir
+	if s.mem != nil {
+		po.FS, dir = s.mem, "fold"
+	} else {
+		po.Lock = s.lock
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return fmt.Errorf("fold store: open %s: %w", dir, err)
+	}
+	s.db = db
+	return nil
+}
+
+// recreate deletes the store's files but its lock and opens an empty
+// store.
+func (s *Store) recreate() error {
+	if s.db != nil {
+		_ = s.db.Close() // its files go anyway
+		s.db = nil
+	}
+	if s.mem != nil {
+		s.mem = vfs.NewMem()
+	} else {
+		entries, err := os.ReadDir(s.opts.Dir)
+		if err != nil {
+			return fmt.Errorf("fold store: empty %s: %w", s.opts.Dir, err)
+		}
+		for _, e := range entries {
+			if e.Name() == lockFile {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(s.opts.Dir, e.Name())); err != nil {
+				return fmt.Errorf("fold store: empty %s: %w", s.opts.Dir, err)
+			}
+		}
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	s.mark = Mark{}
+	return s.writeMark(Mark{}, false, pebble.Sync)
+}
+
+// WasReset reports whether Open found the store unusable (damaged, left in
+// the middle of a Load, another identity) and emptied it.
+func (s *Store) WasReset() bool { return s.reset }
+
+// Mark returns the commit the store reflects.
+func (s *Store) Mark() Mark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mark
+}
+
+// Reset empties the store: its Mark becomes zero.
+func (s *Store) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recreate()
+}
+
+// Get calls fn(i, v) with each value v stored for lookups[i], in the
+// order written. The lookups are read in key order with one iterator, each
+// seek starting where the last one ended (a batch's lookups are near one
+// another: new event ids sort last), instead of a search from the top of
+// every level per lookup; an event id's row and its superseded marks share
+// one record, read once. The bytes are valid only during the call.
+func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
+	type want struct {
+		key string
+		i   int
+	}
+	ws := make([]want, len(lookups))
+	for i, l := range lookups {
+		ws[i] = want{recordKey(l), i}
+	}
+	slices.SortFunc(ws, func(a, b want) int { return strings.Compare(a.key, b.key) })
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("fold store: get: %w", err)
+	}
+	for j := 0; j < len(ws); {
+		start, key := j, ws[j].key
+		for j++; j < len(ws) && ws[j].key == key; {
+			j++
+		}
+		group := ws[start:j] // the lookups kept in this record
+		k := unsafe.Slice(unsafe.StringData(key), len(key))
+		if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err == nil {
+			err = splitRecord(v, func(agency, v []byte) error {
+				for _, w := range group {
+					if rowOf(lookups[w.i], agency) {
+						if err := fn(w.i, v); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("fold store: get %q: %w", key, err)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("fold store: get: %w", err)
+	}
+	return nil
+}
+
+// Write adds the rows of one committed batch (lookups[i] has value
+// vals[i]) and moves the store from prev to next, in one atomic write.
+// It returns ErrMarkMismatch, writing nothing, unless the store is at prev.
+// The write is not synced: a crash of the machine may lose the last
+// writes, which leaves the store behind, never ahead.
+func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
+	if len(lookups) != len(vals) {
+		return fmt.Errorf("fold store: %d lookups and %d values", len(lookups), len(vals))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mark != prev {
+		return fmt.Errorf("%w: at seq %d, the batch continues seq %d", ErrMarkMismatch, s.mark.Seq, prev.Seq)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var buf []byte
+	for i, l := range lookups {
+		buf = appendRow(buf[:0], l, vals[i])
+		if err := b.Merge([]byte(recordKey(l)), buf, nil); err != nil {
+			return fmt.Errorf("fold store: write: %w", err)
+		}
+	}
+	if err := b.Set(markKey, encodeMark(next, false, s.opts.Identity), nil); err != nil {
+		return fmt.Errorf("fold store: write: %w", err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("fold store: write: %w", err)
+	}
+	s.mark = next
+	return nil
+}
+
+// Row is one row for Load.
+type Row struct{ Lookup, Value string }
+
+// loadChunk is the most rows one write of Load holds.
+const loadChunk = 50000
+
+// Load adds rows to the store and moves it to next: to fill it from the
+// durable copy, with every row above the store's Mark up to next. rows
+// calls add with each row. A Load interrupted (an error, a crash) leaves
+// the store marked unfinished: the next Open empties it.
+func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writeMark(s.mark, true, pebble.Sync); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	var buf []byte
+	add := func(r Row) error {
+		buf = appendRow(buf[:0], r.Lookup, r.Value)
+		if err := b.Merge([]byte(recordKey(r.Lookup)), buf, nil); err != nil {
+			return fmt.Errorf("fold store: load: %w", err)
+		}
+		if b.Count() < loadChunk {
+			return nil
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("fold store: load: %w", err)
+		}
+		_ = b.Close()
+		b = s.db.NewBatch()
+		return nil
+	}
+	err := rows(add)
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	_ = b.Close()
+	if err != nil {
+		return fmt.Errorf("fold store: load: %w", err)
+	}
+	if err := s.writeMark(next, false, pebble.Sync); err != nil {
+		return err
+	}
+	s.mark = next
+	return nil
+}
+
+// DiskBytes returns the size of the store's files.
+func (s *Store) DiskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
+// lockFile is the name of Pebble's lock file in the store's directory.
+const lockFile = "LOCK"
+
+// Close closes the store and releases its directory. It may be called
+// more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+		s.db = nil
+	}
+	s.unlock()
+	if err != nil {
+		return fmt.Errorf("fold store: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) unlock() {
+	if s.lock != nil {
+		_ = s.lock.Close()
+		s.lock = nil
+	}
+}
+
+func (s *Store) readMark() (Mark, bool, error) {
+	v, closer, err := s.db.Get(markKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		// A store without a mark holds nothing it could vouch for.
+		if it, ierr := s.db.NewIter(nil); ierr == nil {
+			empty := !it.First()
+			_ = it.Close()
+			if !empty {
+				return Mark{}, false, errors.New("fold store: rows without a mark")
+			}
+		}
+		return Mark{}, false, nil
+	}
+	if err != nil {
+		return Mark{}, false, fmt.Errorf("fold store: read mark: %w", err)
+	}
+	defer closer.Close()
+	m, loading, id, err := decodeMark(v)
+	switch {
+	case err != nil:
+		return Mark{}, false, err
+	case loading:
+		return Mark{}, false, errors.New("fold store: a load was interrupted")
+	case id != s.opts.Identity:
+		return Mark{}, false, fmt.Errorf("fold store: holds %q, not %q", id, s.opts.Identity)
+	}
+	return m, true, nil
+}
+
+func (s *Store) writeMark(m Mark, loading bool, wo *pebble.WriteOptions) error {
+	if err := s.db.Set(markKey, encodeMark(m, loading, s.opts.Identity), wo); err != nil {
+		return fmt.Errorf("fold store: write mark: %w", err)
+	}
+	return nil
+}
+
+// encodeMark lays out the mark record: version, loading flag, the four
+// numbers, then the identity.
+func encodeMark(m Mark, loading bool, identity string) []byte {
+	b := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(identity))
+	b = append(b, metaVersion, 0)
+	if loading {
+		b[1] = 1
+	}
+	for _, x := range []uint64{m.Seq, m.Rows, m.Sum, m.Hash} {
+		b = binary.AppendUvarint(b, x)
+	}
+	return append(b, identity...)
+}
+
+func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
+	if len(b) < 2 || b[0] != metaVersion || b[1] > 1 {
+		return Mark{}, false, "", fmt.Errorf("fold store: mark of an unknown layout %x", b[:min(len(b), 2)])
+	}
+	loading, b = b[1] == 1, b[2:]
+	for _, x := range []*uint64{&m.Seq, &m.Rows, &m.Sum, &m.Hash} {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return Mark{}, false, "", errors.New("fold store: damaged mark")
+		}
+		*x, b = v, b[n:]
+	}
+	return m, loading, string(b), nil
+}
+
+// The layout. The rows of a lookup are kept in a record under its lookup,
+// except a superseded mark "s:<agency>/<id>", kept in the record of the
+// event id, "i:<id>": the two lookups every event needs are one read. A
+// record is its rows one after the other (Pebble's default merger
+// concatenates what Write and Load append), each a uvarint length and the
+// row: a tag byte, then for a superseded mark (tag 1) its agency (a
+// uvarint length and the bytes), then the row's value (tag 0: the row of
+// the record's own lookup).
+
+// recordKey returns the key of the record that holds lookup's rows.
+func recordKey(lookup string) string {
+	if agency, id, ok := supersededMark(lookup); ok && agency != "" {
+		return "i:" + id
+	}
+	return lookup
+}
+
+// supersededMark splits a lookup "s:<agency>/<id>" (agency codes have no
+// '/'; event ids may).
+func supersededMark(lookup string) (agency, id string, ok bool) {
+	if !strings.HasPrefix(lookup, "s:") {
+		return "", "", false
+	}
+	agency, id, ok = strings.Cut(lookup[2:], "/")
+	return agency, id, ok
+}
+
+// appendRow appends the row of lookup holding value, as its record keeps
+// it.
+func appendRow(b []byte, lookup, value string) []byte {
+	agency, _, ok := supersededMark(lookup)
+	if !ok || agency == "" {
+		b = binary.AppendUvarint(b, uint64(1+len(value)))
+		return append(append(b, 0), value...)
+	}
+	n := 1 + uvarintLen(uint64(len(agency))) + len(agency) + len(value)
+	b = append(binary.AppendUvarint(b, uint64(n)), 1)
+	b = append(binary.AppendUvarint(b, uint64(len(agency))), agency...)
+	return append(b, value...)
+}
+
+func uvarintLen(x uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], x)
+}
+
+// splitRecord calls fn with each row of a record, in the order appended:
+// the agency of a superseded mark (nil for the record's own lookup) and
+// the row's value.
+func splitRecord(r []byte, fn func(agency, v []byte) error) error {
+	for len(r) > 0 {
+		n, k := binary.Uvarint(r)
+		if k <= 0 || n == 0 || uint64(len(r)-k) < n {
+			return errors.New("damaged record")
+		}
+		row := r[k : k+int(n)]
+		r = r[k+int(n):]
+		var agency []byte
+		switch row[0] {
+		case 0:
+			row = row[1:]
+		case 1:
+			an, ak := binary.Uvarint(row[1:])
+			if ak <= 0 || uint64(len(row)-1-ak) < an {
+				return errors.New("damaged record")
+			}
+			agency, row = row[1+ak:1+ak+int(an)], row[1+ak+int(an):]
+			if agency == nil {
+				agency = []byte{}
+			}
+		default:
+			return fmt.Errorf("damaged record: row tag %d", row[0])
+		}
+		if err := fn(agency, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowOf reports whether a row of a record, with agency (nil for the
+// record's own lookup), is a row of lookup, one of the lookups kept there.
+func rowOf(lookup string, agency []byte) bool {
+	a, _, ok := supersededMark(lookup)
+	if !ok || a == "" {
+		return agency == nil
+	}
+	return agency != nil && a == string(agency)
+}
+
+// noCompression leaves the tables' blocks as they are: the store is a
+// cache of small rows, and compressing and decompressing them was a large
+// part of its CPU time (the projector's scarcest resource).
+func noCompression() *sstable.CompressionProfile { return sstable.NoCompression }
+
+// pebbleLogger sends Pebble's messages to slog. Fatalf panics, as Pebble
+// expects of it.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Warn("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble: " + msg)
+	panic("pebble: " + msg)
+}
