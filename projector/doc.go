@@ -30,8 +30,10 @@
 //     may half-succeed: that is allowed.
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
-//     block into a table with no partitions and no materialized view: one
-//     part, all or nothing. This is the commit point. The marker row adds
+//     block into a table with no partitions: one part, all or nothing.
+//     This is the commit point. (The materialized views on cds.rollup
+//     copy the block into the score copies, which are trusted only while
+//     their markers agree: docs/design.md, "Score snapshots".) The marker row adds
 //     the batch's advance to n, its raw-row count to num and the sum of
 //     seq mod 2^20 of its raw rows to den; so the sums over all marker rows,
 //     which SummingMergeTree merges keep, are the watermark W and a
@@ -171,8 +173,10 @@
 // Assumptions: one batch's cells fit in one INSERT block
 // below ClickHouse's min_insert_block_size_rows (Config.BatchMax ≤ 200 000);
 // nothing but the projector and Rewind writes cds.events and cds.rollup, and
-// no materialized view reads cds.rollup (a view's insert could fail after
-// the part landed).
+// no materialized view reads cds.rollup but the one that feeds its score
+// copy, cds.rollup_sums (a view's insert can fail after the part landed:
+// the copy then disagrees with the markers until the recovery refills it,
+// syncCopies).
 //
 // # One active projector
 //

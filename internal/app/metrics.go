@@ -71,8 +71,12 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 			stat(func(e int, _, _ uint64) float64 { return float64(e) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_cache_hits_total", Help: "Score requests whose snapshots came from the cache (valid until the next commit)."},
 			stat(func(_ int, h, _ uint64) float64 { return float64(h) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot reads from cds.rollup (one scan each)."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot pairs read from ClickHouse (cache misses)."},
 			stat(func(_ int, _, r uint64) float64 { return float64(r) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_copy_reads_total", Help: "Snapshot reads answered from the copy of cds.rollup, cds.rollup_sums (docs/design.md, \"Score snapshots\")."},
+			func() float64 { c, _ := st.ReadStats(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_fallbacks_total", Help: "Snapshot reads that scanned cds.rollup because its copy disagreed with its commit markers."},
+			func() float64 { _, f := st.ReadStats(); return float64(f) }),
 	)
 }
 

@@ -230,7 +230,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	for _, want := range []string{`cds_projector_events_total{outcome="applied"} 7`, `cds_projector_events_total{outcome="duplicate"} 1`, "cds_projector_lag_events", "cds_projector_batch_size_events_bucket", "cds_scores_cache_hits_total", "cds_scores_snapshot_reads_total"} {
+	for _, want := range []string{`cds_projector_events_total{outcome="applied"} 7`, `cds_projector_events_total{outcome="duplicate"} 1`, "cds_projector_lag_events", "cds_projector_batch_size_events_bucket", "cds_scores_cache_hits_total", "cds_scores_snapshot_reads_total", "cds_scores_snapshot_copy_reads_total", "cds_scores_snapshot_fallbacks_total"} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -159,6 +159,9 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	if err := e.queries(ctx, base); err != nil {
 		return fmt.Errorf("score queries: %w", err)
 	}
+	if err := e.snapshotReads(ctx); err != nil {
+		return fmt.Errorf("cold score computations: %w", err)
+	}
 	if err := e.boardPages(ctx, base); err != nil {
 		return fmt.Errorf("board pages: %w", err)
 	}

@@ -71,13 +71,17 @@ func (db *DB) CountProjections(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
-// Truncate empties a table the projector writes.
+// Truncate empties a table the projector writes; cds.rollup's copies
+// (copies.go) are emptied with it, after it: its markers go first.
 func (db *DB) Truncate(ctx context.Context, table string) error {
 	if err := checkTable(table, projectionTables); err != nil {
 		return err
 	}
 	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table(table)); err != nil {
 		return fmt.Errorf("truncate %s: %w", table, err)
+	}
+	if table == "rollup" {
+		return db.TruncateCopies(ctx)
 	}
 	return nil
 }

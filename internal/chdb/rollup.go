@@ -66,9 +66,7 @@ type SnapshotCell struct {
 const snapshotsSQL = `SELECT indicator, unit, period, dim, toUInt32(day <= ?) AS upto_lo,
        sum(num), sum(den), toInt64(sum(n))
 FROM %s
-WHERE indicator = ?
-   OR (day <= ? AND ((indicator IN ? AND period IN (0, ?, ?))
-                     OR (indicator IN ? AND period > 0 AND period <= ?)))
+WHERE indicator = ? OR (day <= ? AND %s)
 GROUP BY indicator, unit, period, dim, upto_lo`
 
 // SnapshotCells reads, in one scan, the cells of the own indicators (the
@@ -76,9 +74,9 @@ GROUP BY indicator, unit, period, dim, upto_lo`
 // (every year up to hi's) up to day hi, and the commit markers. lo and hi
 // are days (YYYY-MM-DD), lo <= hi. fn gets each cell summed over the days
 // up to lo (uptoLo) or over the days after lo up to hi; the markers come
-// back summed.
+// back summed. SnapshotCopies reads the same from a few percent of the rows.
 func (db *DB) SnapshotCells(ctx context.Context, lo, hi string, loYear, hiYear int, own, reported []string, fn func(c SnapshotCell, uptoLo bool)) (Marks, error) {
-	return db.scanCells(ctx, fmt.Sprintf(snapshotsSQL, db.Table("rollup")),
+	return db.scanCells(ctx, fmt.Sprintf(snapshotsSQL, db.Table("rollup"), cellsWanted),
 		[]any{lo, MarkerIndicator, hi, Set(own), loYear, hiYear, Set(reported), hiYear},
 		func(c SnapshotCell, uptoLo uint32) { fn(c, uptoLo == 1) })
 }

@@ -2,9 +2,11 @@ package scores
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
@@ -16,26 +18,37 @@ const DefaultCacheSize = 32
 
 // Store reads rollup cells from ClickHouse.
 //
-// A snapshot sums every cell up to its day, and ClickHouse cannot skip cells
-// by day (day is the last column of the table's key), so reading one scans
-// the table: cells are bounded by units × days × indicators, about 0.7M rows
-// once every unit has events on every day, 25–50 ms on two cores. A Store
-// therefore reads the two snapshots a score needs in one scan, and keeps the
-// pairs it read keyed by what the commit markers of cds.rollup sum to: the
-// last stream sequence folded and the projector's fingerprints of the rows
-// it wrote (see projector/doc.go). Every commit moves them in the same
-// single-part insert as its cells, and the cells are a function of the
-// events folded, so an entry is exact for as long as the markers say what
-// they said when it was read. Each request reads the markers first (they
-// sort first in the table's key: one granule per part). This relies on the
-// projector (and cds rebuild) being the only writers of cds.rollup, as
-// projector/doc.go requires.
+// A snapshot sums every cell up to its day. day is the last column of
+// cds.rollup's key, so reading one from it scans the cells of every day;
+// a Store reads them from its copy cds.rollup_sums instead: the years
+// before the day's year summed per year, the months of its year before its
+// month summed per month and the days of its month (docs/design.md, "Score
+// snapshots"), a small share of the rows. It reads the two snapshots a
+// score needs and the commit markers of cds.rollup and of each grain of the
+// copy in one query, uses the copy only when their markers agree with
+// cds.rollup's, and else scans cds.rollup (counted: ReadStats).
+//
+// It keeps the pairs it read keyed by what the commit markers of cds.rollup
+// sum to: the last stream sequence folded and the projector's fingerprints
+// of the rows it wrote (see projector/doc.go). Every commit moves them in
+// the same single-part insert as its cells, and the cells are a function of
+// the events folded, so an entry is exact for as long as the markers say
+// what they said when it was read. Each request reads the markers first
+// (they sort first in the table's key: one granule per part). This relies
+// on the projector (and cds rebuild) being the only writers of cds.rollup,
+// as projector/doc.go requires.
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
 	// pinned, when set, is the mark the cache is looked up with instead of
 	// reading the markers: a Store of Engine.Preloaded (preload.go).
 	pinned *mark
+	// scanOnly reads every snapshot by the scan of cds.rollup (NewStoreScan).
+	scanOnly bool
+	// copyReads counts the snapshot pairs read from the copies of
+	// cds.rollup, fallbacks those read by the scan because the copies
+	// disagreed with cds.rollup's markers.
+	copyReads, fallbacks atomic.Uint64
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.
@@ -49,6 +62,18 @@ func NewStoreCache(db *chdb.DB, size int) *Store {
 		s.cache = newSnapCache(size)
 	}
 	return s
+}
+
+// NewStoreScan returns a Store on db without a cache that reads every
+// snapshot pair by the scan of cds.rollup, never from its copies: the
+// baseline cds bench measures the copies against.
+func NewStoreScan(db *chdb.DB) *Store { return &Store{db: db, scanOnly: true} }
+
+// ReadStats reports the snapshot pairs read from the copies of cds.rollup
+// and those read by the scan of cds.rollup because the copies disagreed
+// with its commit markers (docs/operations.md).
+func (s *Store) ReadStats() (copies, fallbacks uint64) {
+	return s.copyReads.Load(), s.fallbacks.Load()
 }
 
 // snapshot is the state of every indicator at the end of one day.
@@ -112,9 +137,39 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	return pair[0], pair[1], nil
 }
 
+// copyAttempts is how many times read asks the copies of cds.rollup before
+// it scans cds.rollup: a commit landing during the query makes their
+// markers disagree for a moment, a lost part of a copy until the
+// projector's recovery refills them.
+const copyAttempts = 2
+
 // read reads the snapshots at a and b and the markers they go with, in
-// one scan (chdb.DB.SnapshotCells).
+// one query: from the copies of cds.rollup (chdb.DB.SnapshotCopies) while
+// their commit markers agree with cds.rollup's, else by the scan of
+// cds.rollup (chdb.DB.SnapshotCells), which it counts as a fallback.
 func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) ([2]*snapshot, mark, error) {
+	if !s.scanOnly {
+		for range copyAttempts {
+			pair, m, err := s.readWith(a, b, ownCodes, func(lo, hi registry.Date, fn func(chdb.SnapshotCell, bool)) (chdb.Marks, error) {
+				return s.db.SnapshotCopies(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, fn)
+			})
+			if !errors.Is(err, chdb.ErrCopiesDisagree) {
+				if err == nil {
+					s.copyReads.Add(1)
+				}
+				return pair, m, err
+			}
+		}
+		s.fallbacks.Add(1)
+	}
+	return s.readWith(a, b, ownCodes, func(lo, hi registry.Date, fn func(chdb.SnapshotCell, bool)) (chdb.Marks, error) {
+		return s.db.SnapshotCells(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, fn)
+	})
+}
+
+// readWith builds the snapshots at a and b from the cells scan hands its
+// callback, split at the earlier day.
+func (s *Store) readWith(a, b registry.Date, ownCodes []string, scan func(lo, hi registry.Date, fn func(chdb.SnapshotCell, bool)) (chdb.Marks, error)) ([2]*snapshot, mark, error) {
 	lo, hi := a, b
 	if hi.Before(lo) {
 		lo, hi = hi, lo
@@ -126,7 +181,7 @@ func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reported
 	}
 	// Reported figures are summed over units first and kept only where the
 	// sum of n is positive (a retracted report leaves n = 0).
-	marks, err := s.db.SnapshotCells(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, func(c chdb.SnapshotCell, uptoLo bool) {
+	marks, err := scan(lo, hi, func(c chdb.SnapshotCell, uptoLo bool) {
 		if own[c.Indicator] {
 			if uptoLo {
 				snapLo.addOwn(c.Indicator, c.Unit, c.Period, c.Amount)
@@ -139,6 +194,9 @@ func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reported
 		}
 		snapHi.addReported(c.Indicator, c.Period, c.Dim, c.Amount)
 	})
+	if errors.Is(err, chdb.ErrCopiesDisagree) {
+		return [2]*snapshot{}, mark{}, err
+	}
 	if err != nil {
 		return [2]*snapshot{}, mark{}, fmt.Errorf("read cells at %s and %s: %w", lo, hi, err)
 	}

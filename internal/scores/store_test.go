@@ -110,9 +110,11 @@ func refSnapshot(tb testing.TB, db *chdb.DB, day registry.Date, own, reported []
 	return snap
 }
 
-// TestSnapshotsOneScan checks that the one-scan read of two days gives, for
-// each day, what a query per day gives: stocks, flows of the day's year,
-// reported figures per year and dimension with retracted ones left out.
+// TestSnapshotsOneScan checks that the read of two days gives, for each day,
+// what a query per day gives: stocks, flows of the day's year, reported
+// figures per year and dimension with retracted ones left out; from the
+// copies of cds.rollup (days in one month, in adjacent months, on month and
+// year boundaries, across years) and by the scan of cds.rollup alike.
 func TestSnapshotsOneScan(t *testing.T) {
 	db := rollupDB(t)
 	rng := rand.New(rand.NewPCG(6, 1))
@@ -141,16 +143,27 @@ func TestSnapshotsOneScan(t *testing.T) {
 		commit(t, db, cells, at, next)
 		at = next
 	}
-	s := NewStoreCache(db, 0)
+	s, scan := NewStoreCache(db, 0), NewStoreScan(db)
 	own, reported := []string{"HSCV", "DVC_L4", "DNS"}, []string{"KTS_NGANH"}
-	for _, days := range [][2]string{
+	pairs := [][2]string{
 		{"2025-06-30", "2021-06-11"}, {"2021-06-11", "2025-06-30"}, {"2024-02-29", "2024-02-29"},
 		{"2023-01-01", "2022-12-31"}, {"2020-01-01", "2026-01-01"},
-	} {
+		{"2024-03-01", "2024-03-31"}, {"2024-03-31", "2024-04-01"}, {"2024-02-01", "2024-02-29"},
+		{"2022-12-31", "2022-12-31"}, {"2021-01-01", "2021-01-01"}, {"2023-05-15", "2024-05-14"},
+		{"2025-12-31", "2022-01-31"},
+	}
+	for _, days := range pairs {
 		a, b := date(days[0]), date(days[1])
 		pair, m, err := s.read(context.Background(), a, b, own, reported)
 		if err != nil {
 			t.Fatal(err)
+		}
+		scanned, scanMark, err := scan.read(context.Background(), a, b, own, reported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(pair, scanned) || scanMark != m {
+			t.Errorf("%v: from the copies\n %+v %+v\nby the scan\n %+v %+v", days, pair[0], pair[1], scanned[0], scanned[1])
 		}
 		if want := markOf(chdb.Marks{"CDS_EVENTS": {N: at.n, Num: at.num, Den: at.den}, "CDS_EVENTS#fold_index": {Num: 2 * at.num, Den: 3 * at.den}}); m != want {
 			t.Errorf("%v: markers %v, want %v", days, m, want)
@@ -164,6 +177,12 @@ func TestSnapshotsOneScan(t *testing.T) {
 				t.Errorf("%v: snapshot at %s:\n got %+v\nwant %+v", days, day, pair[i], want)
 			}
 		}
+	}
+	if copies, fallbacks := s.ReadStats(); copies != uint64(len(pairs)) || fallbacks != 0 {
+		t.Errorf("read %d pairs from the copies, %d by the scan; want %d, 0", copies, fallbacks, len(pairs))
+	}
+	if copies, fallbacks := scan.ReadStats(); copies != 0 || fallbacks != 0 {
+		t.Errorf("the scan store read %d pairs from the copies, counted %d fallbacks; want 0, 0", copies, fallbacks)
 	}
 }
 
@@ -266,5 +285,86 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if _, hits, misses := e.Store.CacheStats(); hits != 7 || misses != 1 {
 		t.Fatalf("cache: %d hits, %d reads for 8 requests; want 7 and 1", hits, misses)
+	}
+}
+
+// TestCopiesDiverge: when a copy of cds.rollup loses rows or gains a marker
+// row no commit wrote, a read falls back to the scan of cds.rollup (counted)
+// and is still exact; once the copies are refilled (the projector's
+// recovery), reads come from them again. Marker units that sum to zero and
+// were merged away in cds.rollup only do not count as a disagreement.
+func TestCopiesDiverge(t *testing.T) {
+	db := rollupDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m1, m2 := pos{n: 10, num: 10, den: 55}, pos{n: 20, num: 20, den: 210}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2), cell("HSCV", "bg-vietyen", 2025, "", "2025-05-31", 3, 4, 1)}, pos{}, m1)
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-06-01", 5, 6, 1)}, m1, m2)
+	s := NewStoreCache(db, 0)
+	own := []string{"HSCV"}
+	check := func(step string, copies, fallbacks uint64, agreeing bool) {
+		t.Helper()
+		pair, _, err := s.read(ctx, date("2025-05-31"), date("2025-06-30"), own, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, day := range []string{"2025-05-31", "2025-06-30"} {
+			if want := refSnapshot(t, db, date(day), own, nil); !reflect.DeepEqual(pair[i], want) {
+				t.Errorf("%s: snapshot at %s:\n got %+v\nwant %+v", step, day, pair[i], want)
+			}
+		}
+		if c, f := s.ReadStats(); c != copies || f != fallbacks {
+			t.Errorf("%s: %d reads from the copies, %d fallbacks; want %d, %d", step, c, f, copies, fallbacks)
+		}
+		agree, err := db.CopiesAgree(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if agree != agreeing {
+			t.Errorf("%s: CopiesAgree = %v, want %v", step, agree, agreeing)
+		}
+	}
+	check("committed", 1, 0, true)
+
+	// A lease marker that sums to zero, merged away in cds.rollup only.
+	lease := func(num float64) {
+		cols := chdb.NewRollupColumns(1)
+		cols.Add(chdb.MarkerIndicator, "CDS_EVENTS"+chdb.MarkerLeaseSuffix, 0, "tok", time.Unix(0, 0).UTC(), events.Amount{Num: num})
+		if err := db.InsertRollup(ctx, "", cols); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease(1)
+	lease(-1)
+	if err := db.Exec(ctx, "OPTIMIZE TABLE "+db.Table("rollup")+" FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	check("zero marker merged away in cds.rollup", 2, 0, true)
+
+	for _, spoil := range []struct{ name, sql string }{
+		{"a marker row written into the days of rollup_sums", "INSERT INTO " + db.Table("rollup_sums") +
+			" (grain, bucket, indicator, unit, period, dim, num, den, n) SELECT 3, toDate(0), '" + chdb.MarkerIndicator + "', 'CDS_EVENTS', 0, '', 0, 0, 1"},
+		{"rollup_sums lost its parts", "TRUNCATE TABLE " + db.Table("rollup_sums")},
+	} {
+		c, f := s.ReadStats()
+		if err := db.Exec(ctx, spoil.sql); err != nil {
+			t.Fatal(err)
+		}
+		check(spoil.name, c, f+1, false)
+		if err := db.RefillCopies(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(spoil.name+", refilled", c+1, f+1, true)
+	}
+
+	// Truncating cds.rollup (a repair or a rewind) empties the copies too.
+	if err := db.Truncate(ctx, "rollup"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tbl := range []string{"rollup_sums"} {
+		var n uint64
+		if err := db.QueryRow(ctx, "SELECT count() FROM "+db.Table(tbl)).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s after Truncate(rollup): %d rows (%v), want 0", tbl, n, err)
+		}
 	}
 }

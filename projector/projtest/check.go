@@ -23,6 +23,7 @@ type Report struct {
 	Cells     int      // cells compared
 	RawDiffs  []string // cells of cds.cells that differ from folding the rows of cds.events (first 10)
 	LoadDiffs []string // cells of cds.cells that differ from folding the load itself (first 10)
+	CopyDiffs []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
 	Watermark uint64   // sum of the commit markers
 	LastSeq   uint64   // the stream's last sequence, as given to Check
 }
@@ -30,7 +31,7 @@ type Report struct {
 // OK reports whether ClickHouse holds exactly the load.
 func (r *Report) OK() bool {
 	return r.Missing == 0 && r.Doubled == 0 && r.Extra == 0 && r.Events == r.Expected &&
-		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && r.Watermark == r.LastSeq
+		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && len(r.CopyDiffs) == 0 && r.Watermark == r.LastSeq
 }
 
 func (r *Report) String() string {
@@ -42,14 +43,18 @@ func (r *Report) String() string {
 	for _, d := range r.LoadDiffs {
 		s += "\n  load: " + d
 	}
+	for _, d := range r.CopyDiffs {
+		s += "\n  copy: " + d
+	}
 	return s
 }
 
 // Check compares the cds database of db with load, whose messages the
 // stream holds up to lastSeq: cds.events must hold every distinct valid id
 // once and nothing else, every cell of cds.cells must equal the fold of the
-// rows of cds.events and the fold of the load (within 1e-9), and the
-// watermark must be lastSeq.
+// rows of cds.events and the fold of the load (within 1e-9), the copies of
+// cds.rollup must agree with it (CopyDiffs), and the watermark must be
+// lastSeq.
 func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Report, error) {
 	r := &Report{LastSeq: lastSeq}
 	want := load.IDs()
@@ -109,6 +114,9 @@ func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Repor
 	r.Cells = len(stored)
 	r.RawDiffs = DiffCells(stored, raw, 10)
 	r.LoadDiffs = DiffCells(stored, fromLoad, 10)
+	if r.CopyDiffs, err = CopyDiffs(ctx, db, 10); err != nil {
+		return nil, err
+	}
 	if r.Watermark, err = Watermark(ctx, db); err != nil {
 		return nil, err
 	}
