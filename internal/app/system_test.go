@@ -87,16 +87,11 @@ func publish(tb testing.TB, js jetstream.JetStream, subject, body string) {
 
 func getJSON(tb testing.TB, url string, v any) int {
 	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatalf("GET %s: %v", url, err)
+	status, _, body := getStatus(tb, url)
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		tb.Fatalf("GET %s: %v in %s", url, err, body)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatalf("GET %s: %v in %s", url, err, b)
-	}
-	return resp.StatusCode
+	return status
 }
 
 func waitCaughtUp(tb testing.TB, sys *System) {

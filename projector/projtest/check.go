@@ -125,10 +125,17 @@ func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Repor
 
 // Cells returns cds.cells aggregated per cell.
 func Cells(ctx context.Context, db *chdb.DB) (map[fold.Cell]events.Amount, error) {
-	rows, err := db.Query(ctx, "SELECT indicator, unit, period, dim, day, sum(num), sum(den), sum(n) FROM "+db.Table("cells")+
+	return queryCells(ctx, db, "cells", false, "SELECT indicator, unit, period, dim, day, sum(num), sum(den), sum(n) FROM "+db.Table("cells")+
 		" GROUP BY indicator, unit, period, dim, day")
+}
+
+// queryCells runs sql, a query of (indicator, unit, period, dim, day, num,
+// den, n), and returns its rows by cell, without the zero ones if dropZero;
+// what names them in errors.
+func queryCells(ctx context.Context, db *chdb.DB, what string, dropZero bool, sql string, args ...any) (map[fold.Cell]events.Amount, error) {
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("projtest: read cells: %w", err)
+		return nil, fmt.Errorf("projtest: read %s: %w", what, err)
 	}
 	defer rows.Close()
 	out := map[fold.Cell]events.Amount{}
@@ -139,10 +146,12 @@ func Cells(ctx context.Context, db *chdb.DB) (map[fold.Cell]events.Amount, error
 			a   events.Amount
 		)
 		if err := rows.Scan(&c.Indicator, &c.Unit, &c.Period, &c.Dim, &day, &a.Num, &a.Den, &a.N); err != nil {
-			return nil, fmt.Errorf("projtest: read cells: %w", err)
+			return nil, fmt.Errorf("projtest: read %s: %w", what, err)
 		}
 		c.Day = fold.DayNumber(time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC))
-		out[c] = a
+		if !dropZero || a != (events.Amount{}) {
+			out[c] = a
+		}
 	}
 	return out, rows.Err()
 }

@@ -3,7 +3,6 @@ package projtest
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/chdb"
@@ -51,25 +50,5 @@ func CopyDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 }
 
 func copyCells(ctx context.Context, db *chdb.DB, bucket, table, cond string) (map[fold.Cell]events.Amount, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(copyCellsSQL, bucket, db.Table(table), cond), chdb.MarkerIndicator)
-	if err != nil {
-		return nil, fmt.Errorf("projtest: read cells of %s: %w", table, err)
-	}
-	defer rows.Close()
-	out := map[fold.Cell]events.Amount{}
-	for rows.Next() {
-		var (
-			c   fold.Cell
-			day time.Time
-			a   events.Amount
-		)
-		if err := rows.Scan(&c.Indicator, &c.Unit, &c.Period, &c.Dim, &day, &a.Num, &a.Den, &a.N); err != nil {
-			return nil, fmt.Errorf("projtest: read cells of %s: %w", table, err)
-		}
-		c.Day = fold.DayNumber(time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC))
-		if a != (events.Amount{}) {
-			out[c] = a
-		}
-	}
-	return out, rows.Err()
+	return queryCells(ctx, db, "cells of "+table, true, fmt.Sprintf(copyCellsSQL, bucket, db.Table(table), cond), chdb.MarkerIndicator)
 }
