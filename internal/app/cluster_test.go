@@ -110,15 +110,7 @@ func TestNATSCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	urls := clusterURLs(systems)
-	nc, err := ConnectService(urls, shared, credentials.ServiceProjector, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := projectorJetStream(t, urls, shared)
 	for _, name := range []string{natsserver.EventsStream, natsserver.DeadLetterStream, "KV_" + projector.LeaseBucket} {
 		st, err := js.Stream(ctx, name)
 		if err != nil {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/deadletter"
 	"github.com/bacgiang/cds/internal/natsserver"
@@ -151,12 +149,7 @@ func provinceValues(tb testing.TB, base string) map[string]float64 {
 func deadLetterReasons(tb testing.TB, sys *System) map[string]string {
 	tb.Helper()
 	ctx := context.Background()
-	nc, err := ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := projectorJetStream(tb, sys.NATSURL(), sys.Config.DataDir)
 	dlq, err := js.Stream(ctx, natsserver.DeadLetterStream)
 	if err != nil {
 		tb.Fatal(err)

@@ -284,12 +284,7 @@ func TestRefusedNeverCounted(t *testing.T) {
 	}
 
 	// The dead letters, with their reasons.
-	pnc, err := ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pnc.Close()
-	pjs, _ := jetstream.New(pnc)
+	pjs := projectorJetStream(t, sys.NATSURL(), sys.Config.DataDir)
 	dlq, err := pjs.Stream(ctx, natsserver.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)

@@ -94,14 +94,26 @@ func getJSON(tb testing.TB, url string, v any) int {
 	return status
 }
 
-func waitCaughtUp(tb testing.TB, sys *System) {
+// projectorJetStream connects to urls as the projector service, with the
+// credentials in dataDir, and returns the connection's JetStream context;
+// the connection is closed when tb ends.
+func projectorJetStream(tb testing.TB, urls, dataDir string) jetstream.JetStream {
 	tb.Helper()
-	nc, err := ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
+	nc, err := ConnectService(urls, dataDir, credentials.ServiceProjector, "test")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+func waitCaughtUp(tb testing.TB, sys *System) {
+	tb.Helper()
+	js := projectorJetStream(tb, sys.NATSURL(), sys.Config.DataDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := sys.WaitCaughtUp(ctx, js); err != nil {
@@ -195,9 +207,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The three bad messages are in the dead-letter stream with their reasons.
-	nc, _ := ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
-	defer nc.Close()
-	pjs, _ := jetstream.New(nc)
+	pjs := projectorJetStream(t, sys.NATSURL(), sys.Config.DataDir)
 	ctx := context.Background()
 	dlq, err := pjs.Stream(ctx, natsserver.DeadLetterStream)
 	if err != nil {
