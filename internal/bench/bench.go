@@ -37,7 +37,14 @@ type Config struct {
 	Baseline string
 	// DrainOnly stops after the drain (and its baseline): no API steps, no
 	// rebuild.
-	DrainOnly     bool
+	DrainOnly bool
+	// SkipRebuild leaves out the last step, the rebuild (a second drain of
+	// the whole stream, into a dropped database): what makes a run at 20M
+	// events take hours, and not needed for the read figures.
+	SkipRebuild bool
+	// PprofAddr, when set, serves the Go profiler of this process (the API
+	// of the read steps runs in it) on that address.
+	PprofAddr     string
 	FreshnessRate int // events/s of the steady load, default 5000
 	FreshnessFor  time.Duration
 	Queries       int // score queries per endpoint, default 200

@@ -243,6 +243,7 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 	var (
 		mu       sync.Mutex
 		lat      []time.Duration
+		perPath  = make([]pathLat, len(readerMix))
 		errs     int
 		shed     int
 		firstErr string
@@ -256,7 +257,8 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(r), 7))
 			for time.Now().Before(end) {
-				path := readerMix[rng.IntN(len(readerMix))]
+				k := rng.IntN(len(readerMix))
+				path := readerMix[k]
 				t0 := time.Now()
 				code, body, retry, err := getRetry(ctx, client, base+path)
 				d := time.Since(t0)
@@ -270,11 +272,13 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 					}
 				case code == http.StatusServiceUnavailable:
 					shed++
+					perPath[k].shed++
 					// A client that honours Retry-After waits before it
 					// asks again.
 					pause = retry
 				case code == http.StatusOK:
 					lat = append(lat, d)
+					perPath[k].lat = append(perPath[k].lat, d)
 				default:
 					errs++
 					if firstErr == "" {
@@ -306,7 +310,28 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 	if firstErr != "" {
 		e.Progressf("  first error: %s", firstErr)
 	}
+	// Which requests take the time: per request of the mix, the answers,
+	// their p50 and p99, their share of the time spent answering, and the
+	// 503s.
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	for k, p := range perPath {
+		var t time.Duration
+		for _, d := range p.lat {
+			t += d
+		}
+		e.Progressf("  %-80s %5d answers  p50 %7.1f ms  p99 %7.1f ms  %4.1f%% of the time  %4d x 503",
+			readerMix[k], len(p.lat), ms(pct(p.lat, 50)), ms(p99(p.lat)), 100*t.Seconds()/max(sum.Seconds(), 1e-9), p.shed)
+	}
 	return nil
+}
+
+// pathLat is what the mixed readers saw of one request of readerMix.
+type pathLat struct {
+	lat  []time.Duration
+	shed int
 }
 
 // publishSteady publishes generated events at rate per second, in ticks
