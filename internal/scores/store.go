@@ -40,6 +40,8 @@ const DefaultCacheSize = 32
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
+	// marks coalesces the reads of the commit markers (marks.go).
+	marks markReads
 	// lasts keeps the latest events per agency and type (silence.go) by
 	// the commit markers read before them; nil when cache is.
 	lasts *flightCache[lastKey, lastEvents]
@@ -102,18 +104,21 @@ type mark struct {
 
 func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermark()} }
 
-// readMark reads what the commit markers sum to now.
+// readMark reads what the commit markers sum to now (after the call:
+// one read for the requests that came while another was in flight).
 func (s *Store) readMark(ctx context.Context) (mark, error) {
-	var m chdb.Marks
-	err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-		var err error
-		m, err = s.db.ReadMarks(ctx)
-		return err
+	return s.marks.read(ctx, func(ctx context.Context) (mark, error) {
+		var m chdb.Marks
+		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+			var err error
+			m, err = s.db.ReadMarks(ctx)
+			return err
+		})
+		if err != nil {
+			return mark{}, err
+		}
+		return markOf(m), nil
 	})
-	if err != nil {
-		return mark{}, err
-	}
-	return markOf(m), nil
 }
 
 // snapshots returns the snapshots at days a and b for the own and reported
