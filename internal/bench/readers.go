@@ -282,7 +282,7 @@ func (e *env) startAPI(ctx context.Context, binary string) (string, func() error
 		return "", nil, err
 	}
 	cmd := exec.CommandContext(ctx, binary, "serve", "--nats", e.natsURL, "--clickhouse", e.chAddr,
-		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1", "--log", "warn")
+		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1s", "--log", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
