@@ -108,6 +108,9 @@ type env struct {
 	// drainRate and baseDrain are the drain rates of the binary measured
 	// and of the baseline (0 without one).
 	drainRate, baseDrain float64
+	// steadyRuns counts the runs of publishSteady, each with a generator
+	// of its own.
+	steadyRuns uint64
 }
 
 // Run measures and prints the figures.

@@ -427,7 +427,10 @@ type pathLat struct {
 // publishSteady publishes generated events at rate per second, in ticks
 // of 10 ms, until ctx ends; *n counts the events acknowledged.
 func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
-	gen := newGenerator(e.reg, 5)
+	// Each run its own events: the same ids again would be duplicates that
+	// the stream drops, and the watermark would never reach e.last.
+	gen := newGenerator(e.reg, 5+e.steadyRuns)
+	e.steadyRuns++
 	perTick := max(rate/100, 1)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
