@@ -236,3 +236,30 @@ func Hold(ctx context.Context, cl Class, read func(context.Context) error) error
 	defer release()
 	return read(context.WithValue(ctx, heldKey{}, true))
 }
+
+// Await waits for done on behalf of a request marked by Defer that found
+// another request reading the answer it needs: at most Config.Wait, as it
+// would wait for a slot, then it is shed (ErrShed, counted in class cl). A
+// context not marked waits until done or its end.
+func Await(ctx context.Context, cl Class, done <-chan struct{}) error {
+	p, ok := ctx.Value(perReadKey{}).(perRead)
+	if !ok || ctx.Value(heldKey{}) != nil {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	timer := time.NewTimer(p.c.cfg.Wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		p.c.shed.WithLabelValues(cl.String()).Inc()
+		return ErrShed
+	}
+}

@@ -42,3 +42,19 @@ func TestHold(t *testing.T) {
 		t.Fatalf("Hold with every slot taken: err %v, ran %t; want ErrShed, false", err, ran)
 	}
 }
+
+// TestAwait: a request marked by Defer waits for another's read no longer
+// than for a slot, then is shed; a context not marked waits until the read
+// ends.
+func TestAwait(t *testing.T) {
+	c := New(Config{Slots: 1, Wait: 50 * time.Millisecond}, nil)
+	never := make(chan struct{})
+	if err := Await(c.Defer(context.Background()), Heavy, never); !errors.Is(err, ErrShed) {
+		t.Fatalf("Await of a read that does not end: %v, want ErrShed", err)
+	}
+	done := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() { close(done) })
+	if err := Await(context.Background(), Heavy, done); err != nil {
+		t.Fatalf("Await without Defer: %v", err)
+	}
+}

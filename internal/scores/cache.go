@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"context"
 	"sync"
+
+	"github.com/bacgiang/cds/internal/admission"
 )
 
 // flightCache is the one cache of this package's answers that are exact
@@ -15,8 +17,12 @@ import (
 // a busy morning misses at once, and without it each of them would run the
 // same query on ClickHouse.
 type flightCache[K comparable, V any] struct {
-	mu      sync.Mutex
-	max     int
+	mu  sync.Mutex
+	max int
+	// class is the admission class of its reads: a request admitted per
+	// read waits for another's read as long as it would for a slot of that
+	// class (admission.Await).
+	class   admission.Class
 	lru     *list.List // of *cacheEntry[K, V], most recently used first
 	entries map[K]*list.Element
 	flights map[K]*flight[V]
@@ -36,8 +42,8 @@ type flight[V any] struct {
 	err  error
 }
 
-func newFlightCache[K comparable, V any](max int) *flightCache[K, V] {
-	return &flightCache[K, V]{max: max, lru: list.New(), entries: map[K]*list.Element{}, flights: map[K]*flight[V]{}}
+func newFlightCache[K comparable, V any](max int, class admission.Class) *flightCache[K, V] {
+	return &flightCache[K, V]{max: max, class: class, lru: list.New(), entries: map[K]*list.Element{}, flights: map[K]*flight[V]{}}
 }
 
 // get returns the value of key, reading it with read on a miss. read also
@@ -45,8 +51,9 @@ func newFlightCache[K comparable, V any](max int) *flightCache[K, V] {
 // snapshot pair read at newer marks than asked, because a commit came in
 // between, is kept under the marks it was read at, never under older
 // ones). A request that finds a read of the same key in progress waits
-// for it; if that read fails (its request went away, say), it reads on
-// its own.
+// for it, a request admitted per read no longer than for a read slot
+// (admission.Await); if that read fails (its request went away, say), it
+// reads on its own.
 func (c *flightCache[K, V]) get(ctx context.Context, key K, read func(context.Context) (V, K, error)) (V, error) {
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
@@ -58,11 +65,9 @@ func (c *flightCache[K, V]) get(ctx context.Context, key K, read func(context.Co
 	if f, ok := c.flights[key]; ok {
 		c.hits++
 		c.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
+		if err := admission.Await(ctx, c.class, f.done); err != nil {
 			var zero V
-			return zero, ctx.Err()
+			return zero, err
 		}
 		if f.err == nil {
 			return f.val, nil

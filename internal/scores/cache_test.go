@@ -6,13 +6,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/bacgiang/cds/internal/admission"
 )
 
 // TestFlightCacheOneRead: concurrent gets of one key share one read, a
 // value is kept under the key its read returns, and the least recently used
 // entry goes first.
 func TestFlightCacheOneRead(t *testing.T) {
-	c := newFlightCache[string, int](2)
+	c := newFlightCache[string, int](2, admission.Light)
 	var reads atomic.Int32
 	release := make(chan struct{})
 	read := func(context.Context) (int, string, error) {
@@ -74,7 +76,7 @@ func TestFlightCacheOneRead(t *testing.T) {
 // TestFlightCacheFailedRead: a failed read is not kept, and those that
 // waited for it read on their own.
 func TestFlightCacheFailedRead(t *testing.T) {
-	c := newFlightCache[string, int](4)
+	c := newFlightCache[string, int](4, admission.Light)
 	started, release := make(chan struct{}), make(chan struct{})
 	boom := errors.New("boom")
 	done := make(chan error)

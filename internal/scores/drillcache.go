@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
@@ -33,7 +34,7 @@ func NewDrillCache(size int) *DrillCache {
 	if size <= 0 {
 		size = DefaultDrillCacheSize
 	}
-	return &DrillCache{c: newFlightCache[string, drillEntry](size)}
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Heavy)}
 }
 
 // Stats returns the entries held, the requests answered without a read of

@@ -65,7 +65,7 @@ func NewStoreCache(db *chdb.DB, size int) *Store {
 	s := &Store{db: db}
 	if size > 0 {
 		s.cache = newSnapCache(size)
-		s.lasts = newFlightCache[lastKey, lastEvents](lastCacheSize)
+		s.lasts = newFlightCache[lastKey, lastEvents](lastCacheSize, admission.Light)
 	}
 	return s
 }
@@ -301,7 +301,9 @@ type snapKey struct {
 // snapCache is the snapshot pairs' flightCache (cache.go).
 type snapCache = flightCache[snapKey, [2]*snapshot]
 
-func newSnapCache(max int) *snapCache { return newFlightCache[snapKey, [2]*snapshot](max) }
+func newSnapCache(max int) *snapCache {
+	return newFlightCache[snapKey, [2]*snapshot](max, admission.Light)
+}
 
 // CacheStats reports the snapshot cache: entries held, requests served
 // from it (or from a read another request ran) and reads run.
