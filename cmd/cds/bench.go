@@ -22,6 +22,7 @@ func runBench(ctx context.Context, args []string) error {
 	queries := fs.Int("queries", 200, "requests per score endpoint")
 	baseline := fs.String("baseline", "", "another cds binary whose projector drains the same queue first, for a before/after pair in one run")
 	drainOnly := fs.Bool("drain-only", false, "stop after the drain: no HTTP ingest, freshness, queries, pages or rebuild")
+	skipRebuild := fs.Bool("skip-rebuild", false, "leave out the rebuild (the last step: a second drain of the whole stream), e.g. for a run at 20M events (docs/performance.md)")
 	readers := fs.Int("readers", 32, "concurrent readers of the mixed-readers step")
 	readersFor := fs.Duration("readers-for", 30*time.Second, "how long the mixed readers read")
 	clusterDir := fs.String("cluster", "", "measure the running local cluster of deployments/cluster/local whose directory this is (.cluster) against a single node started in the same run, instead: it publishes into the cluster's stream and kills and restarts its processes (docs/cluster.md, \"Figures\"); run from the repository root")
@@ -38,7 +39,7 @@ func runBench(ctx context.Context, args []string) error {
 		return benchCluster(ctx, *clusterDir, events)
 	}
 	return bench.Run(ctx, bench.Config{Events: *n, ClickHouseAddr: c.cfg.ClickHouseAddr, FreshnessRate: *rate, FreshnessFor: *dur,
-		Queries: *queries, Baseline: *baseline, DrainOnly: *drainOnly, Readers: *readers, ReadersFor: *readersFor, Out: os.Stdout, Progress: os.Stderr})
+		Queries: *queries, Baseline: *baseline, DrainOnly: *drainOnly, SkipRebuild: *skipRebuild, PprofAddr: c.cfg.PprofAddr, Readers: *readers, ReadersFor: *readersFor, Out: os.Stdout, Progress: os.Stderr})
 }
 
 // benchCluster runs the cluster figures of docs/cluster.md, "Figures":

@@ -200,3 +200,66 @@ func RetryAfterHeader(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)
 	return strconv.FormatInt(max(s, 1), 10)
 }
+
+// perRead is what Defer puts in a request's context: the controller whose
+// slots its reads take one at a time.
+type perRead struct{ c *Controller }
+
+type perReadKey struct{}
+
+// heldKey marks a context whose read already holds a slot.
+type heldKey struct{}
+
+// Defer returns ctx marked so that its request takes a slot only around
+// each of its reads of ClickHouse that goes through Hold, instead of for
+// its whole life: a request answered from a cache, or waiting for the read
+// another request runs for the same answer, then holds none, and the
+// slots go to the reads that work (docs/operations.md, "Reads under
+// load").
+func (c *Controller) Defer(ctx context.Context) context.Context {
+	return context.WithValue(ctx, perReadKey{}, perRead{c: c})
+}
+
+// Hold runs read holding a slot of class cl when ctx was marked by Defer,
+// and at once otherwise (a request admitted whole, or no request: a
+// background job). Reads nested in read run at once. It returns ErrShed,
+// or ctx's error, when no slot was given in time.
+func Hold(ctx context.Context, cl Class, read func(context.Context) error) error {
+	p, ok := ctx.Value(perReadKey{}).(perRead)
+	if !ok || ctx.Value(heldKey{}) != nil {
+		return read(ctx)
+	}
+	release, err := p.c.Acquire(ctx, cl)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return read(context.WithValue(ctx, heldKey{}, true))
+}
+
+// Await waits for done on behalf of a request marked by Defer that found
+// another request reading the answer it needs: at most Config.Wait, as it
+// would wait for a slot, then it is shed (ErrShed, counted in class cl). A
+// context not marked waits until done or its end.
+func Await(ctx context.Context, cl Class, done <-chan struct{}) error {
+	p, ok := ctx.Value(perReadKey{}).(perRead)
+	if !ok || ctx.Value(heldKey{}) != nil {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	timer := time.NewTimer(p.c.cfg.Wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		p.c.shed.WithLabelValues(cl.String()).Inc()
+		return ErrShed
+	}
+}

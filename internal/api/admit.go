@@ -36,6 +36,15 @@ func readClass(r *http.Request) (admission.Class, bool) {
 	}
 }
 
+// perRead reports whether a request reading ClickHouse is admitted per read
+// (admission.Controller.Defer) rather than whole: the JSON score routes and
+// silence, whose every read of ClickHouse goes through package scores and
+// its caches. CSV exports and the board's pages are admitted whole.
+func perRead(r *http.Request) bool {
+	p := r.URL.Path
+	return (p == "/v1/scores" || strings.HasPrefix(p, "/v1/scores/") || p == "/v1/silence") && !wantsCSV(r)
+}
+
 // busyBoard is the board's answer to a shed request (board.Board.Busy).
 type busyBoard interface {
 	Busy(w http.ResponseWriter, r *http.Request)
@@ -53,6 +62,13 @@ func (s *Server) admit(next http.Handler) http.Handler {
 		cl, reads := readClass(r)
 		if !reads {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if perRead(r) {
+			// Slots around each read of ClickHouse (admission.Hold in
+			// package scores), none for answers from its caches; a read
+			// not admitted is answered as below (translate).
+			next.ServeHTTP(w, r.WithContext(ac.Defer(r.Context())))
 			return
 		}
 		release, err := ac.Acquire(r.Context(), cl)

@@ -426,6 +426,13 @@ func (s *Server) translate(err error) error {
 		return &httpx.Error{Code: httpx.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, scores.ErrUnknownMilestone), errors.Is(err, scores.ErrUnknownLevel), errors.Is(err, scores.ErrInvalidQuery):
 		return &httpx.Error{Code: httpx.CodeInvalid, Message: err.Error()}
+	case errors.Is(err, admission.ErrShed):
+		retry := 1
+		if s.deps.Admission != nil {
+			retry, _ = strconv.Atoi(s.deps.Admission.RetryAfter())
+		}
+		return &httpx.Error{Code: httpx.CodeUnavailable, RetryAfter: retry,
+			Message: "too many requests in progress; try again after Retry-After seconds"}
 	case chdb.Busy(err), errors.Is(err, scores.ErrRetry):
 		s.log.Warn("request shed: clickhouse busy", "err", err)
 		return &httpx.Error{Code: httpx.CodeUnavailable, RetryAfter: 1, Message: "the score store is busy; try again after Retry-After seconds"}

@@ -37,7 +37,14 @@ type Config struct {
 	Baseline string
 	// DrainOnly stops after the drain (and its baseline): no API steps, no
 	// rebuild.
-	DrainOnly     bool
+	DrainOnly bool
+	// SkipRebuild leaves out the last step, the rebuild (a second drain of
+	// the whole stream, into a dropped database): what makes a run at 20M
+	// events take hours, and not needed for the read figures.
+	SkipRebuild bool
+	// PprofAddr, when set, serves the Go profiler of this process (the API
+	// of the read steps runs in it) on that address.
+	PprofAddr     string
 	FreshnessRate int // events/s of the steady load, default 5000
 	FreshnessFor  time.Duration
 	Queries       int // score queries per endpoint, default 200
@@ -101,6 +108,9 @@ type env struct {
 	// drainRate and baseDrain are the drain rates of the binary measured
 	// and of the baseline (0 without one).
 	drainRate, baseDrain float64
+	// steadyRuns counts the runs of publishSteady, each with a generator
+	// of its own.
+	steadyRuns uint64
 }
 
 // Run measures and prints the figures.

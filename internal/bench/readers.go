@@ -8,10 +8,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -229,9 +232,95 @@ var readerMix = []string{
 // being renewed). Figures: requests/s, p50/p99 of the answers served
 // (200), errors (a 5xx but 503, or a transport error) and 503s (shed with
 // Retry-After: the API's admission control; the reader waits that long, as
-// a client should, before its next request).
+// a client should, before its next request), and, as progress lines, the
+// same per request of the mix. With a baseline binary, its API (a cds serve
+// process) is read first the same way (figures baseline_readers_*), and
+// readers_*_baseline_vs_this compare the two.
 func (e *env) mixedReaders(ctx context.Context, base string) error {
-	e.Progressf("%d mixed readers for %s while %d events/s flow", e.cfg.Readers, e.cfg.ReadersFor, readersRate)
+	if e.cfg.Baseline == "" {
+		_, err := e.readers(ctx, base, "")
+		return err
+	}
+	// The baseline's API first, as its own cds serve process on the same
+	// NATS and ClickHouse, then this one's: a before/after pair in one run.
+	url, stop, err := e.startAPI(ctx, e.cfg.Baseline)
+	if err != nil {
+		return fmt.Errorf("baseline api: %w", err)
+	}
+	before, err := e.readers(ctx, url, "baseline_")
+	if serr := stop(); err == nil && serr != nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	after, err := e.readers(ctx, base, "")
+	if err != nil {
+		return err
+	}
+	if after.p99 > 0 {
+		e.Figure("readers_p99_baseline_vs_this", before.p99/after.p99, "")
+	}
+	if after.p50 > 0 {
+		e.Figure("readers_p50_baseline_vs_this", before.p50/after.p50, "")
+	}
+	if before.rate > 0 {
+		e.Figure("readers_requests_per_s_this_vs_baseline", after.rate/before.rate, "")
+	}
+	return nil
+}
+
+// readersFigures are what one run of the mixed readers measured.
+type readersFigures struct{ p50, p99, rate float64 }
+
+// startAPI starts binary as a cds serve process on the bench's NATS and
+// ClickHouse, on a free port, and waits until it answers /healthz; stop
+// ends it.
+func (e *env) startAPI(ctx context.Context, binary string) (string, func() error, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, binary, "serve", "--nats", e.natsURL, "--clickhouse", e.chAddr,
+		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1s", "--log", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := sync.OnceValue(func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			return errors.New("api did not stop on SIGTERM")
+		}
+	})
+	url := "http://" + addr
+	client := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(time.Minute); ; {
+		if code, _, err := get(ctx, client, url+"/healthz"); err == nil && code == http.StatusOK {
+			return url, stop, nil
+		}
+		select {
+		case err := <-exited:
+			return "", nil, fmt.Errorf("%s serve exited: %v", binary, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = stop()
+			return "", nil, fmt.Errorf("%s serve: no healthy answer within a minute", binary)
+		}
+	}
+}
+
+// readers runs the mixed readers against base and prints their figures,
+// each name prefixed with prefix.
+func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures, error) {
+	e.Progressf("%d mixed readers for %s while %d events/s flow (%sapi)", e.cfg.Readers, e.cfg.ReadersFor, readersRate, prefix)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pubErr := make(chan error, 1)
@@ -243,6 +332,7 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 	var (
 		mu       sync.Mutex
 		lat      []time.Duration
+		perPath  = make([]pathLat, len(readerMix))
 		errs     int
 		shed     int
 		firstErr string
@@ -256,7 +346,8 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(r), 7))
 			for time.Now().Before(end) {
-				path := readerMix[rng.IntN(len(readerMix))]
+				k := rng.IntN(len(readerMix))
+				path := readerMix[k]
 				t0 := time.Now()
 				code, body, retry, err := getRetry(ctx, client, base+path)
 				d := time.Since(t0)
@@ -270,11 +361,13 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 					}
 				case code == http.StatusServiceUnavailable:
 					shed++
+					perPath[k].shed++
 					// A client that honours Retry-After waits before it
 					// asks again.
 					pause = retry
 				case code == http.StatusOK:
 					lat = append(lat, d)
+					perPath[k].lat = append(perPath[k].lat, d)
 				default:
 					errs++
 					if firstErr == "" {
@@ -290,29 +383,54 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 	took := time.Since(start)
 	cancel()
 	if err := <-pubErr; err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("publishing meanwhile: %w", err)
+		return readersFigures{}, fmt.Errorf("publishing meanwhile: %w", err)
 	}
 	e.last += uint64(published)
 	if err := e.waitWatermark(context.Background(), e.last, 10*time.Millisecond, nil); err != nil {
-		return err
+		return readersFigures{}, err
 	}
-	e.Figure("readers", float64(e.cfg.Readers), "readers")
-	e.Figure("readers_requests_per_s", rate(len(lat)+errs+shed, took), "requests/s")
-	e.Figure("readers_p50_ms", ms(pct(lat, 50)), "ms")
-	e.Figure("readers_p99_ms", ms(pct(lat, 99)), "ms")
-	e.Figure("readers_errors", float64(errs), "requests")
-	e.Figure("readers_503", float64(shed), "requests")
-	e.Figure("readers_events_published", float64(published), "events")
+	f := readersFigures{p50: ms(pct(lat, 50)), p99: ms(pct(lat, 99)), rate: rate(len(lat)+errs+shed, took)}
+	e.Figure(prefix+"readers", float64(e.cfg.Readers), "readers")
+	e.Figure(prefix+"readers_requests_per_s", f.rate, "requests/s")
+	e.Figure(prefix+"readers_p50_ms", f.p50, "ms")
+	e.Figure(prefix+"readers_p99_ms", f.p99, "ms")
+	e.Figure(prefix+"readers_errors", float64(errs), "requests")
+	e.Figure(prefix+"readers_503", float64(shed), "requests")
+	e.Figure(prefix+"readers_events_published", float64(published), "events")
 	if firstErr != "" {
 		e.Progressf("  first error: %s", firstErr)
 	}
-	return nil
+	// Which requests take the time: per request of the mix, the answers,
+	// their p50 and p99, their share of the time spent answering, and the
+	// 503s.
+	var sum time.Duration
+	for _, d := range lat {
+		sum += d
+	}
+	for k, p := range perPath {
+		var t time.Duration
+		for _, d := range p.lat {
+			t += d
+		}
+		e.Progressf("  %-80s %5d answers  p50 %7.1f ms  p99 %7.1f ms  %4.1f%% of the time  %4d x 503",
+			readerMix[k], len(p.lat), ms(pct(p.lat, 50)), ms(p99(p.lat)), 100*t.Seconds()/max(sum.Seconds(), 1e-9), p.shed)
+	}
+	return f, nil
+}
+
+// pathLat is what the mixed readers saw of one request of readerMix.
+type pathLat struct {
+	lat  []time.Duration
+	shed int
 }
 
 // publishSteady publishes generated events at rate per second, in ticks
 // of 10 ms, until ctx ends; *n counts the events acknowledged.
 func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
-	gen := newGenerator(e.reg, 5)
+	// Each run its own events: the same ids again would be duplicates that
+	// the stream drops, and the watermark would never reach e.last.
+	gen := newGenerator(e.reg, 5+e.steadyRuns)
+	e.steadyRuns++
 	perTick := max(rate/100, 1)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

@@ -129,6 +129,7 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	acfg.DataDir, acfg.NATSURL, acfg.ClickHouseAddr, acfg.ClickHouseDB, acfg.HTTPAddr = e.dir, e.natsURL, e.chAddr, e.dbName, "127.0.0.1:0"
 	acfg.Ingest.Rate = -1     // measure capacity, not the per-agency rate limit
 	acfg.HistoryInterval = -1 // no score-history refresher meanwhile; historyRefresh measures it alone
+	acfg.PprofAddr = e.cfg.PprofAddr
 	sys, err := app.Start(ctx, acfg, app.Parts{API: true})
 	if err != nil {
 		return err
@@ -179,6 +180,9 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	}
 	if err := stop(); err != nil {
 		return err
+	}
+	if e.cfg.SkipRebuild {
+		return nil
 	}
 	return e.rebuild(ctx)
 }

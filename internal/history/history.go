@@ -13,8 +13,10 @@
 // row per unit and indicator into cds.score_history and one per unit
 // (composite, rank) into cds.score_history_units. Scoring is never
 // re-implemented in SQL. The dates are scored 24 at a time by an Engine of
-// scores.Engine.Preloaded: one scan of the cells for all of them, and every
-// answer of the same commits.
+// scores.Engine.Preloaded: one query of the cells for all of them, from the
+// copies of cds.rollup (cds.rollup_sums: whole years, months and days;
+// docs/design.md, "Score snapshots") while their commit markers agree with
+// cds.rollup's, and every answer of the same commits.
 //
 // # Versions
 //
@@ -38,7 +40,9 @@
 // (indicator '#watermark', see projector/doc.go): they move with every
 // commit, so while they stand still nothing changed and the refresh reads no
 // more. When they moved, it reads a fingerprint of the cells per month
-// (fingerprintSQL): sums of the cells' num, den and n weighted by a hash of
+// (chdb.DB.MonthPrintsCopies, from the month rows of cds.rollup_sums with
+// the markers checked in the same query; chdb.DB.MonthPrints, by the scan
+// of cds.rollup, when they disagree): sums of the cells' num, den and n weighted by a hash of
 // the cell's key, in wrapping integer arithmetic, which is linear and so does
 // not change when SummingMergeTree merges rows. The first month whose
 // fingerprint differs from the last refresh's gives the first stale point;

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
@@ -208,35 +209,38 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 // offset), from e.Drills when it has them. The rows are shared with the
 // cache: read only.
 func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
-	key := drillKey(m, f, all, offset, limit)
-	if c, ok := e.Drills.get(key); ok {
-		return c.rows, nil
-	}
-	rows, err := e.Store.db.DrillRows(ctx, f, all, offset, limit)
-	if err != nil {
-		return nil, fmt.Errorf("drill-down: %w", err)
-	}
-	out := make([]Contributor, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
-	}
-	e.Drills.put(key, drillEntry{rows: out})
-	return out, nil
+	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
+		var rows []chdb.DrillRow
+		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
+			var err error
+			rows, err = e.Store.db.DrillRows(ctx, f, all, offset, limit)
+			return err
+		})
+		if err != nil {
+			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
+		}
+		out := make([]Contributor, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
+		}
+		return drillEntry{rows: out}, nil
+	})
+	return c.rows, err
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
 // the count.
 func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
-	key := drillKey(m, f, true, -1, -1)
-	if c, ok := e.Drills.get(key); ok {
-		return c.total, nil
-	}
-	n, err := e.Store.db.DrillCount(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	e.Drills.put(key, drillEntry{total: n})
-	return n, nil
+	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
+		var n uint64
+		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
+			var err error
+			n, err = e.Store.db.DrillCount(ctx, f)
+			return err
+		})
+		return drillEntry{total: n}, err
+	})
+	return c.total, err
 }
 
 // latestReports keeps the report of the latest year <= year (two years for a

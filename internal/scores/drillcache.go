@@ -1,9 +1,10 @@
 package scores
 
 import (
+	"context"
 	"fmt"
-	"sync"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
@@ -14,15 +15,12 @@ const DefaultDrillCacheSize = 256
 // were read at (the commit markers: docs/design.md's exactness holds for
 // as long as they do not move), so that the next pages of a drill-down
 // cost one listing query and no count, and a repeated request none.
-// Entries are few and small (a page of at most MaxDrillLimit rows, or a
-// count); the oldest go first.
+// Concurrent requests for the same page or total wait for one read (the
+// package's flightCache, as the snapshots of a Store). Entries are few
+// and small (a page of at most MaxDrillLimit rows, or a count); the least
+// recently used go first.
 type DrillCache struct {
-	mu      sync.Mutex
-	size    int
-	entries map[string]drillEntry
-	order   []string // keys, oldest first
-	hits    uint64
-	misses  uint64
+	c *flightCache[string, drillEntry]
 }
 
 type drillEntry struct {
@@ -36,15 +34,13 @@ func NewDrillCache(size int) *DrillCache {
 	if size <= 0 {
 		size = DefaultDrillCacheSize
 	}
-	return &DrillCache{size: size, entries: map[string]drillEntry{}}
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Heavy)}
 }
 
-// Stats returns the entries held and the hits and misses so far.
-func (c *DrillCache) Stats() (entries int, hits, misses uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries), c.hits, c.misses
-}
+// Stats returns the entries held, the requests answered without a read of
+// their own (from an entry, or from a read another request ran) and the
+// reads run.
+func (c *DrillCache) Stats() (entries int, hits, misses uint64) { return c.c.stats() }
 
 // drillKey names what a drill-down read at m: its filter (with UpTo) and
 // the page asked (page < 0 for the total).
@@ -53,34 +49,14 @@ func drillKey(m mark, f chdb.DrillFilter, all bool, offset, limit int) string {
 	return fmt.Sprintf("%q|%d|%#v|%t|%d|%d", m.key, m.watermark, f, all, offset, limit)
 }
 
-func (c *DrillCache) get(key string) (drillEntry, bool) {
+// get returns the entry of key, read by read on a miss (always, without a
+// cache).
+func (c *DrillCache) get(ctx context.Context, key string, read func(context.Context) (drillEntry, error)) (drillEntry, error) {
 	if c == nil {
-		return drillEntry{}, false
+		return read(ctx)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if ok {
-		c.hits++
-	} else {
-		c.misses++
-	}
-	return e, ok
-}
-
-func (c *DrillCache) put(key string, e drillEntry) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[key]; ok {
-		return
-	}
-	for len(c.order) >= c.size {
-		delete(c.entries, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.entries[key] = e
-	c.order = append(c.order, key)
+	return c.c.get(ctx, key, func(ctx context.Context) (drillEntry, string, error) {
+		e, err := read(ctx)
+		return e, key, err
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -41,7 +42,7 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 	if err != nil {
 		return nil, err
 	}
-	last, err := e.Store.db.LastEvents(ctx, q.AsOf.String()) // agency → type → last occurred_at
+	last, err := e.Store.lastEvents(ctx, q.AsOf)
 	if err != nil {
 		return nil, fmt.Errorf("silence: %w", err)
 	}
@@ -98,4 +99,48 @@ func latestOf(last map[string]map[string]time.Time, agencies []string, types []s
 		}
 	}
 	return best, found
+}
+
+// lastEvents is agency → type → the latest occurred_at on or before a day
+// (chdb.DB.LastEvents).
+type lastEvents = map[string]map[string]time.Time
+
+// lastKey is what lastEvents were read for: the day, at the commit markers
+// read just before.
+type lastKey struct {
+	mark mark
+	day  registry.Date
+}
+
+// lastCacheSize is how many days' latest events a Store keeps.
+const lastCacheSize = 8
+
+// lastEvents reads the latest events per agency and type up to day, from
+// the cache while the commit markers have not moved since they were read
+// (read after the markers, they hold at least every event of that commit:
+// a commit inserts its rows of cds.events before its markers,
+// projector/doc.go steps 4 and 5), else from cds.events, one read for
+// concurrent requests.
+func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
+	read := func(ctx context.Context) (lastEvents, error) {
+		var last lastEvents
+		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+			var err error
+			last, err = s.db.LastEvents(ctx, day.String())
+			return err
+		})
+		return last, err
+	}
+	if s.lasts == nil || s.pinned != nil {
+		return read(ctx)
+	}
+	m, err := s.readMark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := lastKey{mark: m, day: day}
+	return s.lasts.get(ctx, key, func(ctx context.Context) (lastEvents, lastKey, error) {
+		last, err := read(ctx)
+		return last, key, err
+	})
 }

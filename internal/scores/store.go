@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -40,6 +40,11 @@ const DefaultCacheSize = 32
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
+	// marks coalesces the reads of the commit markers (marks.go).
+	marks markReads
+	// lasts keeps the latest events per agency and type (silence.go) by
+	// the commit markers read before them; nil when cache is.
+	lasts *flightCache[lastKey, lastEvents]
 	// pinned, when set, is the mark the cache is looked up with instead of
 	// reading the markers: a Store of Engine.Preloaded (preload.go).
 	pinned *mark
@@ -60,6 +65,7 @@ func NewStoreCache(db *chdb.DB, size int) *Store {
 	s := &Store{db: db}
 	if size > 0 {
 		s.cache = newSnapCache(size)
+		s.lasts = newFlightCache[lastKey, lastEvents](lastCacheSize, admission.Light)
 	}
 	return s
 }
@@ -98,13 +104,21 @@ type mark struct {
 
 func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermark()} }
 
-// readMark reads what the commit markers sum to now.
+// readMark reads what the commit markers sum to now (after the call:
+// one read for the requests that came while another was in flight).
 func (s *Store) readMark(ctx context.Context) (mark, error) {
-	m, err := s.db.ReadMarks(ctx)
-	if err != nil {
-		return mark{}, err
-	}
-	return markOf(m), nil
+	return s.marks.read(ctx, func(ctx context.Context) (mark, error) {
+		var m chdb.Marks
+		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+			var err error
+			m, err = s.db.ReadMarks(ctx)
+			return err
+		})
+		if err != nil {
+			return mark{}, err
+		}
+		return markOf(m), nil
+	})
 }
 
 // snapshots returns the snapshots at days a and b for the own and reported
@@ -128,8 +142,9 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 		}
 	}
 	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
-	pair, err := s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) ([2]*snapshot, mark, error) {
-		return s.read(ctx, a, b, ownCodes, reportedCodes)
+	pair, err := s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) ([2]*snapshot, snapKey, error) {
+		pair, at, err := s.read(ctx, a, b, ownCodes, reportedCodes)
+		return pair, snapKey{mark: at, q: q}, err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -147,7 +162,16 @@ const copyAttempts = 2
 // one query: from the copies of cds.rollup (chdb.DB.SnapshotCopies) while
 // their commit markers agree with cds.rollup's, else by the scan of
 // cds.rollup (chdb.DB.SnapshotCells), which it counts as a fallback.
-func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) ([2]*snapshot, mark, error) {
+func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (pair [2]*snapshot, m mark, err error) {
+	err = admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+		pair, m, err = s.readHeld(ctx, a, b, ownCodes, reportedCodes)
+		return err
+	})
+	return pair, m, err
+}
+
+// readHeld is read once it holds a read slot (admission.Hold).
+func (s *Store) readHeld(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) ([2]*snapshot, mark, error) {
 	if !s.scanOnly {
 		for range copyAttempts {
 			pair, m, err := s.readWith(a, b, ownCodes, func(lo, hi registry.Date, fn func(chdb.SnapshotCell, bool)) (chdb.Marks, error) {
@@ -274,99 +298,11 @@ type snapKey struct {
 	q    snapQuery
 }
 
-// snapCache holds the most recently used snapshot pairs, at most max, and
-// lets concurrent requests for the same pair wait for one read.
-type snapCache struct {
-	mu      sync.Mutex
-	max     int
-	entries []snapEntry // most recently used first
-	flights map[snapKey]*flight
-	hits    uint64 // requests served without a read of their own
-	misses  uint64 // reads run
-}
-
-type snapEntry struct {
-	key  snapKey
-	pair [2]*snapshot
-}
-
-// flight is a read in progress; done is closed when pair and err are set.
-type flight struct {
-	done chan struct{}
-	pair [2]*snapshot
-	err  error
-}
+// snapCache is the snapshot pairs' flightCache (cache.go).
+type snapCache = flightCache[snapKey, [2]*snapshot]
 
 func newSnapCache(max int) *snapCache {
-	return &snapCache{max: max, flights: map[snapKey]*flight{}}
-}
-
-// get returns the pair for key, reading it with read on a miss. read returns
-// the marks its pair goes with, which may be newer than key's (a commit came
-// in between): the pair is kept under the marks it was read at, never under
-// older ones. A request that finds a read of the same key in progress waits
-// for it; if that read fails, it reads on its own.
-func (c *snapCache) get(ctx context.Context, key snapKey, read func(context.Context) ([2]*snapshot, mark, error)) ([2]*snapshot, error) {
-	c.mu.Lock()
-	for i, e := range c.entries {
-		if e.key == key {
-			copy(c.entries[1:i+1], c.entries[:i])
-			c.entries[0] = e
-			c.hits++
-			c.mu.Unlock()
-			return e.pair, nil
-		}
-	}
-	if f, ok := c.flights[key]; ok {
-		c.hits++
-		c.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return [2]*snapshot{}, ctx.Err()
-		}
-		if f.err == nil {
-			return f.pair, nil
-		}
-		c.mu.Lock()
-		c.misses++
-		c.mu.Unlock()
-		pair, _, err := read(ctx)
-		return pair, err
-	}
-	f := &flight{done: make(chan struct{})}
-	c.flights[key] = f
-	c.misses++
-	c.mu.Unlock()
-
-	pair, m, err := read(ctx)
-	f.pair, f.err = pair, err
-	c.mu.Lock()
-	delete(c.flights, key)
-	if err == nil {
-		c.put(snapKey{mark: m, q: key.q}, pair)
-	}
-	c.mu.Unlock()
-	close(f.done)
-	return pair, err
-}
-
-// put adds an entry in front, evicting the least recently used beyond max.
-// The caller holds mu.
-func (c *snapCache) put(key snapKey, pair [2]*snapshot) {
-	for i, e := range c.entries {
-		if e.key == key {
-			c.entries = append(c.entries[:i], c.entries[i+1:]...)
-			break
-		}
-	}
-	c.entries = append(c.entries, snapEntry{})
-	copy(c.entries[1:], c.entries)
-	c.entries[0] = snapEntry{key: key, pair: pair}
-	if len(c.entries) > c.max {
-		clear(c.entries[c.max:])
-		c.entries = c.entries[:c.max]
-	}
+	return newFlightCache[snapKey, [2]*snapshot](max, admission.Light)
 }
 
 // CacheStats reports the snapshot cache: entries held, requests served
@@ -375,7 +311,5 @@ func (s *Store) CacheStats() (entries int, hits, misses uint64) {
 	if s.cache == nil {
 		return 0, 0, 0
 	}
-	s.cache.mu.Lock()
-	defer s.cache.mu.Unlock()
-	return len(s.cache.entries), s.cache.hits, s.cache.misses
+	return s.cache.stats()
 }

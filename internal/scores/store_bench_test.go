@@ -24,10 +24,40 @@ import (
 //
 //	go test -run '^$' -bench SnapshotRead -benchtime 40x ./internal/scores
 func BenchmarkSnapshotRead(b *testing.B) {
-	db := rollupDB(b)
+	db, own, reported := benchCells(b)
+	ctx := context.Background()
+	cat := catalog.Default()
+	last := registry.NewDate(2025, 6, 30)
+	for _, way := range []struct {
+		name  string
+		store *Store
+	}{{"copies", NewStoreCache(db, 0)}, {"scan", NewStoreScan(db)}} {
+		b.Run(way.name, func(b *testing.B) {
+			base := cat.BaselineDate()
+			var read uint64
+			qctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
+			i := 0
+			for ; b.Loop(); i++ {
+				asOf := last.AddDays(-(i * 7 % 1400))
+				if _, _, err := way.store.read(qctx, asOf, base, own, reported); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(read)/float64(i), "rows_read/op")
+			if c, f := way.store.ReadStats(); f != 0 {
+				b.Fatalf("%d reads from the copies, %d fell back to the scan", c, f)
+			}
+		})
+	}
+}
+
+// benchCells fills a database with the cells of BenchmarkSnapshotRead and
+// returns it with the own and reported indicator codes.
+func benchCells(b *testing.B) (db *chdb.DB, own, reported []string) {
+	b.Helper()
+	db = rollupDB(b)
 	ctx := context.Background()
 	cat, reg := catalog.Default(), registry.Sample()
-	var own, reported []string
 	for _, ind := range cat.Indicators() {
 		if ind.Kind.Reported() {
 			reported = append(reported, ind.Code)
@@ -65,18 +95,34 @@ func BenchmarkSnapshotRead(b *testing.B) {
 	}
 	flush()
 	b.Logf("%d cells", rows)
+	return db, own, reported
+}
+
+// BenchmarkPreloaded compares what a score-history refresh reads for 24
+// points (the month-ends up to 2025-06-30: scores.Engine.Preloaded, the
+// snapshots its scoring then uses) from the copies of cds.rollup with the
+// scan of cds.rollup, on the cells of BenchmarkSnapshotRead.
+//
+//	go test -run '^$' -bench Preloaded -benchtime 10x ./internal/scores
+func BenchmarkPreloaded(b *testing.B) {
+	db, _, _ := benchCells(b)
+	ctx := context.Background()
+	cat, reg := catalog.Default(), registry.Sample()
+	var dates []registry.Date
+	for m := 7; m < 7+24; m++ {
+		dates = append(dates, registry.NewDate(2023+(m-1)/12, time.Month((m-1)%12+2), 0))
+	}
 	for _, way := range []struct {
 		name  string
 		store *Store
 	}{{"copies", NewStoreCache(db, 0)}, {"scan", NewStoreScan(db)}} {
 		b.Run(way.name, func(b *testing.B) {
-			base := cat.BaselineDate()
+			e := &Engine{Catalog: cat, Registry: reg, Store: way.store}
 			var read uint64
 			qctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) { read += p.Rows }))
 			i := 0
 			for ; b.Loop(); i++ {
-				asOf := last.AddDays(-(i * 7 % 1400))
-				if _, _, err := way.store.read(qctx, asOf, base, own, reported); err != nil {
+				if _, err := e.Preloaded(qctx, dates); err != nil {
 					b.Fatal(err)
 				}
 			}

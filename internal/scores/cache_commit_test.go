@@ -1,0 +1,84 @@
+package scores
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bacgiang/cds/internal/admission"
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// TestCachesSameAsUncached: across commits, concurrent requests to an
+// Engine with its caches (snapshots, drill-down pages and totals, silence),
+// admitted per read through one slot, get the answers of an Engine without
+// any cache, asked after them.
+func TestCachesSameAsUncached(t *testing.T) {
+	db := rollupDB(t)
+	cached := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db), Drills: NewDrillCache(0)}
+	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
+	ac := admission.New(admission.Config{Slots: 1, Wait: time.Minute}, nil)
+	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
+	asks := []struct {
+		name string
+		ask  func(ctx context.Context, e *Engine) (any, error)
+	}{
+		{"level", func(ctx context.Context, e *Engine) (any, error) { return e.Level(ctx, registry.LevelDistrict, q) }},
+		{"unit", func(ctx context.Context, e *Engine) (any, error) { return e.Unit(ctx, "bg-vietyen", q) }},
+		{"drill", func(ctx context.Context, e *Engine) (any, error) { return e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 2) }},
+		{"drill page 2", func(ctx context.Context, e *Engine) (any, error) { return e.Events(ctx, "bg-vietyen", "HSCV", q, 2, 2) }},
+		{"silence", func(ctx context.Context, e *Engine) (any, error) { return e.Silence(ctx, q, 30, "") }},
+	}
+	var prev pos
+	for c := 1; c <= 3; c++ {
+		var cells []testCell
+		for i := 1; i <= 3; i++ {
+			seq := uint64(3*(c-1) + i)
+			day := fmt.Sprintf("2025-0%d-%02d", c+2, i)
+			insertRaw(t, db, seq, fmt.Sprintf("w-%d", seq), fmt.Sprintf("W%d", seq), day)
+			cells = append(cells, cell("HSCV", "bg-vietyen", 2025, "", day, float64(i%2), 1, 1))
+		}
+		next := pos{n: int64(3 * c), num: float64(3 * c), den: float64(c * 7)}
+		commit(t, db, cells, prev, next)
+		prev = next
+
+		const concurrent = 4
+		got := make([][]string, len(asks))
+		var wg sync.WaitGroup
+		for k, a := range asks {
+			got[k] = make([]string, concurrent)
+			for i := range concurrent {
+				wg.Go(func() {
+					v, err := a.ask(ac.Defer(context.Background()), cached)
+					if err != nil {
+						t.Errorf("commit %d, %s: %v", c, a.name, err)
+						return
+					}
+					got[k][i] = mustJSON(t, v)
+				})
+			}
+		}
+		wg.Wait()
+		for k, a := range asks {
+			v, err := a.ask(context.Background(), plain)
+			if err != nil {
+				t.Fatalf("commit %d, %s without caches: %v", c, a.name, err)
+			}
+			want := mustJSON(t, v)
+			for _, g := range got[k] {
+				if g != want {
+					t.Errorf("commit %d, %s: with the caches\n%s\nwithout\n%s", c, a.name, g, want)
+				}
+			}
+		}
+	}
+	if _, hits, _ := cached.Store.CacheStats(); hits == 0 {
+		t.Error("no request was answered from the snapshot cache")
+	}
+	if _, hits, _ := cached.Drills.Stats(); hits == 0 {
+		t.Error("no request was answered from the drill-down cache")
+	}
+}

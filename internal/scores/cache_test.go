@@ -1,0 +1,170 @@
+package scores
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bacgiang/cds/internal/admission"
+)
+
+// TestFlightCacheOneRead: concurrent gets of one key share one read, a
+// value is kept under the key its read returns, and the least recently used
+// entry goes first.
+func TestFlightCacheOneRead(t *testing.T) {
+	c := newFlightCache[string, int](2, admission.Light)
+	var reads atomic.Int32
+	release := make(chan struct{})
+	read := func(context.Context) (int, string, error) {
+		reads.Add(1)
+		<-release
+		return 7, "a", nil
+	}
+	var wg sync.WaitGroup
+	got := make([]int, 8)
+	for i := range got {
+		wg.Go(func() {
+			v, err := c.get(context.Background(), "a", read)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		})
+	}
+	// Every get is either the read or waiting for it once the read counts.
+	for {
+		c.mu.Lock()
+		waiting := c.hits + c.misses
+		c.mu.Unlock()
+		if waiting == uint64(len(got)) {
+			break
+		}
+	}
+	close(release)
+	wg.Wait()
+	for i, v := range got {
+		if v != 7 {
+			t.Fatalf("get %d: %d, want 7", i, v)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("%d reads for %d concurrent gets, want 1", n, len(got))
+	}
+
+	// Read at a newer key than asked: kept under the newer one only.
+	v, err := c.get(context.Background(), "old", func(context.Context) (int, string, error) { return 9, "new", nil })
+	if err != nil || v != 9 {
+		t.Fatalf("get old: %d, %v", v, err)
+	}
+	if _, ok := c.entries["old"]; ok {
+		t.Fatal("a value read at a newer key is kept under the older one")
+	}
+	if _, ok := c.entries["new"]; !ok {
+		t.Fatal("a value read at a newer key is not kept under it")
+	}
+	// "a" was used before "new": it goes when a third key comes.
+	if _, err := c.get(context.Background(), "b", func(context.Context) (int, string, error) { return 1, "b", nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.entries["a"]; ok || c.lru.Len() != 2 {
+		t.Fatalf("after a third key: %d entries, \"a\" held %t; want 2, false", c.lru.Len(), ok)
+	}
+}
+
+// TestFlightCacheFailedRead: a failed read is not kept, and those that
+// waited for it read on their own.
+func TestFlightCacheFailedRead(t *testing.T) {
+	c := newFlightCache[string, int](4, admission.Light)
+	started, release := make(chan struct{}), make(chan struct{})
+	boom := errors.New("boom")
+	done := make(chan error)
+	go func() {
+		_, err := c.get(context.Background(), "k", func(context.Context) (int, string, error) {
+			close(started)
+			<-release
+			return 0, "k", boom
+		})
+		done <- err
+	}()
+	<-started
+	waiter := make(chan int)
+	go func() {
+		v, _ := c.get(context.Background(), "k", func(context.Context) (int, string, error) { return 5, "k", nil })
+		waiter <- v
+	}()
+	for {
+		c.mu.Lock()
+		n := c.hits
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, boom) {
+		t.Fatalf("first get: %v, want boom", err)
+	}
+	if v := <-waiter; v != 5 {
+		t.Fatalf("waiter: %d, want its own read's 5", v)
+	}
+}
+
+// TestMarkReadsNeverOlder: a read of the markers that a request shares
+// started after the request arrived, and requests that arrive while one
+// read is in flight share the next one.
+func TestMarkReadsNeverOlder(t *testing.T) {
+	var g markReads
+	var version atomic.Uint64 // what "the markers" say now
+	var reads atomic.Int32
+	gate := make(chan struct{})
+	fn := func(context.Context) (mark, error) {
+		reads.Add(1)
+		v := version.Load()
+		<-gate
+		return mark{watermark: v}, nil
+	}
+	first := make(chan mark)
+	go func() {
+		m, _ := g.read(context.Background(), fn)
+		first <- m
+	}()
+	for reads.Load() != 1 {
+	}
+	// A commit lands while the first read is in flight; the requests that
+	// come now must not get the first read's answer.
+	version.Store(1)
+	var wg sync.WaitGroup
+	later := make([]mark, 6)
+	for i := range later {
+		wg.Go(func() {
+			m, err := g.read(context.Background(), fn)
+			if err != nil {
+				t.Error(err)
+			}
+			later[i] = m
+		})
+	}
+	for {
+		g.mu.Lock()
+		joined := g.next != nil
+		g.mu.Unlock()
+		if joined {
+			break
+		}
+	}
+	close(gate)
+	if m := <-first; m.watermark != 0 {
+		t.Fatalf("first read: %d, want 0", m.watermark)
+	}
+	wg.Wait()
+	for i, m := range later {
+		if m.watermark != 1 {
+			t.Fatalf("request %d arrived after the commit and got the markers of before: %d", i, m.watermark)
+		}
+	}
+	if n := reads.Load(); n < 2 || n > 1+int32(len(later)) {
+		t.Fatalf("%d reads", n)
+	}
+}
