@@ -71,9 +71,8 @@ func BenchmarkBatchCycleSpread(b *testing.B) {
 		opts Options
 	}{
 		{"cache64-mem16-l0x8", Options{CacheBytes: 64 << 20, MemTableBytes: 16 << 20, l0Compaction: 8}},
+		{"cache64-mem8-l0x16", Options{CacheBytes: 64 << 20, MemTableBytes: 8 << 20, l0Compaction: 16}},
 		{"cache32-mem16-l0x8", Options{CacheBytes: 32 << 20, MemTableBytes: 16 << 20, l0Compaction: 8}},
-		{"cache32-mem8-l0x16", Options{CacheBytes: 32 << 20, MemTableBytes: 8 << 20, l0Compaction: 16}},
-		{"cache32-mem32-l0x4", Options{CacheBytes: 32 << 20, MemTableBytes: 32 << 20, l0Compaction: 4}},
 	} {
 		b.Run(o.name, func(b *testing.B) { batchCycleSpread(b, o.opts) })
 	}
