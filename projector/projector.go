@@ -301,9 +301,9 @@ func leaseCause(ctx, actx context.Context) error {
 // not yet written; if any of them is not written, the fold state is marked
 // not loaded and recovery makes it again (its local store is at the last
 // batch written). The consumer buffers at most BatchMax/2 messages (pull
-// requests are refilled at half of that): messages decoded and waiting in
-// the client's buffer are the largest part of the live heap, and the reader
-// takes them far faster than it folds them. At most about 3 × BatchMax
+// requests are refilled at half of that): messages waiting in the client's
+// buffer were a quarter of the live heap, and the reader takes them far
+// faster than it folds them. At most about 3 × BatchMax
 // messages are unacknowledged (the batch being written, the one folded and
 // waiting, the one being filled) below the consumer's MaxAckPending of
 // 4 × BatchMax.

@@ -61,7 +61,7 @@ type cpuShare struct{ projector, clickhouse, nats float64 }
 // of cds.rollup's commit markers, one granule per part: every 5 ms, they
 // were about 200 queries a second that the ClickHouse and bench CPU figures
 // counted as the drain's, and that took the projector's cores. A drain's
-// tenth lasts seconds, so 50 ms keeps its rates within about 2%.
+// tenth lasts seconds, so 50 ms keeps its rates within a few percent.
 const drainPoll = 50 * time.Millisecond
 
 // drain starts binary as the projector, waits until it has folded the
