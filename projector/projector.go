@@ -300,12 +300,15 @@ func leaseCause(ctx, actx context.Context) error {
 // fold transaction in memory as soon as it is folded, on top of the batches
 // not yet written; if any of them is not written, the fold state is marked
 // not loaded and recovery makes it again (its local store is at the last
-// batch written). The pull requests ask
-// for BatchMax messages, so at most about 3 × BatchMax messages are
-// unacknowledged (the batch being written, the one folded and waiting, the
-// one being filled) below the consumer's MaxAckPending of 4 × BatchMax.
+// batch written). The consumer buffers at most BatchMax/2 messages (pull
+// requests are refilled at half of that): messages waiting in the client's
+// buffer were a quarter of the live heap, and the reader takes them far
+// faster than it folds them. At most about 3 × BatchMax
+// messages are unacknowledged (the batch being written, the one folded and
+// waiting, the one being filled) below the consumer's MaxAckPending of
+// 4 × BatchMax.
 func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchMax))
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(p.cfg.BatchMax/2, 1)))
 	if err != nil {
 		return fmt.Errorf("start consuming: %w", err)
 	}
@@ -359,9 +362,6 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 	folded := 0
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
-		// The messages of the last batch are folded: let them go (the
-		// backing array would hold a batch of them until overwritten).
-		clear(batch)
 		batch = batch[:0]
 		msg, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
 		switch {
@@ -392,6 +392,10 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 		// The batch in hand is folded and handed over even when ctx was
 		// cancelled meanwhile (shutdown writes what was fetched).
 		b, err := p.prepare(context.WithoutCancel(ctx), batch, pos)
+		// The batch's messages are folded (b keeps the one it acks): let
+		// them go now, not once the writer has taken b, which may wait for
+		// a whole write while the consumer buffers the next batch.
+		clear(batch)
 		if b == nil {
 			return folded, err
 		}

@@ -33,6 +33,7 @@ func TestRunParses(t *testing.T) {
 		{name: "a route that is not nats-route", args: []string{"nats", "--routes", "http://a:6222"}, wantErr: "-routes"},
 		{name: "too many replicas", args: []string{"nats", "--replicas", "7"}, wantErr: "-replicas"},
 		{name: "bad sync interval", args: []string{"nats", "--sync-interval", "sometimes"}, wantErr: "-sync-interval"},
+		{name: "a projector's memory budget below its least", args: []string{"projector", "--memory-limit-mb", "200"}, env: map[string]string{"GOMEMLIMIT": ""}, wantErr: "--memory-limit-mb=200: want at least 208"},
 		{name: "bad replicas in the environment", args: []string{"nats"}, env: map[string]string{"CDS_NATS_REPLICAS": "three"}, wantErr: `CDS_NATS_REPLICAS="three" is not a whole number`},
 	}
 	for _, tt := range tests {

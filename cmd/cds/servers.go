@@ -86,6 +86,15 @@ func runNATSStreams(ctx context.Context, args []string) error {
 // the fold state.
 const minProjectorHeap = 64 << 20
 
+// projectorUnheaped is what a projector's budget keeps for the resident
+// memory that neither the Go heap's soft limit nor the fold store's cache
+// and memtables count: the binary's pages (about 42 MB resident) and
+// Pebble's own allocations besides its cache and memtables (its table
+// readers, iterators, the memtable being flushed). Without it the process
+// ran about 50 MB over its budget (docs/performance.md, "Where the
+// projector's memory is").
+const projectorUnheaped = 48 << 20
+
 func runProjector(ctx context.Context, args []string) error {
 	fs, c := newFlags("projector")
 	c.foldFlag(fs)
@@ -93,7 +102,7 @@ func runProjector(ctx context.Context, args []string) error {
 	// (outside the Go heap) and a bounded fold state (recent batches in
 	// memory, the rest in the store).
 	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 256)),
-		"memory budget in MiB: the local fold store's block cache and memtables ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) come out of it, and the projector keeps the Go runtime's soft memory limit at the rest, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+		"memory budget in MiB: the local fold store's block cache and memtables ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) and "+strconv.Itoa(projectorUnheaped>>20)+" MiB for the binary's pages and Pebble's tables come out of it, and the projector keeps the Go runtime's soft memory limit at the rest, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
@@ -103,11 +112,11 @@ func runProjector(ctx context.Context, args []string) error {
 		// The fold state's memory is bounded (package fold, "The index"),
 		// so a soft limit keeps the process near its live heap.
 		store := foldstore.Options{}.Memory()
-		if int64(*memMB)<<20 < store+minProjectorHeap {
-			return fmt.Errorf("--memory-limit-mb=%d: want at least %d (the fold store takes %d MiB, the Go heap at least %d)",
-				*memMB, (store+minProjectorHeap)>>20, store>>20, minProjectorHeap>>20)
+		if least := store + projectorUnheaped + minProjectorHeap; int64(*memMB)<<20 < least {
+			return fmt.Errorf("--memory-limit-mb=%d: want at least %d (the fold store takes %d MiB, the binary and Pebble's tables %d, the Go heap at least %d)",
+				*memMB, least>>20, store>>20, projectorUnheaped>>20, minProjectorHeap>>20)
 		}
-		c.cfg.ProjectorHeap = int64(*memMB)<<20 - store
+		c.cfg.ProjectorHeap = int64(*memMB)<<20 - store - projectorUnheaped
 	}
 	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{Projector: true})

@@ -119,3 +119,50 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexedSteady folds batches of 10,000 new work dossiers into an
+// indexed State already past 300k of them, as the projector's drain does
+// (Lookups, Provide with every lookup absent, Apply, Rows, Commit), for
+// generations of limit items: the generations' maps are what each lookup
+// probes.
+func BenchmarkIndexedSteady(b *testing.B) {
+	const batch = 10000
+	for _, limit := range []int{10000, 20000, 50000} {
+		b.Run(fmt.Sprint(limit), func(b *testing.B) {
+			s := NewIndexed(0, limit)
+			n := 0
+			next := func() []*events.Event {
+				evs := make([]*events.Event, batch)
+				for j := range evs {
+					k := n + j
+					evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("b%09d-%016x", k, k), fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
+				}
+				n += batch
+				return evs
+			}
+			fold := func(evs []*events.Event) {
+				if err := s.Provide(s.Lookups(evs), nil); err != nil {
+					b.Fatal(err)
+				}
+				txn := s.Begin()
+				for _, e := range evs {
+					txn.Apply(e)
+				}
+				_ = txn.Rows()
+				_ = txn.Index()
+				txn.Commit()
+			}
+			for range 30 {
+				fold(next())
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				evs := next()
+				b.StartTimer()
+				fold(evs)
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*batch), "µs/event")
+		})
+	}
+}

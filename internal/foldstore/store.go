@@ -47,6 +47,9 @@ type Options struct {
 	MemTableBytes uint64
 	// Logger receives Pebble's messages (nil: none).
 	Logger *slog.Logger
+	// l0Compaction is the number of flushed memtables that start a
+	// compaction into the base level; default 8 (benchmarks set it).
+	l0Compaction int
 }
 
 // The defaults of Options.
@@ -183,6 +186,9 @@ func (s *Store) open() error {
 		// CPU µs per event in two pairs; 16 did no better).
 		L0CompactionThreshold: 8,
 		L0StopWritesThreshold: 24,
+	}
+	if n := s.opts.l0Compaction; n > 0 {
+		po.L0CompactionThreshold, po.L0StopWritesThreshold = n, 3*n
 	}
 	// No compactions triggered by reads: the lookups that find something
 	// are few and spread over the whole key space.
