@@ -85,7 +85,22 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 }
 
 // FindEvents is Events narrowed to one event id or one natural key (find).
+// It reads the page and its total from cds.drill at the commit of the
+// score, at the next commits when one lands meanwhile, and from cds.events
+// after drillTries commits (drilltable.go).
 func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int) (*Drill, error) {
+	for try := 1; ; try++ {
+		d, err := e.findEvents(ctx, unit, indicator, q, find, offset, limit, try == drillTries)
+		if errors.Is(err, chdb.ErrDrillMoved) && try < drillTries {
+			continue
+		}
+		return d, err
+	}
+}
+
+// findEvents is FindEvents at one commit; last: from cds.events when
+// cds.drill is not at that commit, else ErrDrillMoved.
+func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int, last bool) (*Drill, error) {
 	ind, ok := e.Catalog.Indicator(indicator)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownIndicator, indicator)
@@ -124,7 +139,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit, last)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +147,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
+	} else if d.Total, err = e.drillCount(ctx, m, filter, last); err != nil {
 		return nil, fmt.Errorf("drill-down count: %w", err)
 	}
 	for _, r := range rows {
@@ -192,7 +207,7 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 // ended. units nil: every unit's events.
 func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find) chdb.DrillFilter {
 	q := chdb.DrillFilter{
-		Types: f.Types, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
+		Types: f.Types, Entity: f.Entity, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
 		Units: units, AsOf: asOf.String(), ID: find.ID, Key: find.Key,
 	}
 	switch {
@@ -205,14 +220,14 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 }
 
 // contributors lists the events of f read at m (all, or limit from
-// offset), from e.Drills when it has them. The rows are shared with the
-// cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
+// offset), from e.Drills when it has them (last: see listRows). The rows
+// are shared with the cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]Contributor, error) {
 	key := drillKey(m, f, all, offset, limit)
 	if c, ok := e.Drills.get(key); ok {
 		return c.rows, nil
 	}
-	rows, err := e.Store.db.DrillRows(ctx, f, all, offset, limit)
+	rows, err := e.listRows(ctx, f, all, offset, limit, last)
 	if err != nil {
 		return nil, fmt.Errorf("drill-down: %w", err)
 	}
@@ -225,13 +240,13 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
-// the count.
-func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
+// the count (last: see listRows).
+func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter, last bool) (uint64, error) {
 	key := drillKey(m, f, true, -1, -1)
 	if c, ok := e.Drills.get(key); ok {
 		return c.total, nil
 	}
-	n, err := e.Store.db.DrillCount(ctx, f)
+	n, err := e.countRows(ctx, f, last)
 	if err != nil {
 		return 0, err
 	}
