@@ -54,25 +54,33 @@ func (t *Txn) Links() []Link {
 		return nil
 	}
 	var out []Link
-	was := map[id128]int64{}
 	for k, kb := range l.before {
 		after := t.timelines[k]
 		entity, _, _ := strings.Cut(kb.key, "/")
-		clear(was)
-		for i := range kb.tl {
-			was[kb.tl[i].id] = next(kb.tl, i)
+		// Most timelines are short: the entries before the batch are
+		// matched by a scan, those of a long one by a map.
+		matched := make([]bool, len(kb.tl))
+		var pos map[id128]int
+		if len(kb.tl) > longTimeline {
+			pos = make(map[id128]int, len(kb.tl))
+			for j := range kb.tl {
+				pos[kb.tl[j].id] = j
+			}
 		}
 		for i := range after {
 			en := &after[i]
 			n := next(after, i)
-			if old, ok := was[en.id]; !ok || old != n {
+			j := find(kb.tl, pos, en.id)
+			if j >= 0 {
+				matched[j] = true
+			}
+			if j < 0 || next(kb.tl, j) != n {
 				out = append(out, t.link(entity, en, n))
 			}
-			delete(was, en.id)
 		}
-		for i := range kb.tl {
-			if en := &kb.tl[i]; hasKey(was, en.id) {
-				out = append(out, t.link(entity, en, en.at))
+		for j := range kb.tl {
+			if !matched[j] {
+				out = append(out, t.link(entity, &kb.tl[j], kb.tl[j].at))
 			}
 		}
 	}
@@ -80,9 +88,25 @@ func (t *Txn) Links() []Link {
 	return out
 }
 
-func hasKey(m map[id128]int64, k id128) bool {
-	_, ok := m[k]
-	return ok
+// longTimeline is the longest timeline whose entries Links matches by a
+// scan.
+const longTimeline = 16
+
+// find returns the index of the entry of id in tl (by pos when not nil),
+// or -1.
+func find(tl timeline, pos map[id128]int, id id128) int {
+	if pos != nil {
+		if j, ok := pos[id]; ok {
+			return j
+		}
+		return -1
+	}
+	for i := range tl {
+		if tl[i].id == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // next is the occurred_at of the entry after tl[i], NoNext for the last.
