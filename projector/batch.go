@@ -222,8 +222,7 @@ const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
 // raw rows, index rows, drill rows, then cells and marker in one insert)
-// and acks it. On error
-// nothing is acked.
+// and acks it. On error nothing is acked.
 func (p *Projector) write(ctx context.Context, b *prepared) error {
 	if b.last != 0 {
 		if err := p.fence(fmt.Sprintf("batch up to seq %d", b.last)); err != nil {

@@ -178,11 +178,16 @@ func drillKeyExpr(number, scoped bool) string {
 }
 
 // ErrDrillMoved is returned by DrillTableRows and DrillTableCount when the
-// marker of cds.drill is not the commit the filter is read at (UpTo): a
-// commit landed meanwhile, one is being written, or the table has not been
-// refilled since it fell behind. The caller reads the commit markers
-// again, or runs DrillRows.
-var ErrDrillMoved = errors.New("cds.drill is not at the commit read")
+// marker of cds.drill is past the commit the filter is read at (UpTo): a
+// commit landed meanwhile, or one is being written (its drill rows land
+// before its commit marker). The caller reads the commit markers again.
+var ErrDrillMoved = errors.New("cds.drill is past the commit read")
+
+// ErrDrillBehind is returned by DrillTableRows and DrillTableCount when the
+// marker of cds.drill is before the commit the filter is read at: the
+// projector has not refilled it since an upgrade or a failed batch. The
+// caller runs DrillRows.
+var ErrDrillBehind = errors.New("cds.drill is behind the commit read")
 
 // ErrDrillFilter is returned by DrillTableRows and DrillTableCount for a
 // filter cds.drill does not answer: without Entity or UpTo, with ID or Key,
@@ -231,17 +236,20 @@ func noPrewhere(ctx context.Context) context.Context {
 }
 
 // atMark runs read between two reads of cds.drill's marker, and returns
-// ErrDrillMoved unless both are the commit f is read at: a commit's rows
-// and its marker land in one part, so a read that saw a later commit's
-// rows sees its marker after.
+// ErrDrillMoved or ErrDrillBehind unless both are the commit f is read at:
+// a commit's rows and its marker land in one part, so a read that saw a
+// later commit's rows sees its marker after.
 func (db *DB) atMark(ctx context.Context, f DrillFilter, read func() error) error {
 	for i := range 2 {
 		m, err := db.drillMark(ctx)
 		if err != nil {
 			return err
 		}
-		if m != *f.UpTo {
+		if m > *f.UpTo {
 			return fmt.Errorf("%w: marker at %d, read at %d", ErrDrillMoved, m, *f.UpTo)
+		}
+		if m < *f.UpTo {
+			return fmt.Errorf("%w: marker at %d, read at %d", ErrDrillBehind, m, *f.UpTo)
 		}
 		if i == 0 {
 			if err := read(); err != nil {
@@ -255,7 +263,8 @@ func (db *DB) atMark(ctx context.Context, f DrillFilter, read func() error) erro
 // DrillTableRows is DrillRows read from cds.drill: the rows of f by
 // occurred_at then cityHash64(id) (all, or limit from offset), then their
 // ids, types, keys and data from cds.events by their place in its order.
-// It returns ErrDrillMoved when the table is not at f.UpTo.
+// It returns ErrDrillMoved or ErrDrillBehind when the table is not at
+// f.UpTo.
 func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {
 	where, args, err := drillTableWhere(f)
 	if err != nil {
@@ -341,8 +350,8 @@ func (db *DB) drillEvents(ctx context.Context, f DrillFilter, page []drillRef) (
 	return out, nil
 }
 
-// DrillTableCount is DrillCount read from cds.drill; ErrDrillMoved when the
-// table is not at f.UpTo.
+// DrillTableCount is DrillCount read from cds.drill; ErrDrillMoved or
+// ErrDrillBehind when the table is not at f.UpTo.
 func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error) {
 	where, args, err := drillTableWhere(f)
 	if err != nil {

@@ -86,12 +86,15 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 
 // FindEvents is Events narrowed to one event id or one natural key (find).
 // It reads the page and its total from cds.drill at the commit of the
-// score, at the next commits when one lands meanwhile, and from cds.events
-// after drillTries commits (drilltable.go).
+// score, at the next commits when one lands meanwhile, else from
+// cds.events (drilltable.go).
 func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int) (*Drill, error) {
 	for try := 1; ; try++ {
 		d, err := e.findEvents(ctx, unit, indicator, q, find, offset, limit, try == drillTries)
 		if errors.Is(err, chdb.ErrDrillMoved) && try < drillTries {
+			if err := pauseDrill(ctx, try); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		return d, err
@@ -99,7 +102,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 }
 
 // findEvents is FindEvents at one commit; last: from cds.events when
-// cds.drill is not at that commit, else ErrDrillMoved.
+// cds.drill is past that commit, else ErrDrillMoved.
 func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int, last bool) (*Drill, error) {
 	ind, ok := e.Catalog.Indicator(indicator)
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/bacgiang/cds/internal/chdb"
 )
@@ -11,14 +12,31 @@ import (
 // Drill-downs are read from the projector's table cds.drill (chdb.DB.
 // DrillTableRows: the rows valid at as_of in the table's order, no
 // grouping over the unit's events) while its marker is the commit the
-// score was read at; a commit landing meanwhile makes FindEvents read at
-// the next one, and after drillTries commits, or while the projector has
-// not yet refilled the table, the drill-down is read from cds.events
+// score was read at. A commit landing meanwhile, or being written, makes
+// FindEvents read again at the next commit after a short pause; after
+// drillTries commits, or at once while the projector has not yet refilled
+// the table (chdb.ErrDrillBehind), the drill-down is read from cds.events
 // (chdb.DB.DrillRows), counted as a fallback (DrillStats). Finds by id or
 // key are read from cds.events (not counted).
 
 // drillTries is how many commits FindEvents tries cds.drill at.
 const drillTries = 3
+
+// drillPause is the pause before FindEvents tries the next commit, times
+// the tries so far: a commit's drill rows land before its commit marker.
+const drillPause = 10 * time.Millisecond
+
+// pauseDrill waits before the next try, or until ctx is done.
+func pauseDrill(ctx context.Context, try int) error {
+	t := time.NewTimer(time.Duration(try) * drillPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // drillStats counts drill-down reads by source.
 type drillStats struct {
@@ -33,8 +51,8 @@ func (s *Store) DrillStats() (table, fallbacks uint64) {
 }
 
 // listRows lists the events of f from cds.drill, else from cds.events:
-// when the table does not answer such filters, or when it is not at
-// f.UpTo and last (not last: chdb.ErrDrillMoved).
+// when the table does not answer such filters, is behind f.UpTo, or is
+// past it and last (not last: chdb.ErrDrillMoved).
 func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]chdb.DrillRow, error) {
 	rows, err := e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
 	if e.fromEvents(err, last) {
@@ -59,6 +77,9 @@ func (e *Engine) fromEvents(err error, last bool) bool {
 	case err == nil:
 		e.Store.drill.table.Add(1)
 	case errors.Is(err, chdb.ErrDrillFilter):
+		return true
+	case errors.Is(err, chdb.ErrDrillBehind):
+		e.Store.drill.fallbacks.Add(1)
 		return true
 	case errors.Is(err, chdb.ErrDrillMoved) && last:
 		e.Store.drill.fallbacks.Add(1)

@@ -34,7 +34,7 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 // marker is the commit of the score; while a batch's drill rows have
 // landed but not its commit, from cds.events (a fallback, counted), with
 // the same answer; after the commit, from cds.drill again, with the new
-// event.
+// event; emptied, from cds.events at once.
 func TestDrillFromTable(t *testing.T) {
 	db := rollupDB(t)
 	ctx := context.Background()
@@ -74,5 +74,18 @@ func TestDrillFromTable(t *testing.T) {
 	}
 	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 2 {
 		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 2", table, fallbacks)
+	}
+
+	// Emptied, as the upgrade that adds it leaves it: behind the commit,
+	// read from cds.events at once.
+	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
+		t.Fatal(err)
+	}
+	d, err = e.Events(ctx, "bg-vietyen", "HSCV", Query{AsOf: date("2025-06-29"), Milestone: 2025}, 0, 10)
+	if err != nil || d.Total != 3 || len(d.Events) != 3 {
+		t.Fatalf("with cds.drill emptied: %+v, %v; want the 3 events", d, err)
+	}
+	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 4 {
+		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 4", table, fallbacks)
 	}
 }

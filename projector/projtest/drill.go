@@ -54,7 +54,7 @@ func DrillDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 					return nil, fmt.Errorf("projtest: %s: %w", name, err)
 				}
 				got, err := db.DrillTableRows(ctx, filt, true, 0, 0)
-				if errors.Is(err, chdb.ErrDrillMoved) {
+				if errors.Is(err, chdb.ErrDrillMoved) || errors.Is(err, chdb.ErrDrillBehind) {
 					return []string{fmt.Sprintf("cds.drill is not at the watermark %d: %v", w, err)}, nil
 				}
 				if err != nil {
