@@ -55,6 +55,7 @@ type prepared struct {
 	dlq         []jetstream.PubAckFuture
 	raw         rawRows
 	index       *indexColumns
+	drill       *chdb.DrillColumns
 	cells       cellColumns
 	prev, next  position
 	applied     int
@@ -168,6 +169,7 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 		b.cells.add(r)
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
+	b.drill = newDrillColumns(txn.Links(), b.last)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -219,8 +221,8 @@ func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
 const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
-// raw rows, index rows, then cells and marker in one insert) and acks it. On error
-// nothing is acked.
+// raw rows, index rows, drill rows, then cells and marker in one insert)
+// and acks it. On error nothing is acked.
 func (p *Projector) write(ctx context.Context, b *prepared) error {
 	if b.last != 0 {
 		if err := p.fence(fmt.Sprintf("batch up to seq %d", b.last)); err != nil {
@@ -236,6 +238,9 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 			return err
 		}
 		if err := p.insertIndex(ctx, b.index, b.last); err != nil {
+			return err
+		}
+		if err := p.insertDrill(ctx, b.drill, b.last); err != nil {
 			return err
 		}
 		// The commit: fenced again, the raw rows may have taken a while.

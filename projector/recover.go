@@ -45,6 +45,9 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 	if err := p.syncCopies(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.syncDrill(ctx, pos); err != nil {
+		return nil, err
+	}
 	if p.loaded && pos != p.pos {
 		p.unload() // an insert reported as failed did land, or another writer ran: reload
 	}
@@ -90,6 +93,7 @@ func (p *Projector) reload(ctx context.Context, pos position) error {
 		return err
 	}
 	st := fold.NewIndexed(int(pos.rows), p.cfg.FoldCache)
+	st.TrackLinks()
 	p.setState(st)
 	p.m.storeBytes.Set(float64(p.store.DiskBytes()))
 	p.log.Info("fold state loaded", "events", st.Len(), "index_rows", pos.idxRows, "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))

@@ -44,6 +44,10 @@ const (
 //     data, as it was before issue 14 (chdb.DB.BaselineDrillRows: every
 //     event of the types, data through the aggregation) and as it is
 //     (chdb.DB.DrillRows: the year's events, data read for the page);
+//   - drill_query_*_table: the listing read from cds.drill at the
+//     watermark (chdb.DB.DrillTableRows), the same rows;
+//   - drill_count_*_after/table: the total, from cds.events
+//     (chdb.DB.DrillCount) and from cds.drill (DrillTableCount);
 //   - drill_page_*_cold: the API's answer (score, count, page) at an as_of
 //     not asked before, so nothing comes from a cache: what the first
 //     request after a commit costs;
@@ -69,7 +73,7 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 			return err
 		}
 		deep := total.Total * 9 / 10 / 100 * 100
-		filter := chdb.DrillFilter{Types: f.Types, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
+		filter := chdb.DrillFilter{Types: f.Types, Entity: f.Entity, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
 			AsOf: drillAsOf, Year: asOf.Year()}
 		if u, _ := e.reg.Unit(unit); u.Parent != "" {
 			filter.Units = ownUnits(e.reg, unit, asOf)
@@ -83,7 +87,14 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 			name   string
 			offset int
 		}{{"first", 0}, {"deep", deep}} {
-			var before, after []time.Duration
+			marks, err := e.db.ReadMarks(ctx)
+			if err != nil {
+				return err
+			}
+			at := filter
+			upTo := marks.Watermark()
+			at.UpTo = &upTo
+			var before, after, table, countAfter, countTable []time.Duration
 			for i := 0; i < baselineRuns; i++ {
 				t0 := time.Now()
 				old, err := e.db.BaselineDrillRows(ctx, filter, pg.offset, 100)
@@ -95,15 +106,43 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 				if err != nil {
 					return fmt.Errorf("drill query: %w", err)
 				}
-				before, after = append(before, t1.Sub(t0)), append(after, time.Since(t1))
-				if fmt.Sprint(old) != fmt.Sprint(cur) {
-					return fmt.Errorf("drill query of %s at offset %d: the two queries differ", unit, pg.offset)
+				t2 := time.Now()
+				tab, err := e.db.DrillTableRows(ctx, at, false, pg.offset, 100)
+				if err != nil {
+					return fmt.Errorf("drill query of cds.drill: %w", err)
+				}
+				before, after, table = append(before, t1.Sub(t0)), append(after, t2.Sub(t1)), append(table, time.Since(t2))
+				if pg.offset == 0 {
+					t3 := time.Now()
+					n, err := e.db.DrillCount(ctx, filter)
+					if err != nil {
+						return fmt.Errorf("drill count: %w", err)
+					}
+					t4 := time.Now()
+					m, err := e.db.DrillTableCount(ctx, at)
+					if err != nil {
+						return fmt.Errorf("drill count of cds.drill: %w", err)
+					}
+					countAfter, countTable = append(countAfter, t4.Sub(t3)), append(countTable, time.Since(t4))
+					if n != m || n != uint64(total.Total) {
+						return fmt.Errorf("drill count of %s: %d from cds.events, %d from cds.drill, %d from the API", unit, n, m, total.Total)
+					}
+				}
+				if fmt.Sprint(old) != fmt.Sprint(cur) || fmt.Sprint(cur) != fmt.Sprint(tab) {
+					return fmt.Errorf("drill query of %s at offset %d: the three queries differ", unit, pg.offset)
 				}
 			}
 			prefix := "drill_query_" + name + "_" + pg.name
 			e.Figure(prefix+"_before_p99_ms", ms(p99(before)), "ms")
 			e.Figure(prefix+"_after_p99_ms", ms(p99(after)), "ms")
 			e.Figure(prefix+"_after_vs_before", ms(p99(before))/ms(p99(after)), "")
+			e.Figure(prefix+"_table_p99_ms", ms(p99(table)), "ms")
+			e.Figure(prefix+"_table_vs_before", ms(p99(before))/ms(p99(table)), "")
+			if len(countTable) > 0 {
+				e.Figure("drill_count_"+name+"_after_p99_ms", ms(p99(countAfter)), "ms")
+				e.Figure("drill_count_"+name+"_table_p99_ms", ms(p99(countTable)), "ms")
+				e.Figure("drill_count_"+name+"_table_vs_after", ms(p99(countAfter))/ms(p99(countTable)), "")
+			}
 			var cold, warm []time.Duration
 			for i := 0; i < reps; i++ {
 				// Days of June 2025 before as_of: the same year, a new request.

@@ -14,6 +14,7 @@ import (
 // of the same agency, then filtered on that latest event.
 type DrillFilter struct {
 	Types        []string // the event types feeding the indicator
+	Entity       string   // their entity (events.TypeSpec.Entity): what cds.drill is read by
 	KeyField     string   // the data field of the natural key
 	KeyIsNumber  bool     // the key field is a number
 	AgencyScoped bool     // the natural key is agency/key
@@ -158,7 +159,7 @@ func (q drillQuery) text(data bool) (string, []any) {
 	if data {
 		cols += ", ev_data AS data"
 	}
-	return "SELECT " + cols + " FROM (\n" + q.inner + "\n) WHERE " + q.where + "\nORDER BY occurred_at, id", q.args()
+	return "SELECT " + cols + " FROM (\n" + q.inner + "\n) WHERE " + q.where + "\nORDER BY occurred_at, cityHash64(id), agency, id", q.args()
 }
 
 // DrillSQL is the listing query of f with its arguments written in, for
@@ -175,7 +176,8 @@ type DrillRow struct {
 	Data                         string // the data object as JSON text
 }
 
-// DrillRows lists the events of f by occurred_at then id: all of them, or
+// DrillRows lists the events of f by occurred_at then cityHash64(id) (the
+// order of a key's timeline, and of cds.drill), then agency: all of them, or
 // limit from offset. The listing carries no data; the data of the rows it
 // returns is read afterwards by their place in the table's order.
 func (db *DB) DrillRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {

@@ -72,7 +72,8 @@ func (db *DB) CountProjections(ctx context.Context) (uint64, error) {
 }
 
 // Truncate empties a table the projector writes; cds.rollup's copies
-// (copies.go) are emptied with it, after it: its markers go first.
+// (copies.go) and cds.drill (drilltable.go) are emptied with it, after it:
+// its markers go first.
 func (db *DB) Truncate(ctx context.Context, table string) error {
 	if err := checkTable(table, projectionTables); err != nil {
 		return err
@@ -81,7 +82,12 @@ func (db *DB) Truncate(ctx context.Context, table string) error {
 		return fmt.Errorf("truncate %s: %w", table, err)
 	}
 	if table == "rollup" {
-		return db.TruncateCopies(ctx)
+		if err := db.TruncateCopies(ctx); err != nil {
+			return err
+		}
+		if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
+			return fmt.Errorf("truncate drill: %w", err)
+		}
 	}
 	return nil
 }

@@ -154,6 +154,8 @@ type State struct {
 	buf     []byte                    // scratch for lookups
 	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
 	h1, h2  maphash.Hash              // for digests of byte strings and pairs
+
+	links *linkLog // nil unless TrackLinks (drill.go)
 }
 
 // New returns an empty State that holds the whole folded log in memory.
@@ -214,6 +216,9 @@ type Txn struct {
 
 // Begin starts a batch.
 func (s *State) Begin() *Txn {
+	if s.links != nil {
+		clear(s.links.before) // of a batch dropped without Links
+	}
 	// The last committed batch's maps and index rows, emptied, already have
 	// the room a batch needs: growing them again would allocate several times
 	// their size (a large slice grows by a quarter at a time).
@@ -349,6 +354,9 @@ func removeFrom(tl timeline, id id128, unit uint32) (timeline, bool) {
 func (t *Txn) change(key string, f func(timeline) timeline) {
 	k := t.s.digest(key)
 	before := t.timeline(key, k)
+	if t.s.links != nil {
+		t.s.links.saw(k, key, before)
+	}
 	t.emit(before, -1)
 	after := f(append(timeline(nil), before...))
 	t.emit(after, +1)

@@ -86,7 +86,25 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 }
 
 // FindEvents is Events narrowed to one event id or one natural key (find).
+// It reads the page and its total from cds.drill at the commit of the
+// score, at the next commits when one lands meanwhile, else from
+// cds.events (drilltable.go).
 func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int) (*Drill, error) {
+	for try := 1; ; try++ {
+		d, err := e.findEvents(ctx, unit, indicator, q, find, offset, limit, try == drillTries)
+		if errors.Is(err, chdb.ErrDrillMoved) && try < drillTries {
+			if err := pauseDrill(ctx, try); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return d, err
+	}
+}
+
+// findEvents is FindEvents at one commit; last: from cds.events when
+// cds.drill is past that commit, else ErrDrillMoved.
+func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int, last bool) (*Drill, error) {
 	ind, ok := e.Catalog.Indicator(indicator)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownIndicator, indicator)
@@ -125,7 +143,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit, last)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +151,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
+	} else if d.Total, err = e.drillCount(ctx, m, filter, last); err != nil {
 		return nil, fmt.Errorf("drill-down count: %w", err)
 	}
 	for _, r := range rows {
@@ -193,7 +211,7 @@ func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*U
 // ended. units nil: every unit's events.
 func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find) chdb.DrillFilter {
 	q := chdb.DrillFilter{
-		Types: f.Types, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
+		Types: f.Types, Entity: f.Entity, KeyField: f.Key, KeyIsNumber: f.KeyIsNumber(), AgencyScoped: f.Scope == events.ScopeAgency,
 		Units: units, AsOf: asOf.String(), ID: find.ID, Key: find.Key,
 	}
 	switch {
@@ -206,14 +224,14 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 }
 
 // contributors lists the events of f read at m (all, or limit from
-// offset), from e.Drills when it has them. The rows are shared with the
-// cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
+// offset), from e.Drills when it has them (last: see listRows). The rows
+// are shared with the cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]Contributor, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
 		var rows []chdb.DrillRow
 		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
 			var err error
-			rows, err = e.Store.db.DrillRows(ctx, f, all, offset, limit)
+			rows, err = e.listRows(ctx, f, all, offset, limit, last)
 			return err
 		})
 		if err != nil {
@@ -229,13 +247,13 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
-// the count.
-func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
+// the count (last: see listRows).
+func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter, last bool) (uint64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
 		var n uint64
 		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
 			var err error
-			n, err = e.Store.db.DrillCount(ctx, f)
+			n, err = e.countRows(ctx, f, last)
 			return err
 		})
 		return drillEntry{total: n}, err

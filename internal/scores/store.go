@@ -54,6 +54,7 @@ type Store struct {
 	// cds.rollup, fallbacks those read by the scan because the copies
 	// disagreed with cds.rollup's markers.
 	copyReads, fallbacks atomic.Uint64
+	drill                drillStats // drilltable.go
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.

@@ -15,23 +15,24 @@ import (
 
 // Report compares what ClickHouse holds with a load.
 type Report struct {
-	Events    int      // rows in cds.events
-	Expected  int      // distinct valid ids of the load
-	Missing   int      // expected ids absent from cds.events
-	Doubled   int      // ids stored more than once
-	Extra     int      // ids stored that are not valid ids of the load
-	Cells     int      // cells compared
-	RawDiffs  []string // cells of cds.cells that differ from folding the rows of cds.events (first 10)
-	LoadDiffs []string // cells of cds.cells that differ from folding the load itself (first 10)
-	CopyDiffs []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
-	Watermark uint64   // sum of the commit markers
-	LastSeq   uint64   // the stream's last sequence, as given to Check
+	Events     int      // rows in cds.events
+	Expected   int      // distinct valid ids of the load
+	Missing    int      // expected ids absent from cds.events
+	Doubled    int      // ids stored more than once
+	Extra      int      // ids stored that are not valid ids of the load
+	Cells      int      // cells compared
+	RawDiffs   []string // cells of cds.cells that differ from folding the rows of cds.events (first 10)
+	LoadDiffs  []string // cells of cds.cells that differ from folding the load itself (first 10)
+	CopyDiffs  []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
+	DrillDiffs []string // differences between cds.drill and the drill-down read from cds.events (DrillDiffs)
+	Watermark  uint64   // sum of the commit markers
+	LastSeq    uint64   // the stream's last sequence, as given to Check
 }
 
 // OK reports whether ClickHouse holds exactly the load.
 func (r *Report) OK() bool {
 	return r.Missing == 0 && r.Doubled == 0 && r.Extra == 0 && r.Events == r.Expected &&
-		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && len(r.CopyDiffs) == 0 && r.Watermark == r.LastSeq
+		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && len(r.CopyDiffs) == 0 && len(r.DrillDiffs) == 0 && r.Watermark == r.LastSeq
 }
 
 func (r *Report) String() string {
@@ -46,6 +47,9 @@ func (r *Report) String() string {
 	for _, d := range r.CopyDiffs {
 		s += "\n  copy: " + d
 	}
+	for _, d := range r.DrillDiffs {
+		s += "\n  drill: " + d
+	}
 	return s
 }
 
@@ -53,7 +57,8 @@ func (r *Report) String() string {
 // stream holds up to lastSeq: cds.events must hold every distinct valid id
 // once and nothing else, every cell of cds.cells must equal the fold of the
 // rows of cds.events and the fold of the load (within 1e-9), the copies of
-// cds.rollup must agree with it (CopyDiffs), and the watermark must be
+// cds.rollup must agree with it (CopyDiffs), the drill-down's table must
+// list what cds.events does (DrillDiffs), and the watermark must be
 // lastSeq.
 func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Report, error) {
 	r := &Report{LastSeq: lastSeq}
@@ -118,6 +123,9 @@ func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Repor
 		return nil, err
 	}
 	if r.Watermark, err = Watermark(ctx, db); err != nil {
+		return nil, err
+	}
+	if r.DrillDiffs, err = DrillDiffs(ctx, db, 10); err != nil {
 		return nil, err
 	}
 	return r, nil

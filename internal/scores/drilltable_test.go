@@ -1,0 +1,91 @@
+package scores
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bacgiang/cds/internal/catalog"
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/registry"
+)
+
+// addDrill writes the cds.drill rows of workfile.processed events of
+// bg-vietyen at 09:00 of their days, each the only one of its key, with
+// the table's marker at seq, as a batch does before its commit marker.
+func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []string) {
+	tb.Helper()
+	var c chdb.DrillColumns
+	for i, id := range ids {
+		at, _ := time.Parse(time.RFC3339, days[i]+"T09:00:00+07:00")
+		var tie uint64
+		if err := db.QueryRow(context.Background(), "SELECT cityHash64(?)", id).Scan(&tie); err != nil {
+			tb.Fatal(err)
+		}
+		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, tie, false, seq)
+	}
+	c.AddMarker(seq)
+	if err := db.InsertDrill(context.Background(), "", &c); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestDrillFromTable: the page and its total come from cds.drill when its
+// marker is the commit of the score; while a batch's drill rows have
+// landed but not its commit, from cds.events (a fallback, counted), with
+// the same answer; after the commit, from cds.drill again, with the new
+// event; emptied, from cds.events at once.
+func TestDrillFromTable(t *testing.T) {
+	db := rollupDB(t)
+	ctx := context.Background()
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
+	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
+
+	insertRaw(t, db, 1, "w-1", "W1", "2025-03-01")
+	insertRaw(t, db, 2, "w-2", "W2", "2025-03-02")
+	addDrill(t, db, 2, []string{"w-1", "w-2"}, []string{"2025-03-01", "2025-03-02"})
+	commit(t, db, []testCell{
+		cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 1, 1),
+		cell("HSCV", "bg-vietyen", 2025, "", "2025-03-02", 1, 1, 1),
+	}, pos{}, pos{n: 2, num: 2, den: 3})
+	d, err := e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 10)
+	if err != nil || d.Total != 2 || len(d.Events) != 2 || d.Events[0].ID != "w-1" {
+		t.Fatalf("at the commit of the table: %+v, %v; want w-1, w-2", d, err)
+	}
+	if table, fallbacks := e.Store.DrillStats(); table != 2 || fallbacks != 0 {
+		t.Errorf("read from cds.drill %d times, from cds.events %d; want 2 (page, total) and 0", table, fallbacks)
+	}
+
+	// The next batch: its raw and drill rows, not its commit.
+	insertRaw(t, db, 3, "w-3", "W3", "2025-03-03")
+	addDrill(t, db, 3, []string{"w-3"}, []string{"2025-03-03"})
+	d, err = e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 10)
+	if err != nil || d.Total != 2 || len(d.Events) != 2 {
+		t.Fatalf("with a batch's drill rows ahead of its commit: %+v, %v; want the 2 committed events", d, err)
+	}
+	if _, fallbacks := e.Store.DrillStats(); fallbacks != 2 {
+		t.Errorf("%d reads from cds.events, want 2 (page, total)", fallbacks)
+	}
+
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-03", 1, 1, 1)}, pos{n: 2, num: 2, den: 3}, pos{n: 3, num: 3, den: 6})
+	d, err = e.Events(ctx, "bg-vietyen", "HSCV", q, 0, 10)
+	if err != nil || d.Total != 3 || len(d.Events) != 3 || d.Events[2].ID != "w-3" || string(d.Events[2].Data) != `{"workfile_id":"W3","online":true}` {
+		t.Fatalf("after the commit: %+v, %v; want w-1, w-2, w-3", d, err)
+	}
+	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 2 {
+		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 2", table, fallbacks)
+	}
+
+	// Emptied, as the upgrade that adds it leaves it: behind the commit,
+	// read from cds.events at once.
+	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
+		t.Fatal(err)
+	}
+	d, err = e.Events(ctx, "bg-vietyen", "HSCV", Query{AsOf: date("2025-06-29"), Milestone: 2025}, 0, 10)
+	if err != nil || d.Total != 3 || len(d.Events) != 3 {
+		t.Fatalf("with cds.drill emptied: %+v, %v; want the 3 events", d, err)
+	}
+	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 4 {
+		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 4", table, fallbacks)
+	}
+}

@@ -1,0 +1,62 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/fold"
+)
+
+// The drill-down's table, cds.drill (internal/chdb/drilltable.go): every
+// batch writes the rows of the timeline entries whose next entry it set or
+// changed (fold.Txn.Links), with the table's marker at the batch's last
+// sequence, in one INSERT before its commit marker, like cds.events. The
+// fold state knows each changed key's neighbours: it holds or is provided
+// the whole timeline of every key a batch touches.
+
+// newDrillColumns makes the cds.drill rows of a batch's links, versioned
+// by seq, the batch's last sequence, and the table's marker at seq.
+func newDrillColumns(links []fold.Link, seq uint64) *chdb.DrillColumns {
+	c := &chdb.DrillColumns{}
+	for _, l := range links {
+		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), l.Tie, l.Removes, seq)
+	}
+	c.AddMarker(seq)
+	return c
+}
+
+// insertDrill writes the drill rows of a batch. Rows of a batch whose
+// marker did not land make the recovery refill the table (syncDrill).
+func (p *Projector) insertDrill(ctx context.Context, c *chdb.DrillColumns, last uint64) error {
+	if err := p.db.InsertDrill(ctx, p.qid.next("drill", last), c); err != nil {
+		return fmt.Errorf("insert drill rows: %w", err)
+	}
+	return nil
+}
+
+// syncDrill makes cds.drill agree with the commit of pos: when its marker
+// is another commit (a table created empty by an upgrade, a lost part, a
+// batch that failed after its drill rows landed) or it holds rows above
+// pos (an unfinished batch: not deleted, since a merge may have let them
+// replace committed rows), it is refilled from cds.events. It runs in the
+// recovery, after settle, while this projector is the only writer. Until
+// it has run, readers list drill-downs from cds.events
+// (chdb.ErrDrillMoved).
+func (p *Projector) syncDrill(ctx context.Context, pos position) error {
+	mark, above, err := p.db.DrillState(ctx, pos.seq)
+	if err != nil || (mark == pos.seq && above == 0) {
+		return err
+	}
+	if err := p.fence("a refill of cds.drill"); err != nil {
+		return err
+	}
+	start := time.Now()
+	p.log.Warn("cds.drill is not at the committed position: refilling it from cds.events", "drill_seq", mark, "rows_above", above, "seq", pos.seq)
+	if err := p.db.RefillDrill(ctx, pos.seq); err != nil {
+		return err
+	}
+	p.log.Info("cds.drill refilled", "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,72 @@
+package projector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bacgiang/cds/internal/chdb"
+	"github.com/bacgiang/cds/internal/registry"
+	"github.com/bacgiang/cds/projector/projtest"
+)
+
+// TestDrillTableKeptAndRefilled: the drill rows every batch writes (small
+// batches, so that keys change across many commits: corrections,
+// retractions, events out of order, equal timestamps) list what cds.events
+// does at the watermark (projtest.Check's DrillDiffs); rows of a batch that
+// failed after its drill rows landed (above the watermark), and a table
+// emptied as by the upgrade that adds it, make the next recovery refill it,
+// after which it lists the same again and the projector goes on keeping
+// it.
+func TestDrillTableKeptAndRefilled(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	load := projtest.Generate(15, 4000, registry.Sample().Codes())
+	half := len(load.Msgs) / 2
+	mid, err := projtest.Publish(ctx, h.js, load.Msgs[:half])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{BatchMax: 97})
+	waitFor(t, time.Minute, "the first half folded", func() bool { return r.p.Watermark() >= mid })
+	r.stop()
+	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
+		t.Fatalf("cds.drill kept by the batches: %v %v", diffs, err)
+	}
+
+	// A batch that failed after its drill rows landed: rows above the
+	// watermark, one of them replacing a committed row.
+	var bad chdb.DrillColumns
+	var entity, agency string
+	var at time.Time
+	var tie uint64
+	if err := h.db.QueryRow(ctx, "SELECT entity, agency, occurred_at, tie FROM "+h.db.Table("drill")+" FINAL WHERE entity != '' AND next_at > occurred_at LIMIT 1").Scan(&entity, &agency, &at, &tie); err != nil {
+		t.Fatal(err)
+	}
+	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), tie, false, mid+1)
+	bad.AddMarker(mid + 1)
+	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
+		t.Fatal(err)
+	}
+	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) == 0 {
+		t.Fatalf("a row above the watermark went unnoticed: %v %v", diffs, err)
+	}
+	r = h.start(t, Config{BatchMax: 97})
+	waitFor(t, time.Minute, "the recovery", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 && r.p.Watermark() >= mid })
+	r.stop()
+	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
+		t.Fatalf("cds.drill after the refill: %v %v", diffs, err)
+	}
+
+	// Emptied, as the upgrade that adds it leaves it; then the rest of the
+	// load, kept by the batches after the refill.
+	if err := h.db.Exec(ctx, "TRUNCATE TABLE "+h.db.Table("drill")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := projtest.Publish(ctx, h.js, load.Msgs[half:]); err != nil {
+		t.Fatal(err)
+	}
+	r = h.start(t, Config{BatchMax: 97})
+	waitFor(t, time.Minute, "the whole load folded", func() bool { return r.p.Watermark() >= h.lastSeq(t) })
+	h.check(t, load)
+}
