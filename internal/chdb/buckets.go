@@ -112,32 +112,11 @@ func (db *DB) BucketCopies(ctx context.Context, days []string, codes []string, f
 	if err != nil {
 		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
 	}
-	defer rows.Close()
-	marks := [4]Marks{{}, {}, {}, {}}
-	for rows.Next() {
-		var src uint8
-		var c SnapshotCell
-		var bucket uint32
-		if err := rows.Scan(&src, &c.Indicator, &c.Unit, &c.Period, &c.Dim, &bucket, &c.Num, &c.Den, &c.N); err != nil {
-			return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
-		}
-		if c.Indicator == MarkerIndicator {
-			marks[src%4].Add(c.Unit, MarkSum{N: c.N, Num: c.Num, Den: c.Den})
-			continue
-		}
+	return scanCopies(rows, func(c SnapshotCell, bucket uint32) {
 		if bucket > 0 {
 			fn(c, int(bucket))
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
-	}
-	for _, g := range grains {
-		if !marks[0].Same(marks[g]) {
-			return nil, ErrCopiesDisagree
-		}
-	}
-	return marks[0], nil
+	})
 }
 
 // copyMonthPrintsSQL fingerprints the cells of each month as

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The pre-aggregated copy of cds.rollup (migrations 0015–0016;
@@ -106,20 +108,30 @@ func (db *DB) SnapshotCopies(ctx context.Context, lo, hi string, loYear, hiYear 
 	if err != nil {
 		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
 	}
+	return scanCopies(rows, func(c SnapshotCell, uptoLo uint32) { fn(c, uptoLo == 1) })
+}
+
+// scanCopies reads the rows of a query of the copies (src, indicator,
+// unit, period, dim, a tag, num, den, n): the commit markers of cds.rollup
+// (src 0) and of each grain (src grain) are summed, every other row goes to
+// fn with its tag. It returns cds.rollup's markers, or ErrCopiesDisagree
+// when a grain's do not sum to them (fn's cells must then be thrown away).
+// It closes rows.
+func scanCopies(rows driver.Rows, fn func(c SnapshotCell, tag uint32)) (Marks, error) {
 	defer rows.Close()
 	marks := [4]Marks{{}, {}, {}, {}}
 	for rows.Next() {
 		var src uint8
 		var c SnapshotCell
-		var uptoLo uint32
-		if err := rows.Scan(&src, &c.Indicator, &c.Unit, &c.Period, &c.Dim, &uptoLo, &c.Num, &c.Den, &c.N); err != nil {
+		var tag uint32
+		if err := rows.Scan(&src, &c.Indicator, &c.Unit, &c.Period, &c.Dim, &tag, &c.Num, &c.Den, &c.N); err != nil {
 			return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
 		}
 		if c.Indicator == MarkerIndicator {
 			marks[src%4].Add(c.Unit, MarkSum{N: c.N, Num: c.Num, Den: c.Den})
 			continue
 		}
-		fn(c, uptoLo == 1)
+		fn(c, tag)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
