@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,27 +23,44 @@ type projectorProc struct {
 // NATS and ClickHouse, its data (and local fold store) in the bench's
 // directory.
 func (e *env) startProjector(ctx context.Context, binary string) (*projectorProc, error) {
-	cmd := exec.CommandContext(ctx, binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
+	c, err := startChild(ctx, 60*time.Second, binary, "projector", "--nats", e.natsURL, "--clickhouse", e.chAddr,
 		"--database", e.dbName, "--data", e.dir, "--log", "warn")
+	if err != nil {
+		return nil, err
+	}
+	return &projectorProc{cmd: c.cmd, stop: c.stop}, nil
+}
+
+// child is a process the bench started (startChild).
+type child struct {
+	cmd    *exec.Cmd
+	exited <-chan error // receives the exit once
+	stop   func() error // SIGTERM, then wait for the exit (once)
+}
+
+// startChild starts binary with args, its output on the bench's stderr.
+// stop sends SIGTERM and waits up to grace for the exit, then kills it; it
+// runs once, so a deferred call after an explicit one does not wait for an
+// exit already received.
+func startChild(ctx context.Context, grace time.Duration, binary string, args ...string) (*child, error) {
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	// stop runs once: a deferred call after an explicit one must not wait
-	// a minute for an exit already received.
 	stop := sync.OnceValue(func() error {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 			return nil
-		case <-time.After(60 * time.Second):
+		case <-time.After(grace):
 			_ = cmd.Process.Kill()
-			return errors.New("projector did not stop on SIGTERM")
+			return fmt.Errorf("%s %s did not stop on SIGTERM", filepath.Base(binary), args[0])
 		}
 	})
-	return &projectorProc{cmd: cmd, stop: stop}, nil
+	return &child{cmd: cmd, exited: exited, stop: stop}, nil
 }
 
 // drainFigures are what one drain of the queued events measured.

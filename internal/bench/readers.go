@@ -8,13 +8,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -320,37 +317,24 @@ func (e *env) startAPI(ctx context.Context, binary string) (string, func() error
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.CommandContext(ctx, binary, "serve", "--nats", e.natsURL, "--clickhouse", e.chAddr,
+	c, err := startChild(ctx, 30*time.Second, binary, "serve", "--nats", e.natsURL, "--clickhouse", e.chAddr,
 		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1s", "--log", "warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		return "", nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := sync.OnceValue(func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-			return nil
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			return errors.New("api did not stop on SIGTERM")
-		}
-	})
 	url := "http://" + addr
 	client := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(time.Minute); ; {
 		if code, _, err := get(ctx, client, url+"/healthz"); err == nil && code == http.StatusOK {
-			return url, stop, nil
+			return url, c.stop, nil
 		}
 		select {
-		case err := <-exited:
+		case err := <-c.exited:
 			return "", nil, fmt.Errorf("%s serve exited: %v", binary, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			_ = stop()
+			_ = c.stop()
 			return "", nil, fmt.Errorf("%s serve: no healthy answer within a minute", binary)
 		}
 	}
