@@ -18,13 +18,7 @@ import (
 // after the end of its year, month or day. %[1]s is cds.rollup, %[2]s
 // cds.rollup_sums, %[3]s the days' literals, %[4]s the conditions on the
 // cells (copyBucketRanges).
-const copyBucketsSQL = `SELECT toUInt8(0) AS src, indicator, unit, toUInt16(0) AS period, '' AS dim, toUInt32(0) AS b,
-       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
-FROM %[1]s
-WHERE indicator = ?
-GROUP BY indicator, unit
-UNION ALL
-SELECT grain AS src, indicator, unit, period, dim,
+const copyBucketsSQL = rollupMarkersSQL + `SELECT grain AS src, indicator, unit, period, dim,
        toUInt32(arrayFirstIndex(x -> x >= multiIf(grain = 1, addDays(addYears(bucket, 1), -1), grain = 2, addDays(addMonths(bucket, 1), -1), bucket), [%[3]s])) AS b,
        sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[2]s

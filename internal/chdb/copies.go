@@ -57,13 +57,7 @@ var ErrCopiesDisagree = errors.New("the copies of cds.rollup disagree with its c
 // Year lo's year stands in hi's snapshot as its months and lo's month as its
 // days, so every row counts for lo and hi or for hi alone. The marker rows
 // are in bucket 1970-01-01, first in each grain.
-const copySnapshotsSQL = `SELECT toUInt8(0) AS src, indicator, unit, toUInt16(0) AS period, '' AS dim, toUInt32(0) AS upto_lo,
-       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
-FROM %[1]s
-WHERE indicator = ?
-GROUP BY indicator, unit
-UNION ALL
-SELECT grain AS src, indicator, unit, period, dim,
+const copySnapshotsSQL = rollupMarkersSQL + `SELECT grain AS src, indicator, unit, period, dim,
        toUInt32(multiIf(grain = 1, bucket < toStartOfYear(toDate(?)), grain = 2, bucket < toStartOfMonth(toDate(?)), bucket <= toDate(?))) AS upto_lo,
        sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[2]s
@@ -82,6 +76,17 @@ WHERE (grain IN (1, 2, 3) AND bucket = toDate(0) AND indicator = ?)
        AND bucket <= toDate(?)
        AND %[3]s)
 GROUP BY src, indicator, unit, period, dim, upto_lo`
+
+// rollupMarkersSQL opens a query of the copies (scanCopies) with the commit
+// markers of cds.rollup (%[1]s), src 0, summed per unit; the copies' rows
+// follow it, after its UNION ALL, with their tag in the sixth column.
+const rollupMarkersSQL = `SELECT toUInt8(0) AS src, indicator, unit, toUInt16(0) AS period, '' AS dim, toUInt32(0) AS tag,
+       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
+FROM %[1]s
+WHERE indicator = ?
+GROUP BY indicator, unit
+UNION ALL
+`
 
 // cellsWanted is the condition on the cells of a snapshot pair shared by
 // snapshotsSQL and copySnapshotsSQL: own indicators with the stock and the
