@@ -21,7 +21,7 @@ import (
 func newDrillColumns(links []fold.Link, seq uint64) *chdb.DrillColumns {
 	c := &chdb.DrillColumns{}
 	for _, l := range links {
-		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), l.Tie, l.Removes, seq)
+		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), uint32(l.Before), l.Tie, l.Removes, seq)
 	}
 	c.AddMarker(seq)
 	return c

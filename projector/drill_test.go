@@ -38,12 +38,12 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	// watermark, one of them replacing a committed row.
 	var bad chdb.DrillColumns
 	var entity, agency string
-	var at time.Time
+	var at, next time.Time
 	var tie uint64
-	if err := h.db.QueryRow(ctx, "SELECT entity, agency, occurred_at, tie FROM "+h.db.Table("drill")+" FINAL WHERE entity != '' AND next_at > occurred_at LIMIT 1").Scan(&entity, &agency, &at, &tie); err != nil {
+	if err := h.db.QueryRow(ctx, "SELECT entity, agency, occurred_at, tie, next_at FROM "+h.db.Table("drill_list")+" FINAL WHERE entity != '' AND next_at > occurred_at LIMIT 1").Scan(&entity, &agency, &at, &tie, &next); err != nil {
 		t.Fatal(err)
 	}
-	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), tie, false, mid+1)
+	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), uint32(next.Unix()), tie, false, mid+1)
 	bad.AddMarker(mid + 1)
 	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
 		t.Fatal(err)
@@ -58,9 +58,10 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 		t.Fatalf("cds.drill after the refill: %v %v", diffs, err)
 	}
 
-	// Emptied, as the upgrade that adds it leaves it; then the rest of the
-	// load, kept by the batches after the refill.
-	if err := h.db.Exec(ctx, "TRUNCATE TABLE "+h.db.Table("drill")); err != nil {
+	// The counts emptied (cds.drill_list kept): their marker is not the
+	// commit; then the rest of the load, kept by the batches after the
+	// refill.
+	if err := h.db.Exec(ctx, "TRUNCATE TABLE "+h.db.Table("drill_days")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := projtest.Publish(ctx, h.js, load.Msgs[half:]); err != nil {

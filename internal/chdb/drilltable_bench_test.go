@@ -47,9 +47,9 @@ func BenchmarkCommitDrill(b *testing.B) {
 				raw.V, raw.Retraction = append(raw.V, 1), append(raw.Retraction, 0)
 				raw.OccurredAt, raw.ReceivedAt, raw.Seq = append(raw.OccurredAt, at), append(raw.ReceivedAt, at), append(raw.Seq, seq)
 				cells.Add("HSCV", agency, uint16(at.Year()), "", at, events.Amount{Num: 1, Den: 1, N: 1})
-				d.Add("workfile", agency, uint32(at.Unix()), DrillNoNext, rng.Uint64(), false, seq)
+				d.Add("workfile", agency, uint32(at.Unix()), DrillNoNext, uint32(at.Unix()), rng.Uint64(), false, seq)
 				if rng.IntN(2) == 0 {
-					d.Add("workfile", agency, uint32(at.Unix())-3600, uint32(at.Unix()), rng.Uint64(), false, seq)
+					d.Add("workfile", agency, uint32(at.Unix())-3600, uint32(at.Unix()), DrillNoNext, rng.Uint64(), false, seq)
 				}
 			}
 			d.AddMarker(seq)

@@ -22,7 +22,7 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 		if err := db.QueryRow(context.Background(), "SELECT cityHash64(?)", id).Scan(&tie); err != nil {
 			tb.Fatal(err)
 		}
-		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, tie, false, seq)
+		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, uint32(at.Unix()), tie, false, seq)
 	}
 	c.AddMarker(seq)
 	if err := db.InsertDrill(context.Background(), "", &c); err != nil {
@@ -78,7 +78,7 @@ func TestDrillFromTable(t *testing.T) {
 
 	// Emptied, as the upgrade that adds it leaves it: behind the commit,
 	// read from cds.events at once.
-	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
+	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill_list")); err != nil {
 		t.Fatal(err)
 	}
 	d, err = e.Events(ctx, "bg-vietyen", "HSCV", Query{AsOf: date("2025-06-29"), Milestone: 2025}, 0, 10)
