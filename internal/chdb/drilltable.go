@@ -84,11 +84,14 @@ func (c *DrillColumns) Add(entity, agency string, at, next, before uint32, tie u
 		c.days = map[drillDayKey]int64{}
 	}
 	// A row whose next_at is on its own day (or before) never counts.
-	if was > day {
-		c.days[drillDayKey{entity, agency, day, was, r}]--
-	}
-	if now > day {
-		c.days[drillDayKey{entity, agency, day, now, r}]++
+	// Counted for its agency, and for every agency (agency '').
+	for _, a := range []string{agency, ""} {
+		if was > day {
+			c.days[drillDayKey{entity, a, day, was, r}]--
+		}
+		if now > day {
+			c.days[drillDayKey{entity, a, day, now, r}]++
+		}
 	}
 }
 
@@ -206,12 +209,13 @@ ARRAY JOIN evs AS ev, nexts AS next_at`
 // drillDaysRefillSQL counts the rows of cds.drill_list (%[2]s) into
 // cds.drill_days (%[1]s): those that can count at some as_of, whose
 // next_at is on a later day than their occurred_at. %[3]s and %[4]s are
-// their days.
+// their days, %[5]s the agency they are counted under (the row's, or the
+// empty one for every agency).
 const drillDaysRefillSQL = `INSERT INTO %[1]s (entity, agency, day, next_day, removes, mark, n)
-SELECT entity, agency, %[3]s AS day, %[4]s AS next_day, removes, toUInt64(0) AS mark, toInt64(count()) AS n
+SELECT entity, %[5]s AS a, %[3]s AS day, %[4]s AS next_day, removes, toUInt64(0) AS mark, toInt64(count()) AS n
 FROM %[2]s FINAL
 WHERE entity != ''
-GROUP BY entity, agency, day, next_day, removes
+GROUP BY entity, a, day, next_day, removes
 HAVING next_day > day`
 
 // RefillDrill empties cds.drill_list and cds.drill_days and fills them
@@ -232,9 +236,11 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 			return fmt.Errorf("fill cds.drill_list with entity %s from cds.events: %w", e.name, err)
 		}
 	}
-	q := fmt.Sprintf(drillDaysRefillSQL, db.Table("drill_days"), db.Table("drill_list"), drillDaySQL("occurred_at"), drillDaySQL("next_at"))
-	if err := db.Exec(ctx, q); err != nil {
-		return fmt.Errorf("count cds.drill_list into cds.drill_days: %w", err)
+	for _, agency := range []string{"agency", "''"} {
+		q := fmt.Sprintf(drillDaysRefillSQL, db.Table("drill_days"), db.Table("drill_list"), drillDaySQL("occurred_at"), drillDaySQL("next_at"), agency)
+		if err := db.Exec(ctx, q); err != nil {
+			return fmt.Errorf("count cds.drill_list into cds.drill_days: %w", err)
+		}
 	}
 	var c DrillColumns
 	c.AddMarker(seq)
@@ -349,8 +355,10 @@ func drillTableWhere(f DrillFilter) (drillWhere, error) {
 	w := drillWhere{listArgs: []any{f.Entity, end, end}, daysArgs: []any{f.Entity, asOf, asOf}}
 	if f.Units != nil {
 		l.WriteString(" AND agency IN ?")
-		d.WriteString(" AND agency IN ?")
+		d.WriteString(" AND agency IN ? AND agency != ''") // no units: none
 		w.listArgs, w.daysArgs = append(w.listArgs, Set(f.Units)), append(w.daysArgs, Set(f.Units))
+	} else {
+		d.WriteString(" AND agency = ''")
 	}
 	switch {
 	case f.Year != 0:
@@ -407,6 +415,16 @@ func (db *DB) atMark(ctx context.Context, f DrillFilter, read func() error) erro
 // days holding rows offset to offset+limit of cds.drill_list. It returns
 // ErrDrillMoved or ErrDrillBehind when the tables are not at f.UpTo.
 func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {
+	page, err := db.drillTableRefs(ctx, f, all, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	return db.drillEvents(ctx, f, page)
+}
+
+// drillTableRefs reads the rows of DrillTableRows from the drill-down
+// tables.
+func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]drillRef, error) {
 	w, err := drillTableWhere(f)
 	if err != nil {
 		return nil, err
@@ -444,10 +462,7 @@ func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offse
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, err
-	}
-	return db.drillEvents(ctx, f, page)
+	return page, err
 }
 
 // drillWindow finds, from the counts per day of cds.drill_days, the days

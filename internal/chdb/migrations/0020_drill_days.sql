@@ -2,8 +2,10 @@
 -- drill-down table"): n rows of entity and agency whose occurred_at falls
 -- on day and whose next_at on next_day (days since 1970-01-01 in province
 -- time, UTC+7; 49710 for the latest event of a key), of removing type or
--- not. A row counts in a drill-down at as_of when day <= as_of < next_day,
--- so rows whose next_at is on their own day are not counted at all. Kept
+-- not; each row is counted twice, under its agency and under agency ''
+-- (every agency: the province's reads, a few rows per day). A row counts
+-- in a drill-down at as_of when day <= as_of < next_day, so rows whose
+-- next_at is on their own day are not counted at all. Kept
 -- by deltas: each batch adds -1 where a row's next_at was and +1 where it
 -- is now, in one INSERT (one part) with the table's marker, before its
 -- commit marker, like cds.drill_list; read with sum(n), never FINAL. A
