@@ -31,7 +31,7 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	waitFor(t, time.Minute, "the first half folded", func() bool { return r.p.Watermark() >= mid })
 	r.stop()
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
-		t.Fatalf("cds.drill kept by the batches: %v %v", diffs, err)
+		t.Fatalf("cds.drill_list kept by the batches: %v %v", diffs, err)
 	}
 
 	// A batch that failed after its drill rows landed: rows above the
@@ -55,7 +55,7 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	waitFor(t, time.Minute, "the recovery", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 && r.p.Watermark() >= mid })
 	r.stop()
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
-		t.Fatalf("cds.drill after the refill: %v %v", diffs, err)
+		t.Fatalf("cds.drill_list after the refill: %v %v", diffs, err)
 	}
 
 	// The counts emptied (cds.drill_list kept): their marker is not the

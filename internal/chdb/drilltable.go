@@ -508,7 +508,7 @@ func drillDayStart(day uint32) uint32 {
 	return uint32(int64(day)*86400 - int64(off))
 }
 
-// drillRef is a row of cds.drill: an event by agency, occurred_at and
+// drillRef is a row of cds.drill_list: an event by agency, occurred_at and
 // cityHash64 of its id.
 type drillRef struct {
 	agency string
@@ -553,7 +553,7 @@ func (db *DB) drillEvents(ctx context.Context, f DrillFilter, page []drillRef) (
 	for _, p := range page {
 		r, ok := found[p]
 		if !ok {
-			return nil, fmt.Errorf("drill-down: the event of %s at %d with id hash %d is in cds.drill but not in cds.events", p.agency, p.at, p.tie)
+			return nil, fmt.Errorf("drill-down: the event of %s at %d with id hash %d is in cds.drill_list but not in cds.events", p.agency, p.at, p.tie)
 		}
 		out = append(out, r)
 	}

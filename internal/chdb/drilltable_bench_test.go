@@ -13,7 +13,7 @@ import (
 
 // BenchmarkCommitDrill times what a batch of 2,000 events writes to
 // ClickHouse (its raw rows, then its cells and marker) without and with
-// its 3,000 rows of cds.drill (a new entry and a moved neighbour for most
+// its 3,000 rows of cds.drill_list (a new entry and a moved neighbour for most
 // events, and the table's marker), in one run on the same server: the
 // commit cost the drill-down's table adds.
 func BenchmarkCommitDrill(b *testing.B) {

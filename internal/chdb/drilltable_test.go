@@ -12,7 +12,7 @@ import (
 	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 )
 
-// TestDrillTableSameAsDrillRows: cds.drill, refilled from cds.events at a
+// TestDrillTableSameAsDrillRows: cds.drill_list, refilled from cds.events at a
 // commit, lists the same rows and counts the same totals as DrillRows at
 // that commit, over the filters of TestDrillSameAsBaseline (flows of the
 // as_of's and an earlier year, stocks with removing types, agency-scoped,

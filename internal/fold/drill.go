@@ -5,8 +5,9 @@ import "strings"
 // Links. A State that tracks links (TrackLinks) keeps, for every key a batch
 // changes, the key's timeline as it was before the batch; Txn.Links then
 // names the entries whose next entry the batch changed, and those it
-// removed: what the drill-down's table (cds.drill) must be told, each
-// entry with the occurred_at of the entry after it.
+// removed: what the drill-down's tables (cds.drill_list, cds.drill_days)
+// must be told, each entry with the occurred_at of the entry after it and
+// of the one after it before the batch.
 
 // NoNext is Link.Next of the latest entry of its timeline: the largest
 // unix second a ClickHouse DateTime holds.
