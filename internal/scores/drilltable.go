@@ -9,10 +9,11 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
-// Drill-downs are read from the projector's table cds.drill_list (chdb.DB.
-// DrillTableRows: the rows valid at as_of in the table's order, no
-// grouping over the unit's events) while its marker is the commit the
-// score was read at. A commit landing meanwhile, or being written, makes
+// Drill-downs are read from the projector's tables cds.drill_list and
+// cds.drill_days (chdb.DB.DrillTableRows: the rows valid at as_of in the
+// table's order, from the days that hold the page, no grouping over the
+// unit's events; DrillTableCount: a sum of counts per day) while their
+// markers are the commit the score was read at. A commit landing meanwhile, or being written, makes
 // FindEvents read again at the next commit after a short pause; after
 // drillTries commits, or at once while the projector has not yet refilled
 // the table (chdb.ErrDrillBehind), the drill-down is read from cds.events
@@ -43,9 +44,10 @@ type drillStats struct {
 	table, fallbacks atomic.Uint64
 }
 
-// DrillStats reports the drill-down pages and totals read from cds.drill_list,
-// and those read from cds.events because cds.drill_list was not at the commit
-// read (a commit landing at each try, or a table not yet refilled).
+// DrillStats reports the drill-down pages and totals read from the
+// drill-down tables, and those read from cds.events because the tables
+// were not at the commit read (a commit landing at each try, or tables not
+// yet refilled).
 func (s *Store) DrillStats() (table, fallbacks uint64) {
 	return s.drill.table.Load(), s.drill.fallbacks.Load()
 }
