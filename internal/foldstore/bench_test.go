@@ -155,10 +155,23 @@ func scaleSizes() []int {
 // during the cycles, and the memory. Run it with
 //
 //	go test -run '^$' -bench Scale -benchtime 30x -timeout 60m ./internal/foldstore
-//	CDS_FOLDSTORE_20M=1 go test -run '^$' -bench 'Scale/.*20M' -benchtime 30x -timeout 120m ./internal/foldstore
+//	CDS_FOLDSTORE_20M=1 go test -run '^$' -bench 'Scale/events=20M' -benchtime 30x -timeout 120m ./internal/foldstore
+//
+// Each size runs the store as it was before the filter of lookups
+// (nofilter-cache64) and with the default options.
 func BenchmarkScale(b *testing.B) {
 	for _, n := range scaleSizes() {
-		b.Run(fmt.Sprintf("events=%dM", n/1_000_000), func(b *testing.B) { scaleCycle(b, n, Options{}) })
+		for _, v := range []struct {
+			name string
+			opts Options
+		}{
+			// main before the filter: every lookup reads Pebble, whose
+			// tables have Bloom filters, with a 64 MiB cache.
+			{"nofilter-cache64", Options{CacheBytes: 64 << 20, noFilter: true}},
+			{"default", Options{}},
+		} {
+			b.Run(fmt.Sprintf("events=%dM/%s", n/1_000_000, v.name), func(b *testing.B) { scaleCycle(b, n, v.opts) })
+		}
 	}
 }
 
@@ -166,7 +179,9 @@ func BenchmarkScale(b *testing.B) {
 // keys of 80 agencies.
 type spreadKeys struct{}
 
-func (spreadKeys) id(i int) string { return fmt.Sprintf("b%09d-%016x", i, uint64(i)*0x9e3779b97f4a7c15) }
+func (spreadKeys) id(i int) string {
+	return fmt.Sprintf("b%09d-%016x", i, uint64(i)*0x9e3779b97f4a7c15)
+}
 
 func (spreadKeys) key(i int) string {
 	return fmt.Sprintf("WORKFILE/bg-unit%02d/WF-%d", (uint64(i)*0x9e3779b97f4a7c15>>32)%80, i)
@@ -210,7 +225,7 @@ func scaleCycle(b *testing.B, events int, opts Options) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	const batch = 10000
 	var g spreadKeys
 	var mark Mark
@@ -282,5 +297,13 @@ func scaleCycle(b *testing.B, events int, opts Options) {
 			levels = append(levels, fmt.Sprintf("L%d %d tables %d MB", i, l.TablesCount, l.TablesSize>>20))
 		}
 	}
-	b.Logf("%s; filter %+v; compactions %d", strings.Join(levels, ", "), m.Filter, m.Compact.Count-m0.Compact.Count)
+	b.Logf("%s; Pebble's filters %+v; compactions %d", strings.Join(levels, ", "), m.Filter, m.Compact.Count-m0.Compact.Count)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	start, cpu0 = time.Now(), cpuTime()
+	if s, err = Open(opts); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("reopened in %s, %s CPU", time.Since(start).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond))
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/bacgiang/cds/internal/blockbloom"
 )
 
 // Mark is the ClickHouse commit a store reflects: the last stream sequence
@@ -38,10 +41,17 @@ type Options struct {
 	// Identity names what the store is a copy of (a database and a
 	// stream): a store written under another identity is emptied at Open.
 	Identity string
-	// CacheBytes is the size of the block cache; default DefaultCacheBytes. It holds
-	// the tables' index and filter blocks, which every lookup reads: with
-	// 32 MiB, 1M events' blocks (about 5 MB) missed it at every lookup.
+	// CacheBytes is the size of the block cache; default DefaultCacheBytes.
+	// It holds the tables' index and data blocks that the lookups the
+	// filter lets through read (docs/performance.md, "The fold store at
+	// scale").
 	CacheBytes int64
+	// FilterBytes is the most memory the filter of the store's lookups
+	// takes; default DefaultFilterBytes. The filter starts small and
+	// doubles as the store grows, up to FilterBytes (10 bits per record:
+	// 32 MiB hold about 13M events' at that rate; beyond, more absent
+	// lookups fall through to Pebble).
+	FilterBytes int64
 	// MemTableBytes is the size of a memtable; default
 	// DefaultMemTableBytes.
 	MemTableBytes uint64
@@ -50,26 +60,42 @@ type Options struct {
 	// l0Compaction is the number of flushed memtables that start a
 	// compaction into the base level; default 8 (benchmarks set it).
 	l0Compaction int
+	// noFilter leaves the filter out: every lookup reads Pebble, whose
+	// tables then keep Bloom filters (benchmarks set it).
+	noFilter bool
 }
 
 // The defaults of Options.
 const (
-	DefaultCacheBytes    = 64 << 20
+	DefaultCacheBytes    = 32 << 20
 	DefaultMemTableBytes = 16 << 20
+	DefaultFilterBytes   = 32 << 20
 )
 
+// withDefaults fills in the defaults of o.
+func (o Options) withDefaults() Options {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.FilterBytes <= 0 {
+		o.FilterBytes = DefaultFilterBytes
+	}
+	if o.noFilter {
+		o.FilterBytes = 0
+	}
+	return o
+}
+
 // Memory returns about the most memory a store opened with o takes outside
-// the Go heap (Pebble allocates its cache and memtables itself): the block
-// cache and two memtables (one written, one flushed).
+// the Go heap (Pebble allocates its cache and memtables itself, the filter
+// is mapped): the block cache, two memtables (one written, one flushed)
+// and the filter at its largest.
 func (o Options) Memory() int64 {
-	cache, mem := o.CacheBytes, int64(o.MemTableBytes)
-	if cache <= 0 {
-		cache = DefaultCacheBytes
-	}
-	if mem == 0 {
-		mem = DefaultMemTableBytes
-	}
-	return cache + 2*mem
+	o = o.withDefaults()
+	return o.CacheBytes + 2*int64(o.MemTableBytes) + o.FilterBytes
 }
 
 // Store is the local fold index. It is safe for concurrent use: a reader
@@ -82,6 +108,16 @@ type Store struct {
 	mu    sync.Mutex
 	mark  Mark
 	reset bool // Open found the store unusable and emptied it
+
+	// The filter of the records' keys: a key it reports absent is not in
+	// the store. Every key written is added before Pebble has it, and at
+	// Open the filter is made from the keys the store holds, so it holds
+	// exactly the store's keys (and the few of a write that failed). fmu
+	// guards the pointer: Get and the adds hold it shared, the swap for a
+	// larger filter exclusively.
+	fmu    sync.RWMutex
+	filter *blockbloom.Filter
+	seed   maphash.Seed
 }
 
 // ErrInUse is returned by Open when another process has the store open.
@@ -105,13 +141,8 @@ const metaVersion = 2
 // identity or layout is emptied (WasReset reports it): the caller refills
 // it from the durable copy.
 func Open(opts Options) (*Store, error) {
-	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = DefaultCacheBytes
-	}
-	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = DefaultMemTableBytes
-	}
-	s := &Store{opts: opts}
+	opts = opts.withDefaults()
+	s := &Store{opts: opts, seed: maphash.MakeSeed()}
 	if opts.Dir == "" {
 		s.mem = vfs.NewMem()
 	} else {
@@ -150,6 +181,10 @@ func Open(opts Options) (*Store, error) {
 		return s, nil
 	}
 	s.mark = m
+	if err := s.rebuildFilter(int64(s.db.Metrics().DiskSpaceUsage() / 64)); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -172,7 +207,7 @@ func (s *Store) open() error {
 		// index blocks, which every lookup reads with the filters, a
 		// quarter of their size with the default 4 KiB (at 20M events the
 		// filters and indexes must fit the cache).
-		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10), Compression: noCompression, BlockSize: 16 << 10}},
+		Levels: [7]pebble.LevelOptions{{Compression: noCompression, BlockSize: 16 << 10}},
 		// A base level of 256 MB instead of 64 puts fewer levels between the
 		// memtables and the last one: each row is rewritten fewer times
 		// (BenchmarkBatchCycle: about 8.6 → 7 CPU µs per event). Compactions
@@ -186,6 +221,9 @@ func (s *Store) open() error {
 		// CPU µs per event in two pairs; 16 did no better).
 		L0CompactionThreshold: 8,
 		L0StopWritesThreshold: 24,
+	}
+	if s.opts.noFilter {
+		po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if n := s.opts.l0Compaction; n > 0 {
 		po.L0CompactionThreshold, po.L0StopWritesThreshold = n, 3*n
@@ -234,7 +272,10 @@ func (s *Store) recreate() error {
 		return err
 	}
 	s.mark = Mark{}
-	return s.writeMark(Mark{}, false, pebble.Sync)
+	if err := s.writeMark(Mark{}, false, pebble.Sync); err != nil {
+		return err
+	}
+	return s.rebuildFilter(0)
 }
 
 // WasReset reports whether Open found the store unusable (damaged, left in
@@ -256,7 +297,8 @@ func (s *Store) Reset() error {
 }
 
 // Get calls fn(i, v) with each value v stored for lookups[i], in the
-// order written. The lookups are read in key order with one iterator, each
+// order written. The lookups the filter reports absent, nearly all of
+// them, are not read. The others are read in key order with one iterator, each
 // seek starting where the last one ended (a batch's lookups are near one
 // another: new event ids sort last), instead of a search from the top of
 // every level per lookup; an event id's row and its superseded marks share
@@ -266,9 +308,17 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 		key string
 		i   int
 	}
-	ws := make([]want, len(lookups))
+	ws := make([]want, 0, len(lookups))
+	s.fmu.RLock()
 	for i, l := range lookups {
-		ws[i] = want{recordKey(l), i}
+		k := recordKey(l)
+		if s.filter == nil || s.filter.MayContain(s.hash(k)) {
+			ws = append(ws, want{k, i})
+		}
+	}
+	s.fmu.RUnlock()
+	if len(ws) == 0 {
+		return nil
 	}
 	slices.SortFunc(ws, func(a, b want) int { return strings.Compare(a.key, b.key) })
 	it, err := s.db.NewIter(nil)
@@ -323,9 +373,17 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	if s.mark != prev {
 		return fmt.Errorf("%w: at seq %d, the batch continues seq %d", ErrMarkMismatch, s.mark.Seq, prev.Seq)
 	}
+	if err := s.growFilter(len(lookups)); err != nil {
+		return err
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	var buf []byte
+	s.fmu.RLock()
+	for _, l := range lookups {
+		s.addKey(recordKey(l))
+	}
+	s.fmu.RUnlock()
 	for i, l := range lookups {
 		buf = appendRow(buf[:0], l, vals[i])
 		if err := b.Merge([]byte(recordKey(l)), buf, nil); err != nil {
@@ -368,6 +426,14 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 		if b.Count() < loadChunk {
 			return nil
 		}
+		// The filter, made larger from Pebble's keys if need be, has b's
+		// before Pebble does.
+		if err := s.growFilter(int(b.Count())); err != nil {
+			return err
+		}
+		if err := s.addBatchKeys(b); err != nil {
+			return err
+		}
 		if err := b.Commit(pebble.NoSync); err != nil {
 			return fmt.Errorf("fold store: load: %w", err)
 		}
@@ -376,6 +442,12 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 		return nil
 	}
 	err := rows(add)
+	if err == nil {
+		err = s.growFilter(int(b.Count()))
+	}
+	if err == nil {
+		err = s.addBatchKeys(b)
+	}
 	if err == nil {
 		err = b.Commit(pebble.NoSync)
 	}
@@ -393,6 +465,114 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 // DiskBytes returns the size of the store's files.
 func (s *Store) DiskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 
+// The filter. Its size is a power of two times the smallest, enough for
+// twice the records the store holds at 10 bits each, and at most
+// Options.FilterBytes: it is made again, larger, from the store's keys
+// when the records added since reach its capacity (docs/performance.md,
+// "The fold store at scale").
+
+// filterBitsPerKey is the filter's bits per record at its capacity: about
+// 1% of absent lookups pass it.
+const filterBitsPerKey = 10
+
+// minFilterBytes is the smallest filter (tests make it smaller).
+var minFilterBytes int64 = 1 << 20
+
+func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) }
+
+// addKey adds a record's key to the filter; the caller holds fmu shared.
+func (s *Store) addKey(key string) {
+	if s.filter != nil {
+		s.filter.Add(s.hash(key))
+	}
+}
+
+// addBatchKeys adds the keys of b's records to the filter (after a
+// growFilter that made it from Pebble's keys, which b's are not yet).
+func (s *Store) addBatchKeys(b *pebble.Batch) error {
+	s.fmu.RLock()
+	defer s.fmu.RUnlock()
+	r := b.Reader()
+	for {
+		kind, k, _, ok, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		if kind == pebble.InternalKeyKindMerge {
+			s.addKey(string(k))
+		}
+	}
+}
+
+// filterCapacity returns the records a filter of size bytes holds at
+// filterBitsPerKey.
+func filterCapacity(size int64) int64 { return size * 8 / filterBitsPerKey }
+
+// growFilter makes a larger filter when n more records would take the
+// filter past its capacity and it is below Options.FilterBytes. The
+// caller holds mu.
+func (s *Store) growFilter(n int) error {
+	s.fmu.RLock()
+	f := s.filter
+	s.fmu.RUnlock()
+	if f == nil || f.Bytes() >= s.opts.FilterBytes || f.Added()+int64(n) <= filterCapacity(f.Bytes()) {
+		return nil
+	}
+	return s.rebuildFilter(2 * (f.Added() + int64(n)))
+}
+
+// rebuildFilter replaces the filter with one made from every key of the
+// store, sized for at least records records (and for twice those it
+// finds). The caller holds mu, or has the store to itself.
+func (s *Store) rebuildFilter(records int64) error {
+	if s.opts.noFilter {
+		return nil
+	}
+	size := func(records int64) int64 {
+		n := minFilterBytes
+		for n < s.opts.FilterBytes && filterCapacity(n) < records {
+			n *= 2
+		}
+		return min(n, max(s.opts.FilterBytes, minFilterBytes))
+	}
+	for {
+		f, err := blockbloom.New(size(records))
+		if err != nil {
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{markKey[0] + 1}})
+		if err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		n := int64(0)
+		for ok := it.First(); ok; ok = it.Next() {
+			f.Add(maphash.Bytes(s.seed, it.Key()))
+			n++
+		}
+		if err := it.Close(); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		if f.Bytes() < s.opts.FilterBytes && filterCapacity(f.Bytes()) < 2*n {
+			_ = f.Close() // the store holds more than thought: larger
+			records = 2 * n
+			continue
+		}
+		s.fmu.Lock()
+		old := s.filter
+		s.filter = f
+		s.fmu.Unlock()
+		if old != nil {
+			_ = old.Close()
+		}
+		return nil
+	}
+}
+
 // lockFile is the name of Pebble's lock file in the store's directory.
 const lockFile = "LOCK"
 
@@ -406,6 +586,12 @@ func (s *Store) Close() error {
 		err = s.db.Close()
 		s.db = nil
 	}
+	s.fmu.Lock()
+	if s.filter != nil {
+		_ = s.filter.Close()
+		s.filter = nil
+	}
+	s.fmu.Unlock()
 	s.unlock()
 	if err != nil {
 		return fmt.Errorf("fold store: close: %w", err)
