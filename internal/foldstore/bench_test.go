@@ -157,8 +157,9 @@ func scaleSizes() []int {
 //	go test -run '^$' -bench Scale -benchtime 30x -timeout 60m ./internal/foldstore
 //	CDS_FOLDSTORE_20M=1 go test -run '^$' -bench 'Scale/events=20M' -benchtime 30x -timeout 120m ./internal/foldstore
 //
-// Each size runs the store as it was before the filter of lookups
-// (nofilter-cache64) and with the default options.
+// Each size runs the store as it was before the filter of lookups and the
+// epochs (nofilter-cache64), with the filter alone (filter-oneepoch) and
+// with the default options.
 func BenchmarkScale(b *testing.B) {
 	for _, n := range scaleSizes() {
 		for _, v := range []struct {
@@ -167,7 +168,9 @@ func BenchmarkScale(b *testing.B) {
 		}{
 			// main before the filter: every lookup reads Pebble, whose
 			// tables have Bloom filters, with a 64 MiB cache.
-			{"nofilter-cache64", Options{CacheBytes: 64 << 20, noFilter: true}},
+			{"nofilter-cache64", Options{CacheBytes: 64 << 20, noFilter: true, epochRecords: -1}},
+			// the filter, without epochs
+			{"filter-oneepoch", Options{epochRecords: -1}},
 			{"default", Options{}},
 		} {
 			b.Run(fmt.Sprintf("events=%dM/%s", n/1_000_000, v.name), func(b *testing.B) { scaleCycle(b, n, v.opts) })

@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -63,7 +63,14 @@ type Options struct {
 	// noFilter leaves the filter out: every lookup reads Pebble, whose
 	// tables then keep Bloom filters (benchmarks set it).
 	noFilter bool
+	// epochRecords is the number of records written under one epoch
+	// before the next; default defaultEpochRecords, negative: one epoch
+	// (benchmarks and tests set it).
+	epochRecords int64
 }
+
+// defaultEpochRecords is the records of an epoch: about 2M events'.
+const defaultEpochRecords = 4 << 20
 
 // The defaults of Options.
 const (
@@ -85,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.noFilter {
 		o.FilterBytes = 0
+	}
+	if o.epochRecords == 0 {
+		o.epochRecords = defaultEpochRecords
 	}
 	return o
 }
@@ -118,6 +128,11 @@ type Store struct {
 	fmu    sync.RWMutex
 	filter *blockbloom.Filter
 	seed   maphash.Seed
+
+	// epoch is the epoch of the records written now; epochCount the
+	// records written under it (mu guards it).
+	epoch      atomic.Uint32
+	epochCount int64
 }
 
 // ErrInUse is returned by Open when another process has the store open.
@@ -127,13 +142,13 @@ var ErrInUse = errors.New("foldstore: the store is in use by another process")
 // commit the batch continues: a write was lost, or the store was reset.
 var ErrMarkMismatch = errors.New("foldstore: the store is not at the commit the batch continues")
 
-// markKey holds the store's Mark and identity. Lookups start with a letter
-// (fold's "i:", "k:", "s:"), so no lookup sorts before or equals it.
+// markKey holds the store's Mark and identity. Records' keys start with
+// epochTag, so none sorts before or equals it.
 var markKey = []byte("\x00mark")
 
 // metaVersion is the version of the mark record's layout (and of the
-// values' encoding): a store of another version is emptied.
-const metaVersion = 2
+// records' keys and values): a store of another version is emptied.
+const metaVersion = 3
 
 // Open opens the store in opts.Dir, creating it if missing. It fails if
 // another process has it open. A store that Pebble cannot open (a damaged
@@ -181,7 +196,7 @@ func Open(opts Options) (*Store, error) {
 		return s, nil
 	}
 	s.mark = m
-	if err := s.rebuildFilter(int64(s.db.Metrics().DiskSpaceUsage() / 64)); err != nil {
+	if err := s.rebuildFilter(int64(s.db.Metrics().DiskSpaceUsage()/64), true); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -275,7 +290,7 @@ func (s *Store) recreate() error {
 	if err := s.writeMark(Mark{}, false, pebble.Sync); err != nil {
 		return err
 	}
-	return s.rebuildFilter(0)
+	return s.rebuildFilter(0, true)
 }
 
 // WasReset reports whether Open found the store unusable (damaged, left in
@@ -325,13 +340,21 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 	if err != nil {
 		return fmt.Errorf("fold store: get: %w", err)
 	}
-	for j := 0; j < len(ws); {
+	// A record's rows are in the epochs it was written in: each epoch is
+	// read in turn, the oldest first.
+	last := s.epoch.Load()
+	var k []byte
+	for e, j := uint32(0), 0; e <= last; {
+		if j == len(ws) {
+			e, j = e+1, 0
+			continue
+		}
 		start, key := j, ws[j].key
 		for j++; j < len(ws) && ws[j].key == key; {
 			j++
 		}
 		group := ws[start:j] // the lookups kept in this record
-		k := unsafe.Slice(unsafe.StringData(key), len(key))
+		k = appendKey(k[:0], e, key)
 		if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
 			continue
 		}
@@ -379,14 +402,29 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var buf []byte
+	// A record the filter does not have is new: its first row is Set, not
+	// merged, which a compaction or a read then need not merge with
+	// anything. The filter has it before Pebble does.
+	fresh := make([]bool, len(lookups))
 	s.fmu.RLock()
-	for _, l := range lookups {
-		s.addKey(recordKey(l))
+	for i, l := range lookups {
+		if s.filter != nil {
+			h := s.hash(recordKey(l))
+			fresh[i] = !s.filter.MayContain(h)
+			s.filter.Add(h)
+		}
 	}
 	s.fmu.RUnlock()
+	epoch := s.nextEpoch(len(lookups))
+	var k []byte
 	for i, l := range lookups {
 		buf = appendRow(buf[:0], l, vals[i])
-		if err := b.Merge([]byte(recordKey(l)), buf, nil); err != nil {
+		k = appendKey(k[:0], epoch, recordKey(l))
+		write := b.Merge
+		if fresh[i] {
+			write = b.Set
+		}
+		if err := write(k, buf, nil); err != nil {
 			return fmt.Errorf("fold store: write: %w", err)
 		}
 	}
@@ -417,10 +455,11 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 		return err
 	}
 	b := s.db.NewBatch()
-	var buf []byte
+	var buf, k []byte
 	add := func(r Row) error {
 		buf = appendRow(buf[:0], r.Lookup, r.Value)
-		if err := b.Merge([]byte(recordKey(r.Lookup)), buf, nil); err != nil {
+		k = appendKey(k[:0], s.nextEpoch(1), recordKey(r.Lookup))
+		if err := b.Merge(k, buf, nil); err != nil {
 			return fmt.Errorf("fold store: load: %w", err)
 		}
 		if b.Count() < loadChunk {
@@ -501,10 +540,28 @@ func (s *Store) addBatchKeys(b *pebble.Batch) error {
 		if !ok {
 			return nil
 		}
-		if kind == pebble.InternalKeyKindMerge {
-			s.addKey(string(k))
+		if _, rk, ok := splitKey(k); ok && (kind == pebble.InternalKeyKindMerge || kind == pebble.InternalKeyKindSet) {
+			s.addKey(string(rk))
 		}
 	}
+}
+
+// findEpoch sets the current epoch to the last record's, for a store
+// without a filter (whose making finds it otherwise).
+func (s *Store) findEpoch() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{epochTag}})
+	if err != nil {
+		return fmt.Errorf("fold store: epoch: %w", err)
+	}
+	last := uint32(0)
+	if it.Last() {
+		if e, _, ok := splitKey(it.Key()); ok {
+			last = e
+		}
+	}
+	s.epoch.Store(last)
+	s.epochCount = 0
+	return it.Close()
 }
 
 // filterCapacity returns the records a filter of size bytes holds at
@@ -521,15 +578,20 @@ func (s *Store) growFilter(n int) error {
 	if f == nil || f.Bytes() >= s.opts.FilterBytes || f.Added()+int64(n) <= filterCapacity(f.Bytes()) {
 		return nil
 	}
-	return s.rebuildFilter(2 * (f.Added() + int64(n)))
+	return s.rebuildFilter(2*(f.Added()+int64(n)), false)
 }
 
 // rebuildFilter replaces the filter with one made from every key of the
 // store, sized for at least records records (and for twice those it
-// finds). The caller holds mu, or has the store to itself.
-func (s *Store) rebuildFilter(records int64) error {
+// finds); atOpen, it also takes the current epoch from the keys (else a
+// batch not yet written may be in a later one). The caller holds mu, or
+// has the store to itself.
+func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 	if s.opts.noFilter {
-		return nil
+		if !atOpen {
+			return nil
+		}
+		return s.findEpoch()
 	}
 	size := func(records int64) int64 {
 		n := minFilterBytes
@@ -543,15 +605,24 @@ func (s *Store) rebuildFilter(records int64) error {
 		if err != nil {
 			return fmt.Errorf("fold store: filter: %w", err)
 		}
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{markKey[0] + 1}})
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{epochTag}})
 		if err != nil {
 			_ = f.Close()
 			return fmt.Errorf("fold store: filter: %w", err)
 		}
-		n := int64(0)
+		n, last, inLast := int64(0), uint32(0), int64(0)
 		for ok := it.First(); ok; ok = it.Next() {
-			f.Add(maphash.Bytes(s.seed, it.Key()))
-			n++
+			e, rk, valid := splitKey(it.Key())
+			if !valid {
+				_ = it.Close()
+				_ = f.Close()
+				return fmt.Errorf("fold store: filter: a key of an unknown layout %q", it.Key())
+			}
+			if e != last {
+				last, inLast = e, 0
+			}
+			f.Add(maphash.Bytes(s.seed, rk))
+			n, inLast = n+1, inLast+1
 		}
 		if err := it.Close(); err != nil {
 			_ = f.Close()
@@ -566,6 +637,10 @@ func (s *Store) rebuildFilter(records int64) error {
 		old := s.filter
 		s.filter = f
 		s.fmu.Unlock()
+		if atOpen {
+			s.epoch.Store(last)
+			s.epochCount = inLast
+		}
 		if old != nil {
 			_ = old.Close()
 		}
@@ -671,7 +746,16 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 	return m, loading, string(b), nil
 }
 
-// The layout. The rows of a lookup are kept in a record under its lookup,
+// The layout. A record's key is epochTag, its epoch (4 bytes, big endian)
+// and the record's own key (recordKey): the records written come under the
+// current epoch, and the next epoch begins every epochRecords records, so
+// that the keys new rows bring, spread over the whole space of natural
+// keys, land in the last epoch's range only, and compactions rewrite that
+// range, not the whole store (docs/performance.md, "The fold store at
+// scale"). A record's rows written in several epochs are read from each,
+// the oldest first.
+//
+// The rows of a lookup are kept in a record under its lookup,
 // except a superseded mark "s:<agency>/<id>", kept in the record of the
 // event id, "i:<id>": the two lookups every event needs are one read. A
 // record is its rows one after the other (Pebble's default merger
@@ -679,6 +763,36 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 // row: a tag byte, then for a superseded mark (tag 1) its agency (a
 // uvarint length and the bytes), then the row's value (tag 0: the row of
 // the record's own lookup).
+
+// epochTag starts the key of every record.
+const epochTag = 0x01
+
+// epochLen is the length of a key's epoch tag and epoch.
+const epochLen = 5
+
+// appendKey appends the key of the record of key in epoch.
+func appendKey(b []byte, epoch uint32, key string) []byte {
+	return append(binary.BigEndian.AppendUint32(append(b, epochTag), epoch), key...)
+}
+
+// splitKey returns the epoch and record key of a Pebble key.
+func splitKey(k []byte) (uint32, []byte, bool) {
+	if len(k) < epochLen || k[0] != epochTag {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint32(k[1:epochLen]), k[epochLen:], true
+}
+
+// nextEpoch returns the epoch of a write of n records and counts them
+// (the caller holds mu).
+func (s *Store) nextEpoch(n int) uint32 {
+	if s.opts.epochRecords > 0 && s.epochCount >= s.opts.epochRecords {
+		s.epoch.Add(1)
+		s.epochCount = 0
+	}
+	s.epochCount += int64(n)
+	return s.epoch.Load()
+}
 
 // recordKey returns the key of the record that holds lookup's rows.
 func recordKey(lookup string) string {
