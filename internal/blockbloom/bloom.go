@@ -82,6 +82,13 @@ func (f *Filter) MayContain(h uint64) bool {
 	return true
 }
 
+// Raw returns the filter's bits, to save them and to restore them into a
+// new filter of the same size (with SetAdded). Not while hashes are added.
+func (f *Filter) Raw() []byte { return f.mem }
+
+// SetAdded sets the count Added returns, for a filter restored with Raw.
+func (f *Filter) SetAdded(n int64) { f.added.Store(n) }
+
 // Close releases the filter's memory. The filter must not be used after.
 func (f *Filter) Close() error {
 	if f.mem == nil {

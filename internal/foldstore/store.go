@@ -8,7 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,11 +17,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/internal/blockbloom"
 )
@@ -127,7 +130,6 @@ type Store struct {
 	// larger filter exclusively.
 	fmu    sync.RWMutex
 	filter *blockbloom.Filter
-	seed   maphash.Seed
 
 	// epoch is the epoch of the records written now; epochCount the
 	// records written under it (mu guards it).
@@ -157,7 +159,7 @@ const metaVersion = 3
 // it from the durable copy.
 func Open(opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	s := &Store{opts: opts, seed: maphash.MakeSeed()}
+	s := &Store{opts: opts}
 	if opts.Dir == "" {
 		s.mem = vfs.NewMem()
 	} else {
@@ -196,6 +198,12 @@ func Open(opts Options) (*Store, error) {
 		return s, nil
 	}
 	s.mark = m
+	if ok, err := s.loadFilter(); err != nil {
+		_ = s.Close()
+		return nil, err
+	} else if ok {
+		return s, nil
+	}
 	if err := s.rebuildFilter(int64(s.db.Metrics().DiskSpaceUsage()/64), true); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -517,7 +525,9 @@ const filterBitsPerKey = 10
 // minFilterBytes is the smallest filter (tests make it smaller).
 var minFilterBytes int64 = 1 << 20
 
-func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) }
+func (s *Store) hash(key string) uint64 {
+	return city.CH64(unsafe.Slice(unsafe.StringData(key), len(key)))
+}
 
 // addKey adds a record's key to the filter; the caller holds fmu shared.
 func (s *Store) addKey(key string) {
@@ -621,7 +631,7 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 			if e != last {
 				last, inLast = e, 0
 			}
-			f.Add(maphash.Bytes(s.seed, rk))
+			f.Add(city.CH64(rk))
 			n, inLast = n+1, inLast+1
 		}
 		if err := it.Close(); err != nil {
@@ -648,6 +658,170 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 	}
 }
 
+// The saved filter. Close writes the filter, with the mark and identity of
+// the store and its epoch, to filterFile (through a temporary file renamed
+// over it); Open reads it back when they match the store's, and deletes it
+// before anything is written, so that a filter read is always one of the
+// store as it is, whatever the crash: one not saved or not matching (a
+// kill -9, a store emptied) is made again from the store's keys.
+
+// filterFile is the name of the saved filter in the store's directory.
+const filterFile = "FOLDFILTER"
+
+// filterMagic starts a saved filter.
+const filterMagic = "cdsfilt1"
+
+// filterHeader lays out a saved filter's header: the magic, the store's
+// layout version, its mark, the epoch and the records written under it,
+// the filter's size and the records added, then the identity.
+func (s *Store) filterHeader(f *blockbloom.Filter) []byte {
+	b := append([]byte(filterMagic), metaVersion)
+	for _, x := range []uint64{s.mark.Seq, s.mark.Rows, s.mark.Sum, s.mark.Hash, uint64(s.epoch.Load()), uint64(s.epochCount), uint64(f.Bytes()), uint64(f.Added())} {
+		b = binary.AppendUvarint(b, x)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.opts.Identity)))
+	return append(b, s.opts.Identity...)
+}
+
+// saveFilter writes the filter at Close (the caller holds mu; Pebble is
+// closed). A filter not saved is made again at the next Open.
+func (s *Store) saveFilter() {
+	if s.mem != nil || s.filter == nil {
+		return
+	}
+	if err := s.writeFilterFile(); err != nil {
+		s.logger().Warn("fold store: filter not saved; the next open makes it again", "err", err)
+	}
+}
+
+func (s *Store) writeFilterFile() error {
+	tmp := filepath.Join(s.opts.Dir, filterFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // after the rename, nothing
+	head := s.filterHeader(s.filter)
+	sum := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	w := io.MultiWriter(f, sum)
+	_, err = w.Write(binary.AppendUvarint(nil, uint64(len(head))))
+	if err == nil {
+		_, err = w.Write(head)
+	}
+	if err == nil {
+		_, err = w.Write(s.filter.Raw())
+	}
+	if err == nil {
+		_, err = f.Write(binary.BigEndian.AppendUint32(nil, sum.Sum32()))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.opts.Dir, filterFile)); err != nil {
+		return err
+	}
+	return syncDir(s.opts.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// loadFilter reads the saved filter, if there is one of the store as
+// Open found it, and deletes the file either way. It reports whether the
+// store has its filter.
+func (s *Store) loadFilter() (bool, error) {
+	if s.mem != nil || s.opts.noFilter {
+		return false, nil
+	}
+	path := filepath.Join(s.opts.Dir, filterFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("fold store: read the saved filter: %w", err)
+	}
+	// The file goes before anything is written, durably: from now on the
+	// store moves away from what it describes.
+	if err := os.Remove(path); err != nil {
+		return false, fmt.Errorf("fold store: delete the saved filter: %w", err)
+	}
+	if err := syncDir(s.opts.Dir); err != nil {
+		return false, fmt.Errorf("fold store: delete the saved filter: %w", err)
+	}
+	f, ok := s.parseFilter(data)
+	if !ok {
+		s.logger().Info("fold store: the saved filter is not of this store; making it again")
+		return false, nil
+	}
+	s.fmu.Lock()
+	s.filter = f
+	s.fmu.Unlock()
+	return true, nil
+}
+
+// parseFilter returns the filter saved in data if it is whole and of the
+// store as it is (the epoch is set from it).
+func (s *Store) parseFilter(data []byte) (*blockbloom.Filter, bool) {
+	if len(data) < 4 {
+		return nil, false
+	}
+	body, tail := data[:len(data)-4], data[len(data)-4:]
+	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(tail) {
+		return nil, false
+	}
+	n, k := binary.Uvarint(body)
+	if k <= 0 || uint64(len(body)-k) < n {
+		return nil, false
+	}
+	head, bits := body[k:k+int(n)], body[k+int(n):]
+	if !bytes.HasPrefix(head, []byte(filterMagic)) || len(head) < len(filterMagic)+1 || head[len(filterMagic)] != metaVersion {
+		return nil, false
+	}
+	r := head[len(filterMagic)+1:]
+	var x [9]uint64
+	for i := range x {
+		v, k := binary.Uvarint(r)
+		if k <= 0 {
+			return nil, false
+		}
+		x[i], r = v, r[k:]
+	}
+	if uint64(len(r)) != x[8] || string(r) != s.opts.Identity {
+		return nil, false
+	}
+	if (Mark{Seq: x[0], Rows: x[1], Sum: x[2], Hash: x[3]}) != s.mark || int64(x[6]) != int64(len(bits)) {
+		return nil, false
+	}
+	f, err := blockbloom.New(int64(len(bits)))
+	if err != nil || f.Bytes() != int64(len(bits)) {
+		if f != nil {
+			_ = f.Close()
+		}
+		return nil, false
+	}
+	copy(f.Raw(), bits)
+	f.SetAdded(int64(x[7]))
+	s.epoch.Store(uint32(x[4]))
+	s.epochCount = int64(x[5])
+	return f, true
+}
+
 // lockFile is the name of Pebble's lock file in the store's directory.
 const lockFile = "LOCK"
 
@@ -660,6 +834,9 @@ func (s *Store) Close() error {
 	if s.db != nil {
 		err = s.db.Close()
 		s.db = nil
+		if err == nil {
+			s.saveFilter()
+		}
 	}
 	s.fmu.Lock()
 	if s.filter != nil {
