@@ -294,6 +294,9 @@ func scaleCycle(b *testing.B, events int, opts Options) {
 	b.ReportMetric(float64(misses)/ev, "cache-miss/event")
 	b.ReportMetric(procStatus("VmRSS"), "rss-MB")
 	b.ReportMetric(float64(m.BlockCache.Size+int64(m.MemTable.Size))/(1<<20), "pebble-MB")
+	if s.filter != nil {
+		b.ReportMetric(float64(s.filter.Bytes())/(1<<20), "filter-MB")
+	}
 	var levels []string
 	for i, l := range m.Levels {
 		if l.TablesCount > 0 {

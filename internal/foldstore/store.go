@@ -49,11 +49,11 @@ type Options struct {
 	// filter lets through read (docs/performance.md, "The fold store at
 	// scale").
 	CacheBytes int64
-	// FilterBytes is the most memory the filter of the store's lookups
+	// FilterBytes is the most memory the filter of the store's records
 	// takes; default DefaultFilterBytes. The filter starts small and
 	// doubles as the store grows, up to FilterBytes (10 bits per record:
-	// 32 MiB hold about 13M events' at that rate; beyond, more absent
-	// lookups fall through to Pebble).
+	// 32 MiB hold about 27M records, 13M events, at that rate; beyond,
+	// more absent lookups fall through to Pebble: about 7% at 20M events).
 	FilterBytes int64
 	// MemTableBytes is the size of a memtable; default
 	// DefaultMemTableBytes.
@@ -225,11 +225,11 @@ func (s *Store) open() error {
 		Cache:        cache,
 		MemTableSize: s.opts.MemTableBytes,
 		Logger:       pebbleLogger{s.logger()},
-		// Absent lookups, most of them, are answered by the tables' Bloom
-		// filters without reading a data block. Blocks of 16 KiB keep the
-		// index blocks, which every lookup reads with the filters, a
-		// quarter of their size with the default 4 KiB (at 20M events the
-		// filters and indexes must fit the cache).
+		// Absent lookups, most of them, are answered by the store's filter
+		// and read nothing: the tables need no Bloom filters of their own
+		// (but without the store's filter, noFilter). Blocks of 16 KiB keep
+		// the index blocks, which every lookup that reaches Pebble reads, a
+		// quarter of their size with the default 4 KiB.
 		Levels: [7]pebble.LevelOptions{{Compression: noCompression, BlockSize: 16 << 10}},
 		// A base level of 256 MB instead of 64 puts fewer levels between the
 		// memtables and the last one: each row is rewritten fewer times
