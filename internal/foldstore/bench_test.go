@@ -172,6 +172,8 @@ func BenchmarkScale(b *testing.B) {
 			// the filter, without epochs
 			{"filter-oneepoch", Options{epochRecords: -1}},
 			{"default", Options{}},
+			// the same memory, more of it for the filter
+			{"filter48-cache16", Options{FilterBytes: 48 << 20, CacheBytes: 16 << 20}},
 		} {
 			b.Run(fmt.Sprintf("events=%dM/%s", n/1_000_000, v.name), func(b *testing.B) { scaleCycle(b, n, v.opts) })
 		}
