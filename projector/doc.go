@@ -91,7 +91,7 @@
 // per record in memory mapped outside the Go heap, without reading Pebble.
 // The cache, memtables and filter (96 MiB) come out of cds projector's
 // --memory-limit-mb. See package fold, "The index", and
-// docs/performance.md, "The fold store at scale".
+// docs/performance.md, "The fold store at scale (branch h16s)".
 //
 // The store is a cache, never ahead of ClickHouse: the writer adds a
 // batch's rows and moves its mark in one write of the store after the

@@ -47,7 +47,7 @@ type Options struct {
 	// CacheBytes is the size of the block cache; default DefaultCacheBytes.
 	// It holds the tables' index and data blocks that the lookups the
 	// filter lets through read (docs/performance.md, "The fold store at
-	// scale").
+	// scale (branch h16s)").
 	CacheBytes int64
 	// FilterBytes is the most memory the filter of the store's records
 	// takes; default DefaultFilterBytes. The filter starts small and
@@ -516,7 +516,7 @@ func (s *Store) DiskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 // twice the records the store holds at 10 bits each, and at most
 // Options.FilterBytes: it is made again, larger, from the store's keys
 // when the records added since reach its capacity (docs/performance.md,
-// "The fold store at scale").
+// "The fold store at scale (branch h16s)").
 
 // filterBitsPerKey is the filter's bits per record at its capacity: about
 // 1% of absent lookups pass it.
@@ -929,8 +929,8 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 // that the keys new rows bring, spread over the whole space of natural
 // keys, land in the last epoch's range only, and compactions rewrite that
 // range, not the whole store (docs/performance.md, "The fold store at
-// scale"). A record's rows written in several epochs are read from each,
-// the oldest first.
+// scale (branch h16s)"). A record's rows written in several epochs are
+// read from each, the oldest first.
 //
 // The rows of a lookup are kept in a record under its lookup,
 // except a superseded mark "s:<agency>/<id>", kept in the record of the
