@@ -89,10 +89,11 @@
 // of the batches not yet written stays in memory); the other lookups of a
 // batch are read from the store in key order with one iterator (an event
 // id's row and its superseded marks share one record), answered for an
-// absent lookup (most) by the Bloom filters of its tables, a few bits per
-// lookup on disk and in its block cache, none on the Go heap. The cache and
-// memtables (96 MiB) come out of cds projector's --memory-limit-mb. See
-// package fold, "The index".
+// absent lookup (most) by the store's filter of its records' keys, 10 bits
+// per record in memory mapped outside the Go heap, without reading Pebble.
+// The cache, memtables and filter (96 MiB) come out of cds projector's
+// --memory-limit-mb. See package fold, "The index", and
+// docs/performance.md, "The fold store at scale (branch h16s)".
 //
 // The store is a cache, never ahead of ClickHouse: the writer adds a
 // batch's rows and moves its mark in one write of the store after the

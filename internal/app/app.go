@@ -70,7 +70,7 @@ type Config struct {
 	// <data>/clickhouse-analyst.password, or creates a random one there.
 	AnalystPassword string
 	// ProjectorHeap (cds projector --memory-limit-mb, less the local fold
-	// store's cache and memtables), when positive, is the projector's heap
+	// store's cache, memtables and filter), when positive, is the projector's heap
 	// budget: the projector sets the Go runtime's soft
 	// memory limit to it (see projector.Config.HeapBudget). Zero leaves the
 	// runtime alone.

@@ -8,18 +8,24 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/go-faster/city"
+
+	"github.com/bacgiang/cds/internal/blockbloom"
 )
 
 // Mark is the ClickHouse commit a store reflects: the last stream sequence
@@ -38,10 +44,17 @@ type Options struct {
 	// Identity names what the store is a copy of (a database and a
 	// stream): a store written under another identity is emptied at Open.
 	Identity string
-	// CacheBytes is the size of the block cache; default DefaultCacheBytes. It holds
-	// the tables' index and filter blocks, which every lookup reads: with
-	// 32 MiB, 1M events' blocks (about 5 MB) missed it at every lookup.
+	// CacheBytes is the size of the block cache; default DefaultCacheBytes.
+	// It holds the tables' index and data blocks that the lookups the
+	// filter lets through read (docs/performance.md, "The fold store at
+	// scale (branch h16s)").
 	CacheBytes int64
+	// FilterBytes is the most memory the filter of the store's records
+	// takes; default DefaultFilterBytes. The filter starts small and
+	// doubles as the store grows, up to FilterBytes (10 bits per record:
+	// 32 MiB hold about 27M records, 13M events, at that rate; beyond,
+	// more absent lookups fall through to Pebble: about 7% at 20M events).
+	FilterBytes int64
 	// MemTableBytes is the size of a memtable; default
 	// DefaultMemTableBytes.
 	MemTableBytes uint64
@@ -50,26 +63,52 @@ type Options struct {
 	// l0Compaction is the number of flushed memtables that start a
 	// compaction into the base level; default 8 (benchmarks set it).
 	l0Compaction int
+	// noFilter leaves the filter out: every lookup reads Pebble, whose
+	// tables then keep Bloom filters (benchmarks set it).
+	noFilter bool
+	// epochRecords is the number of records written under one epoch
+	// before the next; default defaultEpochRecords, negative: one epoch
+	// (benchmarks and tests set it).
+	epochRecords int64
 }
+
+// defaultEpochRecords is the records of an epoch: about 2M events'.
+const defaultEpochRecords = 4 << 20
 
 // The defaults of Options.
 const (
-	DefaultCacheBytes    = 64 << 20
+	DefaultCacheBytes    = 32 << 20
 	DefaultMemTableBytes = 16 << 20
+	DefaultFilterBytes   = 32 << 20
 )
 
+// withDefaults fills in the defaults of o.
+func (o Options) withDefaults() Options {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.FilterBytes <= 0 {
+		o.FilterBytes = DefaultFilterBytes
+	}
+	if o.noFilter {
+		o.FilterBytes = 0
+	}
+	if o.epochRecords == 0 {
+		o.epochRecords = defaultEpochRecords
+	}
+	return o
+}
+
 // Memory returns about the most memory a store opened with o takes outside
-// the Go heap (Pebble allocates its cache and memtables itself): the block
-// cache and two memtables (one written, one flushed).
+// the Go heap (Pebble allocates its cache and memtables itself, the filter
+// is mapped): the block cache, two memtables (one written, one flushed)
+// and the filter at its largest.
 func (o Options) Memory() int64 {
-	cache, mem := o.CacheBytes, int64(o.MemTableBytes)
-	if cache <= 0 {
-		cache = DefaultCacheBytes
-	}
-	if mem == 0 {
-		mem = DefaultMemTableBytes
-	}
-	return cache + 2*mem
+	o = o.withDefaults()
+	return o.CacheBytes + 2*int64(o.MemTableBytes) + o.FilterBytes
 }
 
 // Store is the local fold index. It is safe for concurrent use: a reader
@@ -82,6 +121,20 @@ type Store struct {
 	mu    sync.Mutex
 	mark  Mark
 	reset bool // Open found the store unusable and emptied it
+
+	// The filter of the records' keys: a key it reports absent is not in
+	// the store. Every key written is added before Pebble has it, and at
+	// Open the filter is made from the keys the store holds, so it holds
+	// exactly the store's keys (and the few of a write that failed). fmu
+	// guards the pointer: Get and the adds hold it shared, the swap for a
+	// larger filter exclusively.
+	fmu    sync.RWMutex
+	filter *blockbloom.Filter
+
+	// epoch is the epoch of the records written now; epochCount the
+	// records written under it (mu guards it).
+	epoch      atomic.Uint32
+	epochCount int64
 }
 
 // ErrInUse is returned by Open when another process has the store open.
@@ -91,13 +144,13 @@ var ErrInUse = errors.New("foldstore: the store is in use by another process")
 // commit the batch continues: a write was lost, or the store was reset.
 var ErrMarkMismatch = errors.New("foldstore: the store is not at the commit the batch continues")
 
-// markKey holds the store's Mark and identity. Lookups start with a letter
-// (fold's "i:", "k:", "s:"), so no lookup sorts before or equals it.
+// markKey holds the store's Mark and identity. Records' keys start with
+// epochTag, so none sorts before or equals it.
 var markKey = []byte("\x00mark")
 
 // metaVersion is the version of the mark record's layout (and of the
-// values' encoding): a store of another version is emptied.
-const metaVersion = 2
+// records' keys and values): a store of another version is emptied.
+const metaVersion = 3
 
 // Open opens the store in opts.Dir, creating it if missing. It fails if
 // another process has it open. A store that Pebble cannot open (a damaged
@@ -105,12 +158,7 @@ const metaVersion = 2
 // identity or layout is emptied (WasReset reports it): the caller refills
 // it from the durable copy.
 func Open(opts Options) (*Store, error) {
-	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = DefaultCacheBytes
-	}
-	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = DefaultMemTableBytes
-	}
+	opts = opts.withDefaults()
 	s := &Store{opts: opts}
 	if opts.Dir == "" {
 		s.mem = vfs.NewMem()
@@ -150,6 +198,16 @@ func Open(opts Options) (*Store, error) {
 		return s, nil
 	}
 	s.mark = m
+	if ok, err := s.loadFilter(); err != nil {
+		_ = s.Close()
+		return nil, err
+	} else if ok {
+		return s, nil
+	}
+	if err := s.rebuildFilter(int64(s.db.Metrics().DiskSpaceUsage()/64), true); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -167,12 +225,12 @@ func (s *Store) open() error {
 		Cache:        cache,
 		MemTableSize: s.opts.MemTableBytes,
 		Logger:       pebbleLogger{s.logger()},
-		// Absent lookups, most of them, are answered by the tables' Bloom
-		// filters without reading a data block. Blocks of 16 KiB keep the
-		// index blocks, which every lookup reads with the filters, a
-		// quarter of their size with the default 4 KiB (at 20M events the
-		// filters and indexes must fit the cache).
-		Levels: [7]pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10), Compression: noCompression, BlockSize: 16 << 10}},
+		// Absent lookups, most of them, are answered by the store's filter
+		// and read nothing: the tables need no Bloom filters of their own
+		// (but without the store's filter, noFilter). Blocks of 16 KiB keep
+		// the index blocks, which every lookup that reaches Pebble reads, a
+		// quarter of their size with the default 4 KiB.
+		Levels: [7]pebble.LevelOptions{{Compression: noCompression, BlockSize: 16 << 10}},
 		// A base level of 256 MB instead of 64 puts fewer levels between the
 		// memtables and the last one: each row is rewritten fewer times
 		// (BenchmarkBatchCycle: about 8.6 → 7 CPU µs per event). Compactions
@@ -186,6 +244,9 @@ func (s *Store) open() error {
 		// CPU µs per event in two pairs; 16 did no better).
 		L0CompactionThreshold: 8,
 		L0StopWritesThreshold: 24,
+	}
+	if s.opts.noFilter {
+		po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if n := s.opts.l0Compaction; n > 0 {
 		po.L0CompactionThreshold, po.L0StopWritesThreshold = n, 3*n
@@ -234,7 +295,10 @@ func (s *Store) recreate() error {
 		return err
 	}
 	s.mark = Mark{}
-	return s.writeMark(Mark{}, false, pebble.Sync)
+	if err := s.writeMark(Mark{}, false, pebble.Sync); err != nil {
+		return err
+	}
+	return s.rebuildFilter(0, true)
 }
 
 // WasReset reports whether Open found the store unusable (damaged, left in
@@ -256,7 +320,8 @@ func (s *Store) Reset() error {
 }
 
 // Get calls fn(i, v) with each value v stored for lookups[i], in the
-// order written. The lookups are read in key order with one iterator, each
+// order written. The lookups the filter reports absent, nearly all of
+// them, are not read. The others are read in key order with one iterator, each
 // seek starting where the last one ended (a batch's lookups are near one
 // another: new event ids sort last), instead of a search from the top of
 // every level per lookup; an event id's row and its superseded marks share
@@ -266,22 +331,38 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 		key string
 		i   int
 	}
-	ws := make([]want, len(lookups))
+	ws := make([]want, 0, len(lookups))
+	s.fmu.RLock()
 	for i, l := range lookups {
-		ws[i] = want{recordKey(l), i}
+		k := recordKey(l)
+		if s.filter == nil || s.filter.MayContain(s.hash(k)) {
+			ws = append(ws, want{k, i})
+		}
+	}
+	s.fmu.RUnlock()
+	if len(ws) == 0 {
+		return nil
 	}
 	slices.SortFunc(ws, func(a, b want) int { return strings.Compare(a.key, b.key) })
 	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return fmt.Errorf("fold store: get: %w", err)
 	}
-	for j := 0; j < len(ws); {
+	// A record's rows are in the epochs it was written in: each epoch is
+	// read in turn, the oldest first.
+	last := s.epoch.Load()
+	var k []byte
+	for e, j := uint32(0), 0; e <= last; {
+		if j == len(ws) {
+			e, j = e+1, 0
+			continue
+		}
 		start, key := j, ws[j].key
 		for j++; j < len(ws) && ws[j].key == key; {
 			j++
 		}
 		group := ws[start:j] // the lookups kept in this record
-		k := unsafe.Slice(unsafe.StringData(key), len(key))
+		k = appendKey(k[:0], e, key)
 		if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
 			continue
 		}
@@ -323,12 +404,35 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	if s.mark != prev {
 		return fmt.Errorf("%w: at seq %d, the batch continues seq %d", ErrMarkMismatch, s.mark.Seq, prev.Seq)
 	}
+	if err := s.growFilter(len(lookups)); err != nil {
+		return err
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	var buf []byte
+	// A record the filter does not have is new: its first row is Set, not
+	// merged, which a compaction or a read then need not merge with
+	// anything. The filter has it before Pebble does.
+	fresh := make([]bool, len(lookups))
+	s.fmu.RLock()
+	for i, l := range lookups {
+		if s.filter != nil {
+			h := s.hash(recordKey(l))
+			fresh[i] = !s.filter.MayContain(h)
+			s.filter.Add(h)
+		}
+	}
+	s.fmu.RUnlock()
+	epoch := s.nextEpoch(len(lookups))
+	var k []byte
 	for i, l := range lookups {
 		buf = appendRow(buf[:0], l, vals[i])
-		if err := b.Merge([]byte(recordKey(l)), buf, nil); err != nil {
+		k = appendKey(k[:0], epoch, recordKey(l))
+		write := b.Merge
+		if fresh[i] {
+			write = b.Set
+		}
+		if err := write(k, buf, nil); err != nil {
 			return fmt.Errorf("fold store: write: %w", err)
 		}
 	}
@@ -359,14 +463,23 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 		return err
 	}
 	b := s.db.NewBatch()
-	var buf []byte
+	var buf, k []byte
 	add := func(r Row) error {
 		buf = appendRow(buf[:0], r.Lookup, r.Value)
-		if err := b.Merge([]byte(recordKey(r.Lookup)), buf, nil); err != nil {
+		k = appendKey(k[:0], s.nextEpoch(1), recordKey(r.Lookup))
+		if err := b.Merge(k, buf, nil); err != nil {
 			return fmt.Errorf("fold store: load: %w", err)
 		}
 		if b.Count() < loadChunk {
 			return nil
+		}
+		// The filter, made larger from Pebble's keys if need be, has b's
+		// before Pebble does.
+		if err := s.growFilter(int(b.Count())); err != nil {
+			return err
+		}
+		if err := s.addBatchKeys(b); err != nil {
+			return err
 		}
 		if err := b.Commit(pebble.NoSync); err != nil {
 			return fmt.Errorf("fold store: load: %w", err)
@@ -376,6 +489,12 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 		return nil
 	}
 	err := rows(add)
+	if err == nil {
+		err = s.growFilter(int(b.Count()))
+	}
+	if err == nil {
+		err = s.addBatchKeys(b)
+	}
 	if err == nil {
 		err = b.Commit(pebble.NoSync)
 	}
@@ -393,6 +512,316 @@ func (s *Store) Load(next Mark, rows func(add func(Row) error) error) error {
 // DiskBytes returns the size of the store's files.
 func (s *Store) DiskBytes() uint64 { return s.db.Metrics().DiskSpaceUsage() }
 
+// The filter. Its size is a power of two times the smallest, enough for
+// twice the records the store holds at 10 bits each, and at most
+// Options.FilterBytes: it is made again, larger, from the store's keys
+// when the records added since reach its capacity (docs/performance.md,
+// "The fold store at scale (branch h16s)").
+
+// filterBitsPerKey is the filter's bits per record at its capacity: about
+// 1% of absent lookups pass it.
+const filterBitsPerKey = 10
+
+// minFilterBytes is the smallest filter (tests make it smaller).
+var minFilterBytes int64 = 1 << 20
+
+func (s *Store) hash(key string) uint64 {
+	return city.CH64(unsafe.Slice(unsafe.StringData(key), len(key)))
+}
+
+// addKey adds a record's key to the filter; the caller holds fmu shared.
+func (s *Store) addKey(key string) {
+	if s.filter != nil {
+		s.filter.Add(s.hash(key))
+	}
+}
+
+// addBatchKeys adds the keys of b's records to the filter (after a
+// growFilter that made it from Pebble's keys, which b's are not yet).
+func (s *Store) addBatchKeys(b *pebble.Batch) error {
+	s.fmu.RLock()
+	defer s.fmu.RUnlock()
+	r := b.Reader()
+	for {
+		kind, k, _, ok, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		if _, rk, ok := splitKey(k); ok && (kind == pebble.InternalKeyKindMerge || kind == pebble.InternalKeyKindSet) {
+			s.addKey(string(rk))
+		}
+	}
+}
+
+// findEpoch sets the current epoch to the last record's, for a store
+// without a filter (whose making finds it otherwise).
+func (s *Store) findEpoch() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{epochTag}})
+	if err != nil {
+		return fmt.Errorf("fold store: epoch: %w", err)
+	}
+	last := uint32(0)
+	if it.Last() {
+		if e, _, ok := splitKey(it.Key()); ok {
+			last = e
+		}
+	}
+	s.epoch.Store(last)
+	s.epochCount = 0
+	return it.Close()
+}
+
+// filterCapacity returns the records a filter of size bytes holds at
+// filterBitsPerKey.
+func filterCapacity(size int64) int64 { return size * 8 / filterBitsPerKey }
+
+// growFilter makes a larger filter when n more records would take the
+// filter past its capacity and it is below Options.FilterBytes. The
+// caller holds mu.
+func (s *Store) growFilter(n int) error {
+	s.fmu.RLock()
+	f := s.filter
+	s.fmu.RUnlock()
+	if f == nil || f.Bytes() >= s.opts.FilterBytes || f.Added()+int64(n) <= filterCapacity(f.Bytes()) {
+		return nil
+	}
+	return s.rebuildFilter(2*(f.Added()+int64(n)), false)
+}
+
+// rebuildFilter replaces the filter with one made from every key of the
+// store, sized for at least records records (and for twice those it
+// finds); atOpen, it also takes the current epoch from the keys (else a
+// batch not yet written may be in a later one). The caller holds mu, or
+// has the store to itself.
+func (s *Store) rebuildFilter(records int64, atOpen bool) error {
+	if s.opts.noFilter {
+		if !atOpen {
+			return nil
+		}
+		return s.findEpoch()
+	}
+	size := func(records int64) int64 {
+		n := minFilterBytes
+		for n < s.opts.FilterBytes && filterCapacity(n) < records {
+			n *= 2
+		}
+		return min(n, max(s.opts.FilterBytes, minFilterBytes))
+	}
+	for {
+		f, err := blockbloom.New(size(records))
+		if err != nil {
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{epochTag}})
+		if err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		n, last, inLast := int64(0), uint32(0), int64(0)
+		for ok := it.First(); ok; ok = it.Next() {
+			e, rk, valid := splitKey(it.Key())
+			if !valid {
+				_ = it.Close()
+				_ = f.Close()
+				return fmt.Errorf("fold store: filter: a key of an unknown layout %q", it.Key())
+			}
+			if e != last {
+				last, inLast = e, 0
+			}
+			f.Add(city.CH64(rk))
+			n, inLast = n+1, inLast+1
+		}
+		if err := it.Close(); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fold store: filter: %w", err)
+		}
+		if f.Bytes() < s.opts.FilterBytes && filterCapacity(f.Bytes()) < 2*n {
+			_ = f.Close() // the store holds more than thought: larger
+			records = 2 * n
+			continue
+		}
+		s.fmu.Lock()
+		old := s.filter
+		s.filter = f
+		s.fmu.Unlock()
+		if atOpen {
+			s.epoch.Store(last)
+			s.epochCount = inLast
+		}
+		if old != nil {
+			_ = old.Close()
+		}
+		return nil
+	}
+}
+
+// The saved filter. Close writes the filter, with the mark and identity of
+// the store and its epoch, to filterFile (through a temporary file renamed
+// over it); Open reads it back when they match the store's, and deletes it
+// before anything is written, so that a filter read is always one of the
+// store as it is, whatever the crash: one not saved or not matching (a
+// kill -9, a store emptied) is made again from the store's keys.
+
+// filterFile is the name of the saved filter in the store's directory.
+const filterFile = "FOLDFILTER"
+
+// filterMagic starts a saved filter.
+const filterMagic = "cdsfilt1"
+
+// filterHeader lays out a saved filter's header: the magic, the store's
+// layout version, its mark, the epoch and the records written under it,
+// the filter's size and the records added, then the identity.
+func (s *Store) filterHeader(f *blockbloom.Filter) []byte {
+	b := append([]byte(filterMagic), metaVersion)
+	for _, x := range []uint64{s.mark.Seq, s.mark.Rows, s.mark.Sum, s.mark.Hash, uint64(s.epoch.Load()), uint64(s.epochCount), uint64(f.Bytes()), uint64(f.Added())} {
+		b = binary.AppendUvarint(b, x)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.opts.Identity)))
+	return append(b, s.opts.Identity...)
+}
+
+// saveFilter writes the filter at Close (the caller holds mu; Pebble is
+// closed). A filter not saved is made again at the next Open.
+func (s *Store) saveFilter() {
+	if s.mem != nil || s.filter == nil {
+		return
+	}
+	if err := s.writeFilterFile(); err != nil {
+		s.logger().Warn("fold store: filter not saved; the next open makes it again", "err", err)
+	}
+}
+
+func (s *Store) writeFilterFile() error {
+	tmp := filepath.Join(s.opts.Dir, filterFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // after the rename, nothing
+	head := s.filterHeader(s.filter)
+	sum := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	w := io.MultiWriter(f, sum)
+	_, err = w.Write(binary.AppendUvarint(nil, uint64(len(head))))
+	if err == nil {
+		_, err = w.Write(head)
+	}
+	if err == nil {
+		_, err = w.Write(s.filter.Raw())
+	}
+	if err == nil {
+		_, err = f.Write(binary.BigEndian.AppendUint32(nil, sum.Sum32()))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.opts.Dir, filterFile)); err != nil {
+		return err
+	}
+	return syncDir(s.opts.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// loadFilter reads the saved filter, if there is one of the store as
+// Open found it, and deletes the file either way. It reports whether the
+// store has its filter.
+func (s *Store) loadFilter() (bool, error) {
+	if s.mem != nil || s.opts.noFilter {
+		return false, nil
+	}
+	path := filepath.Join(s.opts.Dir, filterFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("fold store: read the saved filter: %w", err)
+	}
+	// The file goes before anything is written, durably: from now on the
+	// store moves away from what it describes.
+	if err := os.Remove(path); err != nil {
+		return false, fmt.Errorf("fold store: delete the saved filter: %w", err)
+	}
+	if err := syncDir(s.opts.Dir); err != nil {
+		return false, fmt.Errorf("fold store: delete the saved filter: %w", err)
+	}
+	f, ok := s.parseFilter(data)
+	if !ok {
+		s.logger().Info("fold store: the saved filter is not of this store; making it again")
+		return false, nil
+	}
+	s.fmu.Lock()
+	s.filter = f
+	s.fmu.Unlock()
+	return true, nil
+}
+
+// parseFilter returns the filter saved in data if it is whole and of the
+// store as it is (the epoch is set from it).
+func (s *Store) parseFilter(data []byte) (*blockbloom.Filter, bool) {
+	if len(data) < 4 {
+		return nil, false
+	}
+	body, tail := data[:len(data)-4], data[len(data)-4:]
+	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(tail) {
+		return nil, false
+	}
+	n, k := binary.Uvarint(body)
+	if k <= 0 || uint64(len(body)-k) < n {
+		return nil, false
+	}
+	head, bits := body[k:k+int(n)], body[k+int(n):]
+	if !bytes.HasPrefix(head, []byte(filterMagic)) || len(head) < len(filterMagic)+1 || head[len(filterMagic)] != metaVersion {
+		return nil, false
+	}
+	r := head[len(filterMagic)+1:]
+	var x [9]uint64
+	for i := range x {
+		v, k := binary.Uvarint(r)
+		if k <= 0 {
+			return nil, false
+		}
+		x[i], r = v, r[k:]
+	}
+	if uint64(len(r)) != x[8] || string(r) != s.opts.Identity {
+		return nil, false
+	}
+	if (Mark{Seq: x[0], Rows: x[1], Sum: x[2], Hash: x[3]}) != s.mark || int64(x[6]) != int64(len(bits)) {
+		return nil, false
+	}
+	f, err := blockbloom.New(int64(len(bits)))
+	if err != nil || f.Bytes() != int64(len(bits)) {
+		if f != nil {
+			_ = f.Close()
+		}
+		return nil, false
+	}
+	copy(f.Raw(), bits)
+	f.SetAdded(int64(x[7]))
+	s.epoch.Store(uint32(x[4]))
+	s.epochCount = int64(x[5])
+	return f, true
+}
+
 // lockFile is the name of Pebble's lock file in the store's directory.
 const lockFile = "LOCK"
 
@@ -405,7 +834,16 @@ func (s *Store) Close() error {
 	if s.db != nil {
 		err = s.db.Close()
 		s.db = nil
+		if err == nil {
+			s.saveFilter()
+		}
 	}
+	s.fmu.Lock()
+	if s.filter != nil {
+		_ = s.filter.Close()
+		s.filter = nil
+	}
+	s.fmu.Unlock()
 	s.unlock()
 	if err != nil {
 		return fmt.Errorf("fold store: close: %w", err)
@@ -485,7 +923,16 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 	return m, loading, string(b), nil
 }
 
-// The layout. The rows of a lookup are kept in a record under its lookup,
+// The layout. A record's key is epochTag, its epoch (4 bytes, big endian)
+// and the record's own key (recordKey): the records written come under the
+// current epoch, and the next epoch begins every epochRecords records, so
+// that the keys new rows bring, spread over the whole space of natural
+// keys, land in the last epoch's range only, and compactions rewrite that
+// range, not the whole store (docs/performance.md, "The fold store at
+// scale (branch h16s)"). A record's rows written in several epochs are
+// read from each, the oldest first.
+//
+// The rows of a lookup are kept in a record under its lookup,
 // except a superseded mark "s:<agency>/<id>", kept in the record of the
 // event id, "i:<id>": the two lookups every event needs are one read. A
 // record is its rows one after the other (Pebble's default merger
@@ -493,6 +940,36 @@ func decodeMark(b []byte) (m Mark, loading bool, identity string, err error) {
 // row: a tag byte, then for a superseded mark (tag 1) its agency (a
 // uvarint length and the bytes), then the row's value (tag 0: the row of
 // the record's own lookup).
+
+// epochTag starts the key of every record.
+const epochTag = 0x01
+
+// epochLen is the length of a key's epoch tag and epoch.
+const epochLen = 5
+
+// appendKey appends the key of the record of key in epoch.
+func appendKey(b []byte, epoch uint32, key string) []byte {
+	return append(binary.BigEndian.AppendUint32(append(b, epochTag), epoch), key...)
+}
+
+// splitKey returns the epoch and record key of a Pebble key.
+func splitKey(k []byte) (uint32, []byte, bool) {
+	if len(k) < epochLen || k[0] != epochTag {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint32(k[1:epochLen]), k[epochLen:], true
+}
+
+// nextEpoch returns the epoch of a write of n records and counts them
+// (the caller holds mu).
+func (s *Store) nextEpoch(n int) uint32 {
+	if s.opts.epochRecords > 0 && s.epochCount >= s.opts.epochRecords {
+		s.epoch.Add(1)
+		s.epochCount = 0
+	}
+	s.epochCount += int64(n)
+	return s.epoch.Load()
+}
 
 // recordKey returns the key of the record that holds lookup's rows.
 func recordKey(lookup string) string {
