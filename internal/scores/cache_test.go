@@ -120,8 +120,8 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 	var reads atomic.Int32
 	gate := make(chan struct{})
 	fn := func(context.Context) (mark, error) {
+		v := version.Load() // before the count the test waits on: the first read's markers are of before the commit
 		reads.Add(1)
-		v := version.Load()
 		<-gate
 		return mark{watermark: v}, nil
 	}
