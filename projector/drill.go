@@ -9,19 +9,20 @@ import (
 	"github.com/bacgiang/cds/internal/fold"
 )
 
-// The drill-down's table, cds.drill (internal/chdb/drilltable.go): every
-// batch writes the rows of the timeline entries whose next entry it set or
-// changed (fold.Txn.Links), with the table's marker at the batch's last
-// sequence, in one INSERT before its commit marker, like cds.events. The
+// The drill-down's tables, cds.drill_list and cds.drill_days (internal/
+// chdb/drilltable.go): every batch writes the rows of the timeline entries
+// whose next entry it set or changed (fold.Txn.Links), and the deltas of
+// their counts per day, each table with its marker at the batch's last
+// sequence in one INSERT, before its commit marker, like cds.events. The
 // fold state knows each changed key's neighbours: it holds or is provided
 // the whole timeline of every key a batch touches.
 
-// newDrillColumns makes the cds.drill rows of a batch's links, versioned
-// by seq, the batch's last sequence, and the table's marker at seq.
+// newDrillColumns makes the drill rows of a batch's links, versioned by
+// seq, the batch's last sequence, and the tables' markers at seq.
 func newDrillColumns(links []fold.Link, seq uint64) *chdb.DrillColumns {
 	c := &chdb.DrillColumns{}
 	for _, l := range links {
-		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), l.Tie, l.Removes, seq)
+		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), uint32(l.Before), l.Tie, l.Removes, seq)
 	}
 	c.AddMarker(seq)
 	return c
@@ -36,11 +37,12 @@ func (p *Projector) insertDrill(ctx context.Context, c *chdb.DrillColumns, last 
 	return nil
 }
 
-// syncDrill makes cds.drill agree with the commit of pos: when its marker
-// is another commit (a table created empty by an upgrade, a lost part, a
-// batch that failed after its drill rows landed) or it holds rows above
-// pos (an unfinished batch: not deleted, since a merge may have let them
-// replace committed rows), it is refilled from cds.events. It runs in the
+// syncDrill makes the drill-down tables agree with the commit of pos: when
+// a marker is another commit (tables created empty by an upgrade, a lost
+// part, a batch that failed after its drill rows landed) or cds.drill_list
+// holds rows above pos (an unfinished batch: not deleted, since a merge may
+// have let them replace committed rows), both are refilled from
+// cds.events. It runs in the
 // recovery, after settle, while this projector is the only writer. Until
 // it has run, readers list drill-downs from cds.events
 // (chdb.ErrDrillMoved).
@@ -49,14 +51,14 @@ func (p *Projector) syncDrill(ctx context.Context, pos position) error {
 	if err != nil || (mark == pos.seq && above == 0) {
 		return err
 	}
-	if err := p.fence("a refill of cds.drill"); err != nil {
+	if err := p.fence("a refill of the drill-down tables"); err != nil {
 		return err
 	}
 	start := time.Now()
-	p.log.Warn("cds.drill is not at the committed position: refilling it from cds.events", "drill_seq", mark, "rows_above", above, "seq", pos.seq)
+	p.log.Warn("the drill-down tables are not at the committed position: refilling them from cds.events", "drill_seq", mark, "rows_above", above, "seq", pos.seq)
 	if err := p.db.RefillDrill(ctx, pos.seq); err != nil {
 		return err
 	}
-	p.log.Info("cds.drill refilled", "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("the drill-down tables refilled", "seq", pos.seq, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

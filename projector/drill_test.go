@@ -31,19 +31,19 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	waitFor(t, time.Minute, "the first half folded", func() bool { return r.p.Watermark() >= mid })
 	r.stop()
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
-		t.Fatalf("cds.drill kept by the batches: %v %v", diffs, err)
+		t.Fatalf("cds.drill_list kept by the batches: %v %v", diffs, err)
 	}
 
 	// A batch that failed after its drill rows landed: rows above the
 	// watermark, one of them replacing a committed row.
 	var bad chdb.DrillColumns
 	var entity, agency string
-	var at time.Time
+	var at, next time.Time
 	var tie uint64
-	if err := h.db.QueryRow(ctx, "SELECT entity, agency, occurred_at, tie FROM "+h.db.Table("drill")+" FINAL WHERE entity != '' AND next_at > occurred_at LIMIT 1").Scan(&entity, &agency, &at, &tie); err != nil {
+	if err := h.db.QueryRow(ctx, "SELECT entity, agency, occurred_at, tie, next_at FROM "+h.db.Table("drill_list")+" FINAL WHERE entity != '' AND next_at > occurred_at LIMIT 1").Scan(&entity, &agency, &at, &tie, &next); err != nil {
 		t.Fatal(err)
 	}
-	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), tie, false, mid+1)
+	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), uint32(next.Unix()), tie, false, mid+1)
 	bad.AddMarker(mid + 1)
 	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
 		t.Fatal(err)
@@ -55,12 +55,13 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	waitFor(t, time.Minute, "the recovery", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 && r.p.Watermark() >= mid })
 	r.stop()
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
-		t.Fatalf("cds.drill after the refill: %v %v", diffs, err)
+		t.Fatalf("cds.drill_list after the refill: %v %v", diffs, err)
 	}
 
-	// Emptied, as the upgrade that adds it leaves it; then the rest of the
-	// load, kept by the batches after the refill.
-	if err := h.db.Exec(ctx, "TRUNCATE TABLE "+h.db.Table("drill")); err != nil {
+	// The counts emptied (cds.drill_list kept): their marker is not the
+	// commit; then the rest of the load, kept by the batches after the
+	// refill.
+	if err := h.db.Exec(ctx, "TRUNCATE TABLE "+h.db.Table("drill_days")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := projtest.Publish(ctx, h.js, load.Msgs[half:]); err != nil {

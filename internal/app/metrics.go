@@ -77,9 +77,9 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 			func() float64 { c, _ := st.ReadStats(); return float64(c) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_fallbacks_total", Help: "Snapshot reads that scanned cds.rollup because its copy disagreed with its commit markers."},
 			func() float64 { _, f := st.ReadStats(); return float64(f) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_reads_total", Help: "Drill-down pages and totals read from cds.drill (docs/design.md, \"The drill-down table\")."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_reads_total", Help: "Drill-down pages and totals read from cds.drill_list (docs/design.md, \"The drill-down table\")."},
 			func() float64 { t, _ := st.DrillStats(); return float64(t) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_fallbacks_total", Help: "Drill-down pages and totals read from cds.events because cds.drill was not at the commit read."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_fallbacks_total", Help: "Drill-down pages and totals read from cds.events because cds.drill_list was not at the commit read."},
 			func() float64 { _, f := st.DrillStats(); return float64(f) }),
 	)
 }

@@ -41,10 +41,11 @@ const (
 //     data, as it was before issue 14 (chdb.DB.BaselineDrillRows: every
 //     event of the types, data through the aggregation) and as it is
 //     (chdb.DB.DrillRows: the year's events, data read for the page);
-//   - drill_query_*_table: the listing read from cds.drill at the
+//   - drill_query_*_table: the listing read from the drill-down tables
+//     (cds.drill_list, the page's days found in cds.drill_days) at the
 //     watermark (chdb.DB.DrillTableRows), the same rows;
 //   - drill_count_*_after/table: the total, from cds.events
-//     (chdb.DB.DrillCount) and from cds.drill (DrillTableCount);
+//     (chdb.DB.DrillCount) and from cds.drill_days (DrillTableCount);
 //   - drill_page_*_cold: the API's answer (score, count, page) at an as_of
 //     not asked before, so nothing comes from a cache: what the first
 //     request after a commit costs;
@@ -106,7 +107,7 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 				t2 := time.Now()
 				tab, err := e.db.DrillTableRows(ctx, at, false, pg.offset, 100)
 				if err != nil {
-					return fmt.Errorf("drill query of cds.drill: %w", err)
+					return fmt.Errorf("drill query of the drill-down tables: %w", err)
 				}
 				before, after, table = append(before, t1.Sub(t0)), append(after, t2.Sub(t1)), append(table, time.Since(t2))
 				if pg.offset == 0 {
@@ -118,11 +119,11 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 					t4 := time.Now()
 					m, err := e.db.DrillTableCount(ctx, at)
 					if err != nil {
-						return fmt.Errorf("drill count of cds.drill: %w", err)
+						return fmt.Errorf("drill count of cds.drill_days: %w", err)
 					}
 					countAfter, countTable = append(countAfter, t4.Sub(t3)), append(countTable, time.Since(t4))
 					if n != m || n != uint64(total.Total) {
-						return fmt.Errorf("drill count of %s: %d from cds.events, %d from cds.drill, %d from the API", unit, n, m, total.Total)
+						return fmt.Errorf("drill count of %s: %d from cds.events, %d from cds.drill_days, %d from the API", unit, n, m, total.Total)
 					}
 				}
 				if fmt.Sprint(old) != fmt.Sprint(cur) || fmt.Sprint(cur) != fmt.Sprint(tab) {

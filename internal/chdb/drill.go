@@ -14,7 +14,7 @@ import (
 // of the same agency, then filtered on that latest event.
 type DrillFilter struct {
 	Types        []string // the event types feeding the indicator
-	Entity       string   // their entity (events.TypeSpec.Entity): what cds.drill is read by
+	Entity       string   // their entity (events.TypeSpec.Entity): what cds.drill_list is read by
 	KeyField     string   // the data field of the natural key
 	KeyIsNumber  bool     // the key field is a number
 	AgencyScoped bool     // the natural key is agency/key
@@ -177,7 +177,7 @@ type DrillRow struct {
 }
 
 // DrillRows lists the events of f by occurred_at then cityHash64(id) (the
-// order of a key's timeline, and of cds.drill), then agency: all of them, or
+// order of a key's timeline, and of cds.drill_list), then agency: all of them, or
 // limit from offset. The listing carries no data; the data of the rows it
 // returns is read afterwards by their place in the table's order.
 func (db *DB) DrillRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {

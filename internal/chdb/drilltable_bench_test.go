@@ -13,7 +13,7 @@ import (
 
 // BenchmarkCommitDrill times what a batch of 2,000 events writes to
 // ClickHouse (its raw rows, then its cells and marker) without and with
-// its 3,000 rows of cds.drill (a new entry and a moved neighbour for most
+// its 3,000 rows of cds.drill_list (a new entry and a moved neighbour for most
 // events, and the table's marker), in one run on the same server: the
 // commit cost the drill-down's table adds.
 func BenchmarkCommitDrill(b *testing.B) {
@@ -47,9 +47,9 @@ func BenchmarkCommitDrill(b *testing.B) {
 				raw.V, raw.Retraction = append(raw.V, 1), append(raw.Retraction, 0)
 				raw.OccurredAt, raw.ReceivedAt, raw.Seq = append(raw.OccurredAt, at), append(raw.ReceivedAt, at), append(raw.Seq, seq)
 				cells.Add("HSCV", agency, uint16(at.Year()), "", at, events.Amount{Num: 1, Den: 1, N: 1})
-				d.Add("workfile", agency, uint32(at.Unix()), DrillNoNext, rng.Uint64(), false, seq)
+				d.Add("workfile", agency, uint32(at.Unix()), DrillNoNext, uint32(at.Unix()), rng.Uint64(), false, seq)
 				if rng.IntN(2) == 0 {
-					d.Add("workfile", agency, uint32(at.Unix())-3600, uint32(at.Unix()), rng.Uint64(), false, seq)
+					d.Add("workfile", agency, uint32(at.Unix())-3600, uint32(at.Unix()), DrillNoNext, rng.Uint64(), false, seq)
 				}
 			}
 			d.AddMarker(seq)
@@ -76,4 +76,155 @@ func BenchmarkCommitDrill(b *testing.B) {
 	b.ReportMetric(float64(tWithout.Microseconds())/1000/float64(b.N), "ms_without_drill/op")
 	b.ReportMetric(float64(tWith.Microseconds())/1000/float64(b.N), "ms_with_drill/op")
 	b.ReportMetric(float64(tWith)/float64(tWithout), "with_vs_without")
+}
+
+// BenchmarkDrillPage times a drill-down page of 100 rows (the first and
+// one at 90% of the listing) and its total, for every agency (the
+// province) and for one, on 300,000 rows of one entity over 100 agencies
+// and four years, each key's rows written twice (as the latest, then with
+// their next): "before" is cds.drill as migration 0017 made it (ordered by
+// agency first, read whole under FINAL, the total a second FINAL scan),
+// "after" cds.drill_list and cds.drill_days (the page's days only, the
+// total a sum of counts). Both give the same rows; each sub-benchmark's
+// time is one page or one total.
+func BenchmarkDrillPage(b *testing.B) {
+	db, old := drillPageFixture(b)
+	ctx := context.Background()
+	up := uint64(2)
+	for _, who := range []struct {
+		name  string
+		units []string
+	}{{"province", nil}, {"district", []string{"bg-u07"}}} {
+		f := DrillFilter{Entity: "workfile", AgencyScoped: true, Units: who.units, AsOf: "2025-06-30", Year: 2025, UpTo: &up}
+		total, err := db.DrillTableCount(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		oldW, _ := drillTableWhere(f)
+		var oldTotal uint64
+		if err := db.QueryRow(noPrewhere(ctx), "SELECT count() FROM "+old+" FINAL WHERE "+oldW.list, oldW.listArgs...).Scan(&oldTotal); err != nil || oldTotal != total {
+			b.Fatalf("%s: total %d before, %d after (%v)", who.name, oldTotal, total, err)
+		}
+		oldPage := func(offset int) ([]drillRef, error) {
+			rows, err := db.Query(noPrewhere(ctx), "SELECT agency, toUnixTimestamp(occurred_at), tie FROM "+old+" FINAL WHERE "+oldW.list+
+				" ORDER BY occurred_at, tie, agency LIMIT ?, ?", append(oldW.listArgs[:len(oldW.listArgs):len(oldW.listArgs)], offset, 100)...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []drillRef
+			for rows.Next() {
+				var r drillRef
+				if err := rows.Scan(&r.agency, &r.at, &r.tie); err != nil {
+					return nil, err
+				}
+				out = append(out, r)
+			}
+			return out, rows.Err()
+		}
+		for _, pg := range []struct {
+			name   string
+			offset int
+		}{{"first", 0}, {"deep", int(total) * 9 / 10}} {
+			want, err := oldPage(pg.offset)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, err := db.drillTableRefs(ctx, f, false, pg.offset, 100)
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) || len(got) == 0 {
+				b.Fatalf("%s %s page: %d rows after, %d before (%v)", who.name, pg.name, len(got), len(want), err)
+			}
+			b.Run(who.name+"/"+pg.name+"/before", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := oldPage(pg.offset); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(who.name+"/"+pg.name+"/after", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := db.drillTableRefs(ctx, f, false, pg.offset, 100); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		b.Run(who.name+"/total/before", func(b *testing.B) {
+			for b.Loop() {
+				var n uint64
+				if err := db.QueryRow(noPrewhere(ctx), "SELECT count() FROM "+old+" FINAL WHERE "+oldW.list, oldW.listArgs...).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(who.name+"/total/after", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := db.DrillTableCount(ctx, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// drillPageFixture makes the tables of BenchmarkDrillPage: cds.drill_list
+// and cds.drill_days, and the table of migration 0017 (its name returned),
+// with the same rows at commit 2.
+func drillPageFixture(b testing.TB) (*DB, string) {
+	srv := chtest.Start(b)
+	ctx := context.Background()
+	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_drill_page"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	old := db.Table("drill_old")
+	if err := db.Exec(ctx, "CREATE TABLE "+old+` (entity String, agency String, occurred_at DateTime('Asia/Ho_Chi_Minh'), tie UInt64,
+		next_at DateTime('Asia/Ho_Chi_Minh'), removes UInt8, seq UInt64) ENGINE = ReplacingMergeTree(seq) PARTITION BY tuple() ORDER BY (entity, agency, occurred_at, tie)`); err != nil {
+		b.Fatal(err)
+	}
+	const rows, agencies = 300000, 100
+	rng := rand.New(rand.NewPCG(16, 4))
+	start := time.Date(2022, 1, 1, 0, 0, 0, 0, events.Zone).Unix()
+	var first, second DrillColumns
+	for n := 0; n < rows; {
+		agency := fmt.Sprintf("bg-u%02d", rng.IntN(agencies))
+		at := uint32(start + rng.Int64N(4*365*86400))
+		k := 1 + rng.IntN(4)
+		for i := range k {
+			next := uint32(DrillNoNext)
+			if i+1 < k {
+				next = at + uint32(rng.IntN(10*86400))
+			}
+			tie := rng.Uint64()
+			first.Add("workfile", agency, at, DrillNoNext, at, tie, false, 1)
+			if next != DrillNoNext {
+				second.Add("workfile", agency, at, next, DrillNoNext, tie, false, 2)
+			}
+			at, n = next, n+1
+		}
+	}
+	first.AddMarker(1)
+	second.AddMarker(2)
+	for _, c := range []*DrillColumns{&first, &second} {
+		if err := db.InsertDrill(ctx, "", c); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.insertColumns(ctx, "", fmt.Sprintf(insertDrillSQL, old), []any{c.Entity, c.Agency, unixTimes(c.OccurredAt), c.Tie, unixTimes(c.NextAt), c.Removes, c.Seq}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db, old
+}
+
+// unixTimes turns unix seconds into times.
+func unixTimes(s []uint32) []time.Time {
+	out := make([]time.Time, len(s))
+	for i, v := range s {
+		out[i] = time.Unix(int64(v), 0)
+	}
+	return out
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/bacgiang/cds/internal/chdb/chdbtest"
 )
 
-// TestDrillTableSameAsDrillRows: cds.drill, refilled from cds.events at a
+// TestDrillTableSameAsDrillRows: cds.drill_list, refilled from cds.events at a
 // commit, lists the same rows and counts the same totals as DrillRows at
 // that commit, over the filters of TestDrillSameAsBaseline (flows of the
 // as_of's and an earlier year, stocks with removing types, agency-scoped,
@@ -92,7 +92,7 @@ func compareDrillTable(t *testing.T, db *chdb.DB, upTo uint64) (checked, nonEmpt
 					if err != nil || n != uint64(len(want)) {
 						t.Errorf("%s: count %d %v, want %d", name, n, err, len(want))
 					}
-					for _, pg := range [][2]int{{0, 7}, {5, 3}, {len(want) - 2, 10}} {
+					for _, pg := range [][2]int{{0, 7}, {5, 3}, {len(want) / 3, 1}, {len(want) / 2, 25}, {len(want) - 2, 10}, {len(want), 5}} {
 						if pg[0] < 0 {
 							continue
 						}

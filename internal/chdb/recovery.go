@@ -72,7 +72,7 @@ func (db *DB) CountProjections(ctx context.Context) (uint64, error) {
 }
 
 // Truncate empties a table the projector writes; cds.rollup's copies
-// (copies.go) and cds.drill (drilltable.go) are emptied with it, after it:
+// (copies.go) and the drill-down tables (drilltable.go) are emptied with it, after it:
 // its markers go first.
 func (db *DB) Truncate(ctx context.Context, table string) error {
 	if err := checkTable(table, projectionTables); err != nil {
@@ -85,8 +85,8 @@ func (db *DB) Truncate(ctx context.Context, table string) error {
 		if err := db.TruncateCopies(ctx); err != nil {
 			return err
 		}
-		if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
-			return fmt.Errorf("truncate drill: %w", err)
+		if err := db.truncateDrill(ctx); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -5,8 +5,9 @@ import "strings"
 // Links. A State that tracks links (TrackLinks) keeps, for every key a batch
 // changes, the key's timeline as it was before the batch; Txn.Links then
 // names the entries whose next entry the batch changed, and those it
-// removed: what the drill-down's table (cds.drill) must be told, each
-// entry with the occurred_at of the entry after it.
+// removed: what the drill-down's tables (cds.drill_list, cds.drill_days)
+// must be told, each entry with the occurred_at of the entry after it and
+// of the one after it before the batch.
 
 // NoNext is Link.Next of the latest entry of its timeline: the largest
 // unix second a ClickHouse DateTime holds.
@@ -21,6 +22,7 @@ type Link struct {
 	Tie     uint64 // cityHash64 of the event id: the timeline's tie-break
 	Removes bool   // the event contributes nothing (its type ends the key)
 	Next    int64  // occurred_at of the next entry; NoNext for the latest; At for an entry removed
+	Before  int64  // Next before the batch; At for an entry the batch added
 }
 
 // keyBefore is a key's timeline before the batch.
@@ -46,7 +48,8 @@ func (l *linkLog) saw(k id128, key string, tl timeline) {
 // Links returns the links of the batch: every entry whose next entry is
 // not what it was before the batch (a new entry, or one a new or removed
 // neighbour moved), and every entry the batch removed (a correction or a
-// retraction), with Next its own occurred_at. It must be called before
+// retraction), with Next its own occurred_at; Before is each entry's next
+// before the batch (what cds.drill_days counted it under). It must be called before
 // Commit, once; nil when s does not track links.
 func (t *Txn) Links() []Link {
 	l := t.s.links
@@ -74,13 +77,17 @@ func (t *Txn) Links() []Link {
 			if j >= 0 {
 				matched[j] = true
 			}
-			if j < 0 || next(kb.tl, j) != n {
-				out = append(out, t.link(entity, en, n))
+			before := en.at
+			if j >= 0 {
+				before = next(kb.tl, j)
+			}
+			if before != n || j < 0 {
+				out = append(out, t.link(entity, en, n, before))
 			}
 		}
 		for j := range kb.tl {
 			if !matched[j] {
-				out = append(out, t.link(entity, &kb.tl[j], kb.tl[j].at))
+				out = append(out, t.link(entity, &kb.tl[j], kb.tl[j].at, next(kb.tl, j)))
 			}
 		}
 	}
@@ -117,6 +124,6 @@ func next(tl timeline, i int) int64 {
 	return NoNext
 }
 
-func (t *Txn) link(entity string, en *entry, next int64) Link {
-	return Link{Entity: entity, Agency: t.s.names[en.unit], At: en.at, Tie: en.tie, Removes: en.n == 0, Next: next}
+func (t *Txn) link(entity string, en *entry, next, before int64) Link {
+	return Link{Entity: entity, Agency: t.s.names[en.unit], At: en.at, Tie: en.tie, Removes: en.n == 0, Next: next, Before: before}
 }

@@ -29,27 +29,29 @@ func TestLinksOfATimeline(t *testing.T) {
 	}
 	t1, t2, t3 := "2025-03-01T10:00:00+07:00", "2025-03-05T10:00:00+07:00", "2025-03-09T10:00:00+07:00"
 	links := apply(mustEvent(t, eventtest.Workfile("e2", "bg-vietyen", t2, "W1", true)))
-	if len(links) != 1 || links[0].At != at(t2) || links[0].Next != NoNext || links[0].Entity != "workfile" || links[0].Agency != "bg-vietyen" || links[0].Removes {
+	if len(links) != 1 || links[0].At != at(t2) || links[0].Next != NoNext || links[0].Entity != "workfile" || links[0].Agency != "bg-vietyen" || links[0].Removes || links[0].Before != at(t2) {
 		t.Fatalf("first event: %+v", links)
 	}
 	links = apply(mustEvent(t, eventtest.Workfile("e3", "bg-vietyen", t3, "W1", false)), mustEvent(t, eventtest.Workfile("e1", "bg-vietyen", t1, "W1", false)))
 	want := map[int64]int64{at(t1): at(t2), at(t2): at(t3), at(t3): NoNext}
+	was := map[int64]int64{at(t1): at(t1), at(t2): NoNext, at(t3): at(t3)}
 	if len(links) != 3 {
 		t.Fatalf("later and earlier events: %+v", links)
 	}
 	for _, l := range links {
-		if want[l.At] != l.Next {
-			t.Errorf("link %+v, want next %d", l, want[l.At])
+		if want[l.At] != l.Next || was[l.At] != l.Before {
+			t.Errorf("link %+v, want next %d, before %d", l, want[l.At], was[l.At])
 		}
 	}
 	links = apply(mustEvent(t, retract("r2", "bg-vietyen", "2025-03-10T10:00:00+07:00", "e2")))
 	want = map[int64]int64{at(t1): at(t3), at(t2): at(t2)}
+	was = map[int64]int64{at(t1): at(t2), at(t2): at(t3)}
 	if len(links) != 2 {
 		t.Fatalf("retraction: %+v", links)
 	}
 	for _, l := range links {
-		if want[l.At] != l.Next {
-			t.Errorf("link %+v, want next %d", l, want[l.At])
+		if want[l.At] != l.Next || was[l.At] != l.Before {
+			t.Errorf("link %+v, want next %d, before %d", l, want[l.At], was[l.At])
 		}
 	}
 	if l := New().Begin().Links(); l != nil {
@@ -59,7 +61,7 @@ func TestLinksOfATimeline(t *testing.T) {
 
 // TestRemovesIsNoContribution: Link.Removes is an entry without
 // contributions, which must be exactly an event of a type that ends its
-// key (cds.drill's removes, the refill's type IN removes).
+// key (cds.drill_list's removes, the refill's type IN removes).
 func TestRemovesIsNoContribution(t *testing.T) {
 	for _, ty := range events.Types() {
 		plain := 0

@@ -86,7 +86,7 @@ func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, of
 }
 
 // FindEvents is Events narrowed to one event id or one natural key (find).
-// It reads the page and its total from cds.drill at the commit of the
+// It reads the page and its total from cds.drill_list at the commit of the
 // score, at the next commits when one lands meanwhile, else from
 // cds.events (drilltable.go).
 func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int) (*Drill, error) {
@@ -103,7 +103,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 }
 
 // findEvents is FindEvents at one commit; last: from cds.events when
-// cds.drill is past that commit, else ErrDrillMoved.
+// cds.drill_list is past that commit, else ErrDrillMoved.
 func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int, last bool) (*Drill, error) {
 	ind, ok := e.Catalog.Indicator(indicator)
 	if !ok {

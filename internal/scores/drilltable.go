@@ -9,17 +9,18 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
-// Drill-downs are read from the projector's table cds.drill (chdb.DB.
-// DrillTableRows: the rows valid at as_of in the table's order, no
-// grouping over the unit's events) while its marker is the commit the
-// score was read at. A commit landing meanwhile, or being written, makes
+// Drill-downs are read from the projector's tables cds.drill_list and
+// cds.drill_days (chdb.DB.DrillTableRows: the rows valid at as_of in the
+// table's order, from the days that hold the page, no grouping over the
+// unit's events; DrillTableCount: a sum of counts per day) while their
+// markers are the commit the score was read at. A commit landing meanwhile, or being written, makes
 // FindEvents read again at the next commit after a short pause; after
 // drillTries commits, or at once while the projector has not yet refilled
 // the table (chdb.ErrDrillBehind), the drill-down is read from cds.events
 // (chdb.DB.DrillRows), counted as a fallback (DrillStats). Finds by id or
 // key are read from cds.events (not counted).
 
-// drillTries is how many commits FindEvents tries cds.drill at.
+// drillTries is how many commits FindEvents tries cds.drill_list at.
 const drillTries = 3
 
 // drillPause is the pause before FindEvents tries the next commit, times
@@ -43,14 +44,15 @@ type drillStats struct {
 	table, fallbacks atomic.Uint64
 }
 
-// DrillStats reports the drill-down pages and totals read from cds.drill,
-// and those read from cds.events because cds.drill was not at the commit
-// read (a commit landing at each try, or a table not yet refilled).
+// DrillStats reports the drill-down pages and totals read from the
+// drill-down tables, and those read from cds.events because the tables
+// were not at the commit read (a commit landing at each try, or tables not
+// yet refilled).
 func (s *Store) DrillStats() (table, fallbacks uint64) {
 	return s.drill.table.Load(), s.drill.fallbacks.Load()
 }
 
-// listRows lists the events of f from cds.drill, else from cds.events:
+// listRows lists the events of f from cds.drill_list, else from cds.events:
 // when the table does not answer such filters, is behind f.UpTo, or is
 // past it and last (not last: chdb.ErrDrillMoved).
 func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]chdb.DrillRow, error) {
@@ -70,7 +72,7 @@ func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter, last bool) (
 	return n, err
 }
 
-// fromEvents says whether a read of cds.drill that returned err is to be
+// fromEvents says whether a read of cds.drill_list that returned err is to be
 // made from cds.events instead, and counts the read.
 func (e *Engine) fromEvents(err error, last bool) bool {
 	switch {

@@ -10,7 +10,7 @@ import (
 	"github.com/bacgiang/cds/internal/registry"
 )
 
-// addDrill writes the cds.drill rows of workfile.processed events of
+// addDrill writes the cds.drill_list rows of workfile.processed events of
 // bg-vietyen at 09:00 of their days, each the only one of its key, with
 // the table's marker at seq, as a batch does before its commit marker.
 func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []string) {
@@ -22,7 +22,7 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 		if err := db.QueryRow(context.Background(), "SELECT cityHash64(?)", id).Scan(&tie); err != nil {
 			tb.Fatal(err)
 		}
-		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, tie, false, seq)
+		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, uint32(at.Unix()), tie, false, seq)
 	}
 	c.AddMarker(seq)
 	if err := db.InsertDrill(context.Background(), "", &c); err != nil {
@@ -30,10 +30,10 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 	}
 }
 
-// TestDrillFromTable: the page and its total come from cds.drill when its
+// TestDrillFromTable: the page and its total come from cds.drill_list when its
 // marker is the commit of the score; while a batch's drill rows have
 // landed but not its commit, from cds.events (a fallback, counted), with
-// the same answer; after the commit, from cds.drill again, with the new
+// the same answer; after the commit, from cds.drill_list again, with the new
 // event; emptied, from cds.events at once.
 func TestDrillFromTable(t *testing.T) {
 	db := rollupDB(t)
@@ -53,7 +53,7 @@ func TestDrillFromTable(t *testing.T) {
 		t.Fatalf("at the commit of the table: %+v, %v; want w-1, w-2", d, err)
 	}
 	if table, fallbacks := e.Store.DrillStats(); table != 2 || fallbacks != 0 {
-		t.Errorf("read from cds.drill %d times, from cds.events %d; want 2 (page, total) and 0", table, fallbacks)
+		t.Errorf("read from cds.drill_list %d times, from cds.events %d; want 2 (page, total) and 0", table, fallbacks)
 	}
 
 	// The next batch: its raw and drill rows, not its commit.
@@ -73,19 +73,19 @@ func TestDrillFromTable(t *testing.T) {
 		t.Fatalf("after the commit: %+v, %v; want w-1, w-2, w-3", d, err)
 	}
 	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 2 {
-		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 2", table, fallbacks)
+		t.Errorf("read from cds.drill_list %d times, from cds.events %d; want 4 and 2", table, fallbacks)
 	}
 
 	// Emptied, as the upgrade that adds it leaves it: behind the commit,
 	// read from cds.events at once.
-	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill")); err != nil {
+	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill_list")); err != nil {
 		t.Fatal(err)
 	}
 	d, err = e.Events(ctx, "bg-vietyen", "HSCV", Query{AsOf: date("2025-06-29"), Milestone: 2025}, 0, 10)
 	if err != nil || d.Total != 3 || len(d.Events) != 3 {
-		t.Fatalf("with cds.drill emptied: %+v, %v; want the 3 events", d, err)
+		t.Fatalf("with cds.drill_list emptied: %+v, %v; want the 3 events", d, err)
 	}
 	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 4 {
-		t.Errorf("read from cds.drill %d times, from cds.events %d; want 4 and 4", table, fallbacks)
+		t.Errorf("read from cds.drill_list %d times, from cds.events %d; want 4 and 4", table, fallbacks)
 	}
 }

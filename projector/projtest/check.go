@@ -24,7 +24,7 @@ type Report struct {
 	RawDiffs   []string // cells of cds.cells that differ from folding the rows of cds.events (first 10)
 	LoadDiffs  []string // cells of cds.cells that differ from folding the load itself (first 10)
 	CopyDiffs  []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
-	DrillDiffs []string // differences between cds.drill and the drill-down read from cds.events (DrillDiffs)
+	DrillDiffs []string // differences between cds.drill_list and the drill-down read from cds.events (DrillDiffs)
 	Watermark  uint64   // sum of the commit markers
 	LastSeq    uint64   // the stream's last sequence, as given to Check
 }

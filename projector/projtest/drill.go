@@ -12,7 +12,7 @@ import (
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
-// DrillDiffs compares the drill-down's table, cds.drill, at the watermark
+// DrillDiffs compares the drill-down's table, cds.drill_list, at the watermark
 // with the drill-down read from cds.events (chdb.DB.DrillRows), for every
 // indicator fed by events, at the first and last days of cds.events, the
 // day between and the day after, for every unit and, for agency-scoped
@@ -56,13 +56,13 @@ func DrillDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 				}
 				got, err := db.DrillTableCount(ctx, filt)
 				if errors.Is(err, chdb.ErrDrillMoved) || errors.Is(err, chdb.ErrDrillBehind) {
-					return []string{fmt.Sprintf("cds.drill is not at the watermark %d: %v", w, err)}, nil
+					return []string{fmt.Sprintf("cds.drill_list is not at the watermark %d: %v", w, err)}, nil
 				}
 				if err != nil {
 					return nil, fmt.Errorf("projtest: %s: %w", name, err)
 				}
 				if got != want {
-					out = append(out, fmt.Sprintf("%s: cds.drill counts %d events, cds.events %d", name, got, want))
+					out = append(out, fmt.Sprintf("%s: cds.drill_list counts %d events, cds.events %d", name, got, want))
 				}
 				// Pages, not whole lists: a list's data is read by its ids.
 				for _, offset := range []int{0, int(want) / 2, max(int(want)-drillPage, 0)} {
@@ -75,7 +75,7 @@ func DrillDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 						return nil, fmt.Errorf("projtest: %s: %w", name, err)
 					}
 					if !reflect.DeepEqual(got, want) {
-						out = append(out, fmt.Sprintf("%s: page at %d: cds.drill lists %v, cds.events %v", name, offset, ids(got), ids(want)))
+						out = append(out, fmt.Sprintf("%s: page at %d: cds.drill_list lists %v, cds.events %v", name, offset, ids(got), ids(want)))
 					}
 				}
 				if len(out) >= limit {

@@ -1,0 +1,13 @@
+-- cds.drill (0017) gives way to cds.drill_list (0019), the same rows
+-- ordered by occurred_at before agency, and cds.drill_days (0020), their
+-- counts per day (docs/design.md, "The drill-down table"). It is emptied,
+-- not dropped: a binary from before 0019 (a baseline of cds bench, a
+-- rollback) still finds it and refills it in its recovery, as after the
+-- upgrade that added it; operators drop it once none runs
+-- (docs/operations.md). New tables rather than this one altered: the sort
+-- key cannot change in place, and on a cluster a replica that dropped and
+-- re-created a replicated table of the same name would find the old one's
+-- structure in ZooKeeper while another replica still had it. The
+-- projector's recovery fills the new tables from cds.events (their markers
+-- are not its commit); until then drill-downs are read from cds.events.
+TRUNCATE TABLE {db}.drill
