@@ -169,7 +169,7 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 		b.cells.add(r)
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
-	b.drill = newDrillColumns(txn.Links(), b.last)
+	b.drill = newDrillColumns(txn.Links(), b.last, b.prev.seq)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()

@@ -18,13 +18,14 @@ import (
 // the whole timeline of every key a batch touches.
 
 // newDrillColumns makes the drill rows of a batch's links, versioned by
-// seq, the batch's last sequence, and the tables' markers at seq.
-func newDrillColumns(links []fold.Link, seq uint64) *chdb.DrillColumns {
+// seq, the batch's last sequence, and the tables' markers at seq, moved
+// from prev, the commit the batch continues.
+func newDrillColumns(links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
 	c := &chdb.DrillColumns{}
 	for _, l := range links {
 		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), uint32(l.Before), l.Tie, l.Removes, seq)
 	}
-	c.AddMarker(seq)
+	c.AddMarker(seq, prev)
 	return c
 }
 

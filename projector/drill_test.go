@@ -44,7 +44,11 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad.Add(entity, agency, uint32(at.Unix()), uint32(at.Unix()), uint32(next.Unix()), tie, false, mid+1)
-	bad.AddMarker(mid + 1)
+	marked, _, err := h.db.DrillState(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.AddMarker(mid+1, marked)
 	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
 		t.Fatal(err)
 	}
@@ -70,4 +74,17 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	r = h.start(t, Config{BatchMax: 97})
 	waitFor(t, time.Minute, "the whole load folded", func() bool { return r.p.Watermark() >= h.lastSeq(t) })
 	h.check(t, load)
+
+	// The counts' marker is one row once merged, whatever the commits:
+	// its rows sum to the commit.
+	if err := h.db.Exec(ctx, "OPTIMIZE TABLE "+h.db.Table("drill_days")+" FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	var rows, sum uint64
+	if err := h.db.QueryRow(ctx, "SELECT count(), toUInt64(sum(n)) FROM "+h.db.Table("drill_days")+" WHERE entity = ''").Scan(&rows, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || sum != r.p.Watermark() {
+		t.Fatalf("cds.drill_days's marker: %d rows summing to %d, want 1 row summing to the watermark %d", rows, sum, r.p.Watermark())
+	}
 }

@@ -54,7 +54,7 @@ type DrillColumns struct {
 	Tie, Seq           []uint64
 	Removes            []uint8
 	days               map[drillDayKey]int64
-	mark               uint64
+	mark, prev         uint64 // the marker's commit and the one before (AddMarker)
 }
 
 // drillDayKey is a row of cds.drill_days but its count.
@@ -95,12 +95,14 @@ func (c *DrillColumns) Add(entity, agency string, at, next, before uint32, tie u
 	}
 }
 
-// AddMarker appends the tables' markers: the commit of seq.
-func (c *DrillColumns) AddMarker(seq uint64) {
+// AddMarker appends the tables' markers: the commit of seq, which
+// continues the commit of prev (the tables' marker before it; 0 for empty
+// tables).
+func (c *DrillColumns) AddMarker(seq, prev uint64) {
 	c.Entity, c.Agency = append(c.Entity, ""), append(c.Agency, "")
 	c.OccurredAt, c.NextAt = append(c.OccurredAt, 0), append(c.NextAt, 0)
 	c.Tie, c.Seq, c.Removes = append(c.Tie, 0), append(c.Seq, seq), append(c.Removes, 0)
-	c.mark = seq
+	c.mark, c.prev = seq, prev
 }
 
 // Len is the number of rows of cds.drill_list in c.
@@ -108,7 +110,7 @@ func (c *DrillColumns) Len() int { return len(c.Entity) }
 
 const (
 	insertDrillSQL     = "INSERT INTO %s (entity, agency, occurred_at, tie, next_at, removes, seq)"
-	insertDrillDaysSQL = "INSERT INTO %s (entity, agency, day, next_day, removes, mark, n)"
+	insertDrillDaysSQL = "INSERT INTO %s (entity, agency, day, next_day, removes, n)"
 )
 
 // InsertDrill writes c into cds.drill_list in one INSERT under queryID
@@ -131,25 +133,25 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 		entity, agency []string
 		day, next      []uint32
 		removes        []uint8
-		mark           []uint64
 		n              []int64
 	}
 	d.entity, d.agency = make([]string, 0, n), make([]string, 0, n)
 	d.day, d.next, d.removes = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint8, 0, n)
-	d.mark, d.n = make([]uint64, 0, n), make([]int64, 0, n)
-	add := func(k drillDayKey, mark uint64, v int64) {
+	d.n = make([]int64, 0, n)
+	add := func(k drillDayKey, v int64) {
 		d.entity, d.agency = append(d.entity, k.entity), append(d.agency, k.agency)
 		d.day, d.next, d.removes = append(d.day, k.day), append(d.next, k.next), append(d.removes, k.removes)
-		d.mark, d.n = append(d.mark, mark), append(d.n, v)
+		d.n = append(d.n, v)
 	}
 	for k, v := range c.days {
 		if v != 0 {
-			add(k, 0, v)
+			add(k, v)
 		}
 	}
 	if c.mark != 0 {
-		// n = 1: a merge drops rows whose sums are all 0.
-		add(drillDayKey{}, c.mark, 1)
+		// The marker moves by the commit's distance from the last: its
+		// rows sum to the commit (a merge keeps one row).
+		add(drillDayKey{}, int64(c.mark)-int64(c.prev))
 	}
 	if len(d.n) == 0 {
 		return nil
@@ -159,7 +161,7 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 		qid += "-days"
 	}
 	return db.insertColumns(ctx, qid, fmt.Sprintf(insertDrillDaysSQL, db.Table("drill_days")),
-		[]any{d.entity, d.agency, d.day, d.next, d.removes, d.mark, d.n})
+		[]any{d.entity, d.agency, d.day, d.next, d.removes, d.n})
 }
 
 // DrillState reads the commit the drill-down tables' markers say they
@@ -168,7 +170,7 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 // batch), in one query.
 func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, err error) {
 	var days uint64
-	q := "SELECT maxIf(seq, entity = ''), countIf(seq > ?), (SELECT max(mark) FROM " + db.Table("drill_days") + " WHERE entity = '') FROM " + db.Table("drill_list")
+	q := "SELECT maxIf(seq, entity = ''), countIf(seq > ?), (SELECT toUInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '') FROM " + db.Table("drill_list")
 	if err := db.QueryRow(ctx, q, seq).Scan(&mark, &above, &days); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
@@ -181,7 +183,7 @@ func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, e
 // drillMarks reads the commits the markers of cds.drill_list and
 // cds.drill_days say they reflect, in one query.
 func (db *DB) drillMarks(ctx context.Context) (list, days uint64, err error) {
-	q := "SELECT (SELECT max(seq) FROM " + db.Table("drill_list") + " WHERE entity = ''), (SELECT max(mark) FROM " + db.Table("drill_days") + " WHERE entity = '')"
+	q := "SELECT (SELECT max(seq) FROM " + db.Table("drill_list") + " WHERE entity = ''), (SELECT toUInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '')"
 	if err := db.QueryRow(ctx, q).Scan(&list, &days); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
@@ -211,8 +213,8 @@ ARRAY JOIN evs AS ev, nexts AS next_at`
 // next_at is on a later day than their occurred_at. %[3]s and %[4]s are
 // their days, %[5]s the agency they are counted under (the row's, or the
 // empty one for every agency).
-const drillDaysRefillSQL = `INSERT INTO %[1]s (entity, agency, day, next_day, removes, mark, n)
-SELECT entity, %[5]s AS a, %[3]s AS day, %[4]s AS next_day, removes, toUInt64(0) AS mark, toInt64(count()) AS n
+const drillDaysRefillSQL = `INSERT INTO %[1]s (entity, agency, day, next_day, removes, n)
+SELECT entity, %[5]s AS a, %[3]s AS day, %[4]s AS next_day, removes, toInt64(count()) AS n
 FROM %[2]s FINAL
 WHERE entity != ''
 GROUP BY entity, a, day, next_day, removes
@@ -243,7 +245,7 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 		}
 	}
 	var c DrillColumns
-	c.AddMarker(seq)
+	c.AddMarker(seq, 0) // the tables were emptied
 	if err := db.InsertDrill(ctx, "", &c); err != nil {
 		return fmt.Errorf("mark cds.drill_list and cds.drill_days at seq %d: %w", seq, err)
 	}
@@ -351,7 +353,7 @@ func drillTableWhere(f DrillFilter) (drillWhere, error) {
 	asOf := drillDay(end) - 1
 	var l, d strings.Builder
 	l.WriteString("entity = ? AND occurred_at < toDateTime(?) AND next_at >= toDateTime(?)")
-	d.WriteString("entity = ? AND mark = 0 AND day <= ? AND next_day > ?")
+	d.WriteString("entity = ? AND day <= ? AND next_day > ?")
 	w := drillWhere{listArgs: []any{f.Entity, end, end}, daysArgs: []any{f.Entity, asOf, asOf}}
 	if f.Units != nil {
 		l.WriteString(" AND agency IN ?")

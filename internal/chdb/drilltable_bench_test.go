@@ -29,7 +29,7 @@ func BenchmarkCommitDrill(b *testing.B) {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(14, 3))
-	var seq uint64
+	var seq, marked uint64 // the last sequence; the drill tables' marker
 	var tWithout, tWith time.Duration
 	for b.Loop() {
 		for _, drill := range []bool{false, true} {
@@ -52,7 +52,10 @@ func BenchmarkCommitDrill(b *testing.B) {
 					d.Add("workfile", agency, uint32(at.Unix())-3600, uint32(at.Unix()), DrillNoNext, rng.Uint64(), false, seq)
 				}
 			}
-			d.AddMarker(seq)
+			if drill {
+				d.AddMarker(seq, marked)
+				marked = seq
+			}
 			cells.Add(MarkerIndicator, "CDS_EVENTS", 0, "", time.Unix(0, 0).UTC(), events.Amount{N: 2000, Num: 1, Den: 1})
 			t0 := time.Now()
 			if err := db.InsertEvents(ctx, "", &raw); err != nil {
@@ -207,8 +210,8 @@ func drillPageFixture(b testing.TB) (*DB, string) {
 			at, n = next, n+1
 		}
 	}
-	first.AddMarker(1)
-	second.AddMarker(2)
+	first.AddMarker(1, 0)
+	second.AddMarker(2, 1)
 	for _, c := range []*DrillColumns{&first, &second} {
 		if err := db.InsertDrill(ctx, "", c); err != nil {
 			b.Fatal(err)

@@ -24,7 +24,11 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 		}
 		c.Add("workfile", "bg-vietyen", uint32(at.Unix()), chdb.DrillNoNext, uint32(at.Unix()), tie, false, seq)
 	}
-	c.AddMarker(seq)
+	prev, _, err := db.DrillState(context.Background(), 0) // the tables' marker: this batch moves it to seq
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.AddMarker(seq, prev)
 	if err := db.InsertDrill(context.Background(), "", &c); err != nil {
 		tb.Fatal(err)
 	}

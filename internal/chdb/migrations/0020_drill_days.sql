@@ -12,19 +12,21 @@
 -- drill-down's total is a sum over the entity's (and units') rows here; a
 -- page finds the days that hold it from the counts per day, then reads
 -- those days of cds.drill_list.
--- Marker rows have entity '' and mark = the commit they end (n = 1, so
--- that a merge keeps them): the table reflects max(mark). Data rows have
--- mark 0. An unfinished batch's deltas are not taken back: the projector's
--- recovery refills the table (with cds.drill_list) instead.
+-- The marker is the rows of entity '' (and agency '', day 0, next_day 0,
+-- removes 0): each batch adds its last sequence less the one the table
+-- was at, so the table reflects sum(n), and its merges keep one marker row
+-- however many commits (a marker row per commit, read by max(), would grow
+-- with the table's life). An unfinished batch's deltas are not taken back,
+-- and a batch's INSERT landed twice moves the sum past the commit: either
+-- way the projector's recovery refills the table (with cds.drill_list).
 CREATE TABLE IF NOT EXISTS {db}.drill_days (
     entity   String,
     agency   String,
     day      UInt32,
     next_day UInt32,
     removes  UInt8,
-    mark     UInt64,
     n        Int64
 ) ENGINE = SummingMergeTree((n))
 PARTITION BY tuple()
-ORDER BY (entity, agency, day, next_day, removes, mark)
+ORDER BY (entity, agency, day, next_day, removes)
 SETTINGS index_granularity = 1024
