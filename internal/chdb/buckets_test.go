@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
 // TestBucketCopiesSameAsCells: the buckets read from cds.rollup_sums sum
@@ -18,20 +17,10 @@ import (
 // cds.rollup (integral cells: no rounding); once the copy disagrees with
 // cds.rollup's markers, both refuse.
 func TestBucketCopiesSameAsCells(t *testing.T) {
-	srv := chtest.Start(t)
+	db := migratedDB(t, "cds_buckets")
+	t.Cleanup(func() { _ = db.DropDatabase(context.Background()) }) // before the close
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_buckets"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = db.DropDatabase(context.Background())
-		db.Close()
-	})
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(14, 15))
 	for commit := range 3 {
 		c := NewRollupColumns(1001)

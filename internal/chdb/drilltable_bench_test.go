@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
 // BenchmarkCommitDrill times what a batch of 2,000 events writes to
@@ -17,17 +16,9 @@ import (
 // events, and the table's marker), in one run on the same server: the
 // commit cost the drill-down's table adds.
 func BenchmarkCommitDrill(b *testing.B) {
-	srv := chtest.Start(b)
+	db := migratedDB(b, "cds_commit_drill")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_commit_drill"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(14, 3))
 	var seq, marked uint64 // the last sequence; the drill tables' marker
 	var tWithout, tWith time.Duration
@@ -174,16 +165,8 @@ func BenchmarkDrillPage(b *testing.B) {
 // and cds.drill_days, and the table of migration 0017 (its name returned),
 // with the same rows at commit 2.
 func drillPageFixture(b testing.TB) (*DB, string) {
-	srv := chtest.Start(b)
+	db := migratedDB(b, "cds_drill_page")
 	ctx := context.Background()
-	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_drill_page"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
 	old := db.Table("drill_old")
 	if err := db.Exec(ctx, "CREATE TABLE "+old+` (entity String, agency String, occurred_at DateTime('Asia/Ho_Chi_Minh'), tie UInt64,
 		next_at DateTime('Asia/Ho_Chi_Minh'), removes UInt8, seq UInt64) ENGINE = ReplacingMergeTree(seq) PARTITION BY tuple() ORDER BY (entity, agency, occurred_at, tie)`); err != nil {
