@@ -92,16 +92,13 @@ func batchCycleSpread(b *testing.B, opts Options) {
 	const batch = 10000
 	var mark Mark
 	n := 0
-	id := func(i int) string { return fmt.Sprintf("b%09d-%016x", i, uint64(i)*0x9e3779b97f4a7c15) }
-	key := func(i int) string {
-		return fmt.Sprintf("WORKFILE/bg-unit%02d/WF-%d", (uint64(i)*0x9e3779b97f4a7c15>>32)%80, i)
-	}
+	var g spreadKeys
 	write := func() {
 		lookups := make([]string, 0, 2*batch)
 		vals := make([]string, 0, 2*batch)
 		for i := range batch {
-			lookups = append(lookups, "i:"+id(n+i), "k:"+key(n+i))
-			vals = append(vals, key(n+i), "\x01\x01\x1a"+id(n+i)+"\x0abg-unit01\x80\xd0\xba\x8c\x0c\x00\x80\x80\x02\x01\x04HSCV\x06online\x00\x00\x00\x00\x00\x00\xf0\x3f\x00\x00\x00\x00\x00\x00\xf0\x3f")
+			lookups = append(lookups, "i:"+g.id(n+i), "k:"+g.key(n+i))
+			vals = append(vals, g.key(n+i), g.value(n+i))
 		}
 		next := Mark{Seq: mark.Seq + batch, Rows: mark.Rows + uint64(len(lookups))}
 		if err := s.Write(mark, next, lookups, vals); err != nil {
@@ -117,7 +114,7 @@ func batchCycleSpread(b *testing.B, opts Options) {
 	for b.Loop() {
 		lookups := make([]string, 0, 3*batch)
 		for i := range batch {
-			lookups = append(lookups, "i:"+id(n+i), "s:bg-unit01/"+id(n+i), "k:"+key(n+i))
+			lookups = append(lookups, "i:"+g.id(n+i), "s:bg-unit01/"+g.id(n+i), "k:"+g.key(n+i))
 		}
 		if err := s.Get(lookups, func(int, []byte) error { return nil }); err != nil {
 			b.Fatal(err)
@@ -125,13 +122,8 @@ func batchCycleSpread(b *testing.B, opts Options) {
 		write()
 	}
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*batch), "cpu-µs/event")
-	m := s.db.Metrics()
-	b.ReportMetric(float64(m.Compact.Count), "compactions")
-	var written uint64
-	for _, l := range m.Levels {
-		written += l.TableBytesCompacted + l.TableBytesFlushed
-	}
-	b.ReportMetric(float64(written)/float64(b.N*batch), "written-B/event")
+	b.ReportMetric(float64(s.db.Metrics().Compact.Count), "compactions")
+	b.ReportMetric(float64(written(s))/float64(b.N*batch), "written-B/event")
 }
 
 // scaleSizes are the store sizes of BenchmarkScale: 1M and 5M events, and
@@ -192,6 +184,12 @@ func (spreadKeys) key(i int) string {
 	return fmt.Sprintf("WORKFILE/bg-unit%02d/WF-%d", (uint64(i)*0x9e3779b97f4a7c15>>32)%80, i)
 }
 
+// value is the index row of the key of event i: one entry of an HSCV
+// contribution.
+func (g spreadKeys) value(i int) string {
+	return "\x01\x01\x1a" + g.id(i) + "\x0abg-unit01\x80\xd0\xba\x8c\x0c\x00\x80\x80\x02\x01\x04HSCV\x06online\x00\x00\x00\x00\x00\x00\xf0\x3f\x00\x00\x00\x00\x00\x00\xf0\x3f"
+}
+
 // threadCPU is the CPU time of the calling thread (lock it first).
 func threadCPU() time.Duration {
 	var ru syscall.Rusage
@@ -235,16 +233,13 @@ func scaleCycle(b *testing.B, events int, opts Options) {
 	var g spreadKeys
 	var mark Mark
 	n := 0
-	value := func(i int) string {
-		return "\x01\x01\x1a" + g.id(i) + "\x0abg-unit01\x80\xd0\xba\x8c\x0c\x00\x80\x80\x02\x01\x04HSCV\x06online\x00\x00\x00\x00\x00\x00\xf0\x3f\x00\x00\x00\x00\x00\x00\xf0\x3f"
-	}
 	lookups := make([]string, 0, 3*batch)
 	vals := make([]string, 0, 2*batch)
 	write := func() {
 		lookups, vals = lookups[:0], vals[:0]
 		for i := n; i < n+batch; i++ {
 			lookups = append(lookups, "i:"+g.id(i), "k:"+g.key(i))
-			vals = append(vals, g.key(i), value(i))
+			vals = append(vals, g.key(i), g.value(i))
 		}
 		next := Mark{Seq: mark.Seq + batch, Rows: mark.Rows + uint64(len(lookups))}
 		if err := s.Write(mark, next, lookups, vals); err != nil {
