@@ -32,18 +32,20 @@ import (
 // DateTime, 2106-02-07 06:28:15 UTC.
 const DrillNoNext = 1<<32 - 1
 
-// drillDay is the day of unix second at in province time (events.Zone, a
-// fixed offset), counted from 1970-01-01: cds.drill_days' day and
-// next_day.
-func drillDay(at uint32) uint32 {
+// zoneOffset is the offset of province time (events.Zone, a fixed zone)
+// from UTC, in seconds.
+var zoneOffset = func() int64 {
 	_, off := time.Unix(0, 0).In(events.Zone).Zone()
-	return uint32((int64(at) + int64(off)) / 86400)
-}
+	return int64(off)
+}()
+
+// drillDay is the day of unix second at in province time, counted from
+// 1970-01-01: cds.drill_days' day and next_day.
+func drillDay(at uint32) uint32 { return uint32((int64(at) + zoneOffset) / 86400) }
 
 // drillDaySQL is drillDay in SQL, of a DateTime expression.
 func drillDaySQL(expr string) string {
-	_, off := time.Unix(0, 0).In(events.Zone).Zone()
-	return fmt.Sprintf("toUInt32(intDiv(toUInt64(%s) + %d, 86400))", expr, off)
+	return fmt.Sprintf("toUInt32(intDiv(toUInt64(%s) + %d, 86400))", expr, zoneOffset)
 }
 
 // DrillColumns are rows of cds.drill_list, column-wise, and the deltas of
@@ -120,10 +122,7 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 	if c.Len() == 0 {
 		return nil
 	}
-	at, next := make([]time.Time, len(c.OccurredAt)), make([]time.Time, len(c.NextAt))
-	for i := range at {
-		at[i], next[i] = time.Unix(int64(c.OccurredAt[i]), 0), time.Unix(int64(c.NextAt[i]), 0)
-	}
+	at, next := unixTimes(c.OccurredAt), unixTimes(c.NextAt)
 	if err := db.insertColumns(ctx, queryID, fmt.Sprintf(insertDrillSQL, db.Table("drill_list")),
 		[]any{c.Entity, c.Agency, at, c.Tie, next, c.Removes, c.Seq}); err != nil {
 		return err
@@ -170,8 +169,8 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 // batch), in one query.
 func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, err error) {
 	var days uint64
-	q := "SELECT maxIf(seq, entity = ''), countIf(seq > ?), (SELECT toUInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '') FROM " + db.Table("drill_list")
-	if err := db.QueryRow(ctx, q, seq).Scan(&mark, &above, &days); err != nil {
+	q := "SELECT " + db.drillMarksSQL() + ", (SELECT countIf(seq > ?) FROM " + db.Table("drill_list") + ")"
+	if err := db.QueryRow(ctx, q, seq).Scan(&mark, &days, &above); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
 	if days != mark {
@@ -183,11 +182,16 @@ func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, e
 // drillMarks reads the commits the markers of cds.drill_list and
 // cds.drill_days say they reflect, in one query.
 func (db *DB) drillMarks(ctx context.Context) (list, days uint64, err error) {
-	q := "SELECT (SELECT max(seq) FROM " + db.Table("drill_list") + " WHERE entity = ''), (SELECT toUInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '')"
-	if err := db.QueryRow(ctx, q).Scan(&list, &days); err != nil {
+	if err := db.QueryRow(ctx, "SELECT "+db.drillMarksSQL()).Scan(&list, &days); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
 	return list, days, nil
+}
+
+// drillMarksSQL selects the markers of cds.drill_list (the latest seq of
+// its marker rows) and cds.drill_days (the sum of its marker rows).
+func (db *DB) drillMarksSQL() string {
+	return "(SELECT max(seq) FROM " + db.Table("drill_list") + " WHERE entity = ''), (SELECT toUInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '')"
 }
 
 // drillRefillSQL fills the rows of one entity from cds.events up to a
@@ -505,10 +509,7 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 }
 
 // drillDayStart is the unix second at which day (drillDay) begins.
-func drillDayStart(day uint32) uint32 {
-	_, off := time.Unix(0, 0).In(events.Zone).Zone()
-	return uint32(int64(day)*86400 - int64(off))
-}
+func drillDayStart(day uint32) uint32 { return uint32(int64(day)*86400 - zoneOffset) }
 
 // drillRef is a row of cds.drill_list: an event by agency, occurred_at and
 // cityHash64 of its id.
@@ -581,4 +582,13 @@ func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error
 		return 0, fmt.Errorf("count cds.drill_days: %d rows", n)
 	}
 	return uint64(n), err
+}
+
+// unixTimes turns unix seconds into times.
+func unixTimes(s []uint32) []time.Time {
+	out := make([]time.Time, len(s))
+	for i, x := range s {
+		out[i] = time.Unix(int64(x), 0)
+	}
+	return out
 }

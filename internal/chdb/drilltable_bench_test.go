@@ -205,12 +205,3 @@ func drillPageFixture(b testing.TB) (*DB, string) {
 	}
 	return db, old
 }
-
-// unixTimes turns unix seconds into times.
-func unixTimes(s []uint32) []time.Time {
-	out := make([]time.Time, len(s))
-	for i, v := range s {
-		out[i] = time.Unix(int64(v), 0)
-	}
-	return out
-}
