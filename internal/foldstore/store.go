@@ -335,7 +335,7 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 	s.fmu.RLock()
 	for i, l := range lookups {
 		k := recordKey(l)
-		if s.filter == nil || s.filter.MayContain(s.hash(k)) {
+		if s.filter == nil || s.filter.MayContain(keyHash(k)) {
 			ws = append(ws, want{k, i})
 		}
 	}
@@ -409,29 +409,26 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	var buf []byte
+	var buf, k []byte
+	epoch := s.nextEpoch(len(lookups))
 	// A record the filter does not have is new: its first row is Set, not
 	// merged, which a compaction or a read then need not merge with
-	// anything. The filter has it before Pebble does.
-	fresh := make([]bool, len(lookups))
+	// anything. The filter has it before Pebble does (the batch is
+	// committed below).
 	s.fmu.RLock()
+	defer s.fmu.RUnlock()
 	for i, l := range lookups {
+		rk := recordKey(l)
+		write := b.Merge
 		if s.filter != nil {
-			h := s.hash(recordKey(l))
-			fresh[i] = !s.filter.MayContain(h)
+			h := keyHash(rk)
+			if !s.filter.MayContain(h) {
+				write = b.Set
+			}
 			s.filter.Add(h)
 		}
-	}
-	s.fmu.RUnlock()
-	epoch := s.nextEpoch(len(lookups))
-	var k []byte
-	for i, l := range lookups {
 		buf = appendRow(buf[:0], l, vals[i])
-		k = appendKey(k[:0], epoch, recordKey(l))
-		write := b.Merge
-		if fresh[i] {
-			write = b.Set
-		}
+		k = appendKey(k[:0], epoch, rk)
 		if err := write(k, buf, nil); err != nil {
 			return fmt.Errorf("fold store: write: %w", err)
 		}
@@ -525,14 +522,17 @@ const filterBitsPerKey = 10
 // minFilterBytes is the smallest filter (tests make it smaller).
 var minFilterBytes int64 = 1 << 20
 
-func (s *Store) hash(key string) uint64 {
+// keyHash is the hash by which the filter knows a record's key (without
+// its epoch): the one hash of every add and every probe.
+// The key's bytes are hashed in place, not copied.
+func keyHash(key string) uint64 {
 	return city.CH64(unsafe.Slice(unsafe.StringData(key), len(key)))
 }
 
 // addKey adds a record's key to the filter; the caller holds fmu shared.
 func (s *Store) addKey(key string) {
 	if s.filter != nil {
-		s.filter.Add(s.hash(key))
+		s.filter.Add(keyHash(key))
 	}
 }
 
@@ -631,7 +631,7 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 			if e != last {
 				last, inLast = e, 0
 			}
-			f.Add(city.CH64(rk))
+			f.Add(keyHash(unsafe.String(unsafe.SliceData(rk), len(rk))))
 			n, inLast = n+1, inLast+1
 		}
 		if err := it.Close(); err != nil {
@@ -668,6 +668,9 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 // filterFile is the name of the saved filter in the store's directory.
 const filterFile = "FOLDFILTER"
 
+// filterCRC is the checksum's table of a saved filter (CRC-32C).
+var filterCRC = crc32.MakeTable(crc32.Castagnoli)
+
 // filterMagic starts a saved filter.
 const filterMagic = "cdsfilt1"
 
@@ -702,7 +705,7 @@ func (s *Store) writeFilterFile() error {
 	}
 	defer os.Remove(tmp) // after the rename, nothing
 	head := s.filterHeader(s.filter)
-	sum := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	sum := crc32.New(filterCRC)
 	w := io.MultiWriter(f, sum)
 	_, err = w.Write(binary.AppendUvarint(nil, uint64(len(head))))
 	if err == nil {
@@ -782,7 +785,7 @@ func (s *Store) parseFilter(data []byte) (*blockbloom.Filter, bool) {
 		return nil, false
 	}
 	body, tail := data[:len(data)-4], data[len(data)-4:]
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(tail) {
+	if crc32.Checksum(body, filterCRC) != binary.BigEndian.Uint32(tail) {
 		return nil, false
 	}
 	n, k := binary.Uvarint(body)
