@@ -68,13 +68,7 @@ func BenchmarkApplyIndexed(b *testing.B) {
 		b.StopTimer()
 		s := NewIndexed(1000000, 100000)
 		b.StartTimer()
-		if err := s.Provide(s.Lookups(evs), nil); err != nil {
-			b.Fatal(err)
-		}
-		txn := s.Begin()
-		for _, e := range evs {
-			txn.Apply(e)
-		}
+		txn := applyBatch(b, s, evs)
 		_ = txn.Rows()
 		txn.Commit()
 	}
@@ -100,14 +94,7 @@ func BenchmarkIndexedStateMemory(b *testing.B) {
 						k := i + j
 						evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("0193a1f4-5c2e-7d3a-9f00-%012d", k), "bg-vietyen", "2025-03-01T10:00:00+07:00", fmt.Sprintf("VY-2025-%07d", k), k%3 == 0))
 					}
-					if err := s.Provide(s.Lookups(evs), nil); err != nil {
-						b.Fatal(err)
-					}
-					txn := s.Begin()
-					for _, e := range evs {
-						txn.Apply(e)
-					}
-					txn.Commit()
+					applyBatch(b, s, evs).Commit()
 				}
 				clear(evs)
 				runtime.GC()
@@ -141,13 +128,7 @@ func BenchmarkIndexedSteady(b *testing.B) {
 				return evs
 			}
 			fold := func(evs []*events.Event) {
-				if err := s.Provide(s.Lookups(evs), nil); err != nil {
-					b.Fatal(err)
-				}
-				txn := s.Begin()
-				for _, e := range evs {
-					txn.Apply(e)
-				}
+				txn := applyBatch(b, s, evs)
 				_ = txn.Rows()
 				_ = txn.Index()
 				txn.Commit()
@@ -165,4 +146,18 @@ func BenchmarkIndexedSteady(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*batch), "µs/event")
 		})
 	}
+}
+
+// applyBatch applies evs, new to the index (no rows provided), to an
+// indexed State in one transaction, left open.
+func applyBatch(tb testing.TB, s *State, evs []*events.Event) *Txn {
+	tb.Helper()
+	if err := s.Provide(s.Lookups(evs), nil); err != nil {
+		tb.Fatal(err)
+	}
+	txn := s.Begin()
+	for _, e := range evs {
+		txn.Apply(e)
+	}
+	return txn
 }
