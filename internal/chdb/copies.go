@@ -205,10 +205,7 @@ func (db *DB) CopiesAgree(ctx context.Context) (bool, error) {
 
 // TruncateCopies empties cds.rollup_sums.
 func (db *DB) TruncateCopies(ctx context.Context) error {
-	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("rollup_sums")); err != nil {
-		return fmt.Errorf("truncate rollup_sums: %w", err)
-	}
-	return nil
+	return db.truncate(ctx, "rollup_sums")
 }
 
 // RefillCopies empties cds.rollup_sums and fills it from cds.rollup: the

@@ -259,8 +259,8 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 // truncateDrill empties cds.drill_list and cds.drill_days.
 func (db *DB) truncateDrill(ctx context.Context) error {
 	for _, t := range []string{"drill_list", "drill_days"} {
-		if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table(t)); err != nil {
-			return fmt.Errorf("truncate %s: %w", t, err)
+		if err := db.truncate(ctx, t); err != nil {
+			return err
 		}
 	}
 	return nil

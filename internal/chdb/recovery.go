@@ -78,8 +78,8 @@ func (db *DB) Truncate(ctx context.Context, table string) error {
 	if err := checkTable(table, projectionTables); err != nil {
 		return err
 	}
-	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table(table)); err != nil {
-		return fmt.Errorf("truncate %s: %w", table, err)
+	if err := db.truncate(ctx, table); err != nil {
+		return err
 	}
 	if table == "rollup" {
 		if err := db.TruncateCopies(ctx); err != nil {
