@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/go-faster/city"
 
@@ -174,25 +175,45 @@ func (s *State) timeline(k id128, key string) timeline {
 // have written to the index but does not hold: Provide them before Begin.
 // Call it again after Provide until it returns none (a correction needs the
 // timeline of the key its target entered, known once the target's id is
-// provided). A State made by New never needs any.
+// provided). A State made by New never needs any. The slice is valid until
+// the next Lookups, which reuses it.
 func (s *State) Lookups(evs []*events.Event) []string {
 	if !s.indexed {
 		return nil
 	}
 	// Most events need three lookups (id, superseded mark, key) in the
-	// first round: room for them up front, not grown map by map.
-	out := make([]string, 0, 3*len(evs))
-	seen := make(map[string]struct{}, 3*len(evs))
+	// first round. The slice and the set are the last call's, emptied;
+	// the lookups' bytes are one arena as large as the last call's, whose
+	// strings stay valid while anything holds them (a new arena, never
+	// one written over).
+	out := s.need[:0]
+	if s.seen == nil {
+		s.seen = make(map[string]struct{}, 3*len(evs))
+	}
+	seen := s.seen
+	defer clear(seen)
+	arena := make([]byte, 0, max(s.arena, 64))
 	need := func(kind byte, d id128, agency, name string) {
 		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
 		}
-		l := string(s.lookup(kind, agency, name))
+		start := len(arena)
+		if cap(arena)-start < len(agency)+len(name)+3 {
+			// A full arena is left to the strings made in it.
+			arena = make([]byte, 0, 2*cap(arena)+len(agency)+len(name)+3)
+			start = 0
+		}
+		arena = appendLookup(arena, kind, agency, name)
+		b := arena[start:]
+		l := unsafe.String(unsafe.SliceData(b), len(b))
 		if _, dup := seen[l]; !dup {
 			seen[l] = struct{}{}
 			out = append(out, l)
+		} else {
+			arena = arena[:start]
 		}
 	}
+	total := 0
 	for _, e := range evs {
 		need(KindID, s.digest(e.ID), "", e.ID)
 		need(KindSuperseded, s.digestPair(e.Agency, e.ID), e.Agency, e.ID)
@@ -210,6 +231,13 @@ func (s *State) Lookups(evs []*events.Event) []string {
 			need(KindKey, s.digest(key), "", key)
 		}
 	}
+	for _, l := range out {
+		total += len(l)
+	}
+	if len(evs) > 0 {
+		s.arena = total
+	}
+	s.need = out
 	return out
 }
 
@@ -236,7 +264,13 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 	if !s.indexed {
 		return nil
 	}
-	asked := make(map[string][]IndexRow, len(lookups))
+	// The map is the last call's, emptied: a batch's lookups are tens of
+	// thousands.
+	if s.asked == nil {
+		s.asked = make(map[string][]IndexRow, len(lookups))
+	}
+	asked := s.asked
+	defer clear(asked)
 	for _, l := range lookups {
 		asked[l] = nil
 	}
@@ -341,7 +375,8 @@ func (r *Replay) Timeline(rows []IndexRow) error {
 // Len returns the number of cells held.
 func (r *Replay) Len() int { return len(r.t.cells) }
 
-// Flush returns the non-zero cells held, in a stable order, and forgets them.
+// Flush returns the non-zero cells held, in a stable order, and forgets
+// them. The slice is valid until the next Flush.
 func (r *Replay) Flush() []Row {
 	rows := r.t.Rows()
 	clear(r.t.cells)
