@@ -38,9 +38,13 @@ type indexColumns struct {
 	sum         uint64 // of seq mod seqModulus
 }
 
-func newIndexColumns(rows []fold.IndexRow) *indexColumns {
+func newIndexColumns(rows []fold.IndexRow) *indexColumns { return fillIndexColumns(nil, rows) }
+
+// fillIndexColumns returns the columns of rows: c's, emptied, when it has
+// the room (a written batch's, see recycle), else new ones with a quarter
+// more room than rows need.
+func fillIndexColumns(c *indexColumns, rows []fold.IndexRow) *indexColumns {
 	n := len(rows)
-	c := &indexColumns{h: make([]uint64, 0, n), seq: make([]uint64, 0, n), lookup: make([]string, 0, n), val: make([]string, 0, n)}
 	size := 0
 	for i := range rows {
 		r := &rows[i]
@@ -49,11 +53,24 @@ func newIndexColumns(rows []fold.IndexRow) *indexColumns {
 			size += len(x.Indicator) + len(x.Dim) + 20
 		}
 	}
-	c.arena = make([]byte, 0, size)
+	if c == nil || cap(c.lookup) < n || cap(c.arena) < size {
+		n, size = n+n/4, size+size/4
+		c = &indexColumns{h: make([]uint64, 0, n), seq: make([]uint64, 0, n), lookup: make([]string, 0, n), val: make([]string, 0, n), arena: make([]byte, 0, size)}
+	} else {
+		// Nothing holds the strings of the batch these columns were
+		// written for: the arena is written over.
+		c.arena, c.h, c.seq, c.lookup, c.val, c.sum = c.arena[:0], c.h[:0], c.seq[:0], c.lookup[:0], c.val[:0], 0
+	}
 	for i := range rows {
 		c.add(&rows[i])
 	}
 	return c
+}
+
+// clear drops the strings of the columns (views of the arena).
+func (c *indexColumns) clear() {
+	clear(c.lookup)
+	clear(c.val)
 }
 
 func (c *indexColumns) add(r *fold.IndexRow) {

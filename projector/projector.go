@@ -45,6 +45,12 @@ type Projector struct {
 	sealedOnce atomic.Bool   // the markers of earlier lease holders are sealed (seal)
 	reconnects atomic.Uint64 // NATS reconnects seen by checkFenced
 	replica    string        // on a cluster, the replica db is pinned to (replicas)
+
+	// The reader's scratch, reused from batch to batch (prepare), and the
+	// written batches whose columns it fills again (recycle).
+	checked []checked
+	valid   []*events.Event
+	spares  chan *prepared
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -74,7 +80,8 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
+	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name),
+		spares: make(chan *prepared, spareBatches)}, nil
 }
 
 // openStore opens the local fold store (Config.FoldDir) unless it is open.
@@ -434,6 +441,7 @@ func (p *Projector) writeAll(ctx context.Context, work <-chan *prepared, stop fu
 		// A batch that is not full means the stream is drained: worth an
 		// exact lag.
 		p.updateLag(ctx, b.msgs < p.cfg.BatchMax)
+		p.recycle(b)
 	}
 	return n, nil
 }
