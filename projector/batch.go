@@ -333,6 +333,7 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		if err := p.store.Write(storeMark(b.prev), storeMark(b.next), b.index.lookup, b.index.val); err != nil {
 			return err
 		}
+		p.lendHeap()
 		deadLtr := 0
 		for r, n := range b.refused {
 			p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))

@@ -130,6 +130,10 @@ func (s *Store) OffHeap() int64 {
 	return n
 }
 
+// MaxOffHeap returns about the most memory the store takes outside the Go
+// heap: Options.Memory of the options it was opened with.
+func (s *Store) MaxOffHeap() int64 { return s.opts.Memory() }
+
 // Store is the local fold index. It is safe for concurrent use: a reader
 // may Get while a writer Writes.
 type Store struct {
