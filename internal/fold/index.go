@@ -192,7 +192,7 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	}
 	seen := s.seen
 	defer clear(seen)
-	arena := make([]byte, 0, max(s.arena, 64))
+	var arena []byte // made at the first lookup needed: the last round needs none
 	need := func(kind byte, d id128, agency, name string) {
 		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
@@ -200,7 +200,7 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		start := len(arena)
 		if cap(arena)-start < len(agency)+len(name)+3 {
 			// A full arena is left to the strings made in it.
-			arena = make([]byte, 0, 2*cap(arena)+len(agency)+len(name)+3)
+			arena = make([]byte, 0, max(s.arena, 2*cap(arena))+len(agency)+len(name)+3)
 			start = 0
 		}
 		arena = appendLookup(arena, kind, agency, name)
@@ -234,9 +234,8 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	for _, l := range out {
 		total += len(l)
 	}
-	if len(evs) > 0 {
-		s.arena = total
-	}
+	// The first round's room, the most a round needs.
+	s.arena = max(s.arena, total)
 	s.need = out
 	return out
 }
