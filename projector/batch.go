@@ -113,8 +113,7 @@ func (p *Projector) recycle(b *prepared) {
 		b.index.clear()
 	}
 	if b.drill != nil {
-		clear(b.drill.Entity)
-		clear(b.drill.Agency)
+		b.drill.Reset()
 	}
 	if b.cells.RollupColumns != nil {
 		c := b.cells.RollupColumns

@@ -24,20 +24,19 @@ func newDrillColumns(links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
 	return fillDrillColumns(nil, links, seq, prev)
 }
 
-// fillDrillColumns is newDrillColumns in the columns of old, a written
-// batch's (recycle), when it has the room.
-func fillDrillColumns(old *chdb.DrillColumns, links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
+// fillDrillColumns is newDrillColumns in c, a written batch's columns
+// (recycle), emptied, when it has the room.
+func fillDrillColumns(c *chdb.DrillColumns, links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
 	n := len(links) + 1
-	c := &chdb.DrillColumns{}
-	if old != nil && cap(old.Entity) >= n {
-		c.Entity, c.Agency = old.Entity[:0], old.Agency[:0]
-		c.OccurredAt, c.NextAt = old.OccurredAt[:0], old.NextAt[:0]
-		c.Tie, c.Seq, c.Removes = old.Tie[:0], old.Seq[:0], old.Removes[:0]
+	if c != nil && cap(c.Entity) >= n {
+		c.Reset()
 	} else {
 		n += n / 4
-		c.Entity, c.Agency = make([]string, 0, n), make([]string, 0, n)
-		c.OccurredAt, c.NextAt = make([]uint32, 0, n), make([]uint32, 0, n)
-		c.Tie, c.Seq, c.Removes = make([]uint64, 0, n), make([]uint64, 0, n), make([]uint8, 0, n)
+		c = &chdb.DrillColumns{
+			Entity: make([]string, 0, n), Agency: make([]string, 0, n),
+			OccurredAt: make([]uint32, 0, n), NextAt: make([]uint32, 0, n),
+			Tie: make([]uint64, 0, n), Seq: make([]uint64, 0, n), Removes: make([]uint8, 0, n),
+		}
 	}
 	for _, l := range links {
 		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), uint32(l.Before), l.Tie, l.Removes, seq)
