@@ -17,15 +17,10 @@ import (
 // fold state knows each changed key's neighbours: it holds or is provided
 // the whole timeline of every key a batch touches.
 
-// newDrillColumns makes the drill rows of a batch's links, versioned by
+// fillDrillColumns makes the drill rows of a batch's links, versioned by
 // seq, the batch's last sequence, and the tables' markers at seq, moved
-// from prev, the commit the batch continues.
-func newDrillColumns(links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
-	return fillDrillColumns(nil, links, seq, prev)
-}
-
-// fillDrillColumns is newDrillColumns in c, a written batch's columns
-// (recycle), emptied, when it has the room.
+// from prev, the commit the batch continues: in c, a written batch's
+// columns (recycle), emptied, when it has the room, else in new ones.
 func fillDrillColumns(c *chdb.DrillColumns, links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
 	n := len(links) + 1
 	if c != nil && cap(c.Entity) >= n {

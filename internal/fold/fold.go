@@ -151,7 +151,6 @@ type State struct {
 	limit   int                       // items of a generation before it is retired
 	commits int                       // batches committed into cur
 	absent  map[lookupDigest]struct{} // lookups fetched for the next batch and not in the index
-	buf     []byte                    // scratch for lookups
 	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
 	// What Lookups and Provide make per batch, emptied and kept for the
 	// next: a batch's lookups, the set that dedups them, the rows found

@@ -84,13 +84,6 @@ func LookupSuperseded(agency, id string) string {
 // cityHash64, as ClickHouse's cityHash64(lookup) computes it.
 func LookupHash(l []byte) uint64 { return city.CH64(l) }
 
-// lookup writes a lookup into the State's scratch buffer and returns it;
-// it is valid until the next call.
-func (s *State) lookup(kind byte, agency, name string) []byte {
-	s.buf = appendLookup(s.buf[:0], kind, agency, name)
-	return s.buf
-}
-
 // resolved reports whether the index is known to have no row for the
 // lookup of kind whose digest is d: it was fetched for this batch and not
 // found.
