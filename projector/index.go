@@ -143,9 +143,12 @@ func corrections(evs []*events.Event) []*events.Event {
 	return out
 }
 
-// fetchIndex reads the index rows of lookups from the local store.
+// fetchIndex reads the index rows of lookups from the local store. The
+// slice is the reader's, valid until the next call.
 func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
-	var out []fold.IndexRow
+	clear(p.fetched) // the last call's rows hold their values' strings
+	out := p.fetched[:0]
+	defer func() { p.fetched = out }()
 	err := p.store.Get(lookups, func(i int, v []byte) error {
 		r, err := fold.ParseRow(lookups[i], string(v))
 		if err != nil {

@@ -50,6 +50,7 @@ type Projector struct {
 	// written batches whose columns it fills again (recycle).
 	checked []checked
 	valid   []*events.Event
+	fetched []fold.IndexRow
 	spares  chan *prepared
 
 	heapLimit int64 // the Go soft memory limit set last (lendHeap)

@@ -2,7 +2,7 @@ package fold
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -319,6 +319,9 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 	}
 	added := map[string]bool{}
 	var tl timeline
+	if len(rows) > 0 {
+		tl = make(timeline, 0, len(rows))
+	}
 	for _, r := range rows {
 		if r.Op <= 0 || removed[r.ID] || added[r.ID] {
 			continue
@@ -328,20 +331,29 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 			at: r.At, id: s.digest(r.ID), tie: city.CH64([]byte(r.ID)),
 			day: r.Day, unit: s.intern(r.Agency), period: r.Period,
 		}
-		cs := make([]contrib, len(r.Contribs))
-		for i, c := range r.Contribs {
-			cs[i] = contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
-		}
-		switch len(cs) {
+		switch len(r.Contribs) {
 		case 0:
 		case 1:
-			en.n, en.c0 = 1, cs[0]
+			c := r.Contribs[0]
+			en.n, en.c0 = 1, contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
 		default:
+			cs := make([]contrib, len(r.Contribs))
+			for i, c := range r.Contribs {
+				cs[i] = contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
+			}
 			en.n, en.more = uint8(min(len(cs), 255)), &cs
 		}
 		tl = append(tl, en)
 	}
-	sort.Slice(tl, func(i, j int) bool { return tl[i].before(&tl[j]) })
+	slices.SortFunc(tl, func(a, b entry) int {
+		switch {
+		case a.before(&b):
+			return -1
+		case b.before(&a):
+			return 1
+		}
+		return 0
+	})
 	return tl, nil
 }
 
