@@ -88,3 +88,35 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 		t.Fatalf("cds.drill_days's marker: %d rows summing to %d, want 1 row summing to the watermark %d", rows, sum, r.p.Watermark())
 	}
 }
+
+// TestDrillPinnedWhileCommitsLand: drill-downs read at commits the
+// projector made earlier, once many commits (small batches: corrections,
+// retractions, events out of order) have landed since, list and count what
+// cds.events does at those commits: the later commits' changes are taken
+// back from cds.drill_log.
+func TestDrillPinnedWhileCommitsLand(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	load := projtest.Generate(16, 3000, registry.Sample().Codes())
+	if _, err := projtest.Publish(ctx, h.js, load.Msgs); err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{BatchMax: 97})
+	var commits []uint64
+	waitFor(t, time.Minute, "the load folded", func() bool {
+		w := r.p.Watermark()
+		if w > 0 && (len(commits) == 0 || commits[len(commits)-1] != w) {
+			commits = append(commits, w)
+		}
+		return w >= h.lastSeq(t)
+	})
+	r.stop()
+	if len(commits) < 4 {
+		t.Fatalf("only %d commits seen: %v", len(commits), commits)
+	}
+	for _, at := range []uint64{commits[0], commits[len(commits)/3], commits[2*len(commits)/3]} {
+		if diffs, err := projtest.DrillDiffsAt(ctx, h.db, at, 10); err != nil || len(diffs) > 0 {
+			t.Errorf("read at commit %d of %d: %v %v", at, commits[len(commits)-1], diffs, err)
+		}
+	}
+}
