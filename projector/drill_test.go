@@ -14,10 +14,10 @@ import (
 // batches, so that keys change across many commits: corrections,
 // retractions, events out of order, equal timestamps) list what cds.events
 // does at the watermark (projtest.Check's DrillDiffs); rows of a batch that
-// failed after its drill rows landed (above the watermark), and a table
-// emptied as by the upgrade that adds it, make the next recovery refill it,
-// after which it lists the same again and the projector goes on keeping
-// it.
+// failed after its drill rows landed (above the watermark) are taken back
+// by a read at the watermark meanwhile, and they, and a table emptied as
+// by the upgrade that adds it, make the next recovery refill it, after
+// which it lists the same again and the projector goes on keeping it.
 func TestDrillTableKeptAndRefilled(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -52,12 +52,19 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
 		t.Fatal(err)
 	}
-	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) == 0 {
-		t.Fatalf("a row above the watermark went unnoticed: %v %v", diffs, err)
+	if _, above, err := h.db.DrillState(ctx, mid); err != nil || above == 0 {
+		t.Fatalf("rows above the watermark: %d (%v), want some", above, err)
+	}
+	// Read at the watermark meanwhile, the batch's change taken back.
+	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
+		t.Fatalf("cds.drill_list read at the watermark with a batch's rows above it: %v %v", diffs, err)
 	}
 	r = h.start(t, Config{BatchMax: 97})
 	waitFor(t, time.Minute, "the recovery", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 && r.p.Watermark() >= mid })
 	r.stop()
+	if marked, above, err := h.db.DrillState(ctx, r.p.Watermark()); err != nil || above != 0 || marked != r.p.Watermark() {
+		t.Fatalf("after the recovery: the tables at %d, %d rows above the watermark %d (%v); want them refilled", marked, above, r.p.Watermark(), err)
+	}
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
 		t.Fatalf("cds.drill_list after the refill: %v %v", diffs, err)
 	}

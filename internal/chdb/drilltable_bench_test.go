@@ -13,17 +13,19 @@ import (
 // BenchmarkCommitDrill times what a batch of 2,000 events writes to
 // ClickHouse (its raw rows, then its cells and marker) without and with
 // its 3,000 rows of cds.drill_list (a new entry and a moved neighbour for most
-// events, and the table's marker), in one run on the same server: the
-// commit cost the drill-down's table adds.
+// events, and the table's marker), and with them but without their
+// changes in cds.drill_log (as before it), in one run on the same server:
+// the commit cost the drill-down's tables add, and the log's share.
 func BenchmarkCommitDrill(b *testing.B) {
 	db := migratedDB(b, "cds_commit_drill")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rng := rand.New(rand.NewPCG(14, 3))
 	var seq, marked uint64 // the last sequence; the drill tables' marker
-	var tWithout, tWith time.Duration
+	var tWithout, tWith, tNoLog time.Duration
 	for b.Loop() {
-		for _, drill := range []bool{false, true} {
+		for _, way := range []int{0, 1, 2} { // without drill rows, with, with but no log
+			drill := way > 0
 			var raw EventColumns
 			raw.Grow(2000)
 			cells := NewRollupColumns(2001)
@@ -52,24 +54,34 @@ func BenchmarkCommitDrill(b *testing.B) {
 			if err := db.InsertEvents(ctx, "", &raw); err != nil {
 				b.Fatal(err)
 			}
-			if drill {
+			switch way {
+			case 1:
 				if err := db.InsertDrill(ctx, "", &d); err != nil {
+					b.Fatal(err)
+				}
+			case 2:
+				if err := db.insertDrillTables(ctx, "", &d); err != nil {
 					b.Fatal(err)
 				}
 			}
 			if err := db.InsertRollup(ctx, "", cells); err != nil {
 				b.Fatal(err)
 			}
-			if drill {
-				tWith += time.Since(t0)
-			} else {
+			switch way {
+			case 0:
 				tWithout += time.Since(t0)
+			case 1:
+				tWith += time.Since(t0)
+			case 2:
+				tNoLog += time.Since(t0)
 			}
 		}
 	}
 	b.ReportMetric(float64(tWithout.Microseconds())/1000/float64(b.N), "ms_without_drill/op")
 	b.ReportMetric(float64(tWith.Microseconds())/1000/float64(b.N), "ms_with_drill/op")
+	b.ReportMetric(float64(tNoLog.Microseconds())/1000/float64(b.N), "ms_with_drill_no_log/op")
 	b.ReportMetric(float64(tWith)/float64(tWithout), "with_vs_without")
+	b.ReportMetric(float64(tWith)/float64(tNoLog), "log_vs_no_log")
 }
 
 // BenchmarkDrillPage times a drill-down page of 100 rows (the first and
