@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
@@ -168,9 +167,7 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 // cache: read only.
 func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
-		rows, err := held(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
-			return e.listRows(ctx, f, all, offset, limit)
-		})
+		rows, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
 		}
@@ -187,9 +184,7 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 // the count.
 func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
-		n, err := held(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
-			return e.countRows(ctx, f)
-		})
+		n, err := e.countRows(ctx, f)
 		return drillEntry{total: n}, err
 	})
 	return c.total, err
