@@ -5,25 +5,15 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
 // TestFoldIndexStatements writes index rows and reads them back the ways
 // the projector does: by sequence range (the local fold store's fills),
 // the fingerprint up to a sequence, and the key rows of a hash range.
 func TestFoldIndexStatements(t *testing.T) {
-	srv := chtest.Start(t)
+	db := migratedDB(t, "cds_foldindex_test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_foldindex_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// Lookups "i:a" and "i:b" share hash 7 (a collision, as the projector
 	// must expect); "k:x" has hash 9.
 	h := []uint64{7, 7, 9}

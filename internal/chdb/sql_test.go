@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
 func TestLiteralQuotesByType(t *testing.T) {
@@ -60,17 +58,9 @@ func TestMarksWatermark(t *testing.T) {
 // an unfinished batch (a mutation, waited for), the truncation, and the
 // refusal of a table they are not for.
 func TestRecoveryStatements(t *testing.T) {
-	srv := chtest.Start(t)
+	db := migratedDB(t, "cds_recovery_test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := Open(ctx, Config{Addr: srv.Addr(), Database: "cds_recovery_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var c EventColumns
 	c.Grow(5)
 	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -71,7 +71,7 @@ func DrillDiffsAt(ctx context.Context, db *chdb.DB, w uint64, limit int) ([]stri
 					out = append(out, fmt.Sprintf("%s: cds.drill_list counts %d events, cds.events %d", name, got, want))
 				}
 				// Pages, not whole lists: a list's data is read by its ids.
-				for _, offset := range []int{0, int(want) / 2, max(int(want)-drillPage, 0)} {
+				for _, offset := range pageOffsets(int(want)) {
 					want, err := db.DrillRows(ctx, filt, false, offset, drillPage)
 					if err != nil {
 						return nil, fmt.Errorf("projtest: %s: %w", name, err)
@@ -95,6 +95,22 @@ func DrillDiffsAt(ctx context.Context, db *chdb.DB, w uint64, limit int) ([]stri
 
 // drillPage is the size of the pages DrillDiffs compares.
 const drillPage = 200
+
+// pageOffsets returns the offsets of the pages DrillDiffs compares in a
+// list of n rows: the first, the middle and the last, each once (a list of
+// one page has one).
+func pageOffsets(n int) []int {
+	out := []int{0}
+	if n <= drillPage {
+		return out
+	}
+	for _, o := range []int{n / 2, max(n-drillPage, 0)} {
+		if o > out[len(out)-1] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
 
 func ids(rows []chdb.DrillRow) []string {
 	out := make([]string, 0, len(rows))
