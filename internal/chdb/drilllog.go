@@ -67,7 +67,7 @@ func (db *DB) pruneDrillLog(ctx context.Context, keep uint64) error {
 	}
 	rows.Close()
 	for _, r := range drop {
-		if err := db.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", db.Table("drill_log"), r)); err != nil {
+		if err := db.execSettled(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", db.Table("drill_log"), r)); err != nil { // sent to the leader, like TRUNCATE
 			return fmt.Errorf("drop range %d of cds.drill_log: %w", r, err)
 		}
 	}
