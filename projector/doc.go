@@ -26,15 +26,18 @@
 //     PubAcks awaited.
 //  4. Raw rows of the batch are inserted into cds.events with their seq,
 //     then its index rows into cds.fold_index with the seq of the event
-//     that wrote each, then its drill rows into cds.drill_list (the
-//     timeline entries whose next entry the batch set, moved or removed,
-//     versioned by the batch's last seq, with the table's marker at that
-//     seq in the same part) and their counts' deltas into cds.drill_days
-//     (with its marker in the same part: docs/design.md, "The drill-down
-//     table"). These inserts may be split into several parts and may
-//     half-succeed: that is allowed (drill rows above the watermark, or a
-//     marker that is not the commit, make the recovery refill both drill
-//     tables from cds.events, syncDrill).
+//     that wrote each, then its drill rows: first as the batch's changes
+//     into cds.drill_log (each with its next entry before the batch, and
+//     a marker row of the batch's last seq and the commit it continues,
+//     in one part), then into cds.drill_list (the timeline entries whose
+//     next entry the batch set, moved or removed, versioned by the
+//     batch's last seq, with the table's marker at that seq in the same
+//     part) and their counts' deltas into cds.drill_days (with its marker
+//     in the same part: docs/design.md, "The drill-down table"). These
+//     inserts may be split into several parts and may half-succeed: that
+//     is allowed (drill rows above the watermark, or a marker that is not
+//     the commit, make the recovery refill the drill tables from
+//     cds.events and empty cds.drill_log, syncDrill).
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
 //     block into a table with no partitions: one part, all or nothing.

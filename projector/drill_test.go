@@ -14,10 +14,10 @@ import (
 // batches, so that keys change across many commits: corrections,
 // retractions, events out of order, equal timestamps) list what cds.events
 // does at the watermark (projtest.Check's DrillDiffs); rows of a batch that
-// failed after its drill rows landed (above the watermark), and a table
-// emptied as by the upgrade that adds it, make the next recovery refill it,
-// after which it lists the same again and the projector goes on keeping
-// it.
+// failed after its drill rows landed (above the watermark) are taken back
+// by a read at the watermark meanwhile, and they, and a table emptied as
+// by the upgrade that adds it, make the next recovery refill it, after
+// which it lists the same again and the projector goes on keeping it.
 func TestDrillTableKeptAndRefilled(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -52,12 +52,19 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	if err := h.db.InsertDrill(ctx, "", &bad); err != nil {
 		t.Fatal(err)
 	}
-	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) == 0 {
-		t.Fatalf("a row above the watermark went unnoticed: %v %v", diffs, err)
+	if _, above, err := h.db.DrillState(ctx, mid); err != nil || above == 0 {
+		t.Fatalf("rows above the watermark: %d (%v), want some", above, err)
+	}
+	// Read at the watermark meanwhile, the batch's change taken back.
+	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
+		t.Fatalf("cds.drill_list read at the watermark with a batch's rows above it: %v %v", diffs, err)
 	}
 	r = h.start(t, Config{BatchMax: 97})
 	waitFor(t, time.Minute, "the recovery", func() bool { return metric(t, r.reg, "cds_projector_recoveries_total") >= 1 && r.p.Watermark() >= mid })
 	r.stop()
+	if marked, above, err := h.db.DrillState(ctx, r.p.Watermark()); err != nil || above != 0 || marked != r.p.Watermark() {
+		t.Fatalf("after the recovery: the tables at %d, %d rows above the watermark %d (%v); want them refilled", marked, above, r.p.Watermark(), err)
+	}
 	if diffs, err := projtest.DrillDiffs(ctx, h.db, 10); err != nil || len(diffs) > 0 {
 		t.Fatalf("cds.drill_list after the refill: %v %v", diffs, err)
 	}
@@ -86,5 +93,37 @@ func TestDrillTableKeptAndRefilled(t *testing.T) {
 	}
 	if rows != 1 || sum != r.p.Watermark() {
 		t.Fatalf("cds.drill_days's marker: %d rows summing to %d, want 1 row summing to the watermark %d", rows, sum, r.p.Watermark())
+	}
+}
+
+// TestDrillPinnedWhileCommitsLand: drill-downs read at commits the
+// projector made earlier, once many commits (small batches: corrections,
+// retractions, events out of order) have landed since, list and count what
+// cds.events does at those commits: the later commits' changes are taken
+// back from cds.drill_log.
+func TestDrillPinnedWhileCommitsLand(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	load := projtest.Generate(16, 3000, registry.Sample().Codes())
+	if _, err := projtest.Publish(ctx, h.js, load.Msgs); err != nil {
+		t.Fatal(err)
+	}
+	r := h.start(t, Config{BatchMax: 97})
+	var commits []uint64
+	waitFor(t, time.Minute, "the load folded", func() bool {
+		w := r.p.Watermark()
+		if w > 0 && (len(commits) == 0 || commits[len(commits)-1] != w) {
+			commits = append(commits, w)
+		}
+		return w >= h.lastSeq(t)
+	})
+	r.stop()
+	if len(commits) < 4 {
+		t.Fatalf("only %d commits seen: %v", len(commits), commits)
+	}
+	for _, at := range []uint64{commits[0], commits[len(commits)/3], commits[2*len(commits)/3]} {
+		if diffs, err := projtest.DrillDiffsAt(ctx, h.db, at, 10); err != nil || len(diffs) > 0 {
+			t.Errorf("read at commit %d of %d: %v %v", at, commits[len(commits)-1], diffs, err)
+		}
 	}
 }

@@ -433,7 +433,7 @@ func (s *Server) translate(err error) error {
 		}
 		return &httpx.Error{Code: httpx.CodeUnavailable, RetryAfter: retry,
 			Message: "too many requests in progress; try again after Retry-After seconds"}
-	case chdb.Busy(err), errors.Is(err, scores.ErrRetry):
+	case chdb.Busy(err):
 		s.log.Warn("request shed: clickhouse busy", "err", err)
 		return &httpx.Error{Code: httpx.CodeUnavailable, RetryAfter: 1, Message: "the score store is busy; try again after Retry-After seconds"}
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -361,6 +362,7 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 		shed     int
 		firstErr string
 	)
+	countersBefore := apiCounters(ctx, client, base)
 	end := time.Now().Add(e.cfg.ReadersFor)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -405,6 +407,7 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 	}
 	wg.Wait()
 	took := time.Since(start)
+	countersAfter := apiCounters(ctx, client, base)
 	cancel()
 	if err := <-pubErr; err != nil && !errors.Is(err, context.Canceled) {
 		return readersFigures{}, fmt.Errorf("publishing meanwhile: %w", err)
@@ -421,6 +424,13 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 	e.Figure(prefix+"readers_errors", float64(errs), "requests")
 	e.Figure(prefix+"readers_503", float64(shed), "requests")
 	e.Figure(prefix+"readers_events_published", float64(published), "events")
+	// Where the API's drill-downs were read from, and what it shed, by
+	// class (its /metrics before and after).
+	for _, c := range apiCounterNames {
+		if a, ok := countersAfter[c.metric]; ok {
+			e.Figure(prefix+"readers_"+c.figure, a-countersBefore[c.metric], "")
+		}
+	}
 	if firstErr != "" {
 		e.Progressf("  first error: %s", firstErr)
 	}
@@ -477,4 +487,34 @@ func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
 			*n++
 		}
 	}
+}
+
+// apiCounterNames are the counters of the API's /metrics the mixed
+// readers report, as figures: drill-down pages and totals read from the
+// drill-down tables and from cds.events, and requests shed by class.
+var apiCounterNames = []struct{ metric, figure string }{
+	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
+	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
+	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
+	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},
+}
+
+// apiCounters reads the counters of apiCounterNames from base's /metrics;
+// those it cannot read are missing.
+func apiCounters(ctx context.Context, client *http.Client, base string) map[string]float64 {
+	out := map[string]float64{}
+	code, body, err := get(ctx, client, base+"/metrics")
+	if err != nil || code != http.StatusOK {
+		return out
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, c := range apiCounterNames {
+			if v, ok := strings.CutPrefix(line, c.metric+" "); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					out[c.metric] = f
+				}
+			}
+		}
+	}
+	return out
 }

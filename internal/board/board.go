@@ -327,7 +327,7 @@ func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p := b.newPage(r, "error")
 		p.Body = messageView{Lead: err.Error()}
 		b.render(w, http.StatusBadRequest, "message", p)
-	case chdb.Busy(err), errors.Is(err, scores.ErrRetry):
+	case chdb.Busy(err):
 		w.Header().Set("Retry-After", "1")
 		b.Busy(w, r)
 	default:

@@ -2,10 +2,8 @@ package chdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,6 +25,11 @@ import (
 // drill.go), each table with its marker at the commit in the same INSERT;
 // its recovery refills both from cds.events (RefillDrill) when a marker is
 // not the committed position or rows of an unfinished batch are there.
+// Before them each commit writes its changes to cds.drill_log (0021): the
+// rows it wrote with their next_at before it. A read pinned at commit C
+// (the commit its score was read at) reads the tables at whatever commit
+// M their markers are and takes back the changes of the commits after C
+// (drilllog.go), so it stays at C while commits land.
 
 // DrillNoNext is next_at of the latest event of its key: the largest
 // DateTime, 2106-02-07 06:28:15 UTC.
@@ -55,6 +58,7 @@ type DrillColumns struct {
 	OccurredAt, NextAt []uint32 // unix seconds
 	Tie, Seq           []uint64
 	Removes            []uint8
+	Before             []uint32 // next_at before the commit (cds.drill_log)
 	days               map[drillDayKey]int64
 	mark, prev         uint64 // the marker's commit and the one before (AddMarker)
 }
@@ -78,6 +82,7 @@ func (c *DrillColumns) Add(entity, agency string, at, next, before uint32, tie u
 	c.Entity, c.Agency = append(c.Entity, entity), append(c.Agency, agency)
 	c.OccurredAt, c.NextAt = append(c.OccurredAt, at), append(c.NextAt, next)
 	c.Tie, c.Seq, c.Removes = append(c.Tie, tie), append(c.Seq, seq), append(c.Removes, r)
+	c.Before = append(c.Before, before)
 	day, was, now := drillDay(at), drillDay(before), drillDay(next)
 	if was == now {
 		return
@@ -104,6 +109,7 @@ func (c *DrillColumns) AddMarker(seq, prev uint64) {
 	c.Entity, c.Agency = append(c.Entity, ""), append(c.Agency, "")
 	c.OccurredAt, c.NextAt = append(c.OccurredAt, 0), append(c.NextAt, 0)
 	c.Tie, c.Seq, c.Removes = append(c.Tie, 0), append(c.Seq, seq), append(c.Removes, 0)
+	c.Before = append(c.Before, 0)
 	c.mark, c.prev = seq, prev
 }
 
@@ -127,13 +133,25 @@ const (
 	insertDrillDaysSQL = "INSERT INTO %s (entity, agency, day, next_day, removes, n)"
 )
 
-// InsertDrill writes c into cds.drill_list in one INSERT under queryID
-// (see InsertEvents), then its deltas and marker (when c has one) into
-// cds.drill_days in one INSERT. Nothing is sent for no rows.
+// InsertDrill writes c as one commit's changes into cds.drill_log
+// (insertDrillLog, when c has a marker), then into cds.drill_list in one
+// INSERT under queryID (see InsertEvents), then its deltas and marker
+// (when c has one) into cds.drill_days in one INSERT. Nothing is sent for
+// no rows.
 func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) error {
 	if c.Len() == 0 {
 		return nil
 	}
+	if c.mark != 0 {
+		if err := db.insertDrillLog(ctx, queryID, c); err != nil {
+			return err
+		}
+	}
+	return db.insertDrillTables(ctx, queryID, c)
+}
+
+// insertDrillTables writes c into cds.drill_list and cds.drill_days.
+func (db *DB) insertDrillTables(ctx context.Context, queryID string, c *DrillColumns) error {
 	at, next := unixTimes(c.OccurredAt), unixTimes(c.NextAt)
 	if err := db.insertColumns(ctx, queryID, fmt.Sprintf(insertDrillSQL, db.Table("drill_list")),
 		[]any{c.Entity, c.Agency, at, c.Tie, next, c.Removes, c.Seq}); err != nil {
@@ -177,27 +195,18 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 
 // DrillState reads the commit the drill-down tables' markers say they
 // reflect (0 when either has none, or when the two differ) and counts the
-// rows of cds.drill_list written by sequences above seq (an unfinished
-// batch), in one query.
+// rows of cds.drill_list and cds.drill_log written by sequences above seq
+// (an unfinished batch), in one query.
 func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, err error) {
 	var days uint64
-	q := "SELECT " + db.drillMarksSQL() + ", (SELECT countIf(seq > ?) FROM " + db.Table("drill_list") + ")"
-	if err := db.QueryRow(ctx, q, seq).Scan(&mark, &days, &above); err != nil {
+	q := "SELECT " + db.drillMarksSQL() + ", (SELECT countIf(seq > ?) FROM " + db.Table("drill_list") + ") + (SELECT countIf(seq > ?) FROM " + db.Table("drill_log") + ")"
+	if err := db.QueryRow(ctx, q, seq, seq).Scan(&mark, &days, &above); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
 	if days != mark {
 		mark = 0
 	}
 	return mark, above, nil
-}
-
-// drillMarks reads the commits the markers of cds.drill_list and
-// cds.drill_days say they reflect, in one query.
-func (db *DB) drillMarks(ctx context.Context) (list, days uint64, err error) {
-	if err := db.QueryRow(ctx, "SELECT "+db.drillMarksSQL()).Scan(&list, &days); err != nil {
-		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
-	}
-	return list, days, nil
 }
 
 // drillMarksSQL selects the markers of cds.drill_list (the latest seq of
@@ -262,7 +271,9 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 	}
 	var c DrillColumns
 	c.AddMarker(seq, 0) // the tables were emptied
-	if err := db.InsertDrill(ctx, "", &c); err != nil {
+	// No changes in cds.drill_log: a read pinned before seq reads from
+	// cds.events.
+	if err := db.insertDrillTables(ctx, "", &c); err != nil {
 		return fmt.Errorf("mark cds.drill_list and cds.drill_days at seq %d: %w", seq, err)
 	}
 	return nil
@@ -270,7 +281,7 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 
 // truncateDrill empties cds.drill_list and cds.drill_days.
 func (db *DB) truncateDrill(ctx context.Context) error {
-	for _, t := range []string{"drill_list", "drill_days"} {
+	for _, t := range []string{"drill_list", "drill_days", "drill_log"} {
 		if err := db.truncate(ctx, t); err != nil {
 			return err
 		}
@@ -321,203 +332,6 @@ func drillKeyExpr(number, scoped bool) string {
 		expr = "concat(agency, '/', " + expr + ")"
 	}
 	return expr
-}
-
-// ErrDrillMoved is returned by DrillTableRows and DrillTableCount when a
-// marker of the drill-down tables is past the commit the filter is read at
-// (UpTo): a commit landed meanwhile, or one is being written (its drill
-// rows land before its commit marker). The caller reads the commit
-// markers again.
-var ErrDrillMoved = errors.New("the drill-down tables are past the commit read")
-
-// ErrDrillBehind is returned by DrillTableRows and DrillTableCount when a
-// marker of the drill-down tables is before the commit the filter is read
-// at: the projector has not refilled them since an upgrade or a failed
-// batch. The caller runs DrillRows.
-var ErrDrillBehind = errors.New("the drill-down tables are behind the commit read")
-
-// ErrDrillFilter is returned by DrillTableRows and DrillTableCount for a
-// filter the drill-down tables do not answer: without Entity or UpTo, with
-// ID or Key, or a province-wide key (not AgencyScoped) read for some units
-// only, whose latest event DrillRows looks for among those units' events
-// alone while the tables follow the key's timeline over every agency (the
-// two differ only for events of province types sent by units that do not
-// report for the province, which the gate refuses). The caller runs
-// DrillRows.
-var ErrDrillFilter = errors.New("the drill-down tables answer drill-downs of one entity at a commit (Entity and UpTo), without ID or Key, and of province-wide keys for every unit only")
-
-// drillWhere is the filter of f on cds.drill_list (list: after FINAL, a
-// condition on next_at or removes must not be read before the versions
-// are resolved) and on cds.drill_days (days), with their arguments.
-type drillWhere struct {
-	list, days         string
-	listArgs, daysArgs []any
-}
-
-// drillTableWhere is the filter of f on the drill-down tables.
-func drillTableWhere(f DrillFilter) (drillWhere, error) {
-	if f.Entity == "" || f.UpTo == nil || f.ID != "" || f.Key != "" || (!f.AgencyScoped && f.Units != nil) {
-		return drillWhere{}, ErrDrillFilter
-	}
-	day, err := time.ParseInLocation("2006-01-02", f.AsOf, events.Zone)
-	if err != nil {
-		return drillWhere{}, fmt.Errorf("drill-down as_of %q: %w", f.AsOf, err)
-	}
-	// Up to as_of's day in province time, and the next event after it: in
-	// days, day <= as_of < next_day.
-	end := uint32(day.AddDate(0, 0, 1).Unix())
-	asOf := drillDay(end) - 1
-	var l, d strings.Builder
-	l.WriteString("entity = ? AND occurred_at < toDateTime(?) AND next_at >= toDateTime(?)")
-	d.WriteString("entity = ? AND day <= ? AND next_day > ?")
-	w := drillWhere{listArgs: []any{f.Entity, end, end}, daysArgs: []any{f.Entity, asOf, asOf}}
-	if f.Units != nil {
-		l.WriteString(" AND agency IN ?")
-		d.WriteString(" AND agency IN ? AND agency != ''") // no units: none
-		w.listArgs, w.daysArgs = append(w.listArgs, Set(f.Units)), append(w.daysArgs, Set(f.Units))
-	} else {
-		d.WriteString(" AND agency = ''")
-	}
-	switch {
-	case f.Year != 0:
-		from, to := uint32(time.Date(f.Year, 1, 1, 0, 0, 0, 0, events.Zone).Unix()), uint32(time.Date(f.Year+1, 1, 1, 0, 0, 0, 0, events.Zone).Unix())
-		l.WriteString(" AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)")
-		d.WriteString(" AND day >= ? AND day < ?")
-		w.listArgs, w.daysArgs = append(w.listArgs, from, to), append(w.daysArgs, drillDay(from), drillDay(to))
-	case len(f.Removes) > 0:
-		l.WriteString(" AND removes = 0")
-		d.WriteString(" AND removes = 0")
-	}
-	w.list, w.days = l.String(), d.String()
-	return w, nil
-}
-
-// noPrewhere keeps the conditions of a FINAL read in WHERE: moved to
-// PREWHERE they would be read before the versions are resolved.
-func noPrewhere(ctx context.Context) context.Context {
-	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"optimize_move_to_prewhere": 0}))
-}
-
-// atMark runs read between two reads of the drill-down tables' markers,
-// and returns ErrDrillMoved or ErrDrillBehind unless all four are the
-// commit f is read at: a commit's rows and its marker land in one part of
-// each table, so a read that saw a later commit's rows sees its marker
-// after.
-func (db *DB) atMark(ctx context.Context, f DrillFilter, read func() error) error {
-	for i := range 2 {
-		list, days, err := db.drillMarks(ctx)
-		if err != nil {
-			return err
-		}
-		for _, m := range []uint64{list, days} {
-			if m > *f.UpTo {
-				return fmt.Errorf("%w: marker at %d, read at %d", ErrDrillMoved, m, *f.UpTo)
-			}
-			if m < *f.UpTo {
-				return fmt.Errorf("%w: marker at %d, read at %d", ErrDrillBehind, m, *f.UpTo)
-			}
-		}
-		if i == 0 {
-			if err := read(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// DrillTableRows is DrillRows read from the drill-down tables: the rows of
-// f by occurred_at then cityHash64(id) (all, or limit from offset), then
-// their ids, types, keys and data from cds.events by their place in its
-// order. A page reads the counts per day of cds.drill_days, then only the
-// days holding rows offset to offset+limit of cds.drill_list. It returns
-// ErrDrillMoved or ErrDrillBehind when the tables are not at f.UpTo.
-func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {
-	page, err := db.drillTableRefs(ctx, f, all, offset, limit)
-	if err != nil {
-		return nil, err
-	}
-	return db.drillEvents(ctx, f, page)
-}
-
-// drillTableRefs reads the rows of DrillTableRows from the drill-down
-// tables.
-func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]drillRef, error) {
-	w, err := drillTableWhere(f)
-	if err != nil {
-		return nil, err
-	}
-	var page []drillRef
-	err = db.atMark(ctx, f, func() error {
-		where, args := w.list, w.listArgs
-		if !all {
-			if limit <= 0 {
-				return nil
-			}
-			from, to, skip, ok, err := db.drillWindow(ctx, w, offset, limit)
-			if err != nil || !ok {
-				return err
-			}
-			where += " AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)"
-			args = append(append(args[:len(args):len(args)], from, to), skip, limit)
-		}
-		q := "SELECT agency, toUnixTimestamp(occurred_at), tie FROM " + db.Table("drill_list") + " FINAL\nWHERE " + where +
-			"\nORDER BY occurred_at, tie, agency"
-		if !all {
-			q += "\nLIMIT ?, ?"
-		}
-		rows, err := db.Query(noPrewhere(ctx), q, args...)
-		if err != nil {
-			return fmt.Errorf("read cds.drill_list: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r drillRef
-			if err := rows.Scan(&r.agency, &r.at, &r.tie); err != nil {
-				return fmt.Errorf("read cds.drill_list: %w", err)
-			}
-			page = append(page, r)
-		}
-		return rows.Err()
-	})
-	return page, err
-}
-
-// drillWindow finds, from the counts per day of cds.drill_days, the days
-// that hold rows offset to offset+limit-1 of w: the unix seconds from and
-// to bounding their occurred_at, and how many of the window's rows come
-// before offset. ok is false when the listing has offset rows or fewer.
-func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) (from, to uint32, skip int, ok bool, err error) {
-	q := "SELECT day, sum(n) AS c FROM " + db.Table("drill_days") + " WHERE " + w.days + " GROUP BY day HAVING c != 0 ORDER BY day"
-	rows, err := db.Query(ctx, q, w.daysArgs...)
-	if err != nil {
-		return 0, 0, 0, false, fmt.Errorf("read cds.drill_days: %w", err)
-	}
-	defer rows.Close()
-	var before int64
-	first, last := uint32(0), uint32(0)
-	for rows.Next() {
-		var day uint32
-		var c int64
-		if err := rows.Scan(&day, &c); err != nil {
-			return 0, 0, 0, false, fmt.Errorf("read cds.drill_days: %w", err)
-		}
-		if before+c <= int64(offset) {
-			before += c
-			continue
-		}
-		if !ok {
-			first, skip, ok = day, offset-int(before), true
-		}
-		last = day
-		if before += c; before >= int64(offset+limit) {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, 0, false, fmt.Errorf("read cds.drill_days: %w", err)
-	}
-	return drillDayStart(first), drillDayStart(last + 1), skip, ok, nil
 }
 
 // drillDayStart is the unix second at which day (drillDay) begins.
@@ -573,27 +387,6 @@ func (db *DB) drillEvents(ctx context.Context, f DrillFilter, page []drillRef) (
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// DrillTableCount is DrillCount read from cds.drill_days: a sum of its
-// counts, no FINAL. ErrDrillMoved or ErrDrillBehind when the drill-down
-// tables are not at f.UpTo.
-func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error) {
-	w, err := drillTableWhere(f)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	err = db.atMark(ctx, f, func() error {
-		if err := db.QueryRow(ctx, "SELECT sum(n) FROM "+db.Table("drill_days")+" WHERE "+w.days, w.daysArgs...).Scan(&n); err != nil {
-			return fmt.Errorf("count cds.drill_days: %w", err)
-		}
-		return nil
-	})
-	if n < 0 {
-		return 0, fmt.Errorf("count cds.drill_days: %d rows", n)
-	}
-	return uint64(n), err
 }
 
 // unixTimes turns unix seconds into times.

@@ -10,7 +10,7 @@ import (
 )
 
 // leadershipChanged is ClickHouse's LEADERSHIP_CHANGED (code 292). A
-// replicated table sends TRUNCATE to its leader replica; in the moments
+// replicated table sends TRUNCATE and DROP PARTITION to its leader replica; in the moments
 // after the table is created (or its server restarts), ZooKeeper may
 // already name this replica the leader while the server has not yet taken
 // the role, and 18.16 then refuses the statement with this code. It passes

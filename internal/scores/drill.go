@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
-	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
@@ -19,11 +18,6 @@ import (
 
 // ErrUnknownIndicator is returned for an indicator code not in the catalogue.
 var ErrUnknownIndicator = errors.New("scores: unknown indicator")
-
-// ErrRetry is returned by FindEvents when commits kept coming in while it
-// read the score (maxSnapshotTries times): the same request may succeed a
-// moment later.
-var ErrRetry = errors.New("scores: commits kept coming in while reading; try again")
 
 // Contributor is one event that counts in a value at as_of: the current state
 // of its natural key.
@@ -67,44 +61,24 @@ type Find struct {
 	Key string // the natural key, as Contributor.Key shows it
 }
 
-// maxSnapshotTries bounds how often Events starts again because a commit
-// came in while it read.
-const maxSnapshotTries = 10
-
 // Events lists the events that count in indicator for unit at q.AsOf:
 // for each natural key, its latest event (by occurred_at, then cityHash64(id)) up to
 // as_of, leaving out retractions and events superseded by a correction of the
 // same agency; for a flow only keys whose state falls in as_of's year, for a
 // stock only keys not ended, for a reported figure the report(s) used.
 //
-// The page and its score come from the same commit: the commit markers are
-// read once, the score is computed at them (and the markers read again to
-// check that no commit came in between, else it starts again), and the
-// events are those of cds.events up to the markers' watermark.
+// The page and its score come from the same commit: the score is computed
+// from snapshots read with the commit markers (or cached under them), and
+// the page and its total are read at those markers' watermark, however
+// many commits land meanwhile (drilltable.go).
 func (e *Engine) Events(ctx context.Context, unit, indicator string, q Query, offset, limit int) (*Drill, error) {
 	return e.FindEvents(ctx, unit, indicator, q, Find{}, offset, limit)
 }
 
 // FindEvents is Events narrowed to one event id or one natural key (find).
-// It reads the page and its total from cds.drill_list at the commit of the
-// score, at the next commits when one lands meanwhile, else from
-// cds.events (drilltable.go).
+// It reads the page and its total from cds.drill_list and cds.drill_days
+// pinned at the commit of the score, else from cds.events (drilltable.go).
 func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int) (*Drill, error) {
-	for try := 1; ; try++ {
-		d, err := e.findEvents(ctx, unit, indicator, q, find, offset, limit, try == drillTries)
-		if errors.Is(err, chdb.ErrDrillMoved) && try < drillTries {
-			if err := pauseDrill(ctx, try); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return d, err
-	}
-}
-
-// findEvents is FindEvents at one commit; last: from cds.events when
-// cds.drill_list is past that commit, else ErrDrillMoved.
-func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query, find Find, offset, limit int, last bool) (*Drill, error) {
 	ind, ok := e.Catalog.Indicator(indicator)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownIndicator, indicator)
@@ -119,7 +93,7 @@ func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query
 	if limit <= 0 {
 		limit = DefaultDrillLimit
 	}
-	score, m, err := e.scoreAtOneCommit(ctx, unit, q)
+	score, m, err := e.unitAt(ctx, unit, q)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +117,7 @@ func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit, last)
+	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +125,7 @@ func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.drillCount(ctx, m, filter, last); err != nil {
+	} else if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
 		return nil, fmt.Errorf("drill-down count: %w", err)
 	}
 	for _, r := range rows {
@@ -169,41 +143,6 @@ func (e *Engine) findEvents(ctx context.Context, unit, indicator string, q Query
 		d.Events = []Contributor{}
 	}
 	return d, nil
-}
-
-// scoreAtOneCommit scores unit at the commit markers it returns: it reads
-// them, scores with the snapshots cached under them (or read afresh), and
-// reads them again; a commit in between makes it start again.
-func (e *Engine) scoreAtOneCommit(ctx context.Context, unit string, q Query) (*UnitScore, mark, error) {
-	if e.Store.pinned != nil {
-		score, err := e.Unit(ctx, unit, q)
-		return score, *e.Store.pinned, err
-	}
-	for try := 1; ; try++ {
-		m, err := e.Store.readMark(ctx)
-		if err != nil {
-			return nil, mark{}, err
-		}
-		at := *e
-		at.Store = &Store{db: e.Store.db, cache: e.Store.cache, pinned: &m}
-		if e.Store.cache == nil {
-			at.Store = e.Store
-		}
-		score, err := at.Unit(ctx, unit, q)
-		if err != nil {
-			return nil, mark{}, err
-		}
-		again, err := e.Store.readMark(ctx)
-		if err != nil {
-			return nil, mark{}, err
-		}
-		if again == m {
-			return score, m, nil
-		}
-		if try == maxSnapshotTries {
-			return nil, mark{}, fmt.Errorf("drill-down: %w (%d tries)", ErrRetry, try)
-		}
-	}
 }
 
 // drillFilter selects the events feeding f (chdb.DrillFilter): for a flow
@@ -224,16 +163,11 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 }
 
 // contributors lists the events of f read at m (all, or limit from
-// offset), from e.Drills when it has them (last: see listRows). The rows
-// are shared with the cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]Contributor, error) {
+// offset), from e.Drills when it has them. The rows are shared with the
+// cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
-		var rows []chdb.DrillRow
-		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
-			var err error
-			rows, err = e.listRows(ctx, f, all, offset, limit, last)
-			return err
-		})
+		rows, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
 		}
@@ -247,15 +181,10 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
-// the count (last: see listRows).
-func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter, last bool) (uint64, error) {
+// the count.
+func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
-		var n uint64
-		err := admission.Hold(ctx, admission.Heavy, func(ctx context.Context) error {
-			var err error
-			n, err = e.countRows(ctx, f, last)
-			return err
-		})
+		n, err := e.countRows(ctx, f)
 		return drillEntry{total: n}, err
 	})
 	return c.total, err

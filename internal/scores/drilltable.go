@@ -4,40 +4,22 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
-	"time"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 )
 
 // Drill-downs are read from the projector's tables cds.drill_list and
 // cds.drill_days (chdb.DB.DrillTableRows: the rows valid at as_of in the
 // table's order, from the days that hold the page, no grouping over the
-// unit's events; DrillTableCount: a sum of counts per day) while their
-// markers are the commit the score was read at. A commit landing meanwhile, or being written, makes
-// FindEvents read again at the next commit after a short pause; after
-// drillTries commits, or at once while the projector has not yet refilled
-// the table (chdb.ErrDrillBehind), the drill-down is read from cds.events
+// unit's events; DrillTableCount: a sum of counts per day), pinned at the
+// commit the score was read at: commits landing meanwhile are taken back
+// from cds.drill_log, so a busy projector does not make the request start
+// again. When the tables cannot answer at that commit (not yet refilled,
+// chdb.ErrDrillBehind; the log no longer reaching back to it,
+// chdb.ErrDrillMoved) the drill-down is read from cds.events
 // (chdb.DB.DrillRows), counted as a fallback (DrillStats). Finds by id or
 // key are read from cds.events (not counted).
-
-// drillTries is how many commits FindEvents tries cds.drill_list at.
-const drillTries = 3
-
-// drillPause is the pause before FindEvents tries the next commit, times
-// the tries so far: a commit's drill rows land before its commit marker.
-const drillPause = 10 * time.Millisecond
-
-// pauseDrill waits before the next try, or until ctx is done.
-func pauseDrill(ctx context.Context, try int) error {
-	t := time.NewTimer(time.Duration(try) * drillPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // drillStats counts drill-down reads by source.
 type drillStats struct {
@@ -46,44 +28,52 @@ type drillStats struct {
 
 // DrillStats reports the drill-down pages and totals read from the
 // drill-down tables, and those read from cds.events because the tables
-// were not at the commit read (a commit landing at each try, or tables not
-// yet refilled).
+// could not answer at the commit read (not yet refilled, or their log no
+// longer reaching back to it).
 func (s *Store) DrillStats() (table, fallbacks uint64) {
 	return s.drill.table.Load(), s.drill.fallbacks.Load()
 }
 
-// listRows lists the events of f from cds.drill_list, else from cds.events:
-// when the table does not answer such filters, is behind f.UpTo, or is
-// past it and last (not last: chdb.ErrDrillMoved).
-func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int, last bool) ([]chdb.DrillRow, error) {
-	rows, err := e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
-	if e.fromEvents(err, last) {
-		return e.Store.db.DrillRows(ctx, f, all, offset, limit)
+// listRows lists the events of f from cds.drill_list, else from
+// cds.events: when the tables do not answer such filters or cannot answer
+// at f.UpTo. A read of the tables is admitted as a light read (its cost is
+// the page's days and the counts per day, as a score's), one of
+// cds.events as a heavy one (it groups the unit's events of the year).
+func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) ([]chdb.DrillRow, error) {
+	rows, err := held(ctx, admission.Light, func(ctx context.Context) ([]chdb.DrillRow, error) {
+		return e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
+	})
+	if e.fromEvents(err) {
+		return held(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
+			return e.Store.db.DrillRows(ctx, f, all, offset, limit)
+		})
 	}
 	return rows, err
 }
 
-// countRows counts the events of f as listRows lists them.
-func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter, last bool) (uint64, error) {
-	n, err := e.Store.db.DrillTableCount(ctx, f)
-	if e.fromEvents(err, last) {
-		return e.Store.db.DrillCount(ctx, f)
+// countRows counts the events of f as listRows lists them, admitted the
+// same way.
+func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter) (uint64, error) {
+	n, err := held(ctx, admission.Light, func(ctx context.Context) (uint64, error) {
+		return e.Store.db.DrillTableCount(ctx, f)
+	})
+	if e.fromEvents(err) {
+		return held(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
+			return e.Store.db.DrillCount(ctx, f)
+		})
 	}
 	return n, err
 }
 
-// fromEvents says whether a read of cds.drill_list that returned err is to be
-// made from cds.events instead, and counts the read.
-func (e *Engine) fromEvents(err error, last bool) bool {
+// fromEvents says whether a read of the drill-down tables that returned
+// err is to be made from cds.events instead, and counts the read.
+func (e *Engine) fromEvents(err error) bool {
 	switch {
 	case err == nil:
 		e.Store.drill.table.Add(1)
 	case errors.Is(err, chdb.ErrDrillFilter):
 		return true
-	case errors.Is(err, chdb.ErrDrillBehind):
-		e.Store.drill.fallbacks.Add(1)
-		return true
-	case errors.Is(err, chdb.ErrDrillMoved) && last:
+	case errors.Is(err, chdb.ErrDrillBehind), errors.Is(err, chdb.ErrDrillMoved):
 		e.Store.drill.fallbacks.Add(1)
 		return true
 	}

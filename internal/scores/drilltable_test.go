@@ -34,11 +34,12 @@ func addDrill(tb testing.TB, db *chdb.DB, seq uint64, ids []string, days []strin
 	}
 }
 
-// TestDrillFromTable: the page and its total come from cds.drill_list when its
-// marker is the commit of the score; while a batch's drill rows have
-// landed but not its commit, from cds.events (a fallback, counted), with
-// the same answer; after the commit, from cds.drill_list again, with the new
-// event; emptied, from cds.events at once.
+// TestDrillFromTable: the page and its total come from cds.drill_list and
+// cds.drill_days when their markers are the commit of the score; while a
+// batch's drill rows have landed but not its commit, from them too, pinned
+// at the commit of the score (the batch's changes taken back), with the
+// same answer; after the commit, with the new event; emptied, from
+// cds.events at once (a fallback, counted).
 func TestDrillFromTable(t *testing.T) {
 	db := rollupDB(t)
 	ctx := context.Background()
@@ -67,8 +68,8 @@ func TestDrillFromTable(t *testing.T) {
 	if err != nil || d.Total != 2 || len(d.Events) != 2 {
 		t.Fatalf("with a batch's drill rows ahead of its commit: %+v, %v; want the 2 committed events", d, err)
 	}
-	if _, fallbacks := e.Store.DrillStats(); fallbacks != 2 {
-		t.Errorf("%d reads from cds.events, want 2 (page, total)", fallbacks)
+	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 0 {
+		t.Errorf("read from the tables %d times, from cds.events %d; want 4 and 0", table, fallbacks)
 	}
 
 	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-03", 1, 1, 1)}, pos{n: 2, num: 2, den: 3}, pos{n: 3, num: 3, den: 6})
@@ -76,20 +77,22 @@ func TestDrillFromTable(t *testing.T) {
 	if err != nil || d.Total != 3 || len(d.Events) != 3 || d.Events[2].ID != "w-3" || string(d.Events[2].Data) != `{"workfile_id":"W3","online":true}` {
 		t.Fatalf("after the commit: %+v, %v; want w-1, w-2, w-3", d, err)
 	}
-	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 2 {
-		t.Errorf("read from cds.drill_list %d times, from cds.events %d; want 4 and 2", table, fallbacks)
+	if table, fallbacks := e.Store.DrillStats(); table != 6 || fallbacks != 0 {
+		t.Errorf("read from the tables %d times, from cds.events %d; want 6 and 0", table, fallbacks)
 	}
 
 	// Emptied, as the upgrade that adds it leaves it: behind the commit,
 	// read from cds.events at once.
-	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill_list")); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"drill_list", "drill_days", "drill_log"} {
+		if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table(table)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d, err = e.Events(ctx, "bg-vietyen", "HSCV", Query{AsOf: date("2025-06-29"), Milestone: 2025}, 0, 10)
 	if err != nil || d.Total != 3 || len(d.Events) != 3 {
 		t.Fatalf("with cds.drill_list emptied: %+v, %v; want the 3 events", d, err)
 	}
-	if table, fallbacks := e.Store.DrillStats(); table != 4 || fallbacks != 4 {
-		t.Errorf("read from cds.drill_list %d times, from cds.events %d; want 4 and 4", table, fallbacks)
+	if table, fallbacks := e.Store.DrillStats(); table != 6 || fallbacks != 2 {
+		t.Errorf("read from the tables %d times, from cds.events %d; want 6 and 2", table, fallbacks)
 	}
 }

@@ -70,7 +70,7 @@ func (e *Engine) Level(ctx context.Context, level registry.Level, q Query) (*Lev
 	if err != nil {
 		return nil, err
 	}
-	units, err := e.score(ctx, level, q)
+	units, _, err := e.score(ctx, level, q)
 	if err != nil {
 		return nil, err
 	}
@@ -79,35 +79,42 @@ func (e *Engine) Level(ctx context.Context, level registry.Level, q Query) (*Lev
 
 // Unit scores one unit, ranked among the units of its level.
 func (e *Engine) Unit(ctx context.Context, code string, q Query) (*UnitScore, error) {
+	s, _, err := e.unitAt(ctx, code, q)
+	return s, err
+}
+
+// unitAt is Unit and the commit markers its score was read at.
+func (e *Engine) unitAt(ctx context.Context, code string, q Query) (*UnitScore, mark, error) {
 	u, ok := e.Registry.Unit(code)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownUnit, code)
+		return nil, mark{}, fmt.Errorf("%w: %q", ErrUnknownUnit, code)
 	}
 	q, err := e.resolve(q)
 	if err != nil {
-		return nil, err
+		return nil, mark{}, err
 	}
 	if !u.InForce(q.AsOf) {
 		to := u.ValidTo.String()
 		if to == "" {
 			to = "open"
 		}
-		return nil, fmt.Errorf("%w: %s is valid from %s to %s, as_of is %s", ErrUnitNotInForce, code, u.ValidFrom, to, q.AsOf)
+		return nil, mark{}, fmt.Errorf("%w: %s is valid from %s to %s, as_of is %s", ErrUnitNotInForce, code, u.ValidFrom, to, q.AsOf)
 	}
-	units, err := e.score(ctx, u.Level, q)
+	units, m, err := e.score(ctx, u.Level, q)
 	if err != nil {
-		return nil, err
+		return nil, mark{}, err
 	}
 	for _, s := range units {
 		if s.Unit == code {
-			return s, nil
+			return s, m, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnitNotInForce, code)
+	return nil, mark{}, fmt.Errorf("%w: %s", ErrUnitNotInForce, code)
 }
 
-// score computes and ranks all units of a level.
-func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, error) {
+// score computes and ranks all units of a level, at the commit markers it
+// returns.
+func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, mark, error) {
 	var own, reported []string
 	var inds []catalog.Indicator
 	for _, ind := range e.Catalog.Indicators() {
@@ -123,10 +130,11 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 	}
 	// Both snapshots come from one scan of the cells (or from the cache).
 	baseDate := e.Catalog.BaselineDate()
-	now, base, err := e.Store.snapshots(ctx, q.AsOf, baseDate, own, reported)
+	pair, err := e.Store.snapshots(ctx, q.AsOf, baseDate, own, reported)
 	if err != nil {
-		return nil, err
+		return nil, mark{}, err
 	}
+	now, base := pair.snaps[0], pair.snaps[1]
 	inForce := e.Registry.InForce(q.AsOf)
 	inForceBase := e.Registry.InForce(baseDate)
 	var out []*UnitScore
@@ -153,7 +161,7 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		out = append(out, s)
 	}
 	rankAll(out)
-	return out, nil
+	return out, pair.at, nil
 }
 
 // ownUnits returns the units whose events are unit's own at d: the unit and,

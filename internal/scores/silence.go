@@ -123,13 +123,9 @@ const lastCacheSize = 8
 // concurrent requests.
 func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
 	read := func(ctx context.Context) (lastEvents, error) {
-		var last lastEvents
-		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-			var err error
-			last, err = s.db.LastEvents(ctx, day.String())
-			return err
+		return held(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
+			return s.db.LastEvents(ctx, day.String())
 		})
-		return last, err
 	}
 	if s.lasts == nil || s.pinned != nil {
 		return read(ctx)

@@ -109,12 +109,7 @@ func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermar
 // one read for the requests that came while another was in flight).
 func (s *Store) readMark(ctx context.Context) (mark, error) {
 	return s.marks.read(ctx, func(ctx context.Context) (mark, error) {
-		var m chdb.Marks
-		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-			var err error
-			m, err = s.db.ReadMarks(ctx)
-			return err
-		})
+		m, err := held(ctx, admission.Light, s.db.ReadMarks)
 		if err != nil {
 			return mark{}, err
 		}
@@ -122,16 +117,32 @@ func (s *Store) readMark(ctx context.Context) (mark, error) {
 	})
 }
 
+// held runs read holding a read slot of class cl (admission.Hold) and
+// returns what it read.
+func held[T any](ctx context.Context, cl admission.Class, read func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := admission.Hold(ctx, cl, func(ctx context.Context) error {
+		var err error
+		v, err = read(ctx)
+		return err
+	})
+	return v, err
+}
+
+// snapPair is the snapshots at two days and the commit markers they were
+// read at: the scores computed from them are those of that commit.
+type snapPair struct {
+	snaps [2]*snapshot
+	at    mark
+}
+
 // snapshots returns the snapshots at days a and b for the own and reported
 // indicators, from the cache when the commit markers have not moved since
-// they were read.
-func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (*snapshot, *snapshot, error) {
+// they were read, and the markers they were read at (read after the call,
+// or later when a commit came in while they were read).
+func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (snapPair, error) {
 	if s.cache == nil {
-		pair, _, err := s.read(ctx, a, b, ownCodes, reportedCodes)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pair[0], pair[1], nil
+		return s.read(ctx, a, b, ownCodes, reportedCodes)
 	}
 	var m mark
 	if s.pinned != nil {
@@ -139,18 +150,14 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	} else {
 		var err error
 		if m, err = s.readMark(ctx); err != nil {
-			return nil, nil, err
+			return snapPair{}, err
 		}
 	}
 	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
-	pair, err := s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) ([2]*snapshot, snapKey, error) {
-		pair, at, err := s.read(ctx, a, b, ownCodes, reportedCodes)
-		return pair, snapKey{mark: at, q: q}, err
+	return s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) (snapPair, snapKey, error) {
+		p, err := s.read(ctx, a, b, ownCodes, reportedCodes)
+		return p, snapKey{mark: p.at, q: q}, err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return pair[0], pair[1], nil
 }
 
 // copyAttempts is how many times read asks the copies of cds.rollup before
@@ -163,12 +170,11 @@ const copyAttempts = 2
 // one query: from the copies of cds.rollup (chdb.DB.SnapshotCopies) while
 // their commit markers agree with cds.rollup's, else by the scan of
 // cds.rollup (chdb.DB.SnapshotCells), which it counts as a fallback.
-func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (pair [2]*snapshot, m mark, err error) {
-	err = admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-		pair, m, err = s.readHeld(ctx, a, b, ownCodes, reportedCodes)
-		return err
+func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (snapPair, error) {
+	return held(ctx, admission.Light, func(ctx context.Context) (snapPair, error) {
+		pair, m, err := s.readHeld(ctx, a, b, ownCodes, reportedCodes)
+		return snapPair{snaps: pair, at: m}, err
 	})
-	return pair, m, err
 }
 
 // readHeld is read once it holds a read slot (admission.Hold).
@@ -300,10 +306,10 @@ type snapKey struct {
 }
 
 // snapCache is the snapshot pairs' flightCache (cache.go).
-type snapCache = flightCache[snapKey, [2]*snapshot]
+type snapCache = flightCache[snapKey, snapPair]
 
 func newSnapCache(max int) *snapCache {
-	return newFlightCache[snapKey, [2]*snapshot](max, admission.Light)
+	return newFlightCache[snapKey, snapPair](max, admission.Light)
 }
 
 // CacheStats reports the snapshot cache: entries held, requests served

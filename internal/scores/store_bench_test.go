@@ -39,7 +39,7 @@ func BenchmarkSnapshotRead(b *testing.B) {
 			i := 0
 			for ; b.Loop(); i++ {
 				asOf := last.AddDays(-(i * 7 % 1400))
-				if _, _, err := way.store.read(qctx, asOf, base, own, reported); err != nil {
+				if _, err := way.store.read(qctx, asOf, base, own, reported); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -154,14 +154,16 @@ func TestSnapshotsOneScan(t *testing.T) {
 	}
 	for _, days := range pairs {
 		a, b := date(days[0]), date(days[1])
-		pair, m, err := s.read(context.Background(), a, b, own, reported)
+		p, err := s.read(context.Background(), a, b, own, reported)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scanned, scanMark, err := scan.read(context.Background(), a, b, own, reported)
+		pair, m := p.snaps, p.at
+		sp, err := scan.read(context.Background(), a, b, own, reported)
 		if err != nil {
 			t.Fatal(err)
 		}
+		scanned, scanMark := sp.snaps, sp.at
 		if !reflect.DeepEqual(pair, scanned) || scanMark != m {
 			t.Errorf("%v: from the copies\n %+v %+v\nby the scan\n %+v %+v", days, pair[0], pair[1], scanned[0], scanned[1])
 		}
@@ -304,10 +306,11 @@ func TestCopiesDiverge(t *testing.T) {
 	own := []string{"HSCV"}
 	check := func(step string, copies, fallbacks uint64, agreeing bool) {
 		t.Helper()
-		pair, _, err := s.read(ctx, date("2025-05-31"), date("2025-06-30"), own, nil)
+		p, err := s.read(ctx, date("2025-05-31"), date("2025-06-30"), own, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		pair := p.snaps
 		for i, day := range []string{"2025-05-31", "2025-06-30"} {
 			if want := refSnapshot(t, db, date(day), own, nil); !reflect.DeepEqual(pair[i], want) {
 				t.Errorf("%s: snapshot at %s:\n got %+v\nwant %+v", step, day, pair[i], want)

@@ -24,6 +24,12 @@ func DrillDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DrillDiffsAt(ctx, db, w, limit)
+}
+
+// DrillDiffsAt is DrillDiffs at commit w, which may be earlier than the
+// drill-down tables' (a read pinned at w: chdb.DB.DrillTableRows).
+func DrillDiffsAt(ctx context.Context, db *chdb.DB, w uint64, limit int) ([]string, error) {
 	var lo, hi time.Time
 	var agency string
 	q := "SELECT min(occurred_at), max(occurred_at), topK(1)(agency)[1] FROM " + db.Table("events") + " WHERE retraction = 0"
@@ -56,7 +62,7 @@ func DrillDiffs(ctx context.Context, db *chdb.DB, limit int) ([]string, error) {
 				}
 				got, err := db.DrillTableCount(ctx, filt)
 				if errors.Is(err, chdb.ErrDrillMoved) || errors.Is(err, chdb.ErrDrillBehind) {
-					return []string{fmt.Sprintf("cds.drill_list is not at the watermark %d: %v", w, err)}, nil
+					return []string{fmt.Sprintf("cds.drill_list cannot be read at commit %d: %v", w, err)}, nil
 				}
 				if err != nil {
 					return nil, fmt.Errorf("projtest: %s: %w", name, err)

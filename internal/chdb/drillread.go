@@ -1,0 +1,329 @@
+package chdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/bacgiang/cds/events"
+)
+
+// Reads pinned at a commit (docs/design.md, "The drill-down table"). A
+// drill-down is read at C, the commit its score was read at (DrillFilter.UpTo).
+// Each read of cds.drill_days and of cds.drill_list takes that table's
+// marker in the same query (one table, one set of parts: a commit's rows
+// and its marker land in one part), so it sees the table at one commit M.
+// M = C: the rows are those of C. M > C (commits landed meanwhile, or one
+// is being written): the changes of the commits C+1..M are read from
+// cds.drill_log and taken back: a count by the deltas of the rows whose
+// next_at moved across as_of, a page by giving each row written after C
+// its next_at before the first of those commits. M < C: the tables have
+// not been refilled yet (ErrDrillBehind). No retry: later commits do not
+// disturb a read, only a log that no longer reaches back to C
+// (ErrDrillMoved) sends it to cds.events.
+
+// ErrDrillMoved is returned by DrillTableRows and DrillTableCount when a
+// marker of the drill-down tables is past the commit the filter is read at
+// (UpTo) and cds.drill_log no longer holds every commit in between (its
+// older ranges dropped, or the tables refilled since). The caller runs
+// DrillRows.
+var ErrDrillMoved = errors.New("the drill-down tables are past the commit read, and their log does not reach back to it")
+
+// ErrDrillBehind is returned by DrillTableRows and DrillTableCount when a
+// marker of the drill-down tables is before the commit the filter is read
+// at: the projector has not refilled them since an upgrade or a failed
+// batch. The caller runs DrillRows.
+var ErrDrillBehind = errors.New("the drill-down tables are behind the commit read")
+
+// ErrDrillFilter is returned by DrillTableRows and DrillTableCount for a
+// filter the drill-down tables do not answer: without Entity or UpTo, with
+// ID or Key, or a province-wide key (not AgencyScoped) read for some units
+// only, whose latest event DrillRows looks for among those units' events
+// alone while the tables follow the key's timeline over every agency (the
+// two differ only for events of province types sent by units that do not
+// report for the province, which the gate refuses). The caller runs
+// DrillRows.
+var ErrDrillFilter = errors.New("the drill-down tables answer drill-downs of one entity at a commit (Entity and UpTo), without ID or Key, and of province-wide keys for every unit only")
+
+// drillWhere is the filter of f on cds.drill_list and cds.drill_log (rows:
+// the entity's rows up to as_of's day, of the units, the year, not
+// removing; the condition on next_at is the reader's, after FINAL) and on
+// cds.drill_days (days), with their arguments.
+type drillWhere struct {
+	rows, days         string
+	rowsArgs, daysArgs []any
+	end                uint32 // the unix second after as_of's day: a row counts when next_at >= end
+	at                 uint64 // the commit read at (UpTo)
+}
+
+// drillTableWhere is the filter of f on the drill-down tables.
+func drillTableWhere(f DrillFilter) (drillWhere, error) {
+	if f.Entity == "" || f.UpTo == nil || f.ID != "" || f.Key != "" || (!f.AgencyScoped && f.Units != nil) {
+		return drillWhere{}, ErrDrillFilter
+	}
+	day, err := time.ParseInLocation("2006-01-02", f.AsOf, events.Zone)
+	if err != nil {
+		return drillWhere{}, fmt.Errorf("drill-down as_of %q: %w", f.AsOf, err)
+	}
+	// Up to as_of's day in province time, and the next event after it: in
+	// days, day <= as_of < next_day.
+	end := uint32(day.AddDate(0, 0, 1).Unix())
+	asOf := drillDay(end) - 1
+	var l, d strings.Builder
+	l.WriteString("entity = ? AND occurred_at < toDateTime(?)")
+	d.WriteString("entity = ? AND day <= ? AND next_day > ?")
+	w := drillWhere{rowsArgs: []any{f.Entity, end}, daysArgs: []any{f.Entity, asOf, asOf}, end: end, at: *f.UpTo}
+	if f.Units != nil {
+		l.WriteString(" AND agency IN ?")
+		d.WriteString(" AND agency IN ? AND agency != ''") // no units: none
+		w.rowsArgs, w.daysArgs = append(w.rowsArgs, Set(f.Units)), append(w.daysArgs, Set(f.Units))
+	} else {
+		d.WriteString(" AND agency = ''")
+	}
+	switch {
+	case f.Year != 0:
+		from, to := uint32(time.Date(f.Year, 1, 1, 0, 0, 0, 0, events.Zone).Unix()), uint32(time.Date(f.Year+1, 1, 1, 0, 0, 0, 0, events.Zone).Unix())
+		l.WriteString(" AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)")
+		d.WriteString(" AND day >= ? AND day < ?")
+		w.rowsArgs, w.daysArgs = append(w.rowsArgs, from, to), append(w.daysArgs, drillDay(from), drillDay(to))
+	case len(f.Removes) > 0:
+		l.WriteString(" AND removes = 0")
+		d.WriteString(" AND removes = 0")
+	}
+	w.rows, w.days = l.String(), d.String()
+	return w, nil
+}
+
+// noPrewhere keeps the conditions of a FINAL read in WHERE: moved to
+// PREWHERE they would be read before the versions are resolved.
+func noPrewhere(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"optimize_move_to_prewhere": 0}))
+}
+
+// checkMark returns ErrDrillBehind when a table read is at commit m,
+// before w's.
+func (w drillWhere) checkMark(table string, m uint64) error {
+	if m < w.at {
+		return fmt.Errorf("%w: %s at %d, read at %d", ErrDrillBehind, table, m, w.at)
+	}
+	return nil
+}
+
+// DrillTableCount is DrillCount read from cds.drill_days at f.UpTo: a sum
+// of its counts, no FINAL, less the changes of later commits
+// (cds.drill_log). ErrDrillBehind or ErrDrillMoved when the tables cannot
+// answer at f.UpTo.
+func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error) {
+	w, err := drillTableWhere(f)
+	if err != nil {
+		return 0, err
+	}
+	var mark, n int64
+	q := "SELECT toInt64(sumIf(n, entity = '')), toInt64(sumIf(n, entity != '')) FROM " + db.Table("drill_days") + " WHERE entity = '' OR (" + w.days + ")"
+	if err := db.QueryRow(ctx, q, w.daysArgs...).Scan(&mark, &n); err != nil {
+		return 0, fmt.Errorf("count cds.drill_days: %w", err)
+	}
+	if err := w.checkMark("cds.drill_days", uint64(max(mark, 0))); err != nil {
+		return 0, err
+	}
+	if uint64(mark) > w.at {
+		log, err := db.drillChanges(ctx, w, uint64(mark))
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range log.changes {
+			n -= w.delta(c)
+		}
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("count cds.drill_days: %d rows", n)
+	}
+	return uint64(n), nil
+}
+
+// DrillTableRows is DrillRows read from the drill-down tables at f.UpTo:
+// the rows of f by occurred_at then cityHash64(id) (all, or limit from
+// offset), then their ids, types, keys and data from cds.events by their
+// place in its order. A page reads the counts per day of cds.drill_days,
+// then only the days holding rows offset to offset+limit of
+// cds.drill_list. ErrDrillBehind or ErrDrillMoved when the tables cannot
+// answer at f.UpTo.
+func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]DrillRow, error) {
+	page, err := db.drillTableRefs(ctx, f, all, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	return db.drillEvents(ctx, f, page)
+}
+
+// drillTableRefs reads the rows of DrillTableRows from the drill-down
+// tables.
+func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]drillRef, error) {
+	w, err := drillTableWhere(f)
+	if err != nil {
+		return nil, err
+	}
+	var log *drillLog
+	where, args := w.rows, w.rowsArgs
+	skip := 0
+	if !all {
+		if limit <= 0 {
+			return nil, nil
+		}
+		var from, to uint32
+		var ok bool
+		from, to, skip, ok, log, err = db.drillWindow(ctx, w, offset, limit)
+		if err != nil || !ok {
+			return nil, err
+		}
+		where += " AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)"
+		args = append(args[:len(args):len(args)], from, to)
+	}
+	// The rows counting now, and those written after the commit read,
+	// which may have counted then; the table's marker in the same read.
+	q := "SELECT entity = '', agency, toUnixTimestamp(occurred_at), tie, toUnixTimestamp(next_at), seq FROM " + db.Table("drill_list") + " FINAL\nWHERE entity = '' OR (" + where +
+		" AND (next_at >= toDateTime(?) OR seq > ?))\nORDER BY occurred_at, tie, agency"
+	args = append(args[:len(args):len(args)], w.end, w.at)
+	rows, err := db.Query(noPrewhere(ctx), q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read cds.drill_list: %w", err)
+	}
+	defer rows.Close()
+	var mark uint64
+	var page []drillRef
+	var moved []int // rows of page written after the commit read
+	for rows.Next() {
+		var r drillRef
+		var isMark uint8
+		var next uint32
+		var seq uint64
+		if err := rows.Scan(&isMark, &r.agency, &r.at, &r.tie, &next, &seq); err != nil {
+			return nil, fmt.Errorf("read cds.drill_list: %w", err)
+		}
+		if isMark == 1 {
+			mark = seq
+			continue
+		}
+		switch {
+		case seq > w.at: // its next_at at the commit read: from the log below
+			moved = append(moved, len(page))
+		case next < w.end:
+			continue
+		}
+		page = append(page, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read cds.drill_list: %w", err)
+	}
+	rows.Close()
+	if err := w.checkMark("cds.drill_list", mark); err != nil {
+		return nil, err
+	}
+	if len(moved) > 0 {
+		if log == nil || log.to < mark {
+			if log, err = db.drillChanges(ctx, w, mark); err != nil {
+				return nil, err
+			}
+		}
+		keep := make([]bool, len(page))
+		for i := range page {
+			keep[i] = true
+		}
+		for _, i := range moved {
+			before, ok := log.before(page[i])
+			if !ok {
+				return nil, fmt.Errorf("%w: the row of %s at %d with id hash %d was written after commit %d and is not in cds.drill_log", ErrDrillMoved, page[i].agency, page[i].at, page[i].tie, w.at)
+			}
+			keep[i] = before >= w.end
+		}
+		n := 0
+		for i, r := range page {
+			if keep[i] {
+				page[n] = r
+				n++
+			}
+		}
+		page = page[:n]
+	}
+	if !all {
+		page = page[min(skip, len(page)):min(skip+limit, len(page))]
+	}
+	return page, nil
+}
+
+// drillWindow finds, from the counts per day of cds.drill_days at the
+// commit read (the changes of later commits taken back), the days that
+// hold rows offset to offset+limit-1 of w: the unix seconds from and to
+// bounding their occurred_at, and how many of the window's rows come
+// before offset. ok is false when the listing has offset rows or fewer.
+// log is the changes read, if any.
+func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) (from, to uint32, skip int, ok bool, log *drillLog, err error) {
+	q := "SELECT entity = '' AS marker, day, toInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '' OR (" + w.days + ") GROUP BY marker, day ORDER BY marker, day"
+	rows, err := db.Query(ctx, q, w.daysArgs...)
+	if err != nil {
+		return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+	}
+	defer rows.Close()
+	var days []uint32
+	counts := map[uint32]int64{}
+	var mark int64
+	for rows.Next() {
+		var isMark uint8
+		var day uint32
+		var c int64
+		if err := rows.Scan(&isMark, &day, &c); err != nil {
+			return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+		}
+		if isMark == 1 {
+			mark += c
+			continue
+		}
+		days = append(days, day)
+		counts[day] = c
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+	}
+	rows.Close()
+	if err := w.checkMark("cds.drill_days", uint64(max(mark, 0))); err != nil {
+		return 0, 0, 0, false, nil, err
+	}
+	if uint64(mark) > w.at {
+		if log, err = db.drillChanges(ctx, w, uint64(mark)); err != nil {
+			return 0, 0, 0, false, nil, err
+		}
+		for _, c := range log.changes {
+			day := drillDay(c.at)
+			if _, seen := counts[day]; !seen {
+				days = append(days, day)
+			}
+			counts[day] -= w.delta(c)
+		}
+		slices.Sort(days)
+	}
+	var before int64
+	first, last := uint32(0), uint32(0)
+	for _, day := range days {
+		c := counts[day]
+		if c == 0 {
+			continue
+		}
+		if before+c <= int64(offset) {
+			before += c
+			continue
+		}
+		if !ok {
+			first, skip, ok = day, offset-int(before), true
+		}
+		last = day
+		if before += c; before >= int64(offset+limit) {
+			break
+		}
+	}
+	return drillDayStart(first), drillDayStart(last + 1), skip, ok, log, nil
+}
