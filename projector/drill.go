@@ -31,6 +31,7 @@ func fillDrillColumns(c *chdb.DrillColumns, links []fold.Link, seq, prev uint64)
 			Entity: make([]string, 0, n), Agency: make([]string, 0, n),
 			OccurredAt: make([]uint32, 0, n), NextAt: make([]uint32, 0, n),
 			Tie: make([]uint64, 0, n), Seq: make([]uint64, 0, n), Removes: make([]uint8, 0, n),
+			Before: make([]uint32, 0, n),
 		}
 	}
 	for _, l := range links {

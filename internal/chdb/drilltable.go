@@ -124,6 +124,7 @@ func (c *DrillColumns) Reset() {
 	c.Entity, c.Agency = c.Entity[:0], c.Agency[:0]
 	c.OccurredAt, c.NextAt = c.OccurredAt[:0], c.NextAt[:0]
 	c.Tie, c.Seq, c.Removes = c.Tie[:0], c.Seq[:0], c.Removes[:0]
+	c.Before = c.Before[:0]
 	clear(c.days)
 	c.mark, c.prev = 0, 0
 }
