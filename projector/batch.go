@@ -23,7 +23,28 @@ type rawRows struct {
 	sum uint64 // of seq mod seqModulus
 }
 
-func (r *rawRows) grow(n int) { r.Grow(n) }
+// grow empties r and gives each column room for n rows, keeping the
+// columns of a batch written before (recycle) when they have it.
+func (r *rawRows) grow(n int) {
+	r.sum = 0
+	if cap(r.ID) < n {
+		r.Grow(n)
+		return
+	}
+	c := &r.EventColumns
+	c.ID, c.Type, c.Agency, c.Supersedes, c.Data = c.ID[:0], c.Type[:0], c.Agency[:0], c.Supersedes[:0], c.Data[:0]
+	c.V, c.Retraction = c.V[:0], c.Retraction[:0]
+	c.OccurredAt, c.ReceivedAt, c.Seq = c.OccurredAt[:0], c.ReceivedAt[:0], c.Seq[:0]
+}
+
+// clear drops the rows' strings, which hold the events' bytes, and keeps
+// the columns' room.
+func (r *rawRows) clear() {
+	c := &r.EventColumns
+	for _, col := range [][]string{c.ID, c.Type, c.Agency, c.Supersedes, c.Data} {
+		clear(col)
+	}
+}
 
 func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
 	r.ID = append(r.ID, e.ID)
@@ -64,24 +85,70 @@ type prepared struct {
 	refused     map[events.Reason]int
 }
 
+// The columns of a batch are megabytes, made for every batch of 10,000
+// events: the writer hands a written batch back (recycle) and the reader
+// fills its columns again, emptied, instead of making new ones (docs/
+// performance.md, "The projector's heap, third pass"). At most spareBatches
+// wait; the others are left to the garbage collector.
+const spareBatches = 2
+
+// newPrepared returns an empty batch that continues at pos, with the
+// columns of a written batch when one was handed back.
+func (p *Projector) newPrepared(pos position) *prepared {
+	select {
+	case b := <-p.spares:
+		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, cells: b.cells}
+		return b
+	default:
+		return &prepared{prev: pos}
+	}
+}
+
+// recycle hands a written batch's columns back for a later batch, once
+// nothing reads them any more: the inserts and the store's write copied
+// them. Their strings are dropped (they hold the events' bytes).
+func (p *Projector) recycle(b *prepared) {
+	b.raw.clear()
+	if b.index != nil {
+		b.index.clear()
+	}
+	if b.drill != nil {
+		b.drill.Reset()
+	}
+	if b.cells.RollupColumns != nil {
+		c := b.cells.RollupColumns
+		clear(c.Indicator)
+		clear(c.Unit)
+		clear(c.Dim)
+	}
+	b.ack, b.dlq, b.refused = nil, nil, nil
+	select {
+	case p.spares <- b:
+	default:
+	}
+}
+
 // prepare checks and folds one batch that continues at pos, and commits its
 // fold transaction in memory at once: the writer writes it, or the state is
 // reloaded (see consume). It returns a nil batch with the error when nothing
 // can be written; a batch and errGap when a message was not delivered (the
 // batch stops before it).
 func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos position) (*prepared, error) {
-	b := &prepared{prev: pos, refused: map[events.Reason]int{}}
+	b := p.newPrepared(pos)
 	b.raw.grow(len(batch))
 	var gap error
 	var lastMsg jetstream.Msg // the message at b.last
 	want := pos.seq + 1       // the sequence the batch must continue with
 	checked := p.checkAll(batch)
-	valid := make([]*events.Event, 0, len(checked))
+	defer clear(checked) // the reader's, for the next batch: let the events go
+	valid := p.valid[:0]
 	for i := range checked {
 		if checked[i].e != nil {
 			valid = append(valid, checked[i].e)
 		}
 	}
+	p.valid = valid
+	defer clear(valid)
 	if err := p.provide(valid); err != nil {
 		return nil, err
 	}
@@ -139,6 +206,9 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 // are off.
 func (p *Projector) refuse(b *prepared, msg jetstream.Msg, meta *jetstream.MsgMetadata, why error) error {
 	reason := reasonOf(why)
+	if b.refused == nil {
+		b.refused = map[events.Reason]int{}
+	}
 	b.refused[reason]++
 	if _, done := p.lettered[meta.Sequence.Stream]; done || p.cfg.NoDeadLetter {
 		return nil
@@ -156,7 +226,7 @@ func (p *Projector) refuse(b *prepared, msg jetstream.Msg, meta *jetstream.MsgMe
 // message at b.last), then commits txn in memory.
 func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) {
 	pos := b.prev
-	b.index = newIndexColumns(txn.Index())
+	b.index = fillIndexColumns(b.index, txn.Index())
 	b.next = position{
 		seq: b.last, rows: pos.rows + uint64(b.raw.Len()), sum: pos.sum + b.raw.sum,
 		idxRows: pos.idxRows + uint64(b.index.rows()), idxSum: pos.idxSum + b.index.sum,
@@ -164,12 +234,12 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 		hash:    msgHash(lastMsg.Subject(), lastMsg.Data()), hashSeq: b.last,
 	}
 	rows := txn.Rows()
-	b.cells = newCellColumns(len(rows) + markerRows)
+	b.cells = b.cells.reuse(len(rows) + markerRows)
 	for _, r := range rows {
 		b.cells.add(r)
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
-	b.drill = newDrillColumns(txn.Links(), b.last, b.prev.seq)
+	b.drill = fillDrillColumns(b.drill, txn.Links(), b.last, b.prev.seq)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -192,8 +262,12 @@ type checked struct {
 // checks its event, on GOMAXPROCS goroutines: this is most of the reader's
 // work, and the messages are independent. Messages after a gap are checked
 // for nothing, which is rare.
+// The slice is the reader's, reused by the next batch.
 func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
-	out := make([]checked, len(batch))
+	if cap(p.checked) < len(batch) {
+		p.checked = make([]checked, len(batch))
+	}
+	out := p.checked[:len(batch)]
 	work := func(from, to int) {
 		for i := from; i < to; i++ {
 			c := &out[i]
@@ -258,6 +332,7 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		if err := p.store.Write(storeMark(b.prev), storeMark(b.next), b.index.lookup, b.index.val); err != nil {
 			return err
 		}
+		p.lendHeap()
 		deadLtr := 0
 		for r, n := range b.refused {
 			p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))
@@ -336,6 +411,18 @@ func (p *Projector) insertRaw(ctx context.Context, r *rawRows, last uint64) erro
 type cellColumns struct{ *chdb.RollupColumns }
 
 func newCellColumns(n int) cellColumns { return cellColumns{chdb.NewRollupColumns(n)} }
+
+// reuse returns c emptied when it has room for n rows, else new columns.
+func (c cellColumns) reuse(n int) cellColumns {
+	r := c.RollupColumns
+	if r == nil || cap(r.Indicator) < n {
+		return newCellColumns(n + n/4)
+	}
+	r.Indicator, r.Unit, r.Dim = r.Indicator[:0], r.Unit[:0], r.Dim[:0]
+	r.Period, r.Day = r.Period[:0], r.Day[:0]
+	r.Num, r.Den, r.N = r.Num[:0], r.Den[:0], r.N[:0]
+	return c
+}
 
 func (c cellColumns) add(r fold.Row) {
 	c.Add(r.Indicator, r.Unit, r.Period, r.Dim, fold.DayTime(r.Day), r.Amount)

@@ -30,9 +30,13 @@ type Config struct {
 	// memory, refilled from cds.fold_index at every start.
 	FoldDir string
 	// HeapBudget, when positive, makes the projector set the Go runtime's
-	// soft memory limit (debug.SetMemoryLimit) to HeapBudget. It changes a
-	// process-wide setting: for a process that runs the projector alone
-	// (cds projector). Zero: leave it alone.
+	// soft memory limit (debug.SetMemoryLimit) to HeapBudget plus what the
+	// local fold store does not hold yet of the memory it may take outside
+	// the Go heap (foldstore.Options.Memory, which the process's budget
+	// sets aside for it), re-read after every batch: the process stays
+	// within HeapBudget + that. It changes a process-wide setting: for a
+	// process that runs the projector alone (cds projector). Zero: leave
+	// it alone.
 	HeapBudget int64
 	// LeaseTTL is how long a projector that stopped renewing the lease
 	// (killed, frozen, cut off from NATS) keeps it: a standby takes over

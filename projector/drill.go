@@ -17,11 +17,23 @@ import (
 // fold state knows each changed key's neighbours: it holds or is provided
 // the whole timeline of every key a batch touches.
 
-// newDrillColumns makes the drill rows of a batch's links, versioned by
+// fillDrillColumns makes the drill rows of a batch's links, versioned by
 // seq, the batch's last sequence, and the tables' markers at seq, moved
-// from prev, the commit the batch continues.
-func newDrillColumns(links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
-	c := &chdb.DrillColumns{}
+// from prev, the commit the batch continues: in c, a written batch's
+// columns (recycle), emptied, when it has the room, else in new ones.
+func fillDrillColumns(c *chdb.DrillColumns, links []fold.Link, seq, prev uint64) *chdb.DrillColumns {
+	n := len(links) + 1
+	if c != nil && cap(c.Entity) >= n {
+		c.Reset()
+	} else {
+		n += n / 4
+		c = &chdb.DrillColumns{
+			Entity: make([]string, 0, n), Agency: make([]string, 0, n),
+			OccurredAt: make([]uint32, 0, n), NextAt: make([]uint32, 0, n),
+			Tie: make([]uint64, 0, n), Seq: make([]uint64, 0, n), Removes: make([]uint8, 0, n),
+			Before: make([]uint32, 0, n),
+		}
+	}
 	for _, l := range links {
 		c.Add(l.Entity, l.Agency, uint32(l.At), uint32(l.Next), uint32(l.Before), l.Tie, l.Removes, seq)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -95,4 +96,30 @@ func TestFoldStoreAcrossRestarts(t *testing.T) {
 		t.Errorf("new store: %v loads, want 1", n)
 	}
 	h.check(t, load)
+}
+
+// TestHeapLent runs a projector with a heap budget (as cds projector does)
+// and a fold store that holds a few thousand events, far below what it
+// may take outside the Go heap: the soft memory limit is the budget plus
+// what the store does not hold yet (lendHeap), never more than the budget
+// plus the store's largest.
+func TestHeapLent(t *testing.T) {
+	h := newHarness(t)
+	load := projtest.Generate(22, 2000, registry.Sample().Codes())
+	if _, err := projtest.Publish(context.Background(), h.js, load.Msgs); err != nil {
+		t.Fatal(err)
+	}
+	const budget = 64 << 20
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	r := h.start(t, Config{BatchMax: 200, FoldDir: t.TempDir(), HeapBudget: budget})
+	last := h.lastSeq(t)
+	waitFor(t, 60*time.Second, "the fold to catch up", func() bool { return r.p.Watermark() >= last })
+	limit := debug.SetMemoryLimit(-1)
+	most := budget + r.p.store.MaxOffHeap()
+	held := r.p.store.OffHeap()
+	r.stop()
+	if limit <= budget || limit > most {
+		t.Errorf("soft memory limit %d MiB, want above the budget %d MiB and at most %d MiB (the store holds %d MiB)", limit>>20, budget>>20, most>>20, held>>20)
+	}
 }

@@ -38,9 +38,13 @@ type indexColumns struct {
 	sum         uint64 // of seq mod seqModulus
 }
 
-func newIndexColumns(rows []fold.IndexRow) *indexColumns {
+func newIndexColumns(rows []fold.IndexRow) *indexColumns { return fillIndexColumns(nil, rows) }
+
+// fillIndexColumns returns the columns of rows: c's, emptied, when it has
+// the room (a written batch's, see recycle), else new ones with a quarter
+// more room than rows need.
+func fillIndexColumns(c *indexColumns, rows []fold.IndexRow) *indexColumns {
 	n := len(rows)
-	c := &indexColumns{h: make([]uint64, 0, n), seq: make([]uint64, 0, n), lookup: make([]string, 0, n), val: make([]string, 0, n)}
 	size := 0
 	for i := range rows {
 		r := &rows[i]
@@ -49,11 +53,24 @@ func newIndexColumns(rows []fold.IndexRow) *indexColumns {
 			size += len(x.Indicator) + len(x.Dim) + 20
 		}
 	}
-	c.arena = make([]byte, 0, size)
+	if c == nil || cap(c.lookup) < n || cap(c.arena) < size {
+		n, size = n+n/4, size+size/4
+		c = &indexColumns{h: make([]uint64, 0, n), seq: make([]uint64, 0, n), lookup: make([]string, 0, n), val: make([]string, 0, n), arena: make([]byte, 0, size)}
+	} else {
+		// Nothing holds the strings of the batch these columns were
+		// written for: the arena is written over.
+		c.arena, c.h, c.seq, c.lookup, c.val, c.sum = c.arena[:0], c.h[:0], c.seq[:0], c.lookup[:0], c.val[:0], 0
+	}
 	for i := range rows {
 		c.add(&rows[i])
 	}
 	return c
+}
+
+// clear drops the strings of the columns (views of the arena).
+func (c *indexColumns) clear() {
+	clear(c.lookup)
+	clear(c.val)
 }
 
 func (c *indexColumns) add(r *fold.IndexRow) {
@@ -126,9 +143,12 @@ func corrections(evs []*events.Event) []*events.Event {
 	return out
 }
 
-// fetchIndex reads the index rows of lookups from the local store.
+// fetchIndex reads the index rows of lookups from the local store. The
+// slice is the reader's, valid until the next call.
 func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
-	var out []fold.IndexRow
+	clear(p.fetched) // the last call's rows hold their values' strings
+	out := p.fetched[:0]
+	defer func() { p.fetched = out }()
 	err := p.store.Get(lookups, func(i int, v []byte) error {
 		r, err := fold.ParseRow(lookups[i], string(v))
 		if err != nil {

@@ -45,6 +45,39 @@ type Projector struct {
 	sealedOnce atomic.Bool   // the markers of earlier lease holders are sealed (seal)
 	reconnects atomic.Uint64 // NATS reconnects seen by checkFenced
 	replica    string        // on a cluster, the replica db is pinned to (replicas)
+
+	// The reader's scratch, reused from batch to batch (prepare), and the
+	// written batches whose columns it fills again (recycle).
+	checked []checked
+	valid   []*events.Event
+	fetched []fold.IndexRow
+	spares  chan *prepared
+
+	heapLimit int64 // the Go soft memory limit set last (lendHeap)
+}
+
+// lendHeapStep is the least change of the soft memory limit that lendHeap
+// makes: setting it stops the world for a moment.
+const lendHeapStep = 1 << 20
+
+// lendHeap sets the Go runtime's soft memory limit to HeapBudget plus what
+// the local fold store does not hold yet of the memory it may take outside
+// the Go heap (Store.MaxOffHeap, which the process's budget set aside for
+// it: cmd/cds): its filter, block cache and memtables fill as the store
+// grows, and until they do the garbage collector has that much more room
+// (docs/performance.md, "The projector's heap, third pass"). The process
+// stays within HeapBudget + MaxOffHeap. The writer calls it after each
+// batch.
+func (p *Projector) lendHeap() {
+	if p.cfg.HeapBudget <= 0 || p.store == nil {
+		return
+	}
+	limit := p.cfg.HeapBudget + max(p.store.MaxOffHeap()-p.store.OffHeap(), 0)
+	if d := limit - p.heapLimit; d < lendHeapStep && d > -lendHeapStep {
+		return
+	}
+	p.heapLimit = limit
+	debug.SetMemoryLimit(limit)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -74,7 +107,8 @@ func New(cfg Config, deps Deps) (*Projector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name)}, nil
+	return &Projector{cfg: cfg, js: deps.JetStream, db: deps.DB.Pin(), units: deps.Units, log: logger, m: newMetrics(deps.Registerer), qid: newQueryIDs(deps.DB.Name),
+		spares: make(chan *prepared, spareBatches)}, nil
 }
 
 // openStore opens the local fold store (Config.FoldDir) unless it is open.
@@ -146,7 +180,8 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 	p.m.failed.Set(0)
 	if p.cfg.HeapBudget > 0 {
-		debug.SetMemoryLimit(p.cfg.HeapBudget)
+		p.heapLimit = p.cfg.HeapBudget
+		debug.SetMemoryLimit(p.heapLimit)
 	}
 	err := p.run(ctx)
 	if cerr := p.Close(); cerr != nil && err == nil {
@@ -434,6 +469,7 @@ func (p *Projector) writeAll(ctx context.Context, work <-chan *prepared, stop fu
 		// A batch that is not full means the stream is drained: worth an
 		// exact lag.
 		p.updateLag(ctx, b.msgs < p.cfg.BatchMax)
+		p.recycle(b)
 	}
 	return n, nil
 }

@@ -116,6 +116,19 @@ func (c *DrillColumns) AddMarker(seq, prev uint64) {
 // Len is the number of rows of cds.drill_list in c.
 func (c *DrillColumns) Len() int { return len(c.Entity) }
 
+// Reset empties c and keeps the room of its columns and counts, for the
+// rows of another batch (the projector reuses a written batch's).
+func (c *DrillColumns) Reset() {
+	clear(c.Entity)
+	clear(c.Agency)
+	c.Entity, c.Agency = c.Entity[:0], c.Agency[:0]
+	c.OccurredAt, c.NextAt = c.OccurredAt[:0], c.NextAt[:0]
+	c.Tie, c.Seq, c.Removes = c.Tie[:0], c.Seq[:0], c.Removes[:0]
+	c.Before = c.Before[:0]
+	clear(c.days)
+	c.mark, c.prev = 0, 0
+}
+
 const (
 	insertDrillSQL     = "INSERT INTO %s (entity, agency, occurred_at, tie, next_at, removes, seq)"
 	insertDrillDaysSQL = "INSERT INTO %s (entity, agency, day, next_day, removes, n)"

@@ -161,3 +161,85 @@ func applyBatch(tb testing.TB, s *State, evs []*events.Event) *Txn {
 	}
 	return txn
 }
+
+// BenchmarkIndexedBatch is one batch of the projector's drain in an
+// indexed State past 300k events, with the links it tracks: Lookups,
+// Provide (every lookup absent), Apply, Rows, Links, Index, Commit. Its
+// B/op and allocs/op are the fold's garbage per batch of 10,000 events
+// (docs/performance.md, "The projector's heap, third pass").
+func BenchmarkIndexedBatch(b *testing.B) {
+	const batch = 10000
+	s := NewIndexed(0, 50000)
+	s.TrackLinks()
+	n := 0
+	next := func() []*events.Event {
+		evs := make([]*events.Event, batch)
+		for j := range evs {
+			k := n + j
+			evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("b%09d-%016x", k, k), fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
+		}
+		n += batch
+		return evs
+	}
+	fold := func(evs []*events.Event) {
+		txn := applyBatch(b, s, evs)
+		_ = txn.Rows()
+		_ = txn.Links()
+		_ = txn.Index()
+		txn.Commit()
+	}
+	for range 30 {
+		fold(next())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		evs := next()
+		b.StartTimer()
+		fold(evs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*batch), "µs/event")
+}
+
+// BenchmarkProvideFound provides the lookups of a batch of 10,000 events
+// whose keys each have two entries in the index already, as late in a
+// drain when many keys are found in the store: B/op is Provide's garbage
+// (and the timelines it makes, which the State keeps).
+func BenchmarkProvideFound(b *testing.B) {
+	const batch = 10000
+	workfile := func(id string, k int) *events.Event {
+		return mustEvent(b, eventtest.Workfile(id, fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
+	}
+	index := map[string][]IndexRow{}
+	w := NewIndexed(0, 50000)
+	for round := range 2 {
+		evs := make([]*events.Event, batch)
+		for k := range evs {
+			evs[k] = workfile(fmt.Sprintf("r%d-%09d", round, k), k)
+		}
+		txn := applyBatch(b, w, evs)
+		for _, r := range txn.Index() {
+			index[r.Lookup()] = append(index[r.Lookup()], r)
+		}
+		txn.Commit()
+	}
+	evs := make([]*events.Event, batch)
+	for k := range evs {
+		evs[k] = workfile(fmt.Sprintf("r2-%09d", k), k)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		s := NewIndexed(0, 50000)
+		need := s.Lookups(evs)
+		var rows []IndexRow
+		for _, l := range need {
+			rows = append(rows, index[l]...)
+		}
+		b.StartTimer()
+		if err := s.Provide(need, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -31,8 +31,13 @@ type keyBefore struct {
 	tl  timeline
 }
 
-// linkLog holds the timelines a batch changed, as they were before it.
-type linkLog struct{ before map[id128]keyBefore }
+// linkLog holds the timelines a batch changed, as they were before it, and
+// the slices Links made for the last batch, emptied, for the next.
+type linkLog struct {
+	before  map[id128]keyBefore
+	out     []Link
+	matched []bool
+}
 
 // TrackLinks makes s keep what Txn.Links needs, from its next batch on.
 func (s *State) TrackLinks() { s.links = &linkLog{before: map[id128]keyBefore{}} }
@@ -50,19 +55,25 @@ func (l *linkLog) saw(k id128, key string, tl timeline) {
 // neighbour moved), and every entry the batch removed (a correction or a
 // retraction), with Next its own occurred_at; Before is each entry's next
 // before the batch (what cds.drill_days counted it under). It must be called before
-// Commit, once; nil when s does not track links.
+// Commit, once; nil when s does not track links. The slice is valid until
+// the next batch's Links, which reuses it.
 func (t *Txn) Links() []Link {
 	l := t.s.links
 	if l == nil {
 		return nil
 	}
-	var out []Link
+	clear(l.out) // the last batch's links hold its strings
+	out := l.out[:0]
 	for k, kb := range l.before {
 		after := t.timelines[k]
 		entity, _, _ := strings.Cut(kb.key, "/")
 		// Most timelines are short: the entries before the batch are
 		// matched by a scan, those of a long one by a map.
-		matched := make([]bool, len(kb.tl))
+		if cap(l.matched) < len(kb.tl) {
+			l.matched = make([]bool, len(kb.tl))
+		}
+		matched := l.matched[:len(kb.tl)]
+		clear(matched)
 		var pos map[id128]int
 		if len(kb.tl) > longTimeline {
 			pos = make(map[id128]int, len(kb.tl))
@@ -92,6 +103,7 @@ func (t *Txn) Links() []Link {
 		}
 	}
 	clear(l.before)
+	l.out = out
 	return out
 }
 

@@ -151,9 +151,15 @@ type State struct {
 	limit   int                       // items of a generation before it is retired
 	commits int                       // batches committed into cur
 	absent  map[lookupDigest]struct{} // lookups fetched for the next batch and not in the index
-	buf     []byte                    // scratch for lookups
 	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
-	h1, h2  maphash.Hash              // for digests of byte strings and pairs
+	// What Lookups and Provide make per batch, emptied and kept for the
+	// next: a batch's lookups, the set that dedups them, the rows found
+	// per lookup, and the room the lookups' bytes took.
+	need   []string
+	seen   map[string]struct{}
+	asked  map[string][]IndexRow
+	arena  int
+	h1, h2 maphash.Hash // for digests of byte strings and pairs
 
 	links *linkLog // nil unless TrackLinks (drill.go)
 }
@@ -210,6 +216,7 @@ type Txn struct {
 	timelines  map[id128]timeline
 	cells      map[Cell]events.Amount
 	index      []IndexRow
+	rows       []Row // Rows' slice, reused
 	applied    int
 	duplicates int
 }
@@ -255,12 +262,13 @@ func (t *Txn) isSuperseded(agency, id string) bool {
 	return t.s.isSuperseded(d, agency, id)
 }
 
-// timeline returns the key's timeline for modification (copied on first write).
+// timeline returns the key's timeline as the batch left it, else as the
+// State holds it; it is never written in place: change writes a copy.
 func (t *Txn) timeline(key string, k id128) timeline {
 	if tl, ok := t.timelines[k]; ok {
 		return tl
 	}
-	return append(timeline(nil), t.s.timeline(k, key)...)
+	return t.s.timeline(k, key)
 }
 
 // Apply folds one valid event into the batch.
@@ -358,7 +366,11 @@ func (t *Txn) change(key string, f func(timeline) timeline) {
 		t.s.links.saw(k, key, before)
 	}
 	t.emit(before, -1)
-	after := f(append(timeline(nil), before...))
+	// A copy with room for the entry an insert adds: timelines are shared
+	// with the State and with the links' record of the batch.
+	after := make(timeline, len(before), len(before)+1)
+	copy(after, before)
+	after = f(after)
 	t.emit(after, +1)
 	t.timelines[k] = after
 }
@@ -388,8 +400,13 @@ func (t *Txn) add(c Cell, num, den float64, n int64) {
 }
 
 // Rows returns the non-zero cell changes of the batch, in a stable order.
+// The slice is valid until the next Rows, of this batch or a later one,
+// which reuses it (its cells' names are the State's, kept for good).
 func (t *Txn) Rows() []Row {
-	rows := make([]Row, 0, len(t.cells))
+	rows := t.rows[:0]
+	if cap(rows) < len(t.cells) {
+		rows = make([]Row, 0, len(t.cells)+len(t.cells)/4)
+	}
 	for c, a := range t.cells {
 		if a.N == 0 && a.Num == 0 && a.Den == 0 {
 			continue
@@ -397,6 +414,7 @@ func (t *Txn) Rows() []Row {
 		rows = append(rows, Row{Cell: c, Amount: a})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Cell.less(rows[j].Cell) })
+	t.rows = rows
 	return rows
 }
 
@@ -426,7 +444,7 @@ func (t *Txn) Commit() {
 	}
 	s.applied += t.applied
 	if s.indexed {
-		s.absent = nil
+		clear(s.absent)
 		s.commits++
 		if s.cur.size() >= s.limit && s.commits >= minCommitsPerGeneration {
 			s.prev, s.cur, s.commits = s.cur, s.prev.reset(), 0
@@ -437,7 +455,7 @@ func (t *Txn) Commit() {
 	clear(t.timelines)
 	clear(t.cells)
 	clear(t.index) // the rows hold strings of the batch's events
-	s.spare = Txn{keyOf: t.keyOf, superseded: t.superseded, timelines: t.timelines, cells: t.cells, index: t.index[:0]}
+	s.spare = Txn{keyOf: t.keyOf, superseded: t.superseded, timelines: t.timelines, cells: t.cells, index: t.index[:0], rows: t.rows[:0]}
 	*t = Txn{}
 }
 

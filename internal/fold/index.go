@@ -2,8 +2,9 @@ package fold
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/go-faster/city"
 
@@ -82,13 +83,6 @@ func LookupSuperseded(agency, id string) string {
 // LookupHash is the hash of a lookup by which cds.fold_index is ordered:
 // cityHash64, as ClickHouse's cityHash64(lookup) computes it.
 func LookupHash(l []byte) uint64 { return city.CH64(l) }
-
-// lookup writes a lookup into the State's scratch buffer and returns it;
-// it is valid until the next call.
-func (s *State) lookup(kind byte, agency, name string) []byte {
-	s.buf = appendLookup(s.buf[:0], kind, agency, name)
-	return s.buf
-}
 
 // resolved reports whether the index is known to have no row for the
 // lookup of kind whose digest is d: it was fetched for this batch and not
@@ -174,25 +168,45 @@ func (s *State) timeline(k id128, key string) timeline {
 // have written to the index but does not hold: Provide them before Begin.
 // Call it again after Provide until it returns none (a correction needs the
 // timeline of the key its target entered, known once the target's id is
-// provided). A State made by New never needs any.
+// provided). A State made by New never needs any. The slice is valid until
+// the next Lookups, which reuses it.
 func (s *State) Lookups(evs []*events.Event) []string {
 	if !s.indexed {
 		return nil
 	}
 	// Most events need three lookups (id, superseded mark, key) in the
-	// first round: room for them up front, not grown map by map.
-	out := make([]string, 0, 3*len(evs))
-	seen := make(map[string]struct{}, 3*len(evs))
+	// first round. The slice and the set are the last call's, emptied;
+	// the lookups' bytes are one arena as large as the last call's, whose
+	// strings stay valid while anything holds them (a new arena, never
+	// one written over).
+	out := s.need[:0]
+	if s.seen == nil {
+		s.seen = make(map[string]struct{}, 3*len(evs))
+	}
+	seen := s.seen
+	defer clear(seen)
+	var arena []byte // made at the first lookup needed: the last round needs none
 	need := func(kind byte, d id128, agency, name string) {
 		if s.holds(kind, d) || s.resolved(kind, d) {
 			return
 		}
-		l := string(s.lookup(kind, agency, name))
+		start := len(arena)
+		if cap(arena)-start < len(agency)+len(name)+3 {
+			// A full arena is left to the strings made in it.
+			arena = make([]byte, 0, max(s.arena, 2*cap(arena))+len(agency)+len(name)+3)
+			start = 0
+		}
+		arena = appendLookup(arena, kind, agency, name)
+		b := arena[start:]
+		l := unsafe.String(unsafe.SliceData(b), len(b))
 		if _, dup := seen[l]; !dup {
 			seen[l] = struct{}{}
 			out = append(out, l)
+		} else {
+			arena = arena[:start]
 		}
 	}
+	total := 0
 	for _, e := range evs {
 		need(KindID, s.digest(e.ID), "", e.ID)
 		need(KindSuperseded, s.digestPair(e.Agency, e.ID), e.Agency, e.ID)
@@ -210,6 +224,12 @@ func (s *State) Lookups(evs []*events.Event) []string {
 			need(KindKey, s.digest(key), "", key)
 		}
 	}
+	for _, l := range out {
+		total += len(l)
+	}
+	// The first round's room, the most a round needs.
+	s.arena = max(s.arena, total)
+	s.need = out
 	return out
 }
 
@@ -236,7 +256,13 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 	if !s.indexed {
 		return nil
 	}
-	asked := make(map[string][]IndexRow, len(lookups))
+	// The map is the last call's, emptied: a batch's lookups are tens of
+	// thousands.
+	if s.asked == nil {
+		s.asked = make(map[string][]IndexRow, len(lookups))
+	}
+	asked := s.asked
+	defer clear(asked)
 	for _, l := range lookups {
 		asked[l] = nil
 	}
@@ -293,6 +319,9 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 	}
 	added := map[string]bool{}
 	var tl timeline
+	if len(rows) > 0 {
+		tl = make(timeline, 0, len(rows))
+	}
 	for _, r := range rows {
 		if r.Op <= 0 || removed[r.ID] || added[r.ID] {
 			continue
@@ -302,20 +331,29 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 			at: r.At, id: s.digest(r.ID), tie: city.CH64([]byte(r.ID)),
 			day: r.Day, unit: s.intern(r.Agency), period: r.Period,
 		}
-		cs := make([]contrib, len(r.Contribs))
-		for i, c := range r.Contribs {
-			cs[i] = contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
-		}
-		switch len(cs) {
+		switch len(r.Contribs) {
 		case 0:
 		case 1:
-			en.n, en.c0 = 1, cs[0]
+			c := r.Contribs[0]
+			en.n, en.c0 = 1, contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
 		default:
+			cs := make([]contrib, len(r.Contribs))
+			for i, c := range r.Contribs {
+				cs[i] = contrib{ind: s.intern(c.Indicator), dim: s.intern(c.Dim), num: c.Num, den: c.Den}
+			}
 			en.n, en.more = uint8(min(len(cs), 255)), &cs
 		}
 		tl = append(tl, en)
 	}
-	sort.Slice(tl, func(i, j int) bool { return tl[i].before(&tl[j]) })
+	slices.SortFunc(tl, func(a, b entry) int {
+		switch {
+		case a.before(&b):
+			return -1
+		case b.before(&a):
+			return 1
+		}
+		return 0
+	})
 	return tl, nil
 }
 
@@ -341,7 +379,8 @@ func (r *Replay) Timeline(rows []IndexRow) error {
 // Len returns the number of cells held.
 func (r *Replay) Len() int { return len(r.t.cells) }
 
-// Flush returns the non-zero cells held, in a stable order, and forgets them.
+// Flush returns the non-zero cells held, in a stable order, and forgets
+// them. The slice is valid until the next Flush.
 func (r *Replay) Flush() []Row {
 	rows := r.t.Rows()
 	clear(r.t.cells)

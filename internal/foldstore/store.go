@@ -111,6 +111,29 @@ func (o Options) Memory() int64 {
 	return o.CacheBytes + 2*int64(o.MemTableBytes) + o.FilterBytes
 }
 
+// OffHeap returns the memory the store holds outside the Go heap now: its
+// block cache's contents, its memtables (those written and those waiting
+// to be reused) and its filter. It grows to about Options.Memory.
+func (s *Store) OffHeap() int64 {
+	var n int64
+	s.fmu.RLock()
+	if s.filter != nil {
+		n += s.filter.Bytes()
+	}
+	s.fmu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		m := s.db.Metrics()
+		n += m.BlockCache.Size + int64(m.MemTable.Size) + int64(m.MemTable.ZombieSize)
+	}
+	return n
+}
+
+// MaxOffHeap returns about the most memory the store takes outside the Go
+// heap: Options.Memory of the options it was opened with.
+func (s *Store) MaxOffHeap() int64 { return s.opts.Memory() }
+
 // Store is the local fold index. It is safe for concurrent use: a reader
 // may Get while a writer Writes.
 type Store struct {
@@ -121,6 +144,13 @@ type Store struct {
 	mu    sync.Mutex
 	mark  Mark
 	reset bool // Open found the store unusable and emptied it
+
+	// wb is Write's batch, kept from one write to the next with its buffer
+	// (a batch grows its buffer from 1 KiB to the megabytes of a drain's
+	// batch in a dozen allocations, and Pebble keeps none above 1 MiB); wbOf
+	// is the database it was made for. mu guards both.
+	wb   *pebble.Batch
+	wbOf *pebble.DB
 
 	// The filter of the records' keys: a key it reports absent is not in
 	// the store. Every key written is added before Pebble has it, and at
@@ -407,8 +437,8 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	if err := s.growFilter(len(lookups)); err != nil {
 		return err
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
+	b := s.writeBatch(lookups, vals)
+	defer b.Reset() // emptied, its buffer kept for the next write
 	var buf, k []byte
 	epoch := s.nextEpoch(len(lookups))
 	// A record the filter does not have is new: its first row is Set, not
@@ -441,6 +471,26 @@ func (s *Store) Write(prev, next Mark, lookups, vals []string) error {
 	}
 	s.mark = next
 	return nil
+}
+
+// maxWriteBatch is the largest buffer Write's batch keeps between writes.
+const maxWriteBatch = 32 << 20
+
+// writeBatch returns Write's batch, empty, with room for the records of
+// lookups and vals; the caller holds mu.
+func (s *Store) writeBatch(lookups, vals []string) *pebble.Batch {
+	if s.wb != nil && s.wbOf == s.db {
+		return s.wb
+	}
+	if s.wb != nil {
+		_ = s.wb.Close()
+	}
+	size := 64
+	for i, l := range lookups {
+		size += 2*len(l) + len(vals[i]) + 24 // key, value (a superseded mark's agency), lengths, epoch
+	}
+	s.wb, s.wbOf = s.db.NewBatchWithSize(size, pebble.WithMaxRetainedSizeBytes(maxWriteBatch)), s.db
+	return s.wb
 }
 
 // Row is one row for Load.
@@ -834,6 +884,10 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
+	if s.wb != nil {
+		_ = s.wb.Close()
+		s.wb, s.wbOf = nil, nil
+	}
 	if s.db != nil {
 		err = s.db.Close()
 		s.db = nil

@@ -261,3 +261,19 @@ func TestOpenRefusesAStoreInUse(t *testing.T) {
 		t.Fatalf("after the refused Open: reset %v, mark %+v", again.WasReset(), again.Mark())
 	}
 }
+
+// TestOffHeap: a store just opened holds its filter and a memtable
+// outside the Go heap, and never more than Options.Memory.
+func TestOffHeap(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "fold"), "cds/CDS_EVENTS")
+	if err := s.Write(Mark{}, Mark{Seq: 1, Rows: 1, Sum: 1}, []string{"i:a"}, []string{"K"}); err != nil {
+		t.Fatal(err)
+	}
+	n, most := s.OffHeap(), s.MaxOffHeap()
+	if most != (Options{}).Memory() {
+		t.Errorf("MaxOffHeap %d, want the default options' Memory %d", most, (Options{}).Memory())
+	}
+	if n < minFilterBytes || n > most {
+		t.Errorf("OffHeap %d, want at least the filter's %d and at most %d", n, minFilterBytes, most)
+	}
+}
