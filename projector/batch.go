@@ -333,6 +333,9 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 			return err
 		}
 		p.lendHeap()
+		if err := p.db.PruneDrillLog(ctx, b.drill); err != nil {
+			p.log.Warn("cds.drill_log's old ranges not dropped: the next commit that enters a range drops them", "err", err, "seq", b.last)
+		}
 		deadLtr := 0
 		for r, n := range b.refused {
 			p.m.deadLetters.WithLabelValues(string(r)).Add(float64(n))

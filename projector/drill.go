@@ -13,7 +13,9 @@ import (
 // chdb/drilltable.go): every batch writes the rows of the timeline entries
 // whose next entry it set or changed (fold.Txn.Links), and the deltas of
 // their counts per day, each table with its marker at the batch's last
-// sequence in one INSERT, before its commit marker, like cds.events. The
+// sequence in one INSERT, before its commit marker, like cds.events; and
+// first, the same rows with their next before the batch into cds.drill_log
+// (internal/chdb/drilllog.go), for readers pinned at an earlier commit. The
 // fold state knows each changed key's neighbours: it holds or is provided
 // the whole timeline of every key a batch touches.
 
@@ -53,12 +55,12 @@ func (p *Projector) insertDrill(ctx context.Context, c *chdb.DrillColumns, last 
 // syncDrill makes the drill-down tables agree with the commit of pos: when
 // a marker is another commit (tables created empty by an upgrade, a lost
 // part, a batch that failed after its drill rows landed) or cds.drill_list
-// holds rows above pos (an unfinished batch: not deleted, since a merge may
-// have let them replace committed rows), both are refilled from
-// cds.events. It runs in the
-// recovery, after settle, while this projector is the only writer. Until
-// it has run, readers list drill-downs from cds.events
-// (chdb.ErrDrillMoved).
+// or cds.drill_log holds rows above pos (an unfinished batch: not deleted,
+// since a merge may have let them replace committed rows), all three are
+// refilled from cds.events (the log emptied). It runs in the recovery,
+// after settle, while this projector is the only writer. Until it has run,
+// readers take back the unfinished batch's rows with the log, or list
+// drill-downs from cds.events (chdb.ErrDrillBehind, chdb.ErrDrillMoved).
 func (p *Projector) syncDrill(ctx context.Context, pos position) error {
 	mark, above, err := p.db.DrillState(ctx, pos.seq)
 	if err != nil || (mark == pos.seq && above == 0) {

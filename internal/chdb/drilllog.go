@@ -20,8 +20,7 @@ const insertDrillLogSQL = "INSERT INTO %s (seq, entity, agency, occurred_at, tie
 
 // insertDrillLog writes the rows of c, with their next_at before the
 // commit, and the commit's marker (c.mark, continuing c.prev) into
-// cds.drill_log in one INSERT, then drops the log's ranges the commit
-// leaves behind (pruneDrillLog).
+// cds.drill_log in one INSERT.
 func (db *DB) insertDrillLog(ctx context.Context, queryID string, c *DrillColumns) error {
 	prev := make([]uint64, c.Len())
 	for i, e := range c.Entity {
@@ -38,14 +37,20 @@ func (db *DB) insertDrillLog(ctx context.Context, queryID string, c *DrillColumn
 		[]any{c.Seq, c.Entity, c.Agency, at, c.Tie, next, before, c.Removes, prev}); err != nil {
 		return fmt.Errorf("insert into cds.drill_log: %w", err)
 	}
-	if r := c.mark / DrillLogRange; r > c.prev/DrillLogRange && r >= 2 {
-		return db.pruneDrillLog(ctx, r-1)
-	}
 	return nil
 }
 
-// pruneDrillLog drops the partitions of cds.drill_log before range keep.
-func (db *DB) pruneDrillLog(ctx context.Context, keep uint64) error {
+// PruneDrillLog drops the ranges of cds.drill_log that the commit of c
+// (written by InsertDrill) leaves behind, when it enters a new range: every
+// range before the one preceding it. The projector calls it after the
+// commit and only logs its failure: the log then holds more, and the next
+// commit that enters a range drops every range behind it.
+func (db *DB) PruneDrillLog(ctx context.Context, c *DrillColumns) error {
+	r := c.mark / DrillLogRange
+	if r <= c.prev/DrillLogRange || r < 2 {
+		return nil
+	}
+	keep := r - 1
 	rows, err := db.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'drill_log' AND active", db.Name)
 	if err != nil {
 		return fmt.Errorf("list the ranges of cds.drill_log: %w", err)
@@ -95,8 +100,9 @@ type drillLog struct {
 // drillChanges reads from cds.drill_log the changes of w's rows by the
 // commits after w.at up to to, and checks that the log holds each of those
 // commits: their markers chain from to back to w.at (ErrDrillMoved
-// otherwise). Changes of other commits (a batch that never committed,
-// before the recovery refilled the tables) are left out.
+// otherwise), each once (ErrDrillMoved for a commit written twice).
+// Changes off that chain (a late write of a fenced-out projector) are left
+// out.
 func (db *DB) drillChanges(ctx context.Context, w drillWhere, to uint64) (*drillLog, error) {
 	q := "SELECT seq, entity = '', agency, toUnixTimestamp(occurred_at), tie, toUnixTimestamp(next_at), toUnixTimestamp(before_at), prev FROM " + db.Table("drill_log") +
 		"\nWHERE seq > ? AND seq <= ? AND (entity = '' OR (" + w.rows + "))\nORDER BY seq"
@@ -116,6 +122,9 @@ func (db *DB) drillChanges(ctx context.Context, w drillWhere, to uint64) (*drill
 			return nil, fmt.Errorf("read cds.drill_log: %w", err)
 		}
 		if isMark == 1 {
+			if _, twice := prevs[c.seq]; twice { // two writes of one commit: its changes would count twice
+				return nil, fmt.Errorf("%w: cds.drill_log holds commit %d twice", ErrDrillMoved, c.seq)
+			}
 			prevs[c.seq] = prev
 			continue
 		}

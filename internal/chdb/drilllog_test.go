@@ -60,6 +60,9 @@ func TestDrillTablePinnedAtEarlierCommit(t *testing.T) {
 	if err := db.InsertDrill(ctx, "", &c); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.PruneDrillLog(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
 	f, _ := events.FeedingOf("HSCV")
 	for _, tc := range []struct {
 		at    uint64

@@ -141,7 +141,7 @@ func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error
 		}
 	}
 	if n < 0 {
-		return 0, fmt.Errorf("count cds.drill_days: %d rows", n)
+		return 0, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows at %d", ErrDrillMoved, n, w.at)
 	}
 	return uint64(n), nil
 }
@@ -224,12 +224,15 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 	if err := w.checkMark("cds.drill_list", mark); err != nil {
 		return nil, err
 	}
-	if len(moved) > 0 {
-		if log == nil || log.to < mark {
-			if log, err = db.drillChanges(ctx, w, mark); err != nil {
-				return nil, err
-			}
+	// Commits after the one read: their chain is checked even when no row
+	// of the page moved, since a refill among them (which breaks the chain)
+	// may have dropped rows of the page at w.at.
+	if mark > w.at && (log == nil || log.to != mark) {
+		if log, err = db.drillChanges(ctx, w, mark); err != nil {
+			return nil, err
 		}
+	}
+	if len(moved) > 0 {
 		keep := make([]bool, len(page))
 		for i := range page {
 			keep[i] = true

@@ -200,7 +200,7 @@ func (db *DB) insertDrillTables(ctx context.Context, queryID string, c *DrillCol
 // (an unfinished batch), in one query.
 func (db *DB) DrillState(ctx context.Context, seq uint64) (mark, above uint64, err error) {
 	var days uint64
-	q := "SELECT " + db.drillMarksSQL() + ", (SELECT countIf(seq > ?) FROM " + db.Table("drill_list") + ") + (SELECT countIf(seq > ?) FROM " + db.Table("drill_log") + ")"
+	q := "SELECT " + db.drillMarksSQL() + ", (SELECT countIf(seq > ?) FROM " + db.Table("drill_list") + ") + (SELECT count() FROM " + db.Table("drill_log") + " WHERE seq > ?)" // the log's key starts with seq
 	if err := db.QueryRow(ctx, q, seq, seq).Scan(&mark, &days, &above); err != nil {
 		return 0, 0, fmt.Errorf("read the markers of cds.drill_list and cds.drill_days: %w", err)
 	}
@@ -246,8 +246,9 @@ WHERE entity != ''
 GROUP BY entity, a, day, next_day, removes
 HAVING next_day > day`
 
-// RefillDrill empties cds.drill_list and cds.drill_days and fills them
-// from cds.events up to seq: the rows of every entity, their counts per
+// RefillDrill empties cds.drill_list, cds.drill_days and cds.drill_log
+// and fills the first two from cds.events up to seq (the log gets nothing:
+// a reader pinned before seq reads cds.events): the rows of every entity, their counts per
 // day, then the markers of seq, so that a reader trusts the tables only
 // once every row is in. Nothing else may write cds.events or the drill
 // tables meanwhile (the projector calls it in its recovery).
@@ -280,7 +281,7 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// truncateDrill empties cds.drill_list and cds.drill_days.
+// truncateDrill empties cds.drill_list, cds.drill_days and cds.drill_log.
 func (db *DB) truncateDrill(ctx context.Context) error {
 	for _, t := range []string{"drill_list", "drill_days", "drill_log"} {
 		if err := db.truncate(ctx, t); err != nil {

@@ -34,7 +34,9 @@ func NewDrillCache(size int) *DrillCache {
 	if size <= 0 {
 		size = DefaultDrillCacheSize
 	}
-	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Heavy)}
+	// Light: a drill-down is read from the drill-down tables, a page's
+	// worth of rows, unless they cannot answer at its commit.
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Light)}
 }
 
 // Stats returns the entries held, the requests answered without a read of
