@@ -57,7 +57,8 @@ type Projector struct {
 }
 
 // lendHeapStep is the least change of the soft memory limit that lendHeap
-// makes: setting it stops the world for a moment.
+// makes: each setting takes the runtime's heap lock and recomputes the
+// collector's goal, not worth doing for less.
 const lendHeapStep = 1 << 20
 
 // lendHeap sets the Go runtime's soft memory limit to HeapBudget plus what

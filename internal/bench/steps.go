@@ -79,9 +79,15 @@ func (e *env) rawRead(ctx context.Context) error {
 		return err
 	}
 	defer it.Stop()
+	// Next takes no context: SIGINT or SIGTERM stops the iterator, so that
+	// the bench ends (and stops its servers) during the raw read too.
+	defer context.AfterFunc(ctx, it.Stop)()
 	for i := uint64(0); i < e.last; i++ {
 		m, err := it.Next()
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("stopped at %d: %w", i, ctx.Err())
+			}
 			return fmt.Errorf("at %d: %w", i, err)
 		}
 		if _, err := m.Metadata(); err != nil {

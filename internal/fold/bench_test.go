@@ -117,16 +117,7 @@ func BenchmarkIndexedSteady(b *testing.B) {
 	for _, limit := range []int{10000, 20000, 50000} {
 		b.Run(fmt.Sprint(limit), func(b *testing.B) {
 			s := NewIndexed(0, limit)
-			n := 0
-			next := func() []*events.Event {
-				evs := make([]*events.Event, batch)
-				for j := range evs {
-					k := n + j
-					evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("b%09d-%016x", k, k), fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
-				}
-				n += batch
-				return evs
-			}
+			next := newDossiers(b, batch)
 			fold := func(evs []*events.Event) {
 				txn := applyBatch(b, s, evs)
 				_ = txn.Rows()
@@ -145,6 +136,22 @@ func BenchmarkIndexedSteady(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*batch), "µs/event")
 		})
+	}
+}
+
+// newDossiers returns a source of batches of batch new work dossiers, in
+// 80 units, a third of them processed online, each batch's after the
+// last's.
+func newDossiers(tb testing.TB, batch int) func() []*events.Event {
+	n := 0
+	return func() []*events.Event {
+		evs := make([]*events.Event, batch)
+		for j := range evs {
+			k := n + j
+			evs[j] = mustEvent(tb, eventtest.Workfile(fmt.Sprintf("b%09d-%016x", k, k), fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
+		}
+		n += batch
+		return evs
 	}
 }
 
@@ -171,16 +178,7 @@ func BenchmarkIndexedBatch(b *testing.B) {
 	const batch = 10000
 	s := NewIndexed(0, 50000)
 	s.TrackLinks()
-	n := 0
-	next := func() []*events.Event {
-		evs := make([]*events.Event, batch)
-		for j := range evs {
-			k := n + j
-			evs[j] = mustEvent(b, eventtest.Workfile(fmt.Sprintf("b%09d-%016x", k, k), fmt.Sprintf("bg-unit%02d", k%80), "2025-03-01T10:00:00+07:00", fmt.Sprintf("WF-%d", k), k%3 == 0))
-		}
-		n += batch
-		return evs
-	}
+	next := newDossiers(b, batch)
 	fold := func(evs []*events.Event) {
 		txn := applyBatch(b, s, evs)
 		_ = txn.Rows()

@@ -164,6 +164,9 @@ func BenchmarkScale(b *testing.B) {
 			// the filter, without epochs
 			{"filter-oneepoch", Options{epochRecords: -1}},
 			{"default", Options{}},
+			// the default as it was, its cache taken by the memtables'
+			// reservations
+			{"memtables-in-cache", Options{memtablesInCache: true}},
 			// the same memory, more of it for the filter
 			{"filter48-cache16", Options{FilterBytes: 48 << 20, CacheBytes: 16 << 20}},
 		} {

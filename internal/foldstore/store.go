@@ -66,6 +66,9 @@ type Options struct {
 	// noFilter leaves the filter out: every lookup reads Pebble, whose
 	// tables then keep Bloom filters (benchmarks set it).
 	noFilter bool
+	// memtablesInCache sizes Pebble's cache at CacheBytes alone, as before
+	// the memtables' reservations were added to it (benchmarks set it).
+	memtablesInCache bool
 	// epochRecords is the number of records written under one epoch
 	// before the next; default defaultEpochRecords, negative: one epoch
 	// (benchmarks and tests set it).
@@ -249,7 +252,16 @@ func (s *Store) logger() *slog.Logger {
 }
 
 func (s *Store) open() error {
-	cache := pebble.NewCache(s.opts.CacheBytes)
+	// Pebble reserves every memtable it holds (the one written and the one
+	// kept for reuse) inside its block cache, which shrinks by as much: a
+	// cache of CacheBytes alone held nothing once two memtables of 16 MiB
+	// were reserved in its 32 MiB. Sized with their room, it keeps
+	// CacheBytes of blocks, and the store's memory is still Options.Memory.
+	size := s.opts.CacheBytes + 2*int64(s.opts.MemTableBytes)
+	if s.opts.memtablesInCache {
+		size = s.opts.CacheBytes
+	}
+	cache := pebble.NewCache(size)
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:        cache,
