@@ -44,7 +44,9 @@ type Options struct {
 	// Identity names what the store is a copy of (a database and a
 	// stream): a store written under another identity is emptied at Open.
 	Identity string
-	// CacheBytes is the size of the block cache; default DefaultCacheBytes.
+	// CacheBytes is the room for blocks in the block cache (Pebble also
+	// reserves the memtables in it: the cache is made that much larger);
+	// default DefaultCacheBytes.
 	// It holds the tables' index and data blocks that the lookups the
 	// filter lets through read (docs/performance.md, "The fold store at
 	// scale (branch h16s)").
