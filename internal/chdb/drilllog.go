@@ -177,8 +177,11 @@ func (w drillWhere) delta(c drillChange) int64 {
 
 // before returns the next_at of r at the commit l was read from: its next
 // before the first commit after it that changed it. ok is false when no
-// change of r is in l.
+// change of r is in l (or l is nil: no commit after the one read).
 func (l *drillLog) before(r drillRef) (next uint32, ok bool) {
+	if l == nil { // no commit after the one read: a row written after it is unaccounted for
+		return 0, false
+	}
 	next, ok = l.first[r]
 	return next, ok
 }

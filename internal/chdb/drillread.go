@@ -114,6 +114,22 @@ func (w drillWhere) checkMark(table string, m uint64) error {
 	return nil
 }
 
+// changesSince checks a table read at commit m (checkMark) and returns
+// the changes of the commits after w.at up to m (drillChanges; have when
+// it already holds exactly those), or nil when m is w.at.
+func (db *DB) changesSince(ctx context.Context, w drillWhere, table string, m uint64, have *drillLog) (*drillLog, error) {
+	if err := w.checkMark(table, m); err != nil {
+		return nil, err
+	}
+	if m == w.at {
+		return nil, nil
+	}
+	if have != nil && have.to == m {
+		return have, nil
+	}
+	return db.drillChanges(ctx, w, m)
+}
+
 // DrillTableCount is DrillCount read from cds.drill_days at f.UpTo: a sum
 // of its counts, no FINAL, less the changes of later commits
 // (cds.drill_log). ErrDrillBehind or ErrDrillMoved when the tables cannot
@@ -128,14 +144,11 @@ func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error
 	if err := db.QueryRow(ctx, q, w.daysArgs...).Scan(&mark, &n); err != nil {
 		return 0, fmt.Errorf("count cds.drill_days: %w", err)
 	}
-	if err := w.checkMark("cds.drill_days", uint64(max(mark, 0))); err != nil {
+	log, err := db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil)
+	if err != nil {
 		return 0, err
 	}
-	if uint64(mark) > w.at {
-		log, err := db.drillChanges(ctx, w, uint64(mark))
-		if err != nil {
-			return 0, err
-		}
+	if log != nil {
 		for _, c := range log.changes {
 			n -= w.delta(c)
 		}
@@ -221,16 +234,11 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 		return nil, fmt.Errorf("read cds.drill_list: %w", err)
 	}
 	rows.Close()
-	if err := w.checkMark("cds.drill_list", mark); err != nil {
-		return nil, err
-	}
 	// Commits after the one read: their chain is checked even when no row
 	// of the page moved, since a refill among them (which breaks the chain)
 	// may have dropped rows of the page at w.at.
-	if mark > w.at && (log == nil || log.to != mark) {
-		if log, err = db.drillChanges(ctx, w, mark); err != nil {
-			return nil, err
-		}
+	if log, err = db.changesSince(ctx, w, "cds.drill_list", mark, log); err != nil {
+		return nil, err
 	}
 	if len(moved) > 0 {
 		keep := make([]bool, len(page))
@@ -293,13 +301,10 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 		return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
 	}
 	rows.Close()
-	if err := w.checkMark("cds.drill_days", uint64(max(mark, 0))); err != nil {
+	if log, err = db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil); err != nil {
 		return 0, 0, 0, false, nil, err
 	}
-	if uint64(mark) > w.at {
-		if log, err = db.drillChanges(ctx, w, uint64(mark)); err != nil {
-			return 0, 0, 0, false, nil, err
-		}
+	if log != nil {
 		for _, c := range log.changes {
 			day := drillDay(c.at)
 			if _, seen := counts[day]; !seen {
