@@ -1,6 +1,9 @@
 package chdb
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // TestDrillColumnsReset: columns reset and filled again hold the new rows
 // only, every column as long as the others, and counts of the new rows
@@ -17,9 +20,15 @@ func TestDrillColumnsReset(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("Len %d after a reset and two rows, want 2", n)
 	}
-	for name, l := range map[string]int{"Agency": len(c.Agency), "OccurredAt": len(c.OccurredAt), "NextAt": len(c.NextAt), "Tie": len(c.Tie), "Seq": len(c.Seq), "Removes": len(c.Removes), "Before": len(c.Before)} {
-		if l != n {
-			t.Errorf("column %s has %d rows, want %d", name, l, n)
+	// Every column, by reflection: one added later and left out of Reset
+	// fails here without a change to this test.
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.IsExported() && f.Type.Kind() == reflect.Slice {
+			if l := v.Field(i).Len(); l != n {
+				t.Errorf("column %s has %d rows, want %d", f.Name, l, n)
+			}
 		}
 	}
 	if c.Entity[0] != "inspection" || c.Seq[0] != 9 || c.Before[0] != 500 {
