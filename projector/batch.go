@@ -31,19 +31,7 @@ func (r *rawRows) grow(n int) {
 		r.Grow(n)
 		return
 	}
-	c := &r.EventColumns
-	c.ID, c.Type, c.Agency, c.Supersedes, c.Data = c.ID[:0], c.Type[:0], c.Agency[:0], c.Supersedes[:0], c.Data[:0]
-	c.V, c.Retraction = c.V[:0], c.Retraction[:0]
-	c.OccurredAt, c.ReceivedAt, c.Seq = c.OccurredAt[:0], c.ReceivedAt[:0], c.Seq[:0]
-}
-
-// clear drops the rows' strings, which hold the events' bytes, and keeps
-// the columns' room.
-func (r *rawRows) clear() {
-	c := &r.EventColumns
-	for _, col := range [][]string{c.ID, c.Type, c.Agency, c.Supersedes, c.Data} {
-		clear(col)
-	}
+	r.Reset()
 }
 
 func (r *rawRows) add(e *events.Event, seq uint64, received time.Time) {
@@ -108,7 +96,7 @@ func (p *Projector) newPrepared(pos position) *prepared {
 // nothing reads them any more: the inserts and the store's write copied
 // them. Their strings are dropped (they hold the events' bytes).
 func (p *Projector) recycle(b *prepared) {
-	b.raw.clear()
+	b.raw.Reset()
 	if b.index != nil {
 		b.index.clear()
 	}
@@ -116,10 +104,7 @@ func (p *Projector) recycle(b *prepared) {
 		b.drill.Reset()
 	}
 	if b.cells.RollupColumns != nil {
-		c := b.cells.RollupColumns
-		clear(c.Indicator)
-		clear(c.Unit)
-		clear(c.Dim)
+		b.cells.Reset()
 	}
 	b.ack, b.dlq, b.refused = nil, nil, nil
 	select {
@@ -421,9 +406,7 @@ func (c cellColumns) reuse(n int) cellColumns {
 	if r == nil || cap(r.Indicator) < n {
 		return newCellColumns(n + n/4)
 	}
-	r.Indicator, r.Unit, r.Dim = r.Indicator[:0], r.Unit[:0], r.Dim[:0]
-	r.Period, r.Day = r.Period[:0], r.Day[:0]
-	r.Num, r.Den, r.N = r.Num[:0], r.Den[:0], r.N[:0]
+	r.Reset()
 	return c
 }
 

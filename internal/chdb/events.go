@@ -20,6 +20,17 @@ type EventColumns struct {
 	Seq                                []uint64
 }
 
+// Reset empties c and keeps its columns' room for the next rows; the
+// strings are dropped (they hold a batch's bytes).
+func (c *EventColumns) Reset() {
+	for _, col := range [][]string{c.ID, c.Type, c.Agency, c.Supersedes, c.Data} {
+		clear(col)
+	}
+	c.ID, c.Type, c.Agency, c.Supersedes, c.Data = c.ID[:0], c.Type[:0], c.Agency[:0], c.Supersedes[:0], c.Data[:0]
+	c.V, c.Retraction = c.V[:0], c.Retraction[:0]
+	c.OccurredAt, c.ReceivedAt, c.Seq = c.OccurredAt[:0], c.ReceivedAt[:0], c.Seq[:0]
+}
+
 // Grow empties c and gives each column room for n rows.
 func (c *EventColumns) Grow(n int) {
 	c.ID, c.Type, c.Agency = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)

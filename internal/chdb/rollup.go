@@ -22,6 +22,17 @@ type RollupColumns struct {
 	N                    []int64
 }
 
+// Reset empties c and keeps its columns' room for the next rows; the
+// strings are dropped.
+func (c *RollupColumns) Reset() {
+	for _, col := range [][]string{c.Indicator, c.Unit, c.Dim} {
+		clear(col)
+	}
+	c.Indicator, c.Unit, c.Dim = c.Indicator[:0], c.Unit[:0], c.Dim[:0]
+	c.Period, c.Day = c.Period[:0], c.Day[:0]
+	c.Num, c.Den, c.N = c.Num[:0], c.Den[:0], c.N[:0]
+}
+
 // NewRollupColumns returns columns with room for n rows.
 func NewRollupColumns(n int) *RollupColumns {
 	return &RollupColumns{
