@@ -34,9 +34,10 @@ func NewDrillCache(size int) *DrillCache {
 	if size <= 0 {
 		size = DefaultDrillCacheSize
 	}
-	// Light: a drill-down is read from the drill-down tables, a page's
-	// worth of rows, unless they cannot answer at its commit.
-	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Light)}
+	// Drill: a drill-down is read from the drill-down tables, a page's
+	// worth of rows, unless they cannot answer at its commit; a wait for
+	// another request's read is shed in the class of that read.
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill)}
 }
 
 // Stats returns the entries held, the requests answered without a read of

@@ -36,11 +36,13 @@ func (s *Store) DrillStats() (table, fallbacks uint64) {
 
 // listRows lists the events of f from cds.drill_list, else from
 // cds.events: when the tables do not answer such filters or cannot answer
-// at f.UpTo. A read of the tables is admitted as a light read (its cost is
-// the page's days and the counts per day, as a score's), one of
-// cds.events as a heavy one (it groups the unit's events of the year).
+// at f.UpTo. A read of the tables is admitted as a drill read (its cost is
+// the page's days and the counts per day, as a score's, but within the
+// drill-downs' share of the read slots so that the score reads keep slots
+// of their own), one of cds.events as a heavy one (it groups the unit's
+// events of the year).
 func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) ([]chdb.DrillRow, error) {
-	rows, err := held(ctx, admission.Light, func(ctx context.Context) ([]chdb.DrillRow, error) {
+	rows, err := held(ctx, admission.Drill, func(ctx context.Context) ([]chdb.DrillRow, error) {
 		return e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
 	})
 	if e.fromEvents(err) {
@@ -54,7 +56,7 @@ func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, off
 // countRows counts the events of f as listRows lists them, admitted the
 // same way.
 func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter) (uint64, error) {
-	n, err := held(ctx, admission.Light, func(ctx context.Context) (uint64, error) {
+	n, err := held(ctx, admission.Drill, func(ctx context.Context) (uint64, error) {
 		return e.Store.db.DrillTableCount(ctx, f)
 	})
 	if e.fromEvents(err) {
