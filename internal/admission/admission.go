@@ -267,6 +267,16 @@ func Hold(ctx context.Context, cl Class, read func(context.Context) error) error
 	return read(context.WithValue(ctx, heldKey{}, true))
 }
 
+// RetryAfterOf is the Retry-After header for a read of a request marked by
+// Defer that was shed: its controller's (Controller.RetryAfter), "1" for a
+// context not marked.
+func RetryAfterOf(ctx context.Context) string {
+	if p, ok := ctx.Value(perReadKey{}).(perRead); ok {
+		return p.c.RetryAfter()
+	}
+	return RetryAfterHeader(0)
+}
+
 // Await waits for done on behalf of a request marked by Defer that found
 // another request reading the answer it needs: at most Config.Wait, as it
 // would wait for a slot, then it is shed (ErrShed, counted in class cl). A
