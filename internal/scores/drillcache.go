@@ -23,9 +23,12 @@ type DrillCache struct {
 	c *flightCache[string, drillEntry]
 }
 
+// drillEntry is a page (rows, and its total when counted: read with the
+// page) or a total alone.
 type drillEntry struct {
-	rows  []Contributor
-	total uint64
+	rows    []Contributor
+	total   uint64
+	counted bool
 }
 
 // NewDrillCache returns a cache of size entries (DefaultDrillCacheSize when
