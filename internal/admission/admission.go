@@ -2,7 +2,9 @@
 // time: a fixed number run, a few more wait a short while in a queue, and
 // the rest are shed at once so that the server answers 503 with
 // Retry-After instead of letting the connection pool's acquire time out
-// (docs/operations.md, "Reads under load").
+// (docs/operations.md, "Reads under load"). Requests, or each read of a
+// request admitted per read, are light, drill or heavy (Class); drill and
+// heavy ones hold at most a share of the slots each.
 package admission
 
 import (
@@ -25,8 +27,8 @@ type Class int
 
 // The classes of requests and reads.
 const (
-	// Light: score reads (commit markers, snapshots), silence, the board's
-	// pages but its drill-downs.
+	// Light: score reads (a lone read of the commit markers, snapshots),
+	// silence, the board's pages other than the drill-down page.
 	Light Class = iota
 	// Drill: a drill-down's page or total read from the drill-down tables
 	// (cds.drill_list, cds.drill_days): a page's worth of rows, as a
