@@ -250,7 +250,7 @@ func TestDrillQueue(t *testing.T) {
 			r, err := c.Acquire(context.Background(), Drill)
 			if err != nil {
 				t.Errorf("queued drill read: %v", err)
-				close(got)
+				got <- nil
 				return
 			}
 			got <- r
@@ -269,8 +269,8 @@ func TestDrillQueue(t *testing.T) {
 	l1, l2 := mustAcquire(t, c, Light), mustAcquire(t, c, Light)
 	hold()
 	for range 8 {
-		r, ok := <-got
-		if !ok {
+		r := <-got
+		if r == nil {
 			t.FailNow()
 		}
 		r()
