@@ -12,6 +12,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/foldstore"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/projector"
 )
 
 func runNATS(ctx context.Context, args []string) error {
@@ -84,7 +85,7 @@ func runNATSStreams(ctx context.Context, args []string) error {
 // minProjectorHeap is the least Go heap a projector's memory budget must
 // leave: three batches of 10,000 events in flight and two generations of
 // the fold state.
-const minProjectorHeap = 64 << 20
+const minProjectorHeap = projector.MinHeapLimit
 
 // projectorUnheaped is what a projector's budget keeps for the resident
 // memory that neither the Go heap's soft limit nor the fold store's cache
@@ -117,6 +118,7 @@ func runProjector(ctx context.Context, args []string) error {
 				*memMB, least>>20, store>>20, projectorUnheaped>>20, minProjectorHeap>>20)
 		}
 		c.cfg.ProjectorHeap = int64(*memMB)<<20 - store - projectorUnheaped
+		c.cfg.ProjectorMemory = int64(*memMB) << 20
 	}
 	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{Projector: true})

@@ -119,20 +119,41 @@ func (o Options) Memory() int64 {
 // OffHeap returns the memory the store holds outside the Go heap now: its
 // block cache's contents, its memtables (those written and those waiting
 // to be reused) and its filter. It grows to about Options.Memory.
-func (s *Store) OffHeap() int64 {
-	var n int64
+func (s *Store) OffHeap() int64 { return s.MemoryUse().Total() }
+
+// MemoryUse is the memory a store holds outside the Go heap, by part
+// (Store.MemoryUse).
+type MemoryUse struct {
+	// Cache is the blocks in Pebble's block cache (their bytes, not what
+	// the C allocator holds for them).
+	Cache int64
+	// MemTables is Pebble's memtables, those written and those waiting to
+	// be reused, at their allocated size.
+	MemTables int64
+	// Filter is the filter of the store's keys.
+	Filter int64
+}
+
+// Total returns the sum of the parts.
+func (u MemoryUse) Total() int64 { return u.Cache + u.MemTables + u.Filter }
+
+// MemoryUse returns the memory the store holds outside the Go heap now, by
+// part; its Total is OffHeap.
+func (s *Store) MemoryUse() MemoryUse {
+	var u MemoryUse
 	s.fmu.RLock()
 	if s.filter != nil {
-		n += s.filter.Bytes()
+		u.Filter = s.filter.Bytes()
 	}
 	s.fmu.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db != nil {
 		m := s.db.Metrics()
-		n += m.BlockCache.Size + int64(m.MemTable.Size) + int64(m.MemTable.ZombieSize)
+		u.Cache = m.BlockCache.Size
+		u.MemTables = int64(m.MemTable.Size) + int64(m.MemTable.ZombieSize)
 	}
-	return n
+	return u
 }
 
 // MaxOffHeap returns about the most memory the store takes outside the Go
