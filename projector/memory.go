@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strconv"
+
+	"github.com/bacgiang/cds/internal/foldstore"
 )
 
 // The projector keeps its process within a memory budget by one knob, the
@@ -75,9 +77,7 @@ func (p *Projector) resetHeap() {
 	if p.cfg.HeapBudget <= 0 {
 		return
 	}
-	p.heapLimit = p.cfg.HeapBudget
-	debug.SetMemoryLimit(p.heapLimit)
-	p.m.memoryLimit.Set(float64(p.heapLimit))
+	p.setHeapLimit(p.cfg.HeapBudget)
 }
 
 // balanceHeap measures the process's memory (the gauges of
@@ -88,28 +88,65 @@ func (p *Projector) balanceHeap() {
 		return
 	}
 	use := p.store.MemoryUse()
-	rt := readRuntimeMemory()
-	outside := int64(-1)
-	rss, err := residentBytes()
-	if err == nil {
-		outside = max(rss-rt.held(), 0)
-		p.m.memory.WithLabelValues("resident").Set(float64(rss))
-		p.m.memory.WithLabelValues("outside").Set(float64(outside))
-	}
-	p.m.memory.WithLabelValues("go_heap").Set(float64(rt.objects))
-	p.m.memory.WithLabelValues("go_heap_free").Set(float64(rt.free))
-	p.m.memory.WithLabelValues("go_runtime").Set(float64(rt.other))
+	r := p.readMemory(use)
 	p.m.memory.WithLabelValues("store_cache").Set(float64(use.Cache))
 	p.m.memory.WithLabelValues("store_memtables").Set(float64(use.MemTables))
 	p.m.memory.WithLabelValues("store_filter").Set(float64(use.Filter))
 	if p.cfg.HeapBudget <= 0 {
 		return
 	}
-	limit := heapLimit(memoryReading{heapBudget: p.cfg.HeapBudget, budget: p.cfg.MemoryBudget,
-		maxOffHeap: p.store.MaxOffHeap(), offHeap: use.Total(), outside: outside})
+	limit := heapLimit(r)
 	if d := limit - p.heapLimit; d < lendHeapStep && d > -lendHeapStep {
 		return
 	}
+	p.setHeapLimit(limit)
+}
+
+// beforeStoreGrows is the fold store's BeforeGrowth: the store is about to
+// rebuild its filter larger, which holds the old filter and the new one
+// at once and reads every record through the block cache, filling it:
+// more than lendMargin within one batch (docs/performance.md, "The
+// projector's memory against its budget"). It takes that room back from
+// the limit now, and when the Go runtime holds more than the new limit it
+// returns its free memory to the OS at once (debug.FreeOSMemory: a
+// collection, a few times over a drain) instead of over the next batches.
+func (p *Projector) beforeStoreGrows(now foldstore.MemoryUse, more int64) {
+	if p.cfg.HeapBudget <= 0 || p.store == nil {
+		return
+	}
+	r := p.readMemory(now)
+	r.offHeap += more
+	if r.outside >= 0 {
+		r.outside += more
+	}
+	limit := heapLimit(r)
+	if limit >= p.heapLimit {
+		return
+	}
+	p.setHeapLimit(limit)
+	if readRuntimeMemory().held() > limit {
+		debug.FreeOSMemory()
+	}
+}
+
+// readMemory reads what heapLimit's rule reads, the store's part being
+// use, and sets the gauges of the process's and the Go runtime's memory.
+func (p *Projector) readMemory(use foldstore.MemoryUse) memoryReading {
+	rt := readRuntimeMemory()
+	r := memoryReading{heapBudget: p.cfg.HeapBudget, budget: p.cfg.MemoryBudget,
+		maxOffHeap: p.store.MaxOffHeap(), offHeap: use.Total(), outside: -1}
+	if rss, err := residentBytes(); err == nil {
+		r.outside = max(rss-rt.held(), 0)
+		p.m.memory.WithLabelValues("resident").Set(float64(rss))
+		p.m.memory.WithLabelValues("outside").Set(float64(r.outside))
+	}
+	p.m.memory.WithLabelValues("go_heap").Set(float64(rt.objects))
+	p.m.memory.WithLabelValues("go_heap_free").Set(float64(rt.free))
+	p.m.memory.WithLabelValues("go_runtime").Set(float64(rt.other))
+	return r
+}
+
+func (p *Projector) setHeapLimit(limit int64) {
 	p.heapLimit = limit
 	debug.SetMemoryLimit(limit)
 	p.m.memoryLimit.Set(float64(limit))

@@ -95,7 +95,7 @@ func (p *Projector) openStore() error {
 	if p.cfg.FoldDir != "" {
 		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
 	}
-	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log}
+	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log, BeforeGrowth: p.beforeStoreGrows}
 	s, err := foldstore.Open(opts)
 	if errors.Is(err, foldstore.ErrInUse) {
 		// Another projector of this host holds it: one that lost the

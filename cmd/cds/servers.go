@@ -103,7 +103,7 @@ func runProjector(ctx context.Context, args []string) error {
 	// filter (outside the Go heap) and a bounded fold state (recent batches in
 	// memory, the rest in the store).
 	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 256)),
-		"memory budget in MiB: the local fold store's block cache, memtables and filter ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) and "+strconv.Itoa(projectorUnheaped>>20)+" MiB for the binary's pages and Pebble's tables come out of it, and the projector keeps the Go runtime's soft memory limit at the rest plus what the store does not hold yet of its share, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+		"memory budget in MiB: the local fold store's block cache, memtables and filter ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) and "+strconv.Itoa(projectorUnheaped>>20)+" MiB for the binary's pages and Pebble's tables come out of it, and the projector keeps the Go runtime's soft memory limit at the rest plus what the store does not hold yet of its share, and within the budget less the resident memory measured outside the Go runtime (down to "+strconv.Itoa(minProjectorHeap>>20)+" MiB), so that the garbage collector works harder near it instead of letting the process outgrow it; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {

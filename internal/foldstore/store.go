@@ -62,6 +62,14 @@ type Options struct {
 	MemTableBytes uint64
 	// Logger receives Pebble's messages (nil: none).
 	Logger *slog.Logger
+	// BeforeGrowth, when set, is called before the filter is rebuilt
+	// larger as the store grows, with the memory the store holds outside
+	// the Go heap now and the most the rebuild adds to it at once: the
+	// larger filter, and the block cache's unused room (the rebuild reads
+	// every record through the cache, which fills). The projector takes
+	// that room back from the Go heap first. It is called with the store's
+	// lock held: it must not call the store.
+	BeforeGrowth func(now MemoryUse, more int64)
 	// l0Compaction is the number of flushed memtables that start a
 	// compaction into the base level; default 8 (benchmarks set it).
 	l0Compaction int
@@ -140,14 +148,19 @@ func (u MemoryUse) Total() int64 { return u.Cache + u.MemTables + u.Filter }
 // MemoryUse returns the memory the store holds outside the Go heap now, by
 // part; its Total is OffHeap.
 func (s *Store) MemoryUse() MemoryUse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.memoryUse()
+}
+
+// memoryUse is MemoryUse for a caller that holds mu.
+func (s *Store) memoryUse() MemoryUse {
 	var u MemoryUse
 	s.fmu.RLock()
 	if s.filter != nil {
 		u.Filter = s.filter.Bytes()
 	}
 	s.fmu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.db != nil {
 		m := s.db.Metrics()
 		u.Cache = m.BlockCache.Size
@@ -673,7 +686,23 @@ func (s *Store) growFilter(n int) error {
 	if f == nil || f.Bytes() >= s.opts.FilterBytes || f.Added()+int64(n) <= filterCapacity(f.Bytes()) {
 		return nil
 	}
-	return s.rebuildFilter(2*(f.Added()+int64(n)), false)
+	records := 2 * (f.Added() + int64(n))
+	if s.opts.BeforeGrowth != nil {
+		now := s.memoryUse()
+		s.opts.BeforeGrowth(now, s.filterSize(records)+max(s.opts.CacheBytes-now.Cache, 0))
+	}
+	return s.rebuildFilter(records, false)
+}
+
+// filterSize returns the size of a filter made for records records: the
+// least power-of-two multiple of minFilterBytes that holds them, within
+// Options.FilterBytes.
+func (s *Store) filterSize(records int64) int64 {
+	n := minFilterBytes
+	for n < s.opts.FilterBytes && filterCapacity(n) < records {
+		n *= 2
+	}
+	return min(n, max(s.opts.FilterBytes, minFilterBytes))
 }
 
 // rebuildFilter replaces the filter with one made from every key of the
@@ -688,15 +717,8 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 		}
 		return s.findEpoch()
 	}
-	size := func(records int64) int64 {
-		n := minFilterBytes
-		for n < s.opts.FilterBytes && filterCapacity(n) < records {
-			n *= 2
-		}
-		return min(n, max(s.opts.FilterBytes, minFilterBytes))
-	}
 	for {
-		f, err := blockbloom.New(size(records))
+		f, err := blockbloom.New(s.filterSize(records))
 		if err != nil {
 			return fmt.Errorf("fold store: filter: %w", err)
 		}
