@@ -52,7 +52,7 @@ type Projector struct {
 	fetched []fold.IndexRow
 	spares  chan *prepared
 
-	heapLimit int64 // the Go soft memory limit set last (lendHeap)
+	heapLimit int64 // the Go soft memory limit set last (balanceHeap, memory.go)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
