@@ -93,7 +93,10 @@ const minProjectorHeap = projector.MinHeapLimit
 // Pebble's own allocations besides its cache and memtables (its table
 // readers, iterators, the memtable being flushed). Without it the process
 // ran about 50 MB over its budget (docs/performance.md, "Where the
-// projector's memory is").
+// projector's memory is"). What this estimate misses is not lent: the
+// projector also keeps its soft limit within the whole budget less the
+// memory it measures outside the Go runtime (projector.Config.MemoryBudget;
+// docs/performance.md, "The projector's memory against its budget").
 const projectorUnheaped = 48 << 20
 
 func runProjector(ctx context.Context, args []string) error {
