@@ -146,6 +146,7 @@ func (p *Projector) readMemory(use foldstore.MemoryUse) memoryReading {
 	return r
 }
 
+// setHeapLimit sets the Go soft memory limit and its gauge.
 func (p *Projector) setHeapLimit(limit int64) {
 	p.heapLimit = limit
 	debug.SetMemoryLimit(limit)
@@ -174,6 +175,8 @@ var runtimeClasses = []string{
 	"/memory/classes/total:bytes",
 }
 
+// readRuntimeMemory reads the runtime's memory classes (runtime/metrics:
+// no stop of the world).
 func readRuntimeMemory() runtimeMemory {
 	s := make([]rtmetrics.Sample, len(runtimeClasses))
 	for i, n := range runtimeClasses {
