@@ -33,6 +33,7 @@ type metrics struct {
 
 	indexLookups   prometheus.Counter
 	indexFetchTime prometheus.Histogram
+	pullsRenewed   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -120,6 +121,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		indexLookups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cds_projector_index_lookups_total", Help: "Lookups read from the local fold store (ids, keys and superseded marks not in memory).",
 		}),
+		pullsRenewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_pulls_renewed_total", Help: "Pull requests made again because the consumer sent neither a message nor a heartbeat for 2 heartbeats (a pull request lost, e.g. sent before a new consumer's leader was elected).",
+		}),
 		indexFetchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cds_projector_index_fetch_seconds", Help: "Time of one round of reads from the local fold store.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
@@ -127,7 +131,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.memory, m.memoryLimit, m.stateLoaded, m.indexLookups, m.indexFetchTime,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.memory, m.memoryLimit, m.stateLoaded, m.indexLookups, m.indexFetchTime, m.pullsRenewed,
 			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m

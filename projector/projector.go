@@ -315,7 +315,7 @@ func leaseCause(ctx, actx context.Context) error {
 // waiting, the one being filled) below the consumer's MaxAckPending of
 // 4 × BatchMax.
 func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(p.cfg.BatchMax/2, 1)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(p.cfg.BatchMax/2, 1)), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("start consuming: %w", err)
 	}
@@ -359,6 +359,25 @@ func (p *Projector) consume(ctx context.Context, cons jetstream.Consumer) error 
 	return nil
 }
 
+// pullHeartbeat is how often the server sends an idle heartbeat for a
+// pending pull request. The client notices a missing one only within one
+// call of Next that waits 2 × pullHeartbeat (nats.go arms the check per
+// call), so it must be well below idleWait: with the library's default (15
+// s, checked after 30 s) and 5 s calls, a pull request that the server
+// never received (sent while a new consumer's leader was being elected on
+// a NATS cluster) left the projector waiting for ever with events queued
+// (docs/projector.md, "A lost pull request").
+const pullHeartbeat = 2 * time.Second
+
+// idleWait is how long the reader waits for a first message before it
+// updates the lag and waits again.
+const idleWait = 5 * time.Second
+
+// maxMissedHeartbeats is how many missing heartbeats in a row, each
+// answered by a new pull request, the reader takes before it fails and
+// recovery makes the consumer again.
+const maxMissedHeartbeats = 3
+
 // read cuts batches, folds them and hands them to the writer until ctx is
 // cancelled or a step fails. It returns the number of batches it committed
 // in the fold state.
@@ -366,20 +385,32 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 	p.posMu.RLock()
 	pos := p.pos
 	p.posMu.RUnlock()
-	folded := 0
+	folded, missed := 0, 0
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
 		batch = batch[:0]
-		msg, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
+		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
 		switch {
 		case errors.Is(err, nats.ErrTimeout):
 			p.updateLag(ctx, true)
 			continue
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 			return folded, ctx.Err()
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			// The pull request in flight is taken as lost: the
+			// iterator makes a new one at the next call.
+			missed++
+			p.m.pullsRenewed.Inc()
+			if missed >= maxMissedHeartbeats {
+				return folded, fmt.Errorf("next message: %d pull requests in a row had neither a message nor a heartbeat: %w", missed, err)
+			}
+			p.log.Warn("the consumer sent no heartbeat: pulling again", "missed", missed, "seq", pos.seq)
+			p.updateLag(ctx, true)
+			continue
 		case err != nil:
 			return folded, fmt.Errorf("next message: %w", err)
 		}
+		missed = 0
 		batch = append(batch, msg)
 		deadline := time.Now().Add(p.cfg.BatchWait)
 		for len(batch) < p.cfg.BatchMax {
@@ -389,8 +420,8 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 			}
 			msg, err := it.Next(jetstream.NextMaxWait(wait))
 			if err != nil {
-				if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					break
+				if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+					break // the next call of the outer loop sees what remains
 				}
 				return folded, fmt.Errorf("next message: %w", err)
 			}

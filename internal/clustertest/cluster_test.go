@@ -87,6 +87,25 @@ type clusterEnv struct {
 	// msgIDs counts the distinct Nats-Msg-Ids published: what the stream
 	// must hold.
 	msgIDs map[string]struct{}
+	// why is what failed, repeated by the last cleanup at the very end of
+	// the output, where CI's excerpt of a failed run shows it.
+	why []string
+}
+
+// failf records what failed for the end of the output and fails the test
+// at once.
+func (c *clusterEnv) failf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	c.why = append(c.why, fmt.Sprintf(format, args...))
+	t.Fatalf(format, args...)
+}
+
+// errorf records what failed for the end of the output and fails the
+// test, which goes on.
+func (c *clusterEnv) errorf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	c.why = append(c.why, fmt.Sprintf(format, args...))
+	t.Errorf(format, args...)
 }
 
 // up runs `deployments/cluster/local up` in a temporary directory and
@@ -98,6 +117,8 @@ func up(t *testing.T) *clusterEnv {
 		t.Fatal(err)
 	}
 	l := &cluster.Local{Root: root, Dir: t.TempDir(), Offset: envInt(t, "CDS_CLUSTER_PORT_OFFSET", 0)}
+	c := &clusterEnv{local: l, msgIDs: map[string]struct{}{}}
+	t.Cleanup(func() { c.summary(t) }) // the last cleanup to run
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := filepath.Glob(filepath.Join(l.Dir, "log", "*.log"))
@@ -136,7 +157,34 @@ func up(t *testing.T) *clusterEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &clusterEnv{local: l, js: js, creds: creds, msgIDs: map[string]struct{}{}}
+	c.js, c.creds = js, creds
+	return c
+}
+
+// summary repeats, after the logs and the cluster's shutdown, what failed
+// and the last warning or error each process logged: CI shows only the end
+// of a failed run's output.
+func (c *clusterEnv) summary(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(c.local.Dir, "log", "*.log"))
+	var last []string
+	for _, f := range logs {
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if l := lines[i]; strings.Contains(l, "WARN") || strings.Contains(l, "ERROR") || strings.Contains(l, "<Error>") {
+				last = append(last, fmt.Sprintf("%s: %.300s", filepath.Base(f), l))
+				break
+			}
+		}
+	}
+	why := c.why
+	if len(why) == 0 {
+		why = []string{"see the failures above"}
+	}
+	t.Logf("TestCluster failed: %s\nthe last warning or error of each process:\n%s", strings.Join(why, "\n"), strings.Join(last, "\n"))
 }
 
 // fault is a process killed with SIGKILL once the load reaches the share
@@ -199,7 +247,7 @@ func (c *clusterEnv) run(t *testing.T, name string, load *projtest.Load, span ti
 		t.Logf("%s: %s started again at %d of %d messages", name, victim, published.Load(), len(msgs))
 	}
 	if err := <-done; err != nil {
-		t.Fatalf("%s: publish: %v", name, err)
+		c.failf(t, "%s: publish: %v", name, err)
 	}
 	t.Logf("%s: %d messages published in %s through %d URLs, %d windows retried through the next URL; restarted: %s",
 		name, len(msgs), time.Since(start).Round(time.Millisecond), len(c.local.NATSURLs()), pub.Retries, strings.Join(restarted, ", "))
@@ -235,12 +283,12 @@ func (c *clusterEnv) check(t *testing.T, load *projtest.Load) {
 	start := time.Now()
 	h, err := cluster.Settle(ctx, c.js, c.local.ClickHouseHosts(), want)
 	if err != nil {
-		t.Fatal(err)
+		c.failf(t, "%v", err)
 	}
 	t.Logf("settled %s after the load: stream leader %s, %d messages; replicas %s",
 		time.Since(start).Round(time.Millisecond), h.Stream.Leader, h.Stream.Msgs, replicaSummary(h.Replicas))
 	if h.Stream.Msgs != uint64(len(c.msgIDs)) {
-		t.Errorf("the stream holds %d messages, want %d (one per Nats-Msg-Id)", h.Stream.Msgs, len(c.msgIDs))
+		c.errorf(t, "the stream holds %d messages, want %d (one per Nats-Msg-Id)", h.Stream.Msgs, len(c.msgIDs))
 	}
 	for _, cfg := range c.local.ClickHouseHosts() {
 		db, err := chdb.Open(ctx, cfg)
@@ -250,10 +298,10 @@ func (c *clusterEnv) check(t *testing.T, load *projtest.Load) {
 		r, err := projtest.Check(ctx, db, load, h.Stream.LastSeq)
 		db.Close()
 		if err != nil {
-			t.Fatalf("replica %s: %v", cfg.Addr, err)
+			c.failf(t, "replica %s: %v", cfg.Addr, err)
 		}
 		if !r.OK() {
-			t.Errorf("replica %s: %s", cfg.Addr, r)
+			c.errorf(t, "replica %s: %s", cfg.Addr, r)
 		} else {
 			t.Logf("replica %s exact: %s", cfg.Addr, r)
 		}
