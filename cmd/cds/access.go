@@ -35,6 +35,8 @@ func (c *common) accessFlags(fs *flag.FlagSet, command string) {
 	}
 	cfg.ReadSlots = int(c.envNumber("CDS_READ_SLOTS", 0))
 	fs.IntVar(&cfg.ReadSlots, "read-slots", cfg.ReadSlots, "API requests that may read ClickHouse at once; more wait up to 2s, then get 503 with Retry-After; 0 = half the ClickHouse connection pool (CDS_READ_SLOTS)")
+	cfg.DrillSlots = int(c.envNumber("CDS_DRILL_SLOTS", 0))
+	fs.IntVar(&cfg.DrillSlots, "drill-slots", cfg.DrillSlots, "of the read slots, how many drill-down reads may hold at once, so that score reads keep slots of their own; 0 = a quarter of --read-slots, at least 1 (CDS_DRILL_SLOTS)")
 	cfg.ReadTokens = splitTokens(os.Getenv("CDS_READ_TOKEN"))
 	fs.Var((*tokenList)(&cfg.ReadTokens), "read-token", "read `tokens`, separated by commas: when set, GET /v1/* and /metrics need Authorization: Bearer <one of them>; /healthz stays open (CDS_READ_TOKEN, better than the flag, which ps shows)")
 }

@@ -2,7 +2,9 @@
 // time: a fixed number run, a few more wait a short while in a queue, and
 // the rest are shed at once so that the server answers 503 with
 // Retry-After instead of letting the connection pool's acquire time out
-// (docs/operations.md, "Reads under load").
+// (docs/operations.md, "Reads under load"). Requests, or each read of a
+// request admitted per read, are light, drill or heavy (Class); drill and
+// heavy ones hold at most a share of the slots each.
 package admission
 
 import (
@@ -15,20 +17,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Class is what a request costs. Heavy requests (drill-downs, CSV exports)
-// have a smaller share of the slots of their own, so that they cannot take
-// every slot from the score reads.
+// Class is what a request, or one read of a request admitted per read
+// (Controller.Defer), costs. Drill and Heavy reads each have a capped share
+// of the slots (Config.DrillSlots, Config.HeavySlots), so that neither the
+// drill-downs nor the heavy requests can take every slot from the score
+// reads: light reads always keep Slots − DrillSlots − HeavySlots slots
+// (when that is positive) and take the shares' slots when they are free.
 type Class int
 
-// The classes of requests.
+// The classes of requests and reads.
 const (
-	Light Class = iota // score reads, league tables, silence, board pages
-	Heavy              // drill-downs and CSV exports
+	// Light: score reads (a lone read of the commit markers, snapshots),
+	// silence, the board's pages other than the drill-down page.
+	Light Class = iota
+	// Drill: a drill-down's page or total read from the drill-down tables
+	// (cds.drill_list, cds.drill_days): a page's worth of rows, as a
+	// score's read costs, but asked by as many readers as the scores are.
+	Drill
+	// Heavy: a drill-down read from cds.events, CSV exports.
+	Heavy
+	nClasses
 )
 
 func (c Class) String() string {
-	if c == Heavy {
+	switch c {
+	case Heavy:
 		return "heavy"
+	case Drill:
+		return "drill"
 	}
 	return "light"
 }
@@ -39,14 +55,20 @@ var ErrShed = errors.New("admission: too many requests in progress")
 
 // Config sizes the slots and queues.
 type Config struct {
-	// Slots is how many requests run at once, each of either class;
+	// Slots is how many requests (or reads) run at once, of any class;
 	// default 4.
 	Slots int
 	// HeavySlots is how many of Slots heavy requests may hold at once;
 	// default max(1, Slots/4). It is at most Slots.
 	HeavySlots int
+	// DrillSlots is how many of Slots drill reads may hold at once;
+	// default max(1, Slots/4). It is at most Slots. Light reads keep
+	// Slots − DrillSlots − HeavySlots of their own.
+	DrillSlots int
 	// Queue is how many light requests may wait for a slot; default
-	// 8 × Slots. Heavy requests wait in a queue of 2 × HeavySlots.
+	// 8 × Slots. Drill reads wait in a queue of 8 × DrillSlots (each
+	// drill-down of a busy board waits its turn rather than being shed),
+	// heavy requests in one of 2 × HeavySlots.
 	Queue int
 	// Wait is the longest a request waits in the queue; default 2s.
 	Wait time.Duration
@@ -62,6 +84,10 @@ func (c Config) withDefaults() Config {
 		c.HeavySlots = max(1, c.Slots/4)
 	}
 	c.HeavySlots = min(c.HeavySlots, c.Slots)
+	if c.DrillSlots <= 0 {
+		c.DrillSlots = max(1, c.Slots/4)
+	}
+	c.DrillSlots = min(c.DrillSlots, c.Slots)
 	if c.Queue <= 0 {
 		c.Queue = 8 * c.Slots
 	}
@@ -78,10 +104,10 @@ func (c Config) withDefaults() Config {
 // call New.
 type Controller struct {
 	cfg    Config
-	slots  chan struct{} // a token per running request
-	heavy  chan struct{} // a token per running heavy request
-	queued [2]atomic.Int64
-	limit  [2]int64 // queue length per class
+	slots  chan struct{}           // a token per running request or read
+	share  [nClasses]chan struct{} // a token per running read of a capped class; nil for Light
+	queued [nClasses]atomic.Int64
+	limit  [nClasses]int64 // queue length per class
 
 	inFlight *prometheus.GaugeVec
 	waiting  *prometheus.GaugeVec
@@ -96,10 +122,13 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 	c := &Controller{
 		cfg:   cfg,
 		slots: make(chan struct{}, cfg.Slots),
-		heavy: make(chan struct{}, cfg.HeavySlots),
-		limit: [2]int64{int64(cfg.Queue), int64(2 * cfg.HeavySlots)},
+		share: [nClasses]chan struct{}{
+			Drill: make(chan struct{}, cfg.DrillSlots),
+			Heavy: make(chan struct{}, cfg.HeavySlots),
+		},
+		limit: [nClasses]int64{Light: int64(cfg.Queue), Drill: int64(8 * cfg.DrillSlots), Heavy: int64(2 * cfg.HeavySlots)},
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cds_api_reads_in_flight",
-			Help: "Requests reading ClickHouse now, by class (light: scores, silence, pages; heavy: drill-downs, CSV)."}, []string{"class"}),
+			Help: "Requests or reads reading ClickHouse now, by class (light: scores, silence, pages; drill: drill-down pages and totals from the drill-down tables; heavy: drill-downs from cds.events, CSV)."}, []string{"class"}),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cds_api_reads_queued",
 			Help: "Requests waiting for a read slot now, by class."}, []string{"class"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cds_api_reads_shed_total",
@@ -108,7 +137,7 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 			Help:    "Time admitted requests waited for a read slot, by class.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}}, []string{"class"}),
 	}
-	for _, cl := range []Class{Light, Heavy} {
+	for _, cl := range []Class{Light, Drill, Heavy} {
 		c.inFlight.WithLabelValues(cl.String())
 		c.waiting.WithLabelValues(cl.String())
 		c.shed.WithLabelValues(cl.String())
@@ -123,8 +152,10 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 func (c *Controller) Config() Config { return c.cfg }
 
 // Acquire waits for a slot of class cl: at once if one is free, else in the
-// class's queue for at most Config.Wait. It returns the function that
-// gives the slot back, or ErrShed, or ctx's error if ctx ends first.
+// class's queue for at most Config.Wait. A drill or heavy read first takes
+// a token of its class's share, then a slot, so that it never holds a slot
+// beyond the share. It returns the function that gives the slot back, or
+// ErrShed, or ctx's error if ctx ends first.
 func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err error) {
 	start := time.Now()
 	var timer *time.Timer
@@ -162,14 +193,15 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 			c.shed.WithLabelValues(cl.String()).Inc()
 		}
 	}()
-	if cl == Heavy {
-		if err := wait(c.heavy); err != nil {
+	share := c.share[cl]
+	if share != nil {
+		if err := wait(share); err != nil {
 			return nil, err
 		}
 	}
 	if err := wait(c.slots); err != nil {
-		if cl == Heavy {
-			<-c.heavy
+		if share != nil {
+			<-share
 		}
 		return nil, err
 	}
@@ -182,8 +214,8 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 		}
 		c.inFlight.WithLabelValues(cl.String()).Dec()
 		<-c.slots
-		if cl == Heavy {
-			<-c.heavy
+		if share != nil {
+			<-share
 		}
 	}, nil
 }
@@ -235,6 +267,16 @@ func Hold(ctx context.Context, cl Class, read func(context.Context) error) error
 	}
 	defer release()
 	return read(context.WithValue(ctx, heldKey{}, true))
+}
+
+// RetryAfterOf is the Retry-After header for a read of a request marked by
+// Defer that was shed: its controller's (Controller.RetryAfter), "1" for a
+// context not marked.
+func RetryAfterOf(ctx context.Context) string {
+	if p, ok := ctx.Value(perReadKey{}).(perRead); ok {
+		return p.c.RetryAfter()
+	}
+	return RetryAfterHeader(0)
 }
 
 // Await waits for done on behalf of a request marked by Defer that found

@@ -148,3 +148,115 @@ func TestRetryAfterHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestShares: drill and heavy reads each hold at most their share of the
+// slots, every share apart from the others, and light reads keep the rest
+// (and take a share's slots while it leaves them free). Each case acquires
+// in order and says which acquisitions are admitted (the others are shed
+// after the wait, holding nothing).
+func TestShares(t *testing.T) {
+	const L, D, H = Light, Drill, Heavy
+	for _, tt := range []struct {
+		name  string
+		cfg   Config
+		order []Class
+		admit []bool
+	}{
+		{"drill share of 1", Config{Slots: 4, DrillSlots: 1, HeavySlots: 1},
+			[]Class{D, D, L, L, H, L, L}, []bool{true, false, true, true, true, false, false}},
+		{"drill share of 2, heavy idle", Config{Slots: 4, DrillSlots: 2, HeavySlots: 1},
+			[]Class{D, D, D, L, L, L}, []bool{true, true, false, true, true, false}},
+		{"light takes the free shares", Config{Slots: 4, DrillSlots: 1, HeavySlots: 1},
+			[]Class{L, L, L, L, D, H}, []bool{true, true, true, true, false, false}},
+		{"shares apart", Config{Slots: 3, DrillSlots: 1, HeavySlots: 1},
+			[]Class{H, D, H, D, L, L}, []bool{true, true, false, false, true, false}},
+		{"default shares of 8 slots", Config{Slots: 8},
+			[]Class{D, D, D, H, H, H, L, L, L, L, L}, []bool{true, true, false, true, true, false, true, true, true, true, false}},
+		{"share above the slots", Config{Slots: 2, DrillSlots: 5},
+			[]Class{D, D, D}, []bool{true, true, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Wait = 20 * time.Millisecond
+			reg := prometheus.NewRegistry()
+			c := New(cfg, reg)
+			var releases []func()
+			shed := map[Class]float64{}
+			for i, cl := range tt.order {
+				r, err := c.Acquire(context.Background(), cl)
+				switch {
+				case tt.admit[i] && err != nil:
+					t.Fatalf("acquisition %d (%s): %v, want admitted", i, cl, err)
+				case !tt.admit[i] && !errors.Is(err, ErrShed):
+					t.Fatalf("acquisition %d (%s): %v, want ErrShed", i, cl, err)
+				case err == nil:
+					releases = append(releases, r)
+				default:
+					shed[cl]++
+				}
+			}
+			for _, cl := range []Class{Light, Drill, Heavy} {
+				if n := value(t, reg, "cds_api_reads_shed_total", cl.String()); n != shed[cl] {
+					t.Errorf("shed %s: %v, want %v", cl, n, shed[cl])
+				}
+			}
+			for _, r := range releases {
+				r()
+			}
+			// Every slot is back: Slots light reads, then the shares empty.
+			for range c.Config().Slots {
+				defer mustAcquire(t, c, Light)()
+			}
+			for _, cl := range []Class{Light, Drill, Heavy} {
+				if n := value(t, reg, "cds_api_reads_in_flight", cl.String()); cl != Light && n != 0 {
+					t.Errorf("%s in flight after every release: %v", cl, n)
+				}
+			}
+		})
+	}
+}
+
+// TestDrillQueue: drill reads beyond the share wait in their own queue
+// (8 × DrillSlots) and get the share's slot as it is released, while
+// light reads still find the slots outside the share.
+func TestDrillQueue(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := New(Config{Slots: 3, DrillSlots: 1, HeavySlots: 1, Wait: time.Minute}, reg)
+	hold := mustAcquire(t, c, Drill)
+	got := make(chan func(), 8)
+	for range 8 {
+		go func() {
+			r, err := c.Acquire(context.Background(), Drill)
+			if err != nil {
+				t.Errorf("queued drill read: %v", err)
+				close(got)
+				return
+			}
+			got <- r
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for value(t, reg, "cds_api_reads_queued", "drill") < 8 {
+		if time.Now().After(deadline) {
+			t.Fatal("the eight drill reads never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := c.Acquire(context.Background(), Drill); !errors.Is(err, ErrShed) {
+		t.Fatalf("ninth drill waiter with a queue of 8: %v, want ErrShed", err)
+	}
+	l1, l2 := mustAcquire(t, c, Light), mustAcquire(t, c, Light)
+	hold()
+	for range 8 {
+		r, ok := <-got
+		if !ok {
+			t.FailNow()
+		}
+		r()
+	}
+	l1()
+	l2()
+	if n := value(t, reg, "cds_api_reads_shed_total", "drill"); n != 1 {
+		t.Errorf("drill shed: %v, want 1", n)
+	}
+}

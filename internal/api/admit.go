@@ -9,10 +9,12 @@ import (
 	"github.com/bacgiang/cds/internal/httpx"
 )
 
-// readClass says whether a request reads ClickHouse and how heavily: the
-// score routes and the board's pages do (a drill-down or a CSV export is
-// heavy), the reference routes, the schemas, /metrics, /healthz, ingest and
-// the board's static files do not and are never queued.
+// readClass says whether a request reads ClickHouse and how heavily when it
+// is admitted whole: the score routes and the board's pages do (a
+// drill-down or a CSV export is heavy), the reference routes, the schemas,
+// /metrics, /healthz, ingest and the board's static files do not and are
+// never queued. The requests admitted per read (perRead) take a slot of
+// each read's own class instead.
 func readClass(r *http.Request) (admission.Class, bool) {
 	p := r.URL.Path
 	csv := wantsCSV(r) && (p == "/v1/scores" || !strings.HasPrefix(p, "/v1/"))
@@ -29,7 +31,7 @@ func readClass(r *http.Request) (admission.Class, bool) {
 	case strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics" ||
 		strings.HasPrefix(p, "/static/") || p == "/favicon.ico" || p == "/signin":
 		return 0, false
-	case strings.Count(strings.Trim(p, "/"), "/") >= 2 && strings.HasPrefix(p, "/units/"), csv:
+	case boardDrill(p), csv:
 		return admission.Heavy, true // a drill-down page, or a page's CSV
 	default:
 		return admission.Light, true
@@ -39,10 +41,22 @@ func readClass(r *http.Request) (admission.Class, bool) {
 // perRead reports whether a request reading ClickHouse is admitted per read
 // (admission.Controller.Defer) rather than whole: the JSON score routes and
 // silence, whose every read of ClickHouse goes through package scores and
-// its caches. CSV exports and the board's pages are admitted whole.
+// its caches, and the board's drill-down page, whose other reads (the
+// commit markers of its cache, the freshness line) take a light slot each
+// (admission.Hold in package board). CSV exports and the board's other
+// pages are admitted whole.
 func perRead(r *http.Request) bool {
+	if wantsCSV(r) {
+		return false
+	}
 	p := r.URL.Path
-	return (p == "/v1/scores" || strings.HasPrefix(p, "/v1/scores/") || p == "/v1/silence") && !wantsCSV(r)
+	return p == "/v1/scores" || strings.HasPrefix(p, "/v1/scores/") || p == "/v1/silence" || boardDrill(p)
+}
+
+// boardDrill reports whether p is the board's drill-down page,
+// /units/{code}/{indicator}.
+func boardDrill(p string) bool {
+	return strings.HasPrefix(p, "/units/") && strings.Count(strings.Trim(p, "/"), "/") >= 2
 }
 
 // busyBoard is the board's answer to a shed request (board.Board.Busy).

@@ -25,11 +25,14 @@ func getStatus(tb testing.TB, url string) (int, string, string) {
 }
 
 // TestReadsUnderLoad runs the real API against a real ClickHouse with two
-// read slots (one for heavy requests). With the heavy slot held, CSV
-// exports and the board's drill-down page (admitted whole as heavy) are
-// answered 503 with Retry-After while score reads, and the JSON
-// drill-downs (read from the drill-down tables: light reads), still pass;
-// with every slot held, score reads are shed too; with 48 clients
+// read slots (one for heavy requests, one for drill reads). With the heavy
+// slot held, CSV exports (admitted whole as heavy) are answered 503 with
+// Retry-After while score reads, the JSON drill-downs and the board's
+// drill-down page (admitted per read; their pages and totals are drill
+// reads of the drill-down tables), still pass; with the drill slot held,
+// drill-downs not yet read at the commit are shed after the wait, JSON
+// and board alike, while score reads pass; with every slot held, score
+// reads are shed too; with 48 clients
 // hammering a mix including the province's drill-down, every answer is 200
 // or 503 with Retry-After, never 500.
 func TestReadsUnderLoad(t *testing.T) {
@@ -37,12 +40,12 @@ func TestReadsUnderLoad(t *testing.T) {
 	load(t, sys, eventtest.Province())
 	base := "http://" + sys.API.Addr()
 	ac := sys.Admission
-	if cfg := ac.Config(); cfg.Slots != 2 || cfg.HeavySlots != 1 {
-		t.Fatalf("admission %+v, want 2 slots, 1 heavy", cfg)
+	if cfg := ac.Config(); cfg.Slots != 2 || cfg.HeavySlots != 1 || cfg.DrillSlots != 1 {
+		t.Fatalf("admission %+v, want 2 slots, 1 heavy, 1 drill", cfg)
 	}
-	drills := []string{"/v1/scores?level=district&format=csv&as_of=2025-06-30", "/units/bg-vietyen/HSCV?as_of=2025-06-30", "/units/bg-vietyen?format=csv&as_of=2025-06-30"}
+	drills := []string{"/v1/scores?level=district&format=csv&as_of=2025-06-30", "/units/bg-vietyen?format=csv&as_of=2025-06-30"}
 	reads := []string{"/v1/scores?level=district&as_of=2025-06-30", "/v1/scores/bg-vietyen?as_of=2025-06-30", "/v1/silence?as_of=2025-06-30", "/units/bg-vietyen?as_of=2025-06-30", "/?as_of=2025-06-30",
-		"/v1/scores/bg/HSCV/events?as_of=2025-06-30", "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30"}
+		"/v1/scores/bg/HSCV/events?as_of=2025-06-30", "/v1/scores/bg-vietyen/HSCV/events?as_of=2025-06-30", "/units/bg-vietyen/HSCV?as_of=2025-06-30"}
 
 	t.Run("heavy shed, light served", func(t *testing.T) {
 		release, err := ac.Acquire(context.Background(), admission.Heavy)
@@ -71,6 +74,26 @@ func TestReadsUnderLoad(t *testing.T) {
 		}
 	})
 
+	t.Run("drill share held", func(t *testing.T) {
+		release, err := ac.Acquire(context.Background(), admission.Drill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		// A day not read before: no drill-down page or total cached.
+		for _, p := range []string{"/v1/scores/bg-vietyen/HSCV/events?as_of=2025-05-31", "/units/bg-vietyen/HSCV?as_of=2025-05-30"} {
+			code, retry, body := getStatus(t, base+p)
+			if code != http.StatusServiceUnavailable || retry != "1" {
+				t.Errorf("GET %s with the drill slot held: %d, Retry-After %q, want 503, 1: %.200s", p, code, retry, body)
+			}
+		}
+		for _, p := range []string{"/v1/scores?level=district&as_of=2025-05-29", "/v1/scores/bg-vietyen?as_of=2025-05-29", "/units/bg-vietyen?as_of=2025-05-29"} {
+			if code, _, body := getStatus(t, base+p); code != http.StatusOK {
+				t.Errorf("GET %s with the drill slot held: %d, want 200: %.200s", p, code, body)
+			}
+		}
+	})
+
 	t.Run("every slot held", func(t *testing.T) {
 		var held []func()
 		for _, cl := range []admission.Class{admission.Light, admission.Light} {
@@ -80,14 +103,21 @@ func TestReadsUnderLoad(t *testing.T) {
 			}
 			held = append(held, r)
 		}
-		code, retry, _ := getStatus(t, base+"/v1/scores/bg-vietyen?as_of=2025-06-30")
+		// A day not read before (the commit markers' read, shared and
+		// small, takes no slot; an answer cached at this commit would
+		// need no other read).
+		code, retry, _ := getStatus(t, base+"/v1/scores/bg-vietyen?as_of=2025-04-30")
+		cached, _, _ := getStatus(t, base+"/v1/scores/bg-vietyen?as_of=2025-06-30")
 		for _, r := range held {
 			r()
 		}
 		if code != http.StatusServiceUnavailable || retry != "1" {
 			t.Errorf("score read with every slot held: %d, Retry-After %q, want 503, 1", code, retry)
 		}
-		if code, _, _ := getStatus(t, base+"/v1/scores/bg-vietyen?as_of=2025-06-30"); code != http.StatusOK {
+		if cached != http.StatusOK {
+			t.Errorf("score read answered from the cache with every slot held: %d, want 200", cached)
+		}
+		if code, _, _ := getStatus(t, base+"/v1/scores/bg-vietyen?as_of=2025-04-30"); code != http.StatusOK {
 			t.Errorf("score read once released: %d", code)
 		}
 	})
@@ -127,7 +157,7 @@ func TestReadsUnderLoad(t *testing.T) {
 	})
 
 	_, _, metrics := getStatus(t, base+"/metrics")
-	for _, m := range []string{`cds_api_reads_shed_total{class="heavy"}`, `cds_api_reads_in_flight{class="light"}`, `cds_api_reads_queued{class="light"}`, "cds_api_reads_wait_seconds_bucket"} {
+	for _, m := range []string{`cds_api_reads_shed_total{class="heavy"}`, `cds_api_reads_shed_total{class="drill"}`, `cds_api_reads_in_flight{class="light"}`, `cds_api_reads_queued{class="light"}`, "cds_api_reads_wait_seconds_bucket"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics has no %s", m)
 		}

@@ -112,7 +112,12 @@ type Config struct {
 	// page may hold two or three connections, and the projector and the
 	// score-history refresher share the pool.
 	ReadSlots int
-	Logger    *slog.Logger
+	// DrillSlots (--drill-slots / CDS_DRILL_SLOTS) is how many of the read
+	// slots the drill-downs' reads of the drill-down tables may hold at
+	// once (admission.Config.DrillSlots), so that the score reads keep
+	// slots of their own; 0 = a quarter of the read slots, at least one.
+	DrillSlots int
+	Logger     *slog.Logger
 }
 
 // Defaults returns the addresses of docs/design.md, "Names, ports and commands".

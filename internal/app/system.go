@@ -212,7 +212,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	if err != nil {
 		return err
 	}
-	s.Admission = admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots)}, s.Metrics)
+	s.Admission = admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots), DrillSlots: cfg.DrillSlots}, s.Metrics)
 	srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 		Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 		Health: func(ctx context.Context) error {

@@ -427,8 +427,16 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 	// Where the API's drill-downs were read from, and what it shed, by
 	// class (its /metrics before and after).
 	for _, c := range apiCounterNames {
-		if a, ok := countersAfter[c.metric]; ok {
+		if a, ok := countersAfter[c.metric]; ok && c.figure != "" {
 			e.Figure(prefix+"readers_"+c.figure, a-countersBefore[c.metric], "")
+		}
+	}
+	for _, cl := range []string{"light", "drill"} {
+		sum, n := `cds_api_reads_wait_seconds_sum{class="`+cl+`"}`, `cds_api_reads_wait_seconds_count{class="`+cl+`"}`
+		s, okS := countersAfter[sum]
+		c, okC := countersAfter[n]
+		if c -= countersBefore[n]; okS && okC && c > 0 {
+			e.Figure(prefix+"readers_slot_wait_ms_"+cl, 1000*(s-countersBefore[sum])/c, "ms")
 		}
 	}
 	if firstErr != "" {
@@ -491,12 +499,19 @@ func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
 
 // apiCounterNames are the counters of the API's /metrics the mixed
 // readers report, as figures: drill-down pages and totals read from the
-// drill-down tables and from cds.events, and requests shed by class.
+// drill-down tables and from cds.events, and requests shed by class; those
+// without a figure are the read slots' waits, reported as a mean per class
+// (readers_slot_wait_ms_*).
 var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
 	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
+	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},
+	{`cds_api_reads_wait_seconds_sum{class="light"}`, ""},
+	{`cds_api_reads_wait_seconds_count{class="light"}`, ""},
+	{`cds_api_reads_wait_seconds_sum{class="drill"}`, ""},
+	{`cds_api_reads_wait_seconds_count{class="drill"}`, ""},
 }
 
 // apiCounters reads the counters of apiCounterNames from base's /metrics;

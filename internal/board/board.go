@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -327,6 +328,9 @@ func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p := b.newPage(r, "error")
 		p.Body = messageView{Lead: err.Error()}
 		b.render(w, http.StatusBadRequest, "message", p)
+	case errors.Is(err, admission.ErrShed): // a read of a page admitted per read
+		w.Header().Set("Retry-After", admission.RetryAfterOf(r.Context()))
+		b.Busy(w, r)
 	case chdb.Busy(err):
 		w.Header().Set("Retry-After", "1")
 		b.Busy(w, r)
@@ -406,7 +410,12 @@ func (b *Board) readFreshness(ctx context.Context) *freshView {
 	if b.cfg.Freshness == nil {
 		return nil
 	}
-	f, err := b.cfg.Freshness(ctx)
+	var f Freshness
+	err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+		var err error
+		f, err = b.cfg.Freshness(ctx)
+		return err
+	})
 	if err != nil {
 		b.log.Warn("board: freshness", "err", err)
 		return &freshView{Unknown: true}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 	"github.com/bacgiang/cds/internal/scores"
@@ -114,7 +116,12 @@ func NewEngineTrends(engine *scores.Engine, db *chdb.DB) *EngineTrends {
 }
 
 func (t *EngineTrends) readMark(ctx context.Context) (string, uint64, error) {
-	m, err := t.db.ReadMarks(ctx)
+	var m chdb.Marks
+	err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+		var err error
+		m, err = t.db.ReadMarks(ctx)
+		return err
+	})
 	if err != nil {
 		return "", 0, fmt.Errorf("board trends: %w", err)
 	}
@@ -151,7 +158,13 @@ func (t *EngineTrends) sync(ctx context.Context) error {
 	}
 	drop := registry.Date{} // zero: everything
 	if seq > from && from > 0 {
-		at, ok, err := t.db.EarliestChanged(ctx, from, seq)
+		var at time.Time
+		var ok bool
+		err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
+			var err error
+			at, ok, err = t.db.EarliestChanged(ctx, from, seq)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("board trends: %w", err)
 		}
@@ -232,12 +245,16 @@ func (t *EngineTrends) compute(ctx context.Context, k levelDay) (*cached, error)
 	}
 	if f, ok := t.flights[k]; ok {
 		t.mu.Unlock()
-		select {
-		case <-f.done:
-			return f, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		// Bounded as a wait for a read slot when the request is admitted
+		// per read (admission.Await), in the class of the read it waits for.
+		cl := admission.Light
+		if k.unit != "" {
+			cl = admission.Drill
 		}
+		if err := admission.Await(ctx, cl, f.done); err != nil {
+			return nil, err
+		}
+		return f, f.err
 	}
 	f := &cached{done: make(chan struct{})}
 	t.flights[k] = f

@@ -174,25 +174,50 @@ func (db *DB) DrillTableRows(ctx context.Context, f DrillFilter, all bool, offse
 	return db.drillEvents(ctx, f, page)
 }
 
+// DrillTablePage is DrillTableRows of one page (limit rows from offset,
+// limit > 0) and DrillTableCount in one read: the total is the sum of the
+// counts per day that the page's window is found from (drillWindow), so
+// it costs no read of its own.
+func (db *DB) DrillTablePage(ctx context.Context, f DrillFilter, offset, limit int) ([]DrillRow, uint64, error) {
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("drill-down page: limit %d, want > 0", limit)
+	}
+	page, total, err := db.drillTableRefsTotal(ctx, f, false, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.drillEvents(ctx, f, page)
+	return rows, uint64(total), err
+}
+
 // drillTableRefs reads the rows of DrillTableRows from the drill-down
 // tables.
 func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]drillRef, error) {
+	page, _, err := db.drillTableRefsTotal(ctx, f, all, offset, limit)
+	return page, err
+}
+
+// drillTableRefsTotal is drillTableRefs, and for a page (not all, limit >
+// 0) the total of f's rows at f.UpTo as DrillTableCount counts them; -1
+// otherwise.
+func (db *DB) drillTableRefsTotal(ctx context.Context, f DrillFilter, all bool, offset, limit int) ([]drillRef, int64, error) {
 	w, err := drillTableWhere(f)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	var log *drillLog
 	where, args := w.rows, w.rowsArgs
 	skip := 0
+	total := int64(-1)
 	if !all {
 		if limit <= 0 {
-			return nil, nil
+			return nil, -1, nil
 		}
 		var from, to uint32
 		var ok bool
-		from, to, skip, ok, log, err = db.drillWindow(ctx, w, offset, limit)
+		from, to, skip, total, ok, log, err = db.drillWindow(ctx, w, offset, limit)
 		if err != nil || !ok {
-			return nil, err
+			return nil, total, err
 		}
 		where += " AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)"
 		args = append(args[:len(args):len(args)], from, to)
@@ -204,7 +229,7 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 	args = append(args[:len(args):len(args)], w.end, w.at)
 	rows, err := db.Query(noPrewhere(ctx), q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read cds.drill_list: %w", err)
+		return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
 	}
 	defer rows.Close()
 	var mark uint64
@@ -216,7 +241,7 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 		var next uint32
 		var seq uint64
 		if err := rows.Scan(&isMark, &r.agency, &r.at, &r.tie, &next, &seq); err != nil {
-			return nil, fmt.Errorf("read cds.drill_list: %w", err)
+			return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
 		}
 		if isMark == 1 {
 			mark = seq
@@ -231,14 +256,14 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 		page = append(page, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read cds.drill_list: %w", err)
+		return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
 	}
 	rows.Close()
 	// Commits after the one read: their chain is checked even when no row
 	// of the page moved, since a refill among them (which breaks the chain)
 	// may have dropped rows of the page at w.at.
 	if log, err = db.changesSince(ctx, w, "cds.drill_list", mark, log); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if len(moved) > 0 {
 		keep := make([]bool, len(page))
@@ -248,7 +273,7 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 		for _, i := range moved {
 			before, ok := log.before(page[i])
 			if !ok {
-				return nil, fmt.Errorf("%w: the row of %s at %d with id hash %d was written after commit %d and is not in cds.drill_log", ErrDrillMoved, page[i].agency, page[i].at, page[i].tie, w.at)
+				return nil, -1, fmt.Errorf("%w: the row of %s at %d with id hash %d was written after commit %d and is not in cds.drill_log", ErrDrillMoved, page[i].agency, page[i].at, page[i].tie, w.at)
 			}
 			keep[i] = before >= w.end
 		}
@@ -264,20 +289,21 @@ func (db *DB) drillTableRefs(ctx context.Context, f DrillFilter, all bool, offse
 	if !all {
 		page = page[min(skip, len(page)):min(skip+limit, len(page))]
 	}
-	return page, nil
+	return page, total, nil
 }
 
 // drillWindow finds, from the counts per day of cds.drill_days at the
 // commit read (the changes of later commits taken back), the days that
 // hold rows offset to offset+limit-1 of w: the unix seconds from and to
-// bounding their occurred_at, and how many of the window's rows come
-// before offset. ok is false when the listing has offset rows or fewer.
-// log is the changes read, if any.
-func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) (from, to uint32, skip int, ok bool, log *drillLog, err error) {
+// bounding their occurred_at, how many of the window's rows come before
+// offset, and total, the rows of w at the commit (the sum of the counts,
+// as DrillTableCount reads it). ok is false when the listing has offset
+// rows or fewer. log is the changes read, if any.
+func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) (from, to uint32, skip int, total int64, ok bool, log *drillLog, err error) {
 	q := "SELECT entity = '' AS marker, day, toInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '' OR (" + w.days + ") GROUP BY marker, day ORDER BY marker, day"
 	rows, err := db.Query(ctx, q, w.daysArgs...)
 	if err != nil {
-		return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+		return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
 	}
 	defer rows.Close()
 	var days []uint32
@@ -288,7 +314,7 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 		var day uint32
 		var c int64
 		if err := rows.Scan(&isMark, &day, &c); err != nil {
-			return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+			return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
 		}
 		if isMark == 1 {
 			mark += c
@@ -298,11 +324,11 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 		counts[day] = c
 	}
 	if err := rows.Err(); err != nil {
-		return 0, 0, 0, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+		return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
 	}
 	rows.Close()
 	if log, err = db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil); err != nil {
-		return 0, 0, 0, false, nil, err
+		return 0, 0, 0, -1, false, nil, err
 	}
 	if log != nil {
 		for _, c := range log.changes {
@@ -313,6 +339,12 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 			counts[day] -= w.delta(c)
 		}
 		slices.Sort(days)
+	}
+	for _, c := range counts {
+		total += c
+	}
+	if total < 0 {
+		return 0, 0, 0, -1, false, nil, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows at %d", ErrDrillMoved, total, w.at)
 	}
 	var before int64
 	first, last := uint32(0), uint32(0)
@@ -333,5 +365,5 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 			break
 		}
 	}
-	return drillDayStart(first), drillDayStart(last + 1), skip, ok, log, nil
+	return drillDayStart(first), drillDayStart(last + 1), skip, total, ok, log, nil
 }

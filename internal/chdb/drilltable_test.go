@@ -104,6 +104,10 @@ func compareDrillTable(t *testing.T, db *chdb.DB, upTo uint64) (checked, nonEmpt
 						if err != nil || !reflect.DeepEqual(got, want) {
 							t.Errorf("%s: page %v differs (%v):\n got %v\nwant %v", name, pg, err, got, want)
 						}
+						got, total, err := db.DrillTablePage(ctx, filt, pg[0], pg[1])
+						if err != nil || !reflect.DeepEqual(got, want) || total != n {
+							t.Errorf("%s: page %v with its total %d (%v), want total %d:\n got %v\nwant %v", name, pg, total, err, n, got, want)
+						}
 					}
 					checked++
 					if len(want) > 0 {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bacgiang/cds/internal/admission"
 )
@@ -127,7 +128,7 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 	}
 	first := make(chan mark)
 	go func() {
-		m, _ := g.read(context.Background(), fn)
+		m, _ := g.read(context.Background(), fn, fn)
 		first <- m
 	}()
 	for reads.Load() != 1 {
@@ -139,7 +140,7 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 	later := make([]mark, 6)
 	for i := range later {
 		wg.Go(func() {
-			m, err := g.read(context.Background(), fn)
+			m, err := g.read(context.Background(), fn, fn)
 			if err != nil {
 				t.Error(err)
 			}
@@ -166,5 +167,66 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 	}
 	if n := reads.Load(); n < 2 || n > 1+int32(len(later)) {
 		t.Fatalf("%d reads", n)
+	}
+}
+
+// TestMarkReadsAloneOnFailure: when the shared read fails, the requests
+// that waited for it read on their own, by the alone read (which holds a
+// read slot), not by the shared one.
+func TestMarkReadsAloneOnFailure(t *testing.T) {
+	var g markReads
+	gate := make(chan struct{})
+	var shared, alone atomic.Int32
+	sharedRead := func(context.Context) (mark, error) {
+		switch shared.Add(1) {
+		case 1:
+			<-gate // the read in flight while the others arrive
+			return mark{watermark: 1}, nil
+		case 2:
+			return mark{}, errors.New("the shared read failed")
+		}
+		return mark{watermark: 3}, nil // a read of its own (it joined too late)
+	}
+	aloneRead := func(context.Context) (mark, error) {
+		alone.Add(1)
+		return mark{watermark: 2}, nil
+	}
+	go func() { _, _ = g.read(context.Background(), sharedRead, aloneRead) }()
+	for shared.Load() != 1 {
+	}
+	// The runner of the next read, then one that shares it.
+	runner := make(chan error, 1)
+	go func() {
+		_, err := g.read(context.Background(), sharedRead, aloneRead)
+		runner <- err
+	}()
+	for {
+		g.mu.Lock()
+		joined := g.next != nil
+		g.mu.Unlock()
+		if joined {
+			break
+		}
+	}
+	waiter := make(chan mark, 1)
+	go func() {
+		m, err := g.read(context.Background(), sharedRead, aloneRead)
+		if err != nil {
+			t.Error(err)
+		}
+		waiter <- m
+	}()
+	// Let the waiter join the next read before the first one ends.
+	time.Sleep(10 * time.Millisecond)
+	close(gate)
+	if err := <-runner; err == nil {
+		t.Fatal("the runner of the failing shared read: no error")
+	}
+	m := <-waiter
+	switch {
+	case shared.Load() == 2 && (m.watermark != 2 || alone.Load() != 1):
+		t.Fatalf("waiter after the shared read failed: %d with %d alone reads, want 2 from one alone read", m.watermark, alone.Load())
+	case shared.Load() == 3 && (m.watermark != 3 || alone.Load() != 0):
+		t.Fatalf("waiter that ran its own shared read: %d with %d alone reads", m.watermark, alone.Load())
 	}
 }

@@ -117,16 +117,21 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, total, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
-	if reported {
+	switch {
+	case reported:
 		rows = latestReports(rows, asOf.Year(), ind.Kind == catalog.KindReportedGrowth)
 		d.Total = uint64(len(rows))
 		rows = page(rows, d.Offset, d.Limit)
-	} else if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
-		return nil, fmt.Errorf("drill-down count: %w", err)
+	case total >= 0: // read with the page
+		d.Total = uint64(total)
+	default:
+		if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
+			return nil, fmt.Errorf("drill-down count: %w", err)
+		}
 	}
 	for _, r := range rows {
 		ev, err := events.Restore(r.ID, r.Type, r.Agency, r.OccurredAt, r.Supersedes, r.Data)
@@ -163,11 +168,12 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 }
 
 // contributors lists the events of f read at m (all, or limit from
-// offset), from e.Drills when it has them. The rows are shared with the
+// offset), from e.Drills when it has them, and their total when it was
+// read with them (-1 otherwise: drillCount). The rows are shared with the
 // cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, error) {
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
-		rows, err := e.listRows(ctx, f, all, offset, limit)
+		rows, total, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
 		}
@@ -175,9 +181,12 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 		for _, r := range rows {
 			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
 		}
-		return drillEntry{rows: out}, nil
+		return drillEntry{rows: out, total: uint64(max(total, 0)), counted: total >= 0}, nil
 	})
-	return c.rows, err
+	if err != nil || !c.counted {
+		return c.rows, -1, err
+	}
+	return c.rows, int64(c.total), nil
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has

@@ -23,9 +23,12 @@ type DrillCache struct {
 	c *flightCache[string, drillEntry]
 }
 
+// drillEntry is a page (rows, and its total when counted: read with the
+// page) or a total alone.
 type drillEntry struct {
-	rows  []Contributor
-	total uint64
+	rows    []Contributor
+	total   uint64
+	counted bool
 }
 
 // NewDrillCache returns a cache of size entries (DefaultDrillCacheSize when
@@ -34,9 +37,10 @@ func NewDrillCache(size int) *DrillCache {
 	if size <= 0 {
 		size = DefaultDrillCacheSize
 	}
-	// Light: a drill-down is read from the drill-down tables, a page's
-	// worth of rows, unless they cannot answer at its commit.
-	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Light)}
+	// Drill: a drill-down is read from the drill-down tables, a page's
+	// worth of rows, unless they cannot answer at its commit; a wait for
+	// another request's read is shed in the class of that read.
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill)}
 }
 
 // Stats returns the entries held, the requests answered without a read of

@@ -10,9 +10,10 @@ import (
 )
 
 // Drill-downs are read from the projector's tables cds.drill_list and
-// cds.drill_days (chdb.DB.DrillTableRows: the rows valid at as_of in the
+// cds.drill_days (chdb.DB.DrillTablePage: the rows valid at as_of in the
 // table's order, from the days that hold the page, no grouping over the
-// unit's events; DrillTableCount: a sum of counts per day), pinned at the
+// unit's events, and their total, the sum of the counts per day the page
+// was found from; DrillTableRows and DrillTableCount apart), pinned at the
 // commit the score was read at: commits landing meanwhile are taken back
 // from cds.drill_log, so a busy projector does not make the request start
 // again. When the tables cannot answer at that commit (not yet refilled,
@@ -36,25 +37,40 @@ func (s *Store) DrillStats() (table, fallbacks uint64) {
 
 // listRows lists the events of f from cds.drill_list, else from
 // cds.events: when the tables do not answer such filters or cannot answer
-// at f.UpTo. A read of the tables is admitted as a light read (its cost is
-// the page's days and the counts per day, as a score's), one of
-// cds.events as a heavy one (it groups the unit's events of the year).
-func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) ([]chdb.DrillRow, error) {
-	rows, err := held(ctx, admission.Light, func(ctx context.Context) ([]chdb.DrillRow, error) {
-		return e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
+// at f.UpTo. A page read from the tables comes with the total of f's
+// events at f.UpTo (chdb.DB.DrillTablePage: the counts per day the page is
+// found from), so that the drill-down costs one read, not two; total is
+// -1 when the rows were read otherwise. A read of the tables is admitted
+// as a drill read (its cost is the page's days and the counts per day, as
+// a score's, but within the drill-downs' share of the read slots so that
+// the score reads keep slots of their own), one of cds.events as a heavy
+// one (it groups the unit's events of the year).
+func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) (rows []chdb.DrillRow, total int64, err error) {
+	type paged struct {
+		rows  []chdb.DrillRow
+		total int64
+	}
+	p, err := held(ctx, admission.Drill, func(ctx context.Context) (paged, error) {
+		if all || limit <= 0 {
+			rows, err := e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
+			return paged{rows, -1}, err
+		}
+		rows, n, err := e.Store.db.DrillTablePage(ctx, f, offset, limit)
+		return paged{rows, int64(n)}, err
 	})
 	if e.fromEvents(err) {
-		return held(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
+		rows, err := held(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
 			return e.Store.db.DrillRows(ctx, f, all, offset, limit)
 		})
+		return rows, -1, err
 	}
-	return rows, err
+	return p.rows, p.total, err
 }
 
 // countRows counts the events of f as listRows lists them, admitted the
-// same way.
+// same way: for the drill-downs whose page did not come with its total.
 func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter) (uint64, error) {
-	n, err := held(ctx, admission.Light, func(ctx context.Context) (uint64, error) {
+	n, err := held(ctx, admission.Drill, func(ctx context.Context) (uint64, error) {
 		return e.Store.db.DrillTableCount(ctx, f)
 	})
 	if e.fromEvents(err) {

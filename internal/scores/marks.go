@@ -25,11 +25,11 @@ type markRead struct {
 	err  error
 }
 
-// read returns the markers read by fn in a read that started after the
-// call: one it shares with the requests that arrived while another was in
-// flight, and that the first of them runs. If the shared read fails (the
-// request running it went away, say), it reads on its own.
-func (g *markReads) read(ctx context.Context, fn func(context.Context) (mark, error)) (mark, error) {
+// read returns the markers read by shared in a read that started after
+// the call: one it shares with the requests that arrived while another was
+// in flight, and that the first of them runs. If the shared read fails (the
+// request running it went away, say), it reads on its own, by alone.
+func (g *markReads) read(ctx context.Context, shared, alone func(context.Context) (mark, error)) (mark, error) {
 	g.mu.Lock()
 	if r := g.next; r != nil {
 		g.mu.Unlock()
@@ -41,7 +41,7 @@ func (g *markReads) read(ctx context.Context, fn func(context.Context) (mark, er
 		if r.err == nil {
 			return r.m, nil
 		}
-		return fn(ctx)
+		return alone(ctx)
 	}
 	r := &markRead{done: make(chan struct{})}
 	g.next = r
@@ -63,7 +63,7 @@ func (g *markReads) read(ctx context.Context, fn func(context.Context) (mark, er
 	}
 	g.inFlight = r
 	g.mu.Unlock()
-	r.m, r.err = fn(ctx)
+	r.m, r.err = shared(ctx)
 	g.mu.Lock()
 	g.inFlight = nil
 	g.mu.Unlock()

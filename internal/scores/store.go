@@ -107,14 +107,22 @@ func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermar
 
 // readMark reads what the commit markers sum to now (after the call:
 // one read for the requests that came while another was in flight).
+// The shared read takes no read slot: it is one at a time per Store (the
+// coalescing of markReads) and small (the marker rows of cds.rollup), and
+// every request, those answered from the caches too, waits for it; queued
+// behind the snapshot and drill-down reads it would add a wait for a slot
+// to every answer. A request reading alone (the shared read failed) takes
+// a light slot.
 func (s *Store) readMark(ctx context.Context) (mark, error) {
-	return s.marks.read(ctx, func(ctx context.Context) (mark, error) {
-		m, err := held(ctx, admission.Light, s.db.ReadMarks)
+	read := func(ctx context.Context) (mark, error) {
+		m, err := s.db.ReadMarks(ctx)
 		if err != nil {
 			return mark{}, err
 		}
 		return markOf(m), nil
-	})
+	}
+	alone := func(ctx context.Context) (mark, error) { return held(ctx, admission.Light, read) }
+	return s.marks.read(ctx, read, alone)
 }
 
 // held runs read holding a read slot of class cl (admission.Hold) and
