@@ -317,7 +317,7 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 		if err := p.store.Write(storeMark(b.prev), storeMark(b.next), b.index.lookup, b.index.val); err != nil {
 			return err
 		}
-		p.lendHeap()
+		p.balanceHeap()
 		if err := p.db.PruneDrillLog(ctx, b.drill); err != nil {
 			p.log.Warn("cds.drill_log's old ranges not dropped: the next commit that enters a range drops them", "err", err, "seq", b.last)
 		}

@@ -33,11 +33,18 @@ type Config struct {
 	// soft memory limit (debug.SetMemoryLimit) to HeapBudget plus what the
 	// local fold store does not hold yet of the memory it may take outside
 	// the Go heap (foldstore.Options.Memory, which the process's budget
-	// sets aside for it), re-read after every batch: the process stays
-	// within HeapBudget + that. It changes a process-wide setting: for a
-	// process that runs the projector alone (cds projector). Zero: leave
-	// it alone.
+	// sets aside for it), less a margin, re-read after every batch, and to
+	// HeapBudget alone at the start and before a recovery fills the store.
+	// It changes a process-wide setting: for a process that runs the
+	// projector alone (cds projector). Zero: leave it alone.
 	HeapBudget int64
+	// MemoryBudget, when positive with HeapBudget, is the whole process's
+	// budget: the soft limit is also kept within MemoryBudget less the
+	// resident memory measured outside the Go runtime (the store's C
+	// allocations with their allocator's overhead, the filter, the
+	// binary's pages) and a margin, down to MinHeapLimit. Zero: HeapBudget's
+	// rule alone.
+	MemoryBudget int64
 	// LeaseTTL is how long a projector that stopped renewing the lease
 	// (killed, frozen, cut off from NATS) keeps it: a standby takes over
 	// once it has seen no renewal for LeaseTTL, the holder renews every

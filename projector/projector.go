@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,37 +52,7 @@ type Projector struct {
 	fetched []fold.IndexRow
 	spares  chan *prepared
 
-	heapLimit int64 // the Go soft memory limit set last (lendHeap)
-}
-
-// lendHeapStep is the least change of the soft memory limit that lendHeap
-// makes: each setting takes the runtime's heap lock and recomputes the
-// collector's goal, not worth doing for less.
-const lendHeapStep = 1 << 20
-
-// lendMargin is kept back from what lendHeap lends: the store grows within
-// a batch (a memtable, the filter doubling) before the next call sees it.
-const lendMargin = 16 << 20
-
-// lendHeap sets the Go runtime's soft memory limit to HeapBudget plus what
-// the local fold store does not hold yet of the memory it may take outside
-// the Go heap (Store.MaxOffHeap, which the process's budget set aside for
-// it: cmd/cds), less lendMargin: its filter, block cache and memtables
-// fill as the store grows, and until they do the garbage collector has
-// that much more room (docs/performance.md, "The projector's heap, third
-// pass"). The process stays within HeapBudget + MaxOffHeap as long as the
-// store grows by less than lendMargin between two calls. The writer calls
-// it after each batch.
-func (p *Projector) lendHeap() {
-	if p.cfg.HeapBudget <= 0 || p.store == nil {
-		return
-	}
-	limit := p.cfg.HeapBudget + max(p.store.MaxOffHeap()-p.store.OffHeap()-lendMargin, 0)
-	if d := limit - p.heapLimit; d < lendHeapStep && d > -lendHeapStep {
-		return
-	}
-	p.heapLimit = limit
-	debug.SetMemoryLimit(limit)
+	heapLimit int64 // the Go soft memory limit set last (balanceHeap, memory.go)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -126,7 +95,7 @@ func (p *Projector) openStore() error {
 	if p.cfg.FoldDir != "" {
 		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
 	}
-	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log}
+	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log, BeforeGrowth: p.beforeStoreGrows}
 	s, err := foldstore.Open(opts)
 	if errors.Is(err, foldstore.ErrInUse) {
 		// Another projector of this host holds it: one that lost the
@@ -185,10 +154,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		defer p.db.Close() // the pinned replica's connection (replicas)
 	}
 	p.m.failed.Set(0)
-	if p.cfg.HeapBudget > 0 {
-		p.heapLimit = p.cfg.HeapBudget
-		debug.SetMemoryLimit(p.heapLimit)
-	}
+	p.resetHeap()
 	err := p.run(ctx)
 	if cerr := p.Close(); cerr != nil && err == nil {
 		err = cerr

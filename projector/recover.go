@@ -86,6 +86,9 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 func (p *Projector) reload(ctx context.Context, pos position) error {
 	start := time.Now()
 	p.dropState()
+	// The store fills before any batch sets the soft limit again: what
+	// the last batch lent of the store's share is not free any more.
+	p.resetHeap()
 	if err := p.openStore(); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/bacgiang/cds/internal/credentials"
 	"github.com/bacgiang/cds/internal/foldstore"
 	"github.com/bacgiang/cds/internal/natsserver"
+	"github.com/bacgiang/cds/projector"
 )
 
 func runNATS(ctx context.Context, args []string) error {
@@ -84,7 +85,7 @@ func runNATSStreams(ctx context.Context, args []string) error {
 // minProjectorHeap is the least Go heap a projector's memory budget must
 // leave: three batches of 10,000 events in flight and two generations of
 // the fold state.
-const minProjectorHeap = 64 << 20
+const minProjectorHeap = projector.MinHeapLimit
 
 // projectorUnheaped is what a projector's budget keeps for the resident
 // memory that neither the Go heap's soft limit nor the fold store's cache
@@ -92,7 +93,10 @@ const minProjectorHeap = 64 << 20
 // Pebble's own allocations besides its cache and memtables (its table
 // readers, iterators, the memtable being flushed). Without it the process
 // ran about 50 MB over its budget (docs/performance.md, "Where the
-// projector's memory is").
+// projector's memory is"). What this estimate misses is not lent: the
+// projector also keeps its soft limit within the whole budget less the
+// memory it measures outside the Go runtime (projector.Config.MemoryBudget;
+// docs/performance.md, "The projector's memory against its budget").
 const projectorUnheaped = 48 << 20
 
 func runProjector(ctx context.Context, args []string) error {
@@ -102,7 +106,7 @@ func runProjector(ctx context.Context, args []string) error {
 	// filter (outside the Go heap) and a bounded fold state (recent batches in
 	// memory, the rest in the store).
 	memMB := fs.Int("memory-limit-mb", int(c.envNumber("CDS_PROJECTOR_MEMORY_MB", 256)),
-		"memory budget in MiB: the local fold store's block cache, memtables and filter ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) and "+strconv.Itoa(projectorUnheaped>>20)+" MiB for the binary's pages and Pebble's tables come out of it, and the projector keeps the Go runtime's soft memory limit at the rest plus what the store does not hold yet of its share, so that the garbage collector works harder near it instead of letting the heap double; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
+		"memory budget in MiB: the local fold store's block cache, memtables and filter ("+strconv.Itoa(int(foldstore.Options{}.Memory()>>20))+" MiB) and "+strconv.Itoa(projectorUnheaped>>20)+" MiB for the binary's pages and Pebble's tables come out of it, and the projector keeps the Go runtime's soft memory limit at the rest plus what the store does not hold yet of its share, and within the budget less the resident memory measured outside the Go runtime (down to "+strconv.Itoa(minProjectorHeap>>20)+" MiB), so that the garbage collector works harder near it instead of letting the process outgrow it; 0 = no limit; GOMEMLIMIT, when set, wins (CDS_PROJECTOR_MEMORY_MB)")
 	fs.DurationVar(&c.cfg.ProjectorLeaseTTL, "lease-ttl", c.envDuration("CDS_PROJECTOR_LEASE_TTL", 0),
 		"how long a stopped projector keeps the lease before a standby (another cds projector) takes over; 0 = 6s (CDS_PROJECTOR_LEASE_TTL)")
 	if err := c.parse(fs, args); err != nil {
@@ -117,6 +121,7 @@ func runProjector(ctx context.Context, args []string) error {
 				*memMB, least>>20, store>>20, projectorUnheaped>>20, minProjectorHeap>>20)
 		}
 		c.cfg.ProjectorHeap = int64(*memMB)<<20 - store - projectorUnheaped
+		c.cfg.ProjectorMemory = int64(*memMB) << 20
 	}
 	c.cfg.NATSURL = c.cfg.NATSClientURL()
 	sys, err := app.Start(ctx, c.cfg, app.Parts{Projector: true})

@@ -75,6 +75,11 @@ type Config struct {
 	// memory limit to it (see projector.Config.HeapBudget). Zero leaves the
 	// runtime alone.
 	ProjectorHeap int64
+	// ProjectorMemory (cds projector --memory-limit-mb), when positive
+	// with ProjectorHeap, is the projector process's whole budget: the
+	// soft memory limit is also kept within it less the resident memory
+	// measured outside the Go runtime (projector.Config.MemoryBudget).
+	ProjectorMemory int64
 	// FoldDir (--fold-dir / CDS_FOLD_DIR) is where the projector keeps its
 	// local fold store (projector.Config.FoldDir); "" = <data>/foldstate.
 	FoldDir string

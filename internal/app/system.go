@@ -177,7 +177,7 @@ func (s *System) startProjector(runCtx context.Context, ch *ClickHouse) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, LeaseTTL: cfg.ProjectorLeaseTTL, FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
+	p, err := projector.New(projector.Config{HeapBudget: cfg.ProjectorHeap, MemoryBudget: cfg.ProjectorMemory, LeaseTTL: cfg.ProjectorLeaseTTL, FoldDir: cfg.FoldStoreDir()}, projector.Deps{JetStream: js, DB: ch.DB, Units: s.Registry, Logger: s.log.With("component", "projector"), Registerer: s.Metrics})
 	if err != nil {
 		return err
 	}

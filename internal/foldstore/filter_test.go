@@ -344,3 +344,52 @@ func TestSavedFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestBeforeGrowth writes batches into a store whose filter starts tiny:
+// before every rebuild of the filter for a larger one, BeforeGrowth is
+// called with the filter the store holds then and, as the most the rebuild
+// adds, at least the larger filter's size and the block cache's unused
+// room; the filter never grows without it.
+func TestBeforeGrowth(t *testing.T) {
+	smallFilters(t)
+	var calls []MemoryUse
+	var mores []int64
+	s, err := Open(Options{Identity: "x", FilterBytes: 1 << 12, BeforeGrowth: func(now MemoryUse, more int64) {
+		calls, mores = append(calls, now), append(mores, more)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	var mark Mark
+	size := s.MemoryUse().Filter
+	for step := range 40 {
+		ls, vs := make([]string, 50), make([]string, 50)
+		for i := range ls {
+			ls[i], vs[i] = fmt.Sprintf("i:e%d.%d", step, i), "v"
+		}
+		next := Mark{Seq: mark.Seq + 1, Rows: mark.Rows + uint64(len(ls))}
+		before := len(calls)
+		if err := s.Write(mark, next, ls, vs); err != nil {
+			t.Fatal(err)
+		}
+		mark = next
+		now := s.MemoryUse()
+		grew := now.Filter > size
+		switch {
+		case grew && len(calls) != before+1:
+			t.Fatalf("step %d: the filter grew from %d to %d bytes with %d calls of BeforeGrowth, want 1", step, size, now.Filter, len(calls)-before)
+		case !grew && len(calls) != before:
+			t.Fatalf("step %d: BeforeGrowth called, the filter stayed at %d bytes", step, size)
+		case grew:
+			got, more := calls[before], mores[before]
+			if least := now.Filter + max(s.opts.CacheBytes-got.Cache, 0); got.Filter != size || more < least {
+				t.Fatalf("step %d: BeforeGrowth(filter %d, more %d), want the filter %d then and more at least %d (the new filter and the cache's room)", step, got.Filter, more, size, least)
+			}
+		}
+		size = now.Filter
+	}
+	if len(calls) == 0 {
+		t.Fatal("the filter never grew")
+	}
+}

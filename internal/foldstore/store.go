@@ -62,6 +62,14 @@ type Options struct {
 	MemTableBytes uint64
 	// Logger receives Pebble's messages (nil: none).
 	Logger *slog.Logger
+	// BeforeGrowth, when set, is called before the filter is rebuilt
+	// larger as the store grows, with the memory the store holds outside
+	// the Go heap now and the most the rebuild adds to it at once: the
+	// larger filter, and the block cache's unused room (the rebuild reads
+	// every record through the cache, which fills). The projector takes
+	// that room back from the Go heap first. It is called with the store's
+	// lock held: it must not call the store.
+	BeforeGrowth func(now MemoryUse, more int64)
 	// l0Compaction is the number of flushed memtables that start a
 	// compaction into the base level; default 8 (benchmarks set it).
 	l0Compaction int
@@ -119,20 +127,46 @@ func (o Options) Memory() int64 {
 // OffHeap returns the memory the store holds outside the Go heap now: its
 // block cache's contents, its memtables (those written and those waiting
 // to be reused) and its filter. It grows to about Options.Memory.
-func (s *Store) OffHeap() int64 {
-	var n int64
-	s.fmu.RLock()
-	if s.filter != nil {
-		n += s.filter.Bytes()
-	}
-	s.fmu.RUnlock()
+func (s *Store) OffHeap() int64 { return s.MemoryUse().Total() }
+
+// MemoryUse is the memory a store holds outside the Go heap, by part
+// (Store.MemoryUse).
+type MemoryUse struct {
+	// Cache is the blocks in Pebble's block cache (their bytes, not what
+	// the C allocator holds for them).
+	Cache int64
+	// MemTables is Pebble's memtables, those written and those waiting to
+	// be reused, at their allocated size.
+	MemTables int64
+	// Filter is the filter of the store's keys.
+	Filter int64
+}
+
+// Total returns the sum of the parts.
+func (u MemoryUse) Total() int64 { return u.Cache + u.MemTables + u.Filter }
+
+// MemoryUse returns the memory the store holds outside the Go heap now, by
+// part; its Total is OffHeap.
+func (s *Store) MemoryUse() MemoryUse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.memoryUse()
+}
+
+// memoryUse is MemoryUse for a caller that holds mu.
+func (s *Store) memoryUse() MemoryUse {
+	var u MemoryUse
+	s.fmu.RLock()
+	if s.filter != nil {
+		u.Filter = s.filter.Bytes()
+	}
+	s.fmu.RUnlock()
 	if s.db != nil {
 		m := s.db.Metrics()
-		n += m.BlockCache.Size + int64(m.MemTable.Size) + int64(m.MemTable.ZombieSize)
+		u.Cache = m.BlockCache.Size
+		u.MemTables = int64(m.MemTable.Size) + int64(m.MemTable.ZombieSize)
 	}
-	return n
+	return u
 }
 
 // MaxOffHeap returns about the most memory the store takes outside the Go
@@ -652,7 +686,23 @@ func (s *Store) growFilter(n int) error {
 	if f == nil || f.Bytes() >= s.opts.FilterBytes || f.Added()+int64(n) <= filterCapacity(f.Bytes()) {
 		return nil
 	}
-	return s.rebuildFilter(2*(f.Added()+int64(n)), false)
+	records := 2 * (f.Added() + int64(n))
+	if s.opts.BeforeGrowth != nil {
+		now := s.memoryUse()
+		s.opts.BeforeGrowth(now, s.filterSize(records)+max(s.opts.CacheBytes-now.Cache, 0))
+	}
+	return s.rebuildFilter(records, false)
+}
+
+// filterSize returns the size of a filter made for records records: the
+// least power-of-two multiple of minFilterBytes that holds them, within
+// Options.FilterBytes.
+func (s *Store) filterSize(records int64) int64 {
+	n := minFilterBytes
+	for n < s.opts.FilterBytes && filterCapacity(n) < records {
+		n *= 2
+	}
+	return min(n, max(s.opts.FilterBytes, minFilterBytes))
 }
 
 // rebuildFilter replaces the filter with one made from every key of the
@@ -667,15 +717,8 @@ func (s *Store) rebuildFilter(records int64, atOpen bool) error {
 		}
 		return s.findEpoch()
 	}
-	size := func(records int64) int64 {
-		n := minFilterBytes
-		for n < s.opts.FilterBytes && filterCapacity(n) < records {
-			n *= 2
-		}
-		return min(n, max(s.opts.FilterBytes, minFilterBytes))
-	}
 	for {
-		f, err := blockbloom.New(size(records))
+		f, err := blockbloom.New(s.filterSize(records))
 		if err != nil {
 			return fmt.Errorf("fold store: filter: %w", err)
 		}
