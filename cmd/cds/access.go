@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/ingest"
+	"github.com/bacgiang/cds/internal/app"
 )
 
 // accessFlags registers the settings of who may do what: the read token of
@@ -39,6 +40,19 @@ func (c *common) accessFlags(fs *flag.FlagSet, command string) {
 	fs.IntVar(&cfg.DrillSlots, "drill-slots", cfg.DrillSlots, "of the read slots, how many drill-down reads may hold at once, so that score reads keep slots of their own; 0 = a quarter of --read-slots, at least 1 (CDS_DRILL_SLOTS)")
 	cfg.ReadTokens = splitTokens(os.Getenv("CDS_READ_TOKEN"))
 	fs.Var((*tokenList)(&cfg.ReadTokens), "read-token", "read `tokens`, separated by commas: when set, GET /v1/* and /metrics need Authorization: Bearer <one of them>; /healthz stays open (CDS_READ_TOKEN, better than the flag, which ps shows)")
+}
+
+// checkSlots rejects a --read-slots or --drill-slots out of range rather
+// than have the admission control replace it silently.
+func (c *common) checkSlots() error {
+	if n := c.cfg.ReadSlots; n < 0 {
+		return fmt.Errorf("--read-slots=%d (CDS_READ_SLOTS): want 0 (half the ClickHouse connection pool) or more", n)
+	}
+	slots := app.ReadSlots(c.cfg.ReadSlots)
+	if n := c.cfg.DrillSlots; n < 0 || n > slots {
+		return fmt.Errorf("--drill-slots=%d (CDS_DRILL_SLOTS): want 0 (a quarter of the read slots, at least 1) to the read slots (%d)", n, slots)
+	}
+	return nil
 }
 
 // agencyLimits is a list of code=rate:burst, e.g. bg-ctk=500:5000.

@@ -34,6 +34,10 @@ func TestRunParses(t *testing.T) {
 		{name: "too many replicas", args: []string{"nats", "--replicas", "7"}, wantErr: "-replicas"},
 		{name: "bad sync interval", args: []string{"nats", "--sync-interval", "sometimes"}, wantErr: "-sync-interval"},
 		{name: "a projector's memory budget below its least", args: []string{"projector", "--memory-limit-mb", "200"}, env: map[string]string{"GOMEMLIMIT": ""}, wantErr: "--memory-limit-mb=200: want at least 208"},
+		{name: "negative read slots", args: []string{"serve", "--read-slots", "-1"}, wantErr: "--read-slots=-1 (CDS_READ_SLOTS): want 0"},
+		{name: "negative drill slots", args: []string{"up", "--drill-slots", "-2"}, wantErr: "--drill-slots=-2 (CDS_DRILL_SLOTS): want 0"},
+		{name: "drill slots above the read slots", args: []string{"serve", "--read-slots", "4", "--drill-slots", "5"}, wantErr: "to the read slots (4)"},
+		{name: "drill slots in the environment above the read slots", args: []string{"serve"}, env: map[string]string{"CDS_READ_SLOTS": "2", "CDS_DRILL_SLOTS": "3"}, wantErr: "--drill-slots=3"},
 		{name: "bad replicas in the environment", args: []string{"nats"}, env: map[string]string{"CDS_NATS_REPLICAS": "three"}, wantErr: `CDS_NATS_REPLICAS="three" is not a whole number`},
 	}
 	for _, tt := range tests {

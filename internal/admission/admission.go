@@ -132,7 +132,7 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cds_api_reads_queued",
 			Help: "Requests waiting for a read slot now, by class."}, []string{"class"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cds_api_reads_shed_total",
-			Help: "Requests answered 503 with Retry-After because every read slot was taken and the queue was full or waited too long, by class."}, []string{"class"}),
+			Help: "Reads or requests shed because every read slot was taken and the queue was full or waited too long (most answered 503 with Retry-After), by class."}, []string{"class"}),
 		waits: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cds_api_reads_wait_seconds",
 			Help:    "Time admitted requests waited for a read slot, by class.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}}, []string{"class"}),

@@ -79,7 +79,7 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 			func() float64 { _, f := st.ReadStats(); return float64(f) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_reads_total", Help: "Drill-down pages and totals read from cds.drill_list (docs/design.md, \"The drill-down table\")."},
 			func() float64 { t, _ := st.DrillStats(); return float64(t) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_fallbacks_total", Help: "Drill-down pages and totals read from cds.events because cds.drill_list was not at the commit read."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_fallbacks_total", Help: "Drill-down pages and totals read from cds.events because cds.drill_list was not at the commit read (a total read after its page fell back is not counted again)."},
 			func() float64 { _, f := st.DrillStats(); return float64(f) }),
 	)
 }

@@ -212,7 +212,7 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	if err != nil {
 		return err
 	}
-	s.Admission = admission.New(admission.Config{Slots: readSlots(cfg.ReadSlots), DrillSlots: cfg.DrillSlots}, s.Metrics)
+	s.Admission = admission.New(admission.Config{Slots: ReadSlots(cfg.ReadSlots), DrillSlots: cfg.DrillSlots}, s.Metrics)
 	srv := api.New(api.Config{Addr: cfg.HTTPAddr, ReadTokens: cfg.ReadTokens}, api.Deps{
 		Engine: engine, Registry: s.Registry, Catalog: s.Catalog, Ingest: in, Board: brd,
 		Health: func(ctx context.Context) error {
@@ -234,8 +234,9 @@ func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	return nil
 }
 
-// readSlots is Config.ReadSlots, 0 meaning half the ClickHouse pool.
-func readSlots(n int) int {
+// ReadSlots is the number of read slots Config.ReadSlots n gives: n, 0
+// meaning half the ClickHouse connection pool.
+func ReadSlots(n int) int {
 	if n > 0 {
 		return n
 	}

@@ -319,7 +319,8 @@ func (b *Board) Busy(w http.ResponseWriter, r *http.Request) {
 }
 
 // fail answers an error of the engine: bad parameters and unknown units are
-// the reader's (400/404), anything else is logged and not shown.
+// the reader's (400/404), a shed read or a client that went away the busy
+// page, anything else is logged and not shown.
 func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, scores.ErrUnknownUnit), errors.Is(err, scores.ErrUnitNotInForce), errors.Is(err, scores.ErrUnknownIndicator):
@@ -333,6 +334,12 @@ func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 		b.Busy(w, r)
 	case chdb.Busy(err):
 		w.Header().Set("Retry-After", "1")
+		b.Busy(w, r)
+	case r.Context().Err() != nil, errors.Is(err, context.Canceled):
+		// The client went away (while a read of a page admitted per read
+		// queued, say): answered as when it leaves while the whole page is
+		// queued (internal/api admit), not logged.
+		w.Header().Set("Retry-After", admission.RetryAfterOf(r.Context()))
 		b.Busy(w, r)
 	default:
 		b.log.Error("board: request failed", "path", r.URL.Path, "err", err)

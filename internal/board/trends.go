@@ -115,17 +115,16 @@ func NewEngineTrends(engine *scores.Engine, db *chdb.DB) *EngineTrends {
 	return &EngineTrends{engine: engine, db: db, entries: map[levelDay]*cached{}, flights: map[levelDay]*cached{}}
 }
 
+// readMark reads the commit markers through the engine's Store
+// (scores.Store.Marks): the read shared with the score and drill-down
+// requests, which takes no read slot, so that a page answered from the
+// caches is not held back by the slots.
 func (t *EngineTrends) readMark(ctx context.Context) (string, uint64, error) {
-	var m chdb.Marks
-	err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-		var err error
-		m, err = t.db.ReadMarks(ctx)
-		return err
-	})
+	key, seq, err := t.engine.Store.Marks(ctx)
 	if err != nil {
 		return "", 0, fmt.Errorf("board trends: %w", err)
 	}
-	return m.Key(), m.Watermark(), nil
+	return key, seq, nil
 }
 
 // syncedKey marks a context whose request has synced the cache already.

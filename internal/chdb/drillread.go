@@ -27,17 +27,17 @@ import (
 // disturb a read, only a log that no longer reaches back to C
 // (ErrDrillMoved) sends it to cds.events.
 
-// ErrDrillMoved is returned by DrillTableRows and DrillTableCount when a
-// marker of the drill-down tables is past the commit the filter is read at
-// (UpTo) and cds.drill_log no longer holds every commit in between (its
-// older ranges dropped, or the tables refilled since). The caller runs
-// DrillRows.
+// ErrDrillMoved is returned by DrillTableRows, DrillTableCount and
+// DrillTablePage when a marker of the drill-down tables is past the commit
+// the filter is read at (UpTo) and cds.drill_log no longer holds every
+// commit in between (its older ranges dropped, or the tables refilled
+// since). The caller runs DrillRows.
 var ErrDrillMoved = errors.New("the drill-down tables are past the commit read, and their log does not reach back to it")
 
-// ErrDrillBehind is returned by DrillTableRows and DrillTableCount when a
-// marker of the drill-down tables is before the commit the filter is read
-// at: the projector has not refilled them since an upgrade or a failed
-// batch. The caller runs DrillRows.
+// ErrDrillBehind is returned by DrillTableRows, DrillTableCount and
+// DrillTablePage when a marker of the drill-down tables is before the
+// commit the filter is read at: the projector has not refilled them since
+// an upgrade or a failed batch. The caller runs DrillRows.
 var ErrDrillBehind = errors.New("the drill-down tables are behind the commit read")
 
 // ErrDrillFilter is returned by DrillTableRows and DrillTableCount for a
@@ -340,11 +340,15 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 		}
 		slices.Sort(days)
 	}
-	for _, c := range counts {
+	for day, c := range counts {
+		// A day counting fewer than no rows once the log's changes are
+		// taken back: the log does not reach back to w.at, even when the
+		// sum over the days does not show it (no day below 0: nor the
+		// total).
+		if c < 0 {
+			return 0, 0, 0, -1, false, nil, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows on day %d at %d", ErrDrillMoved, c, day, w.at)
+		}
 		total += c
-	}
-	if total < 0 {
-		return 0, 0, 0, -1, false, nil, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows at %d", ErrDrillMoved, total, w.at)
 	}
 	var before int64
 	first, last := uint32(0), uint32(0)

@@ -3,10 +3,10 @@ package scores
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/bacgiang/cds/internal/admission"
 )
@@ -132,6 +132,7 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 		first <- m
 	}()
 	for reads.Load() != 1 {
+		runtime.Gosched()
 	}
 	// A commit lands while the first read is in flight; the requests that
 	// come now must not get the first read's answer.
@@ -147,14 +148,7 @@ func TestMarkReadsNeverOlder(t *testing.T) {
 			later[i] = m
 		})
 	}
-	for {
-		g.mu.Lock()
-		joined := g.next != nil
-		g.mu.Unlock()
-		if joined {
-			break
-		}
-	}
+	waitMarks(&g, func(g *markReads) bool { return g.next != nil })
 	close(gate)
 	if m := <-first; m.watermark != 0 {
 		t.Fatalf("first read: %d, want 0", m.watermark)
@@ -178,36 +172,36 @@ func TestMarkReadsAloneOnFailure(t *testing.T) {
 	gate := make(chan struct{})
 	var shared, alone atomic.Int32
 	sharedRead := func(context.Context) (mark, error) {
-		switch shared.Add(1) {
+		switch n := shared.Add(1); n {
 		case 1:
 			<-gate // the read in flight while the others arrive
 			return mark{watermark: 1}, nil
 		case 2:
 			return mark{}, errors.New("the shared read failed")
+		default:
+			t.Errorf("shared read %d: the waiter of a failed shared read read by the shared read again", n)
+			return mark{watermark: 3}, nil
 		}
-		return mark{watermark: 3}, nil // a read of its own (it joined too late)
 	}
 	aloneRead := func(context.Context) (mark, error) {
 		alone.Add(1)
 		return mark{watermark: 2}, nil
 	}
-	go func() { _, _ = g.read(context.Background(), sharedRead, aloneRead) }()
+	first := make(chan error, 1)
+	go func() {
+		_, err := g.read(context.Background(), sharedRead, aloneRead)
+		first <- err
+	}()
 	for shared.Load() != 1 {
+		runtime.Gosched()
 	}
-	// The runner of the next read, then one that shares it.
+	// The runner of the next read, then one that joins it.
 	runner := make(chan error, 1)
 	go func() {
 		_, err := g.read(context.Background(), sharedRead, aloneRead)
 		runner <- err
 	}()
-	for {
-		g.mu.Lock()
-		joined := g.next != nil
-		g.mu.Unlock()
-		if joined {
-			break
-		}
-	}
+	waitMarks(&g, func(g *markReads) bool { return g.next != nil })
 	waiter := make(chan mark, 1)
 	go func() {
 		m, err := g.read(context.Background(), sharedRead, aloneRead)
@@ -216,17 +210,30 @@ func TestMarkReadsAloneOnFailure(t *testing.T) {
 		}
 		waiter <- m
 	}()
-	// Let the waiter join the next read before the first one ends.
-	time.Sleep(10 * time.Millisecond)
+	// The waiter has joined the next read before the first one ends.
+	waitMarks(&g, func(g *markReads) bool { return g.joined == 1 })
 	close(gate)
+	if err := <-first; err != nil {
+		t.Fatalf("the first read: %v", err)
+	}
 	if err := <-runner; err == nil {
 		t.Fatal("the runner of the failing shared read: no error")
 	}
 	m := <-waiter
-	switch {
-	case shared.Load() == 2 && (m.watermark != 2 || alone.Load() != 1):
-		t.Fatalf("waiter after the shared read failed: %d with %d alone reads, want 2 from one alone read", m.watermark, alone.Load())
-	case shared.Load() == 3 && (m.watermark != 3 || alone.Load() != 0):
-		t.Fatalf("waiter that ran its own shared read: %d with %d alone reads", m.watermark, alone.Load())
+	if s, a := shared.Load(), alone.Load(); s != 2 || a != 1 || m.watermark != 2 {
+		t.Fatalf("waiter after the shared read failed: watermark %d after %d shared and %d alone reads, want 2 after 2 shared and 1 alone", m.watermark, s, a)
+	}
+}
+
+// waitMarks yields until cond holds of g, read under g's mutex.
+func waitMarks(g *markReads, cond func(*markReads) bool) {
+	for {
+		g.mu.Lock()
+		ok := cond(g)
+		g.mu.Unlock()
+		if ok {
+			return
+		}
+		runtime.Gosched()
 	}
 }

@@ -24,11 +24,13 @@ type DrillCache struct {
 }
 
 // drillEntry is a page (rows, and its total when counted: read with the
-// page) or a total alone.
+// page; events when read from cds.events because the drill-down tables
+// could not answer) or a total alone.
 type drillEntry struct {
 	rows    []Contributor
 	total   uint64
 	counted bool
+	events  bool
 }
 
 // NewDrillCache returns a cache of size entries (DefaultDrillCacheSize when

@@ -15,6 +15,7 @@ type markReads struct {
 	mu       sync.Mutex
 	inFlight *markRead // the read running, nil when none
 	next     *markRead // the read that starts when inFlight ends
+	joined   int       // requests that joined a next read run by another (tests watch it)
 }
 
 // markRead is one read of the markers; done is closed when m and err are
@@ -32,6 +33,7 @@ type markRead struct {
 func (g *markReads) read(ctx context.Context, shared, alone func(context.Context) (mark, error)) (mark, error) {
 	g.mu.Lock()
 	if r := g.next; r != nil {
+		g.joined++
 		g.mu.Unlock()
 		select {
 		case <-r.done:

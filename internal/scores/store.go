@@ -125,6 +125,15 @@ func (s *Store) readMark(ctx context.Context) (mark, error) {
 	return s.marks.read(ctx, read, alone)
 }
 
+// Marks returns what the commit markers sum to now, as the Store's own
+// reads see them (readMark: read after the call, in the read shared by
+// the requests that came meanwhile, which takes no read slot): their key
+// (equal keys, same commits) and the sequence folded they say.
+func (s *Store) Marks(ctx context.Context) (key string, watermark uint64, err error) {
+	m, err := s.readMark(ctx)
+	return m.key, m.watermark, err
+}
+
 // held runs read holding a read slot of class cl (admission.Hold) and
 // returns what it read.
 func held[T any](ctx context.Context, cl admission.Class, read func(context.Context) (T, error)) (T, error) {
