@@ -10,8 +10,8 @@ import (
 )
 
 // readClass says whether a request reads ClickHouse and how heavily when it
-// is admitted whole: the score routes and the board's pages do (a
-// drill-down or a CSV export is heavy), the reference routes, the schemas,
+// is admitted whole: the score routes and the board's pages do (a CSV
+// export is heavy), the reference routes, the schemas,
 // /metrics, /healthz, ingest and the board's static files do not and are
 // never queued. The requests admitted per read (perRead) take a slot of
 // each read's own class instead.
@@ -31,8 +31,8 @@ func readClass(r *http.Request) (admission.Class, bool) {
 	case strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics" ||
 		strings.HasPrefix(p, "/static/") || p == "/favicon.ico" || p == "/signin":
 		return 0, false
-	case boardDrill(p), csv:
-		return admission.Heavy, true // a drill-down page, or a page's CSV
+	case csv:
+		return admission.Heavy, true // a page's CSV (the drill-down page is admitted per read)
 	default:
 		return admission.Light, true
 	}

@@ -329,16 +329,13 @@ func (b *Board) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p := b.newPage(r, "error")
 		p.Body = messageView{Lead: err.Error()}
 		b.render(w, http.StatusBadRequest, "message", p)
-	case errors.Is(err, admission.ErrShed): // a read of a page admitted per read
-		w.Header().Set("Retry-After", admission.RetryAfterOf(r.Context()))
-		b.Busy(w, r)
 	case chdb.Busy(err):
 		w.Header().Set("Retry-After", "1")
 		b.Busy(w, r)
-	case r.Context().Err() != nil, errors.Is(err, context.Canceled):
-		// The client went away (while a read of a page admitted per read
-		// queued, say): answered as when it leaves while the whole page is
-		// queued (internal/api admit), not logged.
+	case errors.Is(err, admission.ErrShed), r.Context().Err() != nil, errors.Is(err, context.Canceled):
+		// A read of a page admitted per read was shed, or the client went
+		// away (while such a read queued, say): answered as when the whole
+		// page is shed or left while queued (internal/api admit), not logged.
 		w.Header().Set("Retry-After", admission.RetryAfterOf(r.Context()))
 		b.Busy(w, r)
 	default:
