@@ -269,6 +269,18 @@ func Hold(ctx context.Context, cl Class, read func(context.Context) error) error
 	return read(context.WithValue(ctx, heldKey{}, true))
 }
 
+// HoldValue is Hold for a read that returns a value: it runs read holding
+// a slot of class cl when ctx was marked by Defer and returns what it read.
+func HoldValue[T any](ctx context.Context, cl Class, read func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := Hold(ctx, cl, func(ctx context.Context) error {
+		var err error
+		v, err = read(ctx)
+		return err
+	})
+	return v, err
+}
+
 // RetryAfterOf is the Retry-After header for a read of a request marked by
 // Defer that was shed: its controller's (Controller.RetryAfter), "1" for a
 // context not marked.

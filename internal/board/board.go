@@ -414,12 +414,7 @@ func (b *Board) readFreshness(ctx context.Context) *freshView {
 	if b.cfg.Freshness == nil {
 		return nil
 	}
-	var f Freshness
-	err := admission.Hold(ctx, admission.Light, func(ctx context.Context) error {
-		var err error
-		f, err = b.cfg.Freshness(ctx)
-		return err
-	})
+	f, err := admission.HoldValue(ctx, admission.Light, b.cfg.Freshness)
 	if err != nil {
 		b.log.Warn("board: freshness", "err", err)
 		return &freshView{Unknown: true}

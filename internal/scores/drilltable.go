@@ -51,7 +51,7 @@ func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, off
 		rows  []chdb.DrillRow
 		total int64
 	}
-	p, err := held(ctx, admission.Drill, func(ctx context.Context) (paged, error) {
+	p, err := admission.HoldValue(ctx, admission.Drill, func(ctx context.Context) (paged, error) {
 		if all || limit <= 0 {
 			rows, err := e.Store.db.DrillTableRows(ctx, f, all, offset, limit)
 			return paged{rows, -1}, err
@@ -60,7 +60,7 @@ func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, off
 		return paged{rows, int64(n)}, err
 	})
 	if e.fromEvents(err) {
-		rows, err := held(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
+		rows, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
 			return e.Store.db.DrillRows(ctx, f, all, offset, limit)
 		})
 		return rows, -1, true, err
@@ -76,14 +76,14 @@ func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, off
 // (the fallback was counted with the page).
 func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter, events bool) (uint64, error) {
 	if !events {
-		n, err := held(ctx, admission.Drill, func(ctx context.Context) (uint64, error) {
+		n, err := admission.HoldValue(ctx, admission.Drill, func(ctx context.Context) (uint64, error) {
 			return e.Store.db.DrillTableCount(ctx, f)
 		})
 		if !e.fromEvents(err) {
 			return n, err
 		}
 	}
-	return held(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
+	return admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
 		return e.Store.db.DrillCount(ctx, f)
 	})
 }

@@ -123,7 +123,7 @@ const lastCacheSize = 8
 // concurrent requests.
 func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
 	read := func(ctx context.Context) (lastEvents, error) {
-		return held(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
+		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
 			return s.db.LastEvents(ctx, day.String())
 		})
 	}

@@ -121,7 +121,7 @@ func (s *Store) readMark(ctx context.Context) (mark, error) {
 		}
 		return markOf(m), nil
 	}
-	alone := func(ctx context.Context) (mark, error) { return held(ctx, admission.Light, read) }
+	alone := func(ctx context.Context) (mark, error) { return admission.HoldValue(ctx, admission.Light, read) }
 	return s.marks.read(ctx, read, alone)
 }
 
@@ -132,18 +132,6 @@ func (s *Store) readMark(ctx context.Context) (mark, error) {
 func (s *Store) Marks(ctx context.Context) (key string, watermark uint64, err error) {
 	m, err := s.readMark(ctx)
 	return m.key, m.watermark, err
-}
-
-// held runs read holding a read slot of class cl (admission.Hold) and
-// returns what it read.
-func held[T any](ctx context.Context, cl admission.Class, read func(context.Context) (T, error)) (T, error) {
-	var v T
-	err := admission.Hold(ctx, cl, func(ctx context.Context) error {
-		var err error
-		v, err = read(ctx)
-		return err
-	})
-	return v, err
 }
 
 // snapPair is the snapshots at two days and the commit markers they were
@@ -188,7 +176,7 @@ const copyAttempts = 2
 // their commit markers agree with cds.rollup's, else by the scan of
 // cds.rollup (chdb.DB.SnapshotCells), which it counts as a fallback.
 func (s *Store) read(ctx context.Context, a, b registry.Date, ownCodes, reportedCodes []string) (snapPair, error) {
-	return held(ctx, admission.Light, func(ctx context.Context) (snapPair, error) {
+	return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (snapPair, error) {
 		pair, m, err := s.readHeld(ctx, a, b, ownCodes, reportedCodes)
 		return snapPair{snaps: pair, at: m}, err
 	})
