@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bacgiang/cds/events"
+	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
@@ -117,7 +118,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, total, fromEvents, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, total, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +129,8 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 		rows = page(rows, d.Offset, d.Limit)
 	case total >= 0: // read with the page
 		d.Total = uint64(total)
-	default:
-		if d.Total, err = e.drillCount(ctx, m, filter, fromEvents); err != nil {
+	default: // the page was read from cds.events (listRows)
+		if d.Total, err = e.drillCount(ctx, m, filter); err != nil {
 			return nil, fmt.Errorf("drill-down count: %w", err)
 		}
 	}
@@ -169,12 +170,11 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 
 // contributors lists the events of f read at m (all, or limit from
 // offset), from e.Drills when it has them, and their total when it was
-// read with them (-1 otherwise: drillCount), and whether they were read
-// from cds.events because the drill-down tables could not answer
-// (listRows). The rows are shared with the cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, bool, error) {
+// read with them (a page read from the drill-down tables; -1 otherwise:
+// drillCount). The rows are shared with the cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
-		rows, total, events, err := e.listRows(ctx, f, all, offset, limit)
+		rows, total, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
 		}
@@ -182,23 +182,26 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 		for _, r := range rows {
 			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
 		}
-		return drillEntry{rows: out, total: uint64(max(total, 0)), counted: total >= 0, events: events}, nil
+		return drillEntry{rows: out, total: total}, nil
 	})
-	if err != nil || !c.counted {
-		return c.rows, -1, c.events, err
+	if err != nil {
+		return c.rows, -1, err
 	}
-	return c.rows, int64(c.total), c.events, nil
+	return c.rows, c.total, nil
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
-// the count; fromEvents says the page was read from cds.events because
-// the drill-down tables could not answer at m (countRows).
-func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter, fromEvents bool) (uint64, error) {
+// the count, else from cds.events: a page comes without its total only
+// when it was read from cds.events because the drill-down tables could not
+// answer at m (listRows), and they would not answer the count either.
+func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
 	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
-		n, err := e.countRows(ctx, f, fromEvents)
-		return drillEntry{total: n}, err
+		n, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
+			return e.Store.db.DrillCount(ctx, f)
+		})
+		return drillEntry{total: int64(n)}, err
 	})
-	return c.total, err
+	return uint64(max(c.total, 0)), err
 }
 
 // latestReports keeps the report of the latest year <= year (two years for a

@@ -23,14 +23,11 @@ type DrillCache struct {
 	c *flightCache[string, drillEntry]
 }
 
-// drillEntry is a page (rows, and its total when counted: read with the
-// page; events when read from cds.events because the drill-down tables
-// could not answer) or a total alone.
+// drillEntry is a page (rows, and its total when it was read with the
+// page, -1 otherwise) or a total alone.
 type drillEntry struct {
-	rows    []Contributor
-	total   uint64
-	counted bool
-	events  bool
+	rows  []Contributor
+	total int64
 }
 
 // NewDrillCache returns a cache of size entries (DefaultDrillCacheSize when

@@ -38,7 +38,7 @@ func (s *Store) DrillStats() (table, fallbacks uint64) {
 
 // listRows lists the events of f from cds.drill_list, else from
 // cds.events: when the tables do not answer such filters or cannot answer
-// at f.UpTo (events is then true). A page read from the tables comes with
+// at f.UpTo. A page read from the tables comes with
 // the total of f's events at f.UpTo (chdb.DB.DrillTablePage: the counts
 // per day the page is found from), so that the drill-down costs one read,
 // not two; total is -1 when the rows were read otherwise. A read of the
@@ -46,7 +46,7 @@ func (s *Store) DrillStats() (table, fallbacks uint64) {
 // counts per day, as a score's, but within the drill-downs' share of the
 // read slots so that the score reads keep slots of their own), one of
 // cds.events as a heavy one (it groups the unit's events of the year).
-func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) (rows []chdb.DrillRow, total int64, events bool, err error) {
+func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, offset, limit int) (rows []chdb.DrillRow, total int64, err error) {
 	type paged struct {
 		rows  []chdb.DrillRow
 		total int64
@@ -63,29 +63,9 @@ func (e *Engine) listRows(ctx context.Context, f chdb.DrillFilter, all bool, off
 		rows, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) ([]chdb.DrillRow, error) {
 			return e.Store.db.DrillRows(ctx, f, all, offset, limit)
 		})
-		return rows, -1, true, err
+		return rows, -1, err
 	}
-	return p.rows, p.total, false, err
-}
-
-// countRows counts the events of f as listRows lists them, admitted the
-// same way: for the drill-downs whose page did not come with its total.
-// events says the page's read found that the tables cannot answer f at
-// f.UpTo (listRows): the count is then read from cds.events at once,
-// without asking the drill share again for a read that fails the same way
-// (the fallback was counted with the page).
-func (e *Engine) countRows(ctx context.Context, f chdb.DrillFilter, events bool) (uint64, error) {
-	if !events {
-		n, err := admission.HoldValue(ctx, admission.Drill, func(ctx context.Context) (uint64, error) {
-			return e.Store.db.DrillTableCount(ctx, f)
-		})
-		if !e.fromEvents(err) {
-			return n, err
-		}
-	}
-	return admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
-		return e.Store.db.DrillCount(ctx, f)
-	})
+	return p.rows, p.total, err
 }
 
 // fromEvents says whether a read of the drill-down tables that returned
