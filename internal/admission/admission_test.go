@@ -3,7 +3,6 @@ package admission
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,35 +73,13 @@ func TestQueueBound(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := New(Config{Slots: 1, Queue: 2, Wait: time.Minute}, reg)
 	hold := mustAcquire(t, c, Light)
-	var wg sync.WaitGroup
-	got := make(chan func(), 2)
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.Acquire(context.Background(), Light)
-			if err != nil {
-				t.Errorf("queued request: %v", err)
-				return
-			}
-			got <- r
-		}()
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for value(t, reg, "cds_api_reads_queued", "light") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the two requests never queued")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	got := queueUp(t, c, reg, Light, 2)
 	start := time.Now()
 	if _, err := c.Acquire(context.Background(), Light); !errors.Is(err, ErrShed) || time.Since(start) > 30*time.Second {
 		t.Fatalf("third waiter with a queue of 2: %v", err)
 	}
 	hold()
-	(<-got)()
-	(<-got)()
-	wg.Wait()
+	releaseAll(t, got, 2)
 	if n := value(t, reg, "cds_api_reads_shed_total", "light"); n != 1 {
 		t.Errorf("shed: %v, want 1", n)
 	}
@@ -244,40 +221,55 @@ func TestDrillQueue(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := New(Config{Slots: 3, DrillSlots: 1, HeavySlots: 1, Wait: time.Minute}, reg)
 	hold := mustAcquire(t, c, Drill)
-	got := make(chan func(), 8)
-	for range 8 {
-		go func() {
-			r, err := c.Acquire(context.Background(), Drill)
-			if err != nil {
-				t.Errorf("queued drill read: %v", err)
-				got <- nil
-				return
-			}
-			got <- r
-		}()
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for value(t, reg, "cds_api_reads_queued", "drill") < 8 {
-		if time.Now().After(deadline) {
-			t.Fatal("the eight drill reads never queued")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	got := queueUp(t, c, reg, Drill, 8)
 	if _, err := c.Acquire(context.Background(), Drill); !errors.Is(err, ErrShed) {
 		t.Fatalf("ninth drill waiter with a queue of 8: %v, want ErrShed", err)
 	}
 	l1, l2 := mustAcquire(t, c, Light), mustAcquire(t, c, Light)
 	hold()
-	for range 8 {
+	releaseAll(t, got, 8)
+	l1()
+	l2()
+	if n := value(t, reg, "cds_api_reads_shed_total", "drill"); n != 1 {
+		t.Errorf("drill shed: %v, want 1", n)
+	}
+}
+
+// queueUp starts n requests of class cl that wait for a slot of c, and
+// returns once the queued gauge of reg counts them: each sends its release
+// on the channel once admitted, or nil when it was not.
+func queueUp(t *testing.T, c *Controller, reg *prometheus.Registry, cl Class, n int) <-chan func() {
+	t.Helper()
+	got := make(chan func(), n)
+	for range n {
+		go func() {
+			r, err := c.Acquire(context.Background(), cl)
+			if err != nil {
+				t.Errorf("queued %s request: %v", cl, err)
+			}
+			got <- r // nil when not admitted
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for value(t, reg, "cds_api_reads_queued", cl.String()) < float64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d %s requests never queued", n, cl)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return got
+}
+
+// releaseAll takes the n releases of queueUp's requests, as they are
+// admitted, and gives each slot back; it stops the test at one not
+// admitted.
+func releaseAll(t *testing.T, got <-chan func(), n int) {
+	t.Helper()
+	for range n {
 		r := <-got
 		if r == nil {
 			t.FailNow()
 		}
 		r()
-	}
-	l1()
-	l2()
-	if n := value(t, reg, "cds_api_reads_shed_total", "drill"); n != 1 {
-		t.Errorf("drill shed: %v, want 1", n)
 	}
 }
