@@ -113,6 +113,9 @@ type Controller struct {
 	waiting  *prometheus.GaugeVec
 	shed     *prometheus.CounterVec
 	waits    *prometheus.HistogramVec
+	// The series of each class, resolved once (New) rather than per read.
+	classInFlight, classWaiting [nClasses]prometheus.Gauge
+	classShed                   [nClasses]prometheus.Counter
 }
 
 // New returns a controller; its metrics (cds_api_reads_*) are registered
@@ -137,10 +140,10 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 			Help:    "Time admitted requests waited for a read slot, by class.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5}}, []string{"class"}),
 	}
-	for _, cl := range []Class{Light, Drill, Heavy} {
-		c.inFlight.WithLabelValues(cl.String())
-		c.waiting.WithLabelValues(cl.String())
-		c.shed.WithLabelValues(cl.String())
+	for cl := range nClasses {
+		c.classInFlight[cl] = c.inFlight.WithLabelValues(cl.String())
+		c.classWaiting[cl] = c.waiting.WithLabelValues(cl.String())
+		c.classShed[cl] = c.shed.WithLabelValues(cl.String())
 	}
 	if reg != nil {
 		reg.MustRegister(c.inFlight, c.waiting, c.shed, c.waits)
@@ -171,7 +174,7 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 				c.queued[cl].Add(-1)
 				return ErrShed
 			}
-			c.waiting.WithLabelValues(cl.String()).Inc()
+			c.classWaiting[cl].Inc()
 			timer = time.NewTimer(c.cfg.Wait - time.Since(start))
 		}
 		select {
@@ -187,10 +190,10 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 		if timer != nil {
 			timer.Stop()
 			c.queued[cl].Add(-1)
-			c.waiting.WithLabelValues(cl.String()).Dec()
+			c.classWaiting[cl].Dec()
 		}
 		if errors.Is(err, ErrShed) {
-			c.shed.WithLabelValues(cl.String()).Inc()
+			c.classShed[cl].Inc()
 		}
 	}()
 	share := c.share[cl]
@@ -206,13 +209,13 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 		return nil, err
 	}
 	c.waits.WithLabelValues(cl.String()).Observe(time.Since(start).Seconds())
-	c.inFlight.WithLabelValues(cl.String()).Inc()
+	c.classInFlight[cl].Inc()
 	var once atomic.Bool
 	return func() {
 		if !once.CompareAndSwap(false, true) {
 			return
 		}
-		c.inFlight.WithLabelValues(cl.String()).Dec()
+		c.classInFlight[cl].Dec()
 		<-c.slots
 		if share != nil {
 			<-share
@@ -313,7 +316,7 @@ func Await(ctx context.Context, cl Class, done <-chan struct{}) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-timer.C:
-		p.c.shed.WithLabelValues(cl.String()).Inc()
+		p.c.classShed[cl].Inc()
 		return ErrShed
 	}
 }
