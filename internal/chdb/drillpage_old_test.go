@@ -95,7 +95,7 @@ func (db *DB) oldDrillTableRefsTotal(ctx context.Context, f DrillFilter, all boo
 	// Commits after the one read: their chain is checked even when no row
 	// of the page moved, since a refill among them (which breaks the chain)
 	// may have dropped rows of the page at w.at.
-	if log, err = db.changesSince(ctx, w, "cds.drill_list", mark, log); err != nil {
+	if log, err = db.changesSince(ctx, w, "cds.drill_list", mark, log, nil); err != nil {
 		return nil, -1, err
 	}
 	if len(moved) > 0 {
@@ -160,7 +160,7 @@ func (db *DB) oldDrillWindow(ctx context.Context, w drillWhere, offset, limit in
 		return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
 	}
 	rows.Close()
-	if log, err = db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil); err != nil {
+	if log, err = db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil, nil); err != nil {
 		return 0, 0, 0, -1, false, nil, err
 	}
 	if log != nil {
