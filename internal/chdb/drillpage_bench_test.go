@@ -147,7 +147,7 @@ func drillEventsFixture(b testing.TB, n int) (*DB, uint64) {
 // workfile events of 2025-01-01 and of 2025-06-01 to 2025-06-30 (the
 // pages' days), each given a next on its own day (no longer counting), as
 // a later event of their keys would, with the tables' marker.
-func drillEventsCommit(b *testing.B, db *DB, seq uint64) *DrillColumns {
+func drillEventsCommit(b testing.TB, db *DB, seq uint64) *DrillColumns {
 	rows, err := db.Query(context.Background(), "SELECT agency, toUnixTimestamp(occurred_at), tie, toUnixTimestamp(next_at) FROM "+db.Table("drill_list")+
 		" FINAL WHERE entity = 'workfile' AND (toDate(occurred_at) = '2025-01-01' OR toDate(occurred_at) >= '2025-06-01') AND tie % 7 = 0")
 	if err != nil {
