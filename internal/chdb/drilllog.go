@@ -1,8 +1,10 @@
 package chdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -98,11 +100,7 @@ type drillLog struct {
 }
 
 // drillChanges reads from cds.drill_log the changes of w's rows by the
-// commits after w.at up to to, and checks that the log holds each of those
-// commits: their markers chain from to back to w.at (ErrDrillMoved
-// otherwise), each once (ErrDrillMoved for a commit written twice).
-// Changes off that chain (a late write of a fenced-out projector) are left
-// out.
+// commits after w.at up to to (chainLog).
 func (db *DB) drillChanges(ctx context.Context, w drillWhere, to uint64) (*drillLog, error) {
 	q := "SELECT seq, entity = '', agency, toUnixTimestamp(occurred_at), tie, toUnixTimestamp(next_at), toUnixTimestamp(before_at), prev FROM " + db.Table("drill_log") +
 		"\nWHERE seq > ? AND seq <= ? AND (entity = '' OR (" + w.rows + "))\nORDER BY seq"
@@ -112,26 +110,51 @@ func (db *DB) drillChanges(ctx context.Context, w drillWhere, to uint64) (*drill
 		return nil, fmt.Errorf("read cds.drill_log: %w", err)
 	}
 	defer rows.Close()
-	prevs := map[uint64]uint64{}
-	var all []drillChange
+	var logged []loggedRow
 	for rows.Next() {
-		var c drillChange
-		var isMark uint8
-		var prev uint64
-		if err := rows.Scan(&c.seq, &isMark, &c.agency, &c.at, &c.tie, &c.next, &c.before, &prev); err != nil {
+		var r loggedRow
+		if err := rows.Scan(&r.seq, &r.mark, &r.agency, &r.at, &r.tie, &r.next, &r.before, &r.prev); err != nil {
 			return nil, fmt.Errorf("read cds.drill_log: %w", err)
 		}
-		if isMark == 1 {
-			if _, twice := prevs[c.seq]; twice { // two writes of one commit: its changes would count twice
-				return nil, fmt.Errorf("%w: cds.drill_log holds commit %d twice", ErrDrillMoved, c.seq)
-			}
-			prevs[c.seq] = prev
-			continue
-		}
-		all = append(all, c)
+		logged = append(logged, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read cds.drill_log: %w", err)
+	}
+	return w.chainLog(logged, to)
+}
+
+// loggedRow is a row of cds.drill_log as read: a change (drillChange), or
+// a commit's marker (mark 1) with the commit it continues.
+type loggedRow struct {
+	drillChange
+	mark uint8
+	prev uint64
+}
+
+// chainLog is the changes of w's rows by the commits after w.at up to to,
+// from rows of cds.drill_log read with w's filter, in commit order (rows
+// of later commits are left out), and checks that the rows hold each of
+// those commits: their markers chain from to back to w.at (ErrDrillMoved
+// otherwise), each once (ErrDrillMoved for a commit written twice).
+// Changes off that chain (a late write of a fenced-out projector) are
+// left out.
+func (w drillWhere) chainLog(rows []loggedRow, to uint64) (*drillLog, error) {
+	slices.SortStableFunc(rows, func(a, b loggedRow) int { return cmp.Compare(a.seq, b.seq) })
+	prevs := map[uint64]uint64{}
+	var all []drillChange
+	for _, r := range rows {
+		if r.seq <= w.at || r.seq > to {
+			continue
+		}
+		if r.mark == 1 {
+			if _, twice := prevs[r.seq]; twice { // two writes of one commit: its changes would count twice
+				return nil, fmt.Errorf("%w: cds.drill_log holds commit %d twice", ErrDrillMoved, r.seq)
+			}
+			prevs[r.seq] = r.prev
+			continue
+		}
+		all = append(all, r.drillChange)
 	}
 	chain := map[uint64]bool{}
 	s := to

@@ -1,11 +1,13 @@
 package chdb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -115,9 +117,12 @@ func (w drillWhere) checkMark(table string, m uint64) error {
 }
 
 // changesSince checks a table read at commit m (checkMark) and returns
-// the changes of the commits after w.at up to m (drillChanges; have when
-// it already holds exactly those), or nil when m is w.at.
-func (db *DB) changesSince(ctx context.Context, w drillWhere, table string, m uint64, have *drillLog) (*drillLog, error) {
+// the changes of the commits after w.at up to m, or nil when m is w.at:
+// have when it already holds exactly those, else from logged (rows of
+// cds.drill_log read with the table, chainLog) when they chain back from
+// m to w.at, else read (drillChanges), which answers ErrDrillMoved when
+// the log does not reach back.
+func (db *DB) changesSince(ctx context.Context, w drillWhere, table string, m uint64, have *drillLog, logged []loggedRow) (*drillLog, error) {
 	if err := w.checkMark(table, m); err != nil {
 		return nil, err
 	}
@@ -126,6 +131,11 @@ func (db *DB) changesSince(ctx context.Context, w drillWhere, table string, m ui
 	}
 	if have != nil && have.to == m {
 		return have, nil
+	}
+	if logged != nil {
+		if log, err := w.chainLog(logged, m); err == nil {
+			return log, nil
+		}
 	}
 	return db.drillChanges(ctx, w, m)
 }
@@ -144,7 +154,7 @@ func (db *DB) DrillTableCount(ctx context.Context, f DrillFilter) (uint64, error
 	if err := db.QueryRow(ctx, q, w.daysArgs...).Scan(&mark, &n); err != nil {
 		return 0, fmt.Errorf("count cds.drill_days: %w", err)
 	}
-	log, err := db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil)
+	log, err := db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -205,131 +215,220 @@ func (db *DB) drillTableRefsTotal(ctx context.Context, f DrillFilter, all bool, 
 	if err != nil {
 		return nil, -1, err
 	}
-	var log *drillLog
-	where, args := w.rows, w.rowsArgs
-	skip := 0
-	total := int64(-1)
 	if !all {
 		if limit <= 0 {
 			return nil, -1, nil
 		}
-		var from, to uint32
-		var ok bool
-		from, to, skip, total, ok, log, err = db.drillWindow(ctx, w, offset, limit)
-		if err != nil || !ok {
-			return nil, total, err
+		return db.drillPage(ctx, w, offset, limit)
+	}
+	rows, mark, err := db.drillListRows(ctx, w, nil)
+	if err != nil {
+		return nil, -1, err
+	}
+	log, err := db.changesSince(ctx, w, "cds.drill_list", mark, nil, nil)
+	if err != nil {
+		return nil, -1, err
+	}
+	page, err := w.listed(rows, log)
+	return page, -1, err
+}
+
+// drillWindowSQL reads the counts per day of cds.drill_days (%[1]s, kind
+// 0; day in occurred_at, the count in n) with its marker; %[2]s is the
+// filter on cds.drill_days. drillLogSQL, appended to it, reads in the same
+// query the rows of cds.drill_log (%[1]s, kind 1) of the commits after the
+// one read, with %[2]s the filter on the log's rows: those that a read
+// finding the tables past its commit needs, read with the counts rather
+// than in a query of their own after them. The columns of the two are
+// alike: kind, is the row a marker, agency, occurred_at, tie, next_at,
+// before_at, seq, n, prev.
+const (
+	drillWindowSQL = `SELECT toUInt8(0) AS c_kind, toUInt8(entity = '') AS c_mark, '' AS c_agency, toUInt32(day) AS c_at, toUInt64(0) AS c_tie,
+  toUInt32(0) AS c_next, toUInt32(0) AS c_before, toUInt64(0) AS c_seq, toInt64(sum(n)) AS c_n, toUInt64(0) AS c_prev
+FROM %[1]s WHERE entity = '' OR (%[2]s) GROUP BY c_mark, day`
+	drillLogSQL = `
+UNION ALL
+SELECT toUInt8(1), toUInt8(entity = ''), agency, toUInt32(toUnixTimestamp(occurred_at)), tie, toUInt32(toUnixTimestamp(next_at)), toUInt32(toUnixTimestamp(before_at)), seq, toInt64(0), prev
+FROM %[1]s WHERE seq > ? AND (entity = '' OR (%[2]s))`
+)
+
+// drillPast says whether the last drill-down page read found the tables
+// past the commit it was read at (commits landing meanwhile: a busy
+// projector), so that the next page read takes the log with the counts
+// (drillLogSQL): a quiet projector's pages, read at the tables' commit,
+// do without it (it costs a read of the log's latest part for nothing).
+// A hint for the number of queries only: whatever it says, a read at a
+// commit the log read with the counts does not reach reads the log again.
+var drillPast atomic.Bool
+
+// drillPage reads a page of w (limit rows from offset) from the
+// drill-down tables at w.at, and the total of w's rows then: the counts
+// per day of cds.drill_days (drillWindowSQL, with the changes of the
+// commits after w.at when drillPast says some are likely), which give
+// the window of days holding the page at w.at (window); then the window's
+// rows of cds.drill_list (drillListRows). cds.drill_log is read in a
+// query of its own only when a table's marker is at a commit the log
+// read with the counts does not reach (not read, or landed after).
+func (db *DB) drillPage(ctx context.Context, w drillWhere, offset, limit int) ([]drillRef, int64, error) {
+	withLog := drillPast.Load()
+	q := fmt.Sprintf(drillWindowSQL, db.Table("drill_days"), w.days)
+	args := append([]any(nil), w.daysArgs...)
+	if withLog {
+		q += fmt.Sprintf(drillLogSQL, db.Table("drill_log"), w.rows)
+		args = append(append(args, w.at), w.rowsArgs...)
+	}
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, -1, fmt.Errorf("read cds.drill_days: %w", err)
+	}
+	defer rows.Close()
+	counts := map[uint32]int64{}
+	var days []uint32
+	var mark int64
+	var logged []loggedRow
+	for rows.Next() {
+		var kind uint8
+		var r loggedRow
+		var n int64
+		if err := rows.Scan(&kind, &r.mark, &r.agency, &r.at, &r.tie, &r.next, &r.before, &r.seq, &n, &r.prev); err != nil {
+			return nil, -1, fmt.Errorf("read cds.drill_days: %w", err)
 		}
+		switch {
+		case kind == 1:
+			logged = append(logged, r)
+		case r.mark == 1:
+			mark += n
+		default:
+			days = append(days, r.at)
+			counts[r.at] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, -1, fmt.Errorf("read cds.drill_days: %w", err)
+	}
+	rows.Close()
+	slices.Sort(days)
+	daysMark := uint64(max(mark, 0))
+	drillPast.Store(daysMark > w.at)
+	daysLog, err := db.changesSince(ctx, w, "cds.drill_days", daysMark, nil, logged)
+	if err != nil {
+		return nil, -1, err
+	}
+	win, err := w.window(days, counts, daysLog, offset, limit)
+	if err != nil || !win.ok {
+		return nil, win.total, err
+	}
+	listed, listMark, err := db.drillListRows(ctx, w, &win)
+	if err != nil {
+		return nil, -1, err
+	}
+	if listMark > w.at {
+		drillPast.Store(true)
+	}
+	listLog, err := db.changesSince(ctx, w, "cds.drill_list", listMark, daysLog, logged)
+	if err != nil {
+		return nil, -1, err
+	}
+	page, err := w.listed(listed, listLog)
+	if err != nil {
+		return nil, -1, err
+	}
+	return page[min(win.skip, len(page)):min(win.skip+limit, len(page))], win.total, nil
+}
+
+// listRow is a row of cds.drill_list as read: its place, its next_at and
+// the commit that wrote it.
+type listRow struct {
+	drillRef
+	next uint32
+	seq  uint64
+}
+
+// drillListRows reads the rows of w from cds.drill_list (those of win's
+// days only, when not nil) that count at the commit read or were written
+// after it, and the table's marker in the same read.
+func (db *DB) drillListRows(ctx context.Context, w drillWhere, win *drillDays) ([]listRow, uint64, error) {
+	where, args := w.rows, w.rowsArgs
+	if win != nil {
 		where += " AND occurred_at >= toDateTime(?) AND occurred_at < toDateTime(?)"
-		args = append(args[:len(args):len(args)], from, to)
+		args = append(args[:len(args):len(args)], win.from, win.to)
 	}
 	// The rows counting now, and those written after the commit read,
 	// which may have counted then; the table's marker in the same read.
 	q := "SELECT entity = '', agency, toUnixTimestamp(occurred_at), tie, toUnixTimestamp(next_at), seq FROM " + db.Table("drill_list") + " FINAL\nWHERE entity = '' OR (" + where +
-		" AND (next_at >= toDateTime(?) OR seq > ?))\nORDER BY occurred_at, tie, agency"
+		" AND (next_at >= toDateTime(?) OR seq > ?))"
 	args = append(args[:len(args):len(args)], w.end, w.at)
 	rows, err := db.Query(noPrewhere(ctx), q, args...)
 	if err != nil {
-		return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
+		return nil, 0, fmt.Errorf("read cds.drill_list: %w", err)
 	}
 	defer rows.Close()
 	var mark uint64
-	var page []drillRef
-	var moved []int // rows of page written after the commit read
+	var out []listRow
 	for rows.Next() {
-		var r drillRef
+		var r listRow
 		var isMark uint8
-		var next uint32
-		var seq uint64
-		if err := rows.Scan(&isMark, &r.agency, &r.at, &r.tie, &next, &seq); err != nil {
-			return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
+		if err := rows.Scan(&isMark, &r.agency, &r.at, &r.tie, &r.next, &r.seq); err != nil {
+			return nil, 0, fmt.Errorf("read cds.drill_list: %w", err)
 		}
 		if isMark == 1 {
-			mark = seq
+			mark = r.seq
 			continue
 		}
-		switch {
-		case seq > w.at: // its next_at at the commit read: from the log below
-			moved = append(moved, len(page))
-		case next < w.end:
-			continue
-		}
-		page = append(page, r)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, -1, fmt.Errorf("read cds.drill_list: %w", err)
+		return nil, 0, fmt.Errorf("read cds.drill_list: %w", err)
 	}
-	rows.Close()
-	// Commits after the one read: their chain is checked even when no row
-	// of the page moved, since a refill among them (which breaks the chain)
-	// may have dropped rows of the page at w.at.
-	if log, err = db.changesSince(ctx, w, "cds.drill_list", mark, log); err != nil {
-		return nil, -1, err
-	}
-	if len(moved) > 0 {
-		keep := make([]bool, len(page))
-		for i := range page {
-			keep[i] = true
-		}
-		for _, i := range moved {
-			before, ok := log.before(page[i])
-			if !ok {
-				return nil, -1, fmt.Errorf("%w: the row of %s at %d with id hash %d was written after commit %d and is not in cds.drill_log", ErrDrillMoved, page[i].agency, page[i].at, page[i].tie, w.at)
-			}
-			keep[i] = before >= w.end
-		}
-		n := 0
-		for i, r := range page {
-			if keep[i] {
-				page[n] = r
-				n++
-			}
-		}
-		page = page[:n]
-	}
-	if !all {
-		page = page[min(skip, len(page)):min(skip+limit, len(page))]
-	}
-	return page, total, nil
+	return out, mark, nil
 }
 
-// drillWindow finds, from the counts per day of cds.drill_days at the
-// commit read (the changes of later commits taken back), the days that
-// hold rows offset to offset+limit-1 of w: the unix seconds from and to
-// bounding their occurred_at, how many of the window's rows come before
-// offset, and total, the rows of w at the commit (the sum of the counts,
-// as DrillTableCount reads it). ok is false when the listing has offset
-// rows or fewer. log is the changes read, if any.
-func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) (from, to uint32, skip int, total int64, ok bool, log *drillLog, err error) {
-	q := "SELECT entity = '' AS marker, day, toInt64(sum(n)) FROM " + db.Table("drill_days") + " WHERE entity = '' OR (" + w.days + ") GROUP BY marker, day ORDER BY marker, day"
-	rows, err := db.Query(ctx, q, w.daysArgs...)
-	if err != nil {
-		return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
-	}
-	defer rows.Close()
-	var days []uint32
-	counts := map[uint32]int64{}
-	var mark int64
-	for rows.Next() {
-		var isMark uint8
-		var day uint32
-		var c int64
-		if err := rows.Scan(&isMark, &day, &c); err != nil {
-			return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
+// listed is the rows of w at the commit read, in the table's order
+// (occurred_at, tie, agency), from rows of cds.drill_list read at a later
+// commit (or the same: log nil) and the changes of the commits since
+// (log): a row written after the commit read counts when its next_at
+// before them did. The chain of those commits is checked (changesSince)
+// even when no row moved, since a refill among them (which breaks the
+// chain) may have dropped rows counting at w.at.
+func (w drillWhere) listed(rows []listRow, log *drillLog) ([]drillRef, error) {
+	slices.SortFunc(rows, func(a, b listRow) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.tie, b.tie), cmp.Compare(a.agency, b.agency))
+	})
+	page := make([]drillRef, 0, len(rows))
+	for _, r := range rows {
+		next := r.next
+		if r.seq > w.at { // its next_at at the commit read: from the log
+			before, ok := log.before(r.drillRef)
+			if !ok {
+				return nil, fmt.Errorf("%w: the row of %s at %d with id hash %d was written after commit %d and is not in cds.drill_log", ErrDrillMoved, r.agency, r.at, r.tie, w.at)
+			}
+			next = before
 		}
-		if isMark == 1 {
-			mark += c
-			continue
+		if next >= w.end {
+			page = append(page, r.drillRef)
 		}
-		days = append(days, day)
-		counts[day] = c
 	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, 0, -1, false, nil, fmt.Errorf("read cds.drill_days: %w", err)
-	}
-	rows.Close()
-	if log, err = db.changesSince(ctx, w, "cds.drill_days", uint64(max(mark, 0)), nil); err != nil {
-		return 0, 0, 0, -1, false, nil, err
-	}
+	return page, nil
+}
+
+// drillDays is the window of a page found from the counts per day: the
+// unix seconds from and to bounding the occurred_at of the days holding
+// rows offset to offset+limit-1, how many of the window's rows come
+// before offset, and total, the rows of w at the commit read (the sum of
+// the counts, as DrillTableCount reads it). ok is false when the listing
+// has offset rows or fewer.
+type drillDays struct {
+	from, to uint32
+	skip     int
+	total    int64
+	ok       bool
+}
+
+// window finds the window of a page (drillDays) from the counts per day
+// of cds.drill_days (days ascending, counts by day) read at a later
+// commit than w's, or the same (log nil), and the changes of the commits
+// since (log).
+func (w drillWhere) window(days []uint32, counts map[uint32]int64, log *drillLog, offset, limit int) (drillDays, error) {
 	if log != nil {
 		for _, c := range log.changes {
 			day := drillDay(c.at)
@@ -340,15 +439,16 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 		}
 		slices.Sort(days)
 	}
+	var win drillDays
 	for day, c := range counts {
 		// A day counting fewer than no rows once the log's changes are
 		// taken back: the log does not reach back to w.at, even when the
 		// sum over the days does not show it (no day below 0: nor the
 		// total).
 		if c < 0 {
-			return 0, 0, 0, -1, false, nil, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows on day %d at %d", ErrDrillMoved, c, day, w.at)
+			return drillDays{total: -1}, fmt.Errorf("%w: cds.drill_days less cds.drill_log's changes counts %d rows on day %d at %d", ErrDrillMoved, c, day, w.at)
 		}
-		total += c
+		win.total += c
 	}
 	var before int64
 	first, last := uint32(0), uint32(0)
@@ -361,13 +461,14 @@ func (db *DB) drillWindow(ctx context.Context, w drillWhere, offset, limit int) 
 			before += c
 			continue
 		}
-		if !ok {
-			first, skip, ok = day, offset-int(before), true
+		if !win.ok {
+			first, win.skip, win.ok = day, offset-int(before), true
 		}
 		last = day
 		if before += c; before >= int64(offset+limit) {
 			break
 		}
 	}
-	return drillDayStart(first), drillDayStart(last + 1), skip, total, ok, log, nil
+	win.from, win.to = drillDayStart(first), drillDayStart(last+1)
+	return win, nil
 }
