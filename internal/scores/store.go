@@ -54,7 +54,8 @@ type Store struct {
 	// cds.rollup, fallbacks those read by the scan because the copies
 	// disagreed with cds.rollup's markers.
 	copyReads, fallbacks atomic.Uint64
-	drill                drillStats // drilltable.go
+	drill                drillStats   // drilltable.go
+	silence              silenceStats // silence.go
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.
