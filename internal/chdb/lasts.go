@@ -38,10 +38,10 @@ type lastsKey struct {
 	agency, typ string
 }
 
-// lastsVal is a row's at (unix seconds) and seq.
+// lastsVal is a row's at (unix seconds), seq and first_seq.
 type lastsVal struct {
-	at  uint32
-	seq uint64
+	at         uint32
+	seq, first uint64
 }
 
 // LastsColumns are the rows of cds.event_lasts that rows of cds.events make,
@@ -62,10 +62,10 @@ func (l *LastsColumns) Add(c *EventColumns) {
 		year, month := dayStarts(day)
 		for _, k := range []lastsKey{{lastsYear, year, c.Agency[i], c.Type[i]}, {lastsMonth, month, c.Agency[i], c.Type[i]}, {lastsDay, day, c.Agency[i], c.Type[i]}} {
 			v, ok := l.rows[k]
-			if !ok || at > v.at {
-				v.at = at
+			if !ok {
+				v = lastsVal{at: at, seq: c.Seq[i], first: c.Seq[i]}
 			}
-			v.seq = max(v.seq, c.Seq[i])
+			v.at, v.seq, v.first = max(v.at, at), max(v.seq, c.Seq[i]), min(v.first, c.Seq[i])
 			l.rows[k] = v
 		}
 	}
@@ -98,7 +98,7 @@ func dayStarts(day uint32) (year, month uint32) {
 
 func daysOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
 
-const insertLastsSQL = "INSERT INTO %s (grain, bucket, agency, type, at, seq)"
+const insertLastsSQL = "INSERT INTO %s (grain, bucket, agency, type, at, seq, first_seq)"
 
 // InsertLasts writes l into cds.event_lasts in one INSERT (one part: a
 // batch's rows and its marker land together) under queryID (see
@@ -110,19 +110,19 @@ func (db *DB) InsertLasts(ctx context.Context, queryID string, l *LastsColumns) 
 	}
 	grain, bucket := make([]uint8, 0, n), make([]uint32, 0, n)
 	agency, typ := make([]string, 0, n), make([]string, 0, n)
-	at, seq := make([]time.Time, 0, n), make([]uint64, 0, n)
+	at, seq, first := make([]time.Time, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
 	add := func(k lastsKey, v lastsVal) {
 		grain, bucket, agency, typ = append(grain, k.grain), append(bucket, k.bucket), append(agency, k.agency), append(typ, k.typ)
-		at, seq = append(at, time.Unix(int64(v.at), 0)), append(seq, v.seq)
+		at, seq, first = append(at, time.Unix(int64(v.at), 0)), append(seq, v.seq), append(first, v.first)
 	}
 	for k, v := range l.rows {
 		add(k, v)
 	}
 	if l.mark != 0 {
-		add(lastsKey{grain: lastsMarker}, lastsVal{seq: l.mark})
+		add(lastsKey{grain: lastsMarker}, lastsVal{seq: l.mark, first: l.mark})
 	}
 	if err := db.insertColumns(ctx, queryID, fmt.Sprintf(insertLastsSQL, db.Table("event_lasts")),
-		[]any{grain, bucket, agency, typ, at, seq}); err != nil {
+		[]any{grain, bucket, agency, typ, at, seq, first}); err != nil {
 		return fmt.Errorf("insert cds.event_lasts: %w", err)
 	}
 	return nil
@@ -140,13 +140,14 @@ func (db *DB) LastsState(ctx context.Context, seq uint64) (mark, above uint64, e
 }
 
 // lastsRefillSQL fills cds.event_lasts (%[1]s) from cds.events (%[2]s) up
-// to a sequence: the latest occurred_at and sequence per agency, type and
-// day, then per year and month of those. %[3]s is the day of occurred_at.
-const lastsRefillSQL = `INSERT INTO %[1]s (grain, bucket, agency, type, at, seq)
-SELECT grain, multiIf(grain = 1, year, grain = 2, month, day) AS bucket, agency, type, max(last) AS at, max(s) AS seq
+// to a sequence: the latest occurred_at and the largest and smallest
+// sequence per agency, type and day, then per year and month of those.
+// %[3]s is the day of occurred_at.
+const lastsRefillSQL = `INSERT INTO %[1]s (grain, bucket, agency, type, at, seq, first_seq)
+SELECT grain, multiIf(grain = 1, year, grain = 2, month, day) AS bucket, agency, type, max(last) AS at, max(s) AS seq, min(f) AS first_seq
 FROM (
   SELECT agency, type, %[3]s AS day, toUInt32(toStartOfYear(occurred_at)) AS year, toUInt32(toStartOfMonth(occurred_at)) AS month,
-         max(occurred_at) AS last, max(seq) AS s
+         max(occurred_at) AS last, max(seq) AS s, min(seq) AS f
   FROM %[2]s
   WHERE seq <= ?
   GROUP BY agency, type, day, year, month
@@ -182,20 +183,27 @@ func (db *DB) RefillLasts(ctx context.Context, seq uint64) error {
 // day's year, the months of its year before its month, the days of its
 // month up to it, and the marker (agency and type ”). Per key of the
 // table: ok_at, the latest at of its rows of sequences up to C; amb, 1
-// when a row above C is as late or later (it may have replaced a row up
-// to C in a merge: the key is read from cds.events), with its bucket in
-// amb_from. Per agency and type: the latest ok_at, whether some rows were
-// up to C, whether a key was ambiguous and the earliest such bucket, and
-// the largest seq (the marker's, for agency and type ”).
+// when a row above C is as late or later and either was made of events
+// up to C as well (first_seq: a refill's) or is in a merged part (one whose
+// name spans more than one block: all_<min>_<max>_<level>), where it may
+// have replaced a row up to C: the key is read from cds.events, from its
+// bucket amb_from on. A row of events all above C in a part never merged
+// replaced nothing: it is left out. Per agency and type: the latest ok_at,
+// whether some rows were up to C, whether a key was ambiguous and the
+// earliest such bucket, and the largest seq (the marker's, for agency and
+// type ”).
 const lastsReadSQL = `SELECT agency, type, max(ok_at), toUInt64(sum(ok_n)), max(amb), min(amb_from), max(s)
 FROM (
   SELECT grain, bucket, agency, type,
          maxIf(at, seq <= ?) AS ok_at, countIf(seq <= ?) AS ok_n,
-         maxIf(at, seq > ?) AS over_at, countIf(seq > ?) AS over_n,
+         maxIf(at, seq > ? AND mixed) AS over_at, countIf(seq > ? AND mixed) AS over_n,
          toUInt8(over_n > 0 AND (ok_n = 0 OR over_at >= ok_at)) AS amb,
          if(amb = 1, bucket, 4294967295) AS amb_from, max(seq) AS s
-  FROM %s
-  WHERE grain = 0 OR (grain = 1 AND bucket < ?) OR (grain = 2 AND bucket >= ? AND bucket < ?) OR (grain = 3 AND bucket >= ? AND bucket <= ?)
+  FROM (
+    SELECT grain, bucket, agency, type, at, seq, splitByChar('_', _part) AS name, first_seq <= ? OR name[2] != name[3] AS mixed
+    FROM %s
+    WHERE grain = 0 OR (grain = 1 AND bucket < ?) OR (grain = 2 AND bucket >= ? AND bucket < ?) OR (grain = 3 AND bucket >= ? AND bucket <= ?)
+  )
   GROUP BY grain, bucket, agency, type
 )
 GROUP BY agency, type`
@@ -224,7 +232,7 @@ func (db *DB) LastEventsAt(ctx context.Context, day string, seq uint64) (last ma
 	if seq == 0 {
 		return last, 0, nil // nothing committed
 	}
-	rows, err := db.Query(ctx, fmt.Sprintf(lastsReadSQL, db.Table("event_lasts")), seq, seq, seq, seq, year, year, month, month, dn)
+	rows, err := db.Query(ctx, fmt.Sprintf(lastsReadSQL, db.Table("event_lasts")), seq, seq, seq, seq, seq, year, year, month, month, dn)
 	if err != nil {
 		return nil, 0, fmt.Errorf("latest events from cds.event_lasts: %w", err)
 	}

@@ -76,8 +76,9 @@ func sameAsScan(t *testing.T, db *DB, seq uint64) (patched int) {
 // the scan of cds.events reads, at every commit and day (before the last
 // event, across years and months, for an agency with no event of a type):
 // with a later batch's rows in the copy (not committed yet, or at a commit
-// read by a reader pinned before it), also once a merge has let them
-// replace committed rows; after the recovery deleted such a batch's raw
+// read by a reader pinned before it), left out while their part is not
+// merged, and read around once a merge has let them replace committed
+// rows; after the recovery deleted such a batch's raw
 // rows and before and after it refilled the copy; and the copy is not
 // trusted behind the commit, nor once emptied with cds.events.
 func TestLastEventsAt(t *testing.T) {
@@ -108,14 +109,17 @@ func TestLastEventsAt(t *testing.T) {
 		[3]string{"bg-a", "workfile.processed", "2024-03-16 09:00:00"},
 		[3]string{"bg-a", "workfile.processed", "2023-03-01 00:00:01"},
 		[3]string{"bg-b", "workfile.processed", "2024-03-14 09:00:00"})
-	if sameAsScan(t, db, c2) == 0 {
-		t.Error("no read at the commit before the batch took rows from cds.events")
+	if p := sameAsScan(t, db, c2); p > 0 {
+		t.Errorf("the batch's part not merged: %d reads at the commit before it took rows from cds.events", p)
 	}
 	// Merged: the batch's rows replaced committed ones.
 	if err := db.Exec(ctx, "OPTIMIZE TABLE "+db.Table("event_lasts")+" FINAL"); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []uint64{c1, c2, c3} {
+	if sameAsScan(t, db, c2) == 0 {
+		t.Error("the batch's part merged: no read at the commit before it took rows from cds.events")
+	}
+	for _, c := range []uint64{c1, c3} {
 		sameAsScan(t, db, c)
 	}
 
