@@ -181,7 +181,7 @@ func (db *DB) RefillLasts(ctx context.Context, seq uint64) error {
 // lastsReadSQL reads, per agency and type, the latest occurred_at on or
 // before a day at commit C from cds.event_lasts: the years before the
 // day's year, the months of its year before its month, the days of its
-// month up to it, and the marker (agency and type ”). Per key of the
+// month up to it, and the marker (empty agency and type). Per key of the
 // table: ok_at, the latest at of its rows of sequences up to C; amb, 1
 // when a row above C is as late or later and either was made of events
 // up to C as well (first_seq: a refill's) or is in a merged part (one whose
@@ -190,8 +190,8 @@ func (db *DB) RefillLasts(ctx context.Context, seq uint64) error {
 // bucket amb_from on. A row of events all above C in a part never merged
 // replaced nothing: it is left out. Per agency and type: the latest ok_at,
 // whether some rows were up to C, whether a key was ambiguous and the
-// earliest such bucket, and the largest seq (the marker's, for agency and
-// type ”).
+// earliest such bucket, and the largest seq (the marker's, for the empty
+// agency and type).
 const lastsReadSQL = `SELECT agency, type, max(ok_at), toUInt64(sum(ok_n)), max(amb), min(amb_from), max(s)
 FROM (
   SELECT grain, bucket, agency, type,

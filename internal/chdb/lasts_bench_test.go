@@ -3,6 +3,7 @@ package chdb
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -147,4 +148,48 @@ FROM system.numbers LIMIT %d`
 		b.ReportMetric(float64(took[i].Microseconds())/1000/float64(b.N), "ms_"+w.name+"/op")
 		b.ReportMetric(float64(rows[i])/float64(b.N), "rows_"+w.name+"/op")
 	}
+}
+
+// BenchmarkCommitLasts times what cds.event_lasts adds to a batch's writes:
+// the INSERT of the rows of 2,000 events of 30 agencies and 4 types,
+// uniform from 2021-06-11 to 2025-06-30 (as cds bench's: nearly a row per
+// event and grain), against the INSERT of the same raw rows into
+// cds.events, in one run on the same server.
+func BenchmarkCommitLasts(b *testing.B) {
+	db := migratedDB(b, "cds_commit_lasts")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rng := rand.New(rand.NewPCG(19, 5))
+	types := []string{"workfile.processed", "service.published", "report.submitted", "inspection.completed"}
+	var seq uint64
+	var tEvents, tLasts time.Duration
+	var rows int
+	for b.Loop() {
+		var raw EventColumns
+		raw.Grow(2000)
+		for range 2000 {
+			seq++
+			at := time.Date(2021, 6, 11, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(1480*24*3600)) * time.Second)
+			raw.ID, raw.Type, raw.Agency = append(raw.ID, fmt.Sprintf("e%d", seq)), append(raw.Type, types[rng.IntN(len(types))]), append(raw.Agency, fmt.Sprintf("bg-u%d", rng.IntN(30)))
+			raw.Supersedes, raw.Data = append(raw.Supersedes, ""), append(raw.Data, fmt.Sprintf(`{"workfile_id":"W%d","online":true}`, seq))
+			raw.V, raw.Retraction = append(raw.V, 1), append(raw.Retraction, 0)
+			raw.OccurredAt, raw.ReceivedAt, raw.Seq = append(raw.OccurredAt, at), append(raw.ReceivedAt, at), append(raw.Seq, seq)
+		}
+		t0 := time.Now()
+		if err := db.InsertEvents(ctx, "", &raw); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		var l LastsColumns
+		l.Add(&raw)
+		l.AddMarker(seq)
+		if err := db.InsertLasts(ctx, "", &l); err != nil {
+			b.Fatal(err)
+		}
+		tEvents, tLasts = tEvents+t1.Sub(t0), tLasts+time.Since(t1)
+		rows += l.Len()
+	}
+	b.ReportMetric(float64(tEvents.Microseconds())/1000/float64(b.N), "ms_events/op")
+	b.ReportMetric(float64(tLasts.Microseconds())/1000/float64(b.N), "ms_lasts/op")
+	b.ReportMetric(float64(rows)/float64(b.N), "lasts_rows/op")
 }
