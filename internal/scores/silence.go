@@ -123,14 +123,9 @@ const lastCacheSize = 8
 // from the cache while the markers have not moved since they were read,
 // else by readLastEvents, one read for concurrent requests.
 func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
-	var m mark
-	if s.pinned != nil {
-		m = *s.pinned
-	} else {
-		var err error
-		if m, err = s.readMark(ctx); err != nil {
-			return nil, err
-		}
+	m, err := s.markOrPin(ctx)
+	if err != nil {
+		return nil, err
 	}
 	read := func(ctx context.Context) (lastEvents, error) {
 		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
