@@ -65,6 +65,7 @@ type prepared struct {
 	raw         rawRows
 	index       *indexColumns
 	drill       *chdb.DrillColumns
+	lasts       chdb.LastsColumns // rows of cds.event_lasts (lasts.go)
 	cells       cellColumns
 	prev, next  position
 	applied     int
@@ -85,7 +86,7 @@ const spareBatches = 2
 func (p *Projector) newPrepared(pos position) *prepared {
 	select {
 	case b := <-p.spares:
-		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, cells: b.cells}
+		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, lasts: b.lasts, cells: b.cells}
 		return b
 	default:
 		return &prepared{prev: pos}
@@ -103,6 +104,7 @@ func (p *Projector) recycle(b *prepared) {
 	if b.drill != nil {
 		b.drill.Reset()
 	}
+	b.lasts.Reset()
 	if b.cells.RollupColumns != nil {
 		b.cells.Reset()
 	}
@@ -225,6 +227,7 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
 	b.drill = fillDrillColumns(b.drill, txn.Links(), b.last, b.prev.seq)
+	fillLasts(&b.lasts, &b.raw.EventColumns, b.last)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -280,7 +283,8 @@ func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
 const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
-// raw rows, index rows, drill rows, then cells and marker in one insert)
+// raw rows, index rows, drill rows, latest events, then cells and marker
+// in one insert)
 // and acks it. On error nothing is acked.
 func (p *Projector) write(ctx context.Context, b *prepared) error {
 	if b.last != 0 {
@@ -300,6 +304,9 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 			return err
 		}
 		if err := p.insertDrill(ctx, b.drill, b.last); err != nil {
+			return err
+		}
+		if err := p.insertLasts(ctx, &b.lasts, b.last); err != nil {
 			return err
 		}
 		// The commit: fenced again, the raw rows may have taken a while.

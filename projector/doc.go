@@ -33,11 +33,15 @@
 //     next entry the batch set, moved or removed, versioned by the
 //     batch's last seq, with the table's marker at that seq in the same
 //     part) and their counts' deltas into cds.drill_days (with its marker
-//     in the same part: docs/design.md, "The drill-down table"). These
+//     in the same part: docs/design.md, "The drill-down table"), then the
+//     latest occurred_at per agency, type and year, month and day of its
+//     raw rows into cds.event_lasts (with the table's marker at the
+//     batch's last seq in the same part: docs/design.md, "Silence"). These
 //     inserts may be split into several parts and may half-succeed: that
 //     is allowed (drill rows above the watermark, or a marker that is not
 //     the commit, make the recovery refill the drill tables from
-//     cds.events and empty cds.drill_log, syncDrill).
+//     cds.events and empty cds.drill_log, syncDrill; likewise for
+//     cds.event_lasts, syncLasts).
 //  5. The cell deltas and one commit-marker row (indicator '#watermark',
 //     unit CDS_EVENTS) are inserted into cds.rollup in ONE insert of one
 //     block into a table with no partitions: one part, all or nothing.

@@ -48,6 +48,9 @@ func (p *Projector) recover(ctx context.Context) (jetstream.Consumer, error) {
 	if err := p.syncDrill(ctx, pos); err != nil {
 		return nil, err
 	}
+	if err := p.syncLasts(ctx, pos); err != nil {
+		return nil, err
+	}
 	if p.loaded && pos != p.pos {
 		p.unload() // an insert reported as failed did land, or another writer ran: reload
 	}

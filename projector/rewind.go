@@ -150,6 +150,9 @@ func (p *Projector) Rewind(ctx context.Context, from uint64) (next uint64, err e
 	if err := p.syncDrill(ctx, pos); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}
+	if err := p.syncLasts(ctx, pos); err != nil {
+		return 0, fmt.Errorf("rewind: %w", err)
+	}
 	if err := p.reload(ctx, pos); err != nil {
 		return 0, fmt.Errorf("rewind: %w", err)
 	}

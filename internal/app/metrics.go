@@ -81,6 +81,12 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 			func() float64 { t, _ := st.DrillStats(); return float64(t) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_table_fallbacks_total", Help: "Drill-down pages and totals read from cds.events because cds.drill_list was not at the commit read (a total read after its page fell back is not counted again)."},
 			func() float64 { _, f := st.DrillStats(); return float64(f) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_silence_copy_reads_total", Help: "Silence's latest events read from cds.event_lasts (docs/design.md, \"Silence\")."},
+			func() float64 { c, _, _ := st.SilenceStats(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_silence_patched_reads_total", Help: "Silence reads from cds.event_lasts that read some agencies and types from cds.events (rows of a later commit were there)."},
+			func() float64 { _, p, _ := st.SilenceStats(); return float64(p) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_silence_fallbacks_total", Help: "Silence reads that scanned cds.events because cds.event_lasts was behind the commit read."},
+			func() float64 { _, _, f := st.SilenceStats(); return float64(f) }),
 	)
 }
 

@@ -144,30 +144,43 @@ func (db *DB) EarliestChanged(ctx context.Context, from, to uint64) (at time.Tim
 	return time.Unix(minAt, 0), true, nil
 }
 
-const lastEventsSQL = `SELECT agency, type, max(occurred_at) FROM %s WHERE toDate(occurred_at) <= toDate(?) GROUP BY agency, type`
+const lastEventsSQL = `SELECT agency, type, max(occurred_at) FROM %s WHERE toDate(occurred_at) <= toDate(?) AND seq <= ? GROUP BY agency, type`
 
 // LastEvents returns, per agency and event type, the latest occurred_at on
-// or before day (YYYY-MM-DD, province time).
-func (db *DB) LastEvents(ctx context.Context, day string) (map[string]map[string]time.Time, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(lastEventsSQL, db.Table("events")), day)
+// or before day (YYYY-MM-DD, province time) of the events folded up to
+// stream sequence seq (a commit: rows above it are an unfinished batch),
+// by a scan of cds.events. LastEventsAt reads the same from its copy.
+func (db *DB) LastEvents(ctx context.Context, day string, seq uint64) (map[string]map[string]time.Time, error) {
+	last := map[string]map[string]time.Time{} // agency → type → last occurred_at
+	if err := db.readLastEvents(ctx, fmt.Sprintf(lastEventsSQL, db.Table("events")), last, day, seq); err != nil {
+		return nil, err
+	}
+	return last, nil
+}
+
+// readLastEvents runs q, which selects agency, type and an occurred_at,
+// and keeps in last the latest occurred_at per agency and type.
+func (db *DB) readLastEvents(ctx context.Context, q string, last map[string]map[string]time.Time, args ...any) error {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("latest events: %w", err)
+		return fmt.Errorf("latest events: %w", err)
 	}
 	defer rows.Close()
-	last := map[string]map[string]time.Time{} // agency → type → last occurred_at
 	for rows.Next() {
 		var agency, typ string
 		var at time.Time
 		if err := rows.Scan(&agency, &typ, &at); err != nil {
-			return nil, fmt.Errorf("latest events: %w", err)
+			return fmt.Errorf("latest events: %w", err)
 		}
 		if last[agency] == nil {
 			last[agency] = map[string]time.Time{}
 		}
-		last[agency][typ] = at
+		if prev, ok := last[agency][typ]; !ok || at.After(prev) {
+			last[agency][typ] = at
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("latest events: %w", err)
+		return fmt.Errorf("latest events: %w", err)
 	}
-	return last, nil
+	return nil
 }

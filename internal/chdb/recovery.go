@@ -73,13 +73,21 @@ func (db *DB) CountProjections(ctx context.Context) (uint64, error) {
 
 // Truncate empties a table the projector writes; cds.rollup's copies
 // (copies.go) and the drill-down tables (drilltable.go) are emptied with it, after it:
-// its markers go first.
+// its markers go first; cds.events' copy cds.event_lasts (lasts.go) with
+// cds.events.
 func (db *DB) Truncate(ctx context.Context, table string) error {
 	if err := checkTable(table, projectionTables); err != nil {
 		return err
 	}
 	if err := db.truncate(ctx, table); err != nil {
 		return err
+	}
+	if table == "events" {
+		// Its copy of the latest events (lasts.go): a maximum left over
+		// would outlive the rows it was taken from.
+		if err := db.truncate(ctx, "event_lasts"); err != nil {
+			return err
+		}
 	}
 	if table == "rollup" {
 		if err := db.TruncateCopies(ctx); err != nil {

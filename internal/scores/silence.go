@@ -2,11 +2,14 @@ package scores
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/bacgiang/cds/events"
 	"github.com/bacgiang/cds/internal/admission"
+	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
 
@@ -115,28 +118,62 @@ type lastKey struct {
 // lastCacheSize is how many days' latest events a Store keeps.
 const lastCacheSize = 8
 
-// lastEvents reads the latest events per agency and type up to day, from
-// the cache while the commit markers have not moved since they were read
-// (read after the markers, they hold at least every event of that commit:
-// a commit inserts its rows of cds.events before its markers,
-// projector/doc.go steps 4 and 5), else from cds.events, one read for
-// concurrent requests.
+// lastEvents reads the latest events per agency and type up to day at the
+// commit of the commit markers read after the call (or of the Store's pin),
+// from the cache while the markers have not moved since they were read,
+// else by readLastEvents, one read for concurrent requests.
 func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
-	read := func(ctx context.Context) (lastEvents, error) {
-		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
-			return s.db.LastEvents(ctx, day.String())
-		})
-	}
-	if s.lasts == nil || s.pinned != nil {
-		return read(ctx)
-	}
-	m, err := s.readMark(ctx)
+	m, err := s.markOrPin(ctx)
 	if err != nil {
 		return nil, err
+	}
+	read := func(ctx context.Context) (lastEvents, error) {
+		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
+			return s.readLastEvents(ctx, day, m.watermark)
+		})
+	}
+	if s.lasts == nil {
+		return read(ctx)
 	}
 	key := lastKey{mark: m, day: day}
 	return s.lasts.get(ctx, key, func(ctx context.Context) (lastEvents, lastKey, error) {
 		last, err := read(ctx)
 		return last, key, err
 	})
+}
+
+// silenceStats counts silence's reads of the latest events (SilenceStats).
+type silenceStats struct {
+	copies, patched, fallbacks atomic.Uint64
+}
+
+// SilenceStats reports silence's reads of the latest events per agency and
+// type: those read from cds.event_lasts, those of them that read some
+// agencies and types from cds.events (rows of a commit after the one read
+// were there), and those read by the scan of cds.events because the copy
+// was behind the commit (docs/operations.md).
+func (s *Store) SilenceStats() (copies, patched, fallbacks uint64) {
+	return s.silence.copies.Load(), s.silence.patched.Load(), s.silence.fallbacks.Load()
+}
+
+// readLastEvents reads the latest events per agency and type up to day of
+// the events folded up to seq (a commit): from cds.event_lasts
+// (chdb.DB.LastEventsAt), else, when the copy is behind the commit, by the
+// scan of cds.events (chdb.DB.LastEvents), counted as a fallback. A Store
+// of NewStoreScan always scans.
+func (s *Store) readLastEvents(ctx context.Context, day registry.Date, seq uint64) (lastEvents, error) {
+	if !s.scanOnly {
+		last, patched, err := s.db.LastEventsAt(ctx, day.String(), seq)
+		if !errors.Is(err, chdb.ErrLastsBehind) {
+			if err == nil {
+				s.silence.copies.Add(1)
+				if patched > 0 {
+					s.silence.patched.Add(1)
+				}
+			}
+			return last, err
+		}
+		s.silence.fallbacks.Add(1)
+	}
+	return s.db.LastEvents(ctx, day.String(), seq)
 }

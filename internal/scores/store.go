@@ -54,7 +54,8 @@ type Store struct {
 	// cds.rollup, fallbacks those read by the scan because the copies
 	// disagreed with cds.rollup's markers.
 	copyReads, fallbacks atomic.Uint64
-	drill                drillStats // drilltable.go
+	drill                drillStats   // drilltable.go
+	silence              silenceStats // silence.go
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.
@@ -125,6 +126,15 @@ func (s *Store) readMark(ctx context.Context) (mark, error) {
 	return s.marks.read(ctx, read, alone)
 }
 
+// markOrPin returns the Store's pin when it has one, else the commit
+// markers read after the call (readMark).
+func (s *Store) markOrPin(ctx context.Context) (mark, error) {
+	if s.pinned != nil {
+		return *s.pinned, nil
+	}
+	return s.readMark(ctx)
+}
+
 // Marks returns what the commit markers sum to now, as the Store's own
 // reads see them (readMark: read after the call, in the read shared by
 // the requests that came meanwhile, which takes no read slot): their key
@@ -149,14 +159,9 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	if s.cache == nil {
 		return s.read(ctx, a, b, ownCodes, reportedCodes)
 	}
-	var m mark
-	if s.pinned != nil {
-		m = *s.pinned
-	} else {
-		var err error
-		if m, err = s.readMark(ctx); err != nil {
-			return snapPair{}, err
-		}
+	m, err := s.markOrPin(ctx)
+	if err != nil {
+		return snapPair{}, err
 	}
 	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
 	return s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) (snapPair, snapKey, error) {

@@ -25,6 +25,7 @@ type Report struct {
 	LoadDiffs  []string // cells of cds.cells that differ from folding the load itself (first 10)
 	CopyDiffs  []string // differences between cds.rollup and cds.rollup_sums (CopyDiffs)
 	DrillDiffs []string // differences between cds.drill_list and the drill-down read from cds.events (DrillDiffs)
+	LastsDiffs []string // differences between cds.event_lasts and the latest events read from cds.events (LastsDiffs)
 	Watermark  uint64   // sum of the commit markers
 	LastSeq    uint64   // the stream's last sequence, as given to Check
 }
@@ -32,7 +33,7 @@ type Report struct {
 // OK reports whether ClickHouse holds exactly the load.
 func (r *Report) OK() bool {
 	return r.Missing == 0 && r.Doubled == 0 && r.Extra == 0 && r.Events == r.Expected &&
-		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && len(r.CopyDiffs) == 0 && len(r.DrillDiffs) == 0 && r.Watermark == r.LastSeq
+		len(r.RawDiffs) == 0 && len(r.LoadDiffs) == 0 && len(r.CopyDiffs) == 0 && len(r.DrillDiffs) == 0 && len(r.LastsDiffs) == 0 && r.Watermark == r.LastSeq
 }
 
 func (r *Report) String() string {
@@ -50,6 +51,9 @@ func (r *Report) String() string {
 	for _, d := range r.DrillDiffs {
 		s += "\n  drill: " + d
 	}
+	for _, d := range r.LastsDiffs {
+		s += "\n  lasts: " + d
+	}
 	return s
 }
 
@@ -58,8 +62,9 @@ func (r *Report) String() string {
 // once and nothing else, every cell of cds.cells must equal the fold of the
 // rows of cds.events and the fold of the load (within 1e-9), the copies of
 // cds.rollup must agree with it (CopyDiffs), the drill-down's table must
-// list what cds.events does (DrillDiffs), and the watermark must be
-// lastSeq.
+// list what cds.events does (DrillDiffs), silence's latest events read
+// from cds.event_lasts must be those of cds.events (LastsDiffs), and the
+// watermark must be lastSeq.
 func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Report, error) {
 	r := &Report{LastSeq: lastSeq}
 	want := load.IDs()
@@ -126,6 +131,9 @@ func Check(ctx context.Context, db *chdb.DB, load *Load, lastSeq uint64) (*Repor
 		return nil, err
 	}
 	if r.DrillDiffs, err = DrillDiffs(ctx, db, 10); err != nil {
+		return nil, err
+	}
+	if r.LastsDiffs, err = LastsDiffs(ctx, db, 10); err != nil {
 		return nil, err
 	}
 	return r, nil
