@@ -286,7 +286,9 @@ func TestQueueDelay(t *testing.T) {
 	}
 	hold := mustAcquire(t, c, Drill)
 	got := queueUp(t, c, reg, Drill, 2) // expected waits 40 and 80 ms
-	if _, err := c.Acquire(context.Background(), Drill); !errors.Is(err, ErrShed) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // not shed: it would wait for ever
+	defer cancel()
+	if _, err := c.Acquire(ctx, Drill); !errors.Is(err, ErrShed) {
 		t.Fatalf("third drill waiter, expected to wait 120 ms: %v, want ErrShed", err)
 	}
 	if n := value(t, reg, "cds_api_reads_shed_total", "drill"); n != 1 {
