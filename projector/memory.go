@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"strconv"
+	"sync"
+	"time"
 
+	"github.com/bacgiang/cds/internal/cmalloc"
 	"github.com/bacgiang/cds/internal/foldstore"
 )
 
@@ -87,6 +91,7 @@ func (p *Projector) balanceHeap() {
 	if p.store == nil {
 		return
 	}
+	p.trimCHeap()
 	use := p.store.MemoryUse()
 	r := p.readMemory(use)
 	p.m.memory.WithLabelValues("store_cache").Set(float64(use.Cache))
@@ -100,6 +105,42 @@ func (p *Projector) balanceHeap() {
 		return
 	}
 	p.setHeapLimit(limit)
+}
+
+// trimEvery is how often balanceHeap has the C allocator return its free
+// memory (malloc_trim: a few milliseconds with the store's arenas).
+const trimEvery = 2 * time.Second
+
+// tuneCHeapOnce tunes the C allocator once per process, before the first
+// fold store is opened.
+var tuneCHeapOnce sync.Once
+
+// tuneCHeap keeps the C allocator that Pebble allocates the fold store's
+// block cache and memtables with to a few arenas that return their free
+// memory (cmalloc.Tune; docs/performance.md, "The C allocator's memory").
+func tuneCHeap(log *slog.Logger) {
+	tuneCHeapOnce.Do(func() {
+		if err := cmalloc.Tune(cmalloc.DefaultArenas, cmalloc.DefaultMmapAbove, cmalloc.DefaultTrimAbove); err != nil {
+			log.Warn("the C allocator keeps its defaults", "err", err)
+		}
+	})
+}
+
+// trimCHeap has the C allocator return its free memory to the OS, at most
+// every trimEvery, and counts what the resident set lost
+// (cds_projector_memory_trimmed_bytes_total).
+func (p *Projector) trimCHeap() {
+	if !cmalloc.Supported || time.Since(p.trimmedAt) < trimEvery {
+		return
+	}
+	p.trimmedAt = time.Now()
+	before, err := residentBytes()
+	if !cmalloc.Trim() || err != nil {
+		return
+	}
+	if after, err := residentBytes(); err == nil && after < before {
+		p.m.trimmed.Add(float64(before - after))
+	}
 }
 
 // beforeStoreGrows is the fold store's BeforeGrowth: the store is about to

@@ -21,6 +21,7 @@ type metrics struct {
 	storeLoads  prometheus.Counter
 	memory      *prometheus.GaugeVec
 	memoryLimit prometheus.Gauge
+	trimmed     prometheus.Counter
 	stateLoaded prometheus.Gauge
 
 	active        prometheus.Gauge
@@ -88,6 +89,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		memory: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cds_projector_memory_bytes", Help: "The process's memory by part, after the last batch: resident (the resident set), go_heap (live and dead objects), go_heap_free (the heap's free and unused bytes not returned to the OS), go_runtime (stacks and the runtime's metadata), store_cache, store_memtables and store_filter (the local fold store's, outside the Go heap), outside (the resident set less the Go runtime's memory: the binary's pages, the C allocator's memory, the filter).",
 		}, []string{"part"}),
+		trimmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cds_projector_memory_trimmed_bytes_total", Help: "Resident memory the C allocator returned to the OS when the projector trimmed it (every few seconds: free memory inside its arenas, around the fold store's block cache and memtables)."}),
 		memoryLimit: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cds_projector_memory_limit_bytes", Help: "The Go runtime's soft memory limit the projector set last (cds projector --memory-limit-mb); 0 when it sets none.",
 		}),
@@ -131,7 +134,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deadLetters, m.batches, m.batchSize, m.writeTime, m.lastCommit, m.watermark, m.lag,
-			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.memory, m.memoryLimit, m.stateLoaded, m.indexLookups, m.indexFetchTime, m.pullsRenewed,
+			m.failures, m.backoff, m.recoveries, m.repairs, m.stateEvents, m.stateItems, m.storeBytes, m.storeLoads, m.memory, m.memoryLimit, m.trimmed, m.stateLoaded, m.indexLookups, m.indexFetchTime, m.pullsRenewed,
 			m.active, m.takeovers, m.leaseLost, m.fencedCommits, m.diverged, m.failed, m.waiting)
 	}
 	return m

@@ -52,7 +52,8 @@ type Projector struct {
 	fetched []fold.IndexRow
 	spares  chan *prepared
 
-	heapLimit int64 // the Go soft memory limit set last (balanceHeap, memory.go)
+	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)
+	trimmedAt time.Time // when the C allocator was last trimmed (trimCHeap, memory.go)
 }
 
 // Deps are what a projector works with (a Config with defaults, then Deps:
@@ -95,6 +96,7 @@ func (p *Projector) openStore() error {
 	if p.cfg.FoldDir != "" {
 		dir = filepath.Join(p.cfg.FoldDir, p.db.Name+"."+p.cfg.Stream)
 	}
+	tuneCHeap(p.log)
 	opts := foldstore.Options{Dir: dir, Identity: p.db.Name + "/" + p.cfg.Stream, Logger: p.log, BeforeGrowth: p.beforeStoreGrows}
 	s, err := foldstore.Open(opts)
 	if errors.Is(err, foldstore.ErrInUse) {

@@ -50,7 +50,8 @@ func (c Class) String() string {
 }
 
 // ErrShed is returned by Acquire when a request is not admitted: the queue
-// of its class is full, or it waited Config.Wait for a slot.
+// of its class is full, the reads queued ahead of it would keep it longer
+// than Config.QueueDelay, or it waited Config.Wait for a slot.
 var ErrShed = errors.New("admission: too many requests in progress")
 
 // Config sizes the slots and queues.
@@ -70,6 +71,13 @@ type Config struct {
 	// drill-down of a busy board waits its turn rather than being shed),
 	// heavy requests in one of 2 × HeavySlots.
 	Queue int
+	// QueueDelay is the longest a request is expected to wait: one that
+	// finds no slot is shed at once when the requests queued ahead of it,
+	// each holding its slot for the recent mean of its class, would keep
+	// it waiting longer (an answer that late is worth less than a 503
+	// with Retry-After now, and its wait would add to every later one);
+	// default 200ms.
+	QueueDelay time.Duration
 	// Wait is the longest a request waits in the queue; default 2s.
 	Wait time.Duration
 	// RetryAfter is what a shed request is told to wait; default 1s.
@@ -91,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.Queue <= 0 {
 		c.Queue = 8 * c.Slots
 	}
+	if c.QueueDelay <= 0 {
+		c.QueueDelay = 200 * time.Millisecond
+	}
 	if c.Wait <= 0 {
 		c.Wait = 2 * time.Second
 	}
@@ -108,6 +119,11 @@ type Controller struct {
 	share  [nClasses]chan struct{} // a token per running read of a capped class; nil for Light
 	queued [nClasses]atomic.Int64
 	limit  [nClasses]int64 // queue length per class
+	width  [nClasses]int64 // slots a class's queue drains into: its share, or every slot
+	// hold is the mean time a read of each class holds its slot, in
+	// nanoseconds: an exponentially weighted mean of the last few
+	// (holdWeight), 0 before the first.
+	hold [nClasses]atomic.Int64
 
 	inFlight *prometheus.GaugeVec
 	waiting  *prometheus.GaugeVec
@@ -130,6 +146,7 @@ func New(cfg Config, reg prometheus.Registerer) *Controller {
 			Heavy: make(chan struct{}, cfg.HeavySlots),
 		},
 		limit: [nClasses]int64{Light: int64(cfg.Queue), Drill: int64(8 * cfg.DrillSlots), Heavy: int64(2 * cfg.HeavySlots)},
+		width: [nClasses]int64{Light: int64(cfg.Slots), Drill: int64(cfg.DrillSlots), Heavy: int64(cfg.HeavySlots)},
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cds_api_reads_in_flight",
 			Help: "Requests or reads reading ClickHouse now, by class (light: scores, silence, pages; drill: drill-down pages and totals from the drill-down tables; heavy: drill-downs from cds.events, CSV)."}, []string{"class"}),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cds_api_reads_queued",
@@ -170,7 +187,7 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 		default:
 		}
 		if timer == nil {
-			if c.queued[cl].Add(1) > c.limit[cl] {
+			if n := c.queued[cl].Add(1); n > c.limit[cl] || c.expectedWait(cl, n) > c.cfg.QueueDelay {
 				c.queued[cl].Add(-1)
 				return ErrShed
 			}
@@ -211,16 +228,44 @@ func (c *Controller) Acquire(ctx context.Context, cl Class) (release func(), err
 	c.waits.WithLabelValues(cl.String()).Observe(time.Since(start).Seconds())
 	c.classInFlight[cl].Inc()
 	var once atomic.Bool
+	held := time.Now()
 	return func() {
 		if !once.CompareAndSwap(false, true) {
 			return
 		}
+		c.observeHold(cl, time.Since(held))
 		c.classInFlight[cl].Dec()
 		<-c.slots
 		if share != nil {
 			<-share
 		}
 	}, nil
+}
+
+// holdWeight is the weight of the newest hold in Controller.hold's mean:
+// 1/8, about the last eight reads.
+const holdWeight = 8
+
+// observeHold adds a read of class cl that held its slot for d to the
+// class's mean hold time.
+func (c *Controller) observeHold(cl Class, d time.Duration) {
+	for {
+		old := c.hold[cl].Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/holdWeight
+		}
+		if c.hold[cl].CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// expectedWait is how long the n-th request queued in class cl is
+// expected to wait: n reads at the class's mean hold time, over the slots
+// its queue drains into. 0 before any read of the class was timed.
+func (c *Controller) expectedWait(cl Class, n int64) time.Duration {
+	return time.Duration(n * c.hold[cl].Load() / c.width[cl])
 }
 
 // RetryAfter is the value of the Retry-After header of a shed request:

@@ -273,3 +273,44 @@ func releaseAll(t *testing.T, got <-chan func(), n int) {
 		r()
 	}
 }
+
+// TestQueueDelay: with the class's reads holding their slot 40 ms on
+// average, a drill read that would wait behind more than QueueDelay
+// (100 ms: two reads on one slot) is shed at once, long before Wait and
+// with room left in the queue; those queued ahead keep their place.
+func TestQueueDelay(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := New(Config{Slots: 3, DrillSlots: 1, QueueDelay: 100 * time.Millisecond, Wait: time.Hour}, reg)
+	for range 3 {
+		c.observeHold(Drill, 40*time.Millisecond)
+	}
+	hold := mustAcquire(t, c, Drill)
+	got := queueUp(t, c, reg, Drill, 2) // expected waits 40 and 80 ms
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // not shed: it would wait for ever
+	defer cancel()
+	if _, err := c.Acquire(ctx, Drill); !errors.Is(err, ErrShed) {
+		t.Fatalf("third drill waiter, expected to wait 120 ms: %v, want ErrShed", err)
+	}
+	if n := value(t, reg, "cds_api_reads_shed_total", "drill"); n != 1 {
+		t.Errorf("drill shed: %v, want 1", n)
+	}
+	hold()
+	releaseAll(t, got, 2)
+}
+
+// TestObserveHold: the mean hold time starts at the first read's and
+// moves by holdWeight's share of each new one.
+func TestObserveHold(t *testing.T) {
+	c := New(Config{}, nil)
+	if w := c.expectedWait(Light, 4); w != 0 {
+		t.Fatalf("expected wait before any read: %v, want 0", w)
+	}
+	c.observeHold(Light, 80*time.Millisecond)
+	c.observeHold(Light, 160*time.Millisecond)
+	if got, want := time.Duration(c.hold[Light].Load()), 90*time.Millisecond; got != want {
+		t.Errorf("mean hold: %v, want %v", got, want)
+	}
+	if got, want := c.expectedWait(Light, 8), 180*time.Millisecond; got != want { // 8 × 90 ms over 4 slots
+		t.Errorf("expected wait of the 8th: %v, want %v", got, want)
+	}
+}

@@ -113,6 +113,9 @@ type env struct {
 	steadyRuns uint64
 }
 
+// dropTimeout bounds the drop of the bench's database at the end of a run.
+const dropTimeout = 20 * time.Second
+
 // Run measures and prints the figures.
 func Run(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
@@ -163,7 +166,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer func() {
-		_ = e.db.DropDatabase(context.Background())
+		// Bounded: ClickHouse waits for the tables' merges before it
+		// drops them, minutes after a drain of millions of events, and an
+		// interrupted run should end promptly (the managed server and its
+		// directory go with it).
+		dctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
+		if err := e.db.DropDatabase(dctx); err != nil {
+			e.Progressf("left database %s behind: %v", e.dbName, err)
+		}
+		cancel()
 		e.db.Close()
 	}()
 	if _, err := e.db.Migrate(ctx); err != nil {
