@@ -285,7 +285,7 @@ func TestQueueDelay(t *testing.T) {
 		c.observeHold(Drill, 40*time.Millisecond)
 	}
 	hold := mustAcquire(t, c, Drill)
-	got := queueUp(t, c, reg, Drill, 2) // expected waits 40 and 80 ms
+	got := queueUp(t, c, reg, Drill, 2)                                      // expected waits 40 and 80 ms
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // not shed: it would wait for ever
 	defer cancel()
 	if _, err := c.Acquire(ctx, Drill); !errors.Is(err, ErrShed) {
