@@ -58,6 +58,10 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 	// The query before issue 14 reads every event of the types: a few
 	// runs of it; the API's answers: more.
 	const baselineRuns = 3
+	// Above beforeUpTo events the query before issue 14 is left out: at
+	// 20M it needs more than ClickHouse's 4 GiB per query (code 241).
+	const beforeUpTo = 5_000_000
+	compare := e.last <= beforeUpTo
 	reps := max(min(e.cfg.Queries/10, 20), 3)
 	f, ok := events.FeedingOf(drillIndicator)
 	if !ok {
@@ -96,9 +100,11 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 			var before, after, table, countAfter, countTable []time.Duration
 			for i := 0; i < baselineRuns; i++ {
 				t0 := time.Now()
-				old, err := e.db.BaselineDrillRows(ctx, filter, pg.offset, 100)
-				if err != nil {
-					return fmt.Errorf("baseline drill query: %w", err)
+				var old []chdb.DrillRow
+				if compare {
+					if old, err = e.db.BaselineDrillRows(ctx, filter, pg.offset, 100); err != nil {
+						return fmt.Errorf("baseline drill query: %w", err)
+					}
 				}
 				t1 := time.Now()
 				cur, err := e.db.DrillRows(ctx, filter, false, pg.offset, 100)
@@ -127,16 +133,18 @@ func (e *env) drillPages(ctx context.Context, base string) error {
 						return fmt.Errorf("drill count of %s: %d from cds.events, %d from cds.drill_days, %d from the API", unit, n, m, total.Total)
 					}
 				}
-				if fmt.Sprint(old) != fmt.Sprint(cur) || fmt.Sprint(cur) != fmt.Sprint(tab) {
+				if (compare && fmt.Sprint(old) != fmt.Sprint(cur)) || fmt.Sprint(cur) != fmt.Sprint(tab) {
 					return fmt.Errorf("drill query of %s at offset %d: the three queries differ", unit, pg.offset)
 				}
 			}
 			prefix := "drill_query_" + name + "_" + pg.name
-			e.Figure(prefix+"_before_p99_ms", ms(p99(before)), "ms")
+			if compare {
+				e.Figure(prefix+"_before_p99_ms", ms(p99(before)), "ms")
+				e.Figure(prefix+"_after_vs_before", ms(p99(before))/ms(p99(after)), "")
+				e.Figure(prefix+"_table_vs_before", ms(p99(before))/ms(p99(table)), "")
+			}
 			e.Figure(prefix+"_after_p99_ms", ms(p99(after)), "ms")
-			e.Figure(prefix+"_after_vs_before", ms(p99(before))/ms(p99(after)), "")
 			e.Figure(prefix+"_table_p99_ms", ms(p99(table)), "ms")
-			e.Figure(prefix+"_table_vs_before", ms(p99(before))/ms(p99(table)), "")
 			if len(countTable) > 0 {
 				e.Figure("drill_count_"+name+"_after_p99_ms", ms(p99(countAfter)), "ms")
 				e.Figure("drill_count_"+name+"_table_p99_ms", ms(p99(countTable)), "ms")
