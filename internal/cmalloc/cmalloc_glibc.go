@@ -19,7 +19,7 @@ const Supported = true
 // made before the call stay; call it before the allocations it is for.
 func Tune(arenas int, mmapAbove, trimAbove int) error {
 	if arenas < 1 || mmapAbove < 1 || trimAbove < 0 {
-		return fmt.Errorf("C allocator: %d arenas, mmap threshold %d, trim threshold %d: want at least 1, 1 and 0", arenas, mmapAbove, trimAbove)
+		return fmt.Errorf("mallopt: %d arenas, mmap threshold %d, trim threshold %d: want at least 1, 1 and 0", arenas, mmapAbove, trimAbove)
 	}
 	for _, o := range []struct {
 		name  string
