@@ -191,6 +191,8 @@ func TestAnalystStormKeepsServices(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var ran, refused, quota atomic.Int64
 	var wg sync.WaitGroup
+	defer wg.Wait() // runs after stop, before analyst.Close: no query outlives the test
+	defer stop()
 	for range 40 {
 		wg.Add(1)
 		go func() {
@@ -209,11 +211,14 @@ func TestAnalystStormKeepsServices(t *testing.T) {
 		}()
 	}
 
+	// A new as_of each request, cycling through the days bg-vietyen is in
+	// force (it ends on 2025-06-30: a later as_of is a 404 by design).
 	deadline := time.Now().Add(6 * time.Second)
-	day, requests := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 0
+	first, last := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)
+	days, requests := int(last.Sub(first).Hours()/24)+1, 0
 	for i := 1; time.Now().Before(deadline) || requests < 10; i++ {
 		var s scores.UnitScore
-		url := base + "/v1/scores/bg-vietyen?milestone=2025&as_of=" + day.AddDate(0, 0, i).Format("2006-01-02")
+		url := base + "/v1/scores/bg-vietyen?milestone=2025&as_of=" + first.AddDate(0, 0, i%days).Format("2006-01-02")
 		if status := getJSON(t, url, &s); status != http.StatusOK {
 			t.Fatalf("GET %s during the storm: %d", url, status)
 		}
