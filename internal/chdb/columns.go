@@ -26,12 +26,15 @@ func AppendColumns(b driver.Batch, cols []any) error {
 // for every batch (PrepareBatch decodes the server's header block), whose
 // ch-go buffers grow from nothing by appending row by row: for the
 // projector's batches, the columns of its inserts were 37% of what it
-// allocated, and as much again in the growth of the String columns' bytes
-// (docs/performance.md, "The projector's allocations (branch h21m)"). An
-// insert instead lends each new column the buffers of the same column of
-// the previous insert of the same statement, emptied and grown once to the
-// rows it appends, and takes them back after Send: the columns allocate
-// nothing once every statement was run with its largest batch.
+// allocated, and the growth of the String columns' bytes (reserved before
+// by a string as long as all of them) 6% more (docs/performance.md, "The
+// projector's allocations (branch h21m)"). An insert instead lends each
+// new column a spare buffer of its type, emptied, one at least as large as
+// the rows it appends (else a new one of exactly that size), and takes
+// them back after Send: once the largest inserts have run, the columns
+// allocate nothing. The spares are shared by every statement (inserts run
+// one after the other), so they hold about one insert's columns, not one
+// per table.
 //
 // clickhouse-go gives no access to a column's ch-go buffers: they are
 // reached by reflection, in the column's field "col" (a ch-go column: a
@@ -40,76 +43,106 @@ func AppendColumns(b driver.Batch, cols []any) error {
 // pointers are exchanged (they hold no strings nor anything else to keep
 // alive); a column of another shape is left alone, as before.
 
-// columnBuffers holds the buffers of the columns of the inserts last run
-// by statement; an insert takes them out while it runs, so that two
-// inserts of the same statement at once never share one (the second
-// allocates its own).
-var columnBuffers = struct {
+// spareBuffers holds the buffers of the columns of the inserts that ran,
+// by slice type. An insert takes out those it lends, so that two inserts
+// at once never share one.
+var spareBuffers = struct {
 	sync.Mutex
-	m map[string][][]reflect.Value // statement → column → its slices
-}{m: map[string][][]reflect.Value{}}
+	free map[reflect.Type][]reflect.Value
+}{free: map[reflect.Type][]reflect.Value{}}
 
-// maxKeptBytes is the most a column's buffers may hold to be kept for the
-// next insert: a batch far above the usual (a rewind, a recovery) leaves
-// its columns to the collector.
-const maxKeptBytes = 64 << 20
+// maxSpares is the most spare buffers kept of one type: the largest; an
+// insert of cds.events takes 5 for its String columns' bytes.
+const maxSpares = 8
 
-// lendBuffers gives the empty columns cols of an insert of statement the
-// buffers its last insert kept, each grown to hold the rows of vals (the
-// values appended to it, column by column). It returns the columns' slices,
-// for keepBuffers after the insert.
-func lendBuffers(statement string, cols []column.Interface, vals []any) [][]reflect.Value {
-	columnBuffers.Lock()
-	kept := columnBuffers.m[statement]
-	delete(columnBuffers.m, statement)
-	columnBuffers.Unlock()
-	lent := make([][]reflect.Value, len(cols))
+// maxSpareBytes is the largest buffer kept: a batch far above the usual (a
+// rewind, a recovery) leaves its columns to the collector.
+const maxSpareBytes = 64 << 20
+
+// lendBuffers gives the empty columns cols of an insert spare buffers,
+// each large enough for the rows of vals (the values appended to it,
+// column by column). It returns the columns' slices, for keepBuffers after
+// the insert.
+func lendBuffers(cols []column.Interface, vals []any) []reflect.Value {
+	var lent []reflect.Value
+	spareBuffers.Lock()
+	defer spareBuffers.Unlock()
 	for i, col := range cols {
 		if i >= len(vals) || col.Rows() != 0 {
 			continue
 		}
 		slices := bufferSlices(col)
-		for j, s := range slices {
+		for _, s := range slices {
 			if s.Len() != 0 {
 				slices = nil
 				break
 			}
-			if i < len(kept) && j < len(kept[i]) && kept[i][j].Type() == s.Type() {
-				s.Set(kept[i][j].Slice(0, 0))
-			}
+		}
+		for _, s := range slices {
 			need := rowsOf(vals[i])
 			if _, ok := col.(*column.String); ok && s.Type() == bytesType {
 				need = bytesOf(vals[i]) // ColStr.Buf
 			}
-			if need > s.Cap() {
+			if need == 0 {
+				continue
+			}
+			if spare, ok := takeSpare(s.Type(), need); ok {
+				s.Set(spare)
+			} else if need > s.Cap() {
 				s.Set(reflect.MakeSlice(s.Type(), 0, need))
 			}
+			lent = append(lent, s)
 		}
-		lent[i] = slices
 	}
 	return lent
 }
 
-// keepBuffers keeps the slices that lendBuffers returned, as the inserted
-// columns left them, for the next insert of statement.
-func keepBuffers(statement string, lent [][]reflect.Value) {
-	kept := make([][]reflect.Value, len(lent))
-	for i, slices := range lent {
-		size := 0
-		for _, s := range slices {
-			size += s.Cap() * int(s.Type().Elem().Size())
-		}
-		if size > maxKeptBytes {
-			continue
-		}
-		for _, s := range slices {
-			kept[i] = append(kept[i], reflect.ValueOf(s.Interface()).Slice(0, 0))
-			s.Set(reflect.Zero(s.Type())) // the column lets them go
+// takeSpare takes out the least spare buffer of type t that holds need
+// elements, emptied. The caller holds spareBuffers.
+func takeSpare(t reflect.Type, need int) (reflect.Value, bool) {
+	free := spareBuffers.free[t]
+	best := -1
+	for i, s := range free {
+		if s.Cap() >= need && (best < 0 || s.Cap() < free[best].Cap()) {
+			best = i
 		}
 	}
-	columnBuffers.Lock()
-	columnBuffers.m[statement] = kept
-	columnBuffers.Unlock()
+	if best < 0 {
+		return reflect.Value{}, false
+	}
+	s := free[best]
+	free[best] = free[len(free)-1]
+	free[len(free)-1] = reflect.Value{}
+	spareBuffers.free[t] = free[:len(free)-1]
+	return s.Slice(0, 0), true
+}
+
+// keepBuffers keeps the slices that lendBuffers returned, as the inserted
+// columns left them, as spares, and takes them from the columns.
+func keepBuffers(lent []reflect.Value) {
+	spareBuffers.Lock()
+	defer spareBuffers.Unlock()
+	for _, s := range lent {
+		t := s.Type()
+		spare := reflect.ValueOf(s.Interface()).Slice(0, 0)
+		s.Set(reflect.Zero(t)) // the column lets it go
+		if spare.Cap()*int(t.Elem().Size()) > maxSpareBytes {
+			continue
+		}
+		free := append(spareBuffers.free[t], spare)
+		if len(free) > maxSpares {
+			least := 0
+			for i := range free {
+				if free[i].Cap() < free[least].Cap() {
+					least = i
+				}
+			}
+			free[least] = free[len(free)-1]
+			free[len(free)-1] = reflect.Value{}
+			free = free[:len(free)-1]
+		}
+		spareBuffers.free[t] = free
+	}
 }
 
 var bytesType = reflect.TypeFor[[]byte]()

@@ -25,12 +25,12 @@ func newColumns(t testing.TB, types ...string) []column.Interface {
 	return cols
 }
 
-// fillLent lends the buffers of statement to new columns, appends vals,
+// fillLent lends spare buffers to new columns, appends vals,
 // keeps the buffers, and returns the columns as they were before keeping
 // (their rows read through Row before keepBuffers).
-func fillLent(t testing.TB, statement string, types []string, vals []any, check func([]column.Interface)) {
+func fillLent(t testing.TB, types []string, vals []any, check func([]column.Interface)) {
 	cols := newColumns(t, types...)
-	lent := lendBuffers(statement, cols, vals)
+	lent := lendBuffers(cols, vals)
 	for i, v := range vals {
 		if _, err := cols[i].Append(v); err != nil {
 			t.Fatal(err)
@@ -39,7 +39,7 @@ func fillLent(t testing.TB, statement string, types []string, vals []any, check 
 	if check != nil {
 		check(cols)
 	}
-	keepBuffers(statement, lent)
+	keepBuffers(lent)
 }
 
 // TestLentColumns checks that columns given the buffers of a former
@@ -48,7 +48,6 @@ func fillLent(t testing.TB, statement string, types []string, vals []any, check 
 // clickhouse-go's own slices.
 func TestLentColumns(t *testing.T) {
 	types := []string{"String", "UInt64", "DateTime", "UInt8", "Float64", "Int64", "UInt16", "Date"}
-	const statement = "INSERT INTO test_lent"
 	values := func(n, salt int) []any {
 		ss := make([]string, n)
 		u := make([]uint64, n)
@@ -68,7 +67,7 @@ func TestLentColumns(t *testing.T) {
 	}
 	for round, n := range []int{1000, 300, 2500, 2500} {
 		vals := values(n, round+1)
-		fillLent(t, statement, types, vals, func(cols []column.Interface) {
+		fillLent(t, types, vals, func(cols []column.Interface) {
 			for c, col := range cols {
 				if col.Rows() != n {
 					t.Fatalf("round %d, column %s: %d rows, want %d", round, types[c], col.Rows(), n)
@@ -102,7 +101,7 @@ func TestLentColumns(t *testing.T) {
 			}
 		}
 	})
-	lent := allocatedBytes(func() { fillLent(t, statement, types, vals, nil) })
+	lent := allocatedBytes(func() { fillLent(t, types, vals, nil) })
 	t.Logf("bytes allocated to fill %d columns of 2500 rows: %d new, %d lent", len(types), plain, lent)
 	if lent >= plain/4 {
 		t.Errorf("lent buffers saved no growth: %d bytes allocated, %d without", lent, plain)
@@ -124,13 +123,12 @@ func allocatedBytes(f func()) uint64 {
 
 // TestLendLeavesOthersAlone checks that a column holding rows keeps them.
 func TestLendLeavesOthersAlone(t *testing.T) {
-	const statement = "INSERT INTO test_held"
-	fillLent(t, statement, []string{"String"}, []any{[]string{strings.Repeat("y", 100)}}, nil)
+	fillLent(t, []string{"String"}, []any{[]string{strings.Repeat("y", 100)}}, nil)
 	held := newColumns(t, "String")
 	if _, err := held[0].Append([]string{"kept"}); err != nil {
 		t.Fatal(err)
 	}
-	keepBuffers(statement, lendBuffers(statement, held, []any{[]string{"z"}}))
+	keepBuffers(lendBuffers(held, []any{[]string{"z"}}))
 	if held[0].Rows() != 1 || held[0].Row(0, false).(string) != "kept" {
 		t.Fatalf("a column holding a row: %d rows after lending", held[0].Rows())
 	}

@@ -66,10 +66,10 @@ func (db *DB) insertColumns(ctx context.Context, queryID, insert string, cols []
 	if err != nil {
 		return err
 	}
-	// The columns' buffers of the last insert of the statement: the
-	// appends allocate nothing (columns.go).
-	lent := lendBuffers(insert, b.Columns(), cols)
-	defer keepBuffers(insert, lent)
+	// Spare buffers for the columns: the appends allocate nothing
+	// (columns.go).
+	lent := lendBuffers(b.Columns(), cols)
+	defer keepBuffers(lent)
 	if err := AppendColumns(b, cols); err != nil {
 		b.Abort()
 		return err

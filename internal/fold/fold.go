@@ -154,7 +154,7 @@ type State struct {
 	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
 	// What Lookups and Provide make per batch, emptied and kept for the
 	// next: a batch's lookups, the set that dedups them, the rows found
-	// per lookup, and the room the lookups' bytes took.
+	// per lookup, and the most bytes of lookups an event took.
 	need   []string
 	seen   map[string]struct{}
 	asked  map[string][]IndexRow

@@ -176,9 +176,13 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	}
 	// Most events need three lookups (id, superseded mark, key) in the
 	// first round. The slice and the set are the last call's, emptied;
-	// the lookups' bytes are one arena as large as the last call's, whose
-	// strings stay valid while anything holds them (a new arena, never
-	// one written over).
+	// the lookups' bytes are one arena of the most bytes per event the
+	// calls before needed, whose strings stay valid while anything holds
+	// them (a new arena, never one written over). The slice's elements
+	// past the last call's length hold strings of older arenas (a round
+	// or batch that needed more): all are dropped, or each arena would
+	// live as long as any slot that points into it.
+	clear(s.need[:cap(s.need)])
 	out := s.need[:0]
 	if s.seen == nil {
 		s.seen = make(map[string]struct{}, 3*len(evs))
@@ -193,7 +197,7 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		start := len(arena)
 		if cap(arena)-start < len(agency)+len(name)+3 {
 			// A full arena is left to the strings made in it.
-			arena = make([]byte, 0, max(s.arena, 2*cap(arena))+len(agency)+len(name)+3)
+			arena = make([]byte, 0, max(s.arena*len(evs), 2*cap(arena))+len(agency)+len(name)+3)
 			start = 0
 		}
 		arena = appendLookup(arena, kind, agency, name)
@@ -227,8 +231,11 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	for _, l := range out {
 		total += len(l)
 	}
-	// The first round's room, the most a round needs.
-	s.arena = max(s.arena, total)
+	// The room per event of the rounds so far: a round of a few
+	// corrections takes a small arena, not one as large as a batch's.
+	if len(evs) > 0 {
+		s.arena = max(s.arena, (total+len(evs)-1)/len(evs))
+	}
 	s.need = out
 	return out
 }
