@@ -3,7 +3,7 @@ package projector
 import (
 	"context"
 	"runtime"
-	"runtime/metrics"
+	rtmetrics "runtime/metrics"
 	"testing"
 	"time"
 
@@ -43,9 +43,9 @@ func BenchmarkDrainAllocs(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		r := h.start(b, Config{})
-		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		live := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		waitFor(b, 10*time.Minute, "the backlog folded", func() bool {
-			metrics.Read(live)
+			rtmetrics.Read(live)
 			v := live[0].Value.Uint64()
 			liveSum, liveN, liveMax = liveSum+v, liveN+1, max(liveMax, v)
 			return r.p.Watermark() >= last
