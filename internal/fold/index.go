@@ -318,22 +318,45 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 // timelineOf rebuilds a timeline from its index rows: the entries added and
 // not removed, in timeline order.
 func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
-	removed := map[string]bool{}
-	for _, r := range rows {
-		if r.Op < 0 {
-			removed[r.ID] = true
+	// Most timelines have a row or two: the ids removed and added are
+	// looked up among the rows then, and kept in sets only for long ones
+	// (two maps per timeline were most of what Provide allocated).
+	var removed, added map[string]bool
+	if len(rows) > smallTimeline {
+		removed, added = map[string]bool{}, map[string]bool{}
+		for _, r := range rows {
+			if r.Op < 0 {
+				removed[r.ID] = true
+			}
 		}
 	}
-	added := map[string]bool{}
+	isRemoved := func(id string) bool {
+		if removed != nil {
+			return removed[id]
+		}
+		for _, r := range rows {
+			if r.Op < 0 && r.ID == id {
+				return true
+			}
+		}
+		return false
+	}
 	var tl timeline
 	if len(rows) > 0 {
 		tl = make(timeline, 0, len(rows))
 	}
-	for _, r := range rows {
-		if r.Op <= 0 || removed[r.ID] || added[r.ID] {
+	for i, r := range rows {
+		if r.Op <= 0 || isRemoved(r.ID) {
 			continue
 		}
-		added[r.ID] = true
+		if added != nil {
+			if added[r.ID] {
+				continue
+			}
+			added[r.ID] = true
+		} else if slices.ContainsFunc(rows[:i], func(o IndexRow) bool { return o.Op > 0 && o.ID == r.ID }) {
+			continue
+		}
 		en := entry{
 			at: r.At, id: s.digest(r.ID), tie: city.CH64([]byte(r.ID)),
 			day: r.Day, unit: s.intern(r.Agency), period: r.Period,
@@ -363,6 +386,10 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 	})
 	return tl, nil
 }
+
+// smallTimeline is the most index rows of a timeline that timelineOf
+// dedups without sets.
+const smallTimeline = 16
 
 // Replay computes the rollup cells of whole timelines from their index rows,
 // without the rest of the state: the cells of a log are the sum over its
