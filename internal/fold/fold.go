@@ -23,6 +23,7 @@ package fold
 
 import (
 	"hash/maphash"
+	"slices"
 	"sort"
 	"time"
 
@@ -290,12 +291,7 @@ func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
 		t.index = append(t.index, IndexRow{Kind: KindSuperseded, Agency: e.Agency, Name: e.Supersedes, Seq: seq})
 		sup := t.s.digest(e.Supersedes)
 		if key, ok := t.key(sup, e.Supersedes); ok && key != "" {
-			removed := false
-			t.change(key, func(tl timeline) timeline {
-				tl, removed = removeFrom(tl, sup, unit)
-				return tl
-			})
-			if removed {
+			if t.remove(key, sup, unit) {
 				t.index = append(t.index, IndexRow{Kind: KindKey, Name: key, ID: e.Supersedes, Seq: seq, Op: -1})
 			}
 		}
@@ -332,53 +328,80 @@ func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
 	t.index = append(t.index,
 		IndexRow{Kind: KindID, Name: e.ID, Key: key, Seq: seq},
 		IndexRow{Kind: KindKey, Name: key, ID: e.ID, Agency: e.Agency, Seq: seq, Op: +1, At: en.at, Period: en.period, Day: en.day, Contribs: cs})
-	t.change(key, func(tl timeline) timeline { return insert(tl, en) })
+	t.insert(key, en)
 	return Applied
-}
-
-func insert(tl timeline, en entry) timeline {
-	i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
-	tl = append(tl, entry{})
-	copy(tl[i+1:], tl[i:])
-	tl[i] = en
-	return tl
 }
 
 func (t *Txn) compact(c events.Contribution) contrib {
 	return contrib{ind: t.s.intern(c.Indicator), dim: t.s.intern(c.Dim), num: c.Num, den: c.Den}
 }
 
-// removeFrom drops the entry of event id from tl if it was emitted by unit
-// (an agency may only correct its own events), and says whether it did.
-func removeFrom(tl timeline, id id128, unit uint32) (timeline, bool) {
-	for i := range tl {
-		if tl[i].id == id && tl[i].unit == unit {
-			return append(tl[:i:i], tl[i+1:]...), true
-		}
-	}
-	return tl, false
-}
+// The cells of a timeline are, for each entry, its contributions at its
+// day less them at the next entry's day: an entry's cells depend on it and
+// on its successor only. Inserting an entry at i changes the cells of
+// entries i-1 (its successor) and i (new); removing the entry at i those
+// of i-1 and i. A change emits the difference of those entries' cells
+// only, not of the whole timeline before and after: with a timeline per
+// key for good, some keys' timelines grow with the log (a reported figure
+// of a year gets an entry per report), and each event on them copied and
+// emitted it whole (docs/performance.md, "The projector's allocations
+// (branch h21m)").
 
-func (t *Txn) change(key string, f func(timeline) timeline) {
-	k := t.s.digest(key)
-	before := t.timeline(key, k)
+// own returns the timeline of key (digest k) that the batch may write:
+// the batch's, or a copy of the State's the first time the batch changes
+// it (the State's is shared with the State, and with the links' record of
+// the batch), with room for a few more entries.
+func (t *Txn) own(key string, k id128) timeline {
+	if tl, ok := t.timelines[k]; ok {
+		return tl
+	}
+	before := t.s.timeline(k, key)
 	if t.s.links != nil {
 		t.s.links.saw(k, key, before)
 	}
-	t.emit(before, -1)
-	// A copy with room for the entry an insert adds: timelines are shared
-	// with the State and with the links' record of the batch.
-	after := make(timeline, len(before), len(before)+1)
-	copy(after, before)
-	after = f(after)
-	t.emit(after, +1)
-	t.timelines[k] = after
+	tl := make(timeline, len(before), len(before)+1+len(before)/8)
+	copy(tl, before)
+	return tl
 }
 
-// emit adds sign × the cells of a timeline to the batch.
-func (t *Txn) emit(tl timeline, sign float64) {
+// insert adds en to key's timeline, and the change of its cells to the
+// batch.
+func (t *Txn) insert(key string, en entry) {
+	k := t.s.digest(key)
+	tl := t.own(key, k)
+	i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
+	from := max(i-1, 0)
+	t.emit(tl, from, i, -1)
+	tl = append(tl, entry{})
+	copy(tl[i+1:], tl[i:])
+	tl[i] = en
+	t.emit(tl, from, i+1, +1)
+	t.timelines[k] = tl
+}
+
+// remove drops the entry of event id from key's timeline if it was
+// emitted by unit (an agency may only correct its own events), adds the
+// change of its cells to the batch, and says whether it did.
+func (t *Txn) remove(key string, id id128, unit uint32) bool {
+	k := t.s.digest(key)
+	i := slices.IndexFunc(t.timeline(key, k), func(en entry) bool { return en.id == id && en.unit == unit })
+	if i < 0 {
+		return false
+	}
+	tl := t.own(key, k)
+	from := max(i-1, 0)
+	t.emit(tl, from, i+1, -1)
+	tl = append(tl[:i], tl[i+1:]...)
+	t.emit(tl, from, i, +1)
+	t.timelines[k] = tl
+	return true
+}
+
+// emit adds sign × the cells of a timeline's entries from..to-1 (each
+// less at its successor's day, in tl) to the batch.
+func (t *Txn) emit(tl timeline, from, to int, sign float64) {
 	names := t.s.names
-	for i := range tl {
+	for i := from; i < to; i++ {
 		en := &tl[i]
 		for _, c := range en.contribs() {
 			cell := Cell{Indicator: names[c.ind], Unit: names[en.unit], Period: en.period, Dim: names[c.dim], Day: en.day}

@@ -406,7 +406,7 @@ func (r *Replay) Timeline(rows []IndexRow) error {
 	if err != nil {
 		return err
 	}
-	r.t.emit(tl, +1)
+	r.t.emit(tl, 0, len(tl), +1)
 	return nil
 }
 
