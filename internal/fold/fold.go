@@ -156,13 +156,23 @@ type State struct {
 	// What Lookups and Provide make per batch, emptied and kept for the
 	// next: a batch's lookups, the set that dedups them, the rows found
 	// per lookup, and the most bytes of lookups an event took.
-	need   []string
-	seen   map[string]struct{}
-	asked  map[string][]IndexRow
-	arena  int
-	h1, h2 maphash.Hash // for digests of byte strings and pairs
+	need     []string
+	seen     map[string]struct{}
+	asked    map[string]int
+	provided provideScratch
+	arena    int
+	h1, h2   maphash.Hash // for digests of byte strings and pairs
 
 	links *linkLog // nil unless TrackLinks (drill.go)
+}
+
+// provideScratch is what Provide fills to group the rows it is handed by
+// lookup, kept for the next call.
+type provideScratch struct {
+	lookup      []byte     // a row's lookup
+	of          []int      // per row, the index of its lookup
+	start, next []int      // per lookup, where its rows start in grouped; the next free slot
+	grouped     []IndexRow // the rows, grouped by lookup
 }
 
 // New returns an empty State that holds the whole folded log in memory.

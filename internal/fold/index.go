@@ -263,28 +263,59 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 	if !s.indexed {
 		return nil
 	}
-	// The map is the last call's, emptied: a batch's lookups are tens of
-	// thousands.
+	// The map, the rows grouped by lookup and the counts are the last
+	// call's, emptied: a batch's lookups are tens of thousands, and a
+	// lookup of a long timeline has a row per entry (appended to a slice
+	// per lookup, they were a tenth of the projector's allocations).
 	if s.asked == nil {
-		s.asked = make(map[string][]IndexRow, len(lookups))
+		s.asked = make(map[string]int, len(lookups))
 	}
-	asked := s.asked
+	asked := s.asked // lookup → its first index in lookups
 	defer clear(asked)
-	for _, l := range lookups {
-		asked[l] = nil
-	}
-	for _, r := range rows {
-		l := r.Lookup()
-		rs, ok := asked[l]
-		if !ok {
-			return fmt.Errorf("fold index: row for %q, which was not asked for", l)
+	for i, l := range lookups {
+		if _, dup := asked[l]; !dup {
+			asked[l] = i
 		}
-		asked[l] = append(rs, r)
+	}
+	p := &s.provided
+	p.of = p.of[:0]
+	if cap(p.start) <= len(lookups) {
+		p.start = make([]int, len(lookups)+1)
+	}
+	p.start = p.start[:len(lookups)+1]
+	clear(p.start)
+	for i := range rows {
+		p.lookup = rows[i].AppendLookup(p.lookup[:0])
+		at, ok := asked[string(p.lookup)]
+		if !ok {
+			return fmt.Errorf("fold index: row for %q, which was not asked for", p.lookup)
+		}
+		p.of = append(p.of, at)
+		p.start[at+1]++
+	}
+	for i := 1; i < len(p.start); i++ {
+		p.start[i] += p.start[i-1]
+	}
+	// The rows of lookup i are grouped[start[i]:start[i+1]], in the order
+	// found.
+	if cap(p.grouped) < len(rows) {
+		p.grouped = make([]IndexRow, len(rows))
+	}
+	grouped := p.grouped[:len(rows)]
+	defer clear(grouped) // the rows hold the values' strings
+	p.next = append(p.next[:0], p.start[:len(lookups)]...)
+	for j := range rows {
+		grouped[p.next[p.of[j]]] = rows[j]
+		p.next[p.of[j]]++
 	}
 	if s.absent == nil {
 		s.absent = map[lookupDigest]struct{}{}
 	}
-	for l, rs := range asked {
+	for i, l := range lookups {
+		if asked[l] != i {
+			continue // asked twice: handled at its first index
+		}
+		rs := grouped[p.start[i]:p.start[i+1]]
 		if len(l) < 2 || l[1] != ':' {
 			return fmt.Errorf("fold index: malformed lookup %q", l)
 		}
