@@ -147,10 +147,12 @@ func corrections(evs []*events.Event) []*events.Event {
 // slice is the reader's, valid until the next call.
 func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	clear(p.fetched) // the last call's rows hold their values' strings
-	out := p.fetched[:0]
-	defer func() { p.fetched = out }()
+	clear(p.contribs)
+	out, contribs := p.fetched[:0], p.contribs[:0]
+	defer func() { p.fetched, p.contribs = out, contribs }()
 	err := p.store.Get(lookups, func(i int, v []byte) error {
-		r, err := fold.ParseRow(lookups[i], string(v))
+		r, more, err := fold.ParseRowAppend(lookups[i], string(v), contribs)
+		contribs = more
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,9 @@ type Projector struct {
 	checked []checked
 	valid   []*events.Event
 	fetched []fold.IndexRow
-	spares  chan *prepared
+	// contribs holds the contributions of the rows of fetched (fetchIndex).
+	contribs []events.Contribution
+	spares   chan *prepared
 
 	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)
 	trimmedAt time.Time // when the C allocator was last trimmed (trimCHeap, memory.go)
