@@ -50,8 +50,10 @@ type Projector struct {
 	checked []checked
 	valid   []*events.Event
 	fetched []fold.IndexRow
-	// contribs holds the contributions of the rows of fetched (fetchIndex).
+	// contribs and values hold the contributions and the values' bytes of
+	// the rows of fetched (fetchIndex).
 	contribs []events.Contribution
+	values   []byte
 	spares   chan *prepared
 
 	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)

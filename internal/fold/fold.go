@@ -25,6 +25,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-faster/city"
@@ -208,10 +209,13 @@ func (s *State) digestPair(agency, id string) id128 {
 	return id128{d[0], d[1]}
 }
 
+// intern returns the index of name v, kept for good: a copy of v, which may
+// be a view of bytes written over later (Provide's rows).
 func (s *State) intern(v string) uint32 {
 	if i, ok := s.nameIdx[v]; ok {
 		return i
 	}
+	v = strings.Clone(v)
 	i := uint32(len(s.names))
 	s.names = append(s.names, v)
 	s.nameIdx[v] = i
@@ -474,6 +478,10 @@ func (t *Txn) Commit() {
 			continue
 		}
 		s.cur.timelines[k] = tl
+		// The version the previous generation holds is never read again
+		// (cur is read first): let it go now, not when the generation
+		// retires (a long timeline changed often was held twice).
+		delete(s.prev.timelines, k)
 	}
 	s.applied += t.applied
 	if s.indexed {

@@ -258,7 +258,8 @@ func (s *State) holds(kind byte, d id128) bool {
 // Provide hands the State the index rows found for the lookups asked (rows
 // of other lookups are an error). A lookup without a row is known absent
 // until the next Commit. Rows may repeat (a part written twice): each
-// distinct row counts once.
+// distinct row counts once. Provide keeps none of the rows' strings (it
+// copies what it keeps): the caller may write over their bytes after.
 func (s *State) Provide(lookups []string, rows []IndexRow) error {
 	if !s.indexed {
 		return nil
@@ -336,7 +337,7 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 			}
 			s.absent[lookupDigest{s.digestPair(agency, id), kind}] = struct{}{}
 		case kind == KindID:
-			s.cur.keyOf[s.digest(name)] = rs[0].Key
+			s.cur.keyOf[s.digest(name)] = strings.Clone(rs[0].Key)
 		case kind == KindSuperseded:
 			s.cur.superseded[s.digestPair(rs[0].Agency, rs[0].Name)] = struct{}{}
 		default:
