@@ -49,11 +49,11 @@ func AppendColumns(b driver.Batch, cols []any) error {
 var spareBuffers = struct {
 	sync.Mutex
 	free map[reflect.Type][]reflect.Value
-}{free: map[reflect.Type][]reflect.Value{}}
-
-// maxSpares is the most spare buffers kept of one type: the largest; an
-// insert of cds.events takes 5 for its String columns' bytes.
-const maxSpares = 8
+	// most is, by type, the most buffers one insert took: as many
+	// spares are kept, the largest (an insert of cds.events takes 5 for
+	// its String columns' bytes, and 5 for their offsets).
+	most map[reflect.Type]int
+}{free: map[reflect.Type][]reflect.Value{}, most: map[reflect.Type]int{}}
 
 // maxSpareBytes is the largest buffer kept: a batch far above the usual (a
 // rewind, a recovery) leaves its columns to the collector.
@@ -67,6 +67,12 @@ func lendBuffers(cols []column.Interface, vals []any) []reflect.Value {
 	var lent []reflect.Value
 	spareBuffers.Lock()
 	defer spareBuffers.Unlock()
+	took := map[reflect.Type]int{}
+	defer func() {
+		for t, n := range took {
+			spareBuffers.most[t] = max(spareBuffers.most[t], n)
+		}
+	}()
 	for i, col := range cols {
 		if i >= len(vals) || col.Rows() != 0 {
 			continue
@@ -86,6 +92,7 @@ func lendBuffers(cols []column.Interface, vals []any) []reflect.Value {
 			if need == 0 {
 				continue
 			}
+			took[s.Type()]++
 			if spare, ok := takeSpare(s.Type(), need); ok {
 				s.Set(spare)
 			} else if need > s.Cap() {
@@ -130,7 +137,7 @@ func keepBuffers(lent []reflect.Value) {
 			continue
 		}
 		free := append(spareBuffers.free[t], spare)
-		if len(free) > maxSpares {
+		if len(free) > spareBuffers.most[t] {
 			least := 0
 			for i := range free {
 				if free[i].Cap() < free[least].Cap() {
