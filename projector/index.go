@@ -108,6 +108,10 @@ func (p *Projector) provide(evs []*events.Event) error {
 	for round := 0; ; round++ {
 		need := p.state.Lookups(evs)
 		if len(need) == 0 {
+			// The rows fetched were provided: their strings are not
+			// held while the batch is written.
+			clear(p.fetched)
+			clear(p.contribs)
 			return nil
 		}
 		if round == 3 {
@@ -144,13 +148,27 @@ func corrections(evs []*events.Event) []*events.Event {
 }
 
 // fetchIndex reads the index rows of lookups from the local store. The
-// slice is the reader's, valid until the next call.
+// slice is the reader's, valid until the next call: the rows' strings are
+// views of the values' bytes, copied into one buffer that the next call
+// writes over (Provide keeps none of them). A key of a long timeline has a
+// row per entry, and a copy of each value was a few percent of the
+// projector's allocations, growing with the log.
 func (p *Projector) fetchIndex(lookups []string) ([]fold.IndexRow, error) {
 	clear(p.fetched) // the last call's rows hold their values' strings
-	out := p.fetched[:0]
-	defer func() { p.fetched = out }()
+	clear(p.contribs)
+	out, contribs, values := p.fetched[:0], p.contribs[:0], p.values[:0]
+	defer func() { p.fetched, p.contribs, p.values = out, contribs, values[:0] }()
 	err := p.store.Get(lookups, func(i int, v []byte) error {
-		r, err := fold.ParseRow(lookups[i], string(v))
+		// A value appended beyond the buffer's room moves it: the
+		// strings made before keep the old array, never written again.
+		start := len(values)
+		values = append(values, v...)
+		var value string
+		if len(v) > 0 {
+			value = unsafe.String(&values[start], len(v))
+		}
+		r, more, err := fold.ParseRowAppend(lookups[i], value, contribs)
+		contribs = more
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,11 @@ type Projector struct {
 	checked []checked
 	valid   []*events.Event
 	fetched []fold.IndexRow
-	spares  chan *prepared
+	// contribs and values hold the contributions and the values' bytes of
+	// the rows of fetched (fetchIndex).
+	contribs []events.Contribution
+	values   []byte
+	spares   chan *prepared
 
 	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)
 	trimmedAt time.Time // when the C allocator was last trimmed (trimCHeap, memory.go)
@@ -414,21 +418,22 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 		}
 		missed = 0
 		batch = append(batch, msg)
-		deadline := time.Now().Add(p.cfg.BatchWait)
-		for len(batch) < p.cfg.BatchMax {
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				break
-			}
-			msg, err := it.Next(jetstream.NextMaxWait(wait))
+		// The rest of the batch is taken until one deadline, a context's:
+		// a wait of its own (NextMaxWait) made a timer per message.
+		bctx, cancelBatch := context.WithTimeout(context.Background(), p.cfg.BatchWait)
+		within := jetstream.NextContext(bctx)
+		for len(batch) < p.cfg.BatchMax && bctx.Err() == nil {
+			msg, err := it.Next(within)
 			if err != nil {
-				if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 					break // the next call of the outer loop sees what remains
 				}
+				cancelBatch()
 				return folded, fmt.Errorf("next message: %w", err)
 			}
 			batch = append(batch, msg)
 		}
+		cancelBatch()
 		// The batch in hand is folded and handed over even when ctx was
 		// cancelled meanwhile (shutdown writes what was fetched).
 		b, err := p.prepare(context.WithoutCancel(ctx), batch, pos)

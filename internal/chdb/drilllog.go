@@ -24,8 +24,12 @@ const insertDrillLogSQL = "INSERT INTO %s (seq, entity, agency, occurred_at, tie
 // commit, and the commit's marker (c.mark, continuing c.prev) into
 // cds.drill_log in one INSERT.
 func (db *DB) insertDrillLog(ctx context.Context, queryID string, c *DrillColumns) error {
-	prev := make([]uint64, c.Len())
+	if cap(c.scratch.prev) < c.Len() {
+		c.scratch.prev = make([]uint64, c.Len())
+	}
+	prev := c.scratch.prev[:c.Len()]
 	for i, e := range c.Entity {
+		prev[i] = 0
 		if e == "" {
 			prev[i] = c.prev
 		}
@@ -34,9 +38,9 @@ func (db *DB) insertDrillLog(ctx context.Context, queryID string, c *DrillColumn
 	if qid != "" {
 		qid += "-log"
 	}
-	at, next, before := unixTimes(c.OccurredAt), unixTimes(c.NextAt), unixTimes(c.Before)
+	t := c.unixTimes(c.OccurredAt, c.NextAt, c.Before)
 	if err := db.insertColumns(ctx, qid, fmt.Sprintf(insertDrillLogSQL, db.Table("drill_log")),
-		[]any{c.Seq, c.Entity, c.Agency, at, c.Tie, next, before, c.Removes, prev}); err != nil {
+		[]any{c.Seq, c.Entity, c.Agency, t[0], c.Tie, t[1], t[2], c.Removes, prev}); err != nil {
 		return fmt.Errorf("insert into cds.drill_log: %w", err)
 	}
 	return nil

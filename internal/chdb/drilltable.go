@@ -61,6 +61,40 @@ type DrillColumns struct {
 	Before             []uint32 // next_at before the commit (cds.drill_log)
 	days               map[drillDayKey]int64
 	mark, prev         uint64 // the marker's commit and the one before (AddMarker)
+	scratch            drillScratch
+}
+
+// drillScratch is what the inserts of a DrillColumns derive from it,
+// column-wise: kept with it for the next batch's (the projector reuses a
+// written batch's columns), not made for every insert.
+type drillScratch struct {
+	unix           []int64 // the times as the DateTime columns take them, three columns' worth
+	prev           []uint64
+	entity, agency []string // cds.drill_days'
+	day, next      []uint32
+	removes        []uint8
+	n              []int64
+}
+
+// unixTimes returns the times of cols (unix seconds) as int64, one slice
+// per column, in c's scratch: valid until the next call.
+func (c *DrillColumns) unixTimes(cols ...[]uint32) [][]int64 {
+	total := 0
+	for _, col := range cols {
+		total += len(col)
+	}
+	if cap(c.scratch.unix) < total {
+		c.scratch.unix = make([]int64, total)
+	}
+	buf := c.scratch.unix[:total]
+	out := make([][]int64, len(cols))
+	for i, col := range cols {
+		out[i], buf = buf[:len(col):len(col)], buf[len(col):]
+		for j, x := range col {
+			out[i][j] = int64(x)
+		}
+	}
+	return out
 }
 
 // drillDayKey is a row of cds.drill_days but its count.
@@ -127,6 +161,8 @@ func (c *DrillColumns) Reset() {
 	c.Before = c.Before[:0]
 	clear(c.days)
 	c.mark, c.prev = 0, 0
+	clear(c.scratch.entity)
+	clear(c.scratch.agency)
 }
 
 const (
@@ -153,21 +189,15 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 
 // insertDrillTables writes c into cds.drill_list and cds.drill_days.
 func (db *DB) insertDrillTables(ctx context.Context, queryID string, c *DrillColumns) error {
-	at, next := unixTimes(c.OccurredAt), unixTimes(c.NextAt)
+	t := c.unixTimes(c.OccurredAt, c.NextAt)
 	if err := db.insertColumns(ctx, queryID, fmt.Sprintf(insertDrillSQL, db.Table("drill_list")),
-		[]any{c.Entity, c.Agency, at, c.Tie, next, c.Removes, c.Seq}); err != nil {
+		[]any{c.Entity, c.Agency, t[0], c.Tie, t[1], c.Removes, c.Seq}); err != nil {
 		return err
 	}
-	n := len(c.days) + 1
-	var d struct {
-		entity, agency []string
-		day, next      []uint32
-		removes        []uint8
-		n              []int64
-	}
-	d.entity, d.agency = make([]string, 0, n), make([]string, 0, n)
-	d.day, d.next, d.removes = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint8, 0, n)
-	d.n = make([]int64, 0, n)
+	d := &c.scratch
+	clear(d.entity)
+	clear(d.agency)
+	d.entity, d.agency, d.day, d.next, d.removes, d.n = d.entity[:0], d.agency[:0], d.day[:0], d.next[:0], d.removes[:0], d.n[:0]
 	add := func(k drillDayKey, v int64) {
 		d.entity, d.agency = append(d.entity, k.entity), append(d.agency, k.agency)
 		d.day, d.next, d.removes = append(d.day, k.day), append(d.next, k.next), append(d.removes, k.removes)
@@ -400,13 +430,4 @@ func (db *DB) drillEvents(ctx context.Context, f DrillFilter, page []drillRef) (
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// unixTimes turns unix seconds into times.
-func unixTimes(s []uint32) []time.Time {
-	out := make([]time.Time, len(s))
-	for i, x := range s {
-		out[i] = time.Unix(int64(x), 0)
-	}
-	return out
 }

@@ -286,7 +286,8 @@ func drillPageFixture(b testing.TB) (*DB, string) {
 		if err := db.InsertDrill(ctx, "", c); err != nil {
 			b.Fatal(err)
 		}
-		if err := db.insertColumns(ctx, "", fmt.Sprintf(insertDrillSQL, old), []any{c.Entity, c.Agency, unixTimes(c.OccurredAt), c.Tie, unixTimes(c.NextAt), c.Removes, c.Seq}); err != nil {
+		t := c.unixTimes(c.OccurredAt, c.NextAt)
+		if err := db.insertColumns(ctx, "", fmt.Sprintf(insertDrillSQL, old), []any{c.Entity, c.Agency, t[0], c.Tie, t[1], c.Removes, c.Seq}); err != nil {
 			b.Fatal(err)
 		}
 	}

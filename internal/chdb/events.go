@@ -66,6 +66,10 @@ func (db *DB) insertColumns(ctx context.Context, queryID, insert string, cols []
 	if err != nil {
 		return err
 	}
+	// Spare buffers for the columns: the appends allocate nothing
+	// (columns.go).
+	lent := lendBuffers(b.Columns(), cols)
+	defer keepBuffers(lent)
 	if err := AppendColumns(b, cols); err != nil {
 		b.Abort()
 		return err

@@ -23,7 +23,9 @@ package fold
 
 import (
 	"hash/maphash"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-faster/city"
@@ -154,14 +156,24 @@ type State struct {
 	spare   Txn                       // the maps and index rows of the last committed batch, emptied, for the next
 	// What Lookups and Provide make per batch, emptied and kept for the
 	// next: a batch's lookups, the set that dedups them, the rows found
-	// per lookup, and the room the lookups' bytes took.
-	need   []string
-	seen   map[string]struct{}
-	asked  map[string][]IndexRow
-	arena  int
-	h1, h2 maphash.Hash // for digests of byte strings and pairs
+	// per lookup, and the most bytes of lookups an event took.
+	need     []string
+	seen     map[string]struct{}
+	asked    map[string]int
+	provided provideScratch
+	arena    int
+	h1, h2   maphash.Hash // for digests of byte strings and pairs
 
 	links *linkLog // nil unless TrackLinks (drill.go)
+}
+
+// provideScratch is what Provide fills to group the rows it is handed by
+// lookup, kept for the next call.
+type provideScratch struct {
+	lookup      []byte     // a row's lookup
+	of          []int      // per row, the index of its lookup
+	start, next []int      // per lookup, where its rows start in grouped; the next free slot
+	grouped     []IndexRow // the rows, grouped by lookup
 }
 
 // New returns an empty State that holds the whole folded log in memory.
@@ -197,10 +209,13 @@ func (s *State) digestPair(agency, id string) id128 {
 	return id128{d[0], d[1]}
 }
 
+// intern returns the index of name v, kept for good: a copy of v, which may
+// be a view of bytes written over later (Provide's rows).
 func (s *State) intern(v string) uint32 {
 	if i, ok := s.nameIdx[v]; ok {
 		return i
 	}
+	v = strings.Clone(v)
 	i := uint32(len(s.names))
 	s.names = append(s.names, v)
 	s.nameIdx[v] = i
@@ -290,12 +305,7 @@ func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
 		t.index = append(t.index, IndexRow{Kind: KindSuperseded, Agency: e.Agency, Name: e.Supersedes, Seq: seq})
 		sup := t.s.digest(e.Supersedes)
 		if key, ok := t.key(sup, e.Supersedes); ok && key != "" {
-			removed := false
-			t.change(key, func(tl timeline) timeline {
-				tl, removed = removeFrom(tl, sup, unit)
-				return tl
-			})
-			if removed {
+			if t.remove(key, sup, unit) {
 				t.index = append(t.index, IndexRow{Kind: KindKey, Name: key, ID: e.Supersedes, Seq: seq, Op: -1})
 			}
 		}
@@ -332,53 +342,80 @@ func (t *Txn) ApplyAt(e *events.Event, seq uint64) Outcome {
 	t.index = append(t.index,
 		IndexRow{Kind: KindID, Name: e.ID, Key: key, Seq: seq},
 		IndexRow{Kind: KindKey, Name: key, ID: e.ID, Agency: e.Agency, Seq: seq, Op: +1, At: en.at, Period: en.period, Day: en.day, Contribs: cs})
-	t.change(key, func(tl timeline) timeline { return insert(tl, en) })
+	t.insert(key, en)
 	return Applied
-}
-
-func insert(tl timeline, en entry) timeline {
-	i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
-	tl = append(tl, entry{})
-	copy(tl[i+1:], tl[i:])
-	tl[i] = en
-	return tl
 }
 
 func (t *Txn) compact(c events.Contribution) contrib {
 	return contrib{ind: t.s.intern(c.Indicator), dim: t.s.intern(c.Dim), num: c.Num, den: c.Den}
 }
 
-// removeFrom drops the entry of event id from tl if it was emitted by unit
-// (an agency may only correct its own events), and says whether it did.
-func removeFrom(tl timeline, id id128, unit uint32) (timeline, bool) {
-	for i := range tl {
-		if tl[i].id == id && tl[i].unit == unit {
-			return append(tl[:i:i], tl[i+1:]...), true
-		}
-	}
-	return tl, false
-}
+// The cells of a timeline are, for each entry, its contributions at its
+// day less them at the next entry's day: an entry's cells depend on it and
+// on its successor only. Inserting an entry at i changes the cells of
+// entries i-1 (its successor) and i (new); removing the entry at i those
+// of i-1 and i. A change emits the difference of those entries' cells
+// only, not of the whole timeline before and after: with a timeline per
+// key for good, some keys' timelines grow with the log (a reported figure
+// of a year gets an entry per report), and each event on them copied and
+// emitted it whole (docs/performance.md, "The projector's allocations
+// (branch h21m)").
 
-func (t *Txn) change(key string, f func(timeline) timeline) {
-	k := t.s.digest(key)
-	before := t.timeline(key, k)
+// own returns the timeline of key (digest k) that the batch may write:
+// the batch's, or a copy of the State's the first time the batch changes
+// it (the State's is shared with the State, and with the links' record of
+// the batch), with room for a few more entries.
+func (t *Txn) own(key string, k id128) timeline {
+	if tl, ok := t.timelines[k]; ok {
+		return tl
+	}
+	before := t.s.timeline(k, key)
 	if t.s.links != nil {
 		t.s.links.saw(k, key, before)
 	}
-	t.emit(before, -1)
-	// A copy with room for the entry an insert adds: timelines are shared
-	// with the State and with the links' record of the batch.
-	after := make(timeline, len(before), len(before)+1)
-	copy(after, before)
-	after = f(after)
-	t.emit(after, +1)
-	t.timelines[k] = after
+	tl := make(timeline, len(before), len(before)+1+len(before)/8)
+	copy(tl, before)
+	return tl
 }
 
-// emit adds sign × the cells of a timeline to the batch.
-func (t *Txn) emit(tl timeline, sign float64) {
+// insert adds en to key's timeline, and the change of its cells to the
+// batch.
+func (t *Txn) insert(key string, en entry) {
+	k := t.s.digest(key)
+	tl := t.own(key, k)
+	i := sort.Search(len(tl), func(i int) bool { return en.before(&tl[i]) })
+	from := max(i-1, 0)
+	t.emit(tl, from, i, -1)
+	tl = append(tl, entry{})
+	copy(tl[i+1:], tl[i:])
+	tl[i] = en
+	t.emit(tl, from, i+1, +1)
+	t.timelines[k] = tl
+}
+
+// remove drops the entry of event id from key's timeline if it was
+// emitted by unit (an agency may only correct its own events), adds the
+// change of its cells to the batch, and says whether it did.
+func (t *Txn) remove(key string, id id128, unit uint32) bool {
+	k := t.s.digest(key)
+	i := slices.IndexFunc(t.timeline(key, k), func(en entry) bool { return en.id == id && en.unit == unit })
+	if i < 0 {
+		return false
+	}
+	tl := t.own(key, k)
+	from := max(i-1, 0)
+	t.emit(tl, from, i+1, -1)
+	tl = append(tl[:i], tl[i+1:]...)
+	t.emit(tl, from, i, +1)
+	t.timelines[k] = tl
+	return true
+}
+
+// emit adds sign × the cells of a timeline's entries from..to-1 (each
+// less at its successor's day, in tl) to the batch.
+func (t *Txn) emit(tl timeline, from, to int, sign float64) {
 	names := t.s.names
-	for i := range tl {
+	for i := from; i < to; i++ {
 		en := &tl[i]
 		for _, c := range en.contribs() {
 			cell := Cell{Indicator: names[c.ind], Unit: names[en.unit], Period: en.period, Dim: names[c.dim], Day: en.day}
@@ -441,6 +478,10 @@ func (t *Txn) Commit() {
 			continue
 		}
 		s.cur.timelines[k] = tl
+		// The version the previous generation holds is never read again
+		// (cur is read first): let it go now, not when the generation
+		// retires (a long timeline changed often was held twice).
+		delete(s.prev.timelines, k)
 	}
 	s.applied += t.applied
 	if s.indexed {

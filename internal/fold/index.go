@@ -176,9 +176,13 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	}
 	// Most events need three lookups (id, superseded mark, key) in the
 	// first round. The slice and the set are the last call's, emptied;
-	// the lookups' bytes are one arena as large as the last call's, whose
-	// strings stay valid while anything holds them (a new arena, never
-	// one written over).
+	// the lookups' bytes are one arena of the most bytes per event the
+	// calls before needed, whose strings stay valid while anything holds
+	// them (a new arena, never one written over). The slice's elements
+	// past the last call's length hold strings of older arenas (a round
+	// or batch that needed more): all are dropped, or each arena would
+	// live as long as any slot that points into it.
+	clear(s.need[:cap(s.need)])
 	out := s.need[:0]
 	if s.seen == nil {
 		s.seen = make(map[string]struct{}, 3*len(evs))
@@ -193,7 +197,7 @@ func (s *State) Lookups(evs []*events.Event) []string {
 		start := len(arena)
 		if cap(arena)-start < len(agency)+len(name)+3 {
 			// A full arena is left to the strings made in it.
-			arena = make([]byte, 0, max(s.arena, 2*cap(arena))+len(agency)+len(name)+3)
+			arena = make([]byte, 0, max(s.arena*len(evs), 2*cap(arena))+len(agency)+len(name)+3)
 			start = 0
 		}
 		arena = appendLookup(arena, kind, agency, name)
@@ -227,8 +231,11 @@ func (s *State) Lookups(evs []*events.Event) []string {
 	for _, l := range out {
 		total += len(l)
 	}
-	// The first round's room, the most a round needs.
-	s.arena = max(s.arena, total)
+	// The room per event of the rounds so far: a round of a few
+	// corrections takes a small arena, not one as large as a batch's.
+	if len(evs) > 0 {
+		s.arena = max(s.arena, (total+len(evs)-1)/len(evs))
+	}
 	s.need = out
 	return out
 }
@@ -251,33 +258,65 @@ func (s *State) holds(kind byte, d id128) bool {
 // Provide hands the State the index rows found for the lookups asked (rows
 // of other lookups are an error). A lookup without a row is known absent
 // until the next Commit. Rows may repeat (a part written twice): each
-// distinct row counts once.
+// distinct row counts once. Provide keeps none of the rows' strings (it
+// copies what it keeps): the caller may write over their bytes after.
 func (s *State) Provide(lookups []string, rows []IndexRow) error {
 	if !s.indexed {
 		return nil
 	}
-	// The map is the last call's, emptied: a batch's lookups are tens of
-	// thousands.
+	// The map, the rows grouped by lookup and the counts are the last
+	// call's, emptied: a batch's lookups are tens of thousands, and a
+	// lookup of a long timeline has a row per entry (appended to a slice
+	// per lookup, they were a tenth of the projector's allocations).
 	if s.asked == nil {
-		s.asked = make(map[string][]IndexRow, len(lookups))
+		s.asked = make(map[string]int, len(lookups))
 	}
-	asked := s.asked
+	asked := s.asked // lookup → its first index in lookups
 	defer clear(asked)
-	for _, l := range lookups {
-		asked[l] = nil
-	}
-	for _, r := range rows {
-		l := r.Lookup()
-		rs, ok := asked[l]
-		if !ok {
-			return fmt.Errorf("fold index: row for %q, which was not asked for", l)
+	for i, l := range lookups {
+		if _, dup := asked[l]; !dup {
+			asked[l] = i
 		}
-		asked[l] = append(rs, r)
+	}
+	p := &s.provided
+	p.of = p.of[:0]
+	if cap(p.start) <= len(lookups) {
+		p.start = make([]int, len(lookups)+1)
+	}
+	p.start = p.start[:len(lookups)+1]
+	clear(p.start)
+	for i := range rows {
+		p.lookup = rows[i].AppendLookup(p.lookup[:0])
+		at, ok := asked[string(p.lookup)]
+		if !ok {
+			return fmt.Errorf("fold index: row for %q, which was not asked for", p.lookup)
+		}
+		p.of = append(p.of, at)
+		p.start[at+1]++
+	}
+	for i := 1; i < len(p.start); i++ {
+		p.start[i] += p.start[i-1]
+	}
+	// The rows of lookup i are grouped[start[i]:start[i+1]], in the order
+	// found.
+	if cap(p.grouped) < len(rows) {
+		p.grouped = make([]IndexRow, len(rows))
+	}
+	grouped := p.grouped[:len(rows)]
+	defer clear(grouped) // the rows hold the values' strings
+	p.next = append(p.next[:0], p.start[:len(lookups)]...)
+	for j := range rows {
+		grouped[p.next[p.of[j]]] = rows[j]
+		p.next[p.of[j]]++
 	}
 	if s.absent == nil {
 		s.absent = map[lookupDigest]struct{}{}
 	}
-	for l, rs := range asked {
+	for i, l := range lookups {
+		if asked[l] != i {
+			continue // asked twice: handled at its first index
+		}
+		rs := grouped[p.start[i]:p.start[i+1]]
 		if len(l) < 2 || l[1] != ':' {
 			return fmt.Errorf("fold index: malformed lookup %q", l)
 		}
@@ -298,7 +337,7 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 			}
 			s.absent[lookupDigest{s.digestPair(agency, id), kind}] = struct{}{}
 		case kind == KindID:
-			s.cur.keyOf[s.digest(name)] = rs[0].Key
+			s.cur.keyOf[s.digest(name)] = strings.Clone(rs[0].Key)
 		case kind == KindSuperseded:
 			s.cur.superseded[s.digestPair(rs[0].Agency, rs[0].Name)] = struct{}{}
 		default:
@@ -311,22 +350,45 @@ func (s *State) Provide(lookups []string, rows []IndexRow) error {
 // timelineOf rebuilds a timeline from its index rows: the entries added and
 // not removed, in timeline order.
 func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
-	removed := map[string]bool{}
-	for _, r := range rows {
-		if r.Op < 0 {
-			removed[r.ID] = true
+	// Most timelines have a row or two: the ids removed and added are
+	// looked up among the rows then, and kept in sets only for long ones
+	// (two maps per timeline were most of what Provide allocated).
+	var removed, added map[string]bool
+	if len(rows) > smallTimeline {
+		removed, added = map[string]bool{}, map[string]bool{}
+		for _, r := range rows {
+			if r.Op < 0 {
+				removed[r.ID] = true
+			}
 		}
 	}
-	added := map[string]bool{}
+	isRemoved := func(id string) bool {
+		if removed != nil {
+			return removed[id]
+		}
+		for _, r := range rows {
+			if r.Op < 0 && r.ID == id {
+				return true
+			}
+		}
+		return false
+	}
 	var tl timeline
 	if len(rows) > 0 {
 		tl = make(timeline, 0, len(rows))
 	}
-	for _, r := range rows {
-		if r.Op <= 0 || removed[r.ID] || added[r.ID] {
+	for i, r := range rows {
+		if r.Op <= 0 || isRemoved(r.ID) {
 			continue
 		}
-		added[r.ID] = true
+		if added != nil {
+			if added[r.ID] {
+				continue
+			}
+			added[r.ID] = true
+		} else if slices.ContainsFunc(rows[:i], func(o IndexRow) bool { return o.Op > 0 && o.ID == r.ID }) {
+			continue
+		}
 		en := entry{
 			at: r.At, id: s.digest(r.ID), tie: city.CH64([]byte(r.ID)),
 			day: r.Day, unit: s.intern(r.Agency), period: r.Period,
@@ -357,6 +419,10 @@ func (s *State) timelineOf(rows []IndexRow) (timeline, error) {
 	return tl, nil
 }
 
+// smallTimeline is the most index rows of a timeline that timelineOf
+// dedups without sets.
+const smallTimeline = 16
+
 // Replay computes the rollup cells of whole timelines from their index rows,
 // without the rest of the state: the cells of a log are the sum over its
 // keys of the cells of each key's timeline.
@@ -372,7 +438,7 @@ func (r *Replay) Timeline(rows []IndexRow) error {
 	if err != nil {
 		return err
 	}
-	r.t.emit(tl, +1)
+	r.t.emit(tl, 0, len(tl), +1)
 	return nil
 }
 

@@ -405,19 +405,42 @@ func (s *Store) Reset() error {
 // every level per lookup; an event id's row and its superseded marks share
 // one record, read once. The bytes are valid only during the call.
 func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
-	type want struct {
-		key string
-		i   int
+	// The keys sought and their records' keys (a superseded mark's is
+	// made) are a call's before, emptied: a batch's lookups are tens of
+	// thousands.
+	g := getScratch.Get().(*getBuffers)
+	defer func() {
+		clear(g.ws)
+		g.ws, g.keys = g.ws[:0], g.keys[:0]
+		getScratch.Put(g)
+	}()
+	size := 0
+	for _, l := range lookups {
+		size += len(l)
 	}
-	ws := make([]want, 0, len(lookups))
+	if cap(g.keys) < size {
+		g.keys = make([]byte, 0, size)
+	}
+	if cap(g.ws) < len(lookups) {
+		g.ws = make([]want, 0, len(lookups))
+	}
+	ws := g.ws
 	s.fmu.RLock()
 	for i, l := range lookups {
-		k := recordKey(l)
+		k := l
+		if agency, id, ok := supersededMark(l); ok && agency != "" {
+			// recordKey's "i:<id>", in the call's bytes: shorter than
+			// the lookup, so the bytes are never moved.
+			start := len(g.keys)
+			g.keys = append(append(g.keys, "i:"...), id...)
+			k = unsafe.String(&g.keys[start], len(g.keys)-start)
+		}
 		if s.filter == nil || s.filter.MayContain(keyHash(k)) {
 			ws = append(ws, want{k, i})
 		}
 	}
 	s.fmu.RUnlock()
+	g.ws = ws
 	if len(ws) == 0 {
 		return nil
 	}
@@ -467,6 +490,20 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 	}
 	return nil
 }
+
+// want is a lookup that Get seeks: its record's key and its index.
+type want struct {
+	key string
+	i   int
+}
+
+// getBuffers is what a call of Get fills, kept for the next call.
+type getBuffers struct {
+	ws   []want
+	keys []byte
+}
+
+var getScratch = sync.Pool{New: func() any { return new(getBuffers) }}
 
 // Write adds the rows of one committed batch (lookups[i] has value
 // vals[i]) and moves the store from prev to next, in one atomic write.
