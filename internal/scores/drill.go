@@ -171,9 +171,24 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 // contributors lists the events of f read at m (all, or limit from
 // offset), from e.Drills when it has them, and their total when it was
 // read with them (a page read from the drill-down tables; -1 otherwise:
-// drillCount). The rows are shared with the cache: read only.
+// drillCount). A page of the tables read at an earlier commit is carried
+// over to m when the commits since did not move a row deciding it
+// (carry). The rows are shared with the cache: read only.
 func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
+	pageKey := drillPageKey(f, all, offset, limit)
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
+		if !all && limit > 0 {
+			if prev, ok := e.Drills.before(pageKey, m.watermark); ok && prev.total >= 0 {
+				c, ok, err := e.carry(ctx, prev, f, limit)
+				if err != nil {
+					return drillEntry{}, err
+				}
+				if ok {
+					e.Drills.keep(pageKey, c)
+					return c, nil
+				}
+			}
+		}
 		rows, total, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
@@ -182,12 +197,44 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 		for _, r := range rows {
 			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
 		}
-		return drillEntry{rows: out, total: total}, nil
+		c := drillEntry{rows: out, total: total, at: *f.UpTo}
+		if total >= 0 {
+			e.Drills.keep(pageKey, c)
+		}
+		return c, nil
 	})
 	if err != nil {
 		return c.rows, -1, err
 	}
 	return c.rows, c.total, nil
+}
+
+// carry returns prev, a page of f (limit rows) read from the drill-down
+// tables at an earlier commit, as the page at f.UpTo: the same rows when
+// the commits in between moved no row at or before its last one (any row
+// when the page is not full, since rows after it would join it), and its
+// total moved by their changes (chdb.DB.DrillSince, admitted as a light
+// read: a few rows of cds.drill_log per commit). ok is false when the
+// page must be read again: a row deciding it moved, or the log cannot say
+// (not reaching back to prev's commit, a refill). err is the request's
+// end: shed, or its context done.
+func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter, limit int) (c drillEntry, ok bool, err error) {
+	var last *chdb.DrillRow
+	if len(prev.rows) == limit {
+		r := prev.rows[limit-1]
+		last = &chdb.DrillRow{ID: r.ID, Agency: r.Agency, OccurredAt: r.OccurredAt}
+	}
+	moves, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (chdb.DrillMoves, error) {
+		return e.Store.db.DrillSince(ctx, f, prev.at, last)
+	})
+	switch {
+	case errors.Is(err, admission.ErrShed) || ctx.Err() != nil:
+		return drillEntry{}, false, err
+	case err != nil || moves.Page || prev.total+moves.Total < 0:
+		return drillEntry{}, false, nil
+	}
+	e.Drills.carried.Add(1)
+	return drillEntry{rows: prev.rows, total: prev.total + moves.Total, at: *f.UpTo}, true, nil
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has
@@ -199,7 +246,7 @@ func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (ui
 		n, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
 			return e.Store.db.DrillCount(ctx, f)
 		})
-		return drillEntry{total: int64(n)}, err
+		return drillEntry{total: int64(n), at: m.watermark}, err
 	})
 	return uint64(max(c.total, 0)), err
 }
