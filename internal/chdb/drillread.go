@@ -474,8 +474,8 @@ func (w drillWhere) window(days []uint32, counts map[uint32]int64, log *drillLog
 
 // DrillMoves is what the commits after a drill-down page was read did to
 // it (DrillSince): Total, how much they moved the total of its filter;
-// Page, whether they moved a row that decides the page (one at or before
-// its last row in the tables' order, or any row for a page not full).
+// Page, whether they moved a row at or before its last row in the tables'
+// order (one of the rows before the page, or of the page).
 type DrillMoves struct {
 	Total int64
 	Page  bool
@@ -483,16 +483,17 @@ type DrillMoves struct {
 
 // DrillSince reads from cds.drill_log the changes of f's rows by the
 // commits after from up to *f.UpTo, for a page read at from whose last
-// row is last (nil: a page not full, or empty), so that the page can be
-// answered at *f.UpTo without being read again: its rows are the same
-// when no change moved a row counted at or before last (Page false), and
-// its total moved by Total. A row of the tables sorts by occurred_at, then
-// cityHash64(id), then agency, as DrillRows lists them. ErrDrillFilter
-// for a filter the tables do not answer, ErrDrillMoved when the log does
-// not hold every commit from from to *f.UpTo (its older ranges dropped, a
-// refill, or the commit not yet logged); the caller then reads the page.
-// One query on cds.drill_log's latest granules (its key starts with seq),
-// a few rows per commit.
+// row is last (nil for an empty page), so that the page can be answered at
+// *f.UpTo without being read again: when no change moved a row counted
+// at or before last (Page false), the list up to the page's last row is
+// the same at both commits, and the total moved by Total (the caller
+// knows from it whether rows joined a page that was not full). A row of
+// the tables sorts by occurred_at, then cityHash64(id), then agency, as
+// DrillRows lists them. ErrDrillFilter for a filter the tables do not
+// answer, ErrDrillMoved when the log does not hold every commit from from
+// to *f.UpTo (its older ranges dropped, a refill, or the commit not yet
+// logged); the caller then reads the page. One query on cds.drill_log's
+// latest granules (its key starts with seq), a few rows per commit.
 func (db *DB) DrillSince(ctx context.Context, f DrillFilter, from uint64, last *DrillRow) (DrillMoves, error) {
 	if f.UpTo == nil {
 		return DrillMoves{}, ErrDrillFilter
@@ -524,7 +525,7 @@ func (db *DB) DrillSince(ctx context.Context, f DrillFilter, from uint64, last *
 			continue
 		}
 		m.Total += d
-		if last == nil || cmpRef(drillRef{agency: c.agency, at: c.at, tie: c.tie}, end) <= 0 {
+		if last != nil && cmpRef(drillRef{agency: c.agency, at: c.at, tie: c.tie}, end) <= 0 {
 			m.Page = true
 		}
 	}

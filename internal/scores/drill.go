@@ -179,7 +179,7 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
 		if !all && limit > 0 {
 			if prev, ok := e.Drills.before(pageKey, m.watermark); ok && prev.total >= 0 {
-				c, ok, err := e.carry(ctx, prev, f, limit)
+				c, ok, err := e.carry(ctx, prev, f, offset, limit)
 				if err != nil {
 					return drillEntry{}, err
 				}
@@ -209,32 +209,37 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 	return c.rows, c.total, nil
 }
 
-// carry returns prev, a page of f (limit rows) read from the drill-down
-// tables at an earlier commit, as the page at f.UpTo: the same rows when
-// the commits in between moved no row at or before its last one (any row
-// when the page is not full, since rows after it would join it), and its
-// total moved by their changes (chdb.DB.DrillSince, admitted as a light
-// read: a few rows of cds.drill_log per commit). ok is false when the
-// page must be read again: a row deciding it moved, or the log cannot say
-// (not reaching back to prev's commit, a refill). err is the request's
-// end: shed, or its context done.
-func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter, limit int) (c drillEntry, ok bool, err error) {
+// carry returns prev, a page of f (limit rows from offset) read from the
+// drill-down tables at an earlier commit, as the page at f.UpTo, with its
+// total moved by the changes of the commits in between
+// (chdb.DB.DrillSince, admitted as a light read: a few rows of
+// cds.drill_log per commit), when they moved no row at or before its last
+// one, so that the list up to it is the same at both commits, and: the
+// page was full (its rows are then the same), or it was not and the new
+// total says no row joined it after its last, or it was empty and still
+// is. ok is false when the page must be read again: a row deciding it
+// moved, or the log cannot say (not reaching back to prev's commit, a
+// refill). err is the request's end: shed, or its context done.
+func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter, offset, limit int) (c drillEntry, ok bool, err error) {
 	var last *chdb.DrillRow
-	if len(prev.rows) == limit {
-		r := prev.rows[limit-1]
+	if n := len(prev.rows); n > 0 {
+		r := prev.rows[n-1]
 		last = &chdb.DrillRow{ID: r.ID, Agency: r.Agency, OccurredAt: r.OccurredAt}
 	}
 	moves, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (chdb.DrillMoves, error) {
 		return e.Store.db.DrillSince(ctx, f, prev.at, last)
 	})
+	total := prev.total + moves.Total
 	switch {
 	case errors.Is(err, admission.ErrShed) || ctx.Err() != nil:
 		return drillEntry{}, false, err
-	case err != nil || moves.Page || prev.total+moves.Total < 0:
+	case err != nil || moves.Page || total < 0:
+		return drillEntry{}, false, nil
+	case len(prev.rows) < limit && total > int64(offset+len(prev.rows)): // rows joined the page
 		return drillEntry{}, false, nil
 	}
 	e.Drills.carried.Add(1)
-	return drillEntry{rows: prev.rows, total: prev.total + moves.Total, at: *f.UpTo}, true, nil
+	return drillEntry{rows: prev.rows, total: total, at: *f.UpTo}, true, nil
 }
 
 // drillCount counts the events of f read at m, from e.Drills when it has

@@ -102,10 +102,11 @@ func TestDrillFromTable(t *testing.T) {
 // TestDrillCarriedOver: a page of the drill-down tables read at one commit
 // is carried over to a later one when the commits in between added
 // events after its last row (its total moved, its rows the same, the
-// tables not read), read again when the page is not full (the event
-// joins it) or an event comes before its last row, and read again when
-// cds.drill_log no longer holds the commits in between; every answer is
-// that of an Engine without caches.
+// tables not read), an empty page past the end as long as the total does
+// not reach it; read again when the page is not full and an event joins
+// it, when an event comes before its last row, and when cds.drill_log no
+// longer holds the commits in between; every answer is that of an Engine
+// without caches.
 func TestDrillCarriedOver(t *testing.T) {
 	db := rollupDB(t)
 	ctx := context.Background()
@@ -124,11 +125,12 @@ func TestDrillCarriedOver(t *testing.T) {
 		commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", day, 1, 1, 1)}, prev, next)
 		prev = next
 	}
-	// ask reads the first page (2 events) and the second, checks them
-	// against plain's and returns the first page's ids and total.
+	// ask reads the first page (2 events), the second and one past the
+	// end (empty until 21 events), checks them against plain's and
+	// returns the first page's ids and total.
 	ask := func(step string) (ids []string, total uint64) {
 		t.Helper()
-		for _, offset := range []int{0, 2} {
+		for _, offset := range []int{0, 2, 20} {
 			d, err := e.Events(ctx, "bg-vietyen", "HSCV", q, offset, 2)
 			if err != nil {
 				t.Fatalf("%s, offset %d: %v", step, offset, err)
@@ -167,20 +169,23 @@ func TestDrillCarriedOver(t *testing.T) {
 
 	// After the page: the first page carried over (not read), the
 	// second (w-3, not full) read again with w-4.
+	// The first page carried over (not read), the second (w-3, not full)
+	// read again with w-4, the empty one carried over.
 	add("2025-06-02")
-	check("an event after the page", "[w-1 w-2]", 4, 1)
+	check("an event after the page", "[w-1 w-2]", 4, 2)
 	if n, _ := e.Store.DrillStats(); n != table+1 {
 		t.Errorf("an event after the page: %d reads of the tables, want %d (the second page only)", n-table, 1)
 	}
-	// Both pages full now: both carried over.
+	// The first two pages full now: all three carried over.
 	add("2025-06-03")
-	check("another event after the pages", "[w-1 w-2]", 5, 3)
+	check("another event after the pages", "[w-1 w-2]", 5, 5)
 
-	// Before the pages' last rows: both read again.
+	// Before the full pages' last rows: both read again, the empty one
+	// carried over.
 	add("2025-02-28")
-	check("an event before the pages' last rows", "[w-6 w-1]", 6, 3)
+	check("an event before the pages' last rows", "[w-6 w-1]", 6, 6)
 	add("2025-06-04")
-	check("an event after the pages again", "[w-6 w-1]", 7, 5)
+	check("an event after the pages again", "[w-6 w-1]", 7, 9)
 
 	// The log emptied (a refill) after a commit, before the next: it does
 	// not chain back to the pages' commit, they are read again.
@@ -189,5 +194,5 @@ func TestDrillCarriedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	add("2025-06-06")
-	check("the log emptied", "[w-6 w-1]", 9, 5)
+	check("the log emptied", "[w-6 w-1]", 9, 9)
 }
