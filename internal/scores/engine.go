@@ -113,7 +113,8 @@ func (e *Engine) unitAt(ctx context.Context, code string, q Query) (*UnitScore, 
 }
 
 // score computes and ranks all units of a level, at the commit markers it
-// returns.
+// returns; once per level, as_of and milestone for a snapshot pair of the
+// Store's cache (levels.go). The scores are shared: read only.
 func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, mark, error) {
 	var own, reported []string
 	var inds []catalog.Indicator
@@ -134,6 +135,16 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 	if err != nil {
 		return nil, mark{}, err
 	}
+	units := pair.ranked.get(rankedKey{level: level, asOf: q.AsOf, milestone: q.Milestone}, func() []*UnitScore {
+		return e.rank(level, q, inds, pair)
+	})
+	return units, pair.at, nil
+}
+
+// rank computes and ranks the units of level in force at q.AsOf from the
+// snapshots of pair.
+func (e *Engine) rank(level registry.Level, q Query, inds []catalog.Indicator, pair snapPair) []*UnitScore {
+	baseDate := e.Catalog.BaselineDate()
 	now, base := pair.snaps[0], pair.snaps[1]
 	inForce := e.Registry.InForce(q.AsOf)
 	inForceBase := e.Registry.InForce(baseDate)
@@ -161,7 +172,7 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		out = append(out, s)
 	}
 	rankAll(out)
-	return out, pair.at, nil
+	return out
 }
 
 // ownUnits returns the units whose events are unit's own at d: the unit and,
