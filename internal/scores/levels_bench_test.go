@@ -62,3 +62,17 @@ func BenchmarkLevelScores(b *testing.B) {
 		}
 	}
 }
+
+// TestIndicatorsCopiedOnce: an Engine copies its catalogue's indicators
+// once, not per call, and again when its catalogue is another.
+func TestIndicatorsCopiedOnce(t *testing.T) {
+	e := &Engine{Catalog: catalog.Default()}
+	a, b := e.indicators(), e.indicators()
+	if len(a) == 0 || &a[0] != &b[0] {
+		t.Fatalf("the indicators were copied again (%d)", len(a))
+	}
+	e.Catalog = catalog.Default()
+	if c := e.indicators(); &c[0] == &a[0] || len(c) != len(a) {
+		t.Errorf("another catalogue's indicators were not copied")
+	}
+}

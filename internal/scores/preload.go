@@ -32,7 +32,7 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	var codes []string
 	for _, level := range registry.Levels() {
 		var o, r []string
-		for _, ind := range e.Catalog.Indicators() {
+		for _, ind := range e.indicators() {
 			if !ind.AppliesTo(level) {
 				continue
 			}
