@@ -1,6 +1,7 @@
 package scores
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -71,7 +72,11 @@ func TestIndicatorsCopiedOnce(t *testing.T) {
 	if len(a) == 0 || &a[0] != &b[0] {
 		t.Fatalf("the indicators were copied again (%d)", len(a))
 	}
-	e.Catalog = catalog.Default()
+	other, err := catalog.Parse(bytes.NewReader(catalog.DefaultJSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Catalog = other
 	if c := e.indicators(); &c[0] == &a[0] || len(c) != len(a) {
 		t.Errorf("another catalogue's indicators were not copied")
 	}
