@@ -20,7 +20,10 @@ func TestCachesSameAsUncached(t *testing.T) {
 	db := rollupDB(t)
 	cached := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db), Drills: NewDrillCache(0)}
 	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
-	ac := admission.New(admission.Config{Slots: 1, Wait: time.Minute}, nil)
+	// No request shed: on a loaded machine the heavy reads' expected wait
+	// (QueueDelay, 200 ms by default) shed one now and then, and its
+	// answer was then compared as empty.
+	ac := admission.New(admission.Config{Slots: 1, Wait: time.Minute, QueueDelay: time.Minute}, nil)
 	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
 	asks := []struct {
 		name string
