@@ -118,7 +118,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, total, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, total, err := e.contributors(ctx, m, ind, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -134,17 +134,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 			return nil, fmt.Errorf("drill-down count: %w", err)
 		}
 	}
-	for _, r := range rows {
-		ev, err := events.Restore(r.ID, r.Type, r.Agency, r.OccurredAt, r.Supersedes, r.Data)
-		if err != nil {
-			return nil, fmt.Errorf("drill-down: stored event %s: %w", r.ID, err)
-		}
-		r.Numerator, r.Denominator, _ = ev.Contribution(indicator)
-		if ind.Kind == catalog.KindReportedMinRatio {
-			r.Numerator, r.Denominator = minPart(ev, indicator)
-		}
-		d.Events = append(d.Events, r)
-	}
+	d.Events = rows // shared with the cache: read only
 	if d.Events == nil {
 		d.Events = []Contributor{}
 	}
@@ -171,12 +161,13 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 // contributors lists the events of f read at m (all, or limit from
 // offset), from e.Drills when it has them, and their total when it was
 // read with them (a page read from the drill-down tables; -1 otherwise:
-// drillCount). A page of the tables read at an earlier commit is carried
-// over to m when the commits since did not move a row deciding it
-// (carry). The rows are shared with the cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
-	pageKey := drillPageKey(f, all, offset, limit)
-	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
+// drillCount), each with its contribution to ind (restored once per
+// read, not per request). A page of the tables read at an earlier commit
+// is carried over to m when the commits since did not move a row deciding
+// it (carry). The rows are shared with the cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, ind catalog.Indicator, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
+	pageKey := drillPageKey(ind.Code, f, all, offset, limit)
+	c, err := e.Drills.get(ctx, drillKey(m, ind.Code, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
 		if !all && limit > 0 {
 			if prev, ok := e.Drills.before(pageKey, m.watermark); ok && prev.total >= 0 {
 				c, ok, err := e.carry(ctx, prev, f, offset, limit)
@@ -195,7 +186,16 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 		}
 		out := make([]Contributor, 0, len(rows))
 		for _, r := range rows {
-			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
+			c := Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)}
+			ev, err := events.Restore(c.ID, c.Type, c.Agency, c.OccurredAt, c.Supersedes, c.Data)
+			if err != nil {
+				return drillEntry{}, fmt.Errorf("drill-down: stored event %s: %w", c.ID, err)
+			}
+			c.Numerator, c.Denominator, _ = ev.Contribution(ind.Code)
+			if ind.Kind == catalog.KindReportedMinRatio {
+				c.Numerator, c.Denominator = minPart(ev, ind.Code)
+			}
+			out = append(out, c)
 		}
 		c := drillEntry{rows: out, total: total, at: *f.UpTo}
 		if total >= 0 {
@@ -247,7 +247,7 @@ func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter,
 // when it was read from cds.events because the drill-down tables could not
 // answer at m (listRows), and they would not answer the count either.
 func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
-	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
+	c, err := e.Drills.get(ctx, drillKey(m, "", f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
 		n, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
 			return e.Store.db.DrillCount(ctx, f)
 		})

@@ -74,16 +74,17 @@ func (c *DrillCache) Carried() uint64 {
 	return c.carried.Load()
 }
 
-// drillKey names what a drill-down read at m: its filter (with UpTo) and
-// the page asked (page < 0 for the total).
-func drillKey(m mark, f chdb.DrillFilter, all bool, offset, limit int) string {
-	return fmt.Sprintf("%q|%d|%s", m.key, m.watermark, drillPageKey(f, all, offset, limit))
+// drillKey names what a drill-down read at m: the indicator its rows'
+// contributions are to ("" for a total), its filter (with UpTo) and the
+// page asked (page < 0 for the total).
+func drillKey(m mark, indicator string, f chdb.DrillFilter, all bool, offset, limit int) string {
+	return fmt.Sprintf("%q|%d|%s", m.key, m.watermark, drillPageKey(indicator, f, all, offset, limit))
 }
 
 // drillPageKey names a page of a drill-down whatever the commit.
-func drillPageKey(f chdb.DrillFilter, all bool, offset, limit int) string {
+func drillPageKey(indicator string, f chdb.DrillFilter, all bool, offset, limit int) string {
 	f.UpTo = nil
-	return fmt.Sprintf("%#v|%t|%d|%d", f, all, offset, limit)
+	return fmt.Sprintf("%q|%#v|%t|%d|%d", indicator, f, all, offset, limit)
 }
 
 // get returns the entry of key, read by read on a miss (always, without a
