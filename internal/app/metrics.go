@@ -95,8 +95,10 @@ func registerDrillMetrics(reg prometheus.Registerer, c *scores.DrillCache) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_cache_hits_total", Help: "Drill-down pages and totals answered from the cache (valid until the next commit)."},
 			func() float64 { _, h, _ := c.Stats(); return float64(h) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_cache_misses_total", Help: "Drill-down pages and totals read from cds.events."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_cache_misses_total", Help: "Drill-down pages and totals not in the cache: read, or carried over from an earlier commit."},
 			func() float64 { _, _, m := c.Stats(); return float64(m) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_carried_total", Help: "Drill-down pages carried over from an earlier commit (the changes of the commits since read from cds.drill_log) instead of being read again."},
+			func() float64 { return float64(c.Carried()) }),
 	)
 }
 

@@ -507,12 +507,14 @@ func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
 
 // apiCounterNames are the counters of the API's /metrics the mixed
 // readers report, as figures: drill-down pages and totals read from the
-// drill-down tables and from cds.events, and requests shed by class; those
+// drill-down tables and from cds.events, pages carried over from an
+// earlier commit, and requests shed by class; those
 // without a figure are the read slots' waits, reported as a mean per class
 // (readers_slot_wait_ms_*).
 var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
 	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
+	{"cds_scores_drill_carried_total", "drill_carried"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
 	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},

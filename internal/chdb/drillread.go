@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/go-faster/city"
 
 	"github.com/bacgiang/cds/events"
 )
@@ -391,9 +392,7 @@ func (db *DB) drillListRows(ctx context.Context, w drillWhere, win *drillDays) (
 // even when no row moved, since a refill among them (which breaks the
 // chain) may have dropped rows counting at w.at.
 func (w drillWhere) listed(rows []listRow, log *drillLog) ([]drillRef, error) {
-	slices.SortFunc(rows, func(a, b listRow) int {
-		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.tie, b.tie), cmp.Compare(a.agency, b.agency))
-	})
+	slices.SortFunc(rows, func(a, b listRow) int { return cmpRef(a.drillRef, b.drillRef) })
 	page := make([]drillRef, 0, len(rows))
 	for _, r := range rows {
 		next := r.next
@@ -471,4 +470,70 @@ func (w drillWhere) window(days []uint32, counts map[uint32]int64, log *drillLog
 	}
 	win.from, win.to = drillDayStart(first), drillDayStart(last+1)
 	return win, nil
+}
+
+// DrillMoves is what the commits after a drill-down page was read did to
+// it (DrillSince): Total, how much they moved the total of its filter;
+// Page, whether they moved a row at or before its last row in the tables'
+// order (one of the rows before the page, or of the page).
+type DrillMoves struct {
+	Total int64
+	Page  bool
+}
+
+// DrillSince reads from cds.drill_log the changes of f's rows by the
+// commits after from up to *f.UpTo, for a page read at from whose last
+// row is last (nil for an empty page), so that the page can be answered at
+// *f.UpTo without being read again: when no change moved a row counted
+// at or before last (Page false), the list up to the page's last row is
+// the same at both commits, and the total moved by Total (the caller
+// knows from it whether rows joined a page that was not full). A row of
+// the tables sorts by occurred_at, then cityHash64(id), then agency, as
+// DrillRows lists them. ErrDrillFilter for a filter the tables do not
+// answer, ErrDrillMoved when the log does not hold every commit from from
+// to *f.UpTo (its older ranges dropped, a refill, or the commit not yet
+// logged); the caller then reads the page. One query on cds.drill_log's
+// latest granules (its key starts with seq), a few rows per commit.
+func (db *DB) DrillSince(ctx context.Context, f DrillFilter, from uint64, last *DrillRow) (DrillMoves, error) {
+	if f.UpTo == nil {
+		return DrillMoves{}, ErrDrillFilter
+	}
+	to := *f.UpTo
+	f.UpTo = &from
+	w, err := drillTableWhere(f)
+	if err != nil {
+		return DrillMoves{}, err
+	}
+	if to < from {
+		return DrillMoves{}, fmt.Errorf("%w: asked from commit %d back to %d", ErrDrillMoved, from, to)
+	}
+	if to == from {
+		return DrillMoves{}, nil
+	}
+	log, err := db.drillChanges(ctx, w, to)
+	if err != nil {
+		return DrillMoves{}, err
+	}
+	var end drillRef
+	if last != nil {
+		end = drillRef{agency: last.Agency, at: uint32(last.OccurredAt.Unix()), tie: city.CH64([]byte(last.ID))}
+	}
+	var m DrillMoves
+	for _, c := range log.changes {
+		d := w.delta(c)
+		if d == 0 {
+			continue
+		}
+		m.Total += d
+		if last != nil && cmpRef(drillRef{agency: c.agency, at: c.at, tie: c.tie}, end) <= 0 {
+			m.Page = true
+		}
+	}
+	return m, nil
+}
+
+// cmpRef orders rows of the drill-down tables as a page lists them: by
+// occurred_at, then the hash of the id, then agency.
+func cmpRef(a, b drillRef) int {
+	return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.tie, b.tie), cmp.Compare(a.agency, b.agency))
 }

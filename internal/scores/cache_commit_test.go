@@ -20,7 +20,10 @@ func TestCachesSameAsUncached(t *testing.T) {
 	db := rollupDB(t)
 	cached := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db), Drills: NewDrillCache(0)}
 	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
-	ac := admission.New(admission.Config{Slots: 1, Wait: time.Minute}, nil)
+	// No request shed: on a loaded machine the heavy reads' expected wait
+	// (QueueDelay, 200 ms by default) shed one now and then, and its
+	// answer was then compared as empty.
+	ac := admission.New(admission.Config{Slots: 1, Wait: time.Minute, QueueDelay: time.Minute}, nil)
 	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
 	asks := []struct {
 		name string
@@ -80,5 +83,47 @@ func TestCachesSameAsUncached(t *testing.T) {
 	}
 	if _, hits, _ := cached.Drills.Stats(); hits == 0 {
 		t.Error("no request was answered from the drill-down cache")
+	}
+}
+
+// TestRankedOncePerCommit: the scores of a level are computed once per
+// snapshot pair of the cache: asked twice at one commit (a league table,
+// then a unit of it), the same units come back, not computed again; after
+// a commit they are computed anew, and are those of an Engine without
+// caches.
+func TestRankedOncePerCommit(t *testing.T) {
+	db := rollupDB(t)
+	cached := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
+	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
+	ctx := context.Background()
+	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
+	var prev pos
+	var first *UnitScore
+	for c := 1; c <= 2; c++ {
+		next := pos{n: int64(c), num: float64(c), den: float64(3 * c)}
+		commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", fmt.Sprintf("2025-0%d-01", c+2), 1, 1, 1)}, prev, next)
+		prev = next
+		a, err := cached.Level(ctx, registry.LevelDistrict, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := cached.Unit(ctx, a.Units[0].Unit, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u != a.Units[0] {
+			t.Errorf("commit %d: the unit's score was computed again, not taken from the league table's", c)
+		}
+		if u == first {
+			t.Errorf("commit %d: the scores of the commit before came back", c)
+		}
+		first = u
+		want, err := plain.Level(ctx, registry.LevelDistrict, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := mustJSON(t, a), mustJSON(t, want); got != want {
+			t.Errorf("commit %d: with the caches\n%s\nwithout\n%s", c, got, want)
+		}
 	}
 }

@@ -118,7 +118,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 	filter.UpTo = &m.watermark
 
 	reported := ind.Kind.Reported()
-	rows, total, err := e.contributors(ctx, m, filter, reported, d.Offset, d.Limit)
+	rows, total, err := e.contributors(ctx, m, ind, filter, reported, d.Offset, d.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -134,17 +134,7 @@ func (e *Engine) FindEvents(ctx context.Context, unit, indicator string, q Query
 			return nil, fmt.Errorf("drill-down count: %w", err)
 		}
 	}
-	for _, r := range rows {
-		ev, err := events.Restore(r.ID, r.Type, r.Agency, r.OccurredAt, r.Supersedes, r.Data)
-		if err != nil {
-			return nil, fmt.Errorf("drill-down: stored event %s: %w", r.ID, err)
-		}
-		r.Numerator, r.Denominator, _ = ev.Contribution(indicator)
-		if ind.Kind == catalog.KindReportedMinRatio {
-			r.Numerator, r.Denominator = minPart(ev, indicator)
-		}
-		d.Events = append(d.Events, r)
-	}
+	d.Events = rows // shared with the cache: read only
 	if d.Events == nil {
 		d.Events = []Contributor{}
 	}
@@ -171,18 +161,47 @@ func drillFilter(f events.Feeding, units []string, asOf registry.Date, find Find
 // contributors lists the events of f read at m (all, or limit from
 // offset), from e.Drills when it has them, and their total when it was
 // read with them (a page read from the drill-down tables; -1 otherwise:
-// drillCount). The rows are shared with the cache: read only.
-func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
-	c, err := e.Drills.get(ctx, drillKey(m, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
+// drillCount), each with its contribution to ind (restored once per
+// read, not per request). A page of the tables read at an earlier commit
+// is carried over to m when the commits since did not move a row deciding
+// it (carry). The rows are shared with the cache: read only.
+func (e *Engine) contributors(ctx context.Context, m mark, ind catalog.Indicator, f chdb.DrillFilter, all bool, offset, limit int) ([]Contributor, int64, error) {
+	pageKey := drillPageKey(ind.Code, f, all, offset, limit)
+	c, err := e.Drills.get(ctx, drillKey(m, ind.Code, f, all, offset, limit), func(ctx context.Context) (drillEntry, error) {
+		if !all && limit > 0 {
+			if prev, ok := e.Drills.before(pageKey, m.watermark); ok && prev.total >= 0 {
+				c, ok, err := e.carry(ctx, prev, f, offset, limit)
+				if err != nil {
+					return drillEntry{}, err
+				}
+				if ok {
+					e.Drills.keep(pageKey, c)
+					return c, nil
+				}
+			}
+		}
 		rows, total, err := e.listRows(ctx, f, all, offset, limit)
 		if err != nil {
 			return drillEntry{}, fmt.Errorf("drill-down: %w", err)
 		}
 		out := make([]Contributor, 0, len(rows))
 		for _, r := range rows {
-			out = append(out, Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)})
+			c := Contributor{ID: r.ID, Type: r.Type, Agency: r.Agency, OccurredAt: r.OccurredAt, Supersedes: r.Supersedes, Key: r.Key, Data: json.RawMessage(r.Data)}
+			ev, err := events.Restore(c.ID, c.Type, c.Agency, c.OccurredAt, c.Supersedes, c.Data)
+			if err != nil {
+				return drillEntry{}, fmt.Errorf("drill-down: stored event %s: %w", c.ID, err)
+			}
+			c.Numerator, c.Denominator, _ = ev.Contribution(ind.Code)
+			if ind.Kind == catalog.KindReportedMinRatio {
+				c.Numerator, c.Denominator = minPart(ev, ind.Code)
+			}
+			out = append(out, c)
 		}
-		return drillEntry{rows: out, total: total}, nil
+		c := drillEntry{rows: out, total: total, at: *f.UpTo}
+		if total >= 0 {
+			e.Drills.keep(pageKey, c)
+		}
+		return c, nil
 	})
 	if err != nil {
 		return c.rows, -1, err
@@ -190,16 +209,49 @@ func (e *Engine) contributors(ctx context.Context, m mark, f chdb.DrillFilter, a
 	return c.rows, c.total, nil
 }
 
+// carry returns prev, a page of f (limit rows from offset) read from the
+// drill-down tables at an earlier commit, as the page at f.UpTo, with its
+// total moved by the changes of the commits in between
+// (chdb.DB.DrillSince, admitted as a light read: a few rows of
+// cds.drill_log per commit), when they moved no row at or before its last
+// one, so that the list up to it is the same at both commits, and: the
+// page was full (its rows are then the same), or it was not and the new
+// total says no row joined it after its last, or it was empty and still
+// is. ok is false when the page must be read again: a row deciding it
+// moved, or the log cannot say (not reaching back to prev's commit, a
+// refill). err is the request's end: shed, or its context done.
+func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter, offset, limit int) (c drillEntry, ok bool, err error) {
+	var last *chdb.DrillRow
+	if n := len(prev.rows); n > 0 {
+		r := prev.rows[n-1]
+		last = &chdb.DrillRow{ID: r.ID, Agency: r.Agency, OccurredAt: r.OccurredAt}
+	}
+	moves, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (chdb.DrillMoves, error) {
+		return e.Store.db.DrillSince(ctx, f, prev.at, last)
+	})
+	total := prev.total + moves.Total
+	switch {
+	case errors.Is(err, admission.ErrShed) || ctx.Err() != nil:
+		return drillEntry{}, false, err
+	case err != nil || moves.Page || total < 0:
+		return drillEntry{}, false, nil
+	case len(prev.rows) < limit && total > int64(offset+len(prev.rows)): // rows joined the page
+		return drillEntry{}, false, nil
+	}
+	e.Drills.carried.Add(1)
+	return drillEntry{rows: prev.rows, total: total, at: *f.UpTo}, true, nil
+}
+
 // drillCount counts the events of f read at m, from e.Drills when it has
 // the count, else from cds.events: a page comes without its total only
 // when it was read from cds.events because the drill-down tables could not
 // answer at m (listRows), and they would not answer the count either.
 func (e *Engine) drillCount(ctx context.Context, m mark, f chdb.DrillFilter) (uint64, error) {
-	c, err := e.Drills.get(ctx, drillKey(m, f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
+	c, err := e.Drills.get(ctx, drillKey(m, "", f, true, -1, -1), func(ctx context.Context) (drillEntry, error) {
 		n, err := admission.HoldValue(ctx, admission.Heavy, func(ctx context.Context) (uint64, error) {
 			return e.Store.db.DrillCount(ctx, f)
 		})
-		return drillEntry{total: int64(n)}, err
+		return drillEntry{total: int64(n), at: m.watermark}, err
 	})
 	return uint64(max(c.total, 0)), err
 }

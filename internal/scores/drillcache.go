@@ -3,6 +3,8 @@ package scores
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bacgiang/cds/internal/admission"
 	"github.com/bacgiang/cds/internal/chdb"
@@ -19,15 +21,30 @@ const DefaultDrillCacheSize = 256
 // package's flightCache, as the snapshots of a Store). Entries are few
 // and small (a page of at most MaxDrillLimit rows, or a count); the least
 // recently used go first.
+//
+// A page is also kept as the latest read of its drill-down (latest), so
+// that at a later commit it is carried over rather than read again when
+// the commits in between did not move a row deciding it: their changes,
+// read from cds.drill_log (chdb.DB.DrillSince, a few rows per commit),
+// give the new total, and the rows are those of the earlier commit
+// (docs/design.md, "The drill-down table"). Commits landing every 200 ms
+// then cost a drill-down that read of the log, not a page read.
 type DrillCache struct {
 	c *flightCache[string, drillEntry]
+
+	mu     sync.Mutex
+	latest map[string]drillEntry // by drillPageKey: the page at its newest commit read
+	max    int
+	// carried counts the pages carried over to a later commit.
+	carried atomic.Uint64
 }
 
 // drillEntry is a page (rows, and its total when it was read with the
-// page, -1 otherwise) or a total alone.
+// page, -1 otherwise) or a total alone, and the commit it is exact at.
 type drillEntry struct {
 	rows  []Contributor
 	total int64
+	at    uint64 // the commit read at (mark.watermark)
 }
 
 // NewDrillCache returns a cache of size entries (DefaultDrillCacheSize when
@@ -39,19 +56,35 @@ func NewDrillCache(size int) *DrillCache {
 	// Drill: a drill-down is read from the drill-down tables, a page's
 	// worth of rows, unless they cannot answer at its commit; a wait for
 	// another request's read is shed in the class of that read.
-	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill)}
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill), latest: map[string]drillEntry{}, max: size}
 }
 
 // Stats returns the entries held, the requests answered without a read of
 // their own (from an entry, or from a read another request ran) and the
-// reads run.
+// reads run (pages carried over to a later commit included: Carried).
 func (c *DrillCache) Stats() (entries int, hits, misses uint64) { return c.c.stats() }
 
-// drillKey names what a drill-down read at m: its filter (with UpTo) and
-// the page asked (page < 0 for the total).
-func drillKey(m mark, f chdb.DrillFilter, all bool, offset, limit int) string {
+// Carried returns how many pages were carried over to a later commit
+// from an earlier one (with the changes of the commits in between read
+// from cds.drill_log) instead of being read again.
+func (c *DrillCache) Carried() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.carried.Load()
+}
+
+// drillKey names what a drill-down read at m: the indicator its rows'
+// contributions are to ("" for a total), its filter (with UpTo) and the
+// page asked (page < 0 for the total).
+func drillKey(m mark, indicator string, f chdb.DrillFilter, all bool, offset, limit int) string {
+	return fmt.Sprintf("%q|%d|%s", m.key, m.watermark, drillPageKey(indicator, f, all, offset, limit))
+}
+
+// drillPageKey names a page of a drill-down whatever the commit.
+func drillPageKey(indicator string, f chdb.DrillFilter, all bool, offset, limit int) string {
 	f.UpTo = nil
-	return fmt.Sprintf("%q|%d|%#v|%t|%d|%d", m.key, m.watermark, f, all, offset, limit)
+	return fmt.Sprintf("%q|%#v|%t|%d|%d", indicator, f, all, offset, limit)
 }
 
 // get returns the entry of key, read by read on a miss (always, without a
@@ -64,4 +97,36 @@ func (c *DrillCache) get(ctx context.Context, key string, read func(context.Cont
 		e, err := read(ctx)
 		return e, key, err
 	})
+}
+
+// before returns the latest page of page (drillPageKey) read at a commit
+// before at, if any.
+func (c *DrillCache) before(page string, at uint64) (drillEntry, bool) {
+	if c == nil {
+		return drillEntry{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.latest[page]
+	return e, ok && e.at < at
+}
+
+// keep records e as the latest page of page unless a later one is kept.
+// Beyond max pages it forgets one of them, any.
+func (c *DrillCache) keep(page string, e drillEntry) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.latest[page]; ok && old.at >= e.at {
+		return
+	}
+	if _, ok := c.latest[page]; !ok && len(c.latest) >= c.max {
+		for k := range c.latest {
+			delete(c.latest, k)
+			break
+		}
+	}
+	c.latest[page] = e
 }

@@ -2,6 +2,7 @@ package scores
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,4 +97,102 @@ func TestDrillFromTable(t *testing.T) {
 	if table, fallbacks := e.Store.DrillStats(); table != 3 || fallbacks != 1 {
 		t.Errorf("read from the tables %d times, from cds.events %d; want 3 and 1 (the page; its total from cds.events without asking the tables again)", table, fallbacks)
 	}
+}
+
+// TestDrillCarriedOver: a page of the drill-down tables read at one commit
+// is carried over to a later one when the commits in between added
+// events after its last row (its total moved, its rows the same, the
+// tables not read), an empty page past the end as long as the total does
+// not reach it; read again when the page is not full and an event joins
+// it, when an event comes before its last row, and when cds.drill_log no
+// longer holds the commits in between; every answer is that of an Engine
+// without caches.
+func TestDrillCarriedOver(t *testing.T) {
+	db := rollupDB(t)
+	ctx := context.Background()
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db), Drills: NewDrillCache(0)}
+	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
+	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
+	var prev pos
+	var seq uint64
+	// add commits one event of bg-vietyen on day, as a batch does.
+	add := func(day string) {
+		seq++
+		id := fmt.Sprintf("w-%d", seq)
+		insertRaw(t, db, seq, id, fmt.Sprintf("W%d", seq), day)
+		addDrill(t, db, seq, []string{id}, []string{day})
+		next := pos{n: int64(seq), num: float64(seq), den: float64(2 * seq)}
+		commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", day, 1, 1, 1)}, prev, next)
+		prev = next
+	}
+	// ask reads the first page (2 events), the second and one past the
+	// end (empty until 21 events), checks them against plain's and
+	// returns the first page's ids and total.
+	ask := func(step string) (ids []string, total uint64) {
+		t.Helper()
+		for _, offset := range []int{0, 2, 20} {
+			d, err := e.Events(ctx, "bg-vietyen", "HSCV", q, offset, 2)
+			if err != nil {
+				t.Fatalf("%s, offset %d: %v", step, offset, err)
+			}
+			want, err := plain.Events(ctx, "bg-vietyen", "HSCV", q, offset, 2)
+			if err != nil {
+				t.Fatalf("%s, offset %d, without caches: %v", step, offset, err)
+			}
+			if got, want := mustJSON(t, d), mustJSON(t, want); got != want {
+				t.Errorf("%s, offset %d: with the caches\n%s\nwithout\n%s", step, offset, got, want)
+			}
+			if offset == 0 {
+				for _, ev := range d.Events {
+					ids = append(ids, ev.ID)
+				}
+				total = d.Total
+			}
+		}
+		return ids, total
+	}
+	check := func(step string, wantIDs string, wantTotal uint64, wantCarried uint64) {
+		t.Helper()
+		ids, total := ask(step)
+		if fmt.Sprint(ids) != wantIDs || total != wantTotal {
+			t.Errorf("%s: first page %v of %d, want %s of %d", step, ids, total, wantIDs, wantTotal)
+		}
+		if n := e.Drills.Carried(); n != wantCarried {
+			t.Errorf("%s: %d pages carried over, want %d", step, n, wantCarried)
+		}
+	}
+	add("2025-03-01")
+	add("2025-03-02")
+	add("2025-03-03")
+	check("first read", "[w-1 w-2]", 3, 0)
+	table, _ := e.Store.DrillStats()
+
+	// After the page: the first page carried over (not read), the
+	// second (w-3, not full) read again with w-4.
+	// The first page carried over (not read), the second (w-3, not full)
+	// read again with w-4, the empty one carried over.
+	add("2025-06-02")
+	check("an event after the page", "[w-1 w-2]", 4, 2)
+	if n, _ := e.Store.DrillStats(); n != table+1 {
+		t.Errorf("an event after the page: %d reads of the tables, want %d (the second page only)", n-table, 1)
+	}
+	// The first two pages full now: all three carried over.
+	add("2025-06-03")
+	check("another event after the pages", "[w-1 w-2]", 5, 5)
+
+	// Before the full pages' last rows: both read again, the empty one
+	// carried over.
+	add("2025-02-28")
+	check("an event before the pages' last rows", "[w-6 w-1]", 6, 6)
+	add("2025-06-04")
+	check("an event after the pages again", "[w-6 w-1]", 7, 9)
+
+	// The log emptied (a refill) after a commit, before the next: it does
+	// not chain back to the pages' commit, they are read again.
+	add("2025-06-05")
+	if err := db.Exec(ctx, "TRUNCATE TABLE "+db.Table("drill_log")); err != nil {
+		t.Fatal(err)
+	}
+	add("2025-06-06")
+	check("the log emptied", "[w-6 w-1]", 9, 9)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/bacgiang/cds/internal/catalog"
@@ -20,6 +21,30 @@ type Engine struct {
 	// Drills, when not nil, keeps drill-down pages and totals by commit
 	// (drillcache.go).
 	Drills *DrillCache
+
+	// inds keeps Catalog's indicators (indicators).
+	inds atomic.Pointer[catalogIndicators]
+}
+
+// catalogIndicators is a catalogue's indicators, as Catalog.Indicators
+// copies them.
+type catalogIndicators struct {
+	cat  *catalog.Catalog
+	inds []catalog.Indicator
+}
+
+// indicators returns e.Catalog's indicators, in file order, copied once
+// per catalogue rather than per call (Catalog.Indicators copies every
+// indicator and its milestones: per request, and per unit of a silence
+// answer, that was a tenth of the API's CPU under 32 readers and much of
+// its garbage). Shared: read only.
+func (e *Engine) indicators() []catalog.Indicator {
+	if c := e.inds.Load(); c != nil && c.cat == e.Catalog {
+		return c.inds
+	}
+	c := &catalogIndicators{cat: e.Catalog, inds: e.Catalog.Indicators()}
+	e.inds.Store(c)
+	return c.inds
 }
 
 // Query selects what to score.
@@ -113,11 +138,12 @@ func (e *Engine) unitAt(ctx context.Context, code string, q Query) (*UnitScore, 
 }
 
 // score computes and ranks all units of a level, at the commit markers it
-// returns.
+// returns; once per level, as_of and milestone for a snapshot pair of the
+// Store's cache (levels.go). The scores are shared: read only.
 func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, mark, error) {
 	var own, reported []string
 	var inds []catalog.Indicator
-	for _, ind := range e.Catalog.Indicators() {
+	for _, ind := range e.indicators() {
 		if !ind.AppliesTo(level) {
 			continue
 		}
@@ -134,6 +160,16 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 	if err != nil {
 		return nil, mark{}, err
 	}
+	units := pair.ranked.get(rankedKey{level: level, asOf: q.AsOf, milestone: q.Milestone}, func() []*UnitScore {
+		return e.rank(level, q, inds, pair)
+	})
+	return units, pair.at, nil
+}
+
+// rank computes and ranks the units of level in force at q.AsOf from the
+// snapshots of pair.
+func (e *Engine) rank(level registry.Level, q Query, inds []catalog.Indicator, pair snapPair) []*UnitScore {
+	baseDate := e.Catalog.BaselineDate()
 	now, base := pair.snaps[0], pair.snaps[1]
 	inForce := e.Registry.InForce(q.AsOf)
 	inForceBase := e.Registry.InForce(baseDate)
@@ -161,7 +197,7 @@ func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*U
 		out = append(out, s)
 	}
 	rankAll(out)
-	return out, pair.at, nil
+	return out
 }
 
 // ownUnits returns the units whose events are unit's own at d: the unit and,

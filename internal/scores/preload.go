@@ -32,7 +32,7 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	var codes []string
 	for _, level := range registry.Levels() {
 		var o, r []string
-		for _, ind := range e.Catalog.Indicators() {
+		for _, ind := range e.indicators() {
 			if !ind.AppliesTo(level) {
 				continue
 			}
@@ -111,7 +111,7 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	pinned := &Store{db: s.db, cache: newSnapCache(max(len(dates)*len(sets), 1)), pinned: &m}
 	for _, d := range dates {
 		for _, codes := range sets {
-			pinned.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: codes}}, snapPair{snaps: [2]*snapshot{byDay[d], byDay[base]}, at: m})
+			pinned.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: codes}}, snapPair{snaps: [2]*snapshot{byDay[d], byDay[base]}, at: m, ranked: &rankedMemo{}})
 		}
 	}
 	return &Engine{Catalog: e.Catalog, Registry: e.Registry, Store: pinned, Now: e.Now}, nil

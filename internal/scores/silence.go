@@ -51,6 +51,7 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 	}
 	since := q.AsOf.AddDays(1 - days)
 	out := &Silence{AsOf: q.AsOf.String(), Days: days, Since: since.String(), Silent: []Silent{}}
+	inds := e.indicators()
 	for _, u := range e.Registry.InForce(q.AsOf) {
 		if level != "" && u.Level != level {
 			continue
@@ -59,7 +60,7 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 		if u.Parent != "" {
 			agencies = e.ownUnits(u, q.AsOf)
 		}
-		for _, ind := range e.Catalog.Indicators() {
+		for _, ind := range inds {
 			if !ind.AppliesTo(u.Level) {
 				continue
 			}

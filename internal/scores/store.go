@@ -149,6 +149,9 @@ func (s *Store) Marks(ctx context.Context) (key string, watermark uint64, err er
 type snapPair struct {
 	snaps [2]*snapshot
 	at    mark
+	// ranked keeps the scores computed from the pair (levels.go); nil
+	// for a pair not cached.
+	ranked *rankedMemo
 }
 
 // snapshots returns the snapshots at days a and b for the own and reported
@@ -166,6 +169,7 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
 	return s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) (snapPair, snapKey, error) {
 		p, err := s.read(ctx, a, b, ownCodes, reportedCodes)
+		p.ranked = &rankedMemo{}
 		return p, snapKey{mark: p.at, q: q}, err
 	})
 }
