@@ -50,6 +50,9 @@ func mustBrowser(tb testing.TB) *browser {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(tb.TempDir()), chromedp.WindowSize(1280, 900),
+		// Chromium makes its singleton directory (org.chromium.Chromium.*)
+		// in TMPDIR and leaves it when it is killed: in the test's own.
+		chromedp.Env("TMPDIR=" + tb.TempDir()),
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tb.Cleanup(cancelAlloc)
