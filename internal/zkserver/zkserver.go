@@ -29,7 +29,7 @@ const slf4jSimple = "/usr/share/java/slf4j-simple.jar"
 // mainClass runs a standalone (not replicated) ZooKeeper server.
 const mainClass = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
-// DefaultStartTimeout bounds Start's wait for the server to answer "imok".
+// DefaultStartTimeout bounds Start's wait for the server to serve sessions.
 const DefaultStartTimeout = 60 * time.Second
 
 // ErrNotInstalled is returned by Start when java or the ZooKeeper jar is
@@ -59,7 +59,7 @@ type Server struct {
 }
 
 // Start writes zoo.cfg under cfg.Dir, runs the server and returns once it
-// answers the four-letter command ruok. ctx bounds only the start.
+// serves sessions (Serving). ctx bounds only the start.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dir == "" || cfg.Addr == "" {
 		return nil, errors.New("start zookeeper: config: Dir and Addr are required")
@@ -137,7 +137,11 @@ func (c Config) zooCfg() []byte {
 	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
-// waitReady polls ruok until the server answers imok.
+// waitReady polls the server until it serves sessions (Serving). ruok
+// alone is not enough: a server answers imok as soon as it listens, and
+// until its ZooKeeperServer runs it closes every session request, which
+// ClickHouse reports as "Cannot read all data ... while receiving
+// handshake from ZooKeeper" (a replicated CREATE failed so in CI).
 func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -145,7 +149,7 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	defer tick.Stop()
 	var last error
 	for {
-		if last = Ruok(ctx, s.addr); last == nil {
+		if last = Serving(ctx, s.addr); last == nil {
 			return nil
 		}
 		select {
@@ -159,19 +163,10 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 // Ruok asks the server at addr the four-letter command ruok and returns nil
-// when it answers imok.
+// when it answers imok: the server listens, not that it serves sessions
+// (Serving).
 func Ruok(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, "ruok"); err != nil {
-		return err
-	}
-	b, err := io.ReadAll(c)
+	b, err := fourLetters(ctx, addr, "ruok")
 	if err != nil {
 		return err
 	}
@@ -179,6 +174,37 @@ func Ruok(ctx context.Context, addr string) error {
 		return fmt.Errorf("ruok on %s: answered %q", addr, b)
 	}
 	return nil
+}
+
+// Serving asks the server at addr the four-letter command srvr and returns
+// nil when it serves requests: its answer names its mode (standalone,
+// leader, follower), where a server still starting answers "This ZooKeeper
+// instance is not currently serving requests".
+func Serving(ctx context.Context, addr string) error {
+	b, err := fourLetters(ctx, addr, "srvr")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), "\nMode: ") {
+		return fmt.Errorf("srvr on %s: not serving: %q", addr, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// fourLetters sends the four-letter command cmd to the server at addr and
+// returns its whole answer.
+func fourLetters(ctx context.Context, addr, cmd string) ([]byte, error) {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, cmd); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
 }
 
 // Addr returns the client address host:port.

@@ -12,6 +12,9 @@ func TestStartAnswersAndStops(t *testing.T) {
 	if err := zkserver.Ruok(context.Background(), srv.Addr()); err != nil {
 		t.Fatalf("ruok: %v", err)
 	}
+	if err := zkserver.Serving(context.Background(), srv.Addr()); err != nil {
+		t.Fatalf("started but not serving: %v", err)
+	}
 	if err := srv.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
