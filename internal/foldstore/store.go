@@ -427,12 +427,10 @@ func (s *Store) Get(lookups []string, fn func(i int, v []byte) error) error {
 	ws := g.ws
 	s.fmu.RLock()
 	for i, l := range lookups {
-		k := l
-		if agency, id, ok := supersededMark(l); ok && agency != "" {
-			// recordKey's "i:<id>", in the call's bytes: shorter than
-			// the lookup, so the bytes are never moved.
-			start := len(g.keys)
-			g.keys = append(append(g.keys, "i:"...), id...)
+		k, start, ok := l, len(g.keys), false
+		// recordKey's, in the call's bytes: a record key is never longer
+		// than its lookup, so the bytes are never moved.
+		if g.keys, ok = appendRecordKey(g.keys, l); ok {
 			k = unsafe.String(&g.keys[start], len(g.keys)-start)
 		}
 		if s.filter == nil || s.filter.MayContain(keyHash(k)) {
@@ -1124,10 +1122,20 @@ func (s *Store) nextEpoch(n int) uint32 {
 
 // recordKey returns the key of the record that holds lookup's rows.
 func recordKey(lookup string) string {
-	if agency, id, ok := supersededMark(lookup); ok && agency != "" {
-		return "i:" + id
+	if b, ok := appendRecordKey(nil, lookup); ok {
+		return string(b)
 	}
 	return lookup
+}
+
+// appendRecordKey appends to b the record key of a superseded mark
+// ("i:<id>", its event id's record) and reports true; for any other
+// lookup, its own record key, it appends nothing and reports false.
+func appendRecordKey(b []byte, lookup string) ([]byte, bool) {
+	if agency, id, ok := supersededMark(lookup); ok && agency != "" {
+		return append(append(b, "i:"...), id...), true
+	}
+	return b, false
 }
 
 // supersededMark splits a lookup "s:<agency>/<id>" (agency codes have no
