@@ -220,9 +220,10 @@ const (
 	AnalystMaxThreads = 2
 	// AnalystQuotaQueries and AnalystQuotaExecutionSeconds bound the
 	// analyst per hour (quota cds_analyst): queries, and query time summed.
-	// Failed queries are not capped: a refused query costs nothing, and a
-	// cap on them let a dashboard's retries lock the analyst out for the
-	// hour.
+	// Failed queries have no cap of their own (errors 0: a cap on them let a
+	// dashboard's retries lock the analyst out for the hour), but every
+	// query counts towards the queries, refused ones too: a client that
+	// retries at once spends them within seconds (docs/security.md).
 	AnalystQuotaQueries          = 3600
 	AnalystQuotaExecutionSeconds = 1800
 )
