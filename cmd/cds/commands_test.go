@@ -104,7 +104,7 @@ func TestNATSStreams(t *testing.T) {
 	if err := runNATSStreams(ctx, []string{"--data", dir, "--nats", srv.ClientURL(), "--log", "warn"}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := app.ConnectService(srv.ClientURL(), dir, credentials.ServiceProjector, "test")
+	nc, err := app.ConnectService(srv.ClientURL(), dir, credentials.ServiceProjector, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func runNATSStreams(ctx context.Context, args []string) error {
 	if *replicas < 1 || *replicas > natsserver.MaxReplicas {
 		return fmt.Errorf("-replicas %d: expected 1 to %d", *replicas, natsserver.MaxReplicas)
 	}
-	nc, err := app.ConnectService(c.cfg.NATSClientURL(), c.cfg.DataDir, credentials.ServiceProjector, "cds-streams")
+	nc, err := app.ConnectService(c.cfg.NATSClientURL(), c.cfg.DataDir, credentials.ServiceProjector, "cds-streams", nil)
 	if err != nil {
 		return err
 	}

@@ -264,7 +264,7 @@ func StartNATS(ctx context.Context, cfg Config, reg *registry.Registry) (*natsse
 // ensureLog creates or updates the streams and the lease bucket through srv,
 // as the projector's service user (EnsureLog).
 func ensureLog(ctx context.Context, srv *natsserver.Server, cfg Config, replicas int, logger *slog.Logger) error {
-	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup")
+	nc, err := ConnectService(srv.ClientURL(), cfg.DataDir, credentials.ServiceProjector, "cds-setup", logger)
 	if err != nil {
 		return err
 	}
@@ -325,8 +325,9 @@ func EnsureLog(ctx context.Context, nc *nats.Conn, window time.Duration, replica
 }
 
 // ConnectService connects to NATS as one of the service users whose secret
-// is in <data>/credentials.json. It reconnects for ever.
-func ConnectService(url, dataDir, service, name string) (*nats.Conn, error) {
+// is in <data>/credentials.json. It reconnects for ever. The connection's
+// asynchronous errors go to log (nil: slog's default logger).
+func ConnectService(url, dataDir, service, name string, log *slog.Logger) (*nats.Conn, error) {
 	f, err := credentials.LoadFile(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("nats credentials for %s: %w", service, err)
@@ -341,11 +342,39 @@ func ConnectService(url, dataDir, service, name string) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		nats.ErrorHandler(asyncErrors(log, name)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect nats %s as %s: %w", url, u.User, err)
 	}
 	return nc, nil
+}
+
+// asyncErrors logs a connection's asynchronous errors, instead of nats.go's
+// default handler, which prints them bare on stderr. The one seen in
+// practice is a slow consumer on the projector's pull subscription: when a
+// pull request's heartbeat is late (a loaded machine), the client takes the
+// request as lost and pulls again, so up to twice the buffer's worth of
+// messages arrive while the reader folds a batch, and the client drops the
+// overflow. Nothing is lost: the projector finds the gap in the stream
+// sequence, commits up to it and fetches again from there
+// (docs/projector.md, "A lost pull request"); the API's publish
+// acknowledgements, if dropped, answer the sender "retry later".
+func asyncErrors(log *slog.Logger, name string) nats.ErrHandler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if sub == nil {
+			log.Warn("nats: asynchronous error", "connection", name, "err", err)
+			return
+		}
+		msg := "nats: asynchronous error on a subscription"
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			msg = "nats: subscription buffer full, messages dropped"
+		}
+		log.Warn(msg, "connection", name, "subject", sub.Subject, "err", err)
+	}
 }
 
 // ClickHouse is an open database, and the managed server behind it if cds started one.

@@ -48,7 +48,7 @@ func Rebuild(ctx context.Context, cfg Config, managedClickHouse bool, opts Rebui
 	if err != nil {
 		return RebuildStats{}, err
 	}
-	nc, err := ConnectService(cfg.NATSURL, cfg.DataDir, credentials.ServiceProjector, "cds-rebuild")
+	nc, err := ConnectService(cfg.NATSURL, cfg.DataDir, credentials.ServiceProjector, "cds-rebuild", cfg.Logger)
 	if err != nil {
 		return RebuildStats{}, err
 	}

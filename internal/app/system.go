@@ -168,7 +168,7 @@ func (s *System) startNATS(ctx, runCtx context.Context) error {
 // startProjector runs the projector over ch.
 func (s *System) startProjector(runCtx context.Context, ch *ClickHouse) error {
 	cfg := s.Config
-	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceProjector, "cds-projector")
+	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceProjector, "cds-projector", s.log.With("component", "projector"))
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (s *System) startProjector(runCtx context.Context, ch *ClickHouse) error {
 // the score-history refresher when this process keeps it.
 func (s *System) startAPI(runCtx context.Context, ch *ClickHouse) error {
 	cfg := s.Config
-	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api")
+	nc, err := ConnectService(s.NATSURL(), cfg.DataDir, credentials.ServiceAPI, "cds-api", s.log.With("component", "api"))
 	if err != nil {
 		return err
 	}

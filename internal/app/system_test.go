@@ -99,7 +99,7 @@ func getJSON(tb testing.TB, url string, v any) int {
 // the connection is closed when tb ends.
 func projectorJetStream(tb testing.TB, urls, dataDir string) jetstream.JetStream {
 	tb.Helper()
-	nc, err := ConnectService(urls, dataDir, credentials.ServiceProjector, "test")
+	nc, err := ConnectService(urls, dataDir, credentials.ServiceProjector, "test", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

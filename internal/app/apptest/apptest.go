@@ -52,7 +52,7 @@ type testWriter struct{ tb testing.TB }
 // every message of the stream.
 func WaitCaughtUp(tb testing.TB, sys *app.System) {
 	tb.Helper()
-	nc, err := app.ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test")
+	nc, err := app.ConnectService(sys.NATSURL(), sys.Config.DataDir, credentials.ServiceProjector, "test", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
