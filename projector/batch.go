@@ -65,7 +65,6 @@ type prepared struct {
 	raw         rawRows
 	index       *indexColumns
 	drill       *chdb.DrillColumns
-	lasts       chdb.LastsColumns // rows of cds.event_lasts (lasts.go)
 	cells       cellColumns
 	prev, next  position
 	applied     int
@@ -86,7 +85,7 @@ const spareBatches = 2
 func (p *Projector) newPrepared(pos position) *prepared {
 	select {
 	case b := <-p.spares:
-		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, lasts: b.lasts, cells: b.cells}
+		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, cells: b.cells}
 		return b
 	default:
 		return &prepared{prev: pos}
@@ -104,7 +103,6 @@ func (p *Projector) recycle(b *prepared) {
 	if b.drill != nil {
 		b.drill.Reset()
 	}
-	b.lasts.Reset()
 	if b.cells.RollupColumns != nil {
 		b.cells.Reset()
 	}
@@ -128,6 +126,7 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	want := pos.seq + 1       // the sequence the batch must continue with
 	checked := p.checkAll(batch)
 	defer clear(checked) // the reader's, for the next batch: let the events go
+	release(batch, checked, want)
 	valid := p.valid[:0]
 	for i := range checked {
 		if checked[i].e != nil {
@@ -188,6 +187,37 @@ func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos posi
 	return b, gap
 }
 
+// release lets the messages of a checked batch go, each with its copy of
+// the data and its map of headers, before the batch is folded: a batch's
+// messages were about a quarter of the projector's live heap while it
+// folded (docs/performance.md, "The projector's live heap"). What prepare
+// still reads of a message once checked is kept: a refused one (its dead
+// letter copies it), the last (b.ack) and the one at the batch's last
+// sequence (its hash goes in the commit marker). When the sequences past
+// want are not one run from want on, prepare may cut the batch at a gap
+// and ack the message before it: every message is kept.
+func release(batch []jetstream.Msg, checked []checked, want uint64) {
+	lastApplied := -1
+	for i := range checked {
+		c := &checked[i]
+		if c.metaErr != nil {
+			return
+		}
+		switch seq := c.meta.Sequence.Stream; {
+		case seq < want:
+		case seq == want:
+			want, lastApplied = seq+1, i
+		default:
+			return
+		}
+	}
+	for i := range batch[:len(batch)-1] {
+		if i != lastApplied && checked[i].err == nil {
+			batch[i] = nil
+		}
+	}
+}
+
 // refuse counts a refused message of b and dead-letters it, unless it was
 // dead-lettered before (a redelivery after a failed write) or dead letters
 // are off.
@@ -227,7 +257,6 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
 	b.drill = fillDrillColumns(b.drill, txn.Links(), b.last, b.prev.seq)
-	fillLasts(&b.lasts, &b.raw.EventColumns, b.last)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -297,18 +326,24 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 				return err
 			}
 		}
+		// The rows of cds.event_lasts are made here from the raw rows,
+		// in the writer's one set of them (lasts.go), then the raw rows
+		// are let go once sent, not when the batch ends.
+		fillLasts(&p.lasts, &b.raw.EventColumns, b.last)
 		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {
 			return err
 		}
+		b.raw.Reset()
 		if err := p.insertIndex(ctx, b.index, b.last); err != nil {
 			return err
 		}
 		if err := p.insertDrill(ctx, b.drill, b.last); err != nil {
 			return err
 		}
-		if err := p.insertLasts(ctx, &b.lasts, b.last); err != nil {
+		if err := p.insertLasts(ctx, &p.lasts, b.last); err != nil {
 			return err
 		}
+		p.lasts.Reset()
 		// The commit: fenced again, the raw rows may have taken a while.
 		if err := p.fence(fmt.Sprintf("the commit of seq %d", b.last)); err != nil {
 			return err

@@ -55,6 +55,10 @@ type Projector struct {
 	contribs []events.Contribution
 	values   []byte
 	spares   chan *prepared
+	// lasts is the writer's: the rows of cds.event_lasts of the batch it
+	// writes (lasts.go), one set for all batches rather than one per batch
+	// in flight.
+	lasts chdb.LastsColumns
 
 	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)
 	trimmedAt time.Time // when the C allocator was last trimmed (trimCHeap, memory.go)
