@@ -399,6 +399,7 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
 		batch = batch[:0]
+		checkedTo := 0 // the messages of batch checked (checkFrom)
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
 		switch {
 		case errors.Is(err, nats.ErrTimeout):
@@ -436,11 +437,15 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 				return folded, fmt.Errorf("next message: %w", err)
 			}
 			batch = append(batch, msg)
+			if len(batch)-checkedTo >= checkChunk {
+				p.checkFrom(batch, checkedTo)
+				checkedTo = len(batch)
+			}
 		}
 		cancelBatch()
 		// The batch in hand is folded and handed over even when ctx was
 		// cancelled meanwhile (shutdown writes what was fetched).
-		b, err := p.prepare(context.WithoutCancel(ctx), batch, pos)
+		b, err := p.prepare(context.WithoutCancel(ctx), batch, checkedTo, pos)
 		// The batch's messages are folded (b keeps the one it acks): let
 		// them go now, not once the writer has taken b, which may wait for
 		// a whole write while the consumer buffers the next batch.

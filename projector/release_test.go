@@ -21,16 +21,17 @@ func TestRelease(t *testing.T) {
 		name    string
 		seqs    []uint64 // per message; 0: its metadata could not be read
 		refused []int    // indexes of messages whose event was refused
-		want    uint64
+		from    int
 		kept    []uint64 // the sequences of the messages left in the batch
 	}{
-		{name: "one run", seqs: []uint64{5, 6, 7, 8}, want: 5, kept: []uint64{8}},
-		{name: "refused kept", seqs: []uint64{5, 6, 7, 8}, refused: []int{1}, want: 5, kept: []uint64{6, 8}},
-		{name: "redelivered last", seqs: []uint64{5, 6, 7, 3}, want: 5, kept: []uint64{7, 3}},
-		{name: "redelivered first", seqs: []uint64{3, 4, 5, 6}, want: 5, kept: []uint64{6}},
-		{name: "gap keeps all", seqs: []uint64{5, 6, 8, 9}, want: 5, kept: []uint64{5, 6, 8, 9}},
-		{name: "metadata error keeps all", seqs: []uint64{5, 0, 7}, want: 5, kept: []uint64{5, 0, 7}},
-		{name: "one message", seqs: []uint64{5}, want: 5, kept: []uint64{5}},
+		{name: "one run", seqs: []uint64{5, 6, 7, 8}, kept: []uint64{8}},
+		{name: "refused kept", seqs: []uint64{5, 6, 7, 8}, refused: []int{1}, kept: []uint64{6, 8}},
+		{name: "before a redelivery", seqs: []uint64{5, 6, 7, 3}, kept: []uint64{7, 3}},
+		{name: "redeliveries first", seqs: []uint64{3, 4, 5, 6}, kept: []uint64{6}},
+		{name: "before a gap", seqs: []uint64{5, 6, 8, 9}, kept: []uint64{6, 9}},
+		{name: "around a metadata error", seqs: []uint64{5, 6, 0, 8, 9}, kept: []uint64{6, 0, 9}},
+		{name: "one message", seqs: []uint64{5}, kept: []uint64{5}},
+		{name: "from", seqs: []uint64{5, 6, 7, 8, 9}, from: 2, kept: []uint64{5, 6, 9}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestRelease(t *testing.T) {
 					checked[i].err = refused
 				}
 			}
-			release(batch, checked, tt.want)
+			release(batch, checked, tt.from)
 			var kept []uint64
 			for _, m := range batch {
 				if m != nil {
