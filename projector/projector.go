@@ -434,6 +434,7 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 					break // the next call of the outer loop sees what remains
 				}
 				cancelBatch()
+				clear(p.checked[:checkedTo]) // let the events checked go
 				return folded, fmt.Errorf("next message: %w", err)
 			}
 			batch = append(batch, msg)
