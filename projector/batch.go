@@ -73,7 +73,7 @@ type prepared struct {
 	refused     map[events.Reason]int
 }
 
-// The columns of a batch are megabytes, made for every batch of 10,000
+// The columns of a batch are megabytes, made for every batch of 5,000
 // events: the writer hands a written batch back (recycle) and the reader
 // fills its columns again, emptied, instead of making new ones (docs/
 // performance.md, "The projector's heap, third pass"). At most spareBatches

@@ -83,7 +83,7 @@ func runNATSStreams(ctx context.Context, args []string) error {
 }
 
 // minProjectorHeap is the least Go heap a projector's memory budget must
-// leave: three batches of 10,000 events in flight and two generations of
+// leave: three batches of events in flight (projector.Config.BatchMax) and two generations of
 // the fold state.
 const minProjectorHeap = projector.MinHeapLimit
 
