@@ -137,7 +137,9 @@ func decodeHeader(env *envelope) (*Event, error) {
 	if !ok {
 		return nil, errf(ReasonUnknownType, "type", "unknown event type %q; expected one of %s", clip(e.Type), strings.Join(typeNames(), ", "))
 	}
-	e.Spec = spec
+	// The spec's name: one string for every event of the type, not one
+	// per event held by the batch's rows until they are written.
+	e.Spec, e.Type = spec, spec.Name
 	if env.V == nil {
 		return nil, errf(ReasonMissingField, "v", "required: the schema version, expected %d", spec.Version)
 	}

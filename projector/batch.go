@@ -65,7 +65,6 @@ type prepared struct {
 	raw         rawRows
 	index       *indexColumns
 	drill       *chdb.DrillColumns
-	lasts       chdb.LastsColumns // rows of cds.event_lasts (lasts.go)
 	cells       cellColumns
 	prev, next  position
 	applied     int
@@ -74,7 +73,7 @@ type prepared struct {
 	refused     map[events.Reason]int
 }
 
-// The columns of a batch are megabytes, made for every batch of 10,000
+// The columns of a batch are megabytes, made for every batch of 5,000
 // events: the writer hands a written batch back (recycle) and the reader
 // fills its columns again, emptied, instead of making new ones (docs/
 // performance.md, "The projector's heap, third pass"). At most spareBatches
@@ -86,7 +85,7 @@ const spareBatches = 2
 func (p *Projector) newPrepared(pos position) *prepared {
 	select {
 	case b := <-p.spares:
-		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, lasts: b.lasts, cells: b.cells}
+		*b = prepared{prev: pos, raw: b.raw, index: b.index, drill: b.drill, cells: b.cells}
 		return b
 	default:
 		return &prepared{prev: pos}
@@ -104,7 +103,6 @@ func (p *Projector) recycle(b *prepared) {
 	if b.drill != nil {
 		b.drill.Reset()
 	}
-	b.lasts.Reset()
 	if b.cells.RollupColumns != nil {
 		b.cells.Reset()
 	}
@@ -115,18 +113,19 @@ func (p *Projector) recycle(b *prepared) {
 	}
 }
 
-// prepare checks and folds one batch that continues at pos, and commits its
+// prepare checks and folds one batch that continues at pos (its messages
+// before checkedTo were checked by checkFrom while it was cut), and commits its
 // fold transaction in memory at once: the writer writes it, or the state is
 // reloaded (see consume). It returns a nil batch with the error when nothing
 // can be written; a batch and errGap when a message was not delivered (the
 // batch stops before it).
-func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, pos position) (*prepared, error) {
+func (p *Projector) prepare(ctx context.Context, batch []jetstream.Msg, checkedTo int, pos position) (*prepared, error) {
 	b := p.newPrepared(pos)
 	b.raw.grow(len(batch))
 	var gap error
 	var lastMsg jetstream.Msg // the message at b.last
 	want := pos.seq + 1       // the sequence the batch must continue with
-	checked := p.checkAll(batch)
+	checked := p.checkFrom(batch, checkedTo)
 	defer clear(checked) // the reader's, for the next batch: let the events go
 	valid := p.valid[:0]
 	for i := range checked {
@@ -227,7 +226,6 @@ func (p *Projector) complete(b *prepared, txn *fold.Txn, lastMsg jetstream.Msg) 
 	}
 	b.cells.marker(p.cfg.Stream, p.lease.token(), b.prev, b.next)
 	b.drill = fillDrillColumns(b.drill, txn.Links(), b.last, b.prev.seq)
-	fillLasts(&b.lasts, &b.raw.EventColumns, b.last)
 	b.applied, b.duplicates = txn.Applied(), txn.Duplicates()
 	txn.Commit()
 	p.stateMetrics()
@@ -246,14 +244,19 @@ type checked struct {
 	err     error
 }
 
-// checkAll reads the metadata of every message of a batch and decodes and
-// checks its event, on GOMAXPROCS goroutines: this is most of the reader's
-// work, and the messages are independent. Messages after a gap are checked
-// for nothing, which is rare.
+// checkFrom reads the metadata of the messages of a batch from index from
+// on and decodes and checks their events, on GOMAXPROCS goroutines: this
+// is most of the reader's work, and the messages are independent. Then it
+// lets go of the messages that prepare will not read again (release).
+// The reader calls it on every checkChunk messages while it cuts the
+// batch, and prepare on the rest. Messages after a gap are checked for
+// nothing, which is rare.
 // The slice is the reader's, reused by the next batch.
-func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
+func (p *Projector) checkFrom(batch []jetstream.Msg, from int) []checked {
 	if cap(p.checked) < len(batch) {
-		p.checked = make([]checked, len(batch))
+		grown := make([]checked, len(batch), max(len(batch), p.cfg.BatchMax))
+		copy(grown, p.checked[:from])
+		p.checked = grown
 	}
 	out := p.checked[:len(batch)]
 	work := func(from, to int) {
@@ -264,22 +267,50 @@ func (p *Projector) checkAll(batch []jetstream.Msg) []checked {
 			}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(batch)/minPerWorker)
-	if workers <= 1 {
-		work(0, len(batch))
-		return out
+	n := len(batch) - from
+	if workers := min(runtime.GOMAXPROCS(0), n/minPerWorker); workers <= 1 {
+		work(from, len(batch))
+	} else {
+		var wg sync.WaitGroup
+		per := (n + workers - 1) / workers
+		for lo := from; lo < len(batch); lo += per {
+			hi := min(lo+per, len(batch))
+			wg.Go(func() { work(lo, hi) })
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	per := (len(batch) + workers - 1) / workers
-	for from := 0; from < len(batch); from += per {
-		to := min(from+per, len(batch))
-		wg.Go(func() { work(from, to) })
-	}
-	wg.Wait()
+	release(batch, out, max(from-1, 0))
 	return out
 }
 
-// minPerWorker is the fewest messages worth a goroutine in checkAll.
+// checkChunk is how many messages the reader takes before it checks them
+// and lets most of them go, while it cuts the rest of the batch: a batch's
+// messages, each with its copy of the data and its map of headers, were
+// about a sixth of the projector's live heap when they were held until
+// the whole batch was cut and checked (docs/performance.md, "The
+// projector's live heap").
+const checkChunk = 1000
+
+// release lets go of the checked messages of batch from index from on,
+// but the last checked one, that prepare will not read again. It keeps a
+// refused message (its dead letter copies it) and every message not
+// followed by the next sequence: prepare acks the last message of the
+// batch, or the one before a gap (it cuts the batch there), and hashes
+// the message at the batch's last sequence into the commit marker, which
+// is followed by a redelivery, a gap or nothing. The decision for a
+// message needs the next one checked: the last checked one waits for the
+// next call.
+func release(batch []jetstream.Msg, checked []checked, from int) {
+	for i := from; i < len(checked)-1; i++ {
+		c, next := &checked[i], &checked[i+1]
+		if c.metaErr != nil || next.metaErr != nil || c.err != nil || next.meta.Sequence.Stream != c.meta.Sequence.Stream+1 {
+			continue
+		}
+		batch[i] = nil
+	}
+}
+
+// minPerWorker is the fewest messages worth a goroutine in checkFrom.
 const minPerWorker = 500
 
 // write commits one prepared batch to ClickHouse (dead letters first, then
@@ -297,18 +328,24 @@ func (p *Projector) write(ctx context.Context, b *prepared) error {
 				return err
 			}
 		}
+		// The rows of cds.event_lasts are made here from the raw rows,
+		// in the writer's one set of them (lasts.go), then the raw rows
+		// are let go once sent, not when the batch ends.
+		fillLasts(&p.lasts, &b.raw.EventColumns, b.last)
 		if err := p.insertRaw(ctx, &b.raw, b.last); err != nil {
 			return err
 		}
+		b.raw.Reset()
 		if err := p.insertIndex(ctx, b.index, b.last); err != nil {
 			return err
 		}
 		if err := p.insertDrill(ctx, b.drill, b.last); err != nil {
 			return err
 		}
-		if err := p.insertLasts(ctx, &b.lasts, b.last); err != nil {
+		if err := p.insertLasts(ctx, &p.lasts, b.last); err != nil {
 			return err
 		}
+		p.lasts.Reset()
 		// The commit: fenced again, the raw rows may have taken a while.
 		if err := p.fence(fmt.Sprintf("the commit of seq %d", b.last)); err != nil {
 			return err

@@ -55,6 +55,10 @@ type Projector struct {
 	contribs []events.Contribution
 	values   []byte
 	spares   chan *prepared
+	// lasts is the writer's: the rows of cds.event_lasts of the batch it
+	// writes (lasts.go), one set for all batches rather than one per batch
+	// in flight.
+	lasts chdb.LastsColumns
 
 	heapLimit int64     // the Go soft memory limit set last (balanceHeap, memory.go)
 	trimmedAt time.Time // when the C allocator was last trimmed (trimCHeap, memory.go)
@@ -395,6 +399,7 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 	batch := make([]jetstream.Msg, 0, p.cfg.BatchMax)
 	for {
 		batch = batch[:0]
+		checkedTo := 0 // the messages of batch checked (checkFrom)
 		msg, err := it.Next(jetstream.NextMaxWait(idleWait))
 		switch {
 		case errors.Is(err, nats.ErrTimeout):
@@ -429,14 +434,19 @@ func (p *Projector) read(ctx context.Context, it jetstream.MessagesContext, work
 					break // the next call of the outer loop sees what remains
 				}
 				cancelBatch()
+				clear(p.checked[:checkedTo]) // let the events checked go
 				return folded, fmt.Errorf("next message: %w", err)
 			}
 			batch = append(batch, msg)
+			if len(batch)-checkedTo >= checkChunk {
+				p.checkFrom(batch, checkedTo)
+				checkedTo = len(batch)
+			}
 		}
 		cancelBatch()
 		// The batch in hand is folded and handed over even when ctx was
 		// cancelled meanwhile (shutdown writes what was fetched).
-		b, err := p.prepare(context.WithoutCancel(ctx), batch, pos)
+		b, err := p.prepare(context.WithoutCancel(ctx), batch, checkedTo, pos)
 		// The batch's messages are folded (b keeps the one it acks): let
 		// them go now, not once the writer has taken b, which may wait for
 		// a whole write while the consumer buffers the next batch.
