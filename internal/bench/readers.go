@@ -278,8 +278,9 @@ var readerMix = []string{
 // being renewed). Figures: requests/s, p50/p99 of the answers served
 // (200), errors (a 5xx but 503, or a transport error) and 503s (shed with
 // Retry-After: the API's admission control; the reader waits that long, as
-// a client should, before its next request), the API process's CPU time
-// per request, and, as progress lines, the same per request of the mix.
+// a client should, before its next request), the CPU time per request of
+// the API process and of the managed ClickHouse, the API's reads (its
+// /metrics), and, as progress lines, the same per request of the mix.
 //
 // The API read is a cds serve process of Config.Binary (startAPI), not
 // the API of the earlier steps, which runs in this process: there it would
@@ -313,7 +314,7 @@ func (e *env) mixedReaders(ctx context.Context) error {
 		e.Figure("readers_requests_per_s_this_vs_baseline", after.rate/before.rate, "")
 	}
 	if after.cpuPerRequest > 0 && before.cpuPerRequest > 0 {
-		e.Figure("readers_api_cpu_ms_per_request_baseline_vs_this", before.cpuPerRequest/after.cpuPerRequest, "")
+		e.Figure("readers_api_cpu_per_request_baseline_vs_this", before.cpuPerRequest/after.cpuPerRequest, "")
 	}
 	return nil
 }
@@ -336,7 +337,7 @@ func (e *env) readersOf(ctx context.Context, binary, prefix string) (readersFigu
 type readersFigures struct {
 	p50, p99, rate float64
 	// cpuPerRequest is the API process's CPU time per request answered
-	// or shed, in ms (0 when it could not be read).
+	// or shed, in µs (0 when it could not be read).
 	cpuPerRequest float64
 }
 
@@ -404,6 +405,7 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	)
 	countersBefore := apiCounters(ctx, client, base)
 	cpuBefore, cpuErr := procCPU(api.pid)
+	chBefore, chErr := procCPU(e.chPID)
 	end := time.Now().Add(e.cfg.ReadersFor)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -449,6 +451,7 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	wg.Wait()
 	took := time.Since(start)
 	cpuAfter, cpuErrAfter := procCPU(api.pid)
+	chAfter, chErrAfter := procCPU(e.chPID)
 	countersAfter := apiCounters(ctx, client, base)
 	cancel()
 	if err := <-pubErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -467,8 +470,11 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	e.Figure(prefix+"readers_503", float64(shed), "requests")
 	e.Figure(prefix+"readers_events_published", float64(published), "events")
 	if n := len(lat) + errs + shed; cpuErr == nil && cpuErrAfter == nil && n > 0 {
-		f.cpuPerRequest = ms(cpuAfter-cpuBefore) / float64(n)
-		e.Figure(prefix+"readers_api_cpu_ms_per_request", f.cpuPerRequest, "ms")
+		f.cpuPerRequest = float64((cpuAfter - cpuBefore).Microseconds()) / float64(n)
+		e.Figure(prefix+"readers_api_cpu_us_per_request", f.cpuPerRequest, "µs")
+	}
+	if n := len(lat) + errs + shed; e.chPID != 0 && chErr == nil && chErrAfter == nil && n > 0 {
+		e.Figure(prefix+"readers_clickhouse_cpu_us_per_request", float64((chAfter-chBefore).Microseconds())/float64(n), "µs")
 	}
 	// Where the API's drill-downs were read from, and what it shed, by
 	// class (its /metrics before and after).
@@ -546,13 +552,18 @@ func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
 // apiCounterNames are the counters of the API's /metrics the mixed
 // readers report, as figures: drill-down pages and totals read from the
 // drill-down tables and from cds.events, pages carried over from an
-// earlier commit, and requests shed by class; those
+// earlier commit, snapshot pairs, silence's latest events and commit
+// markers read (a binary without a counter reports no figure for it),
+// and requests shed by class; those
 // without a figure are the read slots' waits, reported as a mean per class
 // (readers_slot_wait_ms_*).
 var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
 	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
 	{"cds_scores_drill_carried_total", "drill_carried"},
+	{"cds_scores_snapshot_reads_total", "snapshot_reads"},
+	{"cds_scores_silence_copy_reads_total", "silence_reads"},
+	{"cds_scores_marker_reads_total", "marker_reads"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
 	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},
