@@ -101,6 +101,8 @@ func registerDrillMetrics(reg prometheus.Registerer, c *scores.DrillCache) {
 			func() float64 { _, _, m := c.Stats(); return float64(m) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_carried_total", Help: "Drill-down pages carried over from an earlier commit (the changes of the commits since read from cds.drill_log) instead of being read again."},
 			func() float64 { return float64(c.Carried()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_log_reads_total", Help: "Reads of cds.drill_log to carry drill-down pages over to a later commit (one for the pages of a drill-down carried over the same commits)."},
+			func() float64 { return float64(c.LogReads()) }),
 	)
 }
 

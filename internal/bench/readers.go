@@ -561,6 +561,7 @@ var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
 	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
 	{"cds_scores_drill_carried_total", "drill_carried"},
+	{"cds_scores_drill_log_reads_total", "drill_log_reads"},
 	{"cds_scores_snapshot_reads_total", "snapshot_reads"},
 	{"cds_scores_silence_copy_reads_total", "silence_reads"},
 	{"cds_scores_marker_reads_total", "marker_reads"},

@@ -111,6 +111,16 @@ func (c *DrillCache) Carried() uint64 {
 	return c.carried.Load()
 }
 
+// LogReads returns how many reads of cds.drill_log the cache ran to
+// carry pages over to a later commit (logSince).
+func (c *DrillCache) LogReads() uint64 {
+	if c == nil {
+		return 0
+	}
+	_, _, n := c.logs.stats()
+	return n
+}
+
 // drillKey names what a drill-down read at m: the indicator its rows'
 // contributions are to ("" for a total), its filter (with UpTo) and the
 // page asked (page < 0 for the total).
