@@ -104,7 +104,7 @@ func (e *env) rawRead(ctx context.Context) error {
 
 // drainAndServe runs the projector as its own process over the queued
 // events, then the API in this process for ingest, freshness, queries and
-// pages, then the mixed readers against an API of its own process (see
+// pages, then the mixed readers against a cds serve process (see
 // mixedReaders), then a rebuild.
 func (e *env) drainAndServe(ctx context.Context) error {
 	if e.cfg.Baseline != "" {
