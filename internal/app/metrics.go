@@ -73,6 +73,8 @@ func registerStoreMetrics(reg prometheus.Registerer, st *scores.Store) {
 			stat(func(_ int, h, _ uint64) float64 { return float64(h) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_reads_total", Help: "Snapshot pairs read from ClickHouse (cache misses)."},
 			stat(func(_ int, _, r uint64) float64 { return float64(r) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_marker_reads_total", Help: "Reads of the commit markers of cds.rollup, which every score, drill-down and silence request waits for (those of concurrent requests coalesced)."},
+			func() float64 { return float64(st.MarkReads()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_copy_reads_total", Help: "Snapshot reads answered from the copy of cds.rollup, cds.rollup_sums (docs/design.md, \"Score snapshots\")."},
 			func() float64 { c, _ := st.ReadStats(); return float64(c) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_snapshot_fallbacks_total", Help: "Snapshot reads that scanned cds.rollup because its copy disagreed with its commit markers."},
@@ -99,6 +101,8 @@ func registerDrillMetrics(reg prometheus.Registerer, c *scores.DrillCache) {
 			func() float64 { _, _, m := c.Stats(); return float64(m) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_carried_total", Help: "Drill-down pages carried over from an earlier commit (the changes of the commits since read from cds.drill_log) instead of being read again."},
 			func() float64 { return float64(c.Carried()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cds_scores_drill_log_reads_total", Help: "Reads of cds.drill_log to carry drill-down pages over to a later commit (one for the pages of a drill-down carried over the same commits)."},
+			func() float64 { return float64(c.LogReads()) }),
 	)
 }
 

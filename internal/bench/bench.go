@@ -29,7 +29,7 @@ type Config struct {
 	Events         int    // events queued before the drain, default 1,000,000
 	ClickHouseAddr string // external ClickHouse; empty starts a managed one on free ports
 	Dir            string // working directory; empty = a temporary one, removed after
-	Binary         string // the cds binary for the projector process; default this executable
+	Binary         string // the cds binary for the projector and the mixed readers' API processes; default this executable
 	// Baseline, when set, is another cds binary whose projector drains the
 	// same queue first (then the projections are emptied): its figures are
 	// printed with the prefix baseline_, and projector_drain_vs_baseline
@@ -42,8 +42,10 @@ type Config struct {
 	// the whole stream, into a dropped database): what makes a run at 20M
 	// events take hours, and not needed for the read figures.
 	SkipRebuild bool
-	// PprofAddr, when set, serves the Go profiler of this process (the API
-	// of the read steps runs in it) on that address.
+	// PprofAddr, when set, serves the Go profiler on that address: of this
+	// process (the API of the ingest, query and page steps runs in it),
+	// then of each cds serve process the mixed readers read, one after the
+	// other.
 	PprofAddr     string
 	FreshnessRate int // events/s of the steady load, default 5000
 	FreshnessFor  time.Duration

@@ -278,30 +278,30 @@ var readerMix = []string{
 // being renewed). Figures: requests/s, p50/p99 of the answers served
 // (200), errors (a 5xx but 503, or a transport error) and 503s (shed with
 // Retry-After: the API's admission control; the reader waits that long, as
-// a client should, before its next request), and, as progress lines, the
-// same per request of the mix. With a baseline binary, its API (a cds serve
-// process) is read first the same way (figures baseline_readers_*), and
-// readers_*_baseline_vs_this compare the two.
-func (e *env) mixedReaders(ctx context.Context, base string) error {
-	if e.cfg.Baseline == "" {
-		_, err := e.readers(ctx, base, "")
-		return err
+// a client should, before its next request), the CPU time per request of
+// the API process and of the managed ClickHouse, the API's reads (its
+// /metrics), and, as progress lines, the same per request of the mix.
+//
+// The API read is a cds serve process of Config.Binary (startAPI), not
+// the API of the earlier steps, which runs in this process: there it would
+// share the cores and the garbage collector with the readers' goroutines
+// and HTTP client (which make much of this process's garbage), and its CPU
+// time could not be told from theirs. With a baseline binary, its API (a
+// cds serve process too) is read first the same way (figures
+// baseline_readers_*), and readers_*_baseline_vs_this compare the two: both
+// sides of the pair are measured alike.
+func (e *env) mixedReaders(ctx context.Context) error {
+	var before readersFigures
+	if e.cfg.Baseline != "" {
+		// The baseline's API first, on the same NATS and ClickHouse, then
+		// this one's: a before/after pair in one run.
+		var err error
+		if before, err = e.readersOf(ctx, e.cfg.Baseline, "baseline_"); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
 	}
-	// The baseline's API first, as its own cds serve process on the same
-	// NATS and ClickHouse, then this one's: a before/after pair in one run.
-	url, stop, err := e.startAPI(ctx, e.cfg.Baseline)
-	if err != nil {
-		return fmt.Errorf("baseline api: %w", err)
-	}
-	before, err := e.readers(ctx, url, "baseline_")
-	if serr := stop(); err == nil && serr != nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("baseline: %w", err)
-	}
-	after, err := e.readers(ctx, base, "")
-	if err != nil {
+	after, err := e.readersOf(ctx, e.cfg.Binary, "")
+	if err != nil || e.cfg.Baseline == "" {
 		return err
 	}
 	if after.p99 > 0 {
@@ -313,46 +313,79 @@ func (e *env) mixedReaders(ctx context.Context, base string) error {
 	if before.rate > 0 {
 		e.Figure("readers_requests_per_s_this_vs_baseline", after.rate/before.rate, "")
 	}
+	if after.cpuPerRequest > 0 && before.cpuPerRequest > 0 {
+		e.Figure("readers_api_cpu_per_request_baseline_vs_this", before.cpuPerRequest/after.cpuPerRequest, "")
+	}
 	return nil
 }
 
+// readersOf starts binary's API (startAPI), runs the mixed readers against
+// it with the figures' prefix, and stops it.
+func (e *env) readersOf(ctx context.Context, binary, prefix string) (readersFigures, error) {
+	api, err := e.startAPI(ctx, binary)
+	if err != nil {
+		return readersFigures{}, fmt.Errorf("api: %w", err)
+	}
+	f, err := e.readers(ctx, api, prefix)
+	if serr := api.stop(); err == nil && serr != nil {
+		err = serr
+	}
+	return f, err
+}
+
 // readersFigures are what one run of the mixed readers measured.
-type readersFigures struct{ p50, p99, rate float64 }
+type readersFigures struct {
+	p50, p99, rate float64
+	// cpuPerRequest is the API process's CPU time per request answered
+	// or shed, in µs (0 when it could not be read).
+	cpuPerRequest float64
+}
+
+// apiProc is a cds serve process started by the bench (startAPI).
+type apiProc struct {
+	url  string
+	pid  int
+	stop func() error
+}
 
 // startAPI starts binary as a cds serve process on the bench's NATS and
 // ClickHouse, on a free port, and waits until it answers /healthz; stop
-// ends it.
-func (e *env) startAPI(ctx context.Context, binary string) (string, func() error, error) {
+// ends it. It serves the Go profiler on Config.PprofAddr, if set (the
+// flag given explicitly, so that a CDS_PPROF meant for the projector
+// process does not reach it).
+func (e *env) startAPI(ctx context.Context, binary string) (*apiProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	c, err := startChild(ctx, 30*time.Second, binary, "serve", "--nats", e.natsURL, "--clickhouse", e.chAddr,
-		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1s", "--log", "warn")
+		"--database", e.dbName, "--data", e.dir, "--http", addr, "--history-interval", "-1s", "--log", "warn",
+		"--pprof", e.cfg.PprofAddr)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	url := "http://" + addr
 	client := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(time.Minute); ; {
 		if code, _, err := get(ctx, client, url+"/healthz"); err == nil && code == http.StatusOK {
-			return url, c.stop, nil
+			return &apiProc{url: url, pid: c.cmd.Process.Pid, stop: c.stop}, nil
 		}
 		select {
 		case err := <-c.exited:
-			return "", nil, fmt.Errorf("%s serve exited: %v", binary, err)
+			return nil, fmt.Errorf("%s serve exited: %v", binary, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = c.stop()
-			return "", nil, fmt.Errorf("%s serve: no healthy answer within a minute", binary)
+			return nil, fmt.Errorf("%s serve: no healthy answer within a minute", binary)
 		}
 	}
 }
 
-// readers runs the mixed readers against base and prints their figures,
+// readers runs the mixed readers against api and prints their figures,
 // each name prefixed with prefix.
-func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures, error) {
+func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readersFigures, error) {
+	base := api.url
 	e.Progressf("%d mixed readers for %s while %d events/s flow (%sapi)", e.cfg.Readers, e.cfg.ReadersFor, readersRate, prefix)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -371,6 +404,8 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 		firstErr string
 	)
 	countersBefore := apiCounters(ctx, client, base)
+	cpuBefore, cpuErr := procCPU(api.pid)
+	chBefore, chErr := procCPU(e.chPID)
 	end := time.Now().Add(e.cfg.ReadersFor)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -415,6 +450,8 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 	}
 	wg.Wait()
 	took := time.Since(start)
+	cpuAfter, cpuErrAfter := procCPU(api.pid)
+	chAfter, chErrAfter := procCPU(e.chPID)
 	countersAfter := apiCounters(ctx, client, base)
 	cancel()
 	if err := <-pubErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -432,6 +469,13 @@ func (e *env) readers(ctx context.Context, base, prefix string) (readersFigures,
 	e.Figure(prefix+"readers_errors", float64(errs), "requests")
 	e.Figure(prefix+"readers_503", float64(shed), "requests")
 	e.Figure(prefix+"readers_events_published", float64(published), "events")
+	if n := len(lat) + errs + shed; cpuErr == nil && cpuErrAfter == nil && n > 0 {
+		f.cpuPerRequest = float64((cpuAfter - cpuBefore).Microseconds()) / float64(n)
+		e.Figure(prefix+"readers_api_cpu_us_per_request", f.cpuPerRequest, "µs")
+	}
+	if n := len(lat) + errs + shed; e.chPID != 0 && chErr == nil && chErrAfter == nil && n > 0 {
+		e.Figure(prefix+"readers_clickhouse_cpu_us_per_request", float64((chAfter-chBefore).Microseconds())/float64(n), "µs")
+	}
 	// Where the API's drill-downs were read from, and what it shed, by
 	// class (its /metrics before and after).
 	for _, c := range apiCounterNames {
@@ -508,13 +552,19 @@ func (e *env) publishSteady(ctx context.Context, rate int, n *int) error {
 // apiCounterNames are the counters of the API's /metrics the mixed
 // readers report, as figures: drill-down pages and totals read from the
 // drill-down tables and from cds.events, pages carried over from an
-// earlier commit, and requests shed by class; those
+// earlier commit, snapshot pairs, silence's latest events and commit
+// markers read (a binary without a counter reports no figure for it),
+// and requests shed by class; those
 // without a figure are the read slots' waits, reported as a mean per class
 // (readers_slot_wait_ms_*).
 var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_drill_table_reads_total", "drill_table_reads"},
 	{"cds_scores_drill_table_fallbacks_total", "drill_table_fallbacks"},
 	{"cds_scores_drill_carried_total", "drill_carried"},
+	{"cds_scores_drill_log_reads_total", "drill_log_reads"},
+	{"cds_scores_snapshot_reads_total", "snapshot_reads"},
+	{"cds_scores_silence_copy_reads_total", "silence_reads"},
+	{"cds_scores_marker_reads_total", "marker_reads"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
 	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},

@@ -103,8 +103,9 @@ func (e *env) rawRead(ctx context.Context) error {
 }
 
 // drainAndServe runs the projector as its own process over the queued
-// events, then the API in this process for ingest, freshness and queries,
-// then a rebuild.
+// events, then the API in this process for ingest, freshness, queries and
+// pages, then the mixed readers against a cds serve process (see
+// mixedReaders), then a rebuild.
 func (e *env) drainAndServe(ctx context.Context) error {
 	if e.cfg.Baseline != "" {
 		if err := e.baselineDrain(ctx); err != nil {
@@ -175,7 +176,13 @@ func (e *env) drainAndServe(ctx context.Context) error {
 	if err := e.drillPages(ctx, base); err != nil {
 		return fmt.Errorf("drill-down pages: %w", err)
 	}
-	if err := e.mixedReaders(ctx, base); err != nil {
+	// The API of this process is closed before the mixed readers, which
+	// read a cds serve process: it would otherwise still take its share
+	// of the cores at each commit.
+	if err := sys.Close(context.Background()); err != nil {
+		return err
+	}
+	if err := e.mixedReaders(ctx); err != nil {
 		return fmt.Errorf("mixed readers: %w", err)
 	}
 	if err := e.historyRefresh(ctx); err != nil {

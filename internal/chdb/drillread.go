@@ -493,34 +493,65 @@ type DrillMoves struct {
 // answer, ErrDrillMoved when the log does not hold every commit from from
 // to *f.UpTo (its older ranges dropped, a refill, or the commit not yet
 // logged); the caller then reads the page. One query on cds.drill_log's
-// latest granules (its key starts with seq), a few rows per commit.
+// latest granules (its key starts with seq), a few rows per commit:
+// DrillLogSince, then DrillLog.Moves.
 func (db *DB) DrillSince(ctx context.Context, f DrillFilter, from uint64, last *DrillRow) (DrillMoves, error) {
+	l, err := db.DrillLogSince(ctx, f, from)
+	if err != nil {
+		return DrillMoves{}, err
+	}
+	return l.Moves(last), nil
+}
+
+// DrillLog is the changes of a drill-down's rows by the commits after one
+// up to another, as DrillLogSince read them: what DrillSince answers for
+// any page of the drill-down read at the first commit (Moves), so that
+// the pages of one drill-down carried over the same commits share one
+// read of the log. Read only.
+type DrillLog struct {
+	w   drillWhere
+	log *drillLog // nil: no commit in between
+}
+
+// DrillLogSince reads from cds.drill_log the changes of f's rows (its
+// filter but the page) by the commits after from up to *f.UpTo, with the
+// errors of DrillSince.
+func (db *DB) DrillLogSince(ctx context.Context, f DrillFilter, from uint64) (*DrillLog, error) {
 	if f.UpTo == nil {
-		return DrillMoves{}, ErrDrillFilter
+		return nil, ErrDrillFilter
 	}
 	to := *f.UpTo
 	f.UpTo = &from
 	w, err := drillTableWhere(f)
 	if err != nil {
-		return DrillMoves{}, err
+		return nil, err
 	}
 	if to < from {
-		return DrillMoves{}, fmt.Errorf("%w: asked from commit %d back to %d", ErrDrillMoved, from, to)
+		return nil, fmt.Errorf("%w: asked from commit %d back to %d", ErrDrillMoved, from, to)
 	}
 	if to == from {
-		return DrillMoves{}, nil
+		return &DrillLog{w: w}, nil
 	}
 	log, err := db.drillChanges(ctx, w, to)
 	if err != nil {
-		return DrillMoves{}, err
+		return nil, err
+	}
+	return &DrillLog{w: w, log: log}, nil
+}
+
+// Moves is what the changes of l did to a page of its drill-down whose
+// last row is last (nil for an empty page): see DrillSince.
+func (l *DrillLog) Moves(last *DrillRow) DrillMoves {
+	var m DrillMoves
+	if l.log == nil {
+		return m
 	}
 	var end drillRef
 	if last != nil {
 		end = drillRef{agency: last.Agency, at: uint32(last.OccurredAt.Unix()), tie: city.CH64([]byte(last.ID))}
 	}
-	var m DrillMoves
-	for _, c := range log.changes {
-		d := w.delta(c)
+	for _, c := range l.log.changes {
+		d := l.w.delta(c)
 		if d == 0 {
 			continue
 		}
@@ -529,7 +560,7 @@ func (db *DB) DrillSince(ctx context.Context, f DrillFilter, from uint64, last *
 			m.Page = true
 		}
 	}
-	return m, nil
+	return m
 }
 
 // cmpRef orders rows of the drill-down tables as a page lists them: by

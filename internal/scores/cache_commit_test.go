@@ -127,3 +127,35 @@ func TestRankedOncePerCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePairForEveryLevel: with the cache, the scores of every level at
+// one commit and as_of come from one read of the cells (the pair of every
+// level's indicators), and are those of an Engine without caches, which
+// reads each level's own.
+func TestOnePairForEveryLevel(t *testing.T) {
+	db := rollupDB(t)
+	cached := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStore(db)}
+	plain := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 0)}
+	ctx := context.Background()
+	q := Query{AsOf: date("2025-06-30"), Milestone: 2025}
+	commit(t, db, []testCell{
+		cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2),
+		cell("DNS", "bg", 0, "", "2025-03-01", 7, 0, 7),
+	}, pos{}, pos{n: 2, num: 2, den: 6})
+	for _, level := range registry.Levels() {
+		got, err := cached.Level(ctx, level, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := plain.Level(ctx, level, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := mustJSON(t, got), mustJSON(t, want); got != want {
+			t.Errorf("%s: with the caches\n%s\nwithout\n%s", level, got, want)
+		}
+	}
+	if _, _, misses := cached.Store.CacheStats(); misses != 1 {
+		t.Errorf("%d reads of the cells for the %d levels at one commit, want 1", misses, len(registry.Levels()))
+	}
+}

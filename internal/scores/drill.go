@@ -212,8 +212,9 @@ func (e *Engine) contributors(ctx context.Context, m mark, ind catalog.Indicator
 // carry returns prev, a page of f (limit rows from offset) read from the
 // drill-down tables at an earlier commit, as the page at f.UpTo, with its
 // total moved by the changes of the commits in between
-// (chdb.DB.DrillSince, admitted as a light read: a few rows of
-// cds.drill_log per commit), when they moved no row at or before its last
+// (chdb.DB.DrillLogSince, admitted as a light read: a few rows of
+// cds.drill_log per commit, shared by the pages carried over the same
+// commits: DrillCache.logSince), when they moved no row at or before its last
 // one, so that the list up to it is the same at both commits, and: the
 // page was full (its rows are then the same), or it was not and the new
 // total says no row joined it after its last, or it was empty and still
@@ -226,9 +227,11 @@ func (e *Engine) carry(ctx context.Context, prev drillEntry, f chdb.DrillFilter,
 		r := prev.rows[n-1]
 		last = &chdb.DrillRow{ID: r.ID, Agency: r.Agency, OccurredAt: r.OccurredAt}
 	}
-	moves, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (chdb.DrillMoves, error) {
-		return e.Store.db.DrillSince(ctx, f, prev.at, last)
-	})
+	var moves chdb.DrillMoves
+	l, err := e.Drills.logSince(ctx, e.Store.db, f, prev.at)
+	if err == nil {
+		moves = l.Moves(last)
+	}
 	total := prev.total + moves.Total
 	switch {
 	case errors.Is(err, admission.ErrShed) || ctx.Err() != nil:

@@ -31,6 +31,11 @@ const DefaultDrillCacheSize = 256
 // then cost a drill-down that read of the log, not a page read.
 type DrillCache struct {
 	c *flightCache[string, drillEntry]
+	// logs keeps the changes of a drill-down's rows between two commits
+	// (chdb.DB.DrillLogSince), so that its pages carried over the same
+	// commits (the first and the next pages of a district, say) share
+	// one read of the log.
+	logs *flightCache[drillLogKey, *chdb.DrillLog]
 
 	mu     sync.Mutex
 	latest map[string]drillEntry // by drillPageKey: the page at its newest commit read
@@ -56,7 +61,39 @@ func NewDrillCache(size int) *DrillCache {
 	// Drill: a drill-down is read from the drill-down tables, a page's
 	// worth of rows, unless they cannot answer at its commit; a wait for
 	// another request's read is shed in the class of that read.
-	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill), latest: map[string]drillEntry{}, max: size}
+	return &DrillCache{c: newFlightCache[string, drillEntry](size, admission.Drill), logs: newFlightCache[drillLogKey, *chdb.DrillLog](drillLogCacheSize, admission.Light),
+		latest: map[string]drillEntry{}, max: size}
+}
+
+// drillLogCacheSize is how many reads of cds.drill_log a DrillCache keeps:
+// those of the last commits, a few per drill-down asked.
+const drillLogCacheSize = 64
+
+// drillLogKey names a read of cds.drill_log: the drill-down (drillPageKey
+// of no page) and the commits after from up to to.
+type drillLogKey struct {
+	filter   string
+	from, to uint64
+}
+
+// logSince returns the changes of f's rows by the commits after from up
+// to *f.UpTo (chdb.DB.DrillLogSince, admitted as a light read: a few rows
+// per commit), one read for the requests that ask for the same (without
+// a cache, its own).
+func (c *DrillCache) logSince(ctx context.Context, db *chdb.DB, f chdb.DrillFilter, from uint64) (*chdb.DrillLog, error) {
+	read := func(ctx context.Context) (*chdb.DrillLog, error) {
+		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (*chdb.DrillLog, error) {
+			return db.DrillLogSince(ctx, f, from)
+		})
+	}
+	if c == nil || f.UpTo == nil {
+		return read(ctx)
+	}
+	k := drillLogKey{filter: drillPageKey("", f, false, 0, 0), from: from, to: *f.UpTo}
+	return c.logs.get(ctx, k, func(ctx context.Context) (*chdb.DrillLog, drillLogKey, error) {
+		l, err := read(ctx)
+		return l, k, err
+	})
 }
 
 // Stats returns the entries held, the requests answered without a read of
@@ -72,6 +109,16 @@ func (c *DrillCache) Carried() uint64 {
 		return 0
 	}
 	return c.carried.Load()
+}
+
+// LogReads returns how many reads of cds.drill_log the cache ran to
+// carry pages over to a later commit (logSince).
+func (c *DrillCache) LogReads() uint64 {
+	if c == nil {
+		return 0
+	}
+	_, _, n := c.logs.stats()
+	return n
 }
 
 // drillKey names what a drill-down read at m: the indicator its rows'

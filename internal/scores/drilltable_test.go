@@ -171,14 +171,23 @@ func TestDrillCarriedOver(t *testing.T) {
 	// second (w-3, not full) read again with w-4.
 	// The first page carried over (not read), the second (w-3, not full)
 	// read again with w-4, the empty one carried over.
+	// The three pages were read at the same commit: one read of the log
+	// serves them all.
+	logReads := func() uint64 { _, _, n := e.Drills.logs.stats(); return n }
 	add("2025-06-02")
 	check("an event after the page", "[w-1 w-2]", 4, 2)
 	if n, _ := e.Store.DrillStats(); n != table+1 {
 		t.Errorf("an event after the page: %d reads of the tables, want %d (the second page only)", n-table, 1)
 	}
+	if n := logReads(); n != 1 {
+		t.Errorf("an event after the page: %d reads of cds.drill_log for three pages, want 1", n)
+	}
 	// The first two pages full now: all three carried over.
 	add("2025-06-03")
 	check("another event after the pages", "[w-1 w-2]", 5, 5)
+	if n := logReads(); n != 2 {
+		t.Errorf("another event after the pages: %d reads of cds.drill_log in all, want 2", n)
+	}
 
 	// Before the full pages' last rows: both read again, the empty one
 	// carried over.

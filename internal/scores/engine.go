@@ -27,10 +27,12 @@ type Engine struct {
 }
 
 // catalogIndicators is a catalogue's indicators, as Catalog.Indicators
-// copies them.
+// copies them, and the codes of its own and of its reported indicators
+// (of every level), in file order.
 type catalogIndicators struct {
-	cat  *catalog.Catalog
-	inds []catalog.Indicator
+	cat           *catalog.Catalog
+	inds          []catalog.Indicator
+	own, reported []string
 }
 
 // indicators returns e.Catalog's indicators, in file order, copied once
@@ -38,13 +40,45 @@ type catalogIndicators struct {
 // indicator and its milestones: per request, and per unit of a silence
 // answer, that was a tenth of the API's CPU under 32 readers and much of
 // its garbage). Shared: read only.
-func (e *Engine) indicators() []catalog.Indicator {
+func (e *Engine) indicators() []catalog.Indicator { return e.catalogIndicators().inds }
+
+func (e *Engine) catalogIndicators() *catalogIndicators {
 	if c := e.inds.Load(); c != nil && c.cat == e.Catalog {
-		return c.inds
+		return c
 	}
 	c := &catalogIndicators{cat: e.Catalog, inds: e.Catalog.Indicators()}
+	for _, ind := range c.inds {
+		if ind.Kind.Reported() {
+			c.reported = append(c.reported, ind.Code)
+		} else {
+			c.own = append(c.own, ind.Code)
+		}
+	}
 	e.inds.Store(c)
-	return c.inds
+	return c
+}
+
+// snapCodes returns the codes of the own and reported indicators whose
+// cells the snapshot pair of a score of inds (a level's indicators) is
+// read with. shared (a Store with a cache): those of every level, so that
+// one pair per commit and as_of serves every level's scores, and after a
+// commit the league tables, the unit scores and the drill-downs' scores
+// wait for one read of the cells instead of one per set of indicators (the
+// province's and the other levels': two in the shipped catalogue, whose
+// province set holds the others). Else inds' own, the fewest rows.
+func (e *Engine) snapCodes(inds []catalog.Indicator, shared bool) (own, reported []string) {
+	if shared {
+		c := e.catalogIndicators()
+		return c.own, c.reported
+	}
+	for _, ind := range inds {
+		if ind.Kind.Reported() {
+			reported = append(reported, ind.Code)
+		} else {
+			own = append(own, ind.Code)
+		}
+	}
+	return own, reported
 }
 
 // Query selects what to score.
@@ -141,19 +175,13 @@ func (e *Engine) unitAt(ctx context.Context, code string, q Query) (*UnitScore, 
 // returns; once per level, as_of and milestone for a snapshot pair of the
 // Store's cache (levels.go). The scores are shared: read only.
 func (e *Engine) score(ctx context.Context, level registry.Level, q Query) ([]*UnitScore, mark, error) {
-	var own, reported []string
 	var inds []catalog.Indicator
 	for _, ind := range e.indicators() {
-		if !ind.AppliesTo(level) {
-			continue
-		}
-		inds = append(inds, ind)
-		if ind.Kind.Reported() {
-			reported = append(reported, ind.Code)
-		} else {
-			own = append(own, ind.Code)
+		if ind.AppliesTo(level) {
+			inds = append(inds, ind)
 		}
 	}
+	own, reported := e.snapCodes(inds, e.Store.cache != nil)
 	// Both snapshots come from one scan of the cells (or from the cache).
 	baseDate := e.Catalog.BaselineDate()
 	pair, err := e.Store.snapshots(ctx, q.AsOf, baseDate, own, reported)

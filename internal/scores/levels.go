@@ -6,37 +6,27 @@ import (
 	"github.com/bacgiang/cds/internal/registry"
 )
 
-// rankedMemo keeps the scores of the units of a level computed from one
-// snapshot pair of a Store's cache, by level, as_of and milestone: they
-// are a function of the pair (one commit) and of the Engine's catalogue
-// and registry, so requests answered from the same pair share them
-// instead of computing them again (a commune league table is thousands of
-// indicator values: milliseconds of CPU per request, under 32 readers a
-// share of the cores the reads need). It lives and goes with its pair's
-// entry. A nil rankedMemo keeps nothing.
-type rankedMemo struct {
+// memo keeps answers computed from one entry of a Store's caches (a
+// snapshot pair, the latest events of a day): they are a function of the
+// entry (one commit) and of the Engine's catalogue and registry, so
+// requests answered from the same entry share them instead of computing
+// them again. It lives and goes with its entry. A nil memo keeps nothing.
+type memo[K comparable, V any] struct {
 	mu sync.Mutex
-	m  map[rankedKey]*rankedFlight
+	m  map[K]*memoFlight[V]
 }
 
-// rankedKey is what a level's scores were computed for.
-type rankedKey struct {
-	level     registry.Level
-	asOf      registry.Date
-	milestone int
+// memoFlight is a computation in progress or done: done is closed when v
+// is set.
+type memoFlight[V any] struct {
+	done chan struct{}
+	v    V
 }
 
-// rankedFlight is a computation in progress or done: done is closed when
-// units is set.
-type rankedFlight struct {
-	done  chan struct{}
-	units []*UnitScore
-}
-
-// get returns the scores of k, computed by compute once per memo:
-// concurrent callers wait for the one computing them (a computation does
+// get returns the value of k, computed by compute once per memo:
+// concurrent callers wait for the one computing it (a computation does
 // not fail and takes no read).
-func (r *rankedMemo) get(k rankedKey, compute func() []*UnitScore) []*UnitScore {
+func (r *memo[K, V]) get(k K, compute func() V) V {
 	if r == nil {
 		return compute()
 	}
@@ -44,15 +34,28 @@ func (r *rankedMemo) get(k rankedKey, compute func() []*UnitScore) []*UnitScore 
 	if f, ok := r.m[k]; ok {
 		r.mu.Unlock()
 		<-f.done
-		return f.units
+		return f.v
 	}
 	if r.m == nil {
-		r.m = map[rankedKey]*rankedFlight{}
+		r.m = map[K]*memoFlight[V]{}
 	}
-	f := &rankedFlight{done: make(chan struct{})}
+	f := &memoFlight[V]{done: make(chan struct{})}
 	r.m[k] = f
 	r.mu.Unlock()
 	defer close(f.done)
-	f.units = compute()
-	return f.units
+	f.v = compute()
+	return f.v
+}
+
+// rankedMemo keeps the scores of the units of a level computed from one
+// snapshot pair, by level, as_of and milestone (a commune league table is
+// thousands of indicator values: milliseconds of CPU per request, under
+// 32 readers a share of the cores the reads need).
+type rankedMemo = memo[rankedKey, []*UnitScore]
+
+// rankedKey is what a level's scores were computed for.
+type rankedKey struct {
+	level     registry.Level
+	asOf      registry.Date
+	milestone int
 }

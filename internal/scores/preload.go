@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -31,21 +32,21 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 	own := map[string]bool{}
 	var codes []string
 	for _, level := range registry.Levels() {
-		var o, r []string
+		var inds []catalog.Indicator
 		for _, ind := range e.indicators() {
 			if !ind.AppliesTo(level) {
 				continue
 			}
-			if ind.Kind.Reported() {
-				r = append(r, ind.Code)
-			} else {
-				o = append(o, ind.Code)
+			inds = append(inds, ind)
+			if !ind.Kind.Reported() {
 				own[ind.Code] = true
 			}
 			if !containsString(codes, ind.Code) {
 				codes = append(codes, ind.Code)
 			}
 		}
+		// The keys the pinned Store's cache is asked for (it has one).
+		o, r := e.snapCodes(inds, true)
 		set := strings.Join(o, ",") + ";" + strings.Join(r, ",")
 		if !containsString(sets, set) {
 			sets = append(sets, set)

@@ -45,20 +45,28 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 	if err != nil {
 		return nil, err
 	}
-	last, err := e.Store.lastEvents(ctx, q.AsOf)
+	lasts, err := e.Store.lastEvents(ctx, q.AsOf)
 	if err != nil {
 		return nil, fmt.Errorf("silence: %w", err)
 	}
-	since := q.AsOf.AddDays(1 - days)
-	out := &Silence{AsOf: q.AsOf.String(), Days: days, Since: since.String(), Silent: []Silent{}}
+	return lasts.silent.get(silenceKey{days: days, level: level}, func() *Silence {
+		return e.silence(lasts.last, q.AsOf, days, level)
+	}), nil
+}
+
+// silence computes Silence's answer from the latest events per agency and
+// type up to asOf.
+func (e *Engine) silence(last lastEvents, asOf registry.Date, days int, level registry.Level) *Silence {
+	since := asOf.AddDays(1 - days)
+	out := &Silence{AsOf: asOf.String(), Days: days, Since: since.String(), Silent: []Silent{}}
 	inds := e.indicators()
-	for _, u := range e.Registry.InForce(q.AsOf) {
+	for _, u := range e.Registry.InForce(asOf) {
 		if level != "" && u.Level != level {
 			continue
 		}
 		var agencies []string // nil = every agency (the province)
 		if u.Parent != "" {
-			agencies = e.ownUnits(u, q.AsOf)
+			agencies = e.ownUnits(u, asOf)
 		}
 		for _, ind := range inds {
 			if !ind.AppliesTo(u.Level) {
@@ -80,7 +88,7 @@ func (e *Engine) Silence(ctx context.Context, q Query, days int, level registry.
 			out.Silent = append(out.Silent, s)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func latestOf(last map[string]map[string]time.Time, agencies []string, types []string) (time.Time, bool) {
@@ -109,6 +117,23 @@ func latestOf(last map[string]map[string]time.Time, agencies []string, types []s
 // (chdb.DB.LastEvents).
 type lastEvents = map[string]map[string]time.Time
 
+// lastsEntry is the latest events of a day at one commit, as the Store
+// keeps them, and the silence answers computed from them (shared: read
+// only), by window and level: under a steady flow of commits every
+// request between two commits would otherwise compute the same answer, a
+// walk of every unit in force and indicator (the province's over every
+// agency).
+type lastsEntry struct {
+	last   lastEvents
+	silent *memo[silenceKey, *Silence] // nil: nothing kept
+}
+
+// silenceKey is what a silence answer was computed for, besides its day.
+type silenceKey struct {
+	days  int
+	level registry.Level
+}
+
 // lastKey is what lastEvents were read for: the day, at the commit markers
 // read just before.
 type lastKey struct {
@@ -123,7 +148,7 @@ const lastCacheSize = 8
 // commit of the commit markers read after the call (or of the Store's pin),
 // from the cache while the markers have not moved since they were read,
 // else by readLastEvents, one read for concurrent requests.
-func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, error) {
+func (s *Store) lastEvents(ctx context.Context, day registry.Date) (*lastsEntry, error) {
 	m, err := s.markOrPin(ctx)
 	if err != nil {
 		return nil, err
@@ -134,12 +159,13 @@ func (s *Store) lastEvents(ctx context.Context, day registry.Date) (lastEvents, 
 		})
 	}
 	if s.lasts == nil {
-		return read(ctx)
+		last, err := read(ctx)
+		return &lastsEntry{last: last}, err
 	}
 	key := lastKey{mark: m, day: day}
-	return s.lasts.get(ctx, key, func(ctx context.Context) (lastEvents, lastKey, error) {
+	return s.lasts.get(ctx, key, func(ctx context.Context) (*lastsEntry, lastKey, error) {
 		last, err := read(ctx)
-		return last, key, err
+		return &lastsEntry{last: last, silent: &memo[silenceKey, *Silence]{}}, key, err
 	})
 }
 

@@ -44,7 +44,7 @@ type Store struct {
 	marks markReads
 	// lasts keeps the latest events per agency and type (silence.go) by
 	// the commit markers read before them; nil when cache is.
-	lasts *flightCache[lastKey, lastEvents]
+	lasts *flightCache[lastKey, *lastsEntry]
 	// pinned, when set, is the mark the cache is looked up with instead of
 	// reading the markers: a Store of Engine.Preloaded (preload.go).
 	pinned *mark
@@ -54,8 +54,10 @@ type Store struct {
 	// cds.rollup, fallbacks those read by the scan because the copies
 	// disagreed with cds.rollup's markers.
 	copyReads, fallbacks atomic.Uint64
-	drill                drillStats   // drilltable.go
-	silence              silenceStats // silence.go
+	// markReads counts the reads of the commit markers (readMark).
+	markReads atomic.Uint64
+	drill     drillStats   // drilltable.go
+	silence   silenceStats // silence.go
 }
 
 // NewStore returns a Store on db with a cache of DefaultCacheSize entries.
@@ -67,7 +69,7 @@ func NewStoreCache(db *chdb.DB, size int) *Store {
 	s := &Store{db: db}
 	if size > 0 {
 		s.cache = newSnapCache(size)
-		s.lasts = newFlightCache[lastKey, lastEvents](lastCacheSize, admission.Light)
+		s.lasts = newFlightCache[lastKey, *lastsEntry](lastCacheSize, admission.Light)
 	}
 	return s
 }
@@ -83,6 +85,10 @@ func NewStoreScan(db *chdb.DB) *Store { return &Store{db: db, scanOnly: true} }
 func (s *Store) ReadStats() (copies, fallbacks uint64) {
 	return s.copyReads.Load(), s.fallbacks.Load()
 }
+
+// MarkReads reports the reads of cds.rollup's commit markers the Store ran:
+// one per request, those of concurrent requests coalesced (marks.go).
+func (s *Store) MarkReads() uint64 { return s.markReads.Load() }
 
 // snapshot is the state of every indicator at the end of one day.
 // Snapshots may be shared between requests: read only.
@@ -116,6 +122,7 @@ func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermar
 // a light slot.
 func (s *Store) readMark(ctx context.Context) (mark, error) {
 	read := func(ctx context.Context) (mark, error) {
+		s.markReads.Add(1)
 		m, err := s.db.ReadMarks(ctx)
 		if err != nil {
 			return mark{}, err
