@@ -25,7 +25,8 @@ type memoFlight[V any] struct {
 
 // get returns the value of k, computed by compute once per memo:
 // concurrent callers wait for the one computing it (a computation does
-// not fail and takes no read).
+// not fail and takes no read). Once the memo holds memoMax keys, others
+// are computed and not kept.
 func (r *memo[K, V]) get(k K, compute func() V) V {
 	if r == nil {
 		return compute()
@@ -35,6 +36,10 @@ func (r *memo[K, V]) get(k K, compute func() V) V {
 		r.mu.Unlock()
 		<-f.done
 		return f.v
+	}
+	if len(r.m) >= memoMax {
+		r.mu.Unlock()
+		return compute()
 	}
 	if r.m == nil {
 		r.m = map[K]*memoFlight[V]{}
@@ -46,6 +51,12 @@ func (r *memo[K, V]) get(k K, compute func() V) V {
 	f.v = compute()
 	return f.v
 }
+
+// memoMax is the most answers a memo keeps: what they are keyed by is
+// mostly bounded (levels, milestones), but a silence window is any number
+// of days a client asks for, and an entry can live for hours when no
+// commit comes.
+const memoMax = 64
 
 // rankedMemo keeps the scores of the units of a level computed from one
 // snapshot pair, by level, as_of and milestone (a commune league table is
