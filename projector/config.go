@@ -69,7 +69,7 @@ func (c Config) withDefaults() (Config, error) {
 	// took about 70% of the projector's CPU; with 10,000 and 50,000 the
 	// live heap still reached the soft limit from about 1.7M events on,
 	// and batches of 5,000 drained 5M events 1.23 times as fast, with 0.59
-	// times the projector's CPU per event and 1.17 times ClickHouse's
+	// times the projector's CPU per event and 1.30 times ClickHouse's
 	// (docs/performance.md, "The projector's live heap").
 	if c.BatchMax == 0 {
 		c.BatchMax = 5000
