@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
-	"strings"
 
-	"github.com/bacgiang/cds/internal/catalog"
 	"github.com/bacgiang/cds/internal/chdb"
 	"github.com/bacgiang/cds/internal/registry"
 )
@@ -27,31 +26,15 @@ import (
 func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine, error) {
 	s := e.Store
 	base := e.Catalog.BaselineDate()
-	// The code lists each level's score asks for, as score builds them.
-	var sets []string
-	own := map[string]bool{}
-	var codes []string
-	for _, level := range registry.Levels() {
-		var inds []catalog.Indicator
-		for _, ind := range e.indicators() {
-			if !ind.AppliesTo(level) {
-				continue
-			}
-			inds = append(inds, ind)
-			if !ind.Kind.Reported() {
-				own[ind.Code] = true
-			}
-			if !containsString(codes, ind.Code) {
-				codes = append(codes, ind.Code)
-			}
-		}
-		// The keys the pinned Store's cache is asked for (it has one).
-		o, r := e.snapCodes(inds, true)
-		set := strings.Join(o, ",") + ";" + strings.Join(r, ",")
-		if !containsString(sets, set) {
-			sets = append(sets, set)
-		}
+	// The indicators of the snapshot pair, as a Store with a cache asks
+	// for them (Engine.snapCodes): every level's, one pair for all.
+	c := e.catalogIndicators()
+	key := codesKey(c.own, c.reported)
+	own := make(map[string]bool, len(c.own))
+	for _, code := range c.own {
+		own[code] = true
 	}
+	codes := append(slices.Clone(c.own), c.reported...)
 	days := append([]registry.Date{base}, dates...)
 	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
 	days = uniqueDates(days)
@@ -109,22 +92,11 @@ func (e *Engine) Preloaded(ctx context.Context, dates []registry.Date) (*Engine,
 		snap.dropUnreported()
 		byDay[snap.day] = snap
 	}
-	pinned := &Store{db: s.db, cache: newSnapCache(max(len(dates)*len(sets), 1)), pinned: &m}
+	pinned := &Store{db: s.db, cache: newSnapCache(max(len(dates), 1)), pinned: &m}
 	for _, d := range dates {
-		for _, codes := range sets {
-			pinned.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: codes}}, snapPair{snaps: [2]*snapshot{byDay[d], byDay[base]}, at: m, ranked: &rankedMemo{}})
-		}
+		pinned.cache.put(snapKey{mark: m, q: snapQuery{a: d, b: base, codes: key}}, snapPair{snaps: [2]*snapshot{byDay[d], byDay[base]}, at: m, ranked: &rankedMemo{}})
 	}
 	return &Engine{Catalog: e.Catalog, Registry: e.Registry, Store: pinned, Now: e.Now}, nil
-}
-
-func containsString(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func uniqueDates(ds []registry.Date) []registry.Date {

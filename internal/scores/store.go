@@ -161,6 +161,12 @@ type snapPair struct {
 	ranked *rankedMemo
 }
 
+// codesKey is the part of a snapshot pair's cache key that names its
+// indicators: the own codes, then the reported ones.
+func codesKey(own, reported []string) string {
+	return strings.Join(own, ",") + ";" + strings.Join(reported, ",")
+}
+
 // snapshots returns the snapshots at days a and b for the own and reported
 // indicators, from the cache when the commit markers have not moved since
 // they were read, and the markers they were read at (read after the call,
@@ -173,7 +179,7 @@ func (s *Store) snapshots(ctx context.Context, a, b registry.Date, ownCodes, rep
 	if err != nil {
 		return snapPair{}, err
 	}
-	q := snapQuery{a: a, b: b, codes: strings.Join(ownCodes, ",") + ";" + strings.Join(reportedCodes, ",")}
+	q := snapQuery{a: a, b: b, codes: codesKey(ownCodes, reportedCodes)}
 	return s.cache.get(ctx, snapKey{mark: m, q: q}, func(ctx context.Context) (snapPair, snapKey, error) {
 		p, err := s.read(ctx, a, b, ownCodes, reportedCodes)
 		p.ranked = &rankedMemo{}
