@@ -47,13 +47,7 @@ func (e *Engine) catalogIndicators() *catalogIndicators {
 		return c
 	}
 	c := &catalogIndicators{cat: e.Catalog, inds: e.Catalog.Indicators()}
-	for _, ind := range c.inds {
-		if ind.Kind.Reported() {
-			c.reported = append(c.reported, ind.Code)
-		} else {
-			c.own = append(c.own, ind.Code)
-		}
-	}
+	c.own, c.reported = splitCodes(c.inds)
 	e.inds.Store(c)
 	return c
 }
@@ -71,6 +65,12 @@ func (e *Engine) snapCodes(inds []catalog.Indicator, shared bool) (own, reported
 		c := e.catalogIndicators()
 		return c.own, c.reported
 	}
+	return splitCodes(inds)
+}
+
+// splitCodes returns the codes of inds' own and of their reported
+// indicators, in inds' order.
+func splitCodes(inds []catalog.Indicator) (own, reported []string) {
 	for _, ind := range inds {
 		if ind.Kind.Reported() {
 			reported = append(reported, ind.Code)
