@@ -469,11 +469,12 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	e.Figure(prefix+"readers_errors", float64(errs), "requests")
 	e.Figure(prefix+"readers_503", float64(shed), "requests")
 	e.Figure(prefix+"readers_events_published", float64(published), "events")
-	if n := len(lat) + errs + shed; cpuErr == nil && cpuErrAfter == nil && n > 0 {
+	n := len(lat) + errs + shed // requests answered, failed or shed
+	if cpuErr == nil && cpuErrAfter == nil && n > 0 {
 		f.cpuPerRequest = float64((cpuAfter - cpuBefore).Microseconds()) / float64(n)
 		e.Figure(prefix+"readers_api_cpu_us_per_request", f.cpuPerRequest, "µs")
 	}
-	if n := len(lat) + errs + shed; e.chPID != 0 && chErr == nil && chErrAfter == nil && n > 0 {
+	if e.chPID != 0 && chErr == nil && chErrAfter == nil && n > 0 {
 		e.Figure(prefix+"readers_clickhouse_cpu_us_per_request", float64((chAfter-chBefore).Microseconds())/float64(n), "µs")
 	}
 	// Where the API's drill-downs were read from, and what it shed, by
