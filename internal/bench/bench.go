@@ -167,17 +167,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if e.db, err = chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: e.dbName}); err != nil {
 		return err
 	}
+	managed := cfg.ClickHouseAddr == ""
 	defer func() {
+		defer e.db.Close()
+		if managed {
+			// The managed server and its directory are removed with the
+			// run; a DROP would only wait for the tables' merges.
+			return
+		}
 		// Bounded: ClickHouse waits for the tables' merges before it
 		// drops them, minutes after a drain of millions of events, and an
-		// interrupted run should end promptly (the managed server and its
-		// directory go with it).
+		// interrupted run should end promptly.
 		dctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
+		defer cancel()
 		if err := e.db.DropDatabase(dctx); err != nil {
 			e.Progressf("left database %s behind: %v", e.dbName, err)
 		}
-		cancel()
-		e.db.Close()
 	}()
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
