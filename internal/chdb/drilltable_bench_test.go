@@ -60,7 +60,10 @@ func BenchmarkCommitDrill(b *testing.B) {
 					b.Fatal(err)
 				}
 			case 2:
-				if err := db.insertDrillTables(ctx, "", &d); err != nil {
+				if err := db.insertDrillList(ctx, "", &d); err != nil {
+					b.Fatal(err)
+				}
+				if err := db.insertDrillDays(ctx, "", &d); err != nil {
 					b.Fatal(err)
 				}
 			}
