@@ -171,11 +171,10 @@ const (
 )
 
 // InsertDrill writes c as one commit's changes into cds.drill_log
-// (insertDrillLog, when c has a marker: the view drill_list_view,
-// migrations/0023, copies them into cds.drill_list in that INSERT), else
-// into cds.drill_list in one INSERT under queryID (see InsertEvents); then
-// its deltas and marker (when c has one) into cds.drill_days in one
-// INSERT. Nothing is sent for no rows.
+// (insertDrillLog, when c has a marker), then into cds.drill_list in one
+// INSERT under queryID (see InsertEvents), then its deltas and marker
+// (when c has one) into cds.drill_days in one INSERT. Nothing is sent for
+// no rows.
 func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) error {
 	if c.Len() == 0 {
 		return nil
@@ -184,22 +183,17 @@ func (db *DB) InsertDrill(ctx context.Context, queryID string, c *DrillColumns) 
 		if err := db.insertDrillLog(ctx, queryID, c); err != nil {
 			return err
 		}
-	} else if err := db.insertDrillList(ctx, queryID, c); err != nil {
+	}
+	return db.insertDrillTables(ctx, queryID, c)
+}
+
+// insertDrillTables writes c into cds.drill_list and cds.drill_days.
+func (db *DB) insertDrillTables(ctx context.Context, queryID string, c *DrillColumns) error {
+	t := c.unixTimes(c.OccurredAt, c.NextAt)
+	if err := db.insertColumns(ctx, queryID, fmt.Sprintf(insertDrillSQL, db.Table("drill_list")),
+		[]any{c.Entity, c.Agency, t[0], c.Tie, t[1], c.Removes, c.Seq}); err != nil {
 		return err
 	}
-	return db.insertDrillDays(ctx, queryID, c)
-}
-
-// insertDrillList writes c into cds.drill_list.
-func (db *DB) insertDrillList(ctx context.Context, queryID string, c *DrillColumns) error {
-	t := c.unixTimes(c.OccurredAt, c.NextAt)
-	return db.insertColumns(ctx, queryID, fmt.Sprintf(insertDrillSQL, db.Table("drill_list")),
-		[]any{c.Entity, c.Agency, t[0], c.Tie, t[1], c.Removes, c.Seq})
-}
-
-// insertDrillDays writes the deltas of c, and its marker's, into
-// cds.drill_days.
-func (db *DB) insertDrillDays(ctx context.Context, queryID string, c *DrillColumns) error {
 	d := &c.scratch
 	clear(d.entity)
 	clear(d.agency)
@@ -311,11 +305,8 @@ func (db *DB) RefillDrill(ctx context.Context, seq uint64) error {
 	c.AddMarker(seq, 0) // the tables were emptied
 	// No changes in cds.drill_log: a read pinned before seq reads from
 	// cds.events.
-	if err := db.insertDrillList(ctx, "", &c); err != nil {
-		return fmt.Errorf("mark cds.drill_list at seq %d: %w", seq, err)
-	}
-	if err := db.insertDrillDays(ctx, "", &c); err != nil {
-		return fmt.Errorf("mark cds.drill_days at seq %d: %w", seq, err)
+	if err := db.insertDrillTables(ctx, "", &c); err != nil {
+		return fmt.Errorf("mark cds.drill_list and cds.drill_days at seq %d: %w", seq, err)
 	}
 	return nil
 }

@@ -60,10 +60,7 @@ func BenchmarkCommitDrill(b *testing.B) {
 					b.Fatal(err)
 				}
 			case 2:
-				if err := db.insertDrillList(ctx, "", &d); err != nil {
-					b.Fatal(err)
-				}
-				if err := db.insertDrillDays(ctx, "", &d); err != nil {
+				if err := db.insertDrillTables(ctx, "", &d); err != nil {
 					b.Fatal(err)
 				}
 			}
