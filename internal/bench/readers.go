@@ -495,6 +495,11 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	if firstErr != "" {
 		e.Progressf("  first error: %s", firstErr)
 	}
+	if e.cfg.QueryLog && e.chPID != 0 {
+		if err := e.queryLogBreakdown(ctx, prefix, start, start.Add(took), n); err != nil {
+			e.Progressf("  no breakdown of ClickHouse's queries: %v", err)
+		}
+	}
 	// Which requests take the time: per request of the mix, the answers,
 	// their p50 and p99, their share of the time spent answering, and the
 	// 503s.
