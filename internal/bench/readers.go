@@ -496,7 +496,11 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 		e.Progressf("  first error: %s", firstErr)
 	}
 	if e.cfg.QueryLog && e.chPID != 0 {
-		if err := e.queryLogBreakdown(ctx, prefix, start, start.Add(took), n); err != nil {
+		// ctx is cancelled by now (it stopped the publisher).
+		qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := e.queryLogBreakdown(qctx, prefix, start, start.Add(took), n)
+		qcancel()
+		if err != nil {
 			e.Progressf("  no breakdown of ClickHouse's queries: %v", err)
 		}
 	}
