@@ -575,6 +575,7 @@ var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_snapshot_reads_total", "snapshot_reads"},
 	{"cds_scores_silence_copy_reads_total", "silence_reads"},
 	{"cds_scores_marker_reads_total", "marker_reads"},
+	{"cds_scores_marker_copy_reads_total", "marker_copy_reads"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
 	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},

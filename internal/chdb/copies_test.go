@@ -30,7 +30,7 @@ func BenchmarkCommitCopies(b *testing.B) {
 			b.Fatal(err)
 		}
 		if !views {
-			for _, v := range []string{"rollup_sums_view"} {
+			for _, v := range []string{"rollup_sums_view", "rollup_marks_view"} {
 				if err := db.Exec(ctx, "DROP TABLE "+db.Table(v)); err != nil {
 					b.Fatal(err)
 				}
