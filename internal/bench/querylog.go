@@ -27,10 +27,12 @@ var queryKinds = []queryKind{
 		return strings.Contains(q, "drill_list") || strings.Contains(q, "drill_days")
 	}},
 	{"stream_marks", "the projector's stream markers", func(q string) bool { return strings.Contains(q, "sumIf(") }},
+	{"marker_copy", "commit markers (cds.rollup_marks)", func(q string) bool {
+		return strings.Contains(q, "rollup_marks") && !strings.Contains(q, "rollup_sums")
+	}},
 	{"markers", "commit markers (cds.rollup)", func(q string) bool {
 		return strings.Contains(q, "GROUP BY unit") && !strings.Contains(q, "rollup_sums")
 	}},
-	{"marker_log", "commit-marker log (cds.commit_marks)", func(q string) bool { return strings.Contains(q, "commit_marks") }},
 	{"watermark", "watermark (cds.rollup)", func(q string) bool { return strings.Contains(q, "toInt64(sum(n))") }},
 	{"events", "cds.events", func(q string) bool { return strings.Contains(q, ".events") || strings.Contains(q, "`events`") }},
 }

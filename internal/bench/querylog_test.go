@@ -7,6 +7,7 @@ func TestClassifyQuery(t *testing.T) {
 		name, query, want string
 	}{
 		{"commit markers", "SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM `cds`.rollup WHERE indicator = '#watermark' GROUP BY unit", "markers"},
+		{"commit markers' copy", "SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM `cds`.rollup_marks GROUP BY unit", "marker_copy"},
 		{"snapshot pair", "SELECT toUInt8(0) AS src ... FROM `cds`.rollup_sums ... upto_lo", "snapshot"},
 		{"insert", "INSERT INTO `cds`.rollup (day) VALUES", "insert"},
 		{"silence", "SELECT agency FROM `cds`.event_lasts", "silence"},
