@@ -155,7 +155,11 @@ func (s *Store) lastEvents(ctx context.Context, day registry.Date) (*lastsEntry,
 	}
 	if s.lasts == nil {
 		last, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
-			return s.readLastEvents(ctx, day, m.watermark)
+			at, err := s.markOfRollup(ctx, m)
+			if err != nil {
+				return lastEvents{}, err
+			}
+			return s.readLastEvents(ctx, day, at.watermark)
 		})
 		return &lastsEntry{last: last}, err
 	}
