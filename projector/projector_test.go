@@ -672,6 +672,19 @@ func TestRecoveryRefillsCopies(t *testing.T) {
 	if agree, err := h.db.CopiesAgree(ctx); err != nil || !agree {
 		t.Fatalf("copies after the recovery: agree %v (%v), want true", agree, err)
 	}
+	// The copy of the commit markers, cds.rollup_marks, is compared and
+	// refilled with them.
+	if err := h.db.Exec(ctx, "TRUNCATE TABLE cds.rollup_marks"); err != nil {
+		t.Fatal(err)
+	}
+	if agree, err := h.db.CopiesAgree(ctx); err != nil || agree {
+		t.Fatalf("copies after losing the markers' copy: agree %v (%v), want false", agree, err)
+	}
+	_, stop = h.run(t, last)
+	stop()
+	if agree, err := h.db.CopiesAgree(ctx); err != nil || !agree {
+		t.Fatalf("copies after the second recovery: agree %v (%v), want true", agree, err)
+	}
 	sums := "SELECT round(toFloat64(sum(num) * 3 + sum(den) * 7 + sum(n)), 3) FROM cds.%s WHERE indicator != '#watermark' AND %s"
 	want := h.count(t, fmt.Sprintf(sums, "rollup", "1"))
 	for _, grain := range []string{"grain = 1", "grain = 2", "grain = 3"} {

@@ -8,7 +8,7 @@ import (
 )
 
 // replicaTables are the tables the projector writes.
-var replicaTables = []string{"events", "fold_index", "rollup", "rollup_sums"}
+var replicaTables = []string{"events", "fold_index", "rollup", "rollup_sums", "rollup_marks"}
 
 // replicas runs first in every recovery on a cluster (doc.go, "Replicated
 // ClickHouse"): it chooses the replica the projector reads and writes

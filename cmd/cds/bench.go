@@ -25,6 +25,7 @@ func runBench(ctx context.Context, args []string) error {
 	skipRebuild := fs.Bool("skip-rebuild", false, "leave out the rebuild (the last step: a second drain of the whole stream), e.g. for a run at 20M events (docs/performance.md)")
 	readers := fs.Int("readers", 32, "concurrent readers of the mixed-readers step")
 	readersFor := fs.Duration("readers-for", 30*time.Second, "how long the mixed readers read")
+	queryLog := fs.Bool("query-log", false, "turn on the managed ClickHouse's system.query_log and print, after the mixed readers, its queries per kind: count, rows read, CPU (docs/performance.md)")
 	clusterDir := fs.String("cluster", "", "measure the running local cluster of deployments/cluster/local whose directory this is (.cluster) against a single node started in the same run, instead: it publishes into the cluster's stream and kills and restarts its processes (docs/cluster.md, \"Figures\"); run from the repository root")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -39,7 +40,7 @@ func runBench(ctx context.Context, args []string) error {
 		return benchCluster(ctx, *clusterDir, events)
 	}
 	return bench.Run(ctx, bench.Config{Events: *n, ClickHouseAddr: c.cfg.ClickHouseAddr, FreshnessRate: *rate, FreshnessFor: *dur,
-		Queries: *queries, Baseline: *baseline, DrainOnly: *drainOnly, SkipRebuild: *skipRebuild, PprofAddr: c.cfg.PprofAddr, Readers: *readers, ReadersFor: *readersFor, Out: os.Stdout, Progress: os.Stderr})
+		Queries: *queries, Baseline: *baseline, DrainOnly: *drainOnly, SkipRebuild: *skipRebuild, PprofAddr: c.cfg.PprofAddr, Readers: *readers, ReadersFor: *readersFor, QueryLog: *queryLog, Out: os.Stdout, Progress: os.Stderr})
 }
 
 // benchCluster runs the cluster figures of docs/cluster.md, "Figures":

@@ -54,8 +54,12 @@ type Config struct {
 	// step (readers.go); default 32 for 30s.
 	Readers    int
 	ReadersFor time.Duration
-	Out        io.Writer
-	Progress   io.Writer // progress lines; nil = none
+	// QueryLog turns on the managed ClickHouse's system.query_log
+	// (chserver.Config.QueryLog): the mixed readers' step then prints
+	// ClickHouse's queries per kind (queryLogBreakdown).
+	QueryLog bool
+	Out      io.Writer
+	Progress io.Writer // progress lines; nil = none
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -156,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	e.chAddr = cfg.ClickHouseAddr
 	if e.chAddr == "" {
-		srv, err := startClickHouse(ctx, filepath.Join(e.dir, "clickhouse"))
+		srv, err := startClickHouse(ctx, filepath.Join(e.dir, "clickhouse"), cfg.QueryLog)
 		if err != nil {
 			return err
 		}
@@ -207,8 +211,8 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // startClickHouse starts a clickhouse-server of its own in dir, on free
-// ports.
-func startClickHouse(ctx context.Context, dir string) (*chserver.Server, error) {
+// ports, logging its queries with queryLog.
+func startClickHouse(ctx context.Context, dir string, queryLog bool) (*chserver.Server, error) {
 	tcp, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -217,7 +221,7 @@ func startClickHouse(ctx context.Context, dir string) (*chserver.Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	return chserver.Start(ctx, chserver.Config{Dir: dir, TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true})
+	return chserver.Start(ctx, chserver.Config{Dir: dir, TCPAddr: tcp, HTTPAddr: httpAddr, NoAdopt: true, QueryLog: queryLog})
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }

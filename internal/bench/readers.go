@@ -495,6 +495,15 @@ func (e *env) readers(ctx context.Context, api *apiProc, prefix string) (readers
 	if firstErr != "" {
 		e.Progressf("  first error: %s", firstErr)
 	}
+	if e.cfg.QueryLog && e.chPID != 0 {
+		// ctx is cancelled by now (it stopped the publisher).
+		qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := e.queryLogBreakdown(qctx, prefix, start, start.Add(took), n)
+		qcancel()
+		if err != nil {
+			e.Progressf("  no breakdown of ClickHouse's queries: %v", err)
+		}
+	}
 	// Which requests take the time: per request of the mix, the answers,
 	// their p50 and p99, their share of the time spent answering, and the
 	// 503s.
@@ -566,6 +575,7 @@ var apiCounterNames = []struct{ metric, figure string }{
 	{"cds_scores_snapshot_reads_total", "snapshot_reads"},
 	{"cds_scores_silence_copy_reads_total", "silence_reads"},
 	{"cds_scores_marker_reads_total", "marker_reads"},
+	{"cds_scores_marker_copy_reads_total", "marker_copy_reads"},
 	{`cds_api_reads_shed_total{class="light"}`, "shed_light"},
 	{`cds_api_reads_shed_total{class="drill"}`, "shed_drill"},
 	{`cds_api_reads_shed_total{class="heavy"}`, "shed_heavy"},

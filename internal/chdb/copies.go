@@ -57,7 +57,7 @@ var ErrCopiesDisagree = errors.New("the copies of cds.rollup disagree with its c
 // Year lo's year stands in hi's snapshot as its months and lo's month as its
 // days, so every row counts for lo and hi or for hi alone. The marker rows
 // are in bucket 1970-01-01, first in each grain.
-const copySnapshotsSQL = rollupMarkersSQL + `SELECT grain AS src, indicator, unit, period, dim,
+const copySnapshotsSQL = rollupMarkersSQL + marksCopySQL + `SELECT grain AS src, indicator, unit, period, dim,
        toUInt32(multiIf(grain = 1, bucket < toStartOfYear(toDate(?)), grain = 2, bucket < toStartOfMonth(toDate(?)), bucket <= toDate(?))) AS upto_lo,
        sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
 FROM %[2]s
@@ -88,6 +88,21 @@ GROUP BY indicator, unit
 UNION ALL
 `
 
+// marksCopySQL follows rollupMarkersSQL in copySnapshotsSQL with the
+// commit markers of their copy cds.rollup_marks (%[4]s), src srcMarksCopy,
+// so that the read that checks the copies of the cells against cds.rollup
+// checks the markers' copy too (SnapshotCopies).
+const marksCopySQL = `SELECT toUInt8(4) AS src, ? AS indicator, unit, toUInt16(0) AS period, '' AS dim, toUInt32(0) AS tag,
+       sum(num) AS s_num, sum(den) AS s_den, toInt64(sum(n)) AS s_n
+FROM %[4]s
+GROUP BY unit
+UNION ALL
+`
+
+// srcMarksCopy is the src of cds.rollup_marks' rows in a query of the
+// copies (marksCopySQL, copyMarksSQL).
+const srcMarksCopy = 4
+
 // cellsWanted is the condition on the cells of a snapshot pair shared by
 // snapshotsSQL and copySnapshotsSQL: own indicators with the stock and the
 // flows of lo's and hi's years, reported ones with every year up to hi's.
@@ -99,10 +114,13 @@ const cellsWanted = `((indicator IN ? AND period IN (0, ?, ?)) OR (indicator IN 
 // ErrCopiesDisagree, after fn has seen cells that must then be thrown
 // away, when a grain's markers do not sum to what cds.rollup's do. fn gets
 // a cell possibly more than once (from each grain): the parts add up.
-func (db *DB) SnapshotCopies(ctx context.Context, lo, hi string, loYear, hiYear int, own, reported []string, fn func(c SnapshotCell, uptoLo bool)) (Marks, error) {
-	q := fmt.Sprintf(copySnapshotsSQL, db.Table("rollup"), db.Table("rollup_sums"), cellsWanted)
+// marksCopy reports whether the copy of the markers, cds.rollup_marks
+// (ReadMarksCopy), summed to what cds.rollup's markers did in the same
+// query, whether the grains agreed or not (false on another error).
+func (db *DB) SnapshotCopies(ctx context.Context, lo, hi string, loYear, hiYear int, own, reported []string, fn func(c SnapshotCell, uptoLo bool)) (marks Marks, marksCopy bool, err error) {
+	q := fmt.Sprintf(copySnapshotsSQL, db.Table("rollup"), db.Table("rollup_sums"), cellsWanted, db.Table("rollup_marks"))
 	want := []any{Set(own), loYear, hiYear, Set(reported), hiYear}
-	args := []any{MarkerIndicator, lo, lo, lo, MarkerIndicator}
+	args := []any{MarkerIndicator, MarkerIndicator, lo, lo, lo, MarkerIndicator}
 	args = append(args, lo, lo, hi)
 	args = append(args, want...)
 	args = append(args, lo, lo, hi, hi, hi, lo)
@@ -111,9 +129,11 @@ func (db *DB) SnapshotCopies(ctx context.Context, lo, hi string, loYear, hiYear 
 	args = append(args, want...)
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
+		return nil, false, fmt.Errorf("read the copies of cds.rollup: %w", err)
 	}
-	return scanCopies(rows, func(c SnapshotCell, uptoLo uint32) { fn(c, uptoLo == 1) })
+	var all [5]Marks
+	marks, err = scanCopiesMarks(rows, &all, func(c SnapshotCell, uptoLo uint32) { fn(c, uptoLo == 1) })
+	return marks, all[0] != nil && all[0].Same(all[srcMarksCopy]), err
 }
 
 // scanCopies reads the rows of a query of the copies (src, indicator,
@@ -123,8 +143,16 @@ func (db *DB) SnapshotCopies(ctx context.Context, lo, hi string, loYear, hiYear 
 // when a grain's do not sum to them (fn's cells must then be thrown away).
 // It closes rows.
 func scanCopies(rows driver.Rows, fn func(c SnapshotCell, tag uint32)) (Marks, error) {
+	var marks [5]Marks
+	return scanCopiesMarks(rows, &marks, fn)
+}
+
+// scanCopiesMarks is scanCopies that leaves in marks the markers of each
+// src it read (src 4: cds.rollup_marks, marksCopySQL), once rows are read
+// whole.
+func scanCopiesMarks(rows driver.Rows, marks *[5]Marks, fn func(c SnapshotCell, tag uint32)) (Marks, error) {
 	defer rows.Close()
-	marks := [4]Marks{{}, {}, {}, {}}
+	read := [5]Marks{{}, {}, {}, {}, {}}
 	for rows.Next() {
 		var src uint8
 		var c SnapshotCell
@@ -133,7 +161,7 @@ func scanCopies(rows driver.Rows, fn func(c SnapshotCell, tag uint32)) (Marks, e
 			return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
 		}
 		if c.Indicator == MarkerIndicator {
-			marks[src%4].Add(c.Unit, MarkSum{N: c.N, Num: c.Num, Den: c.Den})
+			read[src%5].Add(c.Unit, MarkSum{N: c.N, Num: c.Num, Den: c.Den})
 			continue
 		}
 		fn(c, tag)
@@ -141,12 +169,13 @@ func scanCopies(rows driver.Rows, fn func(c SnapshotCell, tag uint32)) (Marks, e
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the copies of cds.rollup: %w", err)
 	}
+	*marks = read
 	for _, g := range grains {
-		if !marks[0].Same(marks[g]) {
+		if !read[0].Same(read[g]) {
 			return nil, ErrCopiesDisagree
 		}
 	}
-	return marks[0], nil
+	return read[0], nil
 }
 
 // Same reports whether m and o say the same: equal sums for every unit,
@@ -167,22 +196,26 @@ func (m Marks) Same(o Marks) bool {
 	return true
 }
 
-// copyMarksSQL reads the commit markers of cds.rollup (src 0) and of each
-// grain of cds.rollup_sums in one query.
+// copyMarksSQL reads the commit markers of cds.rollup (src 0), of each
+// grain of cds.rollup_sums and of their copy cds.rollup_marks (src
+// srcMarksCopy) in one query.
 const copyMarksSQL = `SELECT toUInt8(0) AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[1]s WHERE indicator = ? GROUP BY unit
 UNION ALL
 SELECT grain AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[2]s
-WHERE grain IN (1, 2, 3) AND bucket = toDate(0) AND indicator = ? GROUP BY grain, unit`
+WHERE grain IN (1, 2, 3) AND bucket = toDate(0) AND indicator = ? GROUP BY grain, unit
+UNION ALL
+SELECT toUInt8(4) AS src, unit, toInt64(sum(n)) AS s_n, sum(num) AS s_num, sum(den) AS s_den FROM %[3]s GROUP BY unit`
 
 // CopiesAgree reports whether the commit markers of each grain of
-// cds.rollup_sums sum to what cds.rollup's do, read in one query.
+// cds.rollup_sums and their copy cds.rollup_marks sum to what cds.rollup's
+// do, read in one query.
 func (db *DB) CopiesAgree(ctx context.Context) (bool, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(copyMarksSQL, db.Table("rollup"), db.Table("rollup_sums")), MarkerIndicator, MarkerIndicator)
+	rows, err := db.Query(ctx, fmt.Sprintf(copyMarksSQL, db.Table("rollup"), db.Table("rollup_sums"), db.Table("rollup_marks")), MarkerIndicator, MarkerIndicator)
 	if err != nil {
 		return false, fmt.Errorf("read the markers of the copies of cds.rollup: %w", err)
 	}
 	defer rows.Close()
-	marks := [4]Marks{{}, {}, {}, {}}
+	marks := [5]Marks{{}, {}, {}, {}, {}}
 	for rows.Next() {
 		var src uint8
 		var unit string
@@ -190,12 +223,12 @@ func (db *DB) CopiesAgree(ctx context.Context) (bool, error) {
 		if err := rows.Scan(&src, &unit, &s.N, &s.Num, &s.Den); err != nil {
 			return false, fmt.Errorf("read the markers of the copies of cds.rollup: %w", err)
 		}
-		marks[src%4].Add(unit, s)
+		marks[src%5].Add(unit, s)
 	}
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("read the markers of the copies of cds.rollup: %w", err)
 	}
-	for _, g := range grains {
+	for _, g := range []uint8{grainYear, grainMonth, grainDay, srcMarksCopy} {
 		if !marks[0].Same(marks[g]) {
 			return false, nil
 		}
@@ -203,15 +236,23 @@ func (db *DB) CopiesAgree(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// TruncateCopies empties cds.rollup_sums.
+// TruncateCopies empties cds.rollup_sums and cds.rollup_marks.
 func (db *DB) TruncateCopies(ctx context.Context) error {
+	if err := db.truncate(ctx, "rollup_marks"); err != nil {
+		return err
+	}
 	return db.truncate(ctx, "rollup_sums")
 }
 
-// RefillCopies empties cds.rollup_sums and fills it from cds.rollup: the
-// cells first, then the commit markers, so that a reader sees the markers
-// agree only once every cell is in. Nothing else may write cds.rollup
-// meanwhile (the projector calls it in its recovery).
+// rollupMarksFill fills cds.rollup_marks from cds.rollup's markers as its
+// view does; %s is cds.rollup_marks, then cds.rollup.
+const rollupMarksFill = `INSERT INTO %s (unit, dim, num, den, n)
+SELECT unit, dim, sum(num), sum(den), sum(n) FROM %s WHERE indicator = ? GROUP BY unit, dim`
+
+// RefillCopies empties cds.rollup_sums and cds.rollup_marks and fills them
+// from cds.rollup: the cells first, then the commit markers, so that a
+// reader sees the markers agree only once every cell is in. Nothing else
+// may write cds.rollup meanwhile (the projector calls it in its recovery).
 func (db *DB) RefillCopies(ctx context.Context) error {
 	if err := db.TruncateCopies(ctx); err != nil {
 		return err
@@ -220,6 +261,9 @@ func (db *DB) RefillCopies(ctx context.Context) error {
 		if err := db.Exec(ctx, fmt.Sprintf(rollupSumsFill, db.Table("rollup_sums"), db.Table("rollup"), cond), MarkerIndicator); err != nil {
 			return fmt.Errorf("fill rollup_sums from cds.rollup: %w", err)
 		}
+	}
+	if err := db.Exec(ctx, fmt.Sprintf(rollupMarksFill, db.Table("rollup_marks"), db.Table("rollup")), MarkerIndicator); err != nil {
+		return fmt.Errorf("fill rollup_marks from cds.rollup: %w", err)
 	}
 	return nil
 }

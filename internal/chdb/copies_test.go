@@ -10,17 +10,18 @@ import (
 	"github.com/bacgiang/cds/internal/chserver/chtest"
 )
 
-// BenchmarkCommitCopies measures what the view that fills the copy of
-// cds.rollup adds to a commit: the same INSERT of 2,000 cells and a marker
-// into a database without the views and into one with them, alternately
-// (ns/op is the pair).
+// BenchmarkCommitCopies measures what the views that fill the copies of
+// cds.rollup add to a commit: the same INSERT of 2,000 cells and a marker
+// into a database without the views, one with the view of cds.rollup_sums
+// only (before branch h26r) and one with it and the view of
+// cds.rollup_marks, in turn (ns/op is the three).
 //
 //	go test -run '^$' -bench CommitCopies -benchtime 100x ./internal/chdb
 func BenchmarkCommitCopies(b *testing.B) {
 	srv := chtest.Start(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	open := func(name string, views bool) *DB {
+	open := func(name string, drop ...string) *DB {
 		db, err := Open(ctx, Config{Addr: srv.Addr(), Database: name})
 		if err != nil {
 			b.Fatal(err)
@@ -29,11 +30,9 @@ func BenchmarkCommitCopies(b *testing.B) {
 		if _, err := db.Migrate(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if !views {
-			for _, v := range []string{"rollup_sums_view"} {
-				if err := db.Exec(ctx, "DROP TABLE "+db.Table(v)); err != nil {
-					b.Fatal(err)
-				}
+		for _, v := range drop {
+			if err := db.Exec(ctx, "DROP TABLE "+db.Table(v)); err != nil {
+				b.Fatal(err)
 			}
 		}
 		return db
@@ -48,14 +47,16 @@ func BenchmarkCommitCopies(b *testing.B) {
 		c.Add(MarkerIndicator, "CDS_EVENTS", 0, "", time.Unix(0, 0).UTC(), events.Amount{N: 1, Num: 1, Den: 1})
 		return c
 	}
-	without, with := open("cds_commit_without", false), open("cds_commit_with", true)
-	var tWithout, tWith time.Duration
+	without := open("cds_commit_without", "rollup_sums_view", "rollup_marks_view")
+	sums := open("cds_commit_sums", "rollup_marks_view")
+	with := open("cds_commit_with")
+	var tWithout, tSums, tWith time.Duration
 	for b.Loop() {
 		c := cells()
 		for _, w := range []struct {
 			db *DB
 			t  *time.Duration
-		}{{without, &tWithout}, {with, &tWith}} {
+		}{{without, &tWithout}, {sums, &tSums}, {with, &tWith}} {
 			t0 := time.Now()
 			if err := w.db.InsertRollup(ctx, "", c); err != nil {
 				b.Fatal(err)
@@ -64,6 +65,8 @@ func BenchmarkCommitCopies(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(tWithout.Milliseconds())/float64(b.N), "ms_without_views/op")
+	b.ReportMetric(float64(tSums.Milliseconds())/float64(b.N), "ms_sums_view/op")
 	b.ReportMetric(float64(tWith.Milliseconds())/float64(b.N), "ms_with_views/op")
 	b.ReportMetric(float64(tWith)/float64(tWithout), "with_vs_without")
+	b.ReportMetric(float64(tWith)/float64(tSums), "with_vs_sums_view")
 }

@@ -100,6 +100,36 @@ func (db *DB) ReadMarks(ctx context.Context) (Marks, error) {
 	return m, nil
 }
 
+// markCopySQL reads the commit markers from their copy cds.rollup_marks
+// (migration 0023), summed per unit as markSQL does.
+const markCopySQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s GROUP BY unit`
+
+// ReadMarksCopy reads what the commit markers sum to now from their copy
+// cds.rollup_marks: a few rows per part where ReadMarks reads a granule of
+// every part of cds.rollup. The copy is filled within each commit's INSERT,
+// after cds.rollup's part; it is right only while a read of both finds
+// them equal (SnapshotCopies reports it), which is the caller's to check.
+func (db *DB) ReadMarksCopy(ctx context.Context) (Marks, error) {
+	rows, err := db.Query(ctx, fmt.Sprintf(markCopySQL, db.Table("rollup_marks")))
+	if err != nil {
+		return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
+	}
+	defer rows.Close()
+	m := Marks{}
+	for rows.Next() {
+		var unit string
+		var s MarkSum
+		if err := rows.Scan(&unit, &s.N, &s.Num, &s.Den); err != nil {
+			return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
+		}
+		m.Add(unit, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
+	}
+	return m, nil
+}
+
 // Watermark is the last stream sequence folded, as m says: the sum of n
 // over the marker units, as DB.Watermark reads it (only the stream's unit
 // carries n).

@@ -89,6 +89,12 @@ type Config struct {
 	// (ZooKeeper, remote_servers, the {shard} and {replica} macros and the
 	// interserver HTTP port).
 	Replica *Replica
+	// QueryLog turns on ClickHouse's system.query_log (the query_log
+	// section of config.xml and log_queries in the services' profile):
+	// one row per query with its rows read, duration and CPU time
+	// (ProfileEvents). For measurements (cds bench --query-log): it costs
+	// an insert per flush and the log's disk.
+	QueryLog bool
 	// NoAdopt makes Start fail with ErrAddrInUse instead of adopting a
 	// ClickHouse server that already listens on TCPAddr. Tests set it so
 	// that they never share a server by accident.
@@ -312,11 +318,11 @@ func prepare(files layout, cfg Config, id string, hosts []string, tcpPort, httpP
 			return err
 		}
 	}
-	if err := os.WriteFile(files.config(), serverConfig(files, id, hosts, tcpPort, httpPort, cfg.Replica), 0o640); err != nil {
+	if err := os.WriteFile(files.config(), serverConfig(files, id, hosts, tcpPort, httpPort, cfg.Replica, cfg.QueryLog), 0o640); err != nil {
 		return err
 	}
 	// users.xml holds a password hash: owner only.
-	if err := os.WriteFile(files.users(), usersConfig(cfg.MaxMemoryUsage, cfg.AnalystUser, cfg.AnalystPassword, cfg.ServiceUser, cfg.ServicePassword), 0o600); err != nil {
+	if err := os.WriteFile(files.users(), usersConfig(cfg.MaxMemoryUsage, cfg.AnalystUser, cfg.AnalystPassword, cfg.ServiceUser, cfg.ServicePassword, cfg.QueryLog), 0o600); err != nil {
 		return err
 	}
 	return os.Chmod(files.users(), 0o600) // WriteFile keeps the mode of an existing file

@@ -609,3 +609,21 @@ func TestAnalystStorm(t *testing.T) {
 	}
 	t.Logf("storm of %d: %d ran, %d refused, at most %d at once; %d service queries answered meanwhile", storm, ran, refused, peak, answered)
 }
+
+// TestQueryLog: with Config.QueryLog the services' queries land in
+// system.query_log with their CPU time (cds bench --query-log).
+func TestQueryLog(t *testing.T) {
+	t.Parallel()
+	srv, err := chserver.Start(testContext(t), chserver.Config{Dir: t.TempDir(), TCPAddr: freeAddr(t), HTTPAddr: freeAddr(t), NoAdopt: true, QueryLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	conn := chtest.Open(t, srv.Addr())
+	queryUint64(t, conn, "SELECT count() FROM numbers(100000) WHERE number != 424242")
+	mustExec(t, conn, "SYSTEM FLUSH LOGS")
+	n := queryUint64(t, conn, "SELECT count() FROM system.query_log WHERE query LIKE '%number != 424242%' AND query NOT LIKE '%query_log%' AND read_rows >= 100000")
+	if n == 0 {
+		t.Fatal("the query is not in system.query_log")
+	}
+}

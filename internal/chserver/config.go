@@ -68,13 +68,13 @@ func (l layout) consoleLog() string   { return l.root + "/log/console.log" }
 // Without a Replica, left out on purpose: interserver_http_port (without it
 // the server opens no third port, so servers never collide on it),
 // remote_servers and zookeeper; with one, replicaConfig adds them. Always
-// left out: dictionaries and query_log.
+// left out: dictionaries; query_log only with queryLog (Config.QueryLog).
 // max_server_memory_usage does not exist in 18.16; memory is capped per user
 // profile in users.xml instead.
 //
 // The macro serverIDMacro carries id, so that Start can tell its own child
 // from another server that took the port first.
-func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort int, replica *Replica) []byte {
+func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort int, replica *Replica, queryLog bool) []byte {
 	root := el("yandex",
 		el("logger",
 			leaf("level", "warning"),
@@ -110,6 +110,13 @@ func serverConfig(l layout, id string, listenHosts []string, tcpPort, httpPort i
 		num("max_table_size_to_drop", 0),
 		num("max_partition_size_to_drop", 0),
 	)
+	if queryLog {
+		root.kids = append(root.kids, el("query_log",
+			leaf("database", "system"),
+			leaf("table", "query_log"),
+			num("flush_interval_milliseconds", 1000),
+		))
+	}
 	macros := el("macros", leaf(serverIDMacro, id))
 	if replica != nil {
 		nodes, m := replicaConfig(*replica)
@@ -133,8 +140,9 @@ const analystDatabase = "cds"
 // usersConfig renders users.xml: the default user without a password,
 // reachable from localhost only; if password is non-empty, a read-only
 // analyst user; and, if service is non-empty, the services' user (see
-// Config.ServiceUser).
-func usersConfig(maxMemory int64, analyst, password, service, servicePassword string) []byte {
+// Config.ServiceUser). With queryLog, the default profile (the services')
+// logs its queries into system.query_log (Config.QueryLog).
+func usersConfig(maxMemory int64, analyst, password, service, servicePassword string, queryLog bool) []byte {
 	localhost := el("networks", leaf("ip", "::1"), leaf("ip", "127.0.0.1"))
 	common := []node{
 		num("max_memory_usage", maxMemory),
@@ -148,6 +156,9 @@ func usersConfig(maxMemory int64, analyst, password, service, servicePassword st
 		num("use_uncompressed_cache", 0),
 		leaf("load_balancing", "random"),
 	)...)
+	if queryLog {
+		defaultProfile.kids = append(defaultProfile.kids, num("log_queries", 1))
+	}
 	roProfile := el(analystProfile, analystSettings(maxMemory)...)
 
 	users := el("users", el("default",

@@ -44,7 +44,7 @@ func TestServerConfigOfReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xml := string(serverConfig(layout{root: "/d"}, "id", []string{"10.0.0.2"}, 9000, 8123, &r))
+	xml := string(serverConfig(layout{root: "/d"}, "id", []string{"10.0.0.2"}, 9000, 8123, &r, false))
 	for _, want := range []string{
 		"<interserver_http_port>9009</interserver_http_port>",
 		"<interserver_http_host>10.0.0.2</interserver_http_host>",
@@ -58,18 +58,18 @@ func TestServerConfigOfReplica(t *testing.T) {
 			t.Errorf("config.xml lacks %s:\n%s", want, xml)
 		}
 	}
-	plain := string(serverConfig(layout{root: "/d"}, "id", []string{"127.0.0.1"}, 9000, 8123, nil))
+	plain := string(serverConfig(layout{root: "/d"}, "id", []string{"127.0.0.1"}, 9000, 8123, nil, false))
 	if strings.Contains(plain, "zookeeper") || strings.Contains(plain, "interserver") {
 		t.Errorf("a server without Replica got replica settings:\n%s", plain)
 	}
 }
 
 func TestServiceUser(t *testing.T) {
-	local := string(usersConfig(1<<30, "analyst", "", "cds", ""))
+	local := string(usersConfig(1<<30, "analyst", "", "cds", "", false))
 	if !strings.Contains(local, "<cds>") || strings.Contains(local, "::/0") {
 		t.Errorf("service user without a password: want it defined, localhost only:\n%s", local)
 	}
-	remote := string(usersConfig(1<<30, "analyst", "", "cds", "secret"))
+	remote := string(usersConfig(1<<30, "analyst", "", "cds", "secret", false))
 	if strings.Contains(remote, "secret") || !strings.Contains(remote, "::/0") || !strings.Contains(remote, "password_sha256_hex") {
 		t.Errorf("service user with a password: want its hash only, from any address:\n%s", remote)
 	}

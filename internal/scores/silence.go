@@ -153,20 +153,44 @@ func (s *Store) lastEvents(ctx context.Context, day registry.Date) (*lastsEntry,
 	if err != nil {
 		return nil, err
 	}
-	read := func(ctx context.Context) (lastEvents, error) {
-		return admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
-			return s.readLastEvents(ctx, day, m.watermark)
-		})
-	}
 	if s.lasts == nil {
-		last, err := read(ctx)
+		last, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
+			at, err := s.markOfRollup(ctx, m)
+			if err != nil {
+				return lastEvents{}, err
+			}
+			return s.readLastEvents(ctx, day, at.watermark)
+		})
 		return &lastsEntry{last: last}, err
 	}
-	key := lastKey{mark: m, day: day}
-	return s.lasts.get(ctx, key, func(ctx context.Context) (*lastsEntry, lastKey, error) {
-		last, err := read(ctx)
-		return &lastsEntry{last: last, silent: &memo[silenceKey, *Silence]{}}, key, err
+	return s.lasts.get(ctx, lastKey{mark: m, day: day}, func(ctx context.Context) (*lastsEntry, lastKey, error) {
+		var at mark
+		last, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
+			// The markers m may come from their copy cds.rollup_marks
+			// (readMark): the events are read at the commit cds.rollup's
+			// markers say now, which is m's or a later one, and kept
+			// under them, so that an answer never rests on the copy alone.
+			var err error
+			if at, err = s.markOfRollup(ctx, m); err != nil {
+				return lastEvents{}, err
+			}
+			return s.readLastEvents(ctx, day, at.watermark)
+		})
+		return &lastsEntry{last: last, silent: &memo[silenceKey, *Silence]{}}, lastKey{mark: at, day: day}, err
 	})
+}
+
+// markOfRollup returns m when it was read from cds.rollup (or is the
+// Store's pin), else what cds.rollup's commit markers sum to now.
+func (s *Store) markOfRollup(ctx context.Context, m mark) (mark, error) {
+	if s.pinned != nil || !s.marksCopy.Load() && s.markCopyReads.Load() == 0 {
+		return m, nil
+	}
+	rm, err := s.db.ReadMarks(ctx)
+	if err != nil {
+		return mark{}, err
+	}
+	return markOf(rm), nil
 }
 
 // silenceStats counts silence's reads of the latest events (SilenceStats).

@@ -33,10 +33,16 @@ const DefaultCacheSize = 32
 // of the rows it wrote (see projector/doc.go). Every commit moves them in
 // the same single-part insert as its cells, and the cells are a function of
 // the events folded, so an entry is exact for as long as the markers say
-// what they said when it was read. Each request reads the markers first
-// (they sort first in the table's key: one granule per part). This relies
-// on the projector (and cds rebuild) being the only writers of cds.rollup,
-// as projector/doc.go requires.
+// what they said when it was read. Each request reads the markers first:
+// from their copy cds.rollup_marks (a few rows per part) while the Store
+// trusts it, else from cds.rollup (they sort first in its key: a granule
+// of 8,192 rows per part). Every read of a snapshot pair from the copies
+// reads cds.rollup_marks too, and the Store trusts it from then on if it
+// summed to what cds.rollup's markers did, and stops trusting it if not
+// (docs/design.md, "Score snapshots"). An entry is kept only under markers
+// that cds.rollup's said in the query that read it. This relies on the
+// projector (and cds rebuild) being the only writers of cds.rollup, as
+// projector/doc.go requires.
 type Store struct {
 	db    *chdb.DB
 	cache *snapCache // nil: no cache
@@ -54,8 +60,13 @@ type Store struct {
 	// cds.rollup, fallbacks those read by the scan because the copies
 	// disagreed with cds.rollup's markers.
 	copyReads, fallbacks atomic.Uint64
-	// markReads counts the reads of the commit markers (readMark).
-	markReads atomic.Uint64
+	// markReads counts the reads of the commit markers (readMark),
+	// markCopyReads those of them from cds.rollup_marks.
+	markReads, markCopyReads atomic.Uint64
+	// marksCopy is set while the Store reads the commit markers from their
+	// copy cds.rollup_marks: the last read of a snapshot pair from the
+	// copies found it summed to what cds.rollup's markers did.
+	marksCopy atomic.Bool
 	drill     drillStats   // drilltable.go
 	silence   silenceStats // silence.go
 }
@@ -86,9 +97,12 @@ func (s *Store) ReadStats() (copies, fallbacks uint64) {
 	return s.copyReads.Load(), s.fallbacks.Load()
 }
 
-// MarkReads reports the reads of cds.rollup's commit markers the Store ran:
-// one per request, those of concurrent requests coalesced (marks.go).
-func (s *Store) MarkReads() uint64 { return s.markReads.Load() }
+// MarkReads reports the reads of the commit markers the Store ran: one per
+// request, those of concurrent requests coalesced (marks.go); and those of
+// them read from their copy cds.rollup_marks, not from cds.rollup.
+func (s *Store) MarkReads() (all, fromCopy uint64) {
+	return s.markReads.Load(), s.markCopyReads.Load()
+}
 
 // snapshot is the state of every indicator at the end of one day.
 // Snapshots may be shared between requests: read only.
@@ -123,7 +137,12 @@ func markOf(m chdb.Marks) mark { return mark{key: m.Key(), watermark: m.Watermar
 func (s *Store) readMark(ctx context.Context) (mark, error) {
 	read := func(ctx context.Context) (mark, error) {
 		s.markReads.Add(1)
-		m, err := s.db.ReadMarks(ctx)
+		readMarks := s.db.ReadMarks
+		if s.marksCopy.Load() {
+			s.markCopyReads.Add(1)
+			readMarks = s.db.ReadMarksCopy
+		}
+		m, err := readMarks(ctx)
 		if err != nil {
 			return mark{}, err
 		}
@@ -209,7 +228,11 @@ func (s *Store) readHeld(ctx context.Context, a, b registry.Date, ownCodes, repo
 	if !s.scanOnly {
 		for range copyAttempts {
 			pair, m, err := s.readWith(a, b, ownCodes, func(lo, hi registry.Date, fn func(chdb.SnapshotCell, bool)) (chdb.Marks, error) {
-				return s.db.SnapshotCopies(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, fn)
+				marks, marksCopy, err := s.db.SnapshotCopies(ctx, lo.String(), hi.String(), lo.Year(), hi.Year(), ownCodes, reportedCodes, fn)
+				if err == nil || errors.Is(err, chdb.ErrCopiesDisagree) {
+					s.marksCopy.Store(marksCopy)
+				}
+				return marks, err
 			})
 			if !errors.Is(err, chdb.ErrCopiesDisagree) {
 				if err == nil {

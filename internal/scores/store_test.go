@@ -348,10 +348,27 @@ func TestCopiesDiverge(t *testing.T) {
 		{"a marker row written into the days of rollup_sums", "INSERT INTO " + db.Table("rollup_sums") +
 			" (grain, bucket, indicator, unit, period, dim, num, den, n) SELECT 3, toDate(0), '" + chdb.MarkerIndicator + "', 'CDS_EVENTS', 0, '', 0, 0, 1"},
 		{"rollup_sums lost its parts", "TRUNCATE TABLE " + db.Table("rollup_sums")},
+		{"rollup_marks lost its parts", "TRUNCATE TABLE " + db.Table("rollup_marks")},
 	} {
 		c, f := s.ReadStats()
 		if err := db.Exec(ctx, spoil.sql); err != nil {
 			t.Fatal(err)
+		}
+		if spoil.name == "rollup_marks lost its parts" {
+			// The cells' copies still agree: read from them, but the
+			// markers' copy is no longer trusted.
+			check(spoil.name, c+1, f, false)
+			if s.marksCopy.Load() {
+				t.Errorf("%s: the Store still trusts cds.rollup_marks", spoil.name)
+			}
+			if err := db.RefillCopies(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check(spoil.name+", refilled", c+2, f, true)
+			if !s.marksCopy.Load() {
+				t.Errorf("%s, refilled: the Store does not trust cds.rollup_marks", spoil.name)
+			}
+			continue
 		}
 		check(spoil.name, c, f+1, false)
 		if err := db.RefillCopies(ctx); err != nil {
@@ -364,10 +381,103 @@ func TestCopiesDiverge(t *testing.T) {
 	if err := db.Truncate(ctx, "rollup"); err != nil {
 		t.Fatal(err)
 	}
-	for _, tbl := range []string{"rollup_sums"} {
+	for _, tbl := range []string{"rollup_sums", "rollup_marks"} {
 		var n uint64
 		if err := db.QueryRow(ctx, "SELECT count() FROM "+db.Table(tbl)).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s after Truncate(rollup): %d rows (%v), want 0", tbl, n, err)
 		}
 	}
+}
+
+// TestMarksFromCopy: once a snapshot read found cds.rollup_marks equal to
+// cds.rollup's markers, requests read the markers from it, and a score
+// read after a commit still counts the commit; when the copy loses a
+// commit's markers (a view's insert that failed), the next snapshot read
+// stops the Store trusting it, answers stay exact, and the markers are
+// read from cds.rollup again until a read finds them equal once more (the
+// projector's recovery refills the copy). Silence's latest events are
+// read at cds.rollup's markers, never at the copy's alone.
+func TestMarksFromCopy(t *testing.T) {
+	db := rollupDB(t)
+	ctx := context.Background()
+	e := &Engine{Catalog: catalog.Default(), Registry: registry.Sample(), Store: NewStoreCache(db, 4)}
+	m1 := pos{n: 10, num: 10, den: 55}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-03-01", 1, 2, 2)}, pos{}, m1)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 1 || den != 2 {
+		t.Fatalf("HSCV %v/%v, want 1/2", num, den)
+	}
+	if all, fromCopy := e.Store.MarkReads(); all != 1 || fromCopy != 0 {
+		t.Fatalf("first request: %d marker reads, %d from the copy; want 1 and 0 (not trusted before a snapshot read)", all, fromCopy)
+	}
+	if !e.Store.marksCopy.Load() {
+		t.Fatal("the Store does not trust cds.rollup_marks after a snapshot read that found it equal")
+	}
+	m2 := pos{n: 15, num: 13, den: 92}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-04-01", 1, 1, 1)}, m1, m2)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 2 || den != 3 {
+		t.Fatalf("HSCV after a commit %v/%v, want 2/3", num, den)
+	}
+	hscv(t, e, "bg-vietyen", "2025-06-30")
+	if all, fromCopy := e.Store.MarkReads(); all != 3 || fromCopy != 2 {
+		t.Fatalf("after a commit: %d marker reads, %d from the copy; want 3 and 2", all, fromCopy)
+	}
+	if _, hits, misses := e.Store.CacheStats(); hits != 1 || misses != 2 {
+		t.Fatalf("cache: %d hits, %d reads; want 1 and 2", hits, misses)
+	}
+	if _, err := e.Silence(ctx, Query{AsOf: date("2025-06-30"), Milestone: 2025}, 7, ""); err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := lastsKeyOnly(e.Store); !ok || k.mark.watermark != uint64(m2.n) {
+		t.Fatalf("silence's latest events kept under %+v, want the markers of cds.rollup at %d", k, m2.n)
+	}
+
+	// A commit whose markers did not reach the copy: the copy alone would
+	// say the commit before it.
+	m3 := pos{n: 21, num: 20, den: 150}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-05-01", 1, 1, 1)}, m2, m3)
+	if err := db.Exec(ctx, fmt.Sprintf("INSERT INTO %s (unit, dim, num, den, n) SELECT 'CDS_EVENTS', '', %v, %v, %v UNION ALL SELECT 'CDS_EVENTS#fold_index', '', %v, %v, 0",
+		db.Table("rollup_marks"), -(m3.num-m2.num), -(m3.den-m2.den), -(m3.n-m2.n), -2*(m3.num-m2.num), -3*(m3.den-m2.den))); err != nil {
+		t.Fatal(err)
+	}
+	// The next commit moves the copy to markers no read has seen: a read
+	// of the pair, which finds the copy wrong.
+	m4 := pos{n: 30, num: 29, den: 300}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-05-02", 1, 1, 1)}, m3, m4)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 4 || den != 5 {
+		t.Fatalf("HSCV with the copy of the markers behind %v/%v, want 4/5", num, den)
+	}
+	if e.Store.marksCopy.Load() {
+		t.Fatal("the Store still trusts cds.rollup_marks after a read that found it behind cds.rollup")
+	}
+	_, fromCopy := e.Store.MarkReads()
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 4 || den != 5 {
+		t.Fatalf("HSCV again %v/%v, want 4/5", num, den)
+	}
+	if _, n := e.Store.MarkReads(); n != fromCopy {
+		t.Fatalf("markers read from the copy while it is not trusted: %d, want %d", n, fromCopy)
+	}
+	if _, err := e.Silence(ctx, Query{AsOf: date("2025-06-30"), Milestone: 2025}, 7, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RefillCopies(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m5 := pos{n: 31, num: 30, den: 331}
+	commit(t, db, []testCell{cell("HSCV", "bg-vietyen", 2025, "", "2025-05-03", 1, 1, 1)}, m4, m5)
+	if num, den := hscv(t, e, "bg-vietyen", "2025-06-30"); num != 5 || den != 6 {
+		t.Fatalf("HSCV after the refill %v/%v, want 5/6", num, den)
+	}
+	if !e.Store.marksCopy.Load() {
+		t.Fatal("the Store does not trust cds.rollup_marks once refilled")
+	}
+}
+
+// lastsKeyOnly returns the key of the one entry of s's latest events.
+func lastsKeyOnly(s *Store) (lastKey, bool) {
+	s.lasts.mu.Lock()
+	defer s.lasts.mu.Unlock()
+	if s.lasts.lru.Len() == 0 {
+		return lastKey{}, false
+	}
+	return s.lasts.lru.Front().Value.(*cacheEntry[lastKey, *lastsEntry]).key, true
 }
