@@ -595,8 +595,10 @@ func TestRewindFromSeq(t *testing.T) {
 
 // TestRollupHasNoMaterializedView guards the commit point: an insert into
 // cds.rollup is atomic only while nothing else is written with it that the
-// recovery trusts. The only views reading it feed its copy, cds.rollup_sums, which the
-// scores trust only while their markers agree (internal/chdb/copies.go).
+// recovery trusts. The only views reading it feed its copies, cds.rollup_sums
+// and cds.rollup_marks, which the scores trust only while their markers agree
+// with cds.rollup's (docs/design.md, "Score snapshots"; internal/chdb/copies.go)
+// and the recovery refills when they do not.
 func TestRollupHasNoMaterializedView(t *testing.T) {
 	h := newHarness(t)
 	var deps []string
@@ -605,7 +607,7 @@ func TestRollupHasNoMaterializedView(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(deps)
-	if want := []string{"rollup_sums_view"}; !slices.Equal(deps, want) {
+	if want := []string{"rollup_marks_view", "rollup_sums_view"}; !slices.Equal(deps, want) {
 		t.Fatalf("materialized views read cds.rollup: %v, want only %v: the projector's commit would no longer be one atomic insert", deps, want)
 	}
 	var keys string

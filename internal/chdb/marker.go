@@ -80,9 +80,15 @@ const markSQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s WHERE 
 
 // ReadMarks reads what the commit markers of cds.rollup sum to now.
 func (db *DB) ReadMarks(ctx context.Context) (Marks, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(markSQL, db.Table("rollup")), MarkerIndicator)
+	return db.readMarks(ctx, "read commit markers", fmt.Sprintf(markSQL, db.Table("rollup")), MarkerIndicator)
+}
+
+// readMarks runs query, which returns per unit what its markers sum to
+// (unit, n, num, den), into Marks; what names the read in its errors.
+func (db *DB) readMarks(ctx context.Context, what, query string, args ...any) (Marks, error) {
+	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read commit markers: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	m := Marks{}
@@ -90,12 +96,12 @@ func (db *DB) ReadMarks(ctx context.Context) (Marks, error) {
 		var unit string
 		var s MarkSum
 		if err := rows.Scan(&unit, &s.N, &s.Num, &s.Den); err != nil {
-			return nil, fmt.Errorf("read commit markers: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		m.Add(unit, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read commit markers: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return m, nil
 }
@@ -110,24 +116,7 @@ const markCopySQL = `SELECT unit, toInt64(sum(n)), sum(num), sum(den) FROM %s GR
 // after cds.rollup's part; it is right only while a read of both finds
 // them equal (SnapshotCopies reports it), which is the caller's to check.
 func (db *DB) ReadMarksCopy(ctx context.Context) (Marks, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf(markCopySQL, db.Table("rollup_marks")))
-	if err != nil {
-		return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
-	}
-	defer rows.Close()
-	m := Marks{}
-	for rows.Next() {
-		var unit string
-		var s MarkSum
-		if err := rows.Scan(&unit, &s.N, &s.Num, &s.Den); err != nil {
-			return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
-		}
-		m.Add(unit, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the copy of the commit markers: %w", err)
-	}
-	return m, nil
+	return db.readMarks(ctx, "read the copy of the commit markers", fmt.Sprintf(markCopySQL, db.Table("rollup_marks")))
 }
 
 // Watermark is the last stream sequence folded, as m says: the sum of n
