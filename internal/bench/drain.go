@@ -89,6 +89,11 @@ const drainPoll = 50 * time.Millisecond
 // queued events, and measures it; the process keeps running.
 func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFigures, error) {
 	var f drainFigures
+	e.chProbe(ctx, "before "+filepath.Base(binary), 5*time.Second)
+	var th0 map[string][2]time.Duration
+	if e.chPID != 0 {
+		th0, _ = threadCPU(e.chPID)
+	}
 	start := time.Now()
 	p, err := e.startProjector(ctx, binary)
 	if err != nil {
@@ -145,6 +150,12 @@ func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFi
 		}
 	}
 	f.cpu = e.cpuNow(p.cmd.Process.Pid).since(cpu0, int(n))
+	if e.chPID != 0 {
+		th1, _ := threadCPU(e.chPID)
+		e.Progressf("  ClickHouse threads over the drain:%s", threadDelta(th0, th1))
+		m, in, err := e.chActivity(ctx)
+		e.Progressf("  at the end: merges %d, inactive parts %d (err %v)", m, in, err)
+	}
 	return p, f, nil
 }
 
@@ -190,6 +201,7 @@ func (e *env) baselineDrain(ctx context.Context) error {
 		e.Figure("baseline_projector_rss_mb", rss, "MB")
 	}
 	e.baseDrain = f.rate
+	e.chProbe(ctx, "after the baseline's stop", 5*time.Second)
 	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
 		return err
 	}
