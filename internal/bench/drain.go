@@ -89,11 +89,12 @@ const drainPoll = 50 * time.Millisecond
 // queued events, and measures it; the process keeps running.
 func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFigures, error) {
 	var f drainFigures
-	e.chProbe(ctx, "before "+filepath.Base(binary), 5*time.Second)
-	var th0 map[string][2]time.Duration
+	var th0 threadTimes
 	if e.chPID != 0 {
-		th0, _ = threadCPU(e.chPID)
+		th0 = threadCPU(e.chPID)
 	}
+	scan0, stall0 := vmCounters()
+	load0 := loadAverage()
 	start := time.Now()
 	p, err := e.startProjector(ctx, binary)
 	if err != nil {
@@ -151,11 +152,11 @@ func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFi
 	}
 	f.cpu = e.cpuNow(p.cmd.Process.Pid).since(cpu0, int(n))
 	if e.chPID != 0 {
-		th1, _ := threadCPU(e.chPID)
-		e.Progressf("  ClickHouse threads over the drain:%s", threadDelta(th0, th1))
-		m, in, err := e.chActivity(ctx)
-		e.Progressf("  at the end: merges %d, inactive parts %d (err %v)", m, in, err)
+		e.Progressf("  ClickHouse's threads over the drain, user+system CPU:%s", threadCPU(e.chPID).since(th0))
 	}
+	scan, stall := vmCounters()
+	e.Progressf("  the machine over the drain: direct reclaim scanned %d pages, %d stalls; load average %s, then %s",
+		scan-scan0, stall-stall0, load0, loadAverage())
 	return p, f, nil
 }
 
@@ -183,25 +184,49 @@ func (e *env) cpuFigures(step string, c cpuShare) {
 	e.Figure(step+"_cpu_us_per_event_nats", c.nats, "")
 }
 
-// baselineDrain drains the queue with the baseline binary, stops it and
-// empties the projections (and the local fold store) for the drain
-// measured next.
-func (e *env) baselineDrain(ctx context.Context) error {
+// pairDrains drains the queue twice before the drain measured next, each
+// time stopping the projector and emptying the projections (and the local
+// fold store): first with this binary (figures prefixed warmup_), then
+// with the baseline (prefixed baseline_). On one server every drain but
+// the first cost ClickHouse more CPU per event (docs/performance.md, "The
+// order of a pair"), so the baseline's drain and the one measured both
+// follow one.
+func (e *env) pairDrains(ctx context.Context) error {
+	e.Progressf("projector drain with this binary, first: not measured against the baseline")
+	if _, err := e.resetDrain(ctx, e.cfg.Binary, "warmup_"); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
 	e.Progressf("projector drain with the baseline %s", e.cfg.Baseline)
-	p, f, err := e.drain(ctx, e.cfg.Baseline)
+	rate, err := e.resetDrain(ctx, e.cfg.Baseline, "baseline_")
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
+	e.baseDrain = rate
+	return nil
+}
+
+// resetDrain drains the queue with binary, reports its figures prefixed,
+// stops it and empties the projections (and the local fold store) for the
+// next drain; it returns the drain's rate.
+func (e *env) resetDrain(ctx context.Context, binary, prefix string) (float64, error) {
+	p, f, err := e.drain(ctx, binary)
+	if err != nil {
+		return 0, err
+	}
 	rss, rssErr := peakRSS(p.cmd.Process.Pid)
 	if err := p.stop(); err != nil {
-		return fmt.Errorf("baseline: %w", err)
+		return 0, err
 	}
-	e.reportDrain("baseline_", f)
+	e.reportDrain(prefix, f)
 	if rssErr == nil {
-		e.Figure("baseline_projector_rss_mb", rss, "MB")
+		e.Figure(prefix+"projector_rss_mb", rss, "MB")
 	}
-	e.baseDrain = f.rate
-	e.chProbe(ctx, "after the baseline's stop", 5*time.Second)
+	return f.rate, e.emptyProjections(ctx)
+}
+
+// emptyProjections drops the database, migrates it again and removes the
+// local fold store.
+func (e *env) emptyProjections(ctx context.Context) error {
 	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
 		return err
 	}
