@@ -20,7 +20,7 @@ func runBench(ctx context.Context, args []string) error {
 	rate := fs.Int("freshness-rate", 5000, "events/s of the steady load for the freshness figures")
 	dur := fs.Duration("freshness-for", 0, "how long the steady load lasts (0 = 10s)")
 	queries := fs.Int("queries", 200, "requests per score endpoint")
-	baseline := fs.String("baseline", "", "another cds binary whose projector drains the same queue before this one's (both after a warm-up drain by this one), for a before/after pair in one run")
+	baseline := fs.String("baseline", "", "another cds binary whose projector drains the same queue first, for a before/after pair in one run")
 	drainOnly := fs.Bool("drain-only", false, "stop after the drain: no HTTP ingest, freshness, queries, pages or rebuild")
 	skipRebuild := fs.Bool("skip-rebuild", false, "leave out the rebuild (the last step: a second drain of the whole stream), e.g. for a run at 20M events (docs/performance.md)")
 	readers := fs.Int("readers", 32, "concurrent readers of the mixed-readers step")

@@ -31,10 +31,9 @@ type Config struct {
 	Dir            string // working directory; empty = a temporary one, removed after
 	Binary         string // the cds binary for the projector and the mixed readers' API processes; default this executable
 	// Baseline, when set, is another cds binary whose projector drains the
-	// same queue before the measured drain, both after a warm-up drain by
-	// this binary (the projections are emptied after each): its figures are
-	// printed with the prefix baseline_, the warm-up's with warmup_, and
-	// projector_drain_vs_baseline compares the two in one run.
+	// same queue first (then the projections are emptied): its figures are
+	// printed with the prefix baseline_, and projector_drain_vs_baseline
+	// compares the two in one run.
 	Baseline string
 	// DrainOnly stops after the drain (and its baseline): no API steps, no
 	// rebuild.
@@ -112,6 +111,7 @@ type env struct {
 	pubCPU  float64 // µs of this process's CPU time per published event
 	last    uint64
 	chPID   int // the managed ClickHouse's process; 0 for an external one
+	drained int // databases detached (emptyProjections)
 	// drainRate and baseDrain are the drain rates of the binary measured
 	// and of the baseline (0 without one).
 	drainRate, baseDrain float64

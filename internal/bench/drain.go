@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bacgiang/cds/internal/chdb"
 )
 
 // projectorProc is a cds projector process started by the bench.
@@ -184,18 +186,10 @@ func (e *env) cpuFigures(step string, c cpuShare) {
 	e.Figure(step+"_cpu_us_per_event_nats", c.nats, "")
 }
 
-// pairDrains drains the queue twice before the drain measured next, each
-// time stopping the projector and emptying the projections (and the local
-// fold store): first with this binary (figures prefixed warmup_), then
-// with the baseline (prefixed baseline_). On one server every drain but
-// the first cost ClickHouse more CPU per event (docs/performance.md, "The
-// order of a pair"), so the baseline's drain and the one measured both
-// follow one.
-func (e *env) pairDrains(ctx context.Context) error {
-	e.Progressf("projector drain with this binary, first: not measured against the baseline")
-	if _, err := e.resetDrain(ctx, e.cfg.Binary, "warmup_"); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
+// baselineDrain drains the queue with the baseline binary, stops it and
+// empties the projections (and the local fold store) for the drain
+// measured next.
+func (e *env) baselineDrain(ctx context.Context) error {
 	e.Progressf("projector drain with the baseline %s", e.cfg.Baseline)
 	rate, err := e.resetDrain(ctx, e.cfg.Baseline, "baseline_")
 	if err != nil {
@@ -224,10 +218,29 @@ func (e *env) resetDrain(ctx context.Context, binary, prefix string) (float64, e
 	return f.rate, e.emptyProjections(ctx)
 }
 
-// emptyProjections drops the database, migrates it again and removes the
-// local fold store.
+// emptyProjections gives the next drain empty projections and no local
+// fold store. On the managed server the drained database is detached, not
+// dropped, and the next drain writes a new one: removing the drained
+// tables' files just before the next drain made that drain's INSERTs cost
+// ClickHouse several seconds more kernel time (ext4 without a journal
+// passes over inodes freed in the last minutes when it creates a file;
+// docs/performance.md, "The order of a pair"). The managed server's
+// directory goes with the run. An external server's database is dropped
+// and made again.
 func (e *env) emptyProjections(ctx context.Context) error {
-	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
+	if e.chPID != 0 {
+		if err := e.db.Exec(ctx, "DETACH DATABASE `"+e.dbName+"`"); err != nil {
+			return fmt.Errorf("detach database %s: %w", e.dbName, err)
+		}
+		e.drained++
+		name := e.dbName + "_" + strconv.Itoa(e.drained)
+		db, err := chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: name})
+		if err != nil {
+			return err
+		}
+		e.db.Close()
+		e.db, e.dbName = db, name
+	} else if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
 		return err
 	}
 	if _, err := e.db.Migrate(ctx); err != nil {

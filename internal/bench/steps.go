@@ -108,7 +108,7 @@ func (e *env) rawRead(ctx context.Context) error {
 // mixedReaders), then a rebuild.
 func (e *env) drainAndServe(ctx context.Context) error {
 	if e.cfg.Baseline != "" {
-		if err := e.pairDrains(ctx); err != nil {
+		if err := e.baselineDrain(ctx); err != nil {
 			return err
 		}
 	}
