@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,7 +221,7 @@ func (e *env) resetDrain(ctx context.Context, binary, prefix string) (float64, e
 }
 
 // emptyProjections gives the next drain empty projections and no local
-// fold store. On the managed server the drained database is detached, not
+// fold store (moved aside). On the managed server the drained database is detached, not
 // dropped, and the next drain writes a new one: removing the drained
 // tables' files just before the next drain made that drain's INSERTs cost
 // ClickHouse several seconds more kernel time (ext4 without a journal
@@ -228,11 +230,11 @@ func (e *env) resetDrain(ctx context.Context, binary, prefix string) (float64, e
 // directory goes with the run. An external server's database is dropped
 // and made again.
 func (e *env) emptyProjections(ctx context.Context) error {
+	e.drained++
 	if e.chPID != 0 {
 		if err := e.db.Exec(ctx, "DETACH DATABASE `"+e.dbName+"`"); err != nil {
 			return fmt.Errorf("detach database %s: %w", e.dbName, err)
 		}
-		e.drained++
 		name := e.dbName + "_" + strconv.Itoa(e.drained)
 		db, err := chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: name})
 		if err != nil {
@@ -246,7 +248,15 @@ func (e *env) emptyProjections(ctx context.Context) error {
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(e.dir, "foldstate"))
+	fold := filepath.Join(e.dir, "foldstate")
+	if e.chPID == 0 {
+		return os.RemoveAll(fold)
+	}
+	// Moved aside, not removed, for the same reason as the database.
+	if err := os.Rename(fold, fold+"-"+strconv.Itoa(e.drained)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // cpuTimes are CPU times read at one instant.
