@@ -111,6 +111,7 @@ type env struct {
 	pubCPU  float64 // µs of this process's CPU time per published event
 	last    uint64
 	chPID   int // the managed ClickHouse's process; 0 for an external one
+	drained int // drains emptied (emptyProjections)
 	// drainRate and baseDrain are the drain rates of the binary measured
 	// and of the baseline (0 without one).
 	drainRate, baseDrain float64

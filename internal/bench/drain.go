@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bacgiang/cds/internal/chdb"
 )
 
 // projectorProc is a cds projector process started by the bench.
@@ -89,6 +93,12 @@ const drainPoll = 50 * time.Millisecond
 // queued events, and measures it; the process keeps running.
 func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFigures, error) {
 	var f drainFigures
+	var th0 threadTimes
+	if e.chPID != 0 {
+		th0 = threadCPU(e.chPID)
+	}
+	scan0, stall0 := vmCounters()
+	load0 := loadAverage()
 	start := time.Now()
 	p, err := e.startProjector(ctx, binary)
 	if err != nil {
@@ -145,6 +155,12 @@ func (e *env) drain(ctx context.Context, binary string) (*projectorProc, drainFi
 		}
 	}
 	f.cpu = e.cpuNow(p.cmd.Process.Pid).since(cpu0, int(n))
+	if e.chPID != 0 {
+		e.Progressf("  ClickHouse's threads over the drain, user+system CPU:%s", threadCPU(e.chPID).since(th0))
+	}
+	scan, stall := vmCounters()
+	e.Progressf("  the machine over the drain: direct reclaim scanned %d pages, %d stalls; load average %s, then %s",
+		scan-scan0, stall-stall0, load0, loadAverage())
 	return p, f, nil
 }
 
@@ -177,26 +193,70 @@ func (e *env) cpuFigures(step string, c cpuShare) {
 // measured next.
 func (e *env) baselineDrain(ctx context.Context) error {
 	e.Progressf("projector drain with the baseline %s", e.cfg.Baseline)
-	p, f, err := e.drain(ctx, e.cfg.Baseline)
+	rate, err := e.resetDrain(ctx, e.cfg.Baseline, "baseline_")
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
+	e.baseDrain = rate
+	return nil
+}
+
+// resetDrain drains the queue with binary, reports its figures prefixed,
+// stops it and empties the projections (and the local fold store) for the
+// next drain; it returns the drain's rate.
+func (e *env) resetDrain(ctx context.Context, binary, prefix string) (float64, error) {
+	p, f, err := e.drain(ctx, binary)
+	if err != nil {
+		return 0, err
+	}
 	rss, rssErr := peakRSS(p.cmd.Process.Pid)
 	if err := p.stop(); err != nil {
-		return fmt.Errorf("baseline: %w", err)
+		return 0, err
 	}
-	e.reportDrain("baseline_", f)
+	e.reportDrain(prefix, f)
 	if rssErr == nil {
-		e.Figure("baseline_projector_rss_mb", rss, "MB")
+		e.Figure(prefix+"projector_rss_mb", rss, "MB")
 	}
-	e.baseDrain = f.rate
-	if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
+	return f.rate, e.emptyProjections(ctx)
+}
+
+// emptyProjections gives the next drain empty projections and no local
+// fold store (moved aside). On the managed server the drained database is detached, not
+// dropped, and the next drain writes a new one: removing the drained
+// tables' files just before the next drain made that drain's INSERTs cost
+// ClickHouse several seconds more kernel time (ext4 without a journal
+// passes over inodes freed in the last minutes when it creates a file;
+// docs/performance.md, "The order of a pair"). The managed server's
+// directory goes with the run. An external server's database is dropped
+// and made again.
+func (e *env) emptyProjections(ctx context.Context) error {
+	e.drained++
+	if e.chPID != 0 {
+		if err := e.db.Exec(ctx, "DETACH DATABASE `"+e.dbName+"`"); err != nil {
+			return fmt.Errorf("detach database %s: %w", e.dbName, err)
+		}
+		name := e.dbName + "_" + strconv.Itoa(e.drained)
+		db, err := chdb.Open(ctx, chdb.Config{Addr: e.chAddr, Database: name})
+		if err != nil {
+			return err
+		}
+		e.db.Close()
+		e.db, e.dbName = db, name
+	} else if err := e.db.Exec(ctx, "DROP DATABASE `"+e.dbName+"`"); err != nil {
 		return err
 	}
 	if _, err := e.db.Migrate(ctx); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(e.dir, "foldstate"))
+	fold := filepath.Join(e.dir, "foldstate")
+	if e.chPID == 0 {
+		return os.RemoveAll(fold)
+	}
+	// Moved aside, not removed, for the same reason as the database.
+	if err := os.Rename(fold, fold+"-"+strconv.Itoa(e.drained)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // cpuTimes are CPU times read at one instant.
