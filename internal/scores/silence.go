@@ -153,29 +153,27 @@ func (s *Store) lastEvents(ctx context.Context, day registry.Date) (*lastsEntry,
 	if err != nil {
 		return nil, err
 	}
-	if s.lasts == nil {
-		last, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
-			at, err := s.markOfRollup(ctx, m)
-			if err != nil {
-				return lastEvents{}, err
-			}
-			return s.readLastEvents(ctx, day, at.watermark)
-		})
-		return &lastsEntry{last: last}, err
-	}
-	return s.lasts.get(ctx, lastKey{mark: m, day: day}, func(ctx context.Context) (*lastsEntry, lastKey, error) {
+	// The markers m may come from their copy cds.rollup_marks (readMark):
+	// the events are read at the commit cds.rollup's markers say now, which
+	// is m's or a later one, and kept under them, so that an answer never
+	// rests on the copy alone.
+	read := func(ctx context.Context) (lastEvents, mark, error) {
 		var at mark
 		last, err := admission.HoldValue(ctx, admission.Light, func(ctx context.Context) (lastEvents, error) {
-			// The markers m may come from their copy cds.rollup_marks
-			// (readMark): the events are read at the commit cds.rollup's
-			// markers say now, which is m's or a later one, and kept
-			// under them, so that an answer never rests on the copy alone.
 			var err error
 			if at, err = s.markOfRollup(ctx, m); err != nil {
 				return lastEvents{}, err
 			}
 			return s.readLastEvents(ctx, day, at.watermark)
 		})
+		return last, at, err
+	}
+	if s.lasts == nil {
+		last, _, err := read(ctx)
+		return &lastsEntry{last: last}, err
+	}
+	return s.lasts.get(ctx, lastKey{mark: m, day: day}, func(ctx context.Context) (*lastsEntry, lastKey, error) {
+		last, at, err := read(ctx)
 		return &lastsEntry{last: last, silent: &memo[silenceKey, *Silence]{}}, lastKey{mark: at, day: day}, err
 	})
 }
